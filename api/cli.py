@@ -1,0 +1,284 @@
+"""The ``ckn`` command line: a thin layer over ``graph``, ``ingest`` and ``queries``.
+
+Global options choose the store (they override ``CKN_*`` variables); ``--json`` prints exactly what
+the matching HTTP endpoint returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from api.demo import run_demo
+from api.schemas import EntityOut, HolderOut, SubgraphOut
+from graph.errors import CknError, NotFound
+from graph.factory import open_store
+from graph.model import RelType
+from graph.settings import load_settings
+from graph.store import Direction, GraphStore
+from ingest.jsonl import load_jsonl
+from queries.evidence import holders_of
+
+app = typer.Typer(
+    name="ckn",
+    help="ckn, the customer knowledge network: who knows what about our customers, and how we know it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_INPUT = 2
+EXIT_PARTIAL = 3
+"""A load that set some lines aside (the rest was loaded)."""
+
+T = TypeVar("T")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON, exactly as the HTTP API returns it.")]
+TypesOpt = Annotated[
+    list[RelType] | None, typer.Option("--type", "-t", help="Relationship type to follow (repeatable).")
+]
+
+
+class _State:
+    overrides: dict[str, Any] = {}  # noqa: RUF012 - one CLI invocation per process
+    store: GraphStore | None = None
+
+
+def _store() -> GraphStore:
+    if _State.store is None:
+        _State.store = open_store(load_settings(**_State.overrides))
+    return _State.store
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run a command body; a ckn error becomes a clear message and an exit code, never a traceback."""
+    try:
+        return action()
+    except CknError as exc:
+        typer.secho(f"error: {exc.title}: {exc.detail}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(EXIT_INPUT if exc.status < 500 else 1) from None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@app.callback()
+def main_options(
+    store: Annotated[str | None, typer.Option(help="`embedded` or `neo4j` (CKN_STORE).")] = None,
+    home: Annotated[Path | None, typer.Option(help="Embedded store directory (CKN_HOME).")] = None,
+    neo4j_uri: Annotated[str | None, typer.Option(help="Neo4j Bolt URI (CKN_NEO4J_URI).")] = None,
+    neo4j_user: Annotated[str | None, typer.Option(help="Neo4j user (CKN_NEO4J_USER).")] = None,
+    neo4j_password: Annotated[
+        str | None, typer.Option(help="Neo4j password (CKN_NEO4J_PASSWORD).", envvar=None)
+    ] = None,
+    neo4j_database: Annotated[str | None, typer.Option(help="Neo4j database (CKN_NEO4J_DATABASE).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what ckn does.")] = False,
+) -> None:
+    """Choose the store; every command below uses it."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    _State.overrides = {
+        "store": store,
+        "home": home,
+        "neo4j_uri": neo4j_uri,
+        "neo4j_user": neo4j_user,
+        "neo4j_password": neo4j_password,
+        "neo4j_database": neo4j_database,
+    }
+
+
+@app.command()
+def demo() -> None:
+    """Load the bundled bilingual sample and print answers for sales, marketing and knowledge managers."""
+    for line in _run(lambda: run_demo(_store())):
+        typer.echo(line)
+
+
+@app.command()
+def load(
+    files: Annotated[
+        list[Path], typer.Argument(exists=True, dir_okay=False, help="JSON Lines graph records.")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Load ckn graph records (JSON Lines); bad lines are reported and the rest is loaded."""
+    partial = False
+    for path in files:
+        report = _run(lambda: load_jsonl(_store(), path))  # noqa: B023 - called at once
+        partial = partial or bool(report.rejected)
+        if as_json:
+            _print_json(
+                {
+                    "file": str(path),
+                    "source_id": report.source_id,
+                    "lines": report.lines,
+                    "written": report.written.model_dump(),
+                    "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejected],
+                }
+            )
+            continue
+        e, r = report.written.entities, report.written.relations
+        typer.echo(
+            f"{path}: {report.lines} lines; entities {e.created} created, {e.updated} updated, "
+            f"{e.unchanged} unchanged; relations {r.created} created, {r.updated} updated, "
+            f"{r.unchanged} unchanged; {len(report.rejected)} rejected"
+        )
+        for rejected in report.rejected:
+            typer.echo(f"  line {rejected.line}: {rejected.reason}", err=True)
+    if partial:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def stats(as_json: JsonOpt = False) -> None:
+    """Count entities by kind and relationships by type."""
+    result = _run(lambda: _store().stats())
+    if as_json:
+        _print_json(result.model_dump())
+        return
+    typer.echo(f"{result.backend} store, graph version {result.graph_version}")
+    for name, count in sorted({**result.entities, **result.relations}.items()):
+        typer.echo(f"  {name:<16} {count:>10,}")
+
+
+@app.command()
+def show(entity_id: str, as_json: JsonOpt = False) -> None:
+    """Show one entity and the evidence behind it."""
+
+    def body() -> EntityOut:
+        entity = _store().get_entity(entity_id)
+        if entity is None:
+            raise NotFound(f"no entity with id {entity_id!r}")
+        return EntityOut.of(entity)
+
+    out = _run(body)
+    if as_json:
+        _print_json(out.model_dump(mode="json"))
+        return
+    typer.echo(f"{out.id}  {out.kind}  {out.name}")
+    for key, value in sorted(out.props.items()):
+        typer.echo(f"  {key}: {value}")
+    for p in out.provenance:
+        where = p.locator or (f"chars {p.start}-{p.end}" if p.start is not None else "")
+        typer.echo(
+            f"  from {p.source_id} {where} by {p.extractor} {p.extractor_version} ({p.confidence:.2f})"
+        )
+
+
+@app.command()
+def neighbours(
+    entity_id: str,
+    depth: Annotated[int, typer.Option(help="Steps to go out.")] = 1,
+    types: TypesOpt = None,
+    direction: Annotated[
+        Direction, typer.Option(help="Follow relationships out, in or both ways.")
+    ] = Direction.BOTH,
+    limit: Annotated[int, typer.Option(help="Most entities to list.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Entities around one entity, nearest first."""
+    sub = _run(
+        lambda: _store().neighbourhood(entity_id, depth=depth, types=types, direction=direction, limit=limit)
+    )
+    if as_json:
+        _print_json(SubgraphOut.of(sub).model_dump(mode="json"))
+        return
+    for entity in sub.entities:
+        typer.echo(f"{sub.distances[entity.id]}  {entity.id:<28} {entity.kind.value:<14} {entity.name}")
+    if sub.truncated:
+        typer.echo(f"(first {limit} shown; raise --limit for more)")
+
+
+@app.command()
+def paths(
+    source: str,
+    target: str,
+    max_depth: Annotated[int, typer.Option(help="Longest path, in steps.")] = 4,
+    types: TypesOpt = None,
+    limit: Annotated[int, typer.Option(help="Most paths to list.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Shortest simple paths between two entities."""
+    found = _run(lambda: _store().paths(source, target, max_depth=max_depth, types=types, limit=limit))
+    if as_json:
+        _print_json([p.model_dump(mode="json") for p in found])
+        return
+    if not found:
+        typer.echo(f"no path within {max_depth} steps")
+    for path in found:
+        steps = [path.nodes[0]]
+        for hop, node in zip(path.hops, path.nodes[1:], strict=True):
+            steps.append(f"-[{hop.type.value}]- {node}")
+        typer.echo(" ".join(steps))
+
+
+@app.command()
+def holders(subject_id: str, limit: int = 20, as_json: JsonOpt = False) -> None:
+    """Colleagues with evidence about a product or topic: documents written vs work done."""
+    found = _run(lambda: holders_of(_store(), subject_id, limit=limit))
+    if as_json:
+        _print_json([HolderOut.of(h).model_dump(mode="json") for h in found])
+        return
+    for holder in found:
+        flag = "  (tacit: nothing written down)" if holder.tacit else ""
+        typer.echo(
+            f"{holder.name} [{holder.employee_id}]: {len(holder.documented)} documented, "
+            f"{len(holder.behavioural)} behavioural{flag}"
+        )
+
+
+@app.command("delete-source")
+def delete_source(source_id: str, as_json: JsonOpt = False) -> None:
+    """Remove one source's evidence; facts that nothing else supports are deleted."""
+    result = _run(lambda: _store().delete_source(source_id))
+    if as_json:
+        _print_json(result.model_dump())
+        return
+    typer.echo(
+        f"deleted {result.entities_deleted} entities and {result.relations_deleted} relationships; "
+        f"{result.facts_trimmed} facts kept with other evidence"
+    )
+
+
+@app.command()
+def erase(
+    entity_id: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: erasure cannot be undone.")] = False,
+) -> None:
+    """Erase a person or organisation: the entity, its relationships and their evidence."""
+    if not yes:
+        typer.secho("erase cannot be undone; repeat with --yes", err=True, fg=typer.colors.RED)
+        raise typer.Exit(EXIT_INPUT)
+    result = _run(lambda: _store().erase_entity(entity_id))
+    if not result.entities_deleted:
+        typer.secho(f"no entity with id {entity_id!r}", err=True)
+        raise typer.Exit(EXIT_INPUT)
+    typer.echo(f"erased {entity_id} and {result.relations_deleted} relationships")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the HTTP API with uvicorn (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _run(lambda: load_settings(**_State.overrides))
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+def main() -> None:
+    """Entry point of the ``ckn`` command."""
+    try:
+        app()
+    finally:
+        if _State.store is not None:
+            _State.store.close()

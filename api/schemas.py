@@ -1,0 +1,135 @@
+"""Response models of the API (and of the CLI's ``--json``, which prints exactly the same)."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from graph.model import Entity, Provenance, Relation
+from graph.store import Subgraph
+from queries.evidence import Evidence, Holder
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list; ``next_after`` is the cursor of the next page (None on the last)."""
+
+    items: list[T]
+    next_after: str | None
+
+
+class EntityOut(BaseModel):
+    """An entity as the API shows it."""
+
+    id: str
+    kind: str
+    name: str
+    props: dict[str, Any]
+    provenance: list[Provenance]
+
+    @classmethod
+    def of(cls, entity: Entity) -> EntityOut:
+        """From the domain model."""
+        return cls(
+            id=entity.id,
+            kind=entity.kind.value,
+            name=entity.name,
+            props=entity.props,
+            provenance=list(entity.provenance),
+        )
+
+
+class RelationOut(BaseModel):
+    """A relationship as the API shows it."""
+
+    id: str
+    type: str
+    source: str
+    target: str
+    key: str
+    props: dict[str, Any]
+    valid_from: str | None
+    valid_to: str | None
+    provenance: list[Provenance]
+
+    @classmethod
+    def of(cls, rel: Relation) -> RelationOut:
+        """From the domain model."""
+        return cls(
+            id=rel.id,
+            type=rel.type.value,
+            source=rel.source,
+            target=rel.target,
+            key=rel.key,
+            props=rel.props,
+            valid_from=rel.valid_from.isoformat() if rel.valid_from else None,
+            valid_to=rel.valid_to.isoformat() if rel.valid_to else None,
+            provenance=list(rel.provenance),
+        )
+
+
+class SubgraphOut(BaseModel):
+    """A neighbourhood."""
+
+    start: str
+    entities: list[EntityOut]
+    distances: dict[str, int]
+    relations: list[RelationOut]
+    truncated: bool
+
+    @classmethod
+    def of(cls, sub: Subgraph) -> SubgraphOut:
+        """From the domain model."""
+        return cls(
+            start=sub.start,
+            entities=[EntityOut.of(e) for e in sub.entities],
+            distances=sub.distances,
+            relations=[RelationOut.of(r) for r in sub.relations],
+            truncated=sub.truncated,
+        )
+
+
+class EvidenceOut(BaseModel):
+    """One piece of evidence that someone knows a subject."""
+
+    relation: str
+    item_id: str
+    item_name: str
+    item_kind: str
+    when: str | None
+
+    @classmethod
+    def of(cls, ev: Evidence) -> EvidenceOut:
+        """From the query result."""
+        return cls(
+            relation=ev.relation.value,
+            item_id=ev.item_id,
+            item_name=ev.item_name,
+            item_kind=ev.item_kind.value,
+            when=ev.when,
+        )
+
+
+class HolderOut(BaseModel):
+    """A colleague who knows a subject, with documented and behavioural evidence apart."""
+
+    employee_id: str
+    name: str
+    items: int
+    tacit: bool
+    documented: list[EvidenceOut]
+    behavioural: list[EvidenceOut]
+
+    @classmethod
+    def of(cls, holder: Holder) -> HolderOut:
+        """From the query result."""
+        return cls(
+            employee_id=holder.employee_id,
+            name=holder.name,
+            items=holder.items,
+            tacit=holder.tacit,
+            documented=[EvidenceOut.of(e) for e in holder.documented],
+            behavioural=[EvidenceOut.of(e) for e in holder.behavioural],
+        )

@@ -1,0 +1,239 @@
+"""Every Cypher statement ckn sends, as builder functions (unit-tested without a server).
+
+Values always travel as ``$parameters``. Labels and relationship types cannot be parameters in Cypher
+5, so they are spliced in only after :func:`label` / :func:`rel_type` have checked them against the
+enums *and* against a strict identifier pattern: a hostile string never reaches the server.
+
+Layout in Neo4j: every entity is ``(:Entity:<Kind> {id, name, _kind, ...props})``; every relation is
+``[:<TYPE> {id, key, valid_from, valid_to, ...props}]``; evidence is kept as ``_prov`` (JSON strings)
+with ``_prov_sources`` beside it for deleting by source; ``_updated_at`` is when ckn last wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from graph.errors import InvalidLabel
+from graph.model import NodeKind, RelType, as_kind, as_type
+
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z_]{0,63}")
+
+ENTITY = "Entity"
+META = "CknMeta"
+CHECKPOINT = "CknCheckpoint"
+
+
+def label(kind: NodeKind | str) -> str:
+    """A node label, checked against :class:`NodeKind` and the identifier pattern."""
+    value = as_kind(kind).value
+    if not _IDENTIFIER.fullmatch(value):  # defence in depth: the enum could be edited carelessly
+        raise InvalidLabel(f"node kind {value!r} is not a safe identifier")
+    return value
+
+
+def rel_type(value: RelType | str) -> str:
+    """A relationship type, checked against :class:`RelType` and the identifier pattern."""
+    checked = as_type(value).value
+    if not _IDENTIFIER.fullmatch(checked):
+        raise InvalidLabel(f"relationship type {checked!r} is not a safe identifier")
+    return checked
+
+
+# -- schema migrations ---------------------------------------------------------------------------
+
+
+def _relation_constraints() -> list[str]:
+    return [
+        f"CREATE CONSTRAINT ckn_rel_{rel_type(t).lower()} IF NOT EXISTS "
+        f"FOR ()-[r:{rel_type(t)}]-() REQUIRE r.id IS UNIQUE"
+        for t in RelType
+    ]
+
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        f"CREATE CONSTRAINT ckn_entity_id IF NOT EXISTS FOR (n:{ENTITY}) REQUIRE n.id IS UNIQUE",
+        f"CREATE INDEX ckn_entity_kind IF NOT EXISTS FOR (n:{ENTITY}) ON (n._kind)",
+        f"CREATE CONSTRAINT ckn_meta_key IF NOT EXISTS FOR (m:{META}) REQUIRE m.key IS UNIQUE",
+        f"CREATE CONSTRAINT ckn_checkpoint_job IF NOT EXISTS FOR (c:{CHECKPOINT}) REQUIRE c.job IS UNIQUE",
+        *_relation_constraints(),
+    ],
+}
+"""Schema version -> idempotent statements that bring the database to it. Every relationship type
+needs a uniqueness constraint on ``id`` (a unit test checks): add a migration when you add a type."""
+
+SCHEMA_VERSION = max(MIGRATIONS)
+
+GET_SCHEMA_VERSION = f"OPTIONAL MATCH (m:{META} {{key: 'schema'}}) RETURN m.version AS version"
+SET_SCHEMA_VERSION = f"MERGE (m:{META} {{key: 'schema'}}) SET m.version = $version"
+GET_GRAPH_VERSION = f"OPTIONAL MATCH (m:{META} {{key: 'graph'}}) RETURN coalesce(m.version, 0) AS version"
+BUMP_GRAPH_VERSION = (
+    f"MERGE (m:{META} {{key: 'graph'}}) SET m.version = coalesce(m.version, 0) + 1"
+    " RETURN m.version AS version"
+)
+
+# -- writes --------------------------------------------------------------------------------------
+
+LOCK_ENTITIES = f"""
+UNWIND $ids AS id
+MERGE (n:{ENTITY} {{id: id}})
+ON CREATE SET n._pending = true
+SET n._lock = true
+RETURN n.id AS id, n._pending AS pending, properties(n) AS props
+"""
+"""Create-or-lock the entities of a batch; a node created here is a placeholder (``_pending``) until
+the batch writes it, so two writers of one entity queue behind each other instead of losing updates."""
+
+LOCK_ENDPOINTS = f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+WHERE n._pending IS NULL
+SET n._lock = true
+RETURN n.id AS id, n._kind AS kind
+"""
+
+UNLOCK = f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+REMOVE n._lock, n._pending
+"""
+
+
+def write_entities(kind: NodeKind | str) -> str:
+    """Replace the properties of entities of one kind (``$rows``: ``{id, props}``) and label them."""
+    return f"""
+UNWIND $rows AS row
+MATCH (n:{ENTITY} {{id: row.id}})
+SET n = row.props, n:{label(kind)}
+"""
+
+
+def write_relations(rtype: RelType | str) -> str:
+    """Merge relations of one type (``$rows``: ``{id, source, target, props}``) and set their properties."""
+    return f"""
+UNWIND $rows AS row
+MATCH (a:{ENTITY} {{id: row.source}})
+MATCH (b:{ENTITY} {{id: row.target}})
+MERGE (a)-[r:{rel_type(rtype)} {{id: row.id}}]->(b)
+SET r = row.props
+"""
+
+
+def relations_by_id(rtype: RelType | str) -> str:
+    """Relations of one type by id (``$ids``), through the type's uniqueness index."""
+    return f"""
+UNWIND $ids AS id
+MATCH (a:{ENTITY})-[r:{rel_type(rtype)} {{id: id}}]->(b:{ENTITY})
+RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
+"""
+
+
+def delete_relations(rtype: RelType | str) -> str:
+    """Delete relations of one type by id (``$ids``)."""
+    return f"""
+UNWIND $ids AS id
+MATCH ()-[r:{rel_type(rtype)} {{id: id}}]->()
+DELETE r
+"""
+
+
+SET_CHECKPOINT = f"MERGE (c:{CHECKPOINT} {{job: $job}}) SET c.position = $position, c.updated_at = $at"
+GET_CHECKPOINT = f"MATCH (c:{CHECKPOINT} {{job: $job}}) RETURN c.position AS position"
+
+DELETE_ENTITIES = f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+DETACH DELETE n
+"""
+
+RELATIONS_TOUCHING = f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})-[r]-()
+RETURN DISTINCT r.id AS id
+"""
+
+FACTS_OF_SOURCE_ENTITIES = f"""
+MATCH (n:{ENTITY})
+WHERE $source IN n._prov_sources OR n.id = $source
+RETURN properties(n) AS props
+"""
+
+FACTS_OF_SOURCE_RELATIONS = f"""
+MATCH (a:{ENTITY})-[r]->(b:{ENTITY})
+WHERE $source IN r._prov_sources
+RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
+"""
+
+# -- reads ---------------------------------------------------------------------------------------
+
+GET_ENTITIES = f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+RETURN properties(n) AS props
+"""
+
+
+def list_entities(kind: NodeKind | str | None) -> str:
+    """A page of entities (of one kind) in id order after ``$after``, ``$limit`` long."""
+    node = f"n:{ENTITY}:{label(kind)}" if kind is not None else f"n:{ENTITY}"
+    return f"""
+MATCH ({node})
+WHERE n.id > $after
+RETURN properties(n) AS props
+ORDER BY n.id
+LIMIT $limit
+"""
+
+
+def relations_of(direction: str) -> str:
+    """Relations touching ``$id`` (``$types`` or all), ``out``, ``in`` or ``both`` ways, in id order."""
+    pattern = {
+        "out": "(n)-[r]->(m)",
+        "in": "(n)<-[r]-(m)",
+        "both": "(n)-[r]-(m)",
+    }[direction]
+    return f"""
+MATCH (n:{ENTITY} {{id: $id}})
+MATCH {pattern}
+WHERE $types IS NULL OR type(r) IN $types
+RETURN DISTINCT startNode(r).id AS source, endNode(r).id AS target, type(r) AS type,
+       properties(r) AS props
+ORDER BY props.id
+LIMIT $limit
+"""
+
+
+def expand(direction: str) -> str:
+    """One traversal step from ``$ids`` (``$types`` or all): the relationships crossed."""
+    pattern = {"out": "(n)-[r]->(m)", "in": "(n)<-[r]-(m)", "both": "(n)-[r]-(m)"}[direction]
+    return f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+MATCH {pattern}
+WHERE $types IS NULL OR type(r) IN $types
+RETURN DISTINCT r.id AS id, type(r) AS type, startNode(r).id AS source, endNode(r).id AS target
+"""
+
+
+PROJECT_NODES = f"""
+MATCH (n:{ENTITY})
+WHERE $kinds IS NULL OR n._kind IN $kinds
+RETURN properties(n) AS props
+"""
+
+PROJECT_RELATIONS = f"""
+MATCH (a:{ENTITY})-[r]->(b:{ENTITY})
+WHERE ($types IS NULL OR type(r) IN $types)
+  AND ($kinds IS NULL OR (a._kind IN $kinds AND b._kind IN $kinds))
+RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
+"""
+
+COUNT_ENTITIES = f"MATCH (n:{ENTITY}) RETURN n._kind AS kind, count(*) AS n"
+
+
+def count_relations(rtype: RelType | str) -> str:
+    """Count relations of one type (answered from the counts store)."""
+    return f"MATCH ()-[r:{rel_type(rtype)}]->() RETURN count(r) AS n"
+
+
+PING = "RETURN 1 AS ok"

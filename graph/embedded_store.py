@@ -1,0 +1,490 @@
+"""The embedded store: SQLite (WAL, synchronous FULL) as the source of truth, networkx for traversal.
+
+Zero configuration, no server. Every :meth:`EmbeddedStore.write` is one ``BEGIN IMMEDIATE``
+transaction, so a batch is either wholly on disk when ``write`` returns or not there at all, even after
+``kill -9``. Reads that traverse use an in-memory :class:`networkx.MultiDiGraph` of ids and types,
+kept up to date with this process's writes and rebuilt when another process has written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from graph import traversal
+from graph.errors import StoreUnavailable, StoreVersionError
+from graph.merge import WritePlan, plan_source_deletion, plan_write
+from graph.model import Batch, Entity, NodeKind, Provenance, Relation, RelType, as_kind, as_type, utcnow
+from graph.store import DeleteResult, Direction, Hop, Limits, Stats, Subgraph, WriteResult
+from graph.store import Path as GraphPath
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+"""Format of the files on disk; bump it with a migration in ``_MIGRATIONS``."""
+
+DB_FILE = "ckn.sqlite3"
+_CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+
+_SCHEMA_V1 = """
+CREATE TABLE entities (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, props TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX entities_kind ON entities (kind, id);
+CREATE TABLE relations (
+    id TEXT PRIMARY KEY, type TEXT NOT NULL, source TEXT NOT NULL, target TEXT NOT NULL,
+    key TEXT NOT NULL, props TEXT NOT NULL, valid_from TEXT, valid_to TEXT, updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX relations_source ON relations (source, type);
+CREATE INDEX relations_target ON relations (target, type);
+CREATE TABLE provenance (
+    fact TEXT NOT NULL CHECK (fact IN ('e', 'r')), fact_id TEXT NOT NULL, key TEXT NOT NULL,
+    source_id TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (fact, fact_id, key)
+) WITHOUT ROWID;
+CREATE INDEX provenance_source ON provenance (source_id);
+CREATE TABLE checkpoints (job TEXT PRIMARY KEY, position TEXT NOT NULL, updated_at TEXT NOT NULL);
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+"""Schema migrations: version -> SQL that takes a store from version - 1 to version."""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _marks(items: Sequence[str]) -> str:
+    return ",".join("?" * len(items))
+
+
+class EmbeddedStore:
+    """SQLite + networkx implementation of :class:`graph.store.GraphStore`."""
+
+    backend = "embedded"
+
+    def __init__(self, home: Path, *, limits: Limits | None = None) -> None:
+        """Open (and create if needed) the store in directory ``home``."""
+        self.limits = limits or Limits()
+        self.home = Path(home)
+        self.path = self.home / DB_FILE
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open the embedded store at {self.path}: {exc}") from None
+        self._lock = threading.RLock()
+        self._view: nx.MultiDiGraph | None = None
+        self._view_version = -1
+        for pragma in (
+            "journal_mode = WAL",
+            "synchronous = FULL",  # a returned write is on disk, even across power loss
+            "secure_delete = ON",  # erased data is overwritten, not left in free pages
+            "busy_timeout = 60000",
+            "foreign_keys = OFF",
+        ):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._migrate()
+
+    # -- schema -----------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._tx() as cur:
+            tables = {r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "ckn_meta" not in tables:
+                raise StoreVersionError(
+                    f"{self.path} is not a ckn store; point CKN_HOME at an empty or ckn directory"
+                )
+            if "ckn_meta" not in tables:
+                cur.execute("CREATE TABLE ckn_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                cur.executemany(
+                    "INSERT INTO ckn_meta VALUES (?, ?)", [("schema_version", "0"), ("graph_version", "0")]
+                )
+            version = int(self._meta(cur, "schema_version"))
+            if version > SCHEMA_VERSION:
+                raise StoreVersionError(
+                    f"{self.path} was written by a newer ckn (store format {version}; this ckn reads up"
+                    f" to {SCHEMA_VERSION}); upgrade ckn, or export with the newer one"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                log.info("migrating %s to store format %d", self.path, target)
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
+                cur.execute("UPDATE ckn_meta SET value = ? WHERE key = 'schema_version'", (str(target),))
+
+    @staticmethod
+    def _meta(cur: sqlite3.Cursor, key: str) -> str:
+        row = cur.execute("SELECT value FROM ckn_meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def _bump(self, cur: sqlite3.Cursor) -> int:
+        cur.execute("UPDATE ckn_meta SET value = value + 1 WHERE key = 'graph_version'")
+        return int(self._meta(cur, "graph_version"))
+
+    # -- rows <-> models ---------------------------------------------------------------------------
+
+    def _provenance(self, fact: str, ids: Sequence[str]) -> dict[str, list[Provenance]]:
+        found: dict[str, list[Provenance]] = {}
+        for chunk in _chunks(ids):
+            rows = self._conn.execute(
+                f"SELECT fact_id, data FROM provenance WHERE fact = ? AND fact_id IN ({_marks(chunk)})",  # noqa: S608
+                (fact, *chunk),
+            )
+            for fact_id, data in rows:
+                found.setdefault(fact_id, []).append(Provenance.model_validate_json(data))
+        for items in found.values():
+            items.sort(key=lambda p: (p.observed_at, p.key))
+        return found
+
+    def _entities_from_rows(self, rows: Iterable[tuple[str, str, str, str]]) -> list[Entity]:
+        rows = list(rows)
+        evidence = self._provenance("e", [r[0] for r in rows])
+        return [
+            Entity(id=i, kind=NodeKind(k), name=n, props=json.loads(p), provenance=tuple(evidence[i]))
+            for i, k, n, p in rows
+        ]
+
+    def _relations_from_rows(self, rows: Iterable[tuple[Any, ...]]) -> list[Relation]:
+        rows = list(rows)
+        evidence = self._provenance("r", [r[0] for r in rows])
+        return [
+            Relation(
+                type=RelType(t),
+                source=s,
+                target=d,
+                key=k,
+                props=json.loads(p),
+                valid_from=vf,
+                valid_to=vt,
+                provenance=tuple(evidence[i]),
+            )
+            for i, t, s, d, k, p, vf, vt in rows
+        ]
+
+    _REL_COLUMNS = "id, type, source, target, key, props, valid_from, valid_to"
+
+    def _select_relations(self, where: str, params: Sequence[Any], limit: int = -1) -> list[Relation]:
+        sql = f"SELECT {self._REL_COLUMNS} FROM relations WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
+        return self._relations_from_rows(self._conn.execute(sql, [*params, limit]))
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> WriteResult:
+        """See :meth:`graph.store.GraphStore.write`."""
+        with self._tx() as cur:
+            before = int(self._meta(cur, "graph_version"))
+            plan = plan_write(batch, self.get_entities, self._kinds, self.get_relations_by_id)
+            self._persist(cur, plan)
+            if batch.checkpoint is not None:
+                cur.execute(
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+                    (batch.checkpoint.job, batch.checkpoint.position, utcnow().isoformat()),
+                )
+            after = self._bump(cur) if plan.changed else before
+        if plan.changed:
+            self._apply_to_view(plan, before, after)
+        return plan.result()
+
+    def _persist(self, cur: sqlite3.Cursor, plan: WritePlan) -> None:
+        now = utcnow().isoformat()
+        cur.executemany(
+            "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?)",
+            [(e.id, e.kind.value, e.name, _json(e.props), now) for e in plan.entities],
+        )
+        cur.executemany(
+            "INSERT OR REPLACE INTO relations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.id,
+                    r.type.value,
+                    r.source,
+                    r.target,
+                    r.key,
+                    _json(r.props),
+                    r.valid_from.isoformat() if r.valid_from else None,
+                    r.valid_to.isoformat() if r.valid_to else None,
+                    now,
+                )
+                for r in plan.relations
+            ],
+        )
+        for fact, items in (("e", plan.entities), ("r", plan.relations)):
+            cur.executemany(
+                "DELETE FROM provenance WHERE fact = ? AND fact_id = ?", [(fact, f.id) for f in items]
+            )
+            cur.executemany(
+                "INSERT INTO provenance VALUES (?, ?, ?, ?, ?)",
+                [(fact, f.id, p.key, p.source_id, p.to_json()) for f in items for p in f.provenance],
+            )
+
+    def _kinds(self, ids: list[str]) -> dict[str, NodeKind]:
+        found: dict[str, NodeKind] = {}
+        for chunk in _chunks(ids):
+            sql = f"SELECT id, kind FROM entities WHERE id IN ({_marks(chunk)})"  # noqa: S608
+            found.update((i, NodeKind(k)) for i, k in self._conn.execute(sql, chunk))
+        return found
+
+    def _delete(self, cur: sqlite3.Cursor, entity_ids: Sequence[str], relation_ids: Sequence[str]) -> int:
+        """Delete entities (with every relation touching them) and relations; return relations deleted."""
+        doomed = set(relation_ids)
+        for chunk in _chunks(list(entity_ids)):
+            marks = _marks(chunk)
+            sql = f"SELECT id FROM relations WHERE source IN ({marks}) OR target IN ({marks})"  # noqa: S608
+            doomed.update(r[0] for r in cur.execute(sql, (*chunk, *chunk)))
+        for fact, ids in (("e", list(entity_ids)), ("r", sorted(doomed))):
+            table = "entities" if fact == "e" else "relations"
+            for chunk in _chunks(ids):
+                marks = _marks(chunk)
+                cur.execute(f"DELETE FROM {table} WHERE id IN ({marks})", chunk)  # noqa: S608
+                sql = f"DELETE FROM provenance WHERE fact = ? AND fact_id IN ({marks})"  # noqa: S608
+                cur.execute(sql, (fact, *chunk))
+        return len(doomed)
+
+    def delete_source(self, source_id: str) -> DeleteResult:
+        """See :meth:`graph.store.GraphStore.delete_source`."""
+        with self._tx() as cur:
+            rows = cur.execute(
+                "SELECT DISTINCT fact, fact_id FROM provenance WHERE source_id = ?", (source_id,)
+            ).fetchall()
+            entity_ids = sorted({i for f, i in rows if f == "e"} | set(self._kinds([source_id])))
+            entities = self.get_entities(entity_ids).values()
+            relations = self.get_relations_by_id(sorted(i for f, i in rows if f == "r")).values()
+            plan = plan_source_deletion(source_id, entities, relations)
+            deleted = self._delete(cur, plan.delete_entities, plan.delete_relations)
+            trimmed = WritePlan()
+            trimmed.entities, trimmed.relations = plan.trimmed_entities, plan.trimmed_relations
+            self._persist(cur, trimmed)
+            if deleted or plan.delete_entities or trimmed.changed:
+                self._bump(cur)
+        self._view = None
+        return DeleteResult(
+            entities_deleted=len(plan.delete_entities),
+            relations_deleted=deleted,
+            facts_trimmed=len(plan.trimmed_entities) + len(plan.trimmed_relations),
+        )
+
+    def erase_entity(self, entity_id: str) -> DeleteResult:
+        """See :meth:`graph.store.GraphStore.erase_entity`; also scrubs the WAL so no copy is left."""
+        with self._tx() as cur:
+            exists = bool(self._kinds([entity_id]))
+            deleted = self._delete(cur, [entity_id], []) if exists else 0
+            if exists:
+                self._bump(cur)
+        # secure_delete zeroed the freed space in the pages; the WAL still holds the old page images
+        # until a checkpoint copies the new ones over them and truncates it.
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._view = None
+        return DeleteResult(entities_deleted=int(exists), relations_deleted=deleted)
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def get_entity(self, entity_id: str) -> Entity | None:
+        """See :meth:`graph.store.GraphStore.get_entity`."""
+        return self.get_entities([entity_id]).get(entity_id)
+
+    def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """See :meth:`graph.store.GraphStore.get_entities`."""
+        rows: list[tuple[str, str, str, str]] = []
+        with self._lock:
+            for chunk in _chunks(list(dict.fromkeys(entity_ids))):
+                sql = f"SELECT id, kind, name, props FROM entities WHERE id IN ({_marks(chunk)})"  # noqa: S608
+                rows.extend(self._conn.execute(sql, chunk))
+            return {e.id: e for e in self._entities_from_rows(rows)}
+
+    def list_entities(
+        self, kind: NodeKind | None = None, *, after: str = "", limit: int = 100
+    ) -> list[Entity]:
+        """See :meth:`graph.store.GraphStore.list_entities`."""
+        self.limits.check_page(limit)
+        where, params = ("id > ?", [after])
+        if kind is not None:
+            where, params = "kind = ? AND id > ?", [as_kind(kind).value, after]
+        sql = f"SELECT id, kind, name, props FROM entities WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
+        with self._lock:
+            return self._entities_from_rows(self._conn.execute(sql, [*params, limit]))
+
+    def get_relations_by_id(self, relation_ids: Sequence[str]) -> dict[str, Relation]:
+        """See :meth:`graph.store.GraphStore.get_relations_by_id`."""
+        found: dict[str, Relation] = {}
+        with self._lock:
+            for chunk in _chunks(list(dict.fromkeys(relation_ids))):
+                found.update((r.id, r) for r in self._select_relations(f"id IN ({_marks(chunk)})", chunk))
+        return found
+
+    def get_relations(
+        self,
+        entity_id: str,
+        *,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 100,
+    ) -> list[Relation]:
+        """See :meth:`graph.store.GraphStore.get_relations`."""
+        self.limits.check_page(limit)
+        ends = {Direction.OUT: "source = ?", Direction.IN: "target = ?"}
+        where = ends.get(direction, "(source = ? OR target = ?)")
+        params: list[Any] = [entity_id] * where.count("?")
+        if types is not None:
+            wanted = sorted({as_type(t).value for t in types})
+            where += f" AND type IN ({_marks(wanted)})"
+            params += wanted
+        with self._lock:
+            return self._select_relations(where, params, limit)
+
+    def expand(
+        self, entity_ids: Sequence[str], *, types: Iterable[RelType] | None, direction: Direction
+    ) -> list[Hop]:
+        """See :meth:`graph.store.GraphStore.expand`."""
+        view = self._graph_view()
+        wanted = None if types is None else {as_type(t) for t in types}
+        found: dict[str, Hop] = {}
+        for node in entity_ids:
+            if node not in view:
+                continue
+            edges = []
+            if direction in (Direction.OUT, Direction.BOTH):
+                edges.extend(view.out_edges(node, keys=True, data="type"))
+            if direction in (Direction.IN, Direction.BOTH):
+                edges.extend(view.in_edges(node, keys=True, data="type"))
+            for source, target, rid, rtype in edges:
+                if wanted is None or rtype in wanted:
+                    found[rid] = Hop(relation_id=rid, type=rtype, source=source, target=target)
+        return [found[rid] for rid in sorted(found)]
+
+    def neighbourhood(
+        self,
+        entity_id: str,
+        *,
+        depth: int = 1,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 200,
+    ) -> Subgraph:
+        """See :meth:`graph.store.GraphStore.neighbourhood`."""
+        return traversal.neighbourhood(
+            self, entity_id, depth=depth, types=types, direction=direction, limit=limit
+        )
+
+    def paths(
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        max_depth: int = 4,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 10,
+    ) -> list[GraphPath]:
+        """See :meth:`graph.store.GraphStore.paths`."""
+        return traversal.paths(
+            self, source_id, target_id, max_depth=max_depth, types=types, direction=direction, limit=limit
+        )
+
+    def project(
+        self, *, kinds: Iterable[NodeKind] | None = None, types: Iterable[RelType] | None = None
+    ) -> nx.MultiDiGraph:
+        """See :meth:`graph.store.GraphStore.project`."""
+        graph = nx.MultiDiGraph()
+        node_sql, node_params = "SELECT id, kind, name, props FROM entities", []
+        if kinds is not None:
+            wanted = sorted({as_kind(k).value for k in kinds})
+            node_sql += f" WHERE kind IN ({_marks(wanted)})"
+            node_params = wanted
+        rel_sql = "SELECT id, type, source, target, props, valid_from, valid_to FROM relations"
+        rel_params: list[str] = []
+        if types is not None:
+            wanted_types = sorted({as_type(t).value for t in types})
+            rel_sql += f" WHERE type IN ({_marks(wanted_types)})"
+            rel_params = wanted_types
+        with self._lock:
+            for node, kind, name, props in self._conn.execute(node_sql + " ORDER BY id", node_params):
+                graph.add_node(node, **json.loads(props), kind=kind, name=name)
+            for rid, rtype, source, target, props, vf, vt in self._conn.execute(
+                rel_sql + " ORDER BY id", rel_params
+            ):
+                if source in graph and target in graph:
+                    attrs = {**json.loads(props), "type": rtype, "valid_from": vf, "valid_to": vt}
+                    graph.add_edge(source, target, key=rid, **attrs)
+        return graph
+
+    def get_checkpoint(self, job: str) -> str | None:
+        """See :meth:`graph.store.GraphStore.get_checkpoint`."""
+        with self._lock:
+            row = self._conn.execute("SELECT position FROM checkpoints WHERE job = ?", (job,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def stats(self) -> Stats:
+        """See :meth:`graph.store.GraphStore.stats`."""
+        with self._lock:
+            entities = dict(self._conn.execute("SELECT kind, count(*) FROM entities GROUP BY kind"))
+            relations = dict(self._conn.execute("SELECT type, count(*) FROM relations GROUP BY type"))
+            version = int(self._meta(self._conn.cursor(), "graph_version"))
+        return Stats(backend=self.backend, entities=entities, relations=relations, graph_version=version)
+
+    def ping(self) -> None:
+        """See :meth:`graph.store.GraphStore.ping`."""
+        try:
+            with self._lock:
+                self._conn.execute("SELECT count(*) FROM ckn_meta").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"embedded store at {self.path} does not answer: {exc}") from None
+
+    def close(self) -> None:
+        """See :meth:`graph.store.GraphStore.close`."""
+        with self._lock:
+            self._conn.close()
+            self._view = None
+
+    # -- the networkx view -------------------------------------------------------------------------
+
+    def _graph_view(self) -> nx.MultiDiGraph:
+        """The traversal view, rebuilt when the store changed outside this object."""
+        with self._lock:
+            version = int(self._meta(self._conn.cursor(), "graph_version"))
+            if self._view is None or self._view_version != version:
+                view = nx.MultiDiGraph()
+                view.add_nodes_from(r[0] for r in self._conn.execute("SELECT id FROM entities"))
+                view.add_edges_from(
+                    (s, t, i, {"type": RelType(ty)})
+                    for i, ty, s, t in self._conn.execute("SELECT id, type, source, target FROM relations")
+                )
+                self._view, self._view_version = view, version
+            return self._view
+
+    def _apply_to_view(self, plan: WritePlan, before: int, after: int) -> None:
+        with self._lock:
+            if self._view is None or self._view_version != before:
+                self._view = None  # someone else wrote in between: rebuild on next read
+                return
+            self._view.add_nodes_from(e.id for e in plan.entities)
+            for r in plan.relations:
+                self._view.add_edge(r.source, r.target, key=r.id, type=r.type)
+            self._view_version = after

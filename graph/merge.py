@@ -1,0 +1,234 @@
+"""Merge rules shared by every adapter, so both stores give the same answer by construction.
+
+Adapters read the current state of the facts a batch touches, call these functions and write back the
+result in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from graph.errors import DanglingRelation, SchemaViolation
+from graph.model import Batch, Entity, NodeKind, Provenance, Relation, check_relation_kinds
+from graph.store import Counts, WriteResult
+
+Fact = TypeVar("Fact", Entity, Relation)
+
+
+class Change(StrEnum):
+    """What a merge did to a fact."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+def merge_provenance(
+    old: Iterable[Provenance], new: Iterable[Provenance]
+) -> tuple[tuple[Provenance, ...], bool]:
+    """Union of evidence by :attr:`Provenance.key`; returns it and whether anything changed.
+
+    Evidence already held keeps its first ``observed_at``; it is replaced only when the extractor
+    version or the confidence changed (a re-extraction with a new model).
+    """
+    merged = {p.key: p for p in old}
+    changed = False
+    for item in new:
+        current = merged.get(item.key)
+        if current is None or (current.extractor_version, current.confidence) != (
+            item.extractor_version,
+            item.confidence,
+        ):
+            merged[item.key] = item
+            changed = True
+    return canonical_provenance(merged.values()), changed
+
+
+def canonical_provenance(items: Iterable[Provenance]) -> tuple[Provenance, ...]:
+    """Evidence in the order every store returns it: oldest first, then by key."""
+    return tuple(sorted(items, key=lambda p: (p.observed_at, p.key)))
+
+
+def _merge_props(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(old)
+    for key, value in new.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _fresh(fact: Fact) -> Fact:
+    clean = {k: v for k, v in fact.props.items() if v is not None}
+    return fact.model_copy(update={"props": clean, "provenance": merge_provenance((), fact.provenance)[0]})
+
+
+def merge_entity(old: Entity | None, new: Entity) -> tuple[Entity, Change]:
+    """Merge an incoming entity onto the stored one."""
+    if old is None:
+        return _fresh(new), Change.CREATED
+    if old.kind != new.kind:
+        raise SchemaViolation(
+            f"id {new.id!r} belongs to a {old.kind.value}, not a {new.kind.value}", entity_id=new.id
+        )
+    provenance, new_evidence = merge_provenance(old.provenance, new.provenance)
+    merged = Entity(
+        id=old.id,
+        kind=old.kind,
+        name=new.name or old.name,
+        props=_merge_props(old.props, new.props),
+        provenance=provenance,
+    )
+    same = merged.content_hash() == old.content_hash() and not new_evidence
+    return merged, Change.UNCHANGED if same else Change.UPDATED
+
+
+def merge_relation(old: Relation | None, new: Relation) -> tuple[Relation, Change]:
+    """Merge an incoming relation onto the stored one (same id)."""
+    if old is None:
+        return _fresh(new), Change.CREATED
+    provenance, new_evidence = merge_provenance(old.provenance, new.provenance)
+    merged = old.model_copy(
+        update={
+            "props": _merge_props(old.props, new.props),
+            "valid_from": new.valid_from or old.valid_from,
+            "valid_to": new.valid_to or old.valid_to,
+            "provenance": provenance,
+        }
+    )
+    same = merged.content_hash() == old.content_hash() and not new_evidence
+    return merged, Change.UNCHANGED if same else Change.UPDATED
+
+
+def without_source(fact: Fact, source_id: str) -> Fact | None:
+    """The fact minus one source's evidence; None when nothing else supports it."""
+    remaining = tuple(p for p in fact.provenance if p.source_id != source_id)
+    if not remaining:
+        return None
+    return fact.model_copy(update={"provenance": remaining})
+
+
+def dedupe(facts: Iterable[Fact]) -> list[Fact]:
+    """Fold repeated facts of one batch (same id) into one, in first-seen order."""
+    folded: dict[str, Fact] = {}
+    for fact in facts:
+        previous = folded.get(fact.id)
+        folded[fact.id] = fact if previous is None else _fold(previous, fact)
+    return list(folded.values())
+
+
+def _fold(previous: Fact, fact: Fact) -> Fact:
+    if isinstance(previous, Entity) and isinstance(fact, Entity):
+        return merge_entity(previous, fact)[0]  # type: ignore[return-value]
+    assert isinstance(previous, Relation) and isinstance(fact, Relation)
+    return merge_relation(previous, fact)[0]
+
+
+class WritePlan:
+    """What one batch changes: the merged facts to persist and the counts to report."""
+
+    def __init__(self) -> None:
+        self.entities: list[Entity] = []
+        self.relations: list[Relation] = []
+        self.entity_counts: dict[Change, int] = dict.fromkeys(Change, 0)
+        self.relation_counts: dict[Change, int] = dict.fromkeys(Change, 0)
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything is to be written."""
+        return bool(self.entities or self.relations)
+
+    def result(self) -> WriteResult:
+        """The counts as the store reports them."""
+
+        def counts(by_change: dict[Change, int]) -> Counts:
+            return Counts(
+                created=by_change[Change.CREATED],
+                updated=by_change[Change.UPDATED],
+                unchanged=by_change[Change.UNCHANGED],
+            )
+
+        return WriteResult(entities=counts(self.entity_counts), relations=counts(self.relation_counts))
+
+
+def plan_write(
+    batch: Batch,
+    load_entities: Callable[[list[str]], dict[str, Entity]],
+    load_kinds: Callable[[list[str]], dict[str, NodeKind]],
+    load_relations: Callable[[list[str]], dict[str, Relation]],
+) -> WritePlan:
+    """Merge a batch onto the stored state the loaders return (called inside the write transaction).
+
+    Raises:
+        DanglingRelation: a relation's endpoint is neither stored nor in the batch.
+        SchemaViolation: a relation joins kinds its type does not allow, or an id changes kind.
+
+    """
+    plan = WritePlan()
+    entities = dedupe(batch.entities)
+    stored = load_entities([e.id for e in entities])
+    kinds: dict[str, NodeKind] = {}
+    for entity in entities:
+        merged, change = merge_entity(stored.get(entity.id), entity)
+        kinds[entity.id] = merged.kind
+        plan.entity_counts[change] += 1
+        if change is not Change.UNCHANGED:
+            plan.entities.append(merged)
+
+    relations = dedupe(batch.relations)
+    endpoints = sorted({r.source for r in relations} | {r.target for r in relations})
+    kinds.update(load_kinds([e for e in endpoints if e not in kinds]))
+    missing = [e for e in endpoints if e not in kinds]
+    if missing:
+        raise DanglingRelation(
+            f"{len(missing)} relation endpoint(s) not found: {', '.join(missing[:10])}",
+            missing=missing[:100],
+        )
+    problems = [p for r in relations if (p := check_relation_kinds(r, kinds[r.source], kinds[r.target]))]
+    if problems:
+        raise SchemaViolation("; ".join(problems[:10]), violations=len(problems))
+    stored_relations = load_relations([r.id for r in relations])
+    for relation in relations:
+        merged_relation, change = merge_relation(stored_relations.get(relation.id), relation)
+        plan.relation_counts[change] += 1
+        if change is not Change.UNCHANGED:
+            plan.relations.append(merged_relation)
+    return plan
+
+
+class DeletionPlan:
+    """What deleting one source changes."""
+
+    def __init__(self) -> None:
+        self.delete_entities: list[str] = []
+        self.delete_relations: list[str] = []
+        self.trimmed_entities: list[Entity] = []
+        self.trimmed_relations: list[Relation] = []
+
+
+def plan_source_deletion(
+    source_id: str, entities: Iterable[Entity], relations: Iterable[Relation]
+) -> DeletionPlan:
+    """Split the facts one source supports into those to delete and those that keep other evidence.
+
+    The ``Source`` entity whose id is ``source_id`` is deleted with its evidence. Relations touching a
+    deleted entity are deleted by the store with it.
+    """
+    plan = DeletionPlan()
+    for entity in entities:
+        kept = without_source(entity, source_id)
+        if kept is None or entity.id == source_id:
+            plan.delete_entities.append(entity.id)
+        else:
+            plan.trimmed_entities.append(kept)
+    gone = set(plan.delete_entities)
+    for relation in relations:
+        kept_relation = without_source(relation, source_id)
+        if kept_relation is None or relation.source in gone or relation.target in gone:
+            plan.delete_relations.append(relation.id)
+        else:
+            plan.trimmed_relations.append(kept_relation)
+    return plan

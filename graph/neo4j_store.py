@@ -1,0 +1,414 @@
+"""The Neo4j store: the production adapter, through the official ``neo4j`` driver.
+
+Writes are managed transactions (retried by the driver on transient errors such as deadlocks), each
+batch one transaction: lock the entities it touches, read them, merge in Python with the same rules as
+the embedded store (:mod:`graph.merge`), write with ``UNWIND ... MERGE``. Reads are routed as reads.
+Every statement comes from :mod:`graph.cypher`; this is the only module that imports ``neo4j``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import neo4j
+import networkx as nx
+from neo4j import GraphDatabase, ManagedTransaction, Query, RoutingControl
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
+
+from graph import cypher, traversal
+from graph.errors import StoreUnavailable, StoreVersionError
+from graph.ids import relation_type_of
+from graph.merge import WritePlan, plan_source_deletion, plan_write
+from graph.model import RESERVED_PROPS, Batch, Entity, NodeKind, Provenance, Relation, RelType, utcnow
+from graph.store import DeleteResult, Direction, Hop, Limits, Path, Stats, Subgraph, WriteResult
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 5000
+
+
+def _user_props(props: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if not k.startswith("_") and k not in RESERVED_PROPS}
+
+
+def _evidence(props: dict[str, Any]) -> tuple[Provenance, ...]:
+    items = [Provenance.model_validate_json(p) for p in props.get("_prov", [])]
+    return tuple(sorted(items, key=lambda p: (p.observed_at, p.key)))
+
+
+def _entity(props: dict[str, Any]) -> Entity:
+    return Entity(
+        id=props["id"],
+        kind=NodeKind(props["_kind"]),
+        name=props.get("name", ""),
+        props=_user_props(props),
+        provenance=_evidence(props),
+    )
+
+
+def _relation(source: str, target: str, rtype: str, props: dict[str, Any]) -> Relation:
+    return Relation(
+        type=RelType(rtype),
+        source=source,
+        target=target,
+        key=props.get("key", ""),
+        props=_user_props(props),
+        valid_from=props.get("valid_from"),
+        valid_to=props.get("valid_to"),
+        provenance=_evidence(props),
+    )
+
+
+def _stored_props(fact: Entity | Relation, now: str) -> dict[str, Any]:
+    stored: dict[str, Any] = {
+        **fact.props,
+        "id": fact.id,
+        "_prov": [p.to_json() for p in fact.provenance],
+        "_prov_sources": sorted({p.source_id for p in fact.provenance}),
+        "_updated_at": now,
+    }
+    if isinstance(fact, Entity):
+        stored.update(name=fact.name, _kind=fact.kind.value)
+    else:
+        stored["key"] = fact.key
+        if fact.valid_from:
+            stored["valid_from"] = fact.valid_from.isoformat()
+        if fact.valid_to:
+            stored["valid_to"] = fact.valid_to.isoformat()
+    return stored
+
+
+def _q(text: str, timeout: float) -> Query:
+    return Query(text, timeout=timeout)
+
+
+class Neo4jStore:
+    """Neo4j implementation of :class:`graph.store.GraphStore`."""
+
+    backend = "neo4j"
+
+    def __init__(
+        self,
+        uri: str,
+        user: str,
+        password: str,
+        *,
+        database: str = "neo4j",
+        timeout_s: float = 30.0,
+        limits: Limits | None = None,
+    ) -> None:
+        """Connect, check the server answers, and bring the schema up to date."""
+        self.limits = limits or Limits()
+        self.database = database
+        self._timeout = timeout_s
+        self._driver = GraphDatabase.driver(
+            uri,
+            auth=(user, password),
+            connection_timeout=timeout_s,
+            connection_acquisition_timeout=timeout_s,
+            max_transaction_retry_time=timeout_s,
+            notifications_min_severity="OFF",  # schema hints on an empty database are noise, not errors
+        )
+        try:
+            self._driver.verify_connectivity()
+        except (ServiceUnavailable, AuthError, OSError, Neo4jError) as exc:
+            self._driver.close()
+            raise StoreUnavailable(f"cannot reach Neo4j at {uri}: {exc}") from None
+        self._migrate()
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _read(self, text: str, **params: Any) -> list[neo4j.Record]:
+        records, _, _ = self._driver.execute_query(
+            _q(text, self._timeout), params, routing_=RoutingControl.READ, database_=self.database
+        )
+        return records
+
+    def _write_tx(self, work: Any) -> Any:
+        with self._driver.session(database=self.database) as session:
+            return session.execute_write(work)
+
+    @staticmethod
+    def _run(tx: ManagedTransaction, text: str, **params: Any) -> list[neo4j.Record]:
+        return list(tx.run(text, params))
+
+    def _migrate(self) -> None:
+        records = self._read(cypher.GET_SCHEMA_VERSION)
+        current = records[0]["version"] or 0
+        if current > cypher.SCHEMA_VERSION:
+            raise StoreVersionError(
+                f"Neo4j database {self.database!r} has ckn schema {current}; this ckn knows up to"
+                f" {cypher.SCHEMA_VERSION}: upgrade ckn"
+            )
+        for version in range(current + 1, cypher.SCHEMA_VERSION + 1):
+            log.info("migrating Neo4j database %s to ckn schema %d", self.database, version)
+            for statement in cypher.MIGRATIONS[version]:
+                self._driver.execute_query(_q(statement, self._timeout), database_=self.database)
+            self._driver.execute_query(
+                _q(cypher.SET_SCHEMA_VERSION, self._timeout), {"version": version}, database_=self.database
+            )
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> WriteResult:
+        """See :meth:`graph.store.GraphStore.write`."""
+
+        def work(tx: ManagedTransaction) -> WritePlan:
+            locked: list[str] = sorted({e.id for e in batch.entities})
+
+            def load_entities(ids: list[str]) -> dict[str, Entity]:
+                rows = self._run(tx, cypher.LOCK_ENTITIES, ids=sorted(ids))
+                return {r["id"]: _entity(r["props"]) for r in rows if not r["pending"]}
+
+            def load_kinds(ids: list[str]) -> dict[str, NodeKind]:
+                rows = self._run(tx, cypher.LOCK_ENDPOINTS, ids=sorted(ids))
+                locked.extend(r["id"] for r in rows)
+                return {r["id"]: NodeKind(r["kind"]) for r in rows}
+
+            plan = plan_write(batch, load_entities, load_kinds, lambda ids: self._relations_by_id(tx, ids))
+            self._persist(tx, plan)
+            self._run(tx, cypher.UNLOCK, ids=locked)
+            if batch.checkpoint is not None:
+                self._run(
+                    tx,
+                    cypher.SET_CHECKPOINT,
+                    job=batch.checkpoint.job,
+                    position=batch.checkpoint.position,
+                    at=utcnow().isoformat(),
+                )
+            if plan.changed:
+                self._run(tx, cypher.BUMP_GRAPH_VERSION)
+            return plan
+
+        plan: WritePlan = self._write_tx(work)
+        return plan.result()
+
+    def _persist(self, tx: ManagedTransaction, plan: WritePlan) -> None:
+        now = utcnow().isoformat()
+        by_kind: dict[NodeKind, list[dict[str, Any]]] = defaultdict(list)
+        for entity in plan.entities:
+            by_kind[entity.kind].append({"id": entity.id, "props": _stored_props(entity, now)})
+        for kind, rows in sorted(by_kind.items()):
+            self._run(tx, cypher.write_entities(kind), rows=rows)
+        by_type: dict[RelType, list[dict[str, Any]]] = defaultdict(list)
+        for rel in plan.relations:
+            row = {"id": rel.id, "source": rel.source, "target": rel.target, "props": _stored_props(rel, now)}
+            by_type[rel.type].append(row)
+        for rtype, rel_rows in sorted(by_type.items()):
+            self._run(tx, cypher.write_relations(rtype), rows=rel_rows)
+
+    def _relations_by_id(self, tx: ManagedTransaction | None, ids: Sequence[str]) -> dict[str, Relation]:
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for rid in dict.fromkeys(ids):
+            prefix = relation_type_of(rid)
+            if prefix in RelType.__members__.values():
+                by_type[prefix].append(rid)
+        found: dict[str, Relation] = {}
+        for rtype, chunk_ids in sorted(by_type.items()):
+            text = cypher.relations_by_id(rtype)
+            rows = self._run(tx, text, ids=chunk_ids) if tx else self._read(text, ids=chunk_ids)
+            for r in rows:
+                rel = _relation(r["source"], r["target"], r["type"], r["props"])
+                found[rel.id] = rel
+        return found
+
+    def _delete(self, tx: ManagedTransaction, entity_ids: list[str], relation_ids: list[str]) -> int:
+        doomed = set(relation_ids)
+        doomed.update(r["id"] for r in self._run(tx, cypher.RELATIONS_TOUCHING, ids=entity_ids))
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for rid in relation_ids:
+            by_type[relation_type_of(rid)].append(rid)
+        for rtype, ids in sorted(by_type.items()):
+            self._run(tx, cypher.delete_relations(rtype), ids=ids)
+        self._run(tx, cypher.DELETE_ENTITIES, ids=entity_ids)
+        return len(doomed)
+
+    def delete_source(self, source_id: str) -> DeleteResult:
+        """See :meth:`graph.store.GraphStore.delete_source`."""
+
+        def work(tx: ManagedTransaction) -> DeleteResult:
+            entities = [
+                _entity(r["props"]) for r in self._run(tx, cypher.FACTS_OF_SOURCE_ENTITIES, source=source_id)
+            ]
+            relations = [
+                _relation(r["source"], r["target"], r["type"], r["props"])
+                for r in self._run(tx, cypher.FACTS_OF_SOURCE_RELATIONS, source=source_id)
+            ]
+            plan = plan_source_deletion(source_id, entities, relations)
+            deleted = self._delete(tx, plan.delete_entities, plan.delete_relations)
+            trimmed = WritePlan()
+            trimmed.entities, trimmed.relations = plan.trimmed_entities, plan.trimmed_relations
+            self._persist(tx, trimmed)
+            if deleted or plan.delete_entities or trimmed.changed:
+                self._run(tx, cypher.BUMP_GRAPH_VERSION)
+            return DeleteResult(
+                entities_deleted=len(plan.delete_entities),
+                relations_deleted=deleted,
+                facts_trimmed=len(plan.trimmed_entities) + len(plan.trimmed_relations),
+            )
+
+        result: DeleteResult = self._write_tx(work)
+        return result
+
+    def erase_entity(self, entity_id: str) -> DeleteResult:
+        """See :meth:`graph.store.GraphStore.erase_entity`.
+
+        The entity leaves the graph; Neo4j's transaction logs keep old records until they rotate out
+        (``db.tx_log.rotation.retention_policy``), which the operator must set to honour erasure.
+        """
+
+        def work(tx: ManagedTransaction) -> DeleteResult:
+            exists = bool(self._run(tx, cypher.GET_ENTITIES, ids=[entity_id]))
+            if not exists:
+                return DeleteResult()
+            deleted = self._delete(tx, [entity_id], [])
+            self._run(tx, cypher.BUMP_GRAPH_VERSION)
+            return DeleteResult(entities_deleted=1, relations_deleted=deleted)
+
+        result: DeleteResult = self._write_tx(work)
+        return result
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def get_entity(self, entity_id: str) -> Entity | None:
+        """See :meth:`graph.store.GraphStore.get_entity`."""
+        return self.get_entities([entity_id]).get(entity_id)
+
+    def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """See :meth:`graph.store.GraphStore.get_entities`."""
+        ids = list(dict.fromkeys(entity_ids))
+        found: dict[str, Entity] = {}
+        for start in range(0, len(ids), _CHUNK):
+            for r in self._read(cypher.GET_ENTITIES, ids=ids[start : start + _CHUNK]):
+                entity = _entity(r["props"])
+                found[entity.id] = entity
+        return found
+
+    def list_entities(
+        self, kind: NodeKind | None = None, *, after: str = "", limit: int = 100
+    ) -> list[Entity]:
+        """See :meth:`graph.store.GraphStore.list_entities`."""
+        self.limits.check_page(limit)
+        rows = self._read(cypher.list_entities(kind), after=after, limit=limit)
+        return [_entity(r["props"]) for r in rows]
+
+    def get_relations_by_id(self, relation_ids: Sequence[str]) -> dict[str, Relation]:
+        """See :meth:`graph.store.GraphStore.get_relations_by_id`."""
+        return self._relations_by_id(None, relation_ids)
+
+    @staticmethod
+    def _type_values(types: Iterable[RelType] | None) -> list[str] | None:
+        return None if types is None else sorted({cypher.rel_type(t) for t in types})
+
+    def get_relations(
+        self,
+        entity_id: str,
+        *,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 100,
+    ) -> list[Relation]:
+        """See :meth:`graph.store.GraphStore.get_relations`."""
+        self.limits.check_page(limit)
+        rows = self._read(
+            cypher.relations_of(Direction(direction).value),
+            id=entity_id,
+            types=self._type_values(types),
+            limit=limit,
+        )
+        return [_relation(r["source"], r["target"], r["type"], r["props"]) for r in rows]
+
+    def expand(
+        self, entity_ids: Sequence[str], *, types: Iterable[RelType] | None, direction: Direction
+    ) -> list[Hop]:
+        """See :meth:`graph.store.GraphStore.expand`."""
+        rows = self._read(
+            cypher.expand(Direction(direction).value), ids=list(entity_ids), types=self._type_values(types)
+        )
+        hops = {
+            r["id"]: Hop(relation_id=r["id"], type=RelType(r["type"]), source=r["source"], target=r["target"])
+            for r in rows
+        }
+        return [hops[rid] for rid in sorted(hops)]
+
+    def neighbourhood(
+        self,
+        entity_id: str,
+        *,
+        depth: int = 1,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 200,
+    ) -> Subgraph:
+        """See :meth:`graph.store.GraphStore.neighbourhood`."""
+        return traversal.neighbourhood(
+            self, entity_id, depth=depth, types=types, direction=direction, limit=limit
+        )
+
+    def paths(
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        max_depth: int = 4,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 10,
+    ) -> list[Path]:
+        """See :meth:`graph.store.GraphStore.paths`."""
+        return traversal.paths(
+            self, source_id, target_id, max_depth=max_depth, types=types, direction=direction, limit=limit
+        )
+
+    def project(
+        self, *, kinds: Iterable[NodeKind] | None = None, types: Iterable[RelType] | None = None
+    ) -> nx.MultiDiGraph:
+        """See :meth:`graph.store.GraphStore.project`."""
+        kind_values = None if kinds is None else sorted({cypher.label(k) for k in kinds})
+        graph = nx.MultiDiGraph()
+        nodes = [_entity(r["props"]) for r in self._read(cypher.PROJECT_NODES, kinds=kind_values)]
+        for entity in sorted(nodes, key=lambda e: e.id):
+            graph.add_node(entity.id, **entity.props, kind=entity.kind.value, name=entity.name)
+        rows = self._read(cypher.PROJECT_RELATIONS, kinds=kind_values, types=self._type_values(types))
+        relations = [_relation(r["source"], r["target"], r["type"], r["props"]) for r in rows]
+        for rel in sorted(relations, key=lambda r: r.id):
+            graph.add_edge(
+                rel.source,
+                rel.target,
+                key=rel.id,
+                **rel.props,
+                type=rel.type.value,
+                valid_from=rel.valid_from.isoformat() if rel.valid_from else None,
+                valid_to=rel.valid_to.isoformat() if rel.valid_to else None,
+            )
+        return graph
+
+    def get_checkpoint(self, job: str) -> str | None:
+        """See :meth:`graph.store.GraphStore.get_checkpoint`."""
+        rows = self._read(cypher.GET_CHECKPOINT, job=job)
+        return None if not rows else str(rows[0]["position"])
+
+    def stats(self) -> Stats:
+        """See :meth:`graph.store.GraphStore.stats`."""
+        entities = {r["kind"]: r["n"] for r in self._read(cypher.COUNT_ENTITIES) if r["kind"]}
+        relations = {}
+        for rtype in RelType:
+            count = self._read(cypher.count_relations(rtype))[0]["n"]
+            if count:
+                relations[rtype.value] = count
+        version = self._read(cypher.GET_GRAPH_VERSION)[0]["version"]
+        return Stats(backend=self.backend, entities=entities, relations=relations, graph_version=version)
+
+    def ping(self) -> None:
+        """See :meth:`graph.store.GraphStore.ping`."""
+        try:
+            self._read(cypher.PING)
+        except (ServiceUnavailable, Neo4jError, OSError) as exc:
+            raise StoreUnavailable(f"Neo4j does not answer: {exc}") from None
+
+    def close(self) -> None:
+        """See :meth:`graph.store.GraphStore.close`."""
+        self._driver.close()

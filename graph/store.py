@@ -1,0 +1,281 @@
+"""The storage port: one protocol of domain operations, implemented natively by each adapter.
+
+Adapters: :class:`graph.embedded_store.EmbeddedStore` (SQLite + networkx, the default) and
+:class:`graph.neo4j_store.Neo4jStore`. Nothing outside ``graph/`` knows which one it talks to; the
+contract suite in ``tests/contract/`` runs every test against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Protocol, TypeVar, runtime_checkable
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from graph.errors import LimitExceeded
+from graph.model import Batch, Entity, NodeKind, Relation, RelType
+
+T = TypeVar("T")
+
+
+class Direction(StrEnum):
+    """Which way a traversal follows relationships."""
+
+    OUT = "out"
+    IN = "in"
+    BOTH = "both"
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Counts(_Result):
+    """How many facts a write created, updated (content or new evidence) or left unchanged."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            created=self.created + other.created,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+        )
+
+
+class WriteResult(_Result):
+    """Outcome of one or more batches."""
+
+    entities: Counts = Counts()
+    relations: Counts = Counts()
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(
+            entities=self.entities + other.entities, relations=self.relations + other.relations
+        )
+
+
+class DeleteResult(_Result):
+    """Outcome of deleting a source or erasing a subject."""
+
+    entities_deleted: int = 0
+    relations_deleted: int = 0
+    facts_trimmed: int = 0
+    """Facts that lost this evidence but are still supported by other sources."""
+
+
+class Hop(_Result):
+    """One relationship crossed by a traversal."""
+
+    relation_id: str
+    type: RelType
+    source: str
+    target: str
+
+
+class Path(_Result):
+    """A simple path: ``nodes[i]`` and ``nodes[i + 1]`` are joined by ``hops[i]``."""
+
+    nodes: tuple[str, ...]
+    hops: tuple[Hop, ...]
+
+    @property
+    def length(self) -> int:
+        """Number of relationships on the path."""
+        return len(self.hops)
+
+
+class Subgraph(_Result):
+    """Entities around a start node, with their distance, and the relationships among them."""
+
+    start: str
+    entities: tuple[Entity, ...]
+    distances: dict[str, int]
+    relations: tuple[Relation, ...]
+    truncated: bool = False
+    """True when ``limit`` cut the answer short."""
+
+
+class Stats(_Result):
+    """Counts by node kind and relationship type, and the graph version."""
+
+    backend: str
+    entities: dict[str, int]
+    relations: dict[str, int]
+    graph_version: int
+
+    @property
+    def total_entities(self) -> int:
+        """All nodes."""
+        return sum(self.entities.values())
+
+    @property
+    def total_relations(self) -> int:
+        """All relationships."""
+        return sum(self.relations.values())
+
+
+class Limits(_Result):
+    """Caps every traversal obeys; a request above a cap fails with :class:`LimitExceeded`."""
+
+    max_depth: int = Field(default=6, ge=1, le=10)
+    max_page: int = Field(default=1000, ge=1)
+    max_expansion: int = Field(default=200_000, ge=1)
+    """Relationships a single traversal may look at before it gives up."""
+    max_paths: int = Field(default=10_000, ge=1)
+    """Paths enumerated before ranking; more means the request is too broad."""
+
+    def check_depth(self, depth: int) -> None:
+        """Refuse a depth outside 1..max_depth."""
+        if not 1 <= depth <= self.max_depth:
+            raise LimitExceeded(
+                f"depth must be between 1 and {self.max_depth}, got {depth}", max_depth=self.max_depth
+            )
+
+    def check_page(self, limit: int) -> None:
+        """Refuse a page size outside 1..max_page."""
+        if not 1 <= limit <= self.max_page:
+            raise LimitExceeded(
+                f"limit must be between 1 and {self.max_page}, got {limit}", max_page=self.max_page
+            )
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """Domain operations on the customer knowledge graph."""
+
+    backend: str
+    limits: Limits
+
+    def write(self, batch: Batch) -> WriteResult:
+        """Upsert a batch of entities and relations (and its checkpoint) in one transaction.
+
+        Merging: an entity keeps its kind; a non-empty name replaces the old one; properties merge key by
+        key (``None`` removes a key); provenance is the union of the evidence. Relations merge the same
+        way on (type, source, target, key). Writing the same batch twice changes nothing.
+
+        Raises:
+            DanglingRelation: an endpoint is neither in the store nor in the batch.
+            SchemaViolation: a relation joins kinds its type does not allow, or an id changes kind.
+
+        """
+        ...
+
+    def get_entity(self, entity_id: str) -> Entity | None:
+        """One entity with all its provenance, or None."""
+        ...
+
+    def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """The entities among ``entity_ids`` that exist, by id."""
+        ...
+
+    def list_entities(
+        self, kind: NodeKind | None = None, *, after: str = "", limit: int = 100
+    ) -> list[Entity]:
+        """Entities in id order, after the id ``after`` (keyset pagination)."""
+        ...
+
+    def get_relations_by_id(self, relation_ids: Sequence[str]) -> dict[str, Relation]:
+        """The relations among ``relation_ids`` that exist, by id."""
+        ...
+
+    def get_relations(
+        self,
+        entity_id: str,
+        *,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 100,
+    ) -> list[Relation]:
+        """Relations touching one entity, in id order."""
+        ...
+
+    def expand(
+        self, entity_ids: Sequence[str], *, types: Iterable[RelType] | None, direction: Direction
+    ) -> list[Hop]:
+        """Every relationship touching the given entities (one traversal step), in id order."""
+        ...
+
+    def neighbourhood(
+        self,
+        entity_id: str,
+        *,
+        depth: int = 1,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 200,
+    ) -> Subgraph:
+        """Entities within ``depth`` steps, nearest first (ties by id), capped at ``limit``."""
+        ...
+
+    def paths(
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        max_depth: int = 4,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 10,
+    ) -> list[Path]:
+        """Simple paths of at most ``max_depth`` steps, shortest first, then by node and relation ids."""
+        ...
+
+    def project(
+        self, *, kinds: Iterable[NodeKind] | None = None, types: Iterable[RelType] | None = None
+    ) -> nx.MultiDiGraph:
+        """The graph (or the part with these kinds and types) as networkx, for analysis.
+
+        Nodes carry ``kind``, ``name`` and their properties; edges are keyed by relation id and carry
+        ``type``, ``valid_from``, ``valid_to`` (ISO strings or None) and their properties.
+        """
+        ...
+
+    def delete_source(self, source_id: str) -> DeleteResult:
+        """Remove the evidence of one source; facts no other source supports are deleted."""
+        ...
+
+    def erase_entity(self, entity_id: str) -> DeleteResult:
+        """Erase a subject: the entity, every relation touching it and all their evidence."""
+        ...
+
+    def get_checkpoint(self, job: str) -> str | None:
+        """The last position a job committed, or None."""
+        ...
+
+    def stats(self) -> Stats:
+        """Counts by kind and type, and the graph version (it grows with every change)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise :class:`graph.errors.StoreUnavailable` unless the store answers."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+def write_all(
+    store: GraphStore,
+    entities: Iterable[Entity] = (),
+    relations: Iterable[Relation] = (),
+    *,
+    batch_size: int = 1000,
+) -> WriteResult:
+    """Write entities, then relations, in transactions of ``batch_size`` facts each."""
+    total = WriteResult()
+    for chunk in _chunks(list(entities), batch_size):
+        total += store.write(Batch(entities=tuple(chunk)))
+    for rel_chunk in _chunks(list(relations), batch_size):
+        total += store.write(Batch(relations=tuple(rel_chunk)))
+    return total
+
+
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,191 @@
+"""Bounded traversals written once over :meth:`GraphStore.expand`.
+
+Each adapter answers ``expand`` natively (a networkx adjacency lookup, or one Cypher query per step);
+the search itself lives here, so neighbourhoods and paths are the same on every store, and no
+unbounded variable-length pattern ever reaches Neo4j.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+from graph.errors import LimitExceeded, NotFound
+from graph.model import RelType, as_type
+from graph.store import Direction, GraphStore, Hop, Path, Subgraph
+
+
+def _other(hop: Hop, node: str) -> str:
+    return hop.target if hop.source == node else hop.source
+
+
+def _reverse(direction: Direction) -> Direction:
+    return {Direction.OUT: Direction.IN, Direction.IN: Direction.OUT}.get(direction, Direction.BOTH)
+
+
+def _leaves(hop: Hop, node: str, direction: Direction) -> bool:
+    """Whether ``hop`` can be followed away from ``node`` in ``direction``."""
+    if direction is Direction.OUT:
+        return hop.source == node
+    if direction is Direction.IN:
+        return hop.target == node
+    return node in (hop.source, hop.target)
+
+
+class _Budget:
+    def __init__(self, store: GraphStore) -> None:
+        self.left = store.limits.max_expansion
+
+    def spend(self, hops: Sequence[Hop]) -> None:
+        self.left -= len(hops)
+        if self.left < 0:
+            raise LimitExceeded(
+                "the traversal touches too many relationships; lower the depth or name relationship types"
+            )
+
+
+def _bfs(
+    store: GraphStore,
+    start: str,
+    depth: int,
+    types: tuple[RelType, ...] | None,
+    direction: Direction,
+    budget: _Budget,
+) -> tuple[dict[str, int], dict[str, Hop]]:
+    """Distances from ``start`` up to ``depth`` and every hop crossed on the way."""
+    distances = {start: 0}
+    hops: dict[str, Hop] = {}
+    frontier = [start]
+    for level in range(1, depth + 1):
+        if not frontier:
+            break
+        found = store.expand(frontier, types=types, direction=direction)
+        budget.spend(found)
+        reached: set[str] = set()
+        frontier_set = set(frontier)
+        for hop in found:
+            hops[hop.relation_id] = hop
+            for node in (hop.source, hop.target):
+                if node in frontier_set and _leaves(hop, node, direction):
+                    other = _other(hop, node)
+                    if other not in distances:
+                        reached.add(other)
+        for node in reached:
+            distances[node] = level
+        frontier = sorted(reached)
+    return distances, hops
+
+
+def _require(store: GraphStore, *ids: str) -> None:
+    found = store.get_entities(list(ids))
+    for entity_id in ids:
+        if entity_id not in found:
+            raise NotFound(f"no entity with id {entity_id!r}", entity_id=entity_id)
+
+
+def _types(types: Iterable[RelType] | None) -> tuple[RelType, ...] | None:
+    return None if types is None else tuple(sorted({as_type(t) for t in types}))
+
+
+def neighbourhood(
+    store: GraphStore,
+    start: str,
+    *,
+    depth: int,
+    types: Iterable[RelType] | None,
+    direction: Direction,
+    limit: int,
+) -> Subgraph:
+    """Entities within ``depth`` steps of ``start``, nearest first, ties by id."""
+    store.limits.check_depth(depth)
+    store.limits.check_page(limit)
+    _require(store, start)
+    distances, hops = _bfs(store, start, depth, _types(types), direction, _Budget(store))
+    ranked = sorted(distances, key=lambda node: (distances[node], node))
+    kept = ranked[:limit]
+    kept_set = set(kept)
+    entities = store.get_entities(kept)
+    relation_ids = sorted(h.relation_id for h in hops.values() if {h.source, h.target} <= kept_set)
+    relations = store.get_relations_by_id(relation_ids)
+    return Subgraph(
+        start=start,
+        entities=tuple(entities[node] for node in kept),
+        distances={node: distances[node] for node in kept},
+        relations=tuple(relations[rid] for rid in relation_ids),
+        truncated=len(ranked) > limit,
+    )
+
+
+def paths(
+    store: GraphStore,
+    source: str,
+    target: str,
+    *,
+    max_depth: int,
+    types: Iterable[RelType] | None,
+    direction: Direction,
+    limit: int,
+) -> list[Path]:
+    """Simple paths of at most ``max_depth`` steps, shortest first, then by node and relation ids.
+
+    Searches from both ends (half the depth each), so it looks at far fewer relationships than a
+    one-sided search, then enumerates paths on the small subgraph it found.
+    """
+    store.limits.check_depth(max_depth)
+    store.limits.check_page(limit)
+    _require(store, source, target)
+    if source == target:
+        return [Path(nodes=(source,), hops=())]
+    wanted = _types(types)
+    budget = _Budget(store)
+    _, hops_a = _bfs(store, source, (max_depth + 1) // 2, wanted, direction, budget)
+    _, hops_b = _bfs(store, target, max_depth // 2, wanted, _reverse(direction), budget)
+    local = {**hops_a, **hops_b}
+
+    adjacency: dict[str, list[tuple[str, Hop]]] = {}
+    back: dict[str, list[str]] = {}
+    for hop in sorted(local.values(), key=lambda h: h.relation_id):
+        for node in (hop.source, hop.target):
+            if _leaves(hop, node, direction):
+                other = _other(hop, node)
+                adjacency.setdefault(node, []).append((other, hop))
+                back.setdefault(other, []).append(node)
+    # Distance to the target on the local subgraph prunes every branch that cannot arrive in time.
+    to_target = {target: 0}
+    queue = deque([target])
+    while queue:
+        node = queue.popleft()
+        for previous in back.get(node, []):
+            if previous not in to_target:
+                to_target[previous] = to_target[node] + 1
+                queue.append(previous)
+    if source not in to_target:
+        return []
+
+    found: list[Path] = []
+    nodes = [source]
+    crossed: list[Hop] = []
+    on_path = {source}
+
+    def walk(node: str) -> None:
+        for other, hop in adjacency.get(node, []):
+            if other in on_path or len(crossed) + 1 + to_target.get(other, max_depth + 1) > max_depth:
+                continue
+            nodes.append(other)
+            crossed.append(hop)
+            if other == target:
+                found.append(Path(nodes=tuple(nodes), hops=tuple(crossed)))
+                if len(found) > store.limits.max_paths:
+                    raise LimitExceeded(
+                        f"more than {store.limits.max_paths} paths; lower the depth or name types"
+                    )
+            else:
+                on_path.add(other)
+                walk(other)
+                on_path.discard(other)
+            nodes.pop()
+            crossed.pop()
+
+    walk(source)
+    found.sort(key=lambda p: (p.length, p.nodes, tuple(h.relation_id for h in p.hops)))
+    return found[:limit]

@@ -1,0 +1,110 @@
+"""The ckn command: the demo, loading with bad lines, clear errors, --json equal to the API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.cli import EXIT_INPUT, EXIT_PARTIAL, _State, app
+from graph.embedded_store import EmbeddedStore
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CKN_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        try:
+            return runner.invoke(app, list(args))
+        finally:
+            if _State.store is not None:
+                _State.store.close()
+                _State.store = None
+
+    return invoke
+
+
+def test_demo_answers_each_kind_of_user(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "24 entities and 36 relationships created" in out
+    assert "1. 王芳: took part in “工单 X200 校准漂移” (2026-10-02)" in out
+    assert "David Chen → 李娜 → 华东精密仪器有限公司 → 张伟" in out
+    assert "2 direct (刘强, Acme Labs GmbH), 1 indirect (陈静)" in out
+    assert "陈静 ← 刘强 ← 张伟" in out
+    assert "王芳: 3 tickets/complaints handled, no document written → tacit holder" in out
+
+    again = run("demo")
+    assert "0 entities and 0 relationships created, 60 already there" in again.output
+
+
+def test_load_sets_bad_lines_aside_and_loads_the_rest(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "records.jsonl"
+    data.write_text(
+        "\n".join(
+            [
+                '{"entity": {"id": "customer:1", "kind": "Customer", "name": "王五"}}',
+                '{"entity": {"id": "customer:2", "kind": "Customr", "name": "typo"}}',
+                "not json at all",
+                '{"relation": {"type": "REFERRED", "source": "customer:1", "target": "customer:404"}}',
+                '{"entity": {"id": "customer:3", "kind": "Customer", "name": "赵六"}}',
+                '{"relation": {"type": "REFERRED", "source": "customer:1", "target": "customer:3"}}',
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = run("load", str(data), "--json")
+    assert result.exit_code == EXIT_PARTIAL
+    report = json.loads(result.stdout)
+    assert report["written"]["entities"]["created"] == 3  # two customers and the Source
+    assert report["written"]["relations"]["created"] == 1
+    assert [(r["line"], r["reason"].split(":")[0]) for r in report["rejected"]] == [
+        (2, "kind"),
+        (3, "not JSON"),
+        (4, "1 relation endpoint(s) not found"),
+    ]
+
+
+def test_errors_are_one_clear_line_and_an_exit_code(run) -> None:  # type: ignore[no-untyped-def]
+    run("demo")
+    too_deep = run("paths", "employee:E04", "customer:C101", "--max-depth", "9")
+    assert too_deep.exit_code == EXIT_INPUT
+    assert "error: Request exceeds a limit: depth must be between 1 and 6, got 9" in too_deep.output
+    missing = run("show", "customer:nobody")
+    assert missing.exit_code == EXIT_INPUT and "Traceback" not in missing.output
+
+
+def test_unknown_settings_stop_the_command(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CKN_NEO4J_PASWORD", "x")
+    result = run("stats")
+    assert result.exit_code == 1
+    assert "unknown setting(s) CKN_NEO4J_PASWORD" in result.output
+
+
+def test_json_output_is_what_the_api_returns(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("demo")
+    cli = json.loads(run("holders", "product:X200", "--json").stdout)
+    store = EmbeddedStore(tmp_path / "home")
+    try:
+        with TestClient(create_app(store=store)) as client:
+            assert client.get("/holders/product:X200").json() == cli
+            assert client.get("/entities/customer:C101").json() == json.loads(
+                run("show", "customer:C101", "--json").stdout
+            )
+    finally:
+        store.close()
+
+
+def test_erase_needs_confirmation(run) -> None:  # type: ignore[no-untyped-def]
+    run("demo")
+    assert run("erase", "customer:C101").exit_code == EXIT_INPUT
+    done = run("erase", "customer:C101", "--yes")
+    assert done.exit_code == 0 and "erased customer:C101" in done.output
+    assert run("show", "customer:C101").exit_code == EXIT_INPUT

@@ -1,0 +1,189 @@
+"""Contract: neighbourhoods, bounded paths, projection to networkx. Runs on every store."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+
+from graph.errors import LimitExceeded, NotFound
+from graph.model import Batch, NodeKind, RelType
+from graph.store import Direction, GraphStore
+from tests.factories import customer, employee, entity, referral_chain, rel
+
+# A small company: two sales people who know each other, an account, its contact, a referral chain.
+#
+#   E1 -KNOWS-> E2 -OWNS_ACCOUNT-> ORG <-WORKS_AT- C1 -REFERRED-> C2 -REFERRED-> C3
+#   E1 -OWNS_ACCOUNT-> C3                          C1 -REFERRED-> C3  (a shortcut)
+
+
+@pytest.fixture
+def company(store: GraphStore) -> GraphStore:
+    store.write(
+        Batch(
+            entities=(
+                employee("employee:E1", "David Chen"),
+                employee("employee:E2", "李娜"),
+                customer("customer:ORG", "华东精密仪器有限公司", lifetime_value=480000),
+                customer("customer:C1", "张伟"),
+                customer("customer:C2", "刘强", lifetime_value=56000),
+                customer("customer:C3", "陈静", lifetime_value=23000),
+            ),
+            relations=(
+                rel(RelType.KNOWS, "employee:E1", "employee:E2", strength=0.8),
+                rel(RelType.OWNS_ACCOUNT, "employee:E2", "customer:ORG"),
+                rel(RelType.WORKS_AT, "customer:C1", "customer:ORG"),
+                rel(RelType.REFERRED, "customer:C1", "customer:C2"),
+                rel(RelType.REFERRED, "customer:C2", "customer:C3"),
+                rel(RelType.REFERRED, "customer:C1", "customer:C3"),
+                rel(RelType.OWNS_ACCOUNT, "employee:E1", "customer:C3"),
+            ),
+        )
+    )
+    return store
+
+
+def test_neighbourhood_lists_nearest_first_then_by_id(company: GraphStore) -> None:
+    sub = company.neighbourhood("customer:C1", depth=2)
+
+    assert [e.id for e in sub.entities] == [
+        "customer:C1",
+        "customer:C2",
+        "customer:C3",
+        "customer:ORG",
+        "employee:E1",
+        "employee:E2",
+    ]
+    assert sub.distances == {
+        "customer:C1": 0,
+        "customer:C2": 1,
+        "customer:C3": 1,
+        "customer:ORG": 1,
+        "employee:E1": 2,
+        "employee:E2": 2,
+    }
+    assert sub.truncated is False
+    assert {(r.type.value, r.source, r.target) for r in sub.relations} == {
+        ("REFERRED", "customer:C1", "customer:C2"),
+        ("REFERRED", "customer:C1", "customer:C3"),
+        ("REFERRED", "customer:C2", "customer:C3"),
+        ("WORKS_AT", "customer:C1", "customer:ORG"),
+        ("OWNS_ACCOUNT", "employee:E2", "customer:ORG"),
+        ("OWNS_ACCOUNT", "employee:E1", "customer:C3"),
+    }
+
+
+def test_neighbourhood_follows_only_the_types_and_direction_asked(company: GraphStore) -> None:
+    downstream = company.neighbourhood(
+        "customer:C1", depth=3, types=[RelType.REFERRED], direction=Direction.OUT
+    )
+    upstream = company.neighbourhood("customer:C3", depth=3, types=[RelType.REFERRED], direction=Direction.IN)
+
+    assert downstream.distances == {"customer:C1": 0, "customer:C2": 1, "customer:C3": 1}
+    assert upstream.distances == {"customer:C3": 0, "customer:C1": 1, "customer:C2": 1}
+
+
+def test_neighbourhood_is_capped_and_says_so(company: GraphStore) -> None:
+    sub = company.neighbourhood("customer:C1", depth=2, limit=3)
+    assert [e.id for e in sub.entities] == ["customer:C1", "customer:C2", "customer:C3"]
+    assert sub.truncated is True
+
+
+def test_neighbourhood_refuses_depth_above_the_cap_and_unknown_ids(company: GraphStore) -> None:
+    with pytest.raises(LimitExceeded, match="depth must be between 1 and 6"):
+        company.neighbourhood("customer:C1", depth=7)
+    with pytest.raises(NotFound):
+        company.neighbourhood("customer:nobody")
+
+
+def test_paths_come_shortest_first_then_by_ids(company: GraphStore) -> None:
+    found = company.paths("employee:E1", "customer:C1", max_depth=4)
+
+    assert [p.nodes for p in found] == [
+        ("employee:E1", "customer:C3", "customer:C1"),
+        ("employee:E1", "customer:C3", "customer:C2", "customer:C1"),
+        ("employee:E1", "employee:E2", "customer:ORG", "customer:C1"),
+    ]
+    assert [h.type for h in found[0].hops] == [RelType.OWNS_ACCOUNT, RelType.REFERRED]
+    assert all(len(set(p.nodes)) == len(p.nodes) for p in found)  # simple paths only
+
+
+def test_paths_respect_depth_types_direction_and_limit(company: GraphStore) -> None:
+    assert company.paths("employee:E1", "customer:C1", max_depth=1) == []
+    warm = company.paths(
+        "employee:E1",
+        "customer:C1",
+        max_depth=4,
+        types=[RelType.KNOWS, RelType.OWNS_ACCOUNT, RelType.WORKS_AT],
+    )
+    assert [p.nodes for p in warm] == [("employee:E1", "employee:E2", "customer:ORG", "customer:C1")]
+    forward = company.paths("customer:C1", "customer:C3", types=[RelType.REFERRED], direction=Direction.OUT)
+    assert [p.nodes for p in forward] == [
+        ("customer:C1", "customer:C3"),
+        ("customer:C1", "customer:C2", "customer:C3"),
+    ]
+    backward = company.paths("customer:C3", "customer:C1", types=[RelType.REFERRED], direction=Direction.OUT)
+    assert backward == []
+    assert len(company.paths("employee:E1", "customer:C1", max_depth=4, limit=1)) == 1
+
+
+def test_paths_refuse_depth_above_the_cap(company: GraphStore) -> None:
+    with pytest.raises(LimitExceeded):
+        company.paths("employee:E1", "customer:C1", max_depth=11)
+    with pytest.raises(NotFound):
+        company.paths("employee:E1", "customer:nobody")
+
+
+def test_a_traversal_that_touches_too_much_stops_with_a_clear_error(store_factory) -> None:  # type: ignore[no-untyped-def]
+    from graph.store import Limits
+
+    store = store_factory(Limits(max_expansion=50))
+    hub = entity("product:X200", NodeKind.PRODUCT, "X200")
+    buyers = [customer(f"customer:{i}") for i in range(60)]
+    store.write(
+        Batch(entities=(hub, *buyers), relations=tuple(rel(RelType.PURCHASED, b.id, hub.id) for b in buyers))
+    )
+
+    with pytest.raises(LimitExceeded, match="too many relationships"):
+        store.neighbourhood("product:X200", depth=2)
+
+
+def test_long_chains_are_found_up_to_the_cap(store: GraphStore) -> None:
+    people, links = referral_chain(8)
+    store.write(Batch(entities=tuple(people), relations=tuple(links)))
+
+    six = store.paths("customer:c0", "customer:c6", max_depth=6, direction=Direction.OUT)
+    assert [p.length for p in six] == [6]
+    assert store.paths("customer:c0", "customer:c7", max_depth=6) == []
+
+
+def test_projection_to_networkx_carries_kinds_names_and_properties(company: GraphStore) -> None:
+    graph = company.project()
+
+    assert isinstance(graph, nx.MultiDiGraph)
+    assert graph.number_of_nodes() == 6 and graph.number_of_edges() == 7
+    assert graph.nodes["customer:ORG"] == {
+        "kind": "Customer",
+        "name": "华东精密仪器有限公司",
+        "lifetime_value": 480000,
+    }
+    ((key, data),) = graph.get_edge_data("employee:E1", "employee:E2").items()
+    assert key.startswith("KNOWS:")
+    assert data == {"type": "KNOWS", "strength": 0.8, "valid_from": None, "valid_to": None}
+
+
+def test_projection_filters_kinds_and_types(company: GraphStore) -> None:
+    referrals = company.project(kinds=[NodeKind.CUSTOMER], types=[RelType.REFERRED])
+
+    assert sorted(referrals.nodes) == ["customer:C1", "customer:C2", "customer:C3", "customer:ORG"]
+    assert sorted((u, v) for u, v in referrals.edges()) == [
+        ("customer:C1", "customer:C2"),
+        ("customer:C1", "customer:C3"),
+        ("customer:C2", "customer:C3"),
+    ]
+
+
+def test_expand_returns_each_relationship_once_in_id_order(company: GraphStore) -> None:
+    hops = company.expand(["customer:C1", "customer:C2"], types=None, direction=Direction.BOTH)
+    ids = [h.relation_id for h in hops]
+    assert ids == sorted(set(ids))
+    assert len(ids) == 4  # C1-C2 is seen from both ends but listed once

@@ -1,0 +1,47 @@
+"""Builders of test data: short to call, bilingual and a little messy, like the real thing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from graph.model import Entity, NodeKind, Provenance, Relation, RelType
+
+T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+
+
+def prov(source: str = "src:crm-export.csv", **kw: Any) -> Provenance:
+    """Evidence from a source (a fixed time, so writes are repeatable)."""
+    kw.setdefault("observed_at", T0)
+    return Provenance(source_id=source, **kw)
+
+
+def entity(
+    entity_id: str, kind: NodeKind, name: str = "", *, source: str = "src:crm-export.csv", **props: Any
+) -> Entity:
+    """An entity with one piece of evidence."""
+    return Entity(id=entity_id, kind=kind, name=name, props=props, provenance=(prov(source),))
+
+
+def customer(entity_id: str, name: str = "", **kw: Any) -> Entity:
+    """A customer."""
+    return entity(entity_id, NodeKind.CUSTOMER, name, **kw)
+
+
+def employee(entity_id: str, name: str = "", **kw: Any) -> Entity:
+    """An employee."""
+    return entity(entity_id, NodeKind.EMPLOYEE, name, **kw)
+
+
+def rel(
+    rtype: RelType, source: str, target: str, *, key: str = "", src: str = "src:crm-export.csv", **props: Any
+) -> Relation:
+    """A relation with one piece of evidence."""
+    return Relation(type=rtype, source=source, target=target, key=key, props=props, provenance=(prov(src),))
+
+
+def referral_chain(n: int, prefix: str = "c") -> tuple[list[Entity], list[Relation]]:
+    """Customers c0 -> c1 -> ... -> c{n-1}, each referring the next."""
+    people = [customer(f"customer:{prefix}{i}", f"客户{i} Customer {i}") for i in range(n)]
+    links = [rel(RelType.REFERRED, people[i].id, people[i + 1].id) for i in range(n - 1)]
+    return people, links

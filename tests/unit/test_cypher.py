@@ -1,0 +1,49 @@
+"""The Cypher builders, checked without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph import cypher
+from graph.errors import InvalidLabel
+from graph.model import NodeKind, RelType
+
+
+def test_every_relationship_type_has_a_uniqueness_constraint_in_the_migrations() -> None:
+    statements = " ".join(s for version in cypher.MIGRATIONS.values() for s in version)
+    for rtype in RelType:
+        assert f"FOR ()-[r:{rtype.value}]-() REQUIRE r.id IS UNIQUE" in statements
+
+
+def test_migrations_are_idempotent_statements() -> None:
+    for statements in cypher.MIGRATIONS.values():
+        for statement in statements:
+            assert "IF NOT EXISTS" in statement
+
+
+@pytest.mark.parametrize(
+    "hostile", ["Customer) DETACH DELETE n //", "Customer`", "customer", "Entity", "KNOWS]-()", "CknMeta"]
+)
+def test_builders_refuse_anything_but_the_enums(hostile: str) -> None:
+    with pytest.raises(InvalidLabel):
+        cypher.label(hostile)
+    with pytest.raises(InvalidLabel):
+        cypher.rel_type(hostile)
+    with pytest.raises(InvalidLabel):
+        cypher.write_relations(hostile)
+    with pytest.raises(InvalidLabel):
+        cypher.list_entities(hostile)
+
+
+def test_labels_and_types_are_spliced_only_after_checking() -> None:
+    assert "n:Customer" in cypher.write_entities(NodeKind.CUSTOMER)
+    assert "[r:REFERRED {id: row.id}]" in cypher.write_relations("REFERRED")
+    assert "$rows" in cypher.write_relations(RelType.KNOWS)
+
+
+def test_no_statement_has_an_unbounded_variable_length_pattern() -> None:
+    texts = [v for v in vars(cypher).values() if isinstance(v, str)]
+    texts += [cypher.expand(d) for d in ("out", "in", "both")]
+    texts += [cypher.relations_of(d) for d in ("out", "in", "both")]
+    for text in texts:
+        assert "*]" not in text and "*.." not in text and "]-*" not in text

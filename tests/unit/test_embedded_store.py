@@ -1,0 +1,126 @@
+"""What only the embedded store promises: durability under kill -9, clear version errors, erasure
+that leaves no bytes behind on disk."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from graph.embedded_store import DB_FILE, SCHEMA_VERSION, EmbeddedStore
+from graph.errors import StoreVersionError
+from graph.model import Batch, RelType
+from tests.factories import customer, rel
+
+ROOT = Path(__file__).resolve().parents[2]
+BATCH = 400
+
+WRITER = textwrap.dedent(
+    f"""
+    import sys
+    sys.path.insert(0, {str(ROOT)!r})
+    from graph.embedded_store import EmbeddedStore
+    from graph.model import Batch, RelType
+    from tests.factories import customer, rel
+
+    store = EmbeddedStore(sys.argv[1])
+    start = int(sys.argv[2])
+    for i in range(start, start + 1000):
+        people = tuple(customer(f"customer:{{i}}-{{j}}", f"客户 {{i}}-{{j}}", n=j) for j in range({BATCH}))
+        links = tuple(rel(RelType.KNOWS, people[j].id, people[j + 1].id) for j in range({BATCH} - 1))
+        store.write(Batch(entities=people, relations=links))
+        print(f"ACK {{i}}", flush=True)
+    """
+)
+
+
+def _write_until_killed(home: Path, start: int, acks_before_kill: int) -> list[int]:
+    """Run a writer process, SIGKILL it after some acknowledged batches, return the acknowledged ones."""
+    acked: list[int] = []
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(home), str(start)], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            acked.append(int(line.split()[1]))
+            if len(acked) >= acks_before_kill:
+                proc.send_signal(signal.SIGKILL)  # very likely in the middle of the next batch
+                break
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    return acked
+
+
+@pytest.mark.slow
+def test_kill_9_loses_no_acknowledged_batch_and_leaves_no_partial_one(tmp_path: Path) -> None:
+    home = tmp_path / "store"
+    rng = random.Random(7)
+    acknowledged: list[int] = []
+    start = 0
+    for _ in range(3):
+        acked = _write_until_killed(home, start, rng.randint(2, 6))
+        acknowledged += acked
+        start = acked[-1] + 2  # the batch after the last ack may or may not have committed
+
+        store = EmbeddedStore(home)  # reopens cleanly after the kill
+        assert store._conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        per_batch: dict[str, int] = {}
+        for (entity_id,) in store._conn.execute("SELECT id FROM entities"):
+            batch = entity_id.split(":")[1].split("-")[0]
+            per_batch[batch] = per_batch.get(batch, 0) + 1
+        store.close()
+
+        for i in acknowledged:
+            assert per_batch.get(str(i)) == BATCH, f"acknowledged batch {i} is not all there"
+        assert set(per_batch.values()) == {BATCH}, "a batch was written in part"
+
+
+def test_a_store_from_a_newer_ckn_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    EmbeddedStore(tmp_path).close()
+    with sqlite3.connect(tmp_path / DB_FILE) as conn:
+        conn.execute("UPDATE ckn_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+
+    with pytest.raises(StoreVersionError, match=r"newer ckn .* upgrade ckn"):
+        EmbeddedStore(tmp_path)
+
+
+def test_a_database_that_is_not_a_ckn_store_is_refused(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / DB_FILE) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(StoreVersionError, match="not a ckn store"):
+        EmbeddedStore(tmp_path)
+
+
+def test_reopening_keeps_everything(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    store.write(Batch(entities=(customer("customer:C1", "张伟"), customer("customer:C2"))))
+    store.write(Batch(relations=(rel(RelType.REFERRED, "customer:C1", "customer:C2"),)))
+    before = store.stats()
+    store.close()
+
+    again = EmbeddedStore(tmp_path)
+    assert again.stats() == before
+    assert again.paths("customer:C1", "customer:C2")[0].length == 1
+
+
+def test_erasure_leaves_no_trace_in_the_files_on_disk(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    secret_name, secret_mail = "欧阳娜娜 Nana Ouyang", "nana.ouyang@private.example"
+    people = [customer(f"customer:{i}", f"客户{i}", city="上海") for i in range(300)]
+    target = customer("customer:nana", secret_name, email=secret_mail)
+    store.write(Batch(entities=(*people, target)))
+    store.write(Batch(relations=tuple(rel(RelType.KNOWS, "customer:nana", p.id) for p in people[:50])))
+
+    store.erase_entity("customer:nana")
+    store.close()
+
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    for secret in (secret_name, secret_mail, "customer:nana"):
+        assert secret.encode() not in raw, f"{secret!r} is still on disk"
+    assert "客户299".encode() in raw  # the check looks at the real files
