@@ -1,0 +1,26 @@
+"""The production path the README promises: docker compose with Neo4j 5.26 and the API on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compose_runs_neo4j_5_26_with_a_volume_and_a_healthcheck_and_the_api_on_it() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    neo4j, api = compose["services"]["neo4j"], compose["services"]["api"]
+
+    assert neo4j["image"] == "neo4j:5.26-community"
+    assert "healthcheck" in neo4j and any(v.endswith(":/data") for v in neo4j["volumes"])
+    assert api["environment"]["CKN_STORE"] == "neo4j"
+    assert api["environment"]["CKN_NEO4J_URI"] == "neo4j://neo4j:7687"
+    assert api["depends_on"]["neo4j"]["condition"] == "service_healthy"
+    assert (ROOT / "Dockerfile").read_text(encoding="utf-8").count("requirements.lock") == 2
+
+
+def test_the_neo4j_test_server_is_the_5_26_lts_line() -> None:
+    pom = (ROOT / "scripts" / "neo4j" / "pom.xml").read_text(encoding="utf-8")
+    assert "<neo4j.version>5.26." in pom
