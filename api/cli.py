@@ -15,13 +15,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from api.demo import run_demo
-from api.schemas import EntityOut, HolderOut, SubgraphOut
+from api.schemas import EntityOut, HolderOut, SubgraphOut, ingest_report_json
 from graph.errors import CknError, NotFound
 from graph.factory import open_store
 from graph.model import RelType
 from graph.settings import load_settings
 from graph.store import Direction, GraphStore
 from ingest.jsonl import load_jsonl
+from ingest.pipeline import FileReport, ingest_paths
+from ingest.tabular import NO_MAPPING, Mapping
 from queries.evidence import holders_of
 
 app = typer.Typer(
@@ -131,6 +133,74 @@ def load(
         for rejected in report.rejected:
             typer.echo(f"  line {rejected.line}: {rejected.reason}", err=True)
     if partial:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="CSV files or folders (a bundle).")],
+    preset: Annotated[
+        str | None, typer.Option(help="Column preset for contacts exports: hubspot, salesforce.")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="YAML column mapping (docs/formats.md).")
+    ] = None,
+    encoding: Annotated[str | None, typer.Option(help="Force an encoding instead of detecting it.")] = None,
+    quarantine_dir: Annotated[
+        Path | None, typer.Option(help="Where bad rows are written (default: CKN_HOME/quarantine).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest CRM exports (a folder or files); bad rows are quarantined, the rest is ingested.
+
+    Exit status 3 when rows were quarantined, 2 when the input cannot be read at all.
+    """
+    settings = _run(lambda: load_settings(**_State.overrides))
+    file_mapping = NO_MAPPING
+    if preset and mapping:
+        typer.secho("error: give --preset or --mapping, not both", err=True, fg=typer.colors.RED)
+        raise typer.Exit(EXIT_INPUT)
+    if preset:
+        file_mapping = _run(lambda: Mapping.preset(preset))
+    elif mapping:
+        file_mapping = _run(lambda: Mapping.from_yaml(mapping))
+
+    def shown(file: FileReport) -> None:
+        if not as_json:
+            e, r = file.written.entities, file.written.relations
+            detail = file.reason or (
+                f"{file.rows} rows, {e.created + r.created} created, {e.updated + r.updated} updated, "
+                f"{e.unchanged + r.unchanged} unchanged, {file.quarantined} quarantined, "
+                f"{file.rows_per_second:,.0f} rows/s"
+            )
+            typer.echo(f"{file.status:<10} {file.kind:<13} {Path(file.path).name}: {detail}")
+
+    report = _run(
+        lambda: ingest_paths(
+            _store(),
+            paths,
+            quarantine_dir=quarantine_dir or settings.home / "quarantine",
+            mapping=file_mapping,
+            system=preset or "crm",
+            encoding=encoding,
+            batch_size=settings.batch_size,
+            progress=shown,
+        )
+    )
+    if as_json:
+        _print_json(ingest_report_json(report))
+    else:
+        w = report.written
+        typer.echo(
+            f"total: entities {w.entities.created} created, {w.entities.updated} updated, "
+            f"{w.entities.unchanged} unchanged; relations {w.relations.created} created, "
+            f"{w.relations.updated} updated, {w.relations.unchanged} unchanged; "
+            f"{report.quarantined} rows quarantined"
+            + (f" (see {report.quarantine_dir})" if report.quarantined else "")
+        )
+    if any(f.status == "rejected" for f in report.files):
+        raise typer.Exit(EXIT_INPUT)
+    if report.quarantined:
         raise typer.Exit(EXIT_PARTIAL)
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from graph.model import Entity, Provenance, Relation
 from graph.store import Subgraph
+from ingest.pipeline import IngestReport
 from queries.evidence import Evidence, Holder
 
 T = TypeVar("T")
@@ -133,3 +134,27 @@ class HolderOut(BaseModel):
             documented=[EvidenceOut.of(e) for e in holder.documented],
             behavioural=[EvidenceOut.of(e) for e in holder.behavioural],
         )
+
+
+def ingest_report_json(report: IngestReport) -> dict[str, Any]:
+    """An ingest report as the CLI's ``--json`` and the ingest job endpoint show it."""
+    return {
+        "quarantine_dir": report.quarantine_dir,
+        "quarantined": report.quarantined,
+        "written": report.written.model_dump(),
+        "files": [
+            {
+                "path": f.path,
+                "kind": f.kind,
+                "status": f.status,
+                "reason": f.reason,
+                "source_id": f.source_id,
+                "rows": f.rows,
+                "quarantined": f.quarantined,
+                "written": f.written.model_dump(),
+                "seconds": round(f.seconds, 3),
+                "rows_per_second": round(f.rows_per_second, 1),
+            }
+            for f in report.files
+        ],
+    }

@@ -108,3 +108,23 @@ def test_erase_needs_confirmation(run) -> None:  # type: ignore[no-untyped-def]
     done = run("erase", "customer:C101", "--yes")
     assert done.exit_code == 0 and "erased customer:C101" in done.output
     assert run("show", "customer:C101").exit_code == EXIT_INPUT
+
+
+def test_ingest_reports_per_file_and_exits_3_when_rows_were_quarantined(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bundle = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+    first = run("ingest", str(bundle), "--quarantine-dir", str(tmp_path / "q"))
+    assert first.exit_code == EXIT_PARTIAL, first.output
+    assert "ingested   customers     hubspot_contacts.csv: 3 rows" in first.output
+    assert "9 rows quarantined" in first.output
+
+    again = run("ingest", str(bundle), "--quarantine-dir", str(tmp_path / "q"), "--json")
+    report = json.loads(again.stdout)
+    assert {f["status"] for f in report["files"]} == {"unchanged"}
+    assert report["written"]["entities"]["created"] == 0 and report["quarantined"] == 9
+
+
+def test_ingest_of_a_missing_path_or_bad_preset_is_a_clear_error(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    missing = run("ingest", str(tmp_path / "nope"))
+    assert missing.exit_code == EXIT_INPUT and "no such file or folder" in missing.output
+    preset = run("ingest", str(tmp_path), "--preset", "zoho")
+    assert preset.exit_code == EXIT_INPUT and "unknown preset 'zoho'" in preset.output

@@ -1,0 +1,403 @@
+"""Ingest a bundle of CRM exports: read → normalise → resolve → write in batches → report.
+
+Idempotent and resumable: every file is a source ``source:<name>@<content digest>``; each batch is
+written in one transaction together with the checkpoint ``line N`` of its last row, and ``done`` when
+the file is complete. Running the same command again skips finished files and resumes an interrupted
+one after its last committed batch, so the result equals an uninterrupted run. When a file changes, the
+new version is ingested and the facts only the old version supported are deleted.
+
+Bad rows go to a quarantine file (one JSON object a line: file, line, reason, raw) next to the report;
+the quarantine of a file is kept in step with its checkpoint, so a resumed run lists every bad row once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from graph.errors import InvalidInput
+from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation
+from graph.store import GraphStore, WriteResult
+from ingest.normalise import BadValue
+from ingest.records import CONVERTERS, ORDER, Context
+from ingest.resolve import Resolver
+from ingest.tabular import NO_MAPPING, PRESETS, BadRow, Mapping, Row, decode, read_rows
+
+log = logging.getLogger(__name__)
+
+DONE = "done"
+
+
+@dataclass
+class FileReport:
+    """What happened to one file."""
+
+    path: str
+    kind: str
+    source_id: str = ""
+    rows: int = 0
+    written: WriteResult = field(default_factory=WriteResult)
+    quarantined: int = 0
+    status: str = "ingested"
+    """``ingested``, ``resumed`` (after an interruption), ``unchanged`` (already done) or ``rejected``."""
+    reason: str = ""
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        """Throughput of this file."""
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did, file by file."""
+
+    files: list[FileReport] = field(default_factory=list)
+    quarantine_dir: str = ""
+
+    @property
+    def quarantined(self) -> int:
+        """Rows set aside in all files."""
+        return sum(f.quarantined for f in self.files)
+
+    @property
+    def written(self) -> WriteResult:
+        """Facts created, updated and unchanged in all files."""
+        total = WriteResult()
+        for f in self.files:
+            total += f.written
+        return total
+
+
+def detect_kind(path: Path, mapping: Mapping = NO_MAPPING) -> tuple[str | None, Mapping, str]:
+    """The kind of a file, the mapping and the id system to read it with.
+
+    An explicit mapping wins; a file named after a preset (``hubspot_contacts.csv``,
+    ``salesforce-export.csv``) is read with that preset; otherwise the name says the kind
+    (``customers.csv``, ``2026_interactions.csv``).
+    """
+    if mapping.kind:
+        return mapping.kind, mapping, "crm"
+    if path.suffix.lower() != ".csv":
+        return None, mapping, "crm"
+    stem = path.stem.lower()
+    for preset in PRESETS:
+        if stem.startswith(preset):
+            return "customers", Mapping.preset(preset), preset
+    kind = next((k for k in ORDER if stem == k or stem.startswith(f"{k}_") or stem.endswith(f"_{k}")), None)
+    return kind, mapping, "crm"
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        else:
+            found.append(path)
+    return found
+
+
+def ingest_paths(
+    store: GraphStore,
+    paths: Sequence[Path],
+    *,
+    quarantine_dir: Path,
+    mapping: Mapping = NO_MAPPING,
+    system: str = "crm",
+    encoding: str | None = None,
+    batch_size: int = 1000,
+    progress: Callable[[FileReport], None] | None = None,
+) -> IngestReport:
+    """Ingest files and folders into ``store``; referenced kinds go first (employees before interactions).
+
+    Raises:
+        InvalidInput: no path given, or a path does not exist.
+
+    """
+    for path in paths:
+        if not path.exists():
+            raise InvalidInput(f"no such file or folder: {path}")
+    report = IngestReport(quarantine_dir=str(quarantine_dir))
+    planned: list[tuple[tuple[int, int, str], Path, str, Mapping, str]] = []
+    for path in _files(paths):
+        kind, file_mapping, file_system = detect_kind(path, mapping)
+        if kind is None or kind not in CONVERTERS:
+            report.files.append(
+                FileReport(str(path), kind or "?", status="skipped", reason="not a kind ckn reads yet")
+            )
+            continue
+        # the CRM's own customer list before contacts exports, so those join onto it
+        order = (ORDER.index(kind), int(file_mapping.kind is not None), str(path))
+        planned.append((order, path, kind, file_mapping, file_system if system == "crm" else system))
+    resolver = Resolver.from_store(store)
+    for _, path, kind, file_mapping, file_system in sorted(planned, key=lambda p: p[0]):
+        try:
+            file_report = ingest_csv(
+                store,
+                path,
+                kind,
+                resolver=resolver,
+                quarantine_dir=quarantine_dir,
+                mapping=file_mapping,
+                system=file_system,
+                encoding=encoding,
+                batch_size=batch_size,
+            )
+        except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
+            file_report = FileReport(str(path), kind, status="rejected", reason=exc.detail)
+        report.files.append(file_report)
+        if progress:
+            progress(file_report)
+    return report
+
+
+class _Quarantine:
+    """The quarantine file of one source, kept in step with the source's checkpoint."""
+
+    def __init__(self, path: Path, keep_through_line: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kept: list[str] = []
+        if path.exists() and keep_through_line > 0:
+            kept = [
+                line
+                for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line)["line"] <= keep_through_line
+            ]
+        self.path = path
+        self.count = len(kept)
+        self._handle: IO[str] = path.open("w", encoding="utf-8")
+        for line in kept:
+            self._handle.write(line + "\n")
+
+    def add(self, file: str, bad: BadRow) -> None:
+        record = {"file": file, "line": bad.line, "reason": bad.reason, "raw": bad.raw}
+        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def sync(self) -> None:
+        """Make the entries durable before the batch they belong to commits."""
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self.sync()
+        self._handle.close()
+
+
+def _line_of(relation: Relation) -> int:
+    locator = relation.provenance[0].locator
+    return int(locator.split()[-1]) if locator.startswith("line ") else 0
+
+
+class _Writer:
+    """Collects the facts of one source into batches; a relation waits until both its ends exist."""
+
+    def __init__(
+        self,
+        store: GraphStore,
+        job: str,
+        present: set[str],
+        quarantine: _Quarantine,
+        report: FileReport,
+        batch_size: int,
+    ) -> None:
+        self.store, self.job, self.present = store, job, present
+        self.quarantine, self.report, self.batch_size = quarantine, report, batch_size
+        self.entities: list[Entity] = []
+        self.relations: list[Relation] = []
+        self.waiting: dict[str, list[Relation]] = defaultdict(list)
+
+    def place(self, relation: Relation) -> None:
+        missing = [end for end in (relation.source, relation.target) if end not in self.present]
+        if missing:
+            self.waiting[missing[0]].append(relation)
+        else:
+            self.relations.append(relation)
+
+    def add(self, facts: Sequence[Entity | Relation], resolver: Resolver) -> None:
+        for fact in facts:
+            if isinstance(fact, Entity):
+                self.entities.append(fact)
+                resolver.learn(fact)
+                self.present.add(fact.id)
+                for ready in self.waiting.pop(fact.id, []):
+                    self.place(ready)
+        for fact in facts:
+            if isinstance(fact, Relation):
+                self.place(fact)
+
+    def resume(self, committed: list[Sequence[Entity | Relation]]) -> None:
+        """Rebuild the relations that still wait, from rows committed before an interruption."""
+        self.present.update(f.id for facts in committed for f in facts if isinstance(f, Entity))
+        for facts in committed:
+            for fact in facts:
+                if isinstance(fact, Relation) and not {fact.source, fact.target} <= self.present:
+                    self.place(fact)
+
+    def full(self) -> bool:
+        return len(self.entities) + len(self.relations) >= self.batch_size
+
+    def flush(self, at: str) -> None:
+        """Write the batch with its checkpoint, after the quarantine entries it accounts for."""
+        self.quarantine.sync()
+        batch = Batch(
+            entities=tuple(self.entities),
+            relations=tuple(self.relations),
+            checkpoint=Checkpoint(job=self.job, position=at),
+        )
+        self.report.written += self.store.write(batch)
+        self.entities.clear()
+        self.relations.clear()
+
+    def finish(self, file: str) -> None:
+        for rel in (r for group in self.waiting.values() for r in group):
+            reason = f"{rel.type.value} {rel.source} -> {rel.target} dropped: an endpoint was never imported"
+            self.quarantine.add(file, BadRow(_line_of(rel), reason))
+        self.flush(DONE)
+
+
+Convert = Callable[[Row, Context], list[Entity | Relation]]
+
+
+def ingest_csv(
+    store: GraphStore,
+    path: Path,
+    kind: str,
+    *,
+    resolver: Resolver,
+    quarantine_dir: Path,
+    mapping: Mapping = NO_MAPPING,
+    system: str = "crm",
+    encoding: str | None = None,
+    batch_size: int = 1000,
+) -> FileReport:
+    """Ingest one CSV file of a known kind (see the module docstring for the guarantees)."""
+    data = path.read_bytes()
+    return ingest_records(
+        store,
+        path.name,
+        data,
+        kind,
+        lambda: list(read_rows(decode(data, path.name, encoding=encoding), mapping)),
+        CONVERTERS[kind],
+        resolver=resolver,
+        quarantine_dir=quarantine_dir,
+        system=system,
+        batch_size=batch_size,
+    )
+
+
+def ingest_records(
+    store: GraphStore,
+    name: str,
+    data: bytes,
+    kind: str,
+    read: Callable[[], list[Row | BadRow]],
+    convert: Convert,
+    *,
+    resolver: Resolver,
+    quarantine_dir: Path,
+    system: str,
+    batch_size: int,
+) -> FileReport:
+    """Ingest the records of one source (a file's ``data``, read into rows by ``read``)."""
+    started = time.perf_counter()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    source_id = f"source:{name}@{digest}"
+    job = f"ingest:{source_id}"
+    report = FileReport(name, kind, source_id=source_id)
+    position = store.get_checkpoint(job)
+    if position is not None and store.get_entity(source_id) is None:
+        position = None  # the source was deleted since: ingest it again from the start
+    quarantine_path = quarantine_dir / f"{name}@{digest}.jsonl"
+    if position == DONE:  # already ingested: say so, and still count its bad rows
+        report.status = "unchanged"
+        if quarantine_path.exists():
+            lines = quarantine_path.read_text(encoding="utf-8").splitlines()
+            report.quarantined = sum(1 for line in lines if line.strip())
+        return report
+    resumed_after = int(position.split()[-1]) if position else 0
+    report.status = "resumed" if resumed_after else "ingested"
+    rows = read()
+
+    present = set(resolver.known)  # entities that exist before this source writes anything
+    scan = Context(resolver, source_id, kind, system=system, lenient=True)
+    for item in rows:  # learn this source's own entities first, so forward references resolve
+        if isinstance(item, Row):
+            with contextlib.suppress(BadValue):
+                for fact in convert(item, scan):
+                    if isinstance(fact, Entity):
+                        resolver.learn(fact)
+    ahead = set(resolver.known) - present  # learned by the scan, written only if their row is good
+    ctx = Context(resolver, source_id, kind, system=system)
+    source = Entity(
+        id=source_id,
+        kind=NodeKind.SOURCE,
+        name=name,
+        props={"file": name, "file_kind": kind, "sha256": digest, "rows": len(rows)},
+        provenance=(Provenance(source_id=source_id, extractor="ckn.ingest", extractor_version="1"),),
+    )
+    quarantine = _Quarantine(quarantine_path, resumed_after)
+    writer = _Writer(store, job, present, quarantine, report, batch_size)
+    try:
+        writer.add([source], resolver)
+        writer.resume(
+            [_quiet(convert, r, ctx) for r in rows if isinstance(r, Row) and r.line <= resumed_after]
+        )
+        for item in rows:
+            report.rows += isinstance(item, Row)
+            if item.line <= resumed_after:
+                continue
+            if isinstance(item, BadRow):
+                quarantine.add(name, item)
+                continue
+            try:
+                facts = convert(item, ctx)
+            except BadValue as exc:
+                quarantine.add(
+                    name, BadRow(item.line, exc.detail, json.dumps(item.cells, ensure_ascii=False))
+                )
+                continue
+            writer.add(facts, resolver)
+            if writer.full():
+                writer.flush(f"line {item.line}")
+        writer.finish(name)
+    finally:
+        quarantine.close()
+        for never_written in ahead - present:
+            resolver.forget(never_written)
+    report.quarantined = quarantine.count
+    _retire_older_versions(store, name, source_id)
+    report.seconds = time.perf_counter() - started
+    log.info("%s: %d rows, %s, %d quarantined", name, report.rows, report.written, report.quarantined)
+    return report
+
+
+def _quiet(convert: Convert, row: Row, ctx: Context) -> list[Entity | Relation]:
+    try:
+        return convert(row, ctx)
+    except BadValue:
+        return []
+
+
+def _retire_older_versions(store: GraphStore, file_name: str, current: str) -> None:
+    """Delete the evidence of earlier versions of a file; facts only they supported go with it."""
+    after = ""
+    old: list[str] = []
+    while page := store.list_entities(NodeKind.SOURCE, after=after, limit=min(500, store.limits.max_page)):
+        old += [s.id for s in page if s.props.get("file") == file_name and s.id != current]
+        after = page[-1].id
+    for source_id in old:
+        log.info("retiring %s (replaced by %s)", source_id, current)
+        store.delete_source(source_id)

@@ -1,0 +1,133 @@
+"""Entity resolution: one node for one customer, however many sources mention it.
+
+Keys are tried strongest first: the CRM id, then e-mail, then canonical phone, then vCard UID or an
+external id (HubSpot, Salesforce), then the normalised name within the kind (simplified characters,
+NFKC, case-folded; only when exactly one entity has that name). The index starts from what the store
+already holds and learns every record an ingest accepts, so later files of the same run resolve onto
+earlier ones.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from graph.model import Entity, NodeKind
+from graph.store import GraphStore
+from ingest import normalise
+
+RESOLVED_KINDS = (
+    NodeKind.CUSTOMER,
+    NodeKind.EMPLOYEE,
+    NodeKind.PRODUCT,
+    NodeKind.TOPIC,
+    NodeKind.DEPARTMENT,
+    NodeKind.SEGMENT,
+)
+KEY_PROPS = ("emails", "phones", "external_ids")
+"""List properties whose values identify an entity; a merge keeps the union of them."""
+
+
+@dataclass
+class Known:
+    """What the resolver knows of one entity."""
+
+    kind: NodeKind
+    name: str = ""
+    keys: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+class Resolver:
+    """Finds the id an incoming record or reference belongs to."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, Known] = {}
+        self._by_key: dict[tuple[NodeKind, str, str], str] = {}
+        self._by_name: dict[tuple[NodeKind, str], set[str]] = defaultdict(set)
+
+    @classmethod
+    def from_store(cls, store: GraphStore, page: int = 1000) -> Resolver:
+        """A resolver that knows every customer, employee, product, topic, department and segment."""
+        resolver = cls()
+        for kind in RESOLVED_KINDS:
+            after = ""
+            while batch := store.list_entities(kind, after=after, limit=min(page, store.limits.max_page)):
+                for entity in batch:
+                    resolver.learn(entity)
+                after = batch[-1].id
+        return resolver
+
+    def learn(self, entity: Entity) -> None:
+        """Index an entity under its id, name, aliases and key properties."""
+        known = self.known.setdefault(entity.id, Known(entity.kind))
+        if entity.name:
+            known.name = entity.name
+            self._by_name[(entity.kind, normalise.match_key(entity.name))].add(entity.id)
+        for alias in _strings(entity.props.get("aliases")):
+            self._by_name[(entity.kind, normalise.match_key(alias))].add(entity.id)
+        for prop in KEY_PROPS:
+            for value in _strings(entity.props.get(prop)):
+                known.keys[prop].add(value)
+                self._by_key.setdefault((entity.kind, prop, value), entity.id)
+
+    def forget(self, entity_id: str) -> None:
+        """Drop an entity learned ahead of time that was never written (its row was quarantined)."""
+        if self.known.pop(entity_id, None) is None:
+            return
+        for key in [k for k, v in self._by_key.items() if v == entity_id]:
+            del self._by_key[key]
+        for ids in self._by_name.values():
+            ids.discard(entity_id)
+
+    def kind_of(self, entity_id: str) -> NodeKind | None:
+        """The kind of a known entity."""
+        known = self.known.get(entity_id)
+        return known.kind if known else None
+
+    def keys_of(self, entity_id: str, prop: str) -> set[str]:
+        """The identifying values (e-mails, phones, external ids) known for an entity."""
+        known = self.known.get(entity_id)
+        return set(known.keys.get(prop, ())) if known else set()
+
+    def by_keys(self, kind: NodeKind, **keys: Iterable[str]) -> str | None:
+        """The entity of ``kind`` holding any of these key values (e.g. ``emails=[...]``), strongest first."""
+        for prop in KEY_PROPS:
+            for value in keys.get(prop, ()):
+                found = self._by_key.get((kind, prop, value))
+                if found:
+                    return found
+        return None
+
+    def by_name(self, kind: NodeKind, name: str) -> str | None:
+        """The one entity of ``kind`` with this name or alias (None when none or several)."""
+        found = self._by_name.get((kind, normalise.match_key(name)), set())
+        return next(iter(found)) if len(found) == 1 else None
+
+    def reference(self, kind: NodeKind, ref: str) -> str | None:
+        """Resolve a reference cell that may hold an id, an e-mail address, a phone or a name."""
+        ref = normalise.text(ref)
+        if not ref:
+            return None
+        candidate = ref if ref.startswith(f"{kind.value.lower()}:") else f"{kind.value.lower()}:{ref}"
+        if self.kind_of(candidate) is kind:
+            return candidate
+        if found := self.by_keys(kind, external_ids=[f"crm:{ref}"]):
+            return found
+        if "@" in ref:
+            try:
+                return self.by_keys(kind, emails=[normalise.email(ref)])
+            except normalise.BadValue:
+                return None
+        if sum(c.isdigit() for c in ref) >= 6 and not any(c.isalpha() for c in ref):
+            try:
+                return self.by_keys(kind, phones=[normalise.phone(ref)])
+            except normalise.BadValue:
+                pass
+        return self.by_name(kind, ref)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value if v]
+    return [str(value)] if value else []

@@ -1,0 +1,236 @@
+"""Ingesting a bilingual, messy bundle of CRM exports, on every store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from graph.model import NodeKind, RelType
+from graph.store import Direction, GraphStore
+from ingest.pipeline import IngestReport, ingest_paths
+
+BUNDLE = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+
+
+def _ingest(store: GraphStore, path: Path, tmp_path: Path, **kw) -> IngestReport:  # type: ignore[no-untyped-def]
+    return ingest_paths(store, [path], quarantine_dir=tmp_path / "quarantine", batch_size=7, **kw)
+
+
+def _quarantine(tmp_path: Path) -> list[tuple[str, int, str]]:
+    rows = []
+    for file in sorted((tmp_path / "quarantine").glob("*.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            rows.append((entry["file"], entry["line"], entry["reason"]))
+    return sorted(rows)
+
+
+def _graph(store: GraphStore) -> nx.MultiDiGraph:
+    """The graph without provenance and without the Source nodes: what the data says."""
+    graph = store.project()
+    graph.remove_nodes_from([n for n, kind in graph.nodes(data="kind") if kind == "Source"])
+    return graph
+
+
+def test_the_bundle_ingests_and_every_bad_row_is_quarantined_with_its_reason(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    report = _ingest(store, BUNDLE, tmp_path)
+
+    assert [f.status for f in report.files] == ["ingested"] * 8
+    assert _quarantine(tmp_path) == [
+        ("customers.csv", 9, "not an e-mail address: 'not-an-email'"),
+        (
+            "customers.csv",
+            10,
+            "cell 'name' looks like a spreadsheet formula ('=HYPERLINK(\"http://e'); not imported",
+        ),
+        ("customers.csv", 11, "unknown referrer 'C999'"),
+        ("customers.csv", 12, "expected 13 columns, found 14"),
+        ("employees.csv", 9, "not a date: '31/31/2020'"),
+        ("feedback.csv", 5, "rating must be 1 to 5, not '7'"),
+        (
+            "interactions.csv",
+            9,
+            "channel must be one of call, chat, email, meeting, purchase, ticket, visit, not 'fax'",
+        ),
+        ("interactions.csv", 10, "unknown employee 'E42'"),
+        ("relationships.csv", 4, "unknown relationship type 'KNOWES'"),
+    ]
+    assert report.quarantined == 9
+    customers = {e.name for e in store.list_entities(NodeKind.CUSTOMER)}
+    assert customers == {
+        "华东精密仪器有限公司",
+        "张伟",
+        "刘强",
+        "Acme Labs GmbH",
+        "Maria Lopez",
+        "陈静",
+        "周杰",
+        "Tom Becker",
+        "NewCo Berlin",
+    }
+    assert store.get_entity("employee:E99") is None and store.get_entity("customer:C107") is None
+
+
+def test_the_same_customer_from_two_sources_is_one_node_with_both_keys(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    _ingest(store, BUNDLE, tmp_path)
+
+    zhang = store.get_entity("customer:C101")
+    assert zhang is not None
+    assert zhang.name == "张伟"  # the HubSpot export wrote it "伟 / 张": family name first, no space
+    assert zhang.props["emails"] == ["zhang.wei@hdjm.cn"]
+    assert zhang.props["phones"] == ["+8613800138000"]  # "+86 138-0013-8000" and "0086 138 0013 8000"
+    assert zhang.props["external_ids"] == ["crm:C101", "hubspot:9001"]
+    assert zhang.props["wechat"] == "zw_hdjm"  # an extra column kept as a property
+    assert {p.source_id.split("@")[0] for p in zhang.provenance} == {
+        "source:customers.csv",
+        "source:hubspot_contacts.csv",
+    }
+    maria = store.get_entity("customer:C104")
+    assert maria is not None and maria.props["phones"] == ["+49897654321"]  # the new phone joined
+    assert sorted(r.target for r in store.get_relations("customer:C104", types=[RelType.WORKS_AT])) == [
+        "customer:C103"
+    ]
+
+
+def test_references_by_id_email_and_name_all_resolve(store: GraphStore, tmp_path: Path) -> None:
+    _ingest(store, BUNDLE, tmp_path)
+
+    def targets(entity_id: str, rtype: RelType, direction: Direction = Direction.OUT) -> list[str]:
+        rels = store.get_relations(entity_id, types=[rtype], direction=direction)
+        return sorted(r.target if direction is Direction.OUT else r.source for r in rels)
+
+    assert targets("employee:E04", RelType.REPORTS_TO) == ["employee:E03"]  # manager given as an e-mail
+    assert targets("customer:C103", RelType.REFERRED, Direction.IN) == ["customer:C101"]  # referrer as e-mail
+    assert targets("customer:C106", RelType.REFERRED, Direction.IN) == ["customer:C104", "customer:C105"]
+    took_part = targets("employee:E01", RelType.PARTICIPATED_IN)
+    assert took_part == ["interaction:T-881", "interaction:T-902"]  # T-902 names Wang Fang by e-mail
+    tom_owner = store.get_relations("employee:E04", types=[RelType.OWNS_ACCOUNT])
+    assert any(store.get_entity(r.target).name == "Tom Becker" for r in tom_owner)  # type: ignore[union-attr]
+
+
+def test_values_are_normalised(store: GraphStore, tmp_path: Path) -> None:
+    _ingest(store, BUNDLE, tmp_path)
+
+    liu = store.get_entity("customer:C102")
+    li_na = store.get_entity("employee:E03")
+    purchase = store.get_entity("interaction:P-301")
+    ticket = store.get_entity("interaction:T-881")
+    assert liu is not None and liu.props["phones"] == ["+8613900012222"]  # full-width digits
+    assert (
+        li_na is not None and li_na.name == "李娜" and li_na.props["hired_at"] == "2018-07-01T00:00:00+00:00"
+    )
+    assert purchase is not None and purchase.props["amount"] == 42000.0
+    assert ticket is not None and ticket.props["channel"] == "ticket"  # 工单
+    assert ticket.props["notes"].startswith(
+        "客户反映X200 校准结果漂移"
+    )  # stray spaces between characters gone
+
+
+def test_ingesting_the_same_bundle_twice_creates_nothing_the_second_time(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    _ingest(store, BUNDLE, tmp_path)
+    before = store.stats()
+
+    again = _ingest(store, BUNDLE, tmp_path)
+
+    assert [f.status for f in again.files] == ["unchanged"] * 8
+    assert again.written.entities.created == again.written.relations.created == 0
+    assert again.quarantined == 9  # still reported
+    assert store.stats() == before
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030", "utf-16"])
+def test_the_same_data_in_another_encoding_gives_the_same_graph(
+    store_factory,
+    tmp_path: Path,
+    encoding: str,  # type: ignore[no-untyped-def]
+) -> None:
+    plain = store_factory()
+    _ingest(plain, BUNDLE, tmp_path / "a")
+    expected = _graph(plain)
+
+    converted = tmp_path / "bundle"
+    converted.mkdir()
+    for file in BUNDLE.iterdir():
+        (converted / file.name).write_bytes(file.read_text(encoding="utf-8").encode(encoding))
+    for entity in list(plain.list_entities(limit=1000)):
+        plain.erase_entity(entity.id)
+    _ingest(plain, converted, tmp_path / "b")
+
+    got = _graph(plain)
+    assert dict(got.nodes(data=True)) == dict(expected.nodes(data=True))
+    assert sorted(got.edges(keys=True, data=True)) == sorted(expected.edges(keys=True, data=True))
+
+
+def test_a_file_in_an_unknown_encoding_is_rejected_whole_and_the_rest_is_ingested(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(BUNDLE, bundle)
+    (bundle / "products.csv").write_bytes("product_id,name\nM1,Müller Präzision ÄÖÜ\n".encode("latin-1"))
+
+    report = _ingest(store, bundle, tmp_path)
+
+    rejected = [f for f in report.files if f.status == "rejected"]
+    assert [(Path(f.path).name, f.reason.split(" is ")[0]) for f in rejected] == [
+        ("products.csv", "products.csv")
+    ]
+    assert "save it as UTF-8" in rejected[0].reason
+    assert store.get_entity("product:M1") is None
+    assert store.get_entity("customer:C101") is not None
+
+
+def test_a_changed_file_replaces_its_old_version(store: GraphStore, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(BUNDLE, bundle)
+    _ingest(store, bundle, tmp_path)
+    text = (bundle / "products.csv").read_text(encoding="utf-8")
+    (bundle / "products.csv").write_text(
+        text.replace("K9,K9 校准套件,accessory,K9|K9 calibration kit|校准套件\n", ""), encoding="utf-8"
+    )
+
+    report = _ingest(store, bundle, tmp_path)
+
+    assert [f.status for f in report.files if Path(f.path).name == "products.csv"] == ["ingested"]
+    assert store.get_entity("product:K9") is None  # only the old version said it existed
+    x200 = store.get_entity("product:X200")
+    assert x200 is not None and len([p for p in x200.provenance if "products.csv" in p.source_id]) == 1
+    assert len([s for s in store.list_entities(NodeKind.SOURCE) if s.name == "products.csv"]) == 1
+
+
+def test_presets_and_yaml_mappings_read_other_layouts(store: GraphStore, tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Contact ID,First Name,Last Name,Email,Phone,Account Name,Mailing City\n"
+        "003A1,Jing,Chen,CHEN.JING@example.cn,137-0013-7000,,Nanjing\n"
+        "003A2,Wei,Li,li.wei@example.org,,Globex Ltd,Shanghai\n",
+        encoding="utf-8",
+    )
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        "kind: customers\ncolumns:\n  Kundennr: customer_id\n  Firma: name\n  Ort: city\n", encoding="utf-8"
+    )
+    german = tmp_path / "kunden.csv"
+    german.write_text("Kundennr,Firma,Ort\nD-7,Müller GmbH,Köln\n", encoding="utf-8")
+    from ingest.tabular import Mapping
+
+    _ingest(
+        store, tmp_path / "export.csv", tmp_path, mapping=Mapping.preset("salesforce"), system="salesforce"
+    )
+    _ingest(store, german, tmp_path, mapping=Mapping.from_yaml(mapping))
+
+    names = sorted(e.name for e in store.list_entities(NodeKind.CUSTOMER))
+    assert names == ["Globex Ltd", "Jing Chen", "Müller GmbH", "Wei Li"]
+    jing = next(e for e in store.list_entities(NodeKind.CUSTOMER) if e.name == "Jing Chen")
+    assert jing.props["external_ids"] == ["salesforce:003A1"] and jing.props["phones"] == ["+8613700137000"]
+    mueller = store.get_entity("customer:D-7")
+    assert mueller is not None and mueller.props["city"] == "Köln"
