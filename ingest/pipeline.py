@@ -31,6 +31,7 @@ from ingest.normalise import BadValue
 from ingest.records import CONVERTERS, ORDER, Context
 from ingest.resolve import Resolver
 from ingest.tabular import NO_MAPPING, PRESETS, BadRow, Mapping, Row, decode, read_rows
+from ingest.vcard import read_cards
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def detect_kind(path: Path, mapping: Mapping = NO_MAPPING) -> tuple[str | None, 
     """
     if mapping.kind:
         return mapping.kind, mapping, "crm"
+    if path.suffix.lower() == ".vcf":
+        return "vcard", mapping, "vcard"
     if path.suffix.lower() != ".csv":
         return None, mapping, "crm"
     stem = path.stem.lower()
@@ -132,28 +135,29 @@ def ingest_paths(
     planned: list[tuple[tuple[int, int, str], Path, str, Mapping, str]] = []
     for path in _files(paths):
         kind, file_mapping, file_system = detect_kind(path, mapping)
-        if kind is None or kind not in CONVERTERS:
+        if kind is None or (kind not in CONVERTERS and kind != "vcard"):
             report.files.append(
                 FileReport(str(path), kind or "?", status="skipped", reason="not a kind ckn reads yet")
             )
             continue
-        # the CRM's own customer list before contacts exports, so those join onto it
-        order = (ORDER.index(kind), int(file_mapping.kind is not None), str(path))
+        # the CRM's own customer list before contacts exports and vCards, so those join onto it
+        rank = 2 if kind == "vcard" else int(file_mapping.kind is not None)
+        order = (ORDER.index("customers" if kind == "vcard" else kind), rank, str(path))
         planned.append((order, path, kind, file_mapping, file_system if system == "crm" else system))
     resolver = Resolver.from_store(store)
     for _, path, kind, file_mapping, file_system in sorted(planned, key=lambda p: p[0]):
         try:
-            file_report = ingest_csv(
-                store,
-                path,
-                kind,
-                resolver=resolver,
-                quarantine_dir=quarantine_dir,
-                mapping=file_mapping,
-                system=file_system,
-                encoding=encoding,
-                batch_size=batch_size,
-            )
+            common = {
+                "resolver": resolver,
+                "quarantine_dir": quarantine_dir,
+                "system": file_system,
+                "encoding": encoding,
+                "batch_size": batch_size,
+            }
+            if kind == "vcard":
+                file_report = ingest_vcard(store, path, **common)  # type: ignore[arg-type]
+            else:
+                file_report = ingest_csv(store, path, kind=kind, mapping=file_mapping, **common)  # type: ignore[arg-type]
         except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
             file_report = FileReport(str(path), kind, status="rejected", reason=exc.detail)
         report.files.append(file_report)
@@ -273,8 +277,8 @@ Convert = Callable[[Row, Context], list[Entity | Relation]]
 def ingest_csv(
     store: GraphStore,
     path: Path,
-    kind: str,
     *,
+    kind: str,
     resolver: Resolver,
     quarantine_dir: Path,
     mapping: Mapping = NO_MAPPING,
@@ -291,6 +295,36 @@ def ingest_csv(
         kind,
         lambda: list(read_rows(decode(data, path.name, encoding=encoding), mapping)),
         CONVERTERS[kind],
+        resolver=resolver,
+        quarantine_dir=quarantine_dir,
+        system=system,
+        batch_size=batch_size,
+    )
+
+
+def ingest_vcard(
+    store: GraphStore,
+    path: Path,
+    *,
+    resolver: Resolver,
+    quarantine_dir: Path,
+    system: str = "vcard",
+    encoding: str | None = None,
+    batch_size: int = 1000,
+) -> FileReport:
+    """Ingest one ``.vcf`` file: every card is a customer (a contact joins the customer it already is)."""
+    data = path.read_bytes()
+
+    def read() -> list[Row | BadRow]:
+        return read_cards(decode(data, path.name, encoding=encoding))
+
+    return ingest_records(
+        store,
+        path.name,
+        data,
+        "vcard",
+        read,
+        CONVERTERS["customers"],
         resolver=resolver,
         quarantine_dir=quarantine_dir,
         system=system,

@@ -8,6 +8,7 @@ phone or a name; they are resolved, and an unknown one is a bad row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,8 @@ _PERSON_WORDS = {"person", "个人", "contact", "individual"}
 _ORG_WORDS = {"organization", "organisation", "company", "企业", "公司", "org", "account"}
 
 Fact = Entity | Relation
+_EMAIL_COLUMN = re.compile(r"email\d*")
+_PHONE_COLUMN = re.compile(r"phone\d*")
 
 
 @dataclass
@@ -66,7 +69,7 @@ class Context:
             Provenance(
                 source_id=self.source_id,
                 locator=f"line {row.line}",
-                extractor=f"ckn.csv.{self.file_kind}",
+                extractor=f"ckn.{self.file_kind}",
                 extractor_version=EXTRACTOR_VERSION,
             ),
         )
@@ -116,7 +119,7 @@ def _extras(row: Row, used: set[str]) -> dict[str, PropValue]:
     """Columns ckn has no name for are kept as properties (reserved names get a ``col_`` prefix)."""
     extras: dict[str, PropValue] = {}
     for name, value in row.cells.items():
-        if name in used:
+        if name in used or _EMAIL_COLUMN.fullmatch(name) or _PHONE_COLUMN.fullmatch(name):
             continue
         key = (
             name
@@ -135,11 +138,10 @@ def _identity(ctx: Context, kind: NodeKind, crm_id: str | None, row: Row) -> tup
     of its e-mails, phones or external ids, or, having none of those, the one entity with its name.
     """
     keys: dict[str, list[str]] = {"emails": [], "phones": [], "external_ids": []}
-    for column in ("email", "email2"):
-        if row.cells.get(column):
+    for column in sorted(row.cells):
+        if _EMAIL_COLUMN.fullmatch(column):
             keys["emails"].append(normalise.email(row.cells[column]))
-    for column in ("phone", "phone2"):
-        if row.cells.get(column):
+        elif _PHONE_COLUMN.fullmatch(column):
             keys["phones"].append(normalise.phone(row.cells[column]))
     if crm_id:
         keys["external_ids"].append(f"crm:{normalise.text(crm_id)}")
@@ -252,6 +254,7 @@ def customers(row: Row, ctx: Context) -> list[Fact]:
                 "acquired_at",
                 "lifetime_value",
                 "external_id",
+                "knows",
             },
         ),
         **keys,
@@ -289,6 +292,11 @@ def customers(row: Row, ctx: Context) -> list[Fact]:
         if referrer == cid:
             raise BadValue("a customer cannot refer itself")
         facts.append(ctx.relation(RelType.REFERRED, referrer, cid, row, via="referred_by", confidence=1.0))
+    for other in _split(c.get("knows")):  # vCard RELATED: contacts not in the graph are skipped
+        known = ctx.resolver.by_keys(NodeKind.CUSTOMER, external_ids=[f"{ctx.system}:{other}"])
+        known = known or ctx.resolver.reference(NodeKind.CUSTOMER, other)
+        if known and known != cid:
+            facts.append(ctx.relation(RelType.KNOWS, cid, known, row, via="vcard RELATED"))
     return facts
 
 

@@ -41,8 +41,9 @@ def test_the_bundle_ingests_and_every_bad_row_is_quarantined_with_its_reason(
 ) -> None:
     report = _ingest(store, BUNDLE, tmp_path)
 
-    assert [f.status for f in report.files] == ["ingested"] * 8
+    assert [f.status for f in report.files] == ["ingested"] * 9
     assert _quarantine(tmp_path) == [
+        ("contacts.vcf", 34, "no id, e-mail, phone or name to identify the record"),
         ("customers.csv", 9, "not an e-mail address: 'not-an-email'"),
         (
             "customers.csv",
@@ -61,7 +62,7 @@ def test_the_bundle_ingests_and_every_bad_row_is_quarantined_with_its_reason(
         ("interactions.csv", 10, "unknown employee 'E42'"),
         ("relationships.csv", 4, "unknown relationship type 'KNOWES'"),
     ]
-    assert report.quarantined == 9
+    assert report.quarantined == 10
     customers = {e.name for e in store.list_entities(NodeKind.CUSTOMER)}
     assert customers == {
         "华东精密仪器有限公司",
@@ -73,11 +74,12 @@ def test_the_bundle_ingests_and_every_bad_row_is_quarantined_with_its_reason(
         "周杰",
         "Tom Becker",
         "NewCo Berlin",
+        "李四",
     }
     assert store.get_entity("employee:E99") is None and store.get_entity("customer:C107") is None
 
 
-def test_the_same_customer_from_two_sources_is_one_node_with_both_keys(
+def test_the_same_customer_from_three_sources_is_one_node_with_all_keys(
     store: GraphStore, tmp_path: Path
 ) -> None:
     _ingest(store, BUNDLE, tmp_path)
@@ -85,19 +87,29 @@ def test_the_same_customer_from_two_sources_is_one_node_with_both_keys(
     zhang = store.get_entity("customer:C101")
     assert zhang is not None
     assert zhang.name == "张伟"  # the HubSpot export wrote it "伟 / 张": family name first, no space
-    assert zhang.props["emails"] == ["zhang.wei@hdjm.cn"]
-    assert zhang.props["phones"] == ["+8613800138000"]  # "+86 138-0013-8000" and "0086 138 0013 8000"
-    assert zhang.props["external_ids"] == ["crm:C101", "hubspot:9001"]
+    assert zhang.props["emails"] == ["zhang.wei@hdjm.cn", "zhangwei1985@example.cn"]  # the vCard's second
+    assert zhang.props["phones"] == ["+8613800138000"]  # "+86 138-0013-8000", "0086 138 …", "138 0013 8000"
+    assert zhang.props["external_ids"] == [
+        "crm:C101",
+        "hubspot:9001",
+        "vcard:8f0c6a3e-0f7e-4a38-9d6a-zhangwei",
+    ]
     assert zhang.props["wechat"] == "zw_hdjm"  # an extra column kept as a property
+    assert zhang.props["note"] == "喜欢周五下午开会, 不喜欢电话推销;对X200很满意"  # folded vCard line
     assert {p.source_id.split("@")[0] for p in zhang.provenance} == {
         "source:customers.csv",
         "source:hubspot_contacts.csv",
+        "source:contacts.vcf",
     }
+    customers = store.list_entities(NodeKind.CUSTOMER)
+    assert len([c for c in customers if c.name == "张伟"]) == 1
+    li_si = next(c for c in customers if c.name == "李四")  # vCard 2.1, quoted-printable UTF-8
+    assert li_si.props["note"] == "工程师,负责X200维护"  # NFKC: full-width comma
+    assert [r.target for r in store.get_relations("customer:C101", types=[RelType.KNOWS])] == [li_si.id]
     maria = store.get_entity("customer:C104")
     assert maria is not None and maria.props["phones"] == ["+49897654321"]  # the new phone joined
-    assert sorted(r.target for r in store.get_relations("customer:C104", types=[RelType.WORKS_AT])) == [
-        "customer:C103"
-    ]
+    works_at = store.get_relations("customer:C104", types=[RelType.WORKS_AT])
+    assert [r.target for r in works_at] == ["customer:C103"]
 
 
 def test_references_by_id_email_and_name_all_resolve(store: GraphStore, tmp_path: Path) -> None:
@@ -142,9 +154,9 @@ def test_ingesting_the_same_bundle_twice_creates_nothing_the_second_time(
 
     again = _ingest(store, BUNDLE, tmp_path)
 
-    assert [f.status for f in again.files] == ["unchanged"] * 8
+    assert [f.status for f in again.files] == ["unchanged"] * 9
     assert again.written.entities.created == again.written.relations.created == 0
-    assert again.quarantined == 9  # still reported
+    assert again.quarantined == 10  # still reported
     assert store.stats() == before
 
 
