@@ -19,10 +19,10 @@ from api.schemas import EntityOut, HolderOut, SubgraphOut, ingest_report_json
 from graph.errors import CknError, NotFound
 from graph.factory import open_store
 from graph.model import RelType
-from graph.settings import load_settings
+from graph.settings import Settings, load_settings
 from graph.store import Direction, GraphStore
 from ingest.jsonl import load_jsonl
-from ingest.pipeline import FileReport, ingest_paths
+from ingest.pipeline import FileReport, NlpOptions, ingest_paths
 from ingest.tabular import NO_MAPPING, Mapping
 from queries.evidence import holders_of
 
@@ -136,6 +136,16 @@ def load(
         raise typer.Exit(EXIT_PARTIAL)
 
 
+def nlp_options(settings: Settings) -> NlpOptions:
+    """Extraction options from the settings."""
+    models = {"zh": settings.spacy_model_zh, "en": settings.spacy_model_en}
+    return NlpOptions(
+        models={lang: model for lang, model in models.items() if model},
+        batch_size=settings.nlp_batch_size,
+        n_process=settings.nlp_processes,
+    )
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="CSV files or folders (a bundle).")],
@@ -172,6 +182,7 @@ def ingest(
                 f"{file.rows} rows, {e.created + r.created} created, {e.updated + r.updated} updated, "
                 f"{e.unchanged + r.unchanged} unchanged, {file.quarantined} quarantined, "
                 f"{file.rows_per_second:,.0f} rows/s"
+                + (f", {file.words:,} words at {file.words_per_second:,.0f} words/s" if file.words else "")
             )
             typer.echo(f"{file.status:<10} {file.kind:<13} {Path(file.path).name}: {detail}")
 
@@ -184,6 +195,7 @@ def ingest(
             system=preset or "crm",
             encoding=encoding,
             batch_size=settings.batch_size,
+            nlp=nlp_options(settings),
             progress=shown,
         )
     )

@@ -154,6 +154,8 @@ def ingest_report_json(report: IngestReport) -> dict[str, Any]:
                 "written": f.written.model_dump(),
                 "seconds": round(f.seconds, 3),
                 "rows_per_second": round(f.rows_per_second, 1),
+                "words": f.words,
+                "words_per_second": round(f.words_per_second, 1),
             }
             for f in report.files
         ],

@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=1000, ge=1, le=100_000, description="Facts written per transaction.")
     max_depth: int = Field(default=6, ge=1, le=10, description="Deepest traversal any query may ask for.")
     max_page: int = Field(default=1000, ge=1, description="Largest page any list may return.")
+    spacy_model_zh: str | None = Field(
+        default=None,
+        description="A statistical spaCy pipeline (package name or path) for Chinese text; its entities add"
+        " to ckn's own extraction.",
+    )
+    spacy_model_en: str | None = Field(
+        default=None, description="A statistical spaCy pipeline (package name or path) for English text."
+    )
+    nlp_batch_size: int = Field(default=64, ge=1, description="Texts per `nlp.pipe` batch.")
+    nlp_processes: int = Field(default=1, ge=1, description="Processes `nlp.pipe` uses (`n_process`).")
     max_expansion: int = Field(
         default=200_000, ge=1, description="Relationships one traversal may look at before it stops."
     )

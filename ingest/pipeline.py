@@ -27,8 +27,10 @@ from typing import IO
 from graph.errors import InvalidInput
 from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation
 from graph.store import GraphStore, WriteResult
+from ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
+from ingest.nlp import Gazetteer, TextAnalyzer
 from ingest.normalise import BadValue
-from ingest.records import CONVERTERS, ORDER, Context
+from ingest.records import CONVERTERS, ORDER, TEXT_KINDS, Context, text_facts, text_of
 from ingest.resolve import Resolver
 from ingest.tabular import NO_MAPPING, PRESETS, BadRow, Mapping, Row, decode, read_rows
 from ingest.vcard import read_cards
@@ -48,6 +50,8 @@ class FileReport:
     rows: int = 0
     written: WriteResult = field(default_factory=WriteResult)
     quarantined: int = 0
+    words: int = 0
+    """Words of text that went through spaCy extraction."""
     status: str = "ingested"
     """``ingested``, ``resumed`` (after an interruption), ``unchanged`` (already done) or ``rejected``."""
     reason: str = ""
@@ -57,6 +61,11 @@ class FileReport:
     def rows_per_second(self) -> float:
         """Throughput of this file."""
         return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def words_per_second(self) -> float:
+        """Text throughput of this file (extraction included)."""
+        return self.words / self.seconds if self.seconds else 0.0
 
 
 @dataclass
@@ -80,25 +89,85 @@ class IngestReport:
         return total
 
 
+@dataclass(frozen=True)
+class NlpOptions:
+    """How extraction runs: statistical pipelines to load (by language) and ``nlp.pipe`` settings."""
+
+    models: dict[str, str] = field(default_factory=dict)
+    batch_size: int = 64
+    n_process: int = 1
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A file planned for ingest: how to read it into rows, and what kind of records they are."""
+
+    path: Path
+    kind: str
+    system: str
+    order: tuple[int, int, str]
+    read: Callable[[bytes], list[Row | BadRow]]
+    extra: bytes = b""
+    """Bytes that also make the source's version (a document's manifest row)."""
+
+
 def detect_kind(path: Path, mapping: Mapping = NO_MAPPING) -> tuple[str | None, Mapping, str]:
     """The kind of a file, the mapping and the id system to read it with.
 
     An explicit mapping wins; a file named after a preset (``hubspot_contacts.csv``,
-    ``salesforce-export.csv``) is read with that preset; otherwise the name says the kind
-    (``customers.csv``, ``2026_interactions.csv``).
+    ``salesforce-export.csv``) is read with that preset; ``.vcf`` files are contacts; ``.md``,
+    ``.txt``, ``.html``, ``.pdf`` and ``.docx`` are documents (``documents.csv`` is their manifest);
+    otherwise the name says the kind (``customers.csv``, ``2026_interactions.csv``).
     """
+    suffix, stem = path.suffix.lower(), path.stem.lower()
     if mapping.kind:
         return mapping.kind, mapping, "crm"
-    if path.suffix.lower() == ".vcf":
+    if suffix == ".vcf":
         return "vcard", mapping, "vcard"
-    if path.suffix.lower() != ".csv":
+    if path.name.lower() == MANIFEST:
+        return "manifest", mapping, "crm"
+    if suffix in SUFFIXES:
+        return "documents", mapping, "crm"
+    if suffix != ".csv":
         return None, mapping, "crm"
-    stem = path.stem.lower()
     for preset in PRESETS:
         if stem.startswith(preset):
             return "customers", Mapping.preset(preset), preset
     kind = next((k for k in ORDER if stem == k or stem.startswith(f"{k}_") or stem.endswith(f"_{k}")), None)
     return kind, mapping, "crm"
+
+
+def _plan(path: Path, mapping: Mapping, system: str, encoding: str | None) -> _Source | None:
+    kind, file_mapping, file_system = detect_kind(path, mapping)
+    system = file_system if system == "crm" else system
+    if kind == "vcard":
+        return _Source(
+            path,
+            "vcard",
+            system,
+            (ORDER.index("customers"), 2, str(path)),
+            lambda data: read_cards(decode(data, path.name, encoding=encoding)),
+        )
+    if kind == "documents":
+        listed = manifest(path.parent).get(path.name) or {}
+        return _Source(
+            path,
+            "documents",
+            system,
+            (len(ORDER), 0, str(path)),
+            lambda _: [document_row(path, listed)],
+            extra=json.dumps(listed, sort_keys=True, ensure_ascii=False).encode(),
+        )
+    if kind in ORDER:
+        # the CRM's own customer list before contacts exports, so those join onto it
+        return _Source(
+            path,
+            kind,
+            system,
+            (ORDER.index(kind), int(file_mapping.kind is not None), str(path)),
+            lambda data: list(read_rows(decode(data, path.name, encoding=encoding), file_mapping)),
+        )
+    return None
 
 
 def _files(paths: Iterable[Path]) -> list[Path]:
@@ -120,50 +189,87 @@ def ingest_paths(
     system: str = "crm",
     encoding: str | None = None,
     batch_size: int = 1000,
+    nlp: NlpOptions | None = None,
     progress: Callable[[FileReport], None] | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; referenced kinds go first (employees before interactions).
 
     Raises:
-        InvalidInput: no path given, or a path does not exist.
+        InvalidInput: a path does not exist.
 
     """
     for path in paths:
         if not path.exists():
             raise InvalidInput(f"no such file or folder: {path}")
     report = IngestReport(quarantine_dir=str(quarantine_dir))
-    planned: list[tuple[tuple[int, int, str], Path, str, Mapping, str]] = []
+    planned: list[_Source] = []
     for path in _files(paths):
-        kind, file_mapping, file_system = detect_kind(path, mapping)
-        if kind is None or (kind not in CONVERTERS and kind != "vcard"):
-            report.files.append(
-                FileReport(str(path), kind or "?", status="skipped", reason="not a kind ckn reads yet")
-            )
-            continue
-        # the CRM's own customer list before contacts exports and vCards, so those join onto it
-        rank = 2 if kind == "vcard" else int(file_mapping.kind is not None)
-        order = (ORDER.index("customers" if kind == "vcard" else kind), rank, str(path))
-        planned.append((order, path, kind, file_mapping, file_system if system == "crm" else system))
+        source = _plan(path, mapping, system, encoding)
+        if source is not None:
+            planned.append(source)
+        elif path.name.lower() != MANIFEST:
+            report.files.append(FileReport(str(path), "?", status="skipped", reason="not a kind ckn reads"))
     resolver = Resolver.from_store(store)
-    for _, path, kind, file_mapping, file_system in sorted(planned, key=lambda p: p[0]):
+    texts = _Texts(resolver, nlp or NlpOptions())
+    for source in sorted(planned, key=lambda p: p.order):
         try:
-            common = {
-                "resolver": resolver,
-                "quarantine_dir": quarantine_dir,
-                "system": file_system,
-                "encoding": encoding,
-                "batch_size": batch_size,
-            }
-            if kind == "vcard":
-                file_report = ingest_vcard(store, path, **common)  # type: ignore[arg-type]
-            else:
-                file_report = ingest_csv(store, path, kind=kind, mapping=file_mapping, **common)  # type: ignore[arg-type]
+            file_report = ingest_records(
+                store,
+                source.path.name,
+                source.path.read_bytes() + source.extra,
+                source.kind,
+                source.read,
+                CONVERTERS["customers" if source.kind == "vcard" else source.kind],
+                resolver=resolver,
+                quarantine_dir=quarantine_dir,
+                system=source.system,
+                batch_size=batch_size,
+                texts=texts,
+            )
         except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
-            file_report = FileReport(str(path), kind, status="rejected", reason=exc.detail)
+            file_report = FileReport(str(source.path), source.kind, status="rejected", reason=exc.detail)
+        file_report.path = str(source.path)
         report.files.append(file_report)
         if progress:
             progress(file_report)
     return report
+
+
+class _Texts:
+    """Extraction for one ingest run: the analyzer is built on first use, its gazetteer kept current."""
+
+    def __init__(self, resolver: Resolver, options: NlpOptions) -> None:
+        self.resolver, self.options = resolver, options
+        self._analyzer: TextAnalyzer | None = None
+        self._known = -1
+
+    def analyzer(self) -> TextAnalyzer:
+        if self._analyzer is None:
+            self._analyzer = TextAnalyzer(
+                Gazetteer({}, {}),
+                models=self.options.models,
+                batch_size=self.options.batch_size,
+                n_process=self.options.n_process,
+            )
+        if self._known != len(self.resolver.known):
+            self._analyzer.set_gazetteer(Gazetteer.from_resolver(self.resolver))
+            self._known = len(self.resolver.known)
+        return self._analyzer
+
+    def enrich(self, entities: list[Entity], ctx: Context) -> tuple[list[Entity], list[Relation], int]:
+        """Run extraction over the items of a batch that carry text; return them updated, with new facts."""
+        items = [(i, e, text_of(e)) for i, e in enumerate(entities) if e.kind in TEXT_KINDS and text_of(e)]
+        if not items:
+            return entities, [], 0
+        analyses = self.analyzer().analyze([text for _, _, text in items])
+        updated = list(entities)
+        relations: list[Relation] = []
+        words = 0
+        for (i, entity, _), analysis in zip(items, analyses, strict=True):
+            updated[i], found = text_facts(entity, analysis, ctx)
+            relations += found
+            words += analysis.words
+        return updated, relations, words
 
 
 class _Quarantine:
@@ -215,9 +321,12 @@ class _Writer:
         quarantine: _Quarantine,
         report: FileReport,
         batch_size: int,
+        ctx: Context,
+        texts: _Texts | None,
     ) -> None:
         self.store, self.job, self.present = store, job, present
         self.quarantine, self.report, self.batch_size = quarantine, report, batch_size
+        self.ctx, self.texts = ctx, texts
         self.entities: list[Entity] = []
         self.relations: list[Relation] = []
         self.waiting: dict[str, list[Relation]] = defaultdict(list)
@@ -254,6 +363,11 @@ class _Writer:
 
     def flush(self, at: str) -> None:
         """Write the batch with its checkpoint, after the quarantine entries it accounts for."""
+        if self.texts is not None:
+            self.entities[:], found, words = self.texts.enrich(self.entities, self.ctx)
+            self.report.words += words
+            for relation in found:
+                self.place(relation)
         self.quarantine.sync()
         batch = Batch(
             entities=tuple(self.entities),
@@ -274,76 +388,19 @@ class _Writer:
 Convert = Callable[[Row, Context], list[Entity | Relation]]
 
 
-def ingest_csv(
-    store: GraphStore,
-    path: Path,
-    *,
-    kind: str,
-    resolver: Resolver,
-    quarantine_dir: Path,
-    mapping: Mapping = NO_MAPPING,
-    system: str = "crm",
-    encoding: str | None = None,
-    batch_size: int = 1000,
-) -> FileReport:
-    """Ingest one CSV file of a known kind (see the module docstring for the guarantees)."""
-    data = path.read_bytes()
-    return ingest_records(
-        store,
-        path.name,
-        data,
-        kind,
-        lambda: list(read_rows(decode(data, path.name, encoding=encoding), mapping)),
-        CONVERTERS[kind],
-        resolver=resolver,
-        quarantine_dir=quarantine_dir,
-        system=system,
-        batch_size=batch_size,
-    )
-
-
-def ingest_vcard(
-    store: GraphStore,
-    path: Path,
-    *,
-    resolver: Resolver,
-    quarantine_dir: Path,
-    system: str = "vcard",
-    encoding: str | None = None,
-    batch_size: int = 1000,
-) -> FileReport:
-    """Ingest one ``.vcf`` file: every card is a customer (a contact joins the customer it already is)."""
-    data = path.read_bytes()
-
-    def read() -> list[Row | BadRow]:
-        return read_cards(decode(data, path.name, encoding=encoding))
-
-    return ingest_records(
-        store,
-        path.name,
-        data,
-        "vcard",
-        read,
-        CONVERTERS["customers"],
-        resolver=resolver,
-        quarantine_dir=quarantine_dir,
-        system=system,
-        batch_size=batch_size,
-    )
-
-
 def ingest_records(
     store: GraphStore,
     name: str,
     data: bytes,
     kind: str,
-    read: Callable[[], list[Row | BadRow]],
+    read: Callable[[bytes], list[Row | BadRow]],
     convert: Convert,
     *,
     resolver: Resolver,
     quarantine_dir: Path,
     system: str,
     batch_size: int,
+    texts: _Texts | None = None,
 ) -> FileReport:
     """Ingest the records of one source (a file's ``data``, read into rows by ``read``)."""
     started = time.perf_counter()
@@ -363,7 +420,7 @@ def ingest_records(
         return report
     resumed_after = int(position.split()[-1]) if position else 0
     report.status = "resumed" if resumed_after else "ingested"
-    rows = read()
+    rows = read(data)
 
     present = set(resolver.known)  # entities that exist before this source writes anything
     scan = Context(resolver, source_id, kind, system=system, lenient=True)
@@ -383,7 +440,7 @@ def ingest_records(
         provenance=(Provenance(source_id=source_id, extractor="ckn.ingest", extractor_version="1"),),
     )
     quarantine = _Quarantine(quarantine_path, resumed_after)
-    writer = _Writer(store, job, present, quarantine, report, batch_size)
+    writer = _Writer(store, job, present, quarantine, report, batch_size, ctx, texts)
     try:
         writer.add([source], resolver)
         writer.resume(

@@ -17,6 +17,8 @@ from typing import Any
 from graph.ids import entity_id
 from graph.model import Entity, NodeKind, PropValue, Provenance, Relation, RelType, check_relation_kinds
 from ingest import normalise
+from ingest.nlp import EXTRACTOR_VERSION as NLP_VERSION
+from ingest.nlp import Analysis, Mention
 from ingest.normalise import BadValue
 from ingest.resolve import KEY_PROPS, Resolver
 from ingest.tabular import Row
@@ -492,3 +494,155 @@ CONVERTERS: dict[str, Callable[[Row, Context], list[Fact]]] = {
 }
 """Converters by file kind, in the order a bundle is ingested (referenced kinds first)."""
 ORDER = ("topics", "products", "employees", "customers", "interactions", "feedback", "relationships")
+
+
+DOC_KINDS = frozenset({"faq", "manual", "case", "best_practice", "proposal", "note", "guide", "report"})
+TEXT_LIMIT = 100_000
+
+
+def documents(row: Row, ctx: Context) -> list[Fact]:
+    """A document: a knowledge item, its authors, what it is about and whom it was delivered to."""
+    c = row.cells
+    kid = entity_id(NodeKind.KNOWLEDGE_ITEM.value, normalise.text(c["document_id"]))
+    kind = normalise.match_key(c.get("kind", "")).replace(" ", "_") or None
+    if kind and kind not in DOC_KINDS:
+        raise BadValue(f"kind must be one of {', '.join(sorted(DOC_KINDS))}, not {c['kind']!r}")
+    text = c.get("text", "")
+    unresolved: list[str] = []
+
+    def refs(column: str, kind_: NodeKind) -> list[str]:
+        found = []
+        for ref in _split(c.get(column)):
+            target = ctx.resolver.reference(kind_, ref)
+            if target:
+                found.append(target)
+            else:
+                unresolved.append(f"{column}:{ref}")
+        return found
+
+    authors = refs("authors", NodeKind.EMPLOYEE)
+    about = (
+        refs("products", NodeKind.PRODUCT)
+        + refs("topics", NodeKind.TOPIC)
+        + refs("customers", NodeKind.CUSTOMER)
+    )
+    delivered = refs("delivered_to", NodeKind.CUSTOMER)
+    props: dict[str, Any] = {
+        **_extras(
+            row,
+            {
+                "document_id",
+                "title",
+                "authors",
+                "products",
+                "topics",
+                "customers",
+                "delivered_to",
+                "created_at",
+                "kind",
+                "text",
+                "file",
+            },
+        ),
+        "doc_kind": kind,
+        "file": c.get("file"),
+        "created_at": _iso(c.get("created_at")),
+        "text": text[:TEXT_LIMIT] or None,
+        "text_truncated": True if len(text) > TEXT_LIMIT else None,
+        "unresolved": unresolved or None,
+    }
+    facts: list[Fact] = [
+        _entity(ctx, row, kid, NodeKind.KNOWLEDGE_ITEM, normalise.text(c.get("title", "")), props)
+    ]
+    facts += [ctx.relation(RelType.AUTHORED, author, kid, row) for author in authors]
+    facts += [ctx.relation(RelType.ABOUT, kid, subject, row) for subject in about]
+    facts += [ctx.relation(RelType.DELIVERED_TO, kid, customer, row) for customer in delivered]
+    return facts
+
+
+CONVERTERS["documents"] = documents
+
+
+TEXT_KINDS = (NodeKind.KNOWLEDGE_ITEM, NodeKind.INTERACTION, NodeKind.FEEDBACK)
+
+
+def text_of(entity: Entity) -> str:
+    """The text of an item that extraction reads (a document's text, a ticket's subject and notes)."""
+    if entity.kind is NodeKind.KNOWLEDGE_ITEM:
+        return str(entity.props.get("text") or "")
+    if entity.kind is NodeKind.INTERACTION:
+        return "\n".join(filter(None, [entity.name, str(entity.props.get("notes") or "")]))
+    if entity.kind is NodeKind.FEEDBACK:
+        return str(entity.props.get("text") or "")
+    return ""
+
+
+def text_facts(entity: Entity, analysis: Analysis, ctx: Context) -> tuple[Entity, list[Relation]]:
+    """What extraction found in an item's text, as facts with their offsets and extractor.
+
+    Every linked mention is a ``MENTIONS`` relation (keyed by its offsets); a mentioned product or topic
+    also makes the item ``ABOUT`` it; a referral cue between two customers is a ``REFERRED`` relation
+    with the cue's confidence.
+    """
+    relations: list[Relation] = []
+    about: dict[str, Mention] = {}
+    for m in analysis.mentions:
+        if not m.entity_id or m.entity_id == entity.id:
+            continue
+        evidence = _text_evidence(ctx, m.start, m.end, m.extractor, m.confidence)
+        relations.append(
+            Relation(
+                type=RelType.MENTIONS,
+                source=entity.id,
+                target=m.entity_id,
+                key=f"{m.start}-{m.end}",
+                props={"text": m.text, "label": m.label, "start": m.start, "end": m.end},
+                provenance=evidence,
+            )
+        )
+        if m.label in {"PRODUCT", "TOPIC"}:
+            about.setdefault(m.entity_id, m)
+    for target, m in about.items():
+        relations.append(
+            Relation(
+                type=RelType.ABOUT,
+                source=entity.id,
+                target=target,
+                provenance=_text_evidence(ctx, m.start, m.end, m.extractor, m.confidence),
+            )
+        )
+    for cue in analysis.cues:
+        relations.append(
+            Relation(
+                type=RelType.REFERRED,
+                source=cue.referrer,
+                target=cue.referred,
+                props={"via": "text cue"},
+                provenance=_text_evidence(ctx, cue.start, cue.end, "ckn_referral_cues_v1", cue.confidence),
+            )
+        )
+    props = {
+        **entity.props,
+        "language": analysis.language,
+        "words": analysis.words,
+        "keyphrases": list(analysis.keyphrases) or None,
+        "named_entities": analysis.unlinked or None,
+    }
+    updated = entity.model_copy(update={"props": {k: v for k, v in props.items() if v is not None}})
+    return updated, relations
+
+
+def _text_evidence(
+    ctx: Context, start: int, end: int, extractor: str, confidence: float
+) -> tuple[Provenance, ...]:
+    return (
+        Provenance(
+            source_id=ctx.source_id,
+            locator="text",
+            start=start,
+            end=end,
+            extractor=extractor,
+            extractor_version=NLP_VERSION,
+            confidence=confidence,
+        ),
+    )

@@ -35,6 +35,7 @@ class Known:
 
     kind: NodeKind
     name: str = ""
+    aliases: set[str] = field(default_factory=set)
     keys: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
@@ -65,6 +66,7 @@ class Resolver:
             known.name = entity.name
             self._by_name[(entity.kind, normalise.match_key(entity.name))].add(entity.id)
         for alias in _strings(entity.props.get("aliases")):
+            known.aliases.add(alias)
             self._by_name[(entity.kind, normalise.match_key(alias))].add(entity.id)
         for prop in KEY_PROPS:
             for value in _strings(entity.props.get(prop)):

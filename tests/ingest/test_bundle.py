@@ -41,7 +41,7 @@ def test_the_bundle_ingests_and_every_bad_row_is_quarantined_with_its_reason(
 ) -> None:
     report = _ingest(store, BUNDLE, tmp_path)
 
-    assert [f.status for f in report.files] == ["ingested"] * 9
+    assert [f.status for f in report.files] == ["ingested"] * 12
     assert _quarantine(tmp_path) == [
         ("contacts.vcf", 34, "no id, e-mail, phone or name to identify the record"),
         ("customers.csv", 9, "not an e-mail address: 'not-an-email'"),
@@ -154,7 +154,7 @@ def test_ingesting_the_same_bundle_twice_creates_nothing_the_second_time(
 
     again = _ingest(store, BUNDLE, tmp_path)
 
-    assert [f.status for f in again.files] == ["unchanged"] * 9
+    assert [f.status for f in again.files] == ["unchanged"] * 12
     assert again.written.entities.created == again.written.relations.created == 0
     assert again.quarantined == 10  # still reported
     assert store.stats() == before
@@ -172,8 +172,10 @@ def test_the_same_data_in_another_encoding_gives_the_same_graph(
 
     converted = tmp_path / "bundle"
     converted.mkdir()
-    for file in BUNDLE.iterdir():
-        (converted / file.name).write_bytes(file.read_text(encoding="utf-8").encode(encoding))
+    for file in BUNDLE.rglob("*.*"):
+        target = converted / file.relative_to(BUNDLE)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(file.read_text(encoding="utf-8").encode(encoding))
     for entity in list(plain.list_entities(limit=1000)):
         plain.erase_entity(entity.id)
     _ingest(plain, converted, tmp_path / "b")
