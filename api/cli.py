@@ -97,7 +97,8 @@ def main_options(
 @app.command()
 def demo() -> None:
     """Load the bundled bilingual sample and print answers for sales, marketing and knowledge managers."""
-    for line in _run(lambda: run_demo(_store())):
+    settings = _run(lambda: load_settings(**_State.overrides))
+    for line in _run(lambda: run_demo(_store(), settings.home / "quarantine")):
         typer.echo(line)
 
 

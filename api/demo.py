@@ -1,16 +1,16 @@
-"""The demo: load the bundled bilingual sample and answer one question for each kind of user."""
+"""The demo: ingest the bundled bilingual sample and answer one question for each kind of user."""
 
 from __future__ import annotations
 
-from importlib.resources import as_file, files
+from importlib.resources import files
+from pathlib import Path
 
 from graph.model import RelType
 from graph.store import GraphStore
-from ingest.jsonl import LoadReport, load_jsonl
+from ingest.pipeline import IngestReport, ingest_paths
 from queries.evidence import holders_of
 from queries.referrals import downstream, referral_chain
 
-SAMPLE = "demo.jsonl"
 _ACTS = {
     RelType.AUTHORED: "wrote",
     RelType.RESOLVED: "resolved",
@@ -18,10 +18,14 @@ _ACTS = {
 }
 
 
-def load_sample(store: GraphStore) -> LoadReport:
-    """Load the bundled sample into ``store`` (idempotent: a second load changes nothing)."""
-    with as_file(files("ingest") / "samples" / SAMPLE) as path:
-        return load_jsonl(store, path)
+def sample_bundle() -> Path:
+    """The bundled sample: CRM exports, a HubSpot export, vCards and documents, Chinese and English."""
+    return Path(str(files("ingest") / "samples" / "bundle"))
+
+
+def load_sample(store: GraphStore, quarantine_dir: Path) -> IngestReport:
+    """Ingest the sample into ``store`` (idempotent: a second run changes nothing)."""
+    return ingest_paths(store, [sample_bundle()], quarantine_dir=quarantine_dir)
 
 
 def _name(store: GraphStore, entity_id: str) -> str:
@@ -29,25 +33,25 @@ def _name(store: GraphStore, entity_id: str) -> str:
     return entity.name if entity else entity_id
 
 
-def run_demo(store: GraphStore) -> list[str]:
-    """Load the sample and return the demo's answers as lines of text."""
-    report = load_sample(store)
+def run_demo(store: GraphStore, quarantine_dir: Path) -> list[str]:
+    """Ingest the sample and return the demo's answers as lines of text."""
+    report = load_sample(store, quarantine_dir)
     w = report.written
     lines = [
-        f"Loaded {report.lines} records from the bundled sample into the {store.backend} store: "
+        f"Ingested {len(report.files)} files of the bundled sample into the {store.backend} store: "
         f"{w.entities.created} entities and {w.relations.created} relationships created, "
-        f"{w.entities.unchanged + w.relations.unchanged} already there.",
-        *[f"  line {r.line} set aside: {r.reason}" for r in report.rejected],
+        f"{w.entities.updated + w.relations.updated} updated with more evidence.",
+        f"{report.quarantined} bad rows were set aside with their reasons in {report.quarantine_dir}.",
         "",
         "SALES: who in our company knows the X200 光谱仪, and on what evidence?",
     ]
-    for rank, holder in enumerate(holders_of(store, "product:X200"), start=1):
+    for rank, holder in enumerate(holders_of(store, "product:X200", limit=3), start=1):
         acts = [
             f"{_ACTS.get(e.relation, e.relation.value)} “{e.item_name}”"
             + (f" ({e.when[:10]})" if e.when else "")
             for e in holder.documented + holder.behavioural
         ]
-        lines.append(f"  {rank}. {holder.name}: {'; '.join(acts)}")
+        lines.append(f"  {rank}. {holder.name}: {'; '.join(acts[:4])}" + (" …" if len(acts) > 4 else ""))
     intro = store.paths(
         "employee:E04",
         "customer:C101",
@@ -65,9 +69,9 @@ def run_demo(store: GraphStore) -> list[str]:
         f"{len(tree.indirect)} indirect ({', '.join(_name(store, c) for c in tree.indirect)}); "
         f"lifetime value of the referred customers: {tree.lifetime_value:,.0f}"
     )
-    chain = referral_chain(store, "customer:C105")
-    lines.append("MARKETING: where did 陈静 come from?")
-    lines.append("  " + " ← ".join(_name(store, c) for c in ["customer:C105", *chain]))
+    chain = referral_chain(store, "customer:C106")
+    lines.append("MARKETING: where did 周杰 come from?")
+    lines.append("  " + " ← ".join(_name(store, c) for c in ["customer:C106", *chain]))
 
     lines += ["", "KNOWLEDGE MANAGERS: who holds our calibration (校准) know-how, written down or not?"]
     for holder in holders_of(store, "topic:calibration"):
@@ -77,5 +81,7 @@ def run_demo(store: GraphStore) -> list[str]:
                 " → tacit holder: document this next"
             )
         else:
-            lines.append(f"  {holder.name}: {len(holder.documented)} document(s) written")
+            lines.append(
+                f"  {holder.name}: {len({e.item_id for e in holder.documented})} document(s) written"
+            )
     return lines

@@ -3,8 +3,7 @@
 One JSON object a line, either ``{"entity": {...}}`` or ``{"relation": {...}}`` with the fields of
 :class:`graph.model.Entity` / :class:`graph.model.Relation`. ``provenance`` may be left out: the
 loader then records the file and the line as the evidence. A line that is not valid is set aside with
-its line number and the reason, and the rest of the file is loaded. The bundled demo sample is in this
-format (``ingest/samples/demo.jsonl``).
+its line number and the reason, and the rest of the file is loaded.
 """
 
 from __future__ import annotations

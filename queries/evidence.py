@@ -69,7 +69,7 @@ def holders_of(store: GraphStore, subject_id: str, *, limit: int = 20) -> list[H
         if person is None or item is None or person.kind is not NodeKind.EMPLOYEE:
             continue
         holder = holders.setdefault(person.id, Holder(person.id, person.name))
-        when = item.props.get("occurred_at") or item.props.get("created_at")
+        when = item.props.get("occurred_at") or item.props.get("submitted_at") or item.props.get("created_at")
         evidence = Evidence(hop.type, item.id, item.name, item.kind, str(when) if when else None)
         (holder.documented if hop.type in DOCUMENTED else holder.behavioural).append(evidence)
     ranked = sorted(holders.values(), key=lambda h: (-h.items, h.employee_id))

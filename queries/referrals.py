@@ -22,7 +22,9 @@ class Downstream:
 def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -> list[str]:
     """The chain of referrers above a customer, nearest first, up to ``max_depth`` steps.
 
-    Stops at a customer nobody referred, or where the chain would loop back on itself.
+    Where several customers are said to have referred one, the best-attested referral wins (the
+    highest confidence of its evidence, then the most pieces of evidence, then the smallest id). Stops
+    at a customer nobody referred, or where the chain would loop back on itself.
     """
     store.limits.check_depth(max_depth)
     if store.get_entity(customer_id) is None:
