@@ -17,17 +17,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.jobs import Jobs
+from api.jobs import router as jobs_router
 from api.schemas import EntityOut, HolderOut, Page, RelationOut, SubgraphOut
 from graph.errors import CknError, InvalidInput, NotFound
 from graph.factory import open_store
 from graph.model import NodeKind, RelType
 from graph.settings import Settings, load_settings
 from graph.store import DeleteResult, Direction, GraphStore, Path, Stats, Subgraph
+from ingest.pipeline import NlpOptions
 from queries.evidence import holders_of
 
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
+
+
+def nlp_options(settings: Settings) -> NlpOptions:
+    """Extraction options from the settings (shared by the API and the CLI)."""
+    models = {"zh": settings.spacy_model_zh, "en": settings.spacy_model_en}
+    return NlpOptions(
+        models={lang: model for lang, model in models.items() if model},
+        batch_size=settings.nlp_batch_size,
+        n_process=settings.nlp_processes,
+    )
 
 
 def _problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -74,11 +87,12 @@ TypesQuery = Annotated[
 def create_app(settings: Settings | None = None, *, store: GraphStore | None = None) -> FastAPI:
     """Build the API over ``store``, or over the store ``settings`` (or the environment) name."""
     owns_store = store is None
+    settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.store is None:
-            app.state.store = open_store(settings or load_settings())
+            app.state.store = open_store(settings)
         yield
         if owns_store:
             app.state.store.close()
@@ -90,7 +104,11 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         lifespan=lifespan,
     )
     app.state.store = store
+    app.state.jobs = Jobs(
+        settings.home / "uploads", settings.home / "quarantine", settings.batch_size, nlp_options(settings)
+    )
     _install_error_handlers(app)
+    app.include_router(jobs_router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

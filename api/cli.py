@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from api.app import create_app, nlp_options
 from api.demo import run_demo
 from api.schemas import EntityOut, HolderOut, SubgraphOut, ingest_report_json
 from graph.errors import CknError, NotFound
 from graph.factory import open_store
 from graph.model import RelType
-from graph.settings import Settings, load_settings
+from graph.settings import load_settings
 from graph.store import Direction, GraphStore
 from ingest.jsonl import load_jsonl
-from ingest.pipeline import FileReport, NlpOptions, ingest_paths
+from ingest.pipeline import FileReport, ingest_paths
 from ingest.tabular import NO_MAPPING, Mapping
 from queries.evidence import holders_of
 
@@ -137,16 +139,6 @@ def load(
         raise typer.Exit(EXIT_PARTIAL)
 
 
-def nlp_options(settings: Settings) -> NlpOptions:
-    """Extraction options from the settings."""
-    models = {"zh": settings.spacy_model_zh, "en": settings.spacy_model_en}
-    return NlpOptions(
-        models={lang: model for lang, model in models.items() if model},
-        batch_size=settings.nlp_batch_size,
-        n_process=settings.nlp_processes,
-    )
-
-
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="CSV files or folders (a bundle).")],
@@ -176,7 +168,18 @@ def ingest(
     elif mapping:
         file_mapping = _run(lambda: Mapping.from_yaml(mapping))
 
+    def rows_done(name: str, done: int, total: int) -> None:
+        if sys.stderr.isatty() and not as_json:
+            width = 30
+            filled = width * done // max(total, 1)
+            sys.stderr.write(
+                f"\r{name[:28]:<28} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} rows"
+            )
+            sys.stderr.flush()
+
     def shown(file: FileReport) -> None:
+        if sys.stderr.isatty() and not as_json:
+            sys.stderr.write("\r" + " " * 80 + "\r")
         if not as_json:
             e, r = file.written.entities, file.written.relations
             detail = file.reason or (
@@ -198,6 +201,7 @@ def ingest(
             batch_size=settings.batch_size,
             nlp=nlp_options(settings),
             progress=shown,
+            on_rows=rows_done,
         )
     )
     if as_json:
@@ -351,8 +355,6 @@ def serve(
 ) -> None:
     """Serve the HTTP API with uvicorn (OpenAPI docs at /docs)."""
     import uvicorn
-
-    from api.app import create_app
 
     settings = _run(lambda: load_settings(**_State.overrides))
     uvicorn.run(create_app(settings), host=host, port=port)

@@ -191,6 +191,7 @@ def ingest_paths(
     batch_size: int = 1000,
     nlp: NlpOptions | None = None,
     progress: Callable[[FileReport], None] | None = None,
+    on_rows: Callable[[str, int, int], None] | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; referenced kinds go first (employees before interactions).
 
@@ -225,6 +226,7 @@ def ingest_paths(
                 system=source.system,
                 batch_size=batch_size,
                 texts=texts,
+                on_rows=on_rows,
             )
         except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
             file_report = FileReport(str(source.path), source.kind, status="rejected", reason=exc.detail)
@@ -401,8 +403,12 @@ def ingest_records(
     system: str,
     batch_size: int,
     texts: _Texts | None = None,
+    on_rows: Callable[[str, int, int], None] | None = None,
 ) -> FileReport:
-    """Ingest the records of one source (a file's ``data``, read into rows by ``read``)."""
+    """Ingest the records of one source (a file's ``data``, read into rows by ``read``).
+
+    ``on_rows(name, rows done, rows in all)`` is called after every committed batch (a progress bar).
+    """
     started = time.perf_counter()
     digest = hashlib.sha256(data).hexdigest()[:16]
     source_id = f"source:{name}@{digest}"
@@ -463,6 +469,8 @@ def ingest_records(
             writer.add(facts, resolver)
             if writer.full():
                 writer.flush(f"line {item.line}")
+                if on_rows:
+                    on_rows(name, report.rows, len(rows))
         writer.finish(name)
     finally:
         quarantine.close()
