@@ -19,12 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.jobs import Jobs
 from api.jobs import router as jobs_router
-from api.schemas import EntityOut, HolderOut, Page, RelationOut, SubgraphOut
+from api.schemas import EntityOut, HolderOut, Page, RelationOut, ReviewDecision, SubgraphOut
 from graph.errors import CknError, InvalidInput, NotFound
 from graph.factory import open_store
 from graph.model import NodeKind, RelType
 from graph.settings import Settings, load_settings
 from graph.store import DeleteResult, Direction, GraphStore, Path, Stats, Subgraph
+from ingest import review
 from ingest.pipeline import NlpOptions
 from queries.evidence import holders_of
 
@@ -105,7 +106,11 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     )
     app.state.store = store
     app.state.jobs = Jobs(
-        settings.home / "uploads", settings.home / "quarantine", settings.batch_size, nlp_options(settings)
+        settings.home / "uploads",
+        settings.home / "quarantine",
+        settings.batch_size,
+        nlp_options(settings),
+        settings.match_threshold,
     )
     _install_error_handlers(app)
     app.include_router(jobs_router)
@@ -193,6 +198,27 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     def holders(store: StoreDep, subject_id: str, limit: Annotated[int, Query(ge=1)] = 20) -> list[HolderOut]:
         """Colleagues with evidence about a product or topic: documents written vs work done."""
         return [HolderOut.of(h) for h in holders_of(store, subject_id, limit=limit)]
+
+    @app.get("/review", tags=["review"])
+    def review_list(store: StoreDep, include_decided: bool = False) -> list[dict[str, Any]]:
+        """Merge candidates: people who may be one person, best score first."""
+        return [c.__dict__ for c in review.list_candidates(store, include_decided=include_decided)]
+
+    @app.post("/review/accept", tags=["review"])
+    def review_accept(store: StoreDep, decision: ReviewDecision) -> dict[str, Any]:
+        """Merge ``entity_id`` into ``candidate_id``; reversible with ``/review/undo``."""
+        return review.accept(store, decision.entity_id, decision.candidate_id, reviewer="api").__dict__
+
+    @app.post("/review/reject", tags=["review"])
+    def review_reject(store: StoreDep, decision: ReviewDecision) -> dict[str, str]:
+        """Keep two candidates apart for good."""
+        review.reject(store, decision.entity_id, decision.candidate_id, reviewer="api")
+        return {"status": "rejected"}
+
+    @app.post("/review/undo", tags=["review"])
+    def review_undo(store: StoreDep, decision: ReviewDecision) -> dict[str, Any]:
+        """Undo a merge: ``candidate_id`` is the entity that was kept, ``entity_id`` the merged one."""
+        return review.undo(store, decision.candidate_id, decision.entity_id).__dict__
 
     @app.delete("/sources/{source_id}", tags=["graph"])
     def delete_source(store: StoreDep, source_id: str) -> DeleteResult:

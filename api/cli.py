@@ -23,6 +23,7 @@ from graph.factory import open_store
 from graph.model import RelType
 from graph.settings import load_settings
 from graph.store import Direction, GraphStore
+from ingest import review
 from ingest.jsonl import load_jsonl
 from ingest.pipeline import FileReport, ingest_paths
 from ingest.tabular import NO_MAPPING, Mapping
@@ -200,6 +201,7 @@ def ingest(
             encoding=encoding,
             batch_size=settings.batch_size,
             nlp=nlp_options(settings),
+            match_threshold=settings.match_threshold,
             progress=shown,
             on_rows=rows_done,
         )
@@ -219,6 +221,51 @@ def ingest(
         raise typer.Exit(EXIT_INPUT)
     if report.quarantined:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+review_app = typer.Typer(help="People who may be one person: list, accept (merge), reject, undo.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("list")
+def review_list(
+    all_: Annotated[bool, typer.Option("--all", help="Include decided candidates.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open merge candidates, best score first."""
+    found = _run(lambda: review.list_candidates(_store(), include_decided=all_))
+    if as_json:
+        _print_json([c.__dict__ for c in found])
+        return
+    if not found:
+        typer.echo("nothing to review")
+    for c in found:
+        decided = f"  [{c.decision}]" if c.decision else ""
+        typer.echo(
+            f"{c.score:5.1f}  {c.entity_id} {c.entity_name}  ~  {c.candidate_id} {c.candidate_name}"
+            f"  ({c.reason}){decided}"
+        )
+
+
+@review_app.command("accept")
+def review_accept(entity_id: str, candidate_id: str) -> None:
+    """Merge ENTITY_ID into CANDIDATE_ID (reversible with `ckn review undo`)."""
+    result = _run(lambda: review.accept(_store(), entity_id, candidate_id))
+    typer.echo(f"merged {result.merged} into {result.kept}; {result.relations_moved} relationships moved")
+
+
+@review_app.command("reject")
+def review_reject(entity_id: str, candidate_id: str) -> None:
+    """Record that ENTITY_ID and CANDIDATE_ID are different people."""
+    _run(lambda: review.reject(_store(), entity_id, candidate_id))
+    typer.echo(f"{entity_id} and {candidate_id} are kept apart")
+
+
+@review_app.command("undo")
+def review_undo(kept_id: str, merged_id: str) -> None:
+    """Undo the merge of MERGED_ID into KEPT_ID."""
+    result = _run(lambda: review.undo(_store(), kept_id, merged_id))
+    typer.echo(f"{result.merged} is back, with {result.relations_moved} relationships")
 
 
 @app.command()

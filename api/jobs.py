@@ -64,9 +64,11 @@ class Job:
 class Jobs:
     """The ingest jobs of one API process."""
 
-    def __init__(self, upload_dir: Path, quarantine_dir: Path, batch_size: int, nlp: NlpOptions) -> None:
+    def __init__(
+        self, upload_dir: Path, quarantine_dir: Path, batch_size: int, nlp: NlpOptions, match_threshold: int
+    ) -> None:
         self.upload_dir, self.quarantine_dir = upload_dir, quarantine_dir
-        self.batch_size, self.nlp = batch_size, nlp
+        self.batch_size, self.nlp, self.match_threshold = batch_size, nlp, match_threshold
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()  # one ingest at a time: they share the resolver's view of the data
 
@@ -98,6 +100,7 @@ class Jobs:
                     mapping=mapping,
                     batch_size=self.batch_size,
                     nlp=self.nlp,
+                    match_threshold=self.match_threshold,
                 )
                 job.report = ingest_report_json(report)
                 job.status = "done"

@@ -21,6 +21,13 @@ class Page(BaseModel, Generic[T]):
     next_after: str | None
 
 
+class ReviewDecision(BaseModel):
+    """A reviewer's decision on a merge candidate."""
+
+    entity_id: str
+    candidate_id: str
+
+
 class EntityOut(BaseModel):
     """An entity as the API shows it."""
 

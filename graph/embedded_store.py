@@ -202,6 +202,8 @@ class EmbeddedStore:
             before = int(self._meta(cur, "graph_version"))
             plan = plan_write(batch, self.get_entities, self._kinds, self.get_relations_by_id)
             self._persist(cur, plan)
+            if plan.delete_entities or plan.delete_relations:
+                self._delete(cur, plan.delete_entities, plan.delete_relations)
             if batch.checkpoint is not None:
                 cur.execute(
                     "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
@@ -481,8 +483,9 @@ class EmbeddedStore:
 
     def _apply_to_view(self, plan: WritePlan, before: int, after: int) -> None:
         with self._lock:
-            if self._view is None or self._view_version != before:
-                self._view = None  # someone else wrote in between: rebuild on next read
+            deleted = plan.delete_entities or plan.delete_relations
+            if self._view is None or self._view_version != before or deleted:
+                self._view = None  # deletions, or someone else wrote in between: rebuild on next read
                 return
             self._view.add_nodes_from(e.id for e in plan.entities)
             for r in plan.relations:

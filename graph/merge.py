@@ -133,13 +133,15 @@ class WritePlan:
     def __init__(self) -> None:
         self.entities: list[Entity] = []
         self.relations: list[Relation] = []
+        self.delete_entities: list[str] = []
+        self.delete_relations: list[str] = []
         self.entity_counts: dict[Change, int] = dict.fromkeys(Change, 0)
         self.relation_counts: dict[Change, int] = dict.fromkeys(Change, 0)
 
     @property
     def changed(self) -> bool:
-        """Whether anything is to be written."""
-        return bool(self.entities or self.relations)
+        """Whether anything is to be written or deleted."""
+        return bool(self.entities or self.relations or self.delete_entities or self.delete_relations)
 
     def result(self) -> WriteResult:
         """The counts as the store reports them."""
@@ -168,11 +170,13 @@ def plan_write(
 
     """
     plan = WritePlan()
+    doomed = set(batch.delete_entities)
     entities = dedupe(batch.entities)
     stored = load_entities([e.id for e in entities])
     kinds: dict[str, NodeKind] = {}
     for entity in entities:
-        merged, change = merge_entity(stored.get(entity.id), entity)
+        write = replace_entity if batch.replace else merge_entity
+        merged, change = write(stored.get(entity.id), entity)
         kinds[entity.id] = merged.kind
         plan.entity_counts[change] += 1
         if change is not Change.UNCHANGED:
@@ -181,7 +185,7 @@ def plan_write(
     relations = dedupe(batch.relations)
     endpoints = sorted({r.source for r in relations} | {r.target for r in relations})
     kinds.update(load_kinds([e for e in endpoints if e not in kinds]))
-    missing = [e for e in endpoints if e not in kinds]
+    missing = [e for e in endpoints if e not in kinds or e in doomed]
     if missing:
         raise DanglingRelation(
             f"{len(missing)} relation endpoint(s) not found: {', '.join(missing[:10])}",
@@ -192,11 +196,36 @@ def plan_write(
         raise SchemaViolation("; ".join(problems[:10]), violations=len(problems))
     stored_relations = load_relations([r.id for r in relations])
     for relation in relations:
-        merged_relation, change = merge_relation(stored_relations.get(relation.id), relation)
+        write_relation = replace_relation if batch.replace else merge_relation
+        merged_relation, change = write_relation(stored_relations.get(relation.id), relation)
         plan.relation_counts[change] += 1
         if change is not Change.UNCHANGED:
             plan.relations.append(merged_relation)
+    plan.delete_entities = sorted(doomed)
+    plan.delete_relations = sorted(set(batch.delete_relations) - {r.id for r in relations})
     return plan
+
+
+def replace_entity(old: Entity | None, new: Entity) -> tuple[Entity, Change]:
+    """The incoming entity as it is (no merge); its kind still cannot change."""
+    if old is not None and old.kind != new.kind:
+        raise SchemaViolation(
+            f"id {new.id!r} belongs to a {old.kind.value}, not a {new.kind.value}", entity_id=new.id
+        )
+    fresh = _fresh(new)
+    if old is None:
+        return fresh, Change.CREATED
+    same = fresh.content_hash() == old.content_hash() and fresh.provenance == old.provenance
+    return fresh, Change.UNCHANGED if same else Change.UPDATED
+
+
+def replace_relation(old: Relation | None, new: Relation) -> tuple[Relation, Change]:
+    """The incoming relation as it is (no merge)."""
+    fresh = _fresh(new)
+    if old is None:
+        return fresh, Change.CREATED
+    same = fresh.content_hash() == old.content_hash() and fresh.provenance == old.provenance
+    return fresh, Change.UNCHANGED if same else Change.UPDATED
 
 
 class DeletionPlan:

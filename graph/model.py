@@ -268,11 +268,18 @@ class Checkpoint(_Frozen):
 
 
 class Batch(_Frozen):
-    """What one write transaction holds: entities first, then relations, then the checkpoint."""
+    """What one write transaction holds: entities, relations, deletions, then the checkpoint."""
 
     entities: tuple[Entity, ...] = ()
     relations: tuple[Relation, ...] = ()
     checkpoint: Checkpoint | None = None
+    delete_entities: tuple[str, ...] = ()
+    """Entities to delete (with every relation touching them), after the writes."""
+    delete_relations: tuple[str, ...] = ()
+    """Relations to delete by id, after the writes."""
+    replace: bool = False
+    """Write the facts exactly as given (properties and evidence) instead of merging them onto the
+    stored ones: for corrections such as merging two entities and undoing it."""
 
 
 def check_relation_kinds(relation: Relation, source_kind: NodeKind, target_kind: NodeKind) -> str | None:

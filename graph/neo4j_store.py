@@ -170,6 +170,8 @@ class Neo4jStore:
 
             plan = plan_write(batch, load_entities, load_kinds, lambda ids: self._relations_by_id(tx, ids))
             self._persist(tx, plan)
+            if plan.delete_entities or plan.delete_relations:
+                self._delete(tx, plan.delete_entities, plan.delete_relations)
             self._run(tx, cypher.UNLOCK, ids=locked)
             if batch.checkpoint is not None:
                 self._run(
@@ -220,7 +222,8 @@ class Neo4jStore:
         doomed.update(r["id"] for r in self._run(tx, cypher.RELATIONS_TOUCHING, ids=entity_ids))
         by_type: dict[str, list[str]] = defaultdict(list)
         for rid in relation_ids:
-            by_type[relation_type_of(rid)].append(rid)
+            if relation_type_of(rid) in RelType.__members__.values():  # other ids name nothing
+                by_type[relation_type_of(rid)].append(rid)
         for rtype, ids in sorted(by_type.items()):
             self._run(tx, cypher.delete_relations(rtype), ids=ids)
         self._run(tx, cypher.DELETE_ENTITIES, ids=entity_ids)

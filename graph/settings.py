@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     spacy_model_en: str | None = Field(
         default=None, description="A statistical spaCy pipeline (package name or path) for English text."
     )
+    match_threshold: int = Field(
+        default=90,
+        ge=50,
+        le=100,
+        description="Least name similarity (0-100) that puts two people on the review list.",
+    )
     nlp_batch_size: int = Field(default=64, ge=1, description="Texts per `nlp.pipe` batch.")
     nlp_processes: int = Field(default=1, ge=1, description="Processes `nlp.pipe` uses (`n_process`).")
     max_expansion: int = Field(

@@ -12,7 +12,6 @@ the quarantine of a file is kept in step with its checkpoint, so a resumed run l
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -31,7 +30,8 @@ from ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
 from ingest.nlp import Gazetteer, TextAnalyzer
 from ingest.normalise import BadValue
 from ingest.records import CONVERTERS, ORDER, TEXT_KINDS, Context, text_facts, text_of
-from ingest.resolve import Resolver
+from ingest.resolve import MATCH_THRESHOLD, Resolver
+from ingest.review import review_candidates
 from ingest.tabular import NO_MAPPING, PRESETS, BadRow, Mapping, Row, decode, read_rows
 from ingest.vcard import read_cards
 
@@ -192,6 +192,7 @@ def ingest_paths(
     nlp: NlpOptions | None = None,
     progress: Callable[[FileReport], None] | None = None,
     on_rows: Callable[[str, int, int], None] | None = None,
+    match_threshold: int = MATCH_THRESHOLD,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; referenced kinds go first (employees before interactions).
 
@@ -227,6 +228,7 @@ def ingest_paths(
                 batch_size=batch_size,
                 texts=texts,
                 on_rows=on_rows,
+                threshold=match_threshold,
             )
         except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
             file_report = FileReport(str(source.path), source.kind, status="rejected", reason=exc.detail)
@@ -325,10 +327,11 @@ class _Writer:
         batch_size: int,
         ctx: Context,
         texts: _Texts | None,
+        candidates: dict[str, list[Relation]],
     ) -> None:
         self.store, self.job, self.present = store, job, present
         self.quarantine, self.report, self.batch_size = quarantine, report, batch_size
-        self.ctx, self.texts = ctx, texts
+        self.ctx, self.texts, self.candidates = ctx, texts, candidates
         self.entities: list[Entity] = []
         self.relations: list[Relation] = []
         self.waiting: dict[str, list[Relation]] = defaultdict(list)
@@ -346,7 +349,7 @@ class _Writer:
                 self.entities.append(fact)
                 resolver.learn(fact)
                 self.present.add(fact.id)
-                for ready in self.waiting.pop(fact.id, []):
+                for ready in [*self.waiting.pop(fact.id, []), *self.candidates.pop(fact.id, [])]:
                     self.place(ready)
         for fact in facts:
             if isinstance(fact, Relation):
@@ -404,6 +407,7 @@ def ingest_records(
     batch_size: int,
     texts: _Texts | None = None,
     on_rows: Callable[[str, int, int], None] | None = None,
+    threshold: int = MATCH_THRESHOLD,
 ) -> FileReport:
     """Ingest the records of one source (a file's ``data``, read into rows by ``read``).
 
@@ -430,12 +434,7 @@ def ingest_records(
 
     present = set(resolver.known)  # entities that exist before this source writes anything
     scan = Context(resolver, source_id, kind, system=system, lenient=True)
-    for item in rows:  # learn this source's own entities first, so forward references resolve
-        if isinstance(item, Row):
-            with contextlib.suppress(BadValue):
-                for fact in convert(item, scan):
-                    if isinstance(fact, Entity):
-                        resolver.learn(fact)
+    candidates = _scan(rows, convert, scan, threshold)
     ahead = set(resolver.known) - present  # learned by the scan, written only if their row is good
     ctx = Context(resolver, source_id, kind, system=system)
     source = Entity(
@@ -446,7 +445,7 @@ def ingest_records(
         provenance=(Provenance(source_id=source_id, extractor="ckn.ingest", extractor_version="1"),),
     )
     quarantine = _Quarantine(quarantine_path, resumed_after)
-    writer = _Writer(store, job, present, quarantine, report, batch_size, ctx, texts)
+    writer = _Writer(store, job, present, quarantine, report, batch_size, ctx, texts, candidates)
     try:
         writer.add([source], resolver)
         writer.resume(
@@ -481,6 +480,26 @@ def ingest_records(
     report.seconds = time.perf_counter() - started
     log.info("%s: %d rows, %s, %d quarantined", name, report.rows, report.written, report.quarantined)
     return report
+
+
+def _scan(
+    rows: list[Row | BadRow], convert: Convert, scan: Context, threshold: int
+) -> dict[str, list[Relation]]:
+    """Learn a source's own entities before writing it, so forward references resolve.
+
+    Returns the review candidates of the entities that are new.
+    """
+    candidates: dict[str, list[Relation]] = {}
+    for item in rows:
+        if isinstance(item, Row):
+            for fact in _quiet(convert, item, scan):
+                if isinstance(fact, Entity):
+                    if fact.id not in scan.resolver.known:
+                        candidates[fact.id] = review_candidates(
+                            scan.resolver, fact, scan.prov(item), threshold
+                        )
+                    scan.resolver.learn(fact)
+    return candidates
 
 
 def _quiet(convert: Convert, row: Row, ctx: Context) -> list[Entity | Relation]:

@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from rapidfuzz import fuzz, process
+
 from graph.model import Entity, NodeKind
 from graph.store import GraphStore
 from ingest import normalise
@@ -26,6 +28,9 @@ RESOLVED_KINDS = (
     NodeKind.SEGMENT,
 )
 KEY_PROPS = ("emails", "phones", "external_ids")
+MATCH_THRESHOLD = 90
+"""Least name similarity (0-100, word order ignored) that makes two people a candidate for review."""
+REVIEWED_KINDS = (NodeKind.CUSTOMER, NodeKind.EMPLOYEE)
 """List properties whose values identify an entity; a merge keeps the union of them."""
 
 
@@ -46,6 +51,7 @@ class Resolver:
         self.known: dict[str, Known] = {}
         self._by_key: dict[tuple[NodeKind, str, str], str] = {}
         self._by_name: dict[tuple[NodeKind, str], set[str]] = defaultdict(set)
+        self._blocks: dict[tuple[NodeKind, str], dict[str, str]] = defaultdict(dict)
 
     @classmethod
     def from_store(cls, store: GraphStore, page: int = 1000) -> Resolver:
@@ -64,7 +70,10 @@ class Resolver:
         known = self.known.setdefault(entity.id, Known(entity.kind))
         if entity.name:
             known.name = entity.name
-            self._by_name[(entity.kind, normalise.match_key(entity.name))].add(entity.id)
+            key = normalise.match_key(entity.name)
+            self._by_name[(entity.kind, key)].add(entity.id)
+            if entity.kind in REVIEWED_KINDS and key:
+                self._blocks[(entity.kind, _block(key))][entity.id] = key
         for alias in _strings(entity.props.get("aliases")):
             known.aliases.add(alias)
             self._by_name[(entity.kind, normalise.match_key(alias))].add(entity.id)
@@ -81,6 +90,8 @@ class Resolver:
             del self._by_key[key]
         for ids in self._by_name.values():
             ids.discard(entity_id)
+        for block in self._blocks.values():
+            block.pop(entity_id, None)
 
     def kind_of(self, entity_id: str) -> NodeKind | None:
         """The kind of a known entity."""
@@ -106,6 +117,21 @@ class Resolver:
         found = self._by_name.get((kind, normalise.match_key(name)), set())
         return next(iter(found)) if len(found) == 1 else None
 
+    def similar(self, kind: NodeKind, name: str, threshold: int = MATCH_THRESHOLD) -> list[tuple[str, float]]:
+        """Known people of ``kind`` whose name is at least ``threshold`` similar, best first.
+
+        Names are compared in match form with word order ignored (``Wei Zhang`` is ``Zhang Wei``), only
+        within the block of their first sorted word's first character, so it stays fast at scale.
+        """
+        key = normalise.match_key(name)
+        if not key:
+            return []
+        block = self._blocks.get((kind, _block(key)), {})
+        found = process.extract(key, block, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, limit=5)
+        return sorted(
+            ((entity_id, float(score)) for _, score, entity_id in found), key=lambda x: (-x[1], x[0])
+        )
+
     def reference(self, kind: NodeKind, ref: str) -> str | None:
         """Resolve a reference cell that may hold an id, an e-mail address, a phone or a name."""
         ref = normalise.text(ref)
@@ -127,6 +153,10 @@ class Resolver:
             except normalise.BadValue:
                 pass
         return self.by_name(kind, ref)
+
+
+def _block(key: str) -> str:
+    return sorted(key.split())[0][0]
 
 
 def _strings(value: object) -> list[str]:

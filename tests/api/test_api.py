@@ -125,3 +125,20 @@ def test_the_openapi_document_describes_the_routes(client: TestClient) -> None:
     assert {"/healthz", "/readyz", "/entities/{entity_id}", "/paths", "/holders/{subject_id}"} <= set(
         spec["paths"]
     )
+
+
+def test_the_review_list_over_http(client: TestClient, store: GraphStore, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ingest.pipeline import ingest_paths
+
+    extra = tmp_path / "customers_new.csv"
+    extra.write_text("customer_id,name,email\nN1,Maria Lopes,maria.lopes@gmail.example\n", encoding="utf-8")
+    ingest_paths(store, [extra], quarantine_dir=tmp_path / "q")
+
+    listed = client.get("/review").json()
+    assert [(c["entity_id"], c["candidate_id"]) for c in listed] == [("customer:N1", "customer:C104")]
+    decision = {"entity_id": "customer:N1", "candidate_id": "customer:C104"}
+    assert client.post("/review/accept", json=decision).json()["kept"] == "customer:C104"
+    assert client.get("/entities/customer:N1").status_code == 404
+    assert client.post("/review/undo", json=decision).status_code == 200
+    assert client.get("/entities/customer:N1").status_code == 200
+    assert client.post("/review/reject", json={"entity_id": "x", "candidate_id": "y"}).status_code == 404

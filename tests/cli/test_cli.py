@@ -129,3 +129,20 @@ def test_ingest_of_a_missing_path_or_bad_preset_is_a_clear_error(run, tmp_path: 
     assert missing.exit_code == EXIT_INPUT and "no such file or folder" in missing.output
     preset = run("ingest", str(tmp_path), "--preset", "zoho")
     assert preset.exit_code == EXIT_INPUT and "unknown preset 'zoho'" in preset.output
+
+
+def test_review_from_the_command_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("demo")
+    extra = tmp_path / "customers_new.csv"
+    extra.write_text("customer_id,name,email\nN1,Maria Lopes,maria.lopes@gmail.example\n", encoding="utf-8")
+    run("ingest", str(extra))
+
+    listed = run("review", "list")
+    assert "customer:N1 Maria Lopes  ~  customer:C104 Maria Lopez  (similar name)" in listed.output
+    merged = run("review", "accept", "customer:N1", "customer:C104")
+    assert merged.exit_code == 0 and "merged customer:N1 into customer:C104" in merged.output
+    assert run("review", "list").output.strip() == "nothing to review"
+    back = run("review", "undo", "customer:C104", "customer:N1")
+    assert back.exit_code == 0 and run("show", "customer:N1").exit_code == 0
+    wrong = run("review", "reject", "customer:N1", "customer:C101")
+    assert wrong.exit_code == EXIT_INPUT and "not a review candidate" in wrong.output

@@ -312,3 +312,57 @@ def test_written_time_is_normalised_to_utc(store: GraphStore) -> None:
     stored = store.get_entity("topic:t")
     assert stored is not None and stored.provenance[0].observed_at == datetime(2026, 10, 2, 1, 15, tzinfo=UTC)
     assert T0.tzinfo is UTC
+
+
+def test_a_replacing_batch_writes_facts_exactly_and_deletes_in_the_same_transaction(
+    store: GraphStore,
+) -> None:
+    store.write(
+        Batch(
+            entities=(
+                customer("customer:A", "Zhang Wei", city="苏州", tier="gold"),
+                customer("customer:A", "", source="src:vcard", phone="+8613800138000"),
+                customer("customer:B", "张伟"),
+                customer("customer:X", "刘强"),
+            )
+        )
+    )
+    store.write(
+        Batch(
+            relations=(
+                rel(RelType.KNOWS, "customer:B", "customer:X"),
+                rel(RelType.REFERRED, "customer:A", "customer:X"),
+            )
+        )
+    )
+    exact = customer("customer:A", "张伟", city="苏州")  # one source, fewer properties
+
+    result = store.write(
+        Batch(
+            entities=(exact,),
+            relations=(rel(RelType.KNOWS, "customer:A", "customer:X"),),
+            delete_entities=("customer:B",),
+            replace=True,
+        )
+    )
+
+    assert result.entities.updated == 1 and result.relations.created == 1
+    stored = store.get_entity("customer:A")
+    assert stored is not None and stored.props == {"city": "苏州"} and stored.name == "张伟"
+    assert [p.source_id for p in stored.provenance] == ["src:crm-export.csv"]
+    assert store.get_entity("customer:B") is None
+    assert sorted(r.type.value for r in store.get_relations("customer:X")) == ["KNOWS", "REFERRED"]
+    assert store.neighbourhood("customer:X").distances == {"customer:X": 0, "customer:A": 1}
+
+
+def test_deleting_relations_by_id_and_refusing_links_to_deleted_entities(store: GraphStore) -> None:
+    store.write(Batch(entities=(customer("customer:A"), customer("customer:B"))))
+    link = rel(RelType.KNOWS, "customer:A", "customer:B")
+    store.write(Batch(relations=(link,)))
+
+    store.write(Batch(delete_relations=(link.id, "KNOWS:no-such-id", "garbage")))
+    assert store.get_relations("customer:A") == []
+
+    with pytest.raises(DanglingRelation):
+        store.write(Batch(relations=(link,), delete_entities=("customer:B",)))
+    assert store.get_entity("customer:B") is not None
