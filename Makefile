@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint pytest neo4j lock clean
+.PHONY: setup demo test lint pytest neo4j lock clean bench
 
 setup: $(STAMP)
 
@@ -23,8 +23,8 @@ demo: setup
 	$(BIN)/ckn demo
 
 lint: setup
-	$(BIN)/ruff check graph ingest api queries tests scripts
-	$(BIN)/ruff format --check graph ingest api queries tests scripts
+	$(BIN)/ruff check graph ingest api queries tests scripts bench
+	$(BIN)/ruff format --check graph ingest api queries tests scripts bench
 	$(BIN)/mypy graph ingest api queries
 	$(BIN)/lint-imports
 
@@ -43,3 +43,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Benchmarks: ratios to references measured in the same run (BENCH_SCALE=medium for the full size).
+BENCH_SCALE ?= small
+bench: setup
+	$(BIN)/python -m bench --scale $(BENCH_SCALE)

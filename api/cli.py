@@ -24,6 +24,7 @@ from graph.model import RelType
 from graph.settings import load_settings
 from graph.store import Direction, GraphStore
 from ingest import review
+from ingest.generate import generate as generate_bundle
 from ingest.jsonl import load_jsonl
 from ingest.pipeline import FileReport, ingest_paths
 from ingest.tabular import NO_MAPPING, Mapping
@@ -221,6 +222,19 @@ def ingest(
         raise typer.Exit(EXIT_INPUT)
     if report.quarantined:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Argument(help="Folder to write the bundle into.")],
+    scale: Annotated[
+        str, typer.Option(help="tiny, small (~1k customers), medium (~100k), large (~1M).")
+    ] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same bundle.")] = 7,
+) -> None:
+    """Write a realistic bilingual test bundle with planted experts and tacit holders (truth.json)."""
+    truth = _run(lambda: generate_bundle(out, scale, seed))
+    typer.echo(f"wrote a {scale} bundle to {out}; planted topics: {', '.join(truth['topics'])}")
 
 
 review_app = typer.Typer(help="People who may be one person: list, accept (merge), reject, undo.")

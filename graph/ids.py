@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from functools import lru_cache
 
 NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-5c55-9e8a-4b1d2c3e4f50")
 """Namespace of every uuid5 ckn derives; changing it would change every derived id."""
@@ -35,6 +36,7 @@ def entity_id(kind: str, crm_id: str | None = None, *, natural_key: str | None =
     return f"{prefix}:{uuid.uuid5(NAMESPACE, f'{prefix}|{normalise_key(natural_key)}')}"
 
 
+@lru_cache(maxsize=1 << 20)  # ids are asked for again and again while merging
 def relation_id(rel_type: str, source: str, target: str, key: str = "") -> str:
     """Id of a relationship, ``<TYPE>:<uuid5>``: the same type, endpoints and key give the same id.
 

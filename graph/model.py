@@ -13,6 +13,7 @@ import json
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -158,6 +159,12 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
 
 
+@lru_cache(maxsize=1 << 20)  # the same evidence is keyed again and again while merging
+def _evidence_key(source_id: str, locator: str, start: int | None, end: int | None, extractor: str) -> str:
+    parts = [source_id, locator, str(start), str(end), extractor]
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
+
+
 class Provenance(_Frozen):
     """Where a fact came from: the source, the place in it, the extractor, the confidence, the time."""
 
@@ -190,8 +197,7 @@ class Provenance(_Frozen):
     @property
     def key(self) -> str:
         """Identity of this evidence: the same source, place and extractor is the same evidence."""
-        parts = [self.source_id, self.locator, str(self.start), str(self.end), self.extractor]
-        return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
+        return _evidence_key(self.source_id, self.locator, self.start, self.end, self.extractor)
 
     def to_json(self) -> str:
         """Compact JSON, as stores keep it."""

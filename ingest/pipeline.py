@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from graph.errors import InvalidInput
-from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation
+from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
 from graph.store import GraphStore, WriteResult
 from ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
 from ingest.nlp import Gazetteer, TextAnalyzer
@@ -385,6 +385,8 @@ class _Writer:
 
     def finish(self, file: str) -> None:
         for rel in (r for group in self.waiting.values() for r in group):
+            if rel.type is RelType.SAME_AS:
+                continue  # a look-alike whose own row was bad: nothing to review, nothing lost
             reason = f"{rel.type.value} {rel.source} -> {rel.target} dropped: an endpoint was never imported"
             self.quarantine.add(file, BadRow(_line_of(rel), reason))
         self.flush(DONE)

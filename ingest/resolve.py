@@ -9,6 +9,7 @@ earlier ones.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ KEY_PROPS = ("emails", "phones", "external_ids")
 MATCH_THRESHOLD = 90
 """Least name similarity (0-100, word order ignored) that makes two people a candidate for review."""
 REVIEWED_KINDS = (NodeKind.CUSTOMER, NodeKind.EMPLOYEE)
+_DIGITS = re.compile(r"\d+")
 """List properties whose values identify an entity; a merge keeps the union of them."""
 
 
@@ -128,9 +130,11 @@ class Resolver:
             return []
         block = self._blocks.get((kind, _block(key)), {})
         found = process.extract(key, block, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, limit=5)
-        return sorted(
-            ((entity_id, float(score)) for _, score, entity_id in found), key=lambda x: (-x[1], x[0])
-        )
+        digits = _DIGITS.findall(key)  # "Store 12" and "Store 13" are two stores, however alike the rest
+        alike = [
+            (entity_id, float(score)) for other, score, entity_id in found if _DIGITS.findall(other) == digits
+        ]
+        return sorted(alike, key=lambda x: (-x[1], x[0]))
 
     def reference(self, kind: NodeKind, ref: str) -> str | None:
         """Resolve a reference cell that may hold an id, an e-mail address, a phone or a name."""
