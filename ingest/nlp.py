@@ -282,6 +282,8 @@ class Analysis:
     mentions: tuple[Mention, ...]
     cues: tuple[Cue, ...]
     keyphrases: tuple[str, ...]
+    complaints: tuple[str, ...] = ()
+    """Products the text complains about (a complaint word in the same sentence)."""
 
     @property
     def unlinked(self) -> list[str]:
@@ -293,6 +295,26 @@ class Analysis:
                 if not m.entity_id and m.extractor.startswith("spacy-model")
             }
         )
+
+
+_COMPLAINT = re.compile(
+    r"投诉|故障|坏了|失败|偏高|偏低|不准|漂移|报错|不满|问题|fails?|failed|broken|defect|error|complain|wrong|crash",
+    re.IGNORECASE,
+)
+
+
+def _complaints(text: str, mentions: Sequence[Mention]) -> list[str]:
+    """Products named in a sentence that also has a complaint word (``X200 校准后读数偏高``)."""
+    found = []
+    for sentence in _SENTENCE.finditer(text):
+        if not _COMPLAINT.search(sentence.group()):
+            continue
+        found += [
+            m.entity_id
+            for m in mentions
+            if m.label == "PRODUCT" and m.entity_id and sentence.start() <= m.start < sentence.end()
+        ]
+    return sorted(set(found))
 
 
 _FORWARD = re.compile(r"推荐|介绍了|介绍给|referred|recommended|introduced", re.IGNORECASE)
@@ -359,7 +381,8 @@ class TextAnalyzer:
                 mentions = tuple(self._mention(span, lang) for span in doc.ents)
                 words = [t.text for t in doc if not t.is_space and not t.is_punct]
                 cues = tuple(_cues(doc.text, mentions))
-                results[i] = Analysis(lang, len(words), mentions, cues, tuple(_keyphrases(words)))
+                complaints = tuple(_complaints(doc.text, mentions))
+                results[i] = Analysis(lang, len(words), mentions, cues, tuple(_keyphrases(words)), complaints)
         return [results[i] for i in range(len(texts))]
 
     def _mention(self, span: Span, lang: str) -> Mention:

@@ -608,6 +608,7 @@ def text_facts(entity: Entity, analysis: Analysis, ctx: Context) -> tuple[Entity
                 type=RelType.ABOUT,
                 source=entity.id,
                 target=target,
+                props={"complaint": True} if target in analysis.complaints else {},
                 provenance=_text_evidence(ctx, m.start, m.end, m.extractor, m.confidence),
             )
         )

@@ -189,3 +189,10 @@ def test_a_statistical_pipeline_can_be_configured_and_adds_its_entities(
     assert visit.props["named_entities"] == ["PERSON:Jane Roe"]  # found by the model, unknown to the CRM
     assert {"customer:C103", "product:X200"} <= _mentioned(store, visit.id)  # ckn's own linking still runs
     assert next(f for f in report.files if Path(f.path).name == "visit.txt").words == 10
+
+
+def test_complaints_about_a_product_are_marked(bundle_store: GraphStore) -> None:
+    about = {r.target: r for r in bundle_store.get_relations("interaction:T-902", types=[RelType.ABOUT])}
+    assert about["product:X200"].props.get("complaint") is True  # "X200 calibration fails after firmware 2.1"
+    faq = {r.target: r for r in bundle_store.get_relations("knowledgeitem:K-9", types=[RelType.ABOUT])}
+    assert "complaint" not in faq["product:CS"].props
