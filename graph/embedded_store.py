@@ -23,8 +23,7 @@ from graph import traversal
 from graph.errors import StoreUnavailable, StoreVersionError
 from graph.merge import WritePlan, plan_source_deletion, plan_write
 from graph.model import Batch, Entity, NodeKind, Provenance, Relation, RelType, as_kind, as_type, utcnow
-from graph.store import DeleteResult, Direction, Hop, Limits, Stats, Subgraph, WriteResult
-from graph.store import Path as GraphPath
+from graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def _marks(items: Sequence[str]) -> str:
     return ",".join("?" * len(items))
 
 
-class EmbeddedStore:
+class EmbeddedStore(traversal.Traversals):
     """SQLite + networkx implementation of :class:`graph.store.GraphStore`."""
 
     backend = "embedded"
@@ -380,35 +379,6 @@ class EmbeddedStore:
                 if wanted is None or rtype in wanted:
                     found[rid] = Hop(relation_id=rid, type=rtype, source=source, target=target)
         return [found[rid] for rid in sorted(found)]
-
-    def neighbourhood(
-        self,
-        entity_id: str,
-        *,
-        depth: int = 1,
-        types: Iterable[RelType] | None = None,
-        direction: Direction = Direction.BOTH,
-        limit: int = 200,
-    ) -> Subgraph:
-        """See :meth:`graph.store.GraphStore.neighbourhood`."""
-        return traversal.neighbourhood(
-            self, entity_id, depth=depth, types=types, direction=direction, limit=limit
-        )
-
-    def paths(
-        self,
-        source_id: str,
-        target_id: str,
-        *,
-        max_depth: int = 4,
-        types: Iterable[RelType] | None = None,
-        direction: Direction = Direction.BOTH,
-        limit: int = 10,
-    ) -> list[GraphPath]:
-        """See :meth:`graph.store.GraphStore.paths`."""
-        return traversal.paths(
-            self, source_id, target_id, max_depth=max_depth, types=types, direction=direction, limit=limit
-        )
 
     def project(
         self, *, kinds: Iterable[NodeKind] | None = None, types: Iterable[RelType] | None = None

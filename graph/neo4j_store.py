@@ -23,7 +23,7 @@ from graph.errors import StoreUnavailable, StoreVersionError
 from graph.ids import relation_type_of
 from graph.merge import WritePlan, plan_source_deletion, plan_write
 from graph.model import RESERVED_PROPS, Batch, Entity, NodeKind, Provenance, Relation, RelType, utcnow
-from graph.store import DeleteResult, Direction, Hop, Limits, Path, Stats, Subgraph, WriteResult
+from graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _q(text: str, timeout: float) -> Query:
     return Query(text, timeout=timeout)
 
 
-class Neo4jStore:
+class Neo4jStore(traversal.Traversals):
     """Neo4j implementation of :class:`graph.store.GraphStore`."""
 
     backend = "neo4j"
@@ -336,35 +336,6 @@ class Neo4jStore:
             for r in rows
         }
         return [hops[rid] for rid in sorted(hops)]
-
-    def neighbourhood(
-        self,
-        entity_id: str,
-        *,
-        depth: int = 1,
-        types: Iterable[RelType] | None = None,
-        direction: Direction = Direction.BOTH,
-        limit: int = 200,
-    ) -> Subgraph:
-        """See :meth:`graph.store.GraphStore.neighbourhood`."""
-        return traversal.neighbourhood(
-            self, entity_id, depth=depth, types=types, direction=direction, limit=limit
-        )
-
-    def paths(
-        self,
-        source_id: str,
-        target_id: str,
-        *,
-        max_depth: int = 4,
-        types: Iterable[RelType] | None = None,
-        direction: Direction = Direction.BOTH,
-        limit: int = 10,
-    ) -> list[Path]:
-        """See :meth:`graph.store.GraphStore.paths`."""
-        return traversal.paths(
-            self, source_id, target_id, max_depth=max_depth, types=types, direction=direction, limit=limit
-        )
 
     def project(
         self, *, kinds: Iterable[NodeKind] | None = None, types: Iterable[RelType] | None = None

@@ -189,3 +189,39 @@ def paths(
     walk(source)
     found.sort(key=lambda p: (p.length, p.nodes, tuple(h.relation_id for h in p.hops)))
     return found[:limit]
+
+
+class Traversals:
+    """Neighbourhoods and paths, mixed into both adapters.
+
+    Works for any store that answers ``expand``, ``get_entities`` and ``get_relations_by_id``.
+    """
+
+    def neighbourhood(
+        self,
+        entity_id: str,
+        *,
+        depth: int = 1,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 200,
+    ) -> Subgraph:
+        """See :meth:`graph.store.GraphStore.neighbourhood`."""
+        store: GraphStore = self  # type: ignore[assignment]
+        return neighbourhood(store, entity_id, depth=depth, types=types, direction=direction, limit=limit)
+
+    def paths(
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        max_depth: int = 4,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 10,
+    ) -> list[Path]:
+        """See :meth:`graph.store.GraphStore.paths`."""
+        store: GraphStore = self  # type: ignore[assignment]
+        return paths(
+            store, source_id, target_id, max_depth=max_depth, types=types, direction=direction, limit=limit
+        )

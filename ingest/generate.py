@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from graph.errors import InvalidInput
+from ingest.records import COLUMNS
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,20 @@ class _People:
     department: list[str]
 
 
+@dataclass
+class _World:
+    """Everything generated so far, for the generators of the files that refer to it."""
+
+    out: Path
+    size: Scale
+    employees: _People
+    customers: _Customers
+    products: list[tuple[str, str]]
+    topics: list[tuple[str, str, list[str]]]
+    truth: dict[str, Any]
+    rng: random.Random
+
+
 def generate(out: Path, scale: str = "small", seed: int = 7) -> dict[str, Any]:
     """Write a bundle into ``out`` (created) and return the planted truth (also in ``truth.json``)."""
     if scale not in SCALES:
@@ -227,9 +242,10 @@ def generate(out: Path, scale: str = "small", seed: int = 7) -> dict[str, Any]:
     truth = _plant(employees, topics, rng)
     customers = _customers(out, size, employees, rng, truth)
     _duplicates(out, customers, rng)
-    _interactions(out, size, employees, customers, products, topics, truth, rng)
-    _feedback(out, size, employees, customers, products, topics, truth, rng)
-    _documents(out, size, employees, products, topics, truth, rng)
+    world = _World(out, size, employees, customers, products, topics, truth, rng)
+    _interactions(world)
+    _feedback(world)
+    _documents(world)
     (out / "truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
     return truth
 
@@ -238,17 +254,7 @@ def _employees(out: Path, size: Scale, rng: random.Random) -> _People:
     writer = _Writer(
         out,
         "employees.csv",
-        [
-            "employee_id",
-            "name",
-            "email",
-            "department",
-            "title",
-            "manager_id",
-            "location",
-            "hired_at",
-            "left_at",
-        ],
+        list(COLUMNS["employees"]),
     )
     people = _People([], [], [])
     for i in range(size.employees):
@@ -314,20 +320,7 @@ def _customers(
     writer = _Writer(
         out,
         "customers.csv",
-        [
-            "customer_id",
-            "name",
-            "kind",
-            "organization_id",
-            "email",
-            "phone",
-            "city",
-            "segment",
-            "owner_employee_id",
-            "referred_by",
-            "acquired_at",
-            "lifetime_value",
-        ],
+        list(COLUMNS["customers"]),
     )
     sales = [e for e, d in zip(employees.ids, employees.department, strict=True) if d == "销售部"]
     found = _Customers([], [], [], [], [])
@@ -437,31 +430,13 @@ def _mention(topics: list[tuple[str, str, list[str]]], tid: str, rng: random.Ran
     )
 
 
-def _interactions(
-    out: Path,
-    size: Scale,
-    employees: _People,
-    customers: _Customers,
-    products: list[tuple[str, str]],
-    topics: list[tuple[str, str, list[str]]],
-    truth: dict[str, Any],
-    rng: random.Random,
-) -> None:
+def _interactions(world: _World) -> None:
+    out, size, employees, customers = world.out, world.size, world.employees, world.customers
+    products, topics, truth, rng = world.products, world.topics, world.truth, world.rng
     writer = _Writer(
         out,
         "interactions.csv",
-        [
-            "interaction_id",
-            "occurred_at",
-            "channel",
-            "direction",
-            "employee_id",
-            "customer_id",
-            "product_id",
-            "subject",
-            "notes",
-            "amount",
-        ],
+        list(COLUMNS["interactions"]),
     )
     channels = ["call", "email", "meeting", "chat", "ticket", "visit", "purchase", "电话", "工单"]
     planted = [(tid, roles["tacit_holder"]) for tid, roles in truth["topics"].items()]
@@ -506,31 +481,14 @@ def _interactions(
     writer.close()
 
 
-def _feedback(
-    out: Path,
-    size: Scale,
-    employees: _People,
-    customers: _Customers,
-    products: list[tuple[str, str]],
-    topics: list[tuple[str, str, list[str]]],
-    truth: dict[str, Any],
-    rng: random.Random,
-) -> None:
+def _feedback(world: _World) -> None:
+    out, size, employees, customers = world.out, world.size, world.employees, world.customers
+    products, topics, truth, rng = world.products, world.topics, world.truth, world.rng
     # GB18030, as exported by an older Chinese service desk
     writer = _Writer(
         out,
         "feedback.csv",
-        [
-            "feedback_id",
-            "submitted_at",
-            "customer_id",
-            "product_id",
-            "rating",
-            "kind",
-            "text",
-            "handled_by",
-            "resolution",
-        ],
+        list(COLUMNS["feedback"]),
         encoding="gb18030",
     )
     kinds = ["complaint", "question", "suggestion", "praise", "review", "投诉", "咨询"]
@@ -560,15 +518,9 @@ def _feedback(
     writer.close()
 
 
-def _documents(
-    out: Path,
-    size: Scale,
-    employees: _People,
-    products: list[tuple[str, str]],
-    topics: list[tuple[str, str, list[str]]],
-    truth: dict[str, Any],
-    rng: random.Random,
-) -> None:
+def _documents(world: _World) -> None:
+    out, size, employees = world.out, world.size, world.employees
+    products, topics, truth, rng = world.products, world.topics, world.truth, world.rng
     documented = [(tid, r["documented_expert"]) for tid, r in truth["topics"].items()]
     planted_tacit = {r["tacit_holder"] for r in truth["topics"].values()} | {
         truth["single_holder_topic"]["holder"]

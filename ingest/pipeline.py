@@ -288,11 +288,15 @@ class _Quarantine:
                 for line in path.read_text(encoding="utf-8").splitlines()
                 if line.strip() and json.loads(line)["line"] <= keep_through_line
             ]
+        # rewrite atomically: a kill during the rewrite must not lose the entries already committed
+        fresh = path.with_suffix(".tmp")
+        fresh.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        with fresh.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(fresh, path)
         self.path = path
         self.count = len(kept)
-        self._handle: IO[str] = path.open("w", encoding="utf-8")
-        for line in kept:
-            self._handle.write(line + "\n")
+        self._handle: IO[str] = path.open("a", encoding="utf-8")
 
     def add(self, file: str, bad: BadRow) -> None:
         record = {"file": file, "line": bad.line, "reason": bad.reason, "raw": bad.raw}

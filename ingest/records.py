@@ -117,8 +117,77 @@ def _split(value: str | None) -> list[str]:
     return [normalise.text(v) for v in (value or "").replace("｜", "|").split("|") if v.strip()]
 
 
-def _extras(row: Row, used: set[str]) -> dict[str, PropValue]:
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "employees": (
+        "employee_id",
+        "name",
+        "email",
+        "department",
+        "title",
+        "manager_id",
+        "location",
+        "hired_at",
+        "left_at",
+    ),
+    "customers": (
+        "customer_id",
+        "name",
+        "kind",
+        "organization_id",
+        "email",
+        "phone",
+        "city",
+        "segment",
+        "owner_employee_id",
+        "referred_by",
+        "acquired_at",
+        "lifetime_value",
+    ),
+    "products": ("product_id", "name", "category", "aliases"),
+    "topics": ("topic_id", "name", "aliases", "parent_id"),
+    "interactions": (
+        "interaction_id",
+        "occurred_at",
+        "channel",
+        "direction",
+        "employee_id",
+        "customer_id",
+        "product_id",
+        "subject",
+        "notes",
+        "amount",
+    ),
+    "feedback": (
+        "feedback_id",
+        "submitted_at",
+        "customer_id",
+        "product_id",
+        "rating",
+        "kind",
+        "text",
+        "handled_by",
+        "resolution",
+    ),
+    "relationships": ("source_id", "type", "target_id", "weight", "occurred_at"),
+    "documents": (
+        "file",
+        "id",
+        "title",
+        "authors",
+        "products",
+        "customers",
+        "topics",
+        "delivered_to",
+        "created_at",
+        "kind",
+    ),
+}
+"""The canonical columns of each kind of file (docs/formats.md); other columns become properties."""
+
+
+def _extras(row: Row, kind: str, also: tuple[str, ...] = ()) -> dict[str, PropValue]:
     """Columns ckn has no name for are kept as properties (reserved names get a ``col_`` prefix)."""
+    used = {*COLUMNS[kind], *also}
     extras: dict[str, PropValue] = {}
     for name, value in row.cells.items():
         if name in used or _EMAIL_COLUMN.fullmatch(name) or _PHONE_COLUMN.fullmatch(name):
@@ -193,21 +262,7 @@ def employees(row: Row, ctx: Context) -> list[Fact]:
     c = row.cells
     eid, keys = _identity(ctx, NodeKind.EMPLOYEE, c.get("employee_id"), row)
     props: dict[str, Any] = {
-        **_extras(
-            row,
-            {
-                "employee_id",
-                "name",
-                "email",
-                "phone",
-                "department",
-                "title",
-                "manager_id",
-                "location",
-                "hired_at",
-                "left_at",
-            },
-        ),
+        **_extras(row, "employees"),
         **keys,
         "title": normalise.text(c["title"]) if c.get("title") else None,
         "location": normalise.text(c["location"]) if c.get("location") else None,
@@ -236,29 +291,7 @@ def customers(row: Row, ctx: Context) -> list[Fact]:
     if kind_word and customer_kind is None:
         raise BadValue(f"kind must be person or organization, not {c['kind']!r}")
     props: dict[str, Any] = {
-        **_extras(
-            row,
-            {
-                "customer_id",
-                "name",
-                "first_name",
-                "last_name",
-                "kind",
-                "organization_id",
-                "email",
-                "email2",
-                "phone",
-                "phone2",
-                "city",
-                "segment",
-                "owner_employee_id",
-                "referred_by",
-                "acquired_at",
-                "lifetime_value",
-                "external_id",
-                "knows",
-            },
-        ),
+        **_extras(row, "customers", also=("first_name", "last_name", "external_id", "knows")),
         **keys,
         "customer_kind": customer_kind,
         "city": normalise.text(c["city"]) if c.get("city") else None,
@@ -309,7 +342,7 @@ def products(row: Row, ctx: Context) -> list[Fact]:
         raise BadValue("a product needs a product_id or a name")
     pid = entity_id(NodeKind.PRODUCT.value, c.get("product_id"), natural_key=c.get("name"))
     props: dict[str, Any] = {
-        **_extras(row, {"product_id", "name", "category", "aliases"}),
+        **_extras(row, "products"),
         "category": normalise.text(c["category"]) if c.get("category") else None,
         "aliases": _split(c.get("aliases")) or None,
     }
@@ -323,7 +356,7 @@ def topics(row: Row, ctx: Context) -> list[Fact]:
         raise BadValue("a topic needs a topic_id or a name")
     tid = entity_id(NodeKind.TOPIC.value, c.get("topic_id"), natural_key=c.get("name"))
     props: dict[str, Any] = {
-        **_extras(row, {"topic_id", "name", "aliases", "parent_id"}),
+        **_extras(row, "topics"),
         "aliases": _split(c.get("aliases")) or None,
     }
     facts: list[Fact] = [_entity(ctx, row, tid, NodeKind.TOPIC, normalise.text(c.get("name", "")), props)]
@@ -353,21 +386,7 @@ def interactions(row: Row, ctx: Context) -> list[Fact]:
     product = ctx.ref(NodeKind.PRODUCT, c.get("product_id"), "product")
     amount = normalise.number(c["amount"]) if c.get("amount") else None
     props: dict[str, Any] = {
-        **_extras(
-            row,
-            {
-                "interaction_id",
-                "occurred_at",
-                "channel",
-                "direction",
-                "employee_id",
-                "customer_id",
-                "product_id",
-                "subject",
-                "notes",
-                "amount",
-            },
-        ),
+        **_extras(row, "interactions"),
         "channel": channel,
         "occurred_at": occurred.isoformat() if occurred else None,
         "direction": normalise.text(c["direction"]).lower() if c.get("direction") else None,
@@ -417,20 +436,7 @@ def feedback(row: Row, ctx: Context) -> list[Fact]:
     handler = ctx.ref(NodeKind.EMPLOYEE, c.get("handled_by"), "employee (handled_by)")
     text = normalise.text(c.get("text", ""))
     props: dict[str, Any] = {
-        **_extras(
-            row,
-            {
-                "feedback_id",
-                "submitted_at",
-                "customer_id",
-                "product_id",
-                "rating",
-                "kind",
-                "text",
-                "handled_by",
-                "resolution",
-            },
-        ),
+        **_extras(row, "feedback"),
         "feedback_kind": kind or None,
         "submitted_at": _iso(c.get("submitted_at")),
         "rating": int(rating) if rating is not None and rating.is_integer() else rating,
@@ -528,22 +534,7 @@ def documents(row: Row, ctx: Context) -> list[Fact]:
     )
     delivered = refs("delivered_to", NodeKind.CUSTOMER)
     props: dict[str, Any] = {
-        **_extras(
-            row,
-            {
-                "document_id",
-                "title",
-                "authors",
-                "products",
-                "topics",
-                "customers",
-                "delivered_to",
-                "created_at",
-                "kind",
-                "text",
-                "file",
-            },
-        ),
+        **_extras(row, "documents", also=("document_id", "text")),
         "doc_kind": kind,
         "file": c.get("file"),
         "created_at": _iso(c.get("created_at")),

@@ -129,12 +129,12 @@ class Resolver:
         if not key:
             return []
         block = self._blocks.get((kind, _block(key)), {})
-        found = process.extract(key, block, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, limit=5)
+        found = process.extract(key, block, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, limit=None)
         digits = _DIGITS.findall(key)  # "Store 12" and "Store 13" are two stores, however alike the rest
         alike = [
             (entity_id, float(score)) for other, score, entity_id in found if _DIGITS.findall(other) == digits
         ]
-        return sorted(alike, key=lambda x: (-x[1], x[0]))
+        return sorted(alike, key=lambda x: (-x[1], x[0]))[:5]  # the same five, whatever the order learned
 
     def reference(self, kind: NodeKind, ref: str) -> str | None:
         """Resolve a reference cell that may hold an id, an e-mail address, a phone or a name."""

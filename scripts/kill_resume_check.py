@@ -58,6 +58,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ckn-kill-"))
+    print(f"working in {work}")
     bundle = work / "bundle"
     _bundle(bundle, args.rows // 2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CKN_")}
@@ -77,7 +78,7 @@ def main() -> int:
     kills = 0
     while kills < args.kills:
         proc = ingest(work / "killed")
-        time.sleep(rng.uniform(0.5, max(0.6, once / 3)))
+        time.sleep(rng.uniform(1.0, max(1.1, once / 3)))
         if proc.poll() is not None:
             break
         proc.send_signal(signal.SIGKILL)
