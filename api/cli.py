@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from api.answers import experts_answer
 from api.app import create_app, nlp_options
 from api.demo import run_demo
 from api.schemas import EntityOut, HolderOut, SubgraphOut, ingest_report_json
@@ -363,6 +364,46 @@ def paths(
         for hop, node in zip(path.hops, path.nodes[1:], strict=True):
             steps.append(f"-[{hop.type.value}]- {node}")
         typer.echo(" ".join(steps))
+
+
+@app.command()
+def experts(
+    query: Annotated[
+        str, typer.Argument(help="A product, topic or customer, or a question naming them.")
+    ] = "",
+    product: Annotated[str | None, typer.Option(help="A product (id or name) to add.")] = None,
+    customer: Annotated[str | None, typer.Option(help="A customer (id or name) to add.")] = None,
+    topic: Annotated[str | None, typer.Option(help="A topic (id or name) to add.")] = None,
+    limit: Annotated[int, typer.Option(help="How many colleagues.")] = 10,
+    include_left: Annotated[bool, typer.Option(help="Also list people who left (flagged).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who in our company knows this product, topic or customer, and on what evidence."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    answer = _run(
+        lambda: experts_answer(
+            _store(),
+            settings,
+            query,
+            product=product,
+            customer=customer,
+            topic=topic,
+            limit=limit,
+            include_left=include_left,
+        )
+    )
+    if as_json:
+        _print_json(answer)
+        return
+    typer.echo("about: " + ", ".join(f"{s['name']} [{s['id']}]" for s in answer["subjects"]))
+    for rank, expert in enumerate(answer["experts"], start=1):
+        flag = " (left)" if expert["left"] else ""
+        typer.echo(f"{rank}. {expert['name']}{flag}  score {expert['score']:.2f}")
+        for ev in expert["evidence"][:5]:
+            when = f" {ev['when'][:10]}" if ev["when"] else ""
+            typer.echo(f"     {ev['kind']:<20} {ev['item_name'][:50]}{when}")
+    if not answer["experts"]:
+        typer.echo("nobody has evidence about this yet")
 
 
 @app.command()

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         le=100,
         description="Least name similarity (0-100) that puts two people on the review list.",
     )
+    expertise_half_life_days: float = Field(
+        default=365.0, gt=0, description="Days after which a piece of evidence of expertise counts half."
+    )
     nlp_batch_size: int = Field(default=64, ge=1, description="Texts per `nlp.pipe` batch.")
     nlp_processes: int = Field(default=1, ge=1, description="Processes `nlp.pipe` uses (`n_process`).")
     max_expansion: int = Field(

@@ -278,6 +278,7 @@ def _employees(out: Path, size: Scale, rng: random.Random) -> _People:
             rng.choice(CITIES),
             f"20{rng.randint(10, 24)}-{rng.randint(1, 12):02d}-01",
             left,
+            "是" if i % 50 == 49 else "",  # a few people opted out of expertise inference
         )
         people.ids.append(eid)
         people.names.append(name)

@@ -113,6 +113,10 @@ def _when(value: str | None) -> datetime | None:
     return normalise.date(value) if value else None
 
 
+def _yes(value: str | None) -> bool:
+    return normalise.match_key(value or "") in {"yes", "true", "1", "y", "是", "x"}
+
+
 def _split(value: str | None) -> list[str]:
     return [normalise.text(v) for v in (value or "").replace("｜", "|").split("|") if v.strip()]
 
@@ -128,6 +132,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "location",
         "hired_at",
         "left_at",
+        "expertise_opt_out",
     ),
     "customers": (
         "customer_id",
@@ -268,6 +273,7 @@ def employees(row: Row, ctx: Context) -> list[Fact]:
         "location": normalise.text(c["location"]) if c.get("location") else None,
         "hired_at": _iso(c.get("hired_at")),
         "left_at": _iso(c.get("left_at")),
+        "expertise_opt_out": True if _yes(c.get("expertise_opt_out")) else None,
     }
     me = _entity(ctx, row, eid, NodeKind.EMPLOYEE, _name(row), props)
     facts: list[Fact] = [me]

@@ -142,3 +142,33 @@ def test_the_review_list_over_http(client: TestClient, store: GraphStore, tmp_pa
     assert client.post("/review/undo", json=decision).status_code == 200
     assert client.get("/entities/customer:N1").status_code == 200
     assert client.post("/review/reject", json={"entity_id": "x", "candidate_id": "y"}).status_code == 404
+
+
+def test_experts_in_chinese_or_english_wording_give_the_same_answer(client: TestClient) -> None:
+    chinese = client.get("/experts", params={"q": "校准"}).json()
+    english = client.get("/experts", params={"q": "who knows calibration?"}).json()
+    fuzzy = client.get("/experts", params={"q": "calibraton"}).json()  # a typo
+    assert (
+        chinese["subjects"]
+        == english["subjects"]
+        == fuzzy["subjects"]
+        == [{"id": "topic:calibration", "name": "校准 Calibration", "kind": "Topic"}]
+    )
+    assert [e["employee_id"] for e in chinese["experts"]] == [e["employee_id"] for e in english["experts"]]
+    top = chinese["experts"][0]
+    assert top["name"] == "王芳"
+    assert {"interaction:T-881", "interaction:T-902", "feedback:F-31"} <= {
+        ev["item_id"] for ev in top["evidence"]
+    }
+    assert all(ev["source_id"].startswith("source:") for ev in top["evidence"])
+
+
+def test_experts_on_a_product_and_a_customer(client: TestClient) -> None:
+    answer = client.get("/experts", params={"product": "X200", "customer": "华东精密仪器有限公司"}).json()
+    assert [s["id"] for s in answer["subjects"]] == ["product:X200", "customer:C100"]
+    assert answer["experts"][0]["name"] == "李娜"  # owns the account, met them, wrote the visit note
+
+
+def test_experts_for_something_unknown_is_a_problem(client: TestClient) -> None:
+    body = _is_problem(client.get("/experts", params={"q": "qqqqxxxx"}), 422)
+    assert "no product, topic or customer recognised" in body["detail"]

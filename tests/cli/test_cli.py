@@ -146,3 +146,21 @@ def test_review_from_the_command_line(run, tmp_path: Path) -> None:  # type: ign
     assert back.exit_code == 0 and run("show", "customer:N1").exit_code == 0
     wrong = run("review", "reject", "customer:N1", "customer:C101")
     assert wrong.exit_code == EXIT_INPUT and "not a review candidate" in wrong.output
+
+
+def test_experts_json_is_what_the_api_returns(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from graph.settings import Settings
+
+    run("demo")
+    cli = json.loads(run("experts", "X200 校准", "--json").stdout)
+    text = run("experts", "X200 校准").output
+    assert (
+        "1. 王芳" in text
+        and "about: X200 光谱仪 [product:X200], 校准 Calibration [topic:calibration]" in text
+    )
+    store = EmbeddedStore(tmp_path / "home")
+    try:
+        with TestClient(create_app(Settings(home=tmp_path / "home"), store=store)) as client:
+            assert client.get("/experts", params={"q": "X200 校准"}).json() == cli
+    finally:
+        store.close()

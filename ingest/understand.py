@@ -1,0 +1,55 @@
+"""Understanding a question: which products, topics and customers a few words name.
+
+Queries take ids; people type ``X200 校准`` or ``who knows calibration on the X-200?``. This runs the
+question through the same extraction as ingest (names and aliases in Chinese and English, full-width
+and traditional forms), and falls back to the most similar known name when nothing matches exactly.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from rapidfuzz import fuzz, process
+
+from graph.model import NodeKind
+from graph.store import GraphStore
+from ingest.nlp import LABELS, Gazetteer, TextAnalyzer, fold
+from ingest.resolve import Resolver
+
+SUBJECT_KINDS = (NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER)
+FUZZY_CUTOFF = 80
+_lock = threading.Lock()
+_cache: dict[tuple[int, int], tuple[Gazetteer, TextAnalyzer]] = {}
+
+
+def _analysis_tools(store: GraphStore) -> tuple[Gazetteer, TextAnalyzer]:
+    """The gazetteer and analyzer for the store's current data (rebuilt when the graph changes)."""
+    key = (id(store), store.stats().graph_version)
+    with _lock:
+        if key not in _cache:
+            gazetteer = Gazetteer.from_resolver(Resolver.from_store(store))
+            previous = next((tools for k, tools in _cache.items() if k[0] == id(store)), None)
+            analyzer = previous[1] if previous else TextAnalyzer(gazetteer)
+            analyzer.set_gazetteer(gazetteer)
+            _cache.clear()
+            _cache[key] = (gazetteer, analyzer)
+        return _cache[key]
+
+
+def subjects_of(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = SUBJECT_KINDS) -> list[str]:
+    """Ids of the known products, topics and customers a question names, in the order named."""
+    text = text.strip()
+    if not text:
+        return []
+    if (entity := store.get_entity(text)) is not None and entity.kind in kinds:
+        return [entity.id]
+    gazetteer, analyzer = _analysis_tools(store)
+    labels = {LABELS[k] for k in kinds if k in LABELS}
+    (analysis,) = analyzer.analyze([text])
+    found = [m.entity_id for m in analysis.mentions if m.entity_id and m.label in labels]
+    if not found:
+        terms = {t: term for t, term in gazetteer.terms.items() if term.kind in kinds}
+        best = process.extractOne(fold(text)[0], list(terms), scorer=fuzz.WRatio, score_cutoff=FUZZY_CUTOFF)
+        if best is not None:
+            found = [terms[best[0]].entity_id]
+    return list(dict.fromkeys(found))

@@ -1,0 +1,163 @@
+"""Sales: the expert finder ranks colleagues by weighted, decaying evidence, and shows it. Every store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from graph.errors import InvalidInput, NotFound
+from graph.model import Batch, Entity, NodeKind, Relation, RelType
+from graph.store import GraphStore
+from queries.experts import experts
+from tests.factories import customer, employee, entity, rel
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _item(kind: NodeKind, item_id: str, when: str, **props: object) -> Entity:
+    key = "created_at" if kind is NodeKind.KNOWLEDGE_ITEM else "occurred_at"
+    return entity(item_id, kind, item_id, **{key: when}, **props)
+
+
+@pytest.fixture
+def planted(store: GraphStore) -> GraphStore:
+    people = [
+        employee("employee:anna", "Anna Schmidt"),  # writes the manuals
+        employee("employee:wang", "王芳"),  # resolves the tickets, writes nothing
+        employee("employee:old", "Old Hand"),  # resolved as many, six years ago
+        employee("employee:gone", "Left Already", left_at="2025-06-30T00:00:00+00:00"),
+        employee("employee:private", "Opted Out", expertise_opt_out=True),
+        employee("employee:spec", "Specialist"),  # one item on each of two topics, nothing else
+        employee("employee:gen", "Generalist"),  # one on each, and twenty on other things
+        employee("employee:owner", "李娜"),
+    ]
+    subjects = [
+        entity("topic:calib", NodeKind.TOPIC, "校准 Calibration", aliases=["校准", "calibration"]),
+        entity("topic:export", NodeKind.TOPIC, "数据导出 Export"),
+        entity("topic:other", NodeKind.TOPIC, "Other"),
+        customer("customer:hdjm", "华东精密"),
+    ]
+    items: list[Entity] = []
+    links: list[Relation] = []
+
+    def act(person: str, rtype: RelType, item: Entity, topic: str) -> None:
+        items.append(item)
+        links.append(rel(rtype, person, item.id))
+        links.append(rel(RelType.ABOUT, item.id, topic))
+
+    for n in range(2):
+        act(
+            "employee:anna",
+            RelType.AUTHORED,
+            _item(NodeKind.KNOWLEDGE_ITEM, f"doc:{n}", "2026-09-01"),
+            "topic:calib",
+        )
+    for n in range(4):
+        act(
+            "employee:wang",
+            RelType.RESOLVED,
+            _item(NodeKind.FEEDBACK, f"fb:w{n}", "2026-10-01"),
+            "topic:calib",
+        )
+        act(
+            "employee:old",
+            RelType.RESOLVED,
+            _item(NodeKind.FEEDBACK, f"fb:o{n}", "2020-10-01"),
+            "topic:calib",
+        )
+    for n in range(6):
+        act(
+            "employee:gone",
+            RelType.RESOLVED,
+            _item(NodeKind.FEEDBACK, f"fb:g{n}", "2026-10-01"),
+            "topic:calib",
+        )
+        act(
+            "employee:private",
+            RelType.RESOLVED,
+            _item(NodeKind.FEEDBACK, f"fb:p{n}", "2026-10-01"),
+            "topic:calib",
+        )
+    for who in ("spec", "gen"):
+        for topic in ("calib", "export"):
+            item = _item(NodeKind.INTERACTION, f"call:{who}-{topic}", "2026-10-15", channel="call")
+            act(f"employee:{who}", RelType.PARTICIPATED_IN, item, f"topic:{topic}")
+    for n in range(20):
+        item = _item(NodeKind.INTERACTION, f"call:gen-other{n}", "2026-10-15", channel="call")
+        act("employee:gen", RelType.PARTICIPATED_IN, item, "topic:other")
+    visit = _item(NodeKind.INTERACTION, "visit:hdjm", "2026-10-20", channel="visit")
+    items.append(visit)
+    links += [
+        rel(RelType.OWNS_ACCOUNT, "employee:owner", "customer:hdjm"),
+        rel(RelType.PARTICIPATED_IN, "employee:owner", visit.id),
+        rel(RelType.PARTICIPATED_IN, "customer:hdjm", visit.id),
+    ]
+    store.write(Batch(entities=(*people, *subjects, *items)))
+    store.write(Batch(relations=tuple(links)))
+    return store
+
+
+def test_the_expert_with_the_most_recent_weighted_evidence_comes_first(planted: GraphStore) -> None:
+    ranked = experts(planted, ["topic:calib"], now=NOW)
+
+    assert [e.employee_id for e in ranked] == [
+        "employee:wang",
+        "employee:anna",
+        "employee:spec",
+        "employee:gen",
+        "employee:old",
+    ]  # spec and gen: one call each, but half of spec's work is calibration, a 22nd of gen's
+    wang = ranked[0]
+    assert {ev.item_id for ev in wang.evidence} == {f"fb:w{n}" for n in range(4)}
+    assert {ev.kind for ev in wang.evidence} == {"resolved"}
+    anna = ranked[1]
+    assert [(ev.kind, ev.item_id, ev.when[:10]) for ev in anna.evidence] == [  # type: ignore[index]
+        ("authored", "doc:0", "2026-09-01"),
+        ("authored", "doc:1", "2026-09-01"),
+    ]
+    old = ranked[-1]
+    assert all(ev.weight < 0.1 for ev in old.evidence)  # six years: 2.0 halved six times
+    assert all(ev.source_id == "src:crm-export.csv" for e in ranked for ev in e.evidence)
+
+
+def test_people_who_left_are_left_out_or_flagged_and_opt_outs_never_shown(planted: GraphStore) -> None:
+    ids = [e.employee_id for e in experts(planted, ["topic:calib"], now=NOW)]
+    assert "employee:gone" not in ids and "employee:private" not in ids
+
+    with_left = experts(planted, ["topic:calib"], now=NOW, include_left=True)
+    gone = next(e for e in with_left if e.employee_id == "employee:gone")
+    assert gone.left is True
+    assert "employee:private" not in [e.employee_id for e in with_left]
+
+
+def test_specific_expertise_beats_generalists_when_several_topics_are_asked(planted: GraphStore) -> None:
+    ranked = experts(planted, ["topic:calib", "topic:export"], now=NOW)
+
+    assert [e.employee_id for e in ranked[:2]] == [
+        "employee:spec",
+        "employee:gen",
+    ]  # both topics, spec focused
+    assert ranked[0].subjects == ["topic:calib", "topic:export"] and ranked[0].focus == 1.0
+    assert ranked[1].focus == pytest.approx(2 / 22, abs=1e-3)
+    wang = next(e for e in ranked if e.employee_id == "employee:wang")
+    assert wang.subjects == ["topic:calib"] and wang.score < ranked[1].score  # half the subjects
+
+
+def test_customer_experts_include_account_owners_and_people_who_met_them(planted: GraphStore) -> None:
+    ranked = experts(planted, ["customer:hdjm"], now=NOW)
+    (owner,) = ranked
+    assert owner.employee_id == "employee:owner"
+    assert sorted((ev.kind, ev.item_id) for ev in owner.evidence) == [
+        ("meeting", "visit:hdjm"),
+        ("owns_account", "customer:hdjm"),
+    ]
+
+
+def test_experts_are_deterministic_and_bounded(planted: GraphStore) -> None:
+    assert experts(planted, ["topic:calib"], now=NOW) == experts(planted, ["topic:calib"], now=NOW)
+    assert len(experts(planted, ["topic:calib"], now=NOW, limit=2)) == 2
+    with pytest.raises(NotFound):
+        experts(planted, ["topic:nothing"], now=NOW)
+    with pytest.raises(InvalidInput, match="is a Employee"):
+        experts(planted, ["employee:anna"], now=NOW)
