@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
 
 from graph.errors import InvalidInput
 from graph.settings import Settings
 from graph.store import GraphStore
 from ingest.understand import subjects_of
 from queries.experts import experts
+from queries.knowledge import at_risk, bus_factor, departure_impact, tacit_holders
 
 
 def experts_answer(
@@ -59,3 +62,107 @@ def experts_answer(
             for e in ranked
         ],
     }
+
+
+def _one_subject(store: GraphStore, named: str) -> str:
+    found = subjects_of(store, named)
+    if not found:
+        raise InvalidInput(f"nothing known is called {named!r}")
+    return found[0]
+
+
+def tacit_answer(
+    store: GraphStore, settings: Settings, topic: str | None = None, limit: int = 50
+) -> dict[str, Any]:
+    """Tacit knowledge holders (of one topic or product, or of all): the "document this next" list."""
+    subject = _one_subject(store, topic) if topic else None
+    found = tacit_holders(store, subject, half_life_days=settings.expertise_half_life_days, limit=limit)
+    return {
+        "subject": subject,
+        "tacit_holders": [
+            {
+                **{k: v for k, v in t.__dict__.items() if k != "evidence"},
+                "evidence": [e.__dict__ for e in t.evidence],
+            }
+            for t in found
+        ],
+    }
+
+
+def bus_factor_answer(store: GraphStore, settings: Settings, subject: str | None = None) -> dict[str, Any]:
+    """The bus factor of one subject, or every topic and product whose bus factor is 1."""
+    half_life = settings.expertise_half_life_days
+    if subject:
+        return {
+            "subjects": [bus_factor(store, _one_subject(store, subject), half_life_days=half_life).__dict__]
+        }
+    return {"subjects": [b.__dict__ for b in at_risk(store, half_life_days=half_life)]}
+
+
+def departure_answer(store: GraphStore, settings: Settings, employee_id: str) -> dict[str, Any]:
+    """What becomes uncovered if a colleague leaves, with suggested successors."""
+    losses = departure_impact(store, employee_id, half_life_days=settings.expertise_half_life_days)
+    return {"employee_id": employee_id, "uncovered": [loss.__dict__ for loss in losses]}
+
+
+router = APIRouter()
+
+
+def _store(request: Request) -> GraphStore:
+    store: GraphStore = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[GraphStore, Depends(_store)]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+@router.get("/experts", tags=["sales"])
+def get_experts(
+    store: StoreDep,
+    settings: SettingsDep,
+    q: Annotated[str, Query(description="A product, topic or customer, or a question naming them.")] = "",
+    product: str | None = None,
+    customer: str | None = None,
+    topic: str | None = None,
+    limit: Annotated[int, Query(ge=1)] = 10,
+    include_left: bool = False,
+) -> dict[str, Any]:
+    """Colleagues who know the subjects asked about, ranked, each with the evidence behind it."""
+    return experts_answer(
+        store,
+        settings,
+        q,
+        product=product,
+        customer=customer,
+        topic=topic,
+        limit=limit,
+        include_left=include_left,
+    )
+
+
+@router.get("/knowledge/tacit", tags=["knowledge"])
+def get_tacit(
+    store: StoreDep, settings: SettingsDep, topic: str | None = None, limit: Annotated[int, Query(ge=1)] = 50
+) -> dict[str, Any]:
+    """Tacit knowledge holders: strong behavioural evidence, little or none written down."""
+    return tacit_answer(store, settings, topic, limit)
+
+
+@router.get("/knowledge/bus-factor", tags=["knowledge"])
+def get_bus_factor(store: StoreDep, settings: SettingsDep, subject: str | None = None) -> dict[str, Any]:
+    """How many people a subject rests on; without a subject, every topic and product resting on one."""
+    return bus_factor_answer(store, settings, subject)
+
+
+@router.get("/employees/{employee_id}/departure-impact", tags=["knowledge"])
+def get_departure(store: StoreDep, settings: SettingsDep, employee_id: str) -> dict[str, Any]:
+    """What becomes uncovered if this colleague leaves, and who could take it over."""
+    return departure_answer(store, settings, employee_id)

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.answers import experts_answer
+from api.answers import router as answers_router
 from api.jobs import Jobs
 from api.jobs import router as jobs_router
 from api.schemas import EntityOut, HolderOut, Page, RelationOut, ReviewDecision, SubgraphOut
@@ -114,7 +114,9 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         settings.match_threshold,
     )
     _install_error_handlers(app)
+    app.state.settings = settings
     app.include_router(jobs_router)
+    app.include_router(answers_router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -194,28 +196,6 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     ) -> list[Path]:
         """Simple paths between two entities, shortest first; 422 above the depth cap."""
         return store.paths(source, target, max_depth=max_depth, types=types, direction=direction, limit=limit)
-
-    @app.get("/experts", tags=["sales"])
-    def get_experts(
-        store: StoreDep,
-        q: Annotated[str, Query(description="A product, topic or customer, or a question naming them.")] = "",
-        product: str | None = None,
-        customer: str | None = None,
-        topic: str | None = None,
-        limit: Annotated[int, Query(ge=1)] = 10,
-        include_left: bool = False,
-    ) -> dict[str, Any]:
-        """Colleagues who know the subjects asked about, ranked, each with the evidence behind it."""
-        return experts_answer(
-            store,
-            settings,
-            q,
-            product=product,
-            customer=customer,
-            topic=topic,
-            limit=limit,
-            include_left=include_left,
-        )
 
     @app.get("/holders/{subject_id}", tags=["knowledge"])
     def holders(store: StoreDep, subject_id: str, limit: Annotated[int, Query(ge=1)] = 20) -> list[HolderOut]:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from api.answers import experts_answer
+from api.answers import bus_factor_answer, departure_answer, experts_answer, tacit_answer
 from api.app import create_app, nlp_options
 from api.demo import run_demo
 from api.schemas import EntityOut, HolderOut, SubgraphOut, ingest_report_json
@@ -404,6 +404,64 @@ def experts(
             typer.echo(f"     {ev['kind']:<20} {ev['item_name'][:50]}{when}")
     if not answer["experts"]:
         typer.echo("nobody has evidence about this yet")
+
+
+@app.command()
+def tacit(
+    topic: Annotated[
+        str | None, typer.Option(help="A topic or product (id or name); all if omitted.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tacit knowledge holders: people who know by doing and wrote nothing down (document this next)."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    answer = _run(lambda: tacit_answer(_store(), settings, topic, limit))
+    if as_json:
+        _print_json(answer)
+        return
+    for t in answer["tacit_holders"]:
+        typer.echo(
+            f"{t['subject_name']}: {t['name']} [{t['employee_id']}] behaviour {t['behavioural']:.1f}, "
+            f"documents {t['documented']:.1f}"
+        )
+    if not answer["tacit_holders"]:
+        typer.echo("no tacit holders found")
+
+
+@app.command("bus-factor")
+def bus_factor_command(
+    subject: Annotated[
+        str | None, typer.Argument(help="A topic, product or customer; all at risk if omitted.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How many people a subject rests on; without a subject, every topic and product resting on one."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    answer = _run(lambda: bus_factor_answer(_store(), settings, subject))
+    if as_json:
+        _print_json(answer)
+        return
+    for b in answer["subjects"]:
+        typer.echo(
+            f"{b['subject_name']} [{b['subject_id']}]: bus factor {b['bus_factor']} "
+            f"({', '.join(b['holder_names']) or 'nobody'})"
+        )
+
+
+@app.command()
+def departure(employee_id: str, as_json: JsonOpt = False) -> None:
+    """What becomes uncovered if this colleague leaves, with suggested successors."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    answer = _run(lambda: departure_answer(_store(), settings, employee_id))
+    if as_json:
+        _print_json(answer)
+        return
+    for loss in answer["uncovered"]:
+        names = ", ".join(f"{s['name']} ({s['why']})" for s in loss["successors"]) or "nobody close"
+        typer.echo(f"{loss['subject_name']} [{loss['kind']}] would be uncovered; successors: {names}")
+    if not answer["uncovered"]:
+        typer.echo("nothing would be left without a knowledgeable holder")
 
 
 @app.command()

@@ -172,3 +172,17 @@ def test_experts_on_a_product_and_a_customer(client: TestClient) -> None:
 def test_experts_for_something_unknown_is_a_problem(client: TestClient) -> None:
     body = _is_problem(client.get("/experts", params={"q": "qqqqxxxx"}), 422)
     assert "no product, topic or customer recognised" in body["detail"]
+
+
+def test_knowledge_manager_answers_over_http(client: TestClient) -> None:
+    tacit = client.get("/knowledge/tacit", params={"topic": "校准"}).json()
+    assert tacit["subject"] == "topic:calibration"
+    assert [t["name"] for t in tacit["tacit_holders"]] == ["王芳"]
+    at_risk = client.get("/knowledge/bus-factor").json()["subjects"]
+    assert {b["subject_id"] for b in at_risk} >= {"product:CS"}
+    assert all(b["bus_factor"] == 1 for b in at_risk)
+    one = client.get("/knowledge/bus-factor", params={"subject": "calibration"}).json()["subjects"][0]
+    assert one["subject_id"] == "topic:calibration" and "employee:E01" in one["holders"]
+    departure = client.get("/employees/employee:E03/departure-impact").json()
+    assert "product:CS" in {loss["subject_id"] for loss in departure["uncovered"]}
+    assert client.get("/employees/topic:calibration/departure-impact").status_code == 422

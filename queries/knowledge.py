@@ -1,0 +1,241 @@
+"""Knowledge managers: tacit holders, bus factors, and what leaves with a person.
+
+Who holds know-how without writing it down, how many people a subject rests on, and what becomes
+uncovered when someone leaves.
+
+All three read the same evidence as the expert finder (:mod:`queries.experts`): a *knowledgeable
+holder* of a subject is someone whose decayed evidence on it adds up to at least
+:data:`KNOWLEDGEABLE`; a *tacit holder* is a knowledgeable holder whose evidence is almost all
+behaviour (resolutions, escalations, meetings) and hardly any documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from graph.errors import InvalidInput, NotFound
+from graph.model import NodeKind, RelType
+from graph.store import Direction, GraphStore
+from queries.experts import DEFAULT_HALF_LIFE_DAYS, Evidence, Expert, experts
+
+KNOWLEDGEABLE = 2.0
+"""Decayed evidence (see :data:`queries.experts.WEIGHTS`) that makes someone a holder of a subject."""
+TACIT_DOCUMENTED_SHARE = 0.2
+"""Most of a tacit holder's evidence is behaviour: documents make at most this share of it."""
+SUBJECT_KINDS = (NodeKind.TOPIC, NodeKind.PRODUCT)
+
+
+def _strength(evidence: list[Evidence], documented: bool | None = None) -> float:
+    return sum(e.weight for e in evidence if documented is None or (e.kind == "authored") == documented)
+
+
+def holders(
+    store: GraphStore, subject_id: str, *, now: datetime, half_life_days: float, include_left: bool = False
+) -> list[Expert]:
+    """The knowledgeable holders of one subject, strongest first."""
+    ranked = experts(
+        store,
+        [subject_id],
+        now=now,
+        half_life_days=half_life_days,
+        include_left=include_left,
+        limit=store.limits.max_page,
+    )
+    return [e for e in ranked if _strength(e.evidence) >= KNOWLEDGEABLE]
+
+
+def _subjects(store: GraphStore, kinds: tuple[NodeKind, ...]) -> list[str]:
+    found: list[str] = []
+    for kind in kinds:
+        after = ""
+        while page := store.list_entities(kind, after=after, limit=store.limits.max_page):
+            found += [e.id for e in page]
+            after = page[-1].id
+    return found
+
+
+@dataclass
+class TacitHolder:
+    """Someone who knows a subject by doing, not by writing: document this next."""
+
+    subject_id: str
+    subject_name: str
+    employee_id: str
+    name: str
+    behavioural: float
+    documented: float
+    evidence: list[Evidence]
+
+
+def tacit_holders(
+    store: GraphStore,
+    subject_id: str | None = None,
+    *,
+    now: datetime | None = None,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    limit: int = 50,
+) -> list[TacitHolder]:
+    """Knowledgeable holders whose evidence is (almost) all behaviour, strongest behaviour first."""
+    store.limits.check_page(limit)
+    now = now or datetime.now(UTC)
+    subjects = [subject_id] if subject_id else _subjects(store, SUBJECT_KINDS)
+    names = {sid: e.name for sid, e in store.get_entities(subjects).items()}
+    if subject_id and subject_id not in names:
+        raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
+    found = []
+    for sid in subjects:
+        for holder in holders(store, sid, now=now, half_life_days=half_life_days):
+            behavioural, documented = _strength(holder.evidence, False), _strength(holder.evidence, True)
+            if documented <= TACIT_DOCUMENTED_SHARE * (behavioural + documented):
+                found.append(
+                    TacitHolder(
+                        sid,
+                        names[sid],
+                        holder.employee_id,
+                        holder.name,
+                        round(behavioural, 4),
+                        round(documented, 4),
+                        holder.evidence,
+                    )
+                )
+    found.sort(key=lambda t: (-t.behavioural, t.subject_id, t.employee_id))
+    return found[:limit]
+
+
+@dataclass
+class BusFactor:
+    """How many people a subject rests on: their departure leaves nobody who knows it."""
+
+    subject_id: str
+    subject_name: str
+    bus_factor: int
+    holders: list[str]
+    holder_names: list[str]
+
+
+def bus_factor(
+    store: GraphStore,
+    subject_id: str,
+    *,
+    now: datetime | None = None,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+) -> BusFactor:
+    """The bus factor of one product, topic or customer (0: nobody knows it now)."""
+    now = now or datetime.now(UTC)
+    subject = store.get_entity(subject_id)
+    if subject is None:
+        raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
+    found = holders(store, subject_id, now=now, half_life_days=half_life_days)
+    return BusFactor(
+        subject_id, subject.name, len(found), [h.employee_id for h in found], [h.name for h in found]
+    )
+
+
+def at_risk(
+    store: GraphStore,
+    *,
+    now: datetime | None = None,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    limit: int = 50,
+) -> list[BusFactor]:
+    """Topics and products with a bus factor of 1 (one person away from lost know-how)."""
+    store.limits.check_page(limit)
+    now = now or datetime.now(UTC)
+    found = [
+        bus_factor(store, sid, now=now, half_life_days=half_life_days)
+        for sid in _subjects(store, SUBJECT_KINDS)
+    ]
+    return [b for b in found if b.bus_factor == 1][:limit]
+
+
+@dataclass
+class Loss:
+    """One subject or account a departure leaves without a knowledgeable holder, and who could take it."""
+
+    subject_id: str
+    subject_name: str
+    kind: str
+    remaining_holders: list[str]
+    successors: list[dict[str, object]] = field(default_factory=list)
+
+
+def departure_impact(
+    store: GraphStore,
+    employee_id: str,
+    *,
+    now: datetime | None = None,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    successors: int = 3,
+) -> list[Loss]:
+    """What becomes uncovered if ``employee_id`` leaves, with suggested successors for each item.
+
+    Successors are colleagues one step away: weaker evidence on the same subject, holders of an
+    adjacent topic (parent or sub-topic), and people who worked with the same customers.
+    """
+    now = now or datetime.now(UTC)
+    person = store.get_entity(employee_id)
+    if person is None:
+        raise NotFound(f"no entity with id {employee_id!r}", entity_id=employee_id)
+    if person.kind is not NodeKind.EMPLOYEE:
+        raise InvalidInput(f"{employee_id} is a {person.kind.value}, not an employee")
+    work = store.expand(
+        [employee_id],
+        types=[RelType.AUTHORED, RelType.RESOLVED, RelType.PARTICIPATED_IN],
+        direction=Direction.OUT,
+    )
+    items = sorted({h.target for h in work})
+    about = store.expand(items, types=[RelType.ABOUT], direction=Direction.OUT)
+    owned = store.expand([employee_id], types=[RelType.OWNS_ACCOUNT], direction=Direction.OUT)
+    candidates = sorted({h.target for h in about} | {h.target for h in owned})
+    entities = store.get_entities(candidates)
+    losses = []
+    for sid in candidates:
+        subject = entities.get(sid)
+        if subject is None or subject.kind not in (*SUBJECT_KINDS, NodeKind.CUSTOMER):
+            continue
+        everyone = experts(store, [sid], now=now, half_life_days=half_life_days, limit=store.limits.max_page)
+        strong = [e for e in everyone if _strength(e.evidence) >= KNOWLEDGEABLE]
+        if employee_id not in {e.employee_id for e in strong}:
+            continue  # they were not a holder of it
+        remaining = [e.employee_id for e in strong if e.employee_id != employee_id]
+        if remaining:
+            continue
+        weaker = [
+            {"employee_id": e.employee_id, "name": e.name, "why": "some evidence on it", "score": e.score}
+            for e in everyone
+            if e.employee_id != employee_id
+        ]
+        losses.append(
+            Loss(
+                sid,
+                subject.name,
+                subject.kind.value,
+                remaining,
+                (weaker + _neighbours(store, sid, employee_id, now, half_life_days))[:successors],
+            )
+        )
+    return losses
+
+
+def _neighbours(
+    store: GraphStore, subject_id: str, leaving: str, now: datetime, half_life: float
+) -> list[dict[str, object]]:
+    """Holders of adjacent topics (parent and sub-topics), strongest first."""
+    adjacent = sorted(
+        {
+            h.source if h.target == subject_id else h.target
+            for h in store.expand([subject_id], types=[RelType.SUBTOPIC_OF], direction=Direction.BOTH)
+        }
+    )
+    found: dict[str, dict[str, object]] = {}
+    for topic in adjacent:
+        for e in experts(store, [topic], now=now, half_life_days=half_life, limit=10):
+            if e.employee_id != leaving and e.employee_id not in found and not e.left:
+                found[e.employee_id] = {
+                    "employee_id": e.employee_id,
+                    "name": e.name,
+                    "why": f"knows the adjacent topic {topic}",
+                    "score": e.score,
+                }
+    return sorted(found.values(), key=lambda s: (-float(s["score"]), str(s["employee_id"])))  # type: ignore[arg-type]

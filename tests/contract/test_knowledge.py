@@ -1,0 +1,50 @@
+"""Knowledge managers: tacit holders, bus factors, departure impact. Every store."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.errors import InvalidInput, NotFound
+from graph.store import GraphStore
+from queries.knowledge import at_risk, bus_factor, departure_impact, tacit_holders
+from tests.contract.conftest import NOW
+
+
+def test_the_tacit_holder_is_found_and_the_writer_is_not(planted: GraphStore) -> None:
+    found = tacit_holders(planted, "topic:calib", now=NOW)
+
+    assert [(t.employee_id, t.documented) for t in found] == [("employee:wang", 0.0)]
+    assert {e.item_id for e in found[0].evidence} == {f"fb:w{n}" for n in range(4)}
+    everywhere = tacit_holders(planted, now=NOW)
+    assert ("topic:single", "employee:solo") in {(t.subject_id, t.employee_id) for t in everywhere}
+    assert "employee:anna" not in {t.employee_id for t in everywhere}
+
+
+def test_bus_factors(planted: GraphStore) -> None:
+    calib = bus_factor(planted, "topic:calib", now=NOW)
+    assert (calib.bus_factor, sorted(calib.holders)) == (2, ["employee:anna", "employee:wang"])
+    single = bus_factor(planted, "topic:single", now=NOW)
+    assert (single.bus_factor, single.holders) == (1, ["employee:solo"])
+    assert bus_factor(planted, "topic:export", now=NOW).bus_factor == 0  # one call each is not knowing it
+    assert [b.subject_id for b in at_risk(planted, now=NOW)] == [
+        "topic:other",
+        "topic:single",
+    ]  # gen: 20 calls
+    with pytest.raises(NotFound):
+        bus_factor(planted, "topic:nope", now=NOW)
+
+
+def test_a_departure_shows_what_is_lost_and_who_could_take_it(planted: GraphStore) -> None:
+    (loss,) = departure_impact(planted, "employee:solo", now=NOW)
+
+    assert (loss.subject_id, loss.remaining_holders) == ("topic:single", [])
+    assert [s["employee_id"] for s in loss.successors] == [
+        "employee:junior",
+        "employee:wang",
+        "employee:anna",
+    ]
+    assert loss.successors[0]["why"] == "some evidence on it"
+    assert loss.successors[1]["why"] == "knows the adjacent topic topic:calib"
+    assert departure_impact(planted, "employee:wang", now=NOW) == []  # Anna still knows calibration
+    with pytest.raises(InvalidInput, match="not an employee"):
+        departure_impact(planted, "topic:calib", now=NOW)
