@@ -12,6 +12,7 @@ from graph.store import GraphStore
 from ingest.understand import subjects_of
 from queries.experts import experts
 from queries.knowledge import at_risk, bus_factor, departure_impact, tacit_holders
+from queries.referrals import referral_chain, referral_stats, referral_tree, referrers
 
 
 def experts_answer(
@@ -166,3 +167,46 @@ def get_bus_factor(store: StoreDep, settings: SettingsDep, subject: str | None =
 def get_departure(store: StoreDep, settings: SettingsDep, employee_id: str) -> dict[str, Any]:
     """What becomes uncovered if this colleague leaves, and who could take it over."""
     return departure_answer(store, settings, employee_id)
+
+
+def referrals_answer(
+    store: GraphStore, customer_id: str, *, up: bool = False, depth: int = 6
+) -> dict[str, Any]:
+    """The downstream referral tree of a customer, or the upstream chain to the original referrer."""
+    if up:
+        chain = referral_chain(store, customer_id, max_depth=depth)
+        names = store.get_entities([customer_id, *chain])
+        return {
+            "customer_id": customer_id,
+            "direction": "up",
+            "chain": [{"customer_id": c, "name": names[c].name} for c in chain],
+        }
+    tree, cycles = referral_tree(store, customer_id, max_depth=depth)
+    return {"customer_id": customer_id, "direction": "down", "tree": tree.as_dict(), "cycles": cycles}
+
+
+@router.get("/customers/{customer_id}/referrals", tags=["marketing"])
+def get_referrals(
+    store: StoreDep,
+    customer_id: str,
+    direction: Annotated[str, Query(pattern="^(up|down)$")] = "down",
+    depth: Annotated[int, Query(ge=1)] = 6,
+) -> dict[str, Any]:
+    """Whom a customer brought in (the tree, with totals per branch), or who brought them in."""
+    return referrals_answer(store, customer_id, up=direction == "up", depth=depth)
+
+
+@router.get("/referrers", tags=["marketing"])
+def get_referrers(
+    store: StoreDep, top: Annotated[int, Query(ge=1)] = 10, since: str | None = None
+) -> list[dict[str, Any]]:
+    """Customers ranked by the customers their referrals brought in, with direct and indirect counts."""
+    return [r.__dict__ for r in referrers(store, top=top, since=since)]
+
+
+@router.get("/referrals/stats", tags=["marketing"])
+def get_referral_stats(
+    store: StoreDep, period: Annotated[str, Query(pattern="^(month|quarter)$")] = "quarter"
+) -> dict[str, Any]:
+    """K-factor by acquisition cohort, depth distribution, share acquired by referral, cycles."""
+    return referral_stats(store, period=period)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from api.answers import bus_factor_answer, departure_answer, experts_answer, tacit_answer
+from api.answers import bus_factor_answer, departure_answer, experts_answer, referrals_answer, tacit_answer
 from api.app import create_app, nlp_options
 from api.demo import run_demo
 from api.schemas import EntityOut, HolderOut, SubgraphOut, ingest_report_json
@@ -30,6 +30,7 @@ from ingest.jsonl import load_jsonl
 from ingest.pipeline import FileReport, ingest_paths
 from ingest.tabular import NO_MAPPING, Mapping
 from queries.evidence import holders_of
+from queries.referrals import referrers
 
 app = typer.Typer(
     name="ckn",
@@ -462,6 +463,64 @@ def departure(employee_id: str, as_json: JsonOpt = False) -> None:
         typer.echo(f"{loss['subject_name']} [{loss['kind']}] would be uncovered; successors: {names}")
     if not answer["uncovered"]:
         typer.echo("nothing would be left without a knowledgeable holder")
+
+
+@app.command()
+def referrals(
+    customer_id: str,
+    up: Annotated[
+        bool, typer.Option("--up", help="The chain of referrers above, instead of the tree below.")
+    ] = False,
+    down: Annotated[
+        bool, typer.Option("--down", help="The tree of customers referred (the default).")
+    ] = False,
+    depth: Annotated[int, typer.Option(help="How many referral steps.")] = 6,
+    as_json: JsonOpt = False,
+) -> None:
+    """Whom a customer brought in (--down) or who brought them in (--up)."""
+    if up and down:
+        typer.secho("error: --up or --down, not both", err=True, fg=typer.colors.RED)
+        raise typer.Exit(EXIT_INPUT)
+    answer = _run(lambda: referrals_answer(_store(), customer_id, up=up, depth=depth))
+    if as_json:
+        _print_json(answer)
+        return
+    if up:
+        typer.echo(" ← ".join([customer_id, *(f"{c['name']} [{c['customer_id']}]" for c in answer["chain"])]))
+        return
+
+    def show_node(node: dict[str, Any]) -> None:
+        pad = "  " * node["depth"]
+        extra = (
+            f"  (+{node['branch_customers']} below, value {node['branch_value']:,.0f})"
+            if node["children"]
+            else ""
+        )
+        typer.echo(f"{pad}{node['name']} [{node['customer_id']}]{extra}")
+        for child in node["children"]:
+            show_node(child)
+
+    show_node(answer["tree"])
+    for cycle in answer["cycles"]:
+        typer.echo("cycle: " + " → ".join(cycle))
+
+
+@app.command("referrers")
+def referrers_command(
+    top: Annotated[int, typer.Option(help="How many.")] = 10,
+    since: Annotated[str | None, typer.Option(help="Count customers acquired on or after this date.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Customers ranked by the customers their referrals brought in."""
+    found = _run(lambda: referrers(_store(), top=top, since=since))
+    if as_json:
+        _print_json([r.__dict__ for r in found])
+        return
+    for r in found:
+        typer.echo(
+            f"{r.name} [{r.customer_id}]: {r.direct} direct, {r.indirect} indirect, "
+            f"value {r.downstream_value:,.0f}"
+        )
 
 
 @app.command()

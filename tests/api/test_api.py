@@ -186,3 +186,22 @@ def test_knowledge_manager_answers_over_http(client: TestClient) -> None:
     departure = client.get("/employees/employee:E03/departure-impact").json()
     assert "product:CS" in {loss["subject_id"] for loss in departure["uncovered"]}
     assert client.get("/employees/topic:calibration/departure-impact").status_code == 422
+
+
+def test_marketing_answers_over_http(client: TestClient) -> None:
+    down = client.get("/customers/customer:C101/referrals").json()
+    assert [c["customer_id"] for c in down["tree"]["children"]] == [
+        "customer:C102",
+        "customer:C103",
+        "customer:C105",
+    ]
+    assert down["tree"]["branch_customers"] == 4 and down["cycles"] == []
+    up = client.get("/customers/customer:C106/referrals", params={"direction": "up"}).json()
+    assert [c["customer_id"] for c in up["chain"]] == ["customer:C104"]
+    assert client.get("/referrers", params={"top": 1}).json()[0]["customer_id"] == "customer:C101"
+    stats = client.get("/referrals/stats").json()
+    assert stats["referred"] == 4 and stats["cycles"] == []
+    assert _is_problem(client.get("/customers/customer:C101/referrals", params={"depth": 9}), 422)
+    assert _is_problem(
+        client.get("/customers/customer:C101/referrals", params={"direction": "sideways"}), 422
+    )

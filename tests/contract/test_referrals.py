@@ -1,0 +1,118 @@
+"""Marketing: referral trees down, chains up, referrers, cohort statistics, cycles. Every store."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.errors import LimitExceeded, NotFound
+from graph.model import Batch, Provenance, RelType
+from graph.store import GraphStore
+from queries.referrals import referral_chain, referral_stats, referral_tree, referrers
+from tests.factories import customer, rel
+
+#   R ─┬─ A ─┬─ C ── E          X → Y → Z → X   (a cycle: a data problem to report)
+#      │     └─ D
+#      └─ B ──── D  (D again: counted once, under A, the smaller id at the same depth)
+PLANTED = {
+    "R": ("2024-01-15", 100.0),
+    "A": ("2024-02-01", 50.0),
+    "B": ("2024-04-20", 40.0),
+    "C": ("2024-05-05", 30.0),
+    "D": ("2024-05-06", 20.0),
+    "E": ("2024-08-30", 10.0),
+    "X": ("2025-01-01", 1.0),
+    "Y": ("2025-01-02", 1.0),
+    "Z": ("2025-01-03", 1.0),
+    "L": ("2024-02-02", 5.0),
+}
+LINKS = [
+    ("R", "A"),
+    ("R", "B"),
+    ("A", "C"),
+    ("A", "D"),
+    ("B", "D"),
+    ("C", "E"),
+    ("X", "Y"),
+    ("Y", "Z"),
+    ("Z", "X"),
+]
+
+
+@pytest.fixture
+def referrals(store: GraphStore) -> GraphStore:
+    people = [
+        customer(f"customer:{k}", f"客户{k}", acquired_at=f"{d}T00:00:00+00:00", lifetime_value=v)
+        for k, (d, v) in PLANTED.items()
+    ]
+    links = [rel(RelType.REFERRED, f"customer:{a}", f"customer:{b}") for a, b in LINKS]
+    cue = rel(RelType.REFERRED, "customer:L", "customer:E")  # a weak text cue: E was "introduced by" L
+    cue = cue.model_copy(update={"provenance": (Provenance(source_id="doc:note", confidence=0.6),)})
+    store.write(Batch(entities=tuple(people), relations=(*links, cue)))
+    return store
+
+
+def _shape(node: dict) -> dict:  # type: ignore[type-arg]
+    return {node["customer_id"].split(":")[1]: [_shape(c) for c in node["children"]]}
+
+
+def test_the_downstream_tree_equals_the_planted_one_with_totals_per_branch(referrals: GraphStore) -> None:
+    tree, cycles = referral_tree(referrals, "customer:R")
+
+    assert _shape(tree.as_dict()) == {"R": [{"A": [{"C": [{"E": []}]}, {"D": []}]}, {"B": []}]}
+    assert (tree.branch_customers, tree.branch_value) == (5, 150.0)
+    a = tree.children[0]
+    assert (a.branch_customers, a.branch_value) == (3, 60.0)
+    assert cycles == []
+    shallow, _ = referral_tree(referrals, "customer:R", max_depth=1)
+    assert [c.customer_id for c in shallow.children] == [
+        "customer:A",
+        "customer:B",
+    ] and shallow.branch_customers == 2
+
+
+def test_the_upstream_chain_follows_the_best_attested_referrer(referrals: GraphStore) -> None:
+    assert referral_chain(referrals, "customer:E") == [
+        "customer:C",
+        "customer:A",
+        "customer:R",
+    ]  # not the cue
+    assert referral_chain(referrals, "customer:R") == []
+
+
+def test_a_referral_cycle_is_reported_not_followed_forever(referrals: GraphStore) -> None:
+    tree, cycles = referral_tree(referrals, "customer:X")
+    assert cycles == [["customer:X", "customer:Y", "customer:Z"]]
+    assert tree.branch_customers == 2
+    assert referral_chain(referrals, "customer:X") == ["customer:Z", "customer:Y"]
+    assert referral_stats(referrals)["cycles"] == [["customer:X", "customer:Y", "customer:Z"]]
+
+
+def test_referrers_are_ranked_by_reach_then_value(referrals: GraphStore) -> None:
+    ranked = referrers(referrals, top=3)
+    assert [(r.customer_id, r.direct, r.indirect, r.downstream_value) for r in ranked] == [
+        ("customer:R", 2, 3, 150.0),
+        ("customer:A", 2, 1, 60.0),
+        ("customer:X", 1, 1, 2.0),
+    ]
+    since = referrers(referrals, top=10, since="2024-05-01")
+    assert [(r.customer_id, r.direct + r.indirect) for r in since][:2] == [
+        ("customer:A", 3),
+        ("customer:R", 3),
+    ]
+
+
+def test_cohort_statistics(referrals: GraphStore) -> None:
+    stats = referral_stats(referrals, period="quarter")
+
+    assert stats["customers"] == 10 and stats["referred"] == 8 and stats["share_referred"] == 0.8
+    assert stats["k_factor_by_cohort"]["2024-Q1"] == {"customers": 3, "referrals": 5, "k_factor": 1.6667}
+    assert stats["k_factor_by_cohort"]["2024-Q2"] == {"customers": 3, "referrals": 2, "k_factor": 0.6667}
+    assert stats["depth_distribution"] == {0: 2, 1: 3, 2: 2}  # R and L are roots; E is at depth 1 from L
+    assert referral_stats(referrals, period="month")["k_factor_by_cohort"]["2024-01"]["referrals"] == 2
+
+
+def test_bounds_and_unknown_customers(referrals: GraphStore) -> None:
+    with pytest.raises(LimitExceeded):
+        referral_tree(referrals, "customer:R", max_depth=7)
+    with pytest.raises(NotFound):
+        referral_tree(referrals, "customer:nobody")
