@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from graph.errors import InvalidInput
 from graph.settings import Settings
 from graph.store import GraphStore
-from ingest.understand import subjects_of
+from ingest.understand import search, subjects_of
+from queries.customer import customer_360
 from queries.experts import experts
 from queries.knowledge import at_risk, bus_factor, departure_impact, tacit_holders
 from queries.referrals import referral_chain, referral_stats, referral_tree, referrers
@@ -210,3 +211,17 @@ def get_referral_stats(
 ) -> dict[str, Any]:
     """K-factor by acquisition cohort, depth distribution, share acquired by referral, cycles."""
     return referral_stats(store, period=period)
+
+
+@router.get("/customers/{customer_id}", tags=["everyone"])
+def get_customer(store: StoreDep, settings: SettingsDep, customer_id: str) -> dict[str, Any]:
+    """The customer 360: identity, channels, needs, behaviour, value, owners, complaints, colleagues."""
+    return customer_360(store, customer_id, half_life_days=settings.expertise_half_life_days)
+
+
+@router.get("/search", tags=["everyone"])
+def get_search(
+    store: StoreDep, q: Annotated[str, Query(min_length=1)], limit: Annotated[int, Query(ge=1)] = 20
+) -> list[dict[str, object]]:
+    """Customers, colleagues, products and topics by name or alias, Chinese or English, fuzzy."""
+    return search(store, q, limit=limit)

@@ -29,6 +29,8 @@ from ingest.generate import generate as generate_bundle
 from ingest.jsonl import load_jsonl
 from ingest.pipeline import FileReport, ingest_paths
 from ingest.tabular import NO_MAPPING, Mapping
+from ingest.understand import search
+from queries.customer import customer_360
 from queries.evidence import holders_of
 from queries.referrals import referrers
 
@@ -521,6 +523,48 @@ def referrers_command(
             f"{r.name} [{r.customer_id}]: {r.direct} direct, {r.indirect} indirect, "
             f"value {r.downstream_value:,.0f}"
         )
+
+
+@app.command("customer")
+def customer_command(customer_id: str, as_json: JsonOpt = False) -> None:
+    """The customer 360 / hand-over dossier, with a completeness score over five levels."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    d = _run(lambda: customer_360(_store(), customer_id, half_life_days=settings.expertise_half_life_days))
+    if as_json:
+        _print_json(d)
+        return
+    ident = d["identity"]
+    typer.echo(
+        f"{ident['name']} [{ident['id']}]  completeness {d['completeness']['score']}/5"
+        + (f" (missing: {', '.join(d['completeness']['missing'])})" if d["completeness"]["missing"] else "")
+    )
+    typer.echo(
+        f"  from {len(ident['sources'])} sources; e-mails {', '.join(d['channels']['emails']) or '-'}; "
+        f"phones {', '.join(d['channels']['phones']) or '-'}"
+    )
+    typer.echo(
+        f"  {d['behaviour']['interactions']} interactions, last {d['behaviour']['last_interaction'] or '-'}; "
+        f"value {d['value']['lifetime_value']}"
+    )
+    typer.echo(
+        "  owners: "
+        + (", ".join(o["name"] + ("" if o["current"] else " (past)") for o in d["owners"]) or "-")
+    )
+    typer.echo("  open complaints: " + (", ".join(d["open_complaints"]) or "none"))
+    typer.echo(
+        "  colleagues who know them: " + (", ".join(c["name"] for c in d["colleagues"]) or "nobody yet")
+    )
+
+
+@app.command("search")
+def search_command(text: str, limit: int = 20, as_json: JsonOpt = False) -> None:
+    """Find customers, colleagues, products and topics by name or alias, Chinese or English, fuzzy."""
+    found = _run(lambda: search(_store(), text, limit=limit))
+    if as_json:
+        _print_json(found)
+        return
+    for hit in found:
+        typer.echo(f"{hit['score']:5.1f}  {hit['kind']:<10} {hit['name']}  [{hit['id']}]")
 
 
 @app.command()

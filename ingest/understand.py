@@ -53,3 +53,25 @@ def subjects_of(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = SUBJ
         if best is not None:
             found = [terms[best[0]].entity_id]
     return list(dict.fromkeys(found))
+
+
+def search(store: GraphStore, text: str, *, limit: int = 20) -> list[dict[str, object]]:
+    """Known customers, colleagues, products and topics by name or alias, Chinese or English, fuzzy."""
+    store.limits.check_page(limit)
+    gazetteer, _ = _analysis_tools(store)
+    query = fold(text.strip())[0].strip()
+    if not query:
+        return []
+    best: dict[str, float] = {}
+    for term, score, _ in process.extract(
+        query, list(gazetteer.terms), scorer=fuzz.WRatio, score_cutoff=70, limit=None
+    ):
+        entity_id = gazetteer.terms[term].entity_id
+        best[entity_id] = max(best.get(entity_id, 0.0), float(score) + (5.0 if term == query else 0.0))
+    ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    entities = store.get_entities([entity_id for entity_id, _ in ranked])
+    return [
+        {"id": i, "kind": entities[i].kind.value, "name": entities[i].name, "score": round(min(s, 100.0), 1)}
+        for i, s in ranked
+        if i in entities
+    ]

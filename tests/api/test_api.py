@@ -205,3 +205,34 @@ def test_marketing_answers_over_http(client: TestClient) -> None:
     assert _is_problem(
         client.get("/customers/customer:C101/referrals", params={"direction": "sideways"}), 422
     )
+
+
+def test_the_customer_360_of_a_customer_from_several_sources_is_one_record(client: TestClient) -> None:
+    d = client.get("/customers/customer:C101").json()
+    assert d["identity"]["name"] == "张伟"
+    assert [s.split("@")[0] for s in d["identity"]["sources"]] == [
+        "source:contacts.vcf",
+        "source:customers.csv",
+        "source:hubspot_contacts.csv",
+    ]
+    assert d["identity"]["organization"] == [{"id": "customer:C100", "name": "华东精密仪器有限公司"}]
+    assert d["channels"]["emails"] == ["zhang.wei@hdjm.cn", "zhangwei1985@example.cn"]
+    assert d["behaviour"]["interactions"] == 2 and d["behaviour"]["last_interaction"].startswith("2026-11-05")
+    assert [o["name"] for o in d["owners"]] == ["李娜"]
+    assert d["completeness"] == {"score": 4, "of": 5, "missing": ["value"]}
+    liu = client.get("/customers/customer:C102").json()
+    assert (
+        liu["needs"]["feedback"][0]["id"] == "feedback:F-31"
+        and liu["needs"]["feedback"][0]["resolved"] is True
+    )
+    assert liu["open_complaints"] == []
+    assert client.get("/customers/employee:E01").status_code == 422
+    assert client.get("/customers/customer:nobody").status_code == 404
+
+
+def test_search_finds_names_and_aliases_in_either_script(client: TestClient) -> None:
+    assert client.get("/search", params={"q": "華東精密"}).json()[0]["id"] == "customer:C100"  # traditional
+    assert client.get("/search", params={"q": "X-200 spectrometer"}).json()[0]["id"] == "product:X200"
+    assert client.get("/search", params={"q": "calibraton"}).json()[0]["id"] == "topic:calibration"
+    assert client.get("/search", params={"q": "qqqq zzzz"}).json() == []
+    assert client.get("/search").status_code == 422
