@@ -14,6 +14,7 @@ from queries.customer import customer_360
 from queries.experts import experts
 from queries.knowledge import at_risk, bus_factor, departure_impact, tacit_holders
 from queries.referrals import referral_chain, referral_stats, referral_tree, referrers
+from queries.relationships import warm_intros, who_knows
 
 
 def experts_answer(
@@ -225,3 +226,32 @@ def get_search(
 ) -> list[dict[str, object]]:
     """Customers, colleagues, products and topics by name or alias, Chinese or English, fuzzy."""
     return search(store, q, limit=limit)
+
+
+@router.get("/customers/{customer_id}/relationships", tags=["sales"])
+def get_relationships(
+    store: StoreDep, settings: SettingsDep, customer_id: str, limit: Annotated[int, Query(ge=1)] = 20
+) -> list[dict[str, Any]]:
+    """Colleagues ranked by relationship strength with a customer, with the last interaction."""
+    found = who_knows(store, customer_id, half_life_days=settings.expertise_half_life_days, limit=limit)
+    return [r.__dict__ for r in found]
+
+
+@router.get("/paths/intro", tags=["sales"])
+def get_intro(
+    store: StoreDep,
+    settings: SettingsDep,
+    employee_id: str,
+    customer_id: str,
+    max_depth: Annotated[int, Query(ge=1)] = 4,
+    limit: Annotated[int, Query(ge=1)] = 5,
+) -> list[dict[str, Any]]:
+    """Warm-introduction paths from a colleague to a customer, strongest weakest tie first."""
+    return warm_intros(
+        store,
+        employee_id,
+        customer_id,
+        max_depth=max_depth,
+        half_life_days=settings.expertise_half_life_days,
+        limit=limit,
+    )

@@ -33,6 +33,7 @@ from ingest.understand import search
 from queries.customer import customer_360
 from queries.evidence import holders_of
 from queries.referrals import referrers
+from queries.relationships import warm_intros, who_knows
 
 app = typer.Typer(
     name="ckn",
@@ -523,6 +524,64 @@ def referrers_command(
             f"{r.name} [{r.customer_id}]: {r.direct} direct, {r.indirect} indirect, "
             f"value {r.downstream_value:,.0f}"
         )
+
+
+@app.command("who-knows")
+def who_knows_command(customer_id: str, limit: int = 20, as_json: JsonOpt = False) -> None:
+    """Colleagues ranked by relationship strength with a customer, with the last interaction."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    found = _run(
+        lambda: who_knows(
+            _store(), customer_id, half_life_days=settings.expertise_half_life_days, limit=limit
+        )
+    )
+    if as_json:
+        _print_json([r.__dict__ for r in found])
+        return
+    for r in found:
+        last = r.last_interaction
+        seen = f"; last: {last['name']} ({(last['when'] or '')[:10]}, {last['channel']})" if last else ""
+        owner = ", account owner" if r.owner else ""
+        typer.echo(
+            f"{r.name} [{r.employee_id}] strength {r.strength:.2f}: {r.interactions} interactions"
+            f"{owner}{seen}"
+        )
+
+
+@app.command()
+def intro(
+    employee_id: str,
+    customer_id: str,
+    max_depth: Annotated[int, typer.Option(help="Longest path, in steps.")] = 4,
+    limit: Annotated[int, typer.Option(help="How many paths.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Warm-introduction paths from a colleague to a customer, ranked by their weakest tie."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    found = _run(
+        lambda: warm_intros(
+            _store(),
+            employee_id,
+            customer_id,
+            max_depth=max_depth,
+            half_life_days=settings.expertise_half_life_days,
+            limit=limit,
+        )
+    )
+    if as_json:
+        _print_json(found)
+        return
+    for path in found:
+        typer.echo(
+            f"weakest tie {path['weakest_tie']:.2f}: "
+            + " → ".join(
+                name
+                for name, node in zip(path["names"], path["nodes"], strict=True)
+                if not node.startswith("interaction:")
+            )
+        )
+    if not found:
+        typer.echo(f"no introduction path within {max_depth} steps")
 
 
 @app.command("customer")
