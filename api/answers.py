@@ -12,7 +12,7 @@ from graph.store import GraphStore
 from ingest.understand import search, subjects_of
 from queries.customer import customer_360
 from queries.experts import experts
-from queries.knowledge import at_risk, bus_factor, departure_impact, tacit_holders
+from queries.knowledge import at_risk, bus_factor, departure_impact, gaps, knowledge_map, tacit_holders
 from queries.referrals import referral_chain, referral_stats, referral_tree, referrers
 from queries.relationships import warm_intros, who_knows
 
@@ -255,3 +255,17 @@ def get_intro(
         half_life_days=settings.expertise_half_life_days,
         limit=limit,
     )
+
+
+@router.get("/knowledge/map", tags=["knowledge"])
+def get_knowledge_map(
+    store: StoreDep, settings: SettingsDep, department: str | None = None
+) -> list[dict[str, object]]:
+    """Topics and products × holders, with behavioural and documented evidence apart."""
+    return knowledge_map(store, department=department, half_life_days=settings.expertise_half_life_days)
+
+
+@router.get("/knowledge/gaps", tags=["knowledge"])
+def get_gaps(store: StoreDep, limit: Annotated[int, Query(ge=1)] = 50) -> list[dict[str, object]]:
+    """Topics customers ask or complain about that no knowledge item covers, most asked first."""
+    return gaps(store, limit=limit)

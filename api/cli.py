@@ -32,6 +32,7 @@ from ingest.tabular import NO_MAPPING, Mapping
 from ingest.understand import search
 from queries.customer import customer_360
 from queries.evidence import holders_of
+from queries.knowledge import gaps, knowledge_map
 from queries.referrals import referrers
 from queries.relationships import warm_intros, who_knows
 
@@ -431,6 +432,46 @@ def tacit(
         )
     if not answer["tacit_holders"]:
         typer.echo("no tacit holders found")
+
+
+@app.command("knowledge-map")
+def knowledge_map_command(
+    department: Annotated[
+        str | None, typer.Option(help="Only holders in this department (id or name).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Where our know-how lives: topics and products × holders, behaviour vs documents."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    rows = _run(
+        lambda: knowledge_map(
+            _store(), department=department, half_life_days=settings.expertise_half_life_days
+        )
+    )
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        people = ", ".join(
+            f"{h['name']} (behaviour {h['behavioural']:.1f}, documents {h['documented']:.1f})"
+            for h in row["holders"]
+        )
+        typer.echo(f"{row['subject_name']} [{row['subject_id']}]: {people}")
+
+
+@app.command("gaps")
+def gaps_command(limit: int = 50, as_json: JsonOpt = False) -> None:
+    """Topics customers ask or complain about that no knowledge item covers, most asked first."""
+    found = _run(lambda: gaps(_store(), limit=limit))
+    if as_json:
+        _print_json(found)
+        return
+    for gap in found:
+        typer.echo(
+            f"{gap['name']} [{gap['topic_id']}]: asked {gap['asked']} times, {gap['complaints']} complaints"
+        )
+    if not found:
+        typer.echo("no gaps: every topic customers ask about has a knowledge item")
 
 
 @app.command("bus-factor")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from graph.errors import InvalidInput, NotFound
 from graph.model import NodeKind, RelType
@@ -239,3 +240,94 @@ def _neighbours(
                     "score": e.score,
                 }
     return sorted(found.values(), key=lambda s: (-float(s["score"]), str(s["employee_id"])))  # type: ignore[arg-type]
+
+
+def knowledge_map(
+    store: GraphStore,
+    *,
+    department: str | None = None,
+    now: datetime | None = None,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+) -> list[dict[str, Any]]:
+    """Topics and products × their knowledgeable holders, behavioural and documented evidence apart.
+
+    ``department`` (id or name) keeps only the holders who are members of it.
+    """
+    now = now or datetime.now(UTC)
+    members: set[str] | None = None
+    if department:
+        depts = [
+            d
+            for d in store.list_entities(NodeKind.DEPARTMENT, limit=store.limits.max_page)
+            if department in (d.id, d.name) or department.casefold() in d.name.casefold()
+        ]
+        if not depts:
+            raise NotFound(f"no department called {department!r}")
+        members = {
+            h.source
+            for h in store.expand([d.id for d in depts], types=[RelType.MEMBER_OF], direction=Direction.IN)
+        }
+    rows = []
+    subjects = store.get_entities(_subjects(store, SUBJECT_KINDS))
+    for sid in sorted(subjects):
+        found = [
+            h
+            for h in holders(store, sid, now=now, half_life_days=half_life_days)
+            if members is None or h.employee_id in members
+        ]
+        if not found:
+            continue
+        rows.append(
+            {
+                "subject_id": sid,
+                "subject_name": subjects[sid].name,
+                "kind": subjects[sid].kind.value,
+                "holders": [
+                    {
+                        "employee_id": h.employee_id,
+                        "name": h.name,
+                        "behavioural": round(_strength(h.evidence, False), 4),
+                        "documented": round(_strength(h.evidence, True), 4),
+                    }
+                    for h in found
+                ],
+            }
+        )
+    return rows
+
+
+def gaps(store: GraphStore, *, limit: int = 50) -> list[dict[str, object]]:
+    """Topics customers ask or complain about (feedback, tickets) that no knowledge item covers.
+
+    Most asked first; a complaint counts twice.
+    """
+    store.limits.check_page(limit)
+    topics = store.get_entities(_subjects(store, (NodeKind.TOPIC,)))
+    about = store.expand(sorted(topics), types=[RelType.ABOUT], direction=Direction.IN)
+    items = store.get_entities(sorted({h.source for h in about}))
+    found = []
+    for tid, topic in topics.items():
+        linked = [items[h.source] for h in about if h.target == tid and h.source in items]
+        if any(i.kind is NodeKind.KNOWLEDGE_ITEM for i in linked):
+            continue
+        asked = [
+            i
+            for i in linked
+            if i.kind is NodeKind.FEEDBACK
+            or (i.kind is NodeKind.INTERACTION and i.props.get("channel") == "ticket")
+        ]
+        if not asked:
+            continue
+        complaints = sum(1 for i in asked if i.props.get("feedback_kind") == "complaint")
+        found.append(
+            {
+                "topic_id": tid,
+                "name": topic.name,
+                "demand": len(asked) + complaints,
+                "asked": len(asked),
+                "complaints": complaints,
+                "examples": sorted(i.id for i in asked)[:5],
+            }
+        )
+    found.sort(key=lambda g: (-int(g["demand"]), str(g["topic_id"])))  # type: ignore[call-overload]
+    return found[:limit]

@@ -241,7 +241,17 @@ def test_search_finds_names_and_aliases_in_either_script(client: TestClient) -> 
 def test_who_knows_and_intro_over_http(client: TestClient) -> None:
     ranked = client.get("/customers/customer:C101/relationships").json()
     assert ranked[0]["employee_id"] == "employee:E03" and ranked[0]["owner"] is True
-    intro = client.get("/paths/intro", params={"employee_id": "employee:E04", "customer_id": "customer:C101"}).json()
+    intro = client.get(
+        "/paths/intro", params={"employee_id": "employee:E04", "customer_id": "customer:C101"}
+    ).json()
     assert intro[0]["names"][:2] == ["David Chen", "李娜"] and intro[0]["nodes"][-1] == "customer:C101"
     too_deep = {"employee_id": "employee:E04", "customer_id": "customer:C101", "max_depth": 8}
     assert _is_problem(client.get("/paths/intro", params=too_deep), 422)
+
+
+def test_knowledge_map_and_gaps_over_http(client: TestClient) -> None:
+    service = client.get("/knowledge/map", params={"department": "客户服务部"}).json()
+    assert {h["name"] for row in service for h in row["holders"]} == {"王芳"}
+    everyone = client.get("/knowledge/map").json()
+    assert {"product:X200", "topic:calibration"} <= {row["subject_id"] for row in everyone}
+    assert client.get("/knowledge/gaps").json() == []  # every asked-about topic has a document

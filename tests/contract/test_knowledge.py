@@ -6,7 +6,7 @@ import pytest
 
 from graph.errors import InvalidInput, NotFound
 from graph.store import GraphStore
-from queries.knowledge import at_risk, bus_factor, departure_impact, tacit_holders
+from queries.knowledge import at_risk, bus_factor, departure_impact, gaps, knowledge_map, tacit_holders
 from tests.contract.conftest import NOW
 
 
@@ -48,3 +48,18 @@ def test_a_departure_shows_what_is_lost_and_who_could_take_it(planted: GraphStor
     assert departure_impact(planted, "employee:wang", now=NOW) == []  # Anna still knows calibration
     with pytest.raises(InvalidInput, match="not an employee"):
         departure_impact(planted, "topic:calib", now=NOW)
+
+
+def test_the_knowledge_map_puts_holders_against_subjects(planted: GraphStore) -> None:
+    rows = {r["subject_id"]: r for r in knowledge_map(planted, now=NOW)}
+    calib = {h["employee_id"]: h for h in rows["topic:calib"]["holders"]}
+    assert set(calib) == {"employee:wang", "employee:anna"}
+    assert calib["employee:wang"]["documented"] == 0 and calib["employee:wang"]["behavioural"] > 7
+    assert calib["employee:anna"]["behavioural"] == 0 and calib["employee:anna"]["documented"] > 5
+    assert "topic:export" not in rows  # nobody knows it well enough
+    with pytest.raises(NotFound):
+        knowledge_map(planted, department="Nowhere", now=NOW)
+
+
+def test_gaps_are_topics_customers_ask_about_with_no_document(planted: GraphStore) -> None:
+    assert [(g["topic_id"], g["asked"]) for g in gaps(planted)] == [("topic:single", 3)]
