@@ -442,8 +442,9 @@ def _interactions(world: _World) -> None:
     channels = ["call", "email", "meeting", "chat", "ticket", "visit", "purchase", "电话", "工单"]
     planted = [(tid, roles["tacit_holder"]) for tid, roles in truth["topics"].items()]
     single = truth["single_holder_topic"]
-    # communities: each colleague works a home slice of the topics and the accounts
-    home = {e: rng.sample(range(len(topics)), k=min(3, len(topics))) for e in employees.ids}
+    # communities: each colleague works a home slice of the topics, never the one planted single-holder topic
+    open_topics = [n for n, t in enumerate(topics) if t[0] != single["topic"]]
+    home = {e: rng.sample(open_topics, k=min(3, len(open_topics))) for e in employees.ids}
     for i in range(size.interactions):
         if i % 50 == 0 and planted:  # the tacit holders answer tickets on their topic, and write nothing
             tid, employee = planted[(i // 50) % len(planted)]
@@ -496,9 +497,13 @@ def _feedback(world: _World) -> None:
     experts = [(tid, r["tacit_holder"], r["documented_expert"]) for tid, r in truth["topics"].items()]
     for i in range(size.feedback):
         tid, tacit, documented = (
-            experts[i % len(experts)]
+            experts[(i // 3) % len(experts)]
             if experts and i % 3 == 0
-            else (rng.choice(topics)[0], rng.choice(employees.ids), rng.choice(employees.ids))
+            else (
+                rng.choice([t for t in topics if t[0] != truth["single_holder_topic"]["topic"]])[0],
+                rng.choice(employees.ids),
+                rng.choice(employees.ids),
+            )
         )
         # planted topics: the tacit holder answers half, the documented expert the rest; some stay open
         planted_handler = tacit if i % 2 == 0 else documented

@@ -23,7 +23,9 @@ from queries.experts import DEFAULT_HALF_LIFE_DAYS, Evidence, Expert, experts
 KNOWLEDGEABLE = 2.0
 """Decayed evidence (see :data:`queries.experts.WEIGHTS`) that makes someone a holder of a subject."""
 TACIT_DOCUMENTED_SHARE = 0.2
-"""Most of a tacit holder's evidence is behaviour: documents make at most this share of it."""
+"""Most of a tacit holder's evidence is behaviour: documents make at most this share of it ..."""
+TACIT_DOCUMENTED_MAX = 3.0
+"""... and less than one fresh document's worth: someone who wrote several is not a tacit holder."""
 SUBJECT_KINDS = (NodeKind.TOPIC, NodeKind.PRODUCT)
 
 
@@ -88,7 +90,8 @@ def tacit_holders(
     for sid in subjects:
         for holder in holders(store, sid, now=now, half_life_days=half_life_days):
             behavioural, documented = _strength(holder.evidence, False), _strength(holder.evidence, True)
-            if documented <= TACIT_DOCUMENTED_SHARE * (behavioural + documented):
+            share = documented <= TACIT_DOCUMENTED_SHARE * (behavioural + documented)
+            if share and documented < TACIT_DOCUMENTED_MAX:
                 found.append(
                     TacitHolder(
                         sid,
