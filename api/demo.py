@@ -5,16 +5,20 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from graph.model import RelType
 from graph.store import GraphStore
 from ingest.pipeline import IngestReport, ingest_paths
-from queries.evidence import holders_of
-from queries.referrals import downstream, referral_chain
+from queries.experts import experts
+from queries.knowledge import at_risk, tacit_holders
+from queries.referrals import referral_chain, referral_tree
+from queries.relationships import warm_intros
 
-_ACTS = {
-    RelType.AUTHORED: "wrote",
-    RelType.RESOLVED: "resolved",
-    RelType.PARTICIPATED_IN: "took part in",
+_KINDS = {
+    "authored": "wrote",
+    "resolved": "resolved",
+    "interaction": "took part in",
+    "meeting": "met them at",
+    "owns_account": "owns the account",
+    "escalation_answered": "answered the escalation",
 }
 
 
@@ -45,43 +49,37 @@ def run_demo(store: GraphStore, quarantine_dir: Path) -> list[str]:
         "",
         "SALES: who in our company knows the X200 光谱仪, and on what evidence?",
     ]
-    for rank, holder in enumerate(holders_of(store, "product:X200", limit=3), start=1):
+    for rank, expert in enumerate(experts(store, ["product:X200"], limit=3), start=1):
         acts = [
-            f"{_ACTS.get(e.relation, e.relation.value)} “{e.item_name}”"
-            + (f" ({e.when[:10]})" if e.when else "")
-            for e in holder.documented + holder.behavioural
+            f"{_KINDS.get(e.kind, e.kind)} “{e.item_name}”" + (f" ({e.when[:10]})" if e.when else "")
+            for e in expert.evidence
         ]
-        lines.append(f"  {rank}. {holder.name}: {'; '.join(acts[:4])}" + (" …" if len(acts) > 4 else ""))
-    intro = store.paths(
-        "employee:E04",
-        "customer:C101",
-        max_depth=4,
-        types=[RelType.KNOWS, RelType.PARTICIPATED_IN, RelType.OWNS_ACCOUNT, RelType.WORKS_AT],
-    )
+        lines.append(f"  {rank}. {expert.name}: {'; '.join(acts[:3])}" + (" …" if len(acts) > 3 else ""))
     lines.append("SALES: how can David Chen get a warm introduction to 张伟?")
-    if intro:
-        lines.append("  " + " → ".join(_name(store, n) for n in intro[0].nodes))
+    for path in warm_intros(store, "employee:E04", "customer:C101", limit=1):
+        people = [
+            n for n, i in zip(path["names"], path["nodes"], strict=True) if not i.startswith("interaction:")
+        ]
+        lines.append("  " + " → ".join(people) + f" (weakest tie {path['weakest_tie']:.1f})")
 
     lines += ["", "MARKETING: whom did 张伟 bring us, directly and through others?"]
-    tree = downstream(store, "customer:C101")
+    tree, _ = referral_tree(store, "customer:C101")
+    direct = [c.name for c in tree.children]
     lines.append(
-        f"  {len(tree.direct)} direct ({', '.join(_name(store, c) for c in tree.direct)}), "
-        f"{len(tree.indirect)} indirect ({', '.join(_name(store, c) for c in tree.indirect)}); "
-        f"lifetime value of the referred customers: {tree.lifetime_value:,.0f}"
+        f"  {len(direct)} direct ({', '.join(direct)}), {tree.branch_customers - len(direct)} more through them; "
+        f"lifetime value of the referred customers: {tree.branch_value:,.0f}"
     )
     chain = referral_chain(store, "customer:C106")
     lines.append("MARKETING: where did 周杰 come from?")
     lines.append("  " + " ← ".join(_name(store, c) for c in ["customer:C106", *chain]))
 
-    lines += ["", "KNOWLEDGE MANAGERS: who holds our calibration (校准) know-how, written down or not?"]
-    for holder in holders_of(store, "topic:calibration"):
-        if holder.tacit:
-            lines.append(
-                f"  {holder.name}: {holder.items} tickets/complaints handled, no document written"
-                " → tacit holder: document this next"
-            )
-        else:
-            lines.append(
-                f"  {holder.name}: {len({e.item_id for e in holder.documented})} document(s) written"
-            )
+    lines += ["", "KNOWLEDGE MANAGERS: who knows calibration (校准) without having written it down?"]
+    for tacit in tacit_holders(store, "topic:calibration"):
+        handled = len({e.item_id for e in tacit.evidence})
+        lines.append(
+            f"  {tacit.name}: {handled} tickets/complaints handled, no document written → document this next"
+        )
+    lines.append("KNOWLEDGE MANAGERS: what rests on one person?")
+    for risk in at_risk(store):
+        lines.append(f"  {risk.subject_name}: only {risk.holder_names[0]} knows it")
     return lines

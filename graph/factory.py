@@ -9,7 +9,10 @@ from graph.store import GraphStore, Limits
 def limits_from(settings: Settings) -> Limits:
     """The traversal caps the settings ask for."""
     return Limits(
-        max_depth=settings.max_depth, max_page=settings.max_page, max_expansion=settings.max_expansion
+        max_depth=settings.max_depth,
+        max_page=settings.max_page,
+        max_expansion=settings.max_expansion,
+        time_budget_s=settings.time_budget_s,
     )
 
 

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     )
     nlp_batch_size: int = Field(default=64, ge=1, description="Texts per `nlp.pipe` batch.")
     nlp_processes: int = Field(default=1, ge=1, description="Processes `nlp.pipe` uses (`n_process`).")
+    time_budget_s: float = Field(
+        default=10.0, gt=0, description="Seconds one traversal or answer may take before it stops (422)."
+    )
     max_expansion: int = Field(
         default=200_000, ge=1, description="Relationships one traversal may look at before it stops."
     )

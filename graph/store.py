@@ -7,6 +7,7 @@ contract suite in ``tests/contract/`` runs every test against both.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Protocol, TypeVar, runtime_checkable
@@ -128,6 +129,12 @@ class Limits(_Result):
     """Relationships a single traversal may look at before it gives up."""
     max_paths: int = Field(default=10_000, ge=1)
     """Paths enumerated before ranking; more means the request is too broad."""
+    time_budget_s: float = Field(default=10.0, gt=0)
+    """Seconds one traversal or answer may take before it stops with :class:`LimitExceeded`."""
+
+    def deadline(self) -> Deadline:
+        """A clock for one request: ``check()`` refuses to go on past the time budget."""
+        return Deadline(self.time_budget_s)
 
     def check_depth(self, depth: int) -> None:
         """Refuse a depth outside 1..max_depth."""
@@ -141,6 +148,22 @@ class Limits(_Result):
         if not 1 <= limit <= self.max_page:
             raise LimitExceeded(
                 f"limit must be between 1 and {self.max_page}, got {limit}", max_page=self.max_page
+            )
+
+
+class Deadline:
+    """The time budget of one request."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.until = time.monotonic() + seconds
+
+    def check(self) -> None:
+        """Raise :class:`LimitExceeded` once the budget is spent."""
+        if time.monotonic() > self.until:
+            raise LimitExceeded(
+                f"the request took longer than its budget of {self.seconds:g} s; ask for less",
+                time_budget_s=self.seconds,
             )
 
 

@@ -35,8 +35,10 @@ def _leaves(hop: Hop, node: str, direction: Direction) -> bool:
 class _Budget:
     def __init__(self, store: GraphStore) -> None:
         self.left = store.limits.max_expansion
+        self.deadline = store.limits.deadline()
 
     def spend(self, hops: Sequence[Hop]) -> None:
+        self.deadline.check()
         self.left -= len(hops)
         if self.left < 0:
             raise LimitExceeded(
@@ -171,6 +173,7 @@ def paths(
         for other, hop in adjacency.get(node, []):
             if other in on_path or len(crossed) + 1 + to_target.get(other, max_depth + 1) > max_depth:
                 continue
+            budget.deadline.check()
             nodes.append(other)
             crossed.append(hop)
             if other == target:

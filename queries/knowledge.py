@@ -87,7 +87,9 @@ def tacit_holders(
     if subject_id and subject_id not in names:
         raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
     found = []
+    deadline = store.limits.deadline()
     for sid in subjects:
+        deadline.check()
         for holder in holders(store, sid, now=now, half_life_days=half_life_days):
             behavioural, documented = _strength(holder.evidence, False), _strength(holder.evidence, True)
             share = documented <= TACIT_DOCUMENTED_SHARE * (behavioural + documented)
@@ -271,8 +273,10 @@ def knowledge_map(
             for h in store.expand([d.id for d in depts], types=[RelType.MEMBER_OF], direction=Direction.IN)
         }
     rows = []
+    deadline = store.limits.deadline()
     subjects = store.get_entities(_subjects(store, SUBJECT_KINDS))
     for sid in sorted(subjects):
+        deadline.check()
         found = [
             h
             for h in holders(store, sid, now=now, half_life_days=half_life_days)

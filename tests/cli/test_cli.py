@@ -36,11 +36,12 @@ def test_demo_answers_each_kind_of_user(run) -> None:  # type: ignore[no-untyped
     out = result.output
     assert "Ingested 12 files of the bundled sample into the embedded store" in out
     assert "10 bad rows were set aside" in out
-    assert "1. 王芳: took part in “X200 校准漂移” (2026-10-02)" in out
-    assert "David Chen → 李娜 → 张伟" in out
-    assert "3 direct (刘强, Acme Labs GmbH, 陈静), 1 indirect (周杰)" in out
+    assert "1. 王芳: resolved “How often should the X200 be calibrated?” (2026-10-21)" in out
+    assert "David Chen → 李娜 → 张伟 (weakest tie 2.0)" in out
+    assert "3 direct (刘强, Acme Labs GmbH, 陈静), 1 more through them" in out
     assert "周杰 ← Maria Lopez" in out
-    assert "王芳: 3 tickets/complaints handled, no document written → tacit holder" in out
+    assert "王芳: 3 tickets/complaints handled, no document written → document this next" in out
+    assert "CloudSync 云同步: only 李娜 knows it" in out
 
     again = run("demo")
     assert "0 entities and 0 relationships created" in again.output

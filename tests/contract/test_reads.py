@@ -187,3 +187,14 @@ def test_expand_returns_each_relationship_once_in_id_order(company: GraphStore) 
     ids = [h.relation_id for h in hops]
     assert ids == sorted(set(ids))
     assert len(ids) == 4  # C1-C2 is seen from both ends but listed once
+
+
+def test_a_traversal_over_its_time_budget_stops_with_a_clear_error(store_factory) -> None:  # type: ignore[no-untyped-def]
+    from graph.store import Limits
+
+    store = store_factory(Limits(time_budget_s=1e-9))
+    people, links = referral_chain(4)
+    store.write(Batch(entities=tuple(people), relations=tuple(links)))
+
+    with pytest.raises(LimitExceeded, match="longer than its budget"):
+        store.neighbourhood("customer:c0", depth=3)
