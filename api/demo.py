@@ -66,8 +66,8 @@ def run_demo(store: GraphStore, quarantine_dir: Path) -> list[str]:
     tree, _ = referral_tree(store, "customer:C101")
     direct = [c.name for c in tree.children]
     lines.append(
-        f"  {len(direct)} direct ({', '.join(direct)}), {tree.branch_customers - len(direct)} more through them; "
-        f"lifetime value of the referred customers: {tree.branch_value:,.0f}"
+        f"  {len(direct)} direct ({', '.join(direct)}), {tree.branch_customers - len(direct)} more through"
+        f" them; lifetime value of the referred customers: {tree.branch_value:,.0f}"
     )
     chain = referral_chain(store, "customer:C106")
     lines.append("MARKETING: where did 周杰 come from?")
