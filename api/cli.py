@@ -479,11 +479,15 @@ def bus_factor_command(
     subject: Annotated[
         str | None, typer.Argument(help="A topic, product or customer; all at risk if omitted.")
     ] = None,
+    topic: Annotated[str | None, typer.Option(help="A topic (id or name).")] = None,
+    product: Annotated[str | None, typer.Option(help="A product (id or name).")] = None,
+    customer: Annotated[str | None, typer.Option(help="A customer (id or name).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """How many people a subject rests on; without a subject, every topic and product resting on one."""
+    named = subject or topic or product or customer
     settings = _run(lambda: load_settings(**_State.overrides))
-    answer = _run(lambda: bus_factor_answer(_store(), settings, subject))
+    answer = _run(lambda: bus_factor_answer(_store(), settings, named))
     if as_json:
         _print_json(answer)
         return

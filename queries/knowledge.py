@@ -11,6 +11,7 @@ behaviour (resolutions, escalations, meetings) and hardly any documents.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -176,8 +177,9 @@ def departure_impact(
 ) -> list[Loss]:
     """What becomes uncovered if ``employee_id`` leaves, with suggested successors for each item.
 
-    Successors are colleagues one step away: weaker evidence on the same subject, holders of an
-    adjacent topic (parent or sub-topic), and people who worked with the same customers.
+    Successors are colleagues one step away, in this order: weaker evidence on the same subject,
+    holders of an adjacent topic (parent or sub-topic), co-authors of the leaver's documents, and
+    colleagues who worked with the same customers.
     """
     now = now or datetime.now(UTC)
     person = store.get_entity(employee_id)
@@ -195,6 +197,7 @@ def departure_impact(
     owned = store.expand([employee_id], types=[RelType.OWNS_ACCOUNT], direction=Direction.OUT)
     candidates = sorted({h.target for h in about} | {h.target for h in owned})
     entities = store.get_entities(candidates)
+    colleagues = _close_colleagues(store, employee_id, items)
     losses = []
     for sid in candidates:
         subject = entities.get(sid)
@@ -218,10 +221,55 @@ def departure_impact(
                 subject.name,
                 subject.kind.value,
                 remaining,
-                (weaker + _neighbours(store, sid, employee_id, now, half_life_days))[:successors],
+                _unique(weaker + _neighbours(store, sid, employee_id, now, half_life_days) + colleagues)[
+                    :successors
+                ],
             )
         )
     return losses
+
+
+def _unique(found: list[dict[str, object]]) -> list[dict[str, object]]:
+    seen: set[object] = set()
+    kept = []
+    for successor in found:
+        if successor["employee_id"] not in seen:
+            seen.add(successor["employee_id"])
+            kept.append(successor)
+    return kept
+
+
+def _close_colleagues(store: GraphStore, leaving: str, items: list[str]) -> list[dict[str, object]]:
+    """Co-authors of the leaver's documents, then colleagues who met the same customers, most shared first."""
+    entities = store.get_entities(items)
+    documents = [i for i in items if i in entities and entities[i].kind is NodeKind.KNOWLEDGE_ITEM]
+    coauthors: dict[str, int] = defaultdict(int)
+    for hop in store.expand(documents, types=[RelType.AUTHORED], direction=Direction.IN):
+        if hop.source != leaving:
+            coauthors[hop.source] += 1
+    meetings = [i for i in items if i in entities and entities[i].kind is NodeKind.INTERACTION]
+    customers = {
+        h.source for h in store.expand(meetings, types=[RelType.PARTICIPATED_IN], direction=Direction.IN)
+    }
+    their = store.get_entities(sorted(customers))
+    customer_ids = [c for c in customers if c in their and their[c].kind is NodeKind.CUSTOMER]
+    shared: dict[str, int] = defaultdict(int)
+    others = store.expand(customer_ids, types=[RelType.PARTICIPATED_IN], direction=Direction.OUT)
+    for hop in store.expand(
+        sorted({h.target for h in others}), types=[RelType.PARTICIPATED_IN], direction=Direction.IN
+    ):
+        shared[hop.source] += 1
+    people = store.get_entities(sorted(set(coauthors) | set(shared)))
+    found: list[dict[str, object]] = []
+    for source, why in (
+        (coauthors, "co-wrote documents with them"),
+        (shared, "works with the same customers"),
+    ):
+        for eid, count in sorted(source.items(), key=lambda kv: (-kv[1], kv[0])):
+            person = people.get(eid)
+            if eid != leaving and person is not None and person.kind is NodeKind.EMPLOYEE:
+                found.append({"employee_id": eid, "name": person.name, "why": why, "score": float(count)})
+    return found
 
 
 def _neighbours(

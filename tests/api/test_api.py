@@ -255,3 +255,18 @@ def test_knowledge_map_and_gaps_over_http(client: TestClient) -> None:
     everyone = client.get("/knowledge/map").json()
     assert {"product:X200", "topic:calibration"} <= {row["subject_id"] for row in everyone}
     assert client.get("/knowledge/gaps").json() == []  # every asked-about topic has a document
+
+
+def test_departure_successors_include_colleagues_of_the_same_customers(client: TestClient) -> None:
+    losses = {
+        loss["subject_id"]: loss
+        for loss in client.get("/employees/employee:E03/departure-impact").json()["uncovered"]
+    }
+    account = losses["customer:C100"]
+    assert account["remaining_holders"] == []
+    assert account["successors"][0] == {
+        "employee_id": "employee:E01",
+        "name": "王芳",
+        "why": "works with the same customers",
+        "score": 1.0,
+    }
