@@ -12,9 +12,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from graph.errors import InvalidInput, NotFound
 from graph.model import NodeKind, RelType
 from graph.store import Direction, GraphStore
+from queries.common import require
 from queries.experts import DEFAULT_HALF_LIFE_DAYS, experts
 
 LEVELS = ("identity", "channels", "needs", "behaviour", "value")
@@ -39,11 +39,7 @@ def customer_360(
 
     """
     now = now or datetime.now(UTC)
-    me = store.get_entity(customer_id)
-    if me is None:
-        raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
-    if me.kind is not NodeKind.CUSTOMER:
-        raise InvalidInput(f"{customer_id} is a {me.kind.value}, not a customer")
+    me = require(store, customer_id, NodeKind.CUSTOMER)
     hops = store.expand([customer_id], types=None, direction=Direction.BOTH)
     relations = store.get_relations_by_id([h.relation_id for h in hops])
     others = store.get_entities(sorted({h.source for h in hops} | {h.target for h in hops}))

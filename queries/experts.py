@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from graph.errors import InvalidInput, NotFound
 from graph.model import Entity, NodeKind, RelType
 from graph.store import Direction, GraphStore
+from queries.common import moment
 
 WEIGHTS: dict[str, float] = {
     "authored": 3.0,
@@ -63,15 +64,7 @@ class Expert:
 
 
 def _date(entity: Entity) -> datetime | None:
-    for key in ("occurred_at", "submitted_at", "created_at"):
-        value = entity.props.get(key)
-        if isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
+    return moment(entity.props, "occurred_at", "submitted_at", "created_at")
 
 
 def _decayed(weight: float, when: datetime | None, now: datetime, half_life_days: float) -> float:
@@ -85,14 +78,8 @@ def _truthy(value: object) -> bool:
 
 def has_left(employee: Entity, now: datetime) -> bool:
     """Whether an employee's ``left_at`` is in the past."""
-    left_at = employee.props.get("left_at")
-    if not isinstance(left_at, str):
-        return False
-    try:
-        when = datetime.fromisoformat(left_at)
-    except ValueError:
-        return False
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)) <= now
+    left_at = moment(employee.props, "left_at")
+    return left_at is not None and left_at <= now
 
 
 def _evidence_for_subject(store: GraphStore, subject: Entity) -> list[tuple[str, str, str]]:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from graph.errors import InvalidInput, NotFound
+from graph.errors import NotFound
 from graph.model import NodeKind, RelType
 from graph.store import Direction, GraphStore
+from queries.common import require
 from queries.experts import DEFAULT_HALF_LIFE_DAYS, Evidence, Expert, experts
 
 KNOWLEDGEABLE = 2.0
@@ -182,11 +183,7 @@ def departure_impact(
     colleagues who worked with the same customers.
     """
     now = now or datetime.now(UTC)
-    person = store.get_entity(employee_id)
-    if person is None:
-        raise NotFound(f"no entity with id {employee_id!r}", entity_id=employee_id)
-    if person.kind is not NodeKind.EMPLOYEE:
-        raise InvalidInput(f"{employee_id} is a {person.kind.value}, not an employee")
+    require(store, employee_id, NodeKind.EMPLOYEE)
     work = store.expand(
         [employee_id],
         types=[RelType.AUTHORED, RelType.RESOLVED, RelType.PARTICIPATED_IN],

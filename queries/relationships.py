@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from graph.errors import InvalidInput, NotFound
 from graph.model import Entity, NodeKind, RelType
 from graph.store import Direction, GraphStore
+from queries.common import moment, require
 from queries.experts import DEFAULT_HALF_LIFE_DAYS, has_left
 
 CHANNEL_DEPTH = {
@@ -48,14 +48,7 @@ STRUCTURAL_TIES = {
 
 
 def _when(entity: Entity) -> datetime | None:
-    value = entity.props.get("occurred_at")
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return moment(entity.props, "occurred_at")
 
 
 @dataclass
@@ -131,11 +124,7 @@ def who_knows(
 ) -> list[Relationship]:
     """Colleagues ranked by relationship strength with a customer, with the last interaction."""
     store.limits.check_page(limit)
-    customer = store.get_entity(customer_id)
-    if customer is None:
-        raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
-    if customer.kind is not NodeKind.CUSTOMER:
-        raise InvalidInput(f"{customer_id} is a {customer.kind.value}, not a customer")
+    require(store, customer_id, NodeKind.CUSTOMER)
     found = _strengths(store, customer_id, now or datetime.now(UTC), half_life_days)
     return sorted(found.values(), key=lambda r: (-r.strength, r.employee_id))[:limit]
 
