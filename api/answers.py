@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from graph.errors import InvalidInput
 from graph.settings import Settings
 from graph.store import GraphStore
 from ingest.understand import search, subjects_of
+from queries.analysis import brokers, communities, export, network, pagerank
 from queries.customer import customer_360
 from queries.experts import experts
 from queries.knowledge import at_risk, bus_factor, departure_impact, gaps, knowledge_map, tacit_holders
@@ -269,3 +270,77 @@ def get_knowledge_map(
 def get_gaps(store: StoreDep, limit: Annotated[int, Query(ge=1)] = 50) -> list[dict[str, object]]:
     """Topics customers ask or complain about that no knowledge item covers, most asked first."""
     return gaps(store, limit=limit)
+
+
+def analysis_answer(
+    store: GraphStore,
+    network_name: str,
+    measure: str,
+    *,
+    method: str = "leiden",
+    top: int = 20,
+    reverse: bool = False,
+    fmt: str = "json",
+) -> Any:
+    """One measure on one projected network, with what it means."""
+    graph = network(store, network_name)
+    size = {"network": network_name, "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
+    if measure == "pagerank":
+        scores = pagerank(graph, reverse=reverse)
+        ranked = sorted(scores, key=lambda n: (-scores[n], n))[:top]
+        why = "PageRank: influence through who points at whom" + (
+            " (edges reversed: referrers collect it)" if reverse else ""
+        )
+        return {
+            **size,
+            "measure": why,
+            "ranking": [
+                {"id": n, "name": graph.nodes[n].get("name", n), "score": round(scores[n], 6)} for n in ranked
+            ],
+        }
+    if measure == "brokers":
+        return {
+            **size,
+            "measure": "brokers: betweenness (exact, or sampled on large networks), Burt's constraint, "
+            "effective size, bridges, articulation points",
+            "ranking": brokers(graph, top=top),
+        }
+    if measure == "communities":
+        found, modularity = communities(graph, method=method)
+        return {
+            **size,
+            "measure": f"{method} communities, seeded",
+            "modularity": modularity,
+            "communities": [{"size": len(c), "members": c} for c in found[:top]],
+        }
+    if measure == "export":
+        return export(graph, fmt)
+    raise InvalidInput("measure is pagerank, brokers, communities or export")
+
+
+@router.get("/analysis/{network_name}/{measure}", tags=["analysis"])
+def get_analysis(
+    store: StoreDep,
+    network_name: str,
+    measure: str,
+    method: Annotated[str, Query(pattern="^(leiden|louvain)$")] = "leiden",
+    top: Annotated[int, Query(ge=1, le=1000)] = 20,
+    reverse: bool = False,
+    format: Annotated[str, Query(pattern="^(json|graphml|gexf|csv)$")] = "json",
+) -> Any:
+    """Influencers (pagerank), brokers, communities or an export of a network.
+
+    Networks: referral, collaboration, knows, customer-product.
+    """
+    answer = analysis_answer(
+        store, network_name, measure, method=method, top=top, reverse=reverse, fmt=format
+    )
+    if measure == "export":
+        media = {
+            "json": "application/json",
+            "graphml": "application/xml",
+            "gexf": "application/xml",
+            "csv": "text/csv",
+        }
+        return Response(answer, media_type=media[format])
+    return answer

@@ -15,7 +15,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from api.answers import bus_factor_answer, departure_answer, experts_answer, referrals_answer, tacit_answer
+from api.answers import (
+    analysis_answer,
+    bus_factor_answer,
+    departure_answer,
+    experts_answer,
+    referrals_answer,
+    tacit_answer,
+)
 from api.app import create_app, nlp_options
 from api.demo import run_demo
 from api.schemas import EntityOut, HolderOut, SubgraphOut, ingest_report_json
@@ -627,6 +634,39 @@ def intro(
         )
     if not found:
         typer.echo(f"no introduction path within {max_depth} steps")
+
+
+@app.command()
+def analyze(
+    network_name: Annotated[
+        str, typer.Argument(metavar="NETWORK", help="referral, collaboration, knows, customer-product")
+    ],
+    measure: Annotated[str, typer.Argument(help="pagerank, brokers, communities or export")],
+    method: Annotated[str, typer.Option(help="Communities: leiden or louvain.")] = "leiden",
+    top: Annotated[int, typer.Option(help="How many to list.")] = 20,
+    reverse: Annotated[bool, typer.Option(help="PageRank against the edges (referrers collect it).")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Export: json, graphml, gexf or csv.")] = "json",
+    as_json: JsonOpt = False,
+) -> None:
+    """Network analysis: influencers, brokers, communities, or an export for Gephi and friends."""
+    answer = _run(
+        lambda: analysis_answer(
+            _store(), network_name, measure, method=method, top=top, reverse=reverse, fmt=fmt
+        )
+    )
+    if measure == "export":
+        typer.echo(answer)
+    elif as_json:
+        _print_json(answer)
+    else:
+        typer.echo(
+            f"{answer['measure']} on the {network_name} network"
+            f" ({answer['nodes']} nodes, {answer['edges']} edges)"
+        )
+        for row in answer.get("ranking", []):
+            typer.echo("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
+        for community in answer.get("communities", []):
+            typer.echo(f"  {community['size']}: {', '.join(community['members'][:10])}")
 
 
 @app.command("customer")

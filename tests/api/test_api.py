@@ -270,3 +270,16 @@ def test_departure_successors_include_colleagues_of_the_same_customers(client: T
         "why": "works with the same customers",
         "score": 1.0,
     }
+
+
+def test_network_analysis_over_http(client: TestClient) -> None:
+    rank = client.get("/analysis/referral/pagerank", params={"reverse": True, "top": 1}).json()
+    assert rank["ranking"][0]["id"] == "customer:C101" and "referrers collect it" in rank["measure"]
+    brokers = client.get("/analysis/collaboration/brokers").json()
+    assert brokers["ranking"][0]["name"] == "王芳"
+    found = client.get("/analysis/knows/communities", params={"method": "louvain"}).json()
+    assert found["nodes"] == sum(c["size"] for c in found["communities"])
+    graphml = client.get("/analysis/referral/export", params={"format": "graphml"})
+    assert graphml.headers["content-type"].startswith("application/xml") and "<graphml" in graphml.text
+    assert _is_problem(client.get("/analysis/nonsense/pagerank"), 422)
+    assert _is_problem(client.get("/analysis/referral/magic"), 422)

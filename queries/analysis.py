@@ -1,0 +1,261 @@
+"""Network analysis: influencers, brokers and communities, on networks projected from the graph.
+
+networkx is the model and the reference; above :data:`IGRAPH_ABOVE` nodes the heavy algorithms run
+on igraph (C) instead, with the same answers on small graphs (tested). Results are cached per graph
+version, so a second question about an unchanged graph is free.
+
+Networks:
+
+- ``referral``: customers, an edge from referrer to referred;
+- ``collaboration``: colleagues, linked by interactions they shared, documents they wrote together and
+  customers they both worked with (weights count the ties);
+- ``knows``: people linked by ``KNOWS`` (as loaded from ``relationships.csv``), undirected;
+- ``customer-product``: customers and what they bought.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import networkx as nx
+
+from graph.errors import InvalidInput
+from graph.model import NodeKind, RelType
+from graph.store import GraphStore
+from queries.common import moment
+
+NETWORKS = ("referral", "collaboration", "knows", "customer-product")
+IGRAPH_ABOVE = 5_000
+"""Networks with more nodes than this run PageRank, betweenness and communities on igraph."""
+EXACT_BETWEENNESS_UP_TO = 2_000
+"""Above this many nodes betweenness is estimated from a seeded sample of sources."""
+_lock = threading.Lock()
+_cache: dict[tuple[Any, ...], Any] = {}
+
+
+def _cached(store: GraphStore, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    full = (id(store), store.stats().graph_version, *key)
+    with _lock:
+        if full in _cache:
+            return _cache[full]
+    value = compute()
+    with _lock:
+        if len(_cache) > 64:
+            _cache.clear()
+        _cache[full] = value
+    return value
+
+
+def network(store: GraphStore, name: str, *, since: datetime | None = None) -> nx.Graph:
+    """A weighted network projected from the store (see the module docstring).
+
+    ``since`` keeps only interactions from that time on (collaboration).
+    """
+    if name not in NETWORKS:
+        raise InvalidInput(f"unknown network {name!r}; known: {', '.join(NETWORKS)}")
+    return _cached(store, ("network", name, since), lambda: _project(store, name, since))
+
+
+def _project(store: GraphStore, name: str, since: datetime | None) -> nx.Graph:
+    if name == "referral":
+        source = store.project(kinds=[NodeKind.CUSTOMER], types=[RelType.REFERRED])
+        graph: nx.Graph = nx.DiGraph()
+        graph.add_nodes_from(source.nodes(data=True))
+        for u, v in source.edges():
+            graph.add_edge(u, v, weight=graph.get_edge_data(u, v, {}).get("weight", 0) + 1)
+        return graph
+    if name == "knows":
+        source = store.project(kinds=[NodeKind.CUSTOMER, NodeKind.EMPLOYEE], types=[RelType.KNOWS])
+        graph = nx.Graph()
+        graph.add_nodes_from(n for n in source.nodes if source.degree(n))
+        for u, v, data in source.edges(data=True):
+            weight = data.get("weight") or data.get("strength") or 1.0
+            graph.add_edge(u, v, weight=float(weight))
+        for n in graph.nodes:
+            graph.nodes[n].update(source.nodes[n])
+        return graph
+    if name == "customer-product":
+        source = store.project(kinds=[NodeKind.CUSTOMER, NodeKind.PRODUCT], types=[RelType.PURCHASED])
+        graph = nx.Graph()
+        for u, v, data in source.edges(data=True):
+            previous = graph.get_edge_data(u, v, {}).get("weight", 0.0)
+            graph.add_edge(u, v, weight=previous + float(data.get("amount") or 1.0))
+        for n in graph.nodes:
+            graph.nodes[n].update(source.nodes[n])
+        return graph
+    return _collaboration(store, since)
+
+
+def _collaboration(store: GraphStore, since: datetime | None) -> nx.Graph:
+    source = store.project(
+        kinds=[NodeKind.EMPLOYEE, NodeKind.CUSTOMER, NodeKind.INTERACTION, NodeKind.KNOWLEDGE_ITEM],
+        types=[RelType.PARTICIPATED_IN, RelType.AUTHORED],
+    )
+    kind = nx.get_node_attributes(source, "kind")
+    members: dict[str, set[str]] = defaultdict(set)  # item or customer -> colleagues
+    for person, item in source.edges():
+        if kind.get(person) != "Employee":
+            continue
+        when = moment(source.nodes[item], "occurred_at", "created_at")
+        if since and when and when < since:
+            continue
+        members[item].add(person)
+        for other, _ in source.in_edges(item):  # the customers of the interaction
+            if kind.get(other) == "Customer":
+                members[other].add(person)
+    graph = nx.Graph()
+    graph.add_nodes_from((n, source.nodes[n]) for n in source.nodes if kind.get(n) == "Employee")
+    for people in members.values():
+        ordered = sorted(people)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                graph.add_edge(a, b, weight=graph.get_edge_data(a, b, {}).get("weight", 0) + 1)
+    return graph
+
+
+def _to_igraph(graph: nx.Graph) -> tuple[Any, list[str]]:
+    import igraph as ig
+
+    names = sorted(graph.nodes)
+    index = {n: i for i, n in enumerate(names)}
+    g = ig.Graph(
+        n=len(names), edges=[(index[u], index[v]) for u, v in graph.edges()], directed=graph.is_directed()
+    )
+    g.es["weight"] = [float(d.get("weight", 1.0)) for _, _, d in graph.edges(data=True)]
+    return g, names
+
+
+def pagerank(graph: nx.Graph, *, reverse: bool = False, backend: str = "auto") -> dict[str, float]:
+    """PageRank (weighted).
+
+    ``reverse`` follows edges backwards, so that referrers, not the referred, collect the rank.
+    """
+    if graph.number_of_nodes() == 0:
+        return {}
+    target = graph.reverse(copy=True) if reverse and graph.is_directed() else graph
+    if _use_igraph(target, backend):
+        g, names = _to_igraph(target)
+        scores = g.pagerank(weights="weight", directed=target.is_directed())
+        return dict(zip(names, scores, strict=True))
+    return dict(nx.pagerank(target, weight="weight"))
+
+
+def betweenness(
+    graph: nx.Graph, *, seed: int = 7, sample: int = 500, backend: str = "auto"
+) -> dict[str, float]:
+    """Betweenness centrality (normalised): exact on small networks, from ``sample`` seeded sources above."""
+    n = graph.number_of_nodes()
+    undirected = graph.to_undirected() if graph.is_directed() else graph
+    exact = n <= EXACT_BETWEENNESS_UP_TO
+    if not _use_igraph(undirected, backend) or n < 3:
+        return dict(nx.betweenness_centrality(undirected, k=None if exact else min(sample, n), seed=seed))
+    import random
+
+    g, names = _to_igraph(undirected)
+    sources = None if exact else random.Random(seed).sample(range(n), k=min(sample, n))
+    raw = g.betweenness(sources=sources, directed=False)
+    scale = (n / (len(sources) if sources else n)) / ((n - 1) * (n - 2) / 2)
+    return {name: value * scale for name, value in zip(names, raw, strict=True)}
+
+
+def _use_igraph(graph: nx.Graph, backend: str) -> bool:
+    if backend not in {"auto", "networkx", "igraph"}:
+        raise InvalidInput("backend is auto, networkx or igraph")
+    return backend == "igraph" or (backend == "auto" and graph.number_of_nodes() > IGRAPH_ABOVE)
+
+
+def communities(
+    graph: nx.Graph, *, method: str = "leiden", seed: int = 7, backend: str = "auto"
+) -> tuple[list[list[str]], float]:
+    """Communities (largest first, members sorted) and their modularity; Louvain or Leiden, seeded."""
+    undirected = graph.to_undirected() if graph.is_directed() else graph
+    if undirected.number_of_edges() == 0:
+        return [[n] for n in sorted(undirected.nodes)], 0.0
+    if method == "louvain":
+        if _use_igraph(undirected, backend):
+            g, names = _to_igraph(undirected)
+            parts = g.community_multilevel(weights="weight")
+            found = [{names[i] for i in part} for part in parts]
+        else:
+            found = nx.community.louvain_communities(undirected, weight="weight", seed=seed)
+    elif method == "leiden":
+        import leidenalg
+
+        g, names = _to_igraph(undirected)
+        partition = leidenalg.find_partition(
+            g, leidenalg.ModularityVertexPartition, weights="weight", seed=seed
+        )
+        found = [{names[i] for i in part} for part in partition]
+    else:
+        raise InvalidInput("method is louvain or leiden")
+    ordered = sorted((sorted(c) for c in found if c), key=lambda c: (-len(c), c[0]))
+    return ordered, round(float(nx.community.modularity(undirected, ordered, weight="weight")), 4)
+
+
+def brokers(graph: nx.Graph, *, top: int = 10, seed: int = 7) -> list[dict[str, Any]]:
+    """People who connect others, most between first.
+
+    Each with betweenness, Burt's constraint and effective size, the bridges they sit on, and whether
+    the network falls apart without them (articulation point).
+    """
+    undirected = graph.to_undirected() if graph.is_directed() else graph
+    between = betweenness(undirected, seed=seed)
+    cut_points = set(nx.articulation_points(undirected))
+    bridges = defaultdict(list)
+    for u, v in nx.bridges(undirected):
+        bridges[u].append(v)
+        bridges[v].append(u)
+    ranked = sorted(between, key=lambda n: (-between[n], n))[:top]
+    constraint = nx.constraint(undirected, nodes=ranked, weight="weight")
+    effective = nx.effective_size(undirected, nodes=ranked, weight="weight")
+    return [
+        {
+            "id": n,
+            "name": undirected.nodes[n].get("name", n),
+            "betweenness": round(between[n], 6),
+            "constraint": round(float(constraint[n]), 4) if constraint[n] == constraint[n] else None,
+            "effective_size": round(float(effective[n]), 4) if effective[n] == effective[n] else None,
+            "articulation_point": n in cut_points,
+            "bridges_to": sorted(bridges.get(n, [])),
+        }
+        for n in ranked
+    ]
+
+
+def export(graph: nx.Graph, fmt: str) -> str:
+    """The network as GraphML, GEXF, a CSV edge list or browser-ready JSON (nodes and links)."""
+    import io
+    import json
+
+    plain = nx.Graph(graph) if not graph.is_directed() else nx.DiGraph(graph)
+    for _, data in plain.nodes(data=True):
+        for key, value in list(data.items()):
+            if isinstance(value, list | dict) or value is None:
+                data[key] = json.dumps(value, ensure_ascii=False) if value is not None else ""
+    if fmt == "graphml":
+        return "\n".join(nx.generate_graphml(plain))
+    if fmt == "gexf":
+        return "\n".join(nx.generate_gexf(plain))
+    if fmt == "csv":
+        out = io.StringIO()
+        out.write("source,target,weight\n")
+        for u, v, d in sorted(plain.edges(data=True)):
+            out.write(f"{u},{v},{d.get('weight', 1)}\n")
+        return out.getvalue()
+    if fmt == "json":
+        data = {
+            "nodes": [
+                {"id": n, "name": d.get("name", n), "kind": d.get("kind", "")}
+                for n, d in sorted(plain.nodes(data=True))
+            ],
+            "links": [
+                {"source": u, "target": v, "weight": d.get("weight", 1)}
+                for u, v, d in sorted(plain.edges(data=True))
+            ],
+        }
+        return json.dumps(data, ensure_ascii=False)
+    raise InvalidInput("format is graphml, gexf, csv or json")

@@ -1,0 +1,76 @@
+"""Network analysis on classic, published social networks, loaded as a user would. Every store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from graph.store import GraphStore
+from ingest.pipeline import ingest_paths
+from queries.analysis import betweenness, brokers, communities, export, network, pagerank
+
+
+def _load(store: GraphStore, tmp_path: Path, graph: nx.Graph, prefix: str) -> None:
+    """The network as a user hands it over: a customer list and relationships.csv."""
+    folder = tmp_path / prefix
+    folder.mkdir()
+    names = {n: str(n) for n in graph.nodes}
+    people = "".join(f"{prefix}{n},{names[n]},person\n" for n in graph.nodes)
+    (folder / "customers.csv").write_text("customer_id,name,kind\n" + people, encoding="utf-8")
+    links = "".join(f"{prefix}{u},KNOWS,{prefix}{v},1\n" for u, v in graph.edges())
+    (folder / "relationships.csv").write_text("source_id,type,target_id,weight\n" + links, encoding="utf-8")
+    ingest_paths(store, [folder], quarantine_dir=tmp_path / "q")
+
+
+def _purity(found: list[list[str]], faction: dict[str, str]) -> float:
+    majority = sum(Counter(faction[m] for m in community).most_common(1)[0][1] for community in found)
+    return majority / sum(len(c) for c in found)
+
+
+@pytest.mark.parametrize("method", ["leiden", "louvain"])
+def test_karate_club_communities_follow_the_historical_split(
+    store: GraphStore, tmp_path: Path, method: str
+) -> None:
+    karate = nx.karate_club_graph()
+    _load(store, tmp_path, karate, "K")
+    faction = {f"customer:K{n}": data["club"] for n, data in karate.nodes(data=True)}
+
+    found, modularity = communities(network(store, "knows"), method=method, seed=7)
+
+    assert sum(len(c) for c in found) == 34
+    assert _purity(found, faction) >= 0.9
+    assert modularity > 0.35
+
+
+def test_the_medici_are_the_top_broker_of_florence(store: GraphStore, tmp_path: Path) -> None:
+    _load(store, tmp_path, nx.florentine_families_graph(), "F-")
+    ranked = brokers(network(store, "knows"), top=3)
+    assert ranked[0]["name"] == "Medici" and ranked[0]["articulation_point"] is True
+    assert ranked[0]["betweenness"] == pytest.approx(0.5219, abs=1e-3)
+
+
+def test_igraph_and_networkx_give_the_same_answers_on_small_networks(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    _load(store, tmp_path, nx.karate_club_graph(), "K")
+    graph = network(store, "knows")
+
+    nx_rank, ig_rank = pagerank(graph, backend="networkx"), pagerank(graph, backend="igraph")
+    assert max(abs(nx_rank[n] - ig_rank[n]) for n in graph) < 1e-4
+    nx_between, ig_between = betweenness(graph, backend="networkx"), betweenness(graph, backend="igraph")
+    assert max(abs(nx_between[n] - ig_between[n]) for n in graph) < 1e-9
+    _, nx_q = communities(graph, method="louvain", backend="networkx")
+    _, ig_q = communities(graph, method="louvain", backend="igraph")
+    assert abs(nx_q - ig_q) < 0.03
+
+
+def test_exports_for_other_tools(store: GraphStore, tmp_path: Path) -> None:
+    _load(store, tmp_path, nx.florentine_families_graph(), "F-")
+    graph = network(store, "knows")
+    assert nx.parse_graphml(export(graph, "graphml")).number_of_nodes() == graph.number_of_nodes()
+    assert "<gexf" in export(graph, "gexf")
+    assert export(graph, "csv").splitlines()[0] == "source,target,weight"
+    assert '"links"' in export(graph, "json")
