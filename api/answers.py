@@ -126,6 +126,7 @@ def _settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
+Offset = Annotated[int, Query(ge=0, description="Skip this many of the ranked answers (the next page).")]
 
 
 @router.get("/experts", tags=["sales"])
@@ -137,27 +138,34 @@ def get_experts(
     customer: str | None = None,
     topic: str | None = None,
     limit: Annotated[int, Query(ge=1)] = 10,
+    offset: Offset = 0,
     include_left: bool = False,
 ) -> dict[str, Any]:
     """Colleagues who know the subjects asked about, ranked, each with the evidence behind it."""
-    return experts_answer(
+    answer = experts_answer(
         store,
         settings,
         q,
         product=product,
         customer=customer,
         topic=topic,
-        limit=limit,
+        limit=offset + limit,
         include_left=include_left,
     )
+    return {**answer, "experts": answer["experts"][offset:]}
 
 
 @router.get("/knowledge/tacit", tags=["knowledge"])
 def get_tacit(
-    store: StoreDep, settings: SettingsDep, topic: str | None = None, limit: Annotated[int, Query(ge=1)] = 50
+    store: StoreDep,
+    settings: SettingsDep,
+    topic: str | None = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Tacit knowledge holders: strong behavioural evidence, little or none written down."""
-    return tacit_answer(store, settings, topic, limit)
+    answer = tacit_answer(store, settings, topic, offset + limit)
+    return {**answer, "tacit_holders": answer["tacit_holders"][offset:]}
 
 
 @router.get("/knowledge/bus-factor", tags=["knowledge"])
@@ -201,10 +209,10 @@ def get_referrals(
 
 @router.get("/referrers", tags=["marketing"])
 def get_referrers(
-    store: StoreDep, top: Annotated[int, Query(ge=1)] = 10, since: str | None = None
+    store: StoreDep, top: Annotated[int, Query(ge=1)] = 10, since: str | None = None, offset: Offset = 0
 ) -> list[dict[str, Any]]:
     """Customers ranked by the customers their referrals brought in, with direct and indirect counts."""
-    return [r.__dict__ for r in referrers(store, top=top, since=since)]
+    return [r.__dict__ for r in referrers(store, top=offset + top, since=since)][offset:]
 
 
 @router.get("/referrals/stats", tags=["marketing"])
@@ -223,19 +231,27 @@ def get_customer(store: StoreDep, settings: SettingsDep, customer_id: str) -> di
 
 @router.get("/search", tags=["everyone"])
 def get_search(
-    store: StoreDep, q: Annotated[str, Query(min_length=1)], limit: Annotated[int, Query(ge=1)] = 20
+    store: StoreDep,
+    q: Annotated[str, Query(min_length=1)],
+    limit: Annotated[int, Query(ge=1)] = 20,
+    offset: Offset = 0,
 ) -> list[dict[str, object]]:
     """Customers, colleagues, products and topics by name or alias, Chinese or English, fuzzy."""
-    return search(store, q, limit=limit)
+    return search(store, q, limit=offset + limit)[offset:]
 
 
 @router.get("/customers/{customer_id}/relationships", tags=["sales"])
 def get_relationships(
-    store: StoreDep, settings: SettingsDep, customer_id: str, limit: Annotated[int, Query(ge=1)] = 20
+    store: StoreDep,
+    settings: SettingsDep,
+    customer_id: str,
+    limit: Annotated[int, Query(ge=1)] = 20,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """Colleagues ranked by relationship strength with a customer, with the last interaction."""
-    found = who_knows(store, customer_id, half_life_days=settings.expertise_half_life_days, limit=limit)
-    return [r.__dict__ for r in found]
+    days = settings.expertise_half_life_days
+    found = who_knows(store, customer_id, half_life_days=days, limit=offset + limit)
+    return [r.__dict__ for r in found][offset:]
 
 
 @router.get("/paths/intro", tags=["sales"])
@@ -267,9 +283,11 @@ def get_knowledge_map(
 
 
 @router.get("/knowledge/gaps", tags=["knowledge"])
-def get_gaps(store: StoreDep, limit: Annotated[int, Query(ge=1)] = 50) -> list[dict[str, object]]:
+def get_gaps(
+    store: StoreDep, limit: Annotated[int, Query(ge=1)] = 50, offset: Offset = 0
+) -> list[dict[str, object]]:
     """Topics customers ask or complain about that no knowledge item covers, most asked first."""
-    return gaps(store, limit=limit)
+    return gaps(store, limit=offset + limit)[offset:]
 
 
 def analysis_answer(

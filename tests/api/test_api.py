@@ -283,3 +283,13 @@ def test_network_analysis_over_http(client: TestClient) -> None:
     assert graphml.headers["content-type"].startswith("application/xml") and "<graphml" in graphml.text
     assert _is_problem(client.get("/analysis/nonsense/pagerank"), 422)
     assert _is_problem(client.get("/analysis/referral/magic"), 422)
+
+
+def test_ranked_answers_are_paged_with_limit_and_offset(client: TestClient) -> None:
+    everyone = client.get("/experts", params={"q": "X200", "limit": 3}).json()["experts"]
+    second = client.get("/experts", params={"q": "X200", "limit": 1, "offset": 1}).json()["experts"]
+    assert second == everyone[1:2]
+    referrers = client.get("/referrers", params={"top": 10}).json()
+    assert client.get("/referrers", params={"top": 2, "offset": 2}).json() == referrers[2:4]
+    assert _is_problem(client.get("/experts", params={"q": "X200", "limit": 999, "offset": 999}), 422)
+    assert _is_problem(client.get("/referrers", params={"offset": -1}), 422)
