@@ -340,6 +340,10 @@ def knowledge_map(
                         "name": h.name,
                         "behavioural": round(_strength(h.evidence, False), 4),
                         "documented": round(_strength(h.evidence, True), 4),
+                        "evidence": [
+                            {"kind": e.kind, "item_id": e.item_id, "item_name": e.item_name, "when": e.when}
+                            for e in h.evidence
+                        ],
                     }
                     for h in found
                 ],
