@@ -10,7 +10,16 @@ from graph.errors import InvalidInput
 from graph.settings import Settings
 from graph.store import GraphStore
 from ingest.understand import search, subjects_of
-from queries.analysis import brokers, communities, export, network, pagerank
+from queries.analysis import (
+    ambassadors,
+    brokers,
+    communities,
+    departments_bridged,
+    export,
+    network,
+    pagerank,
+    suggestions,
+)
 from queries.customer import customer_360
 from queries.experts import experts
 from queries.knowledge import at_risk, bus_factor, departure_impact, gaps, knowledge_map, tacit_holders
@@ -299,12 +308,29 @@ def analysis_answer(
     top: int = 20,
     reverse: bool = False,
     fmt: str = "json",
+    node: str | None = None,
 ) -> Any:
     """One measure on one projected network, with what it means."""
+    if measure == "ambassadors":
+        return {
+            "measure": "referral ambassadors: greedy coverage of referral communities",
+            **ambassadors(store, k=top),
+        }
+    if measure == "departments":
+        return {
+            "measure": "cross-department brokers and silos (collaboration network)",
+            **departments_bridged(store),
+        }
     graph = network(store, network_name)
+    if measure == "suggestions":
+        return {
+            "network": network_name,
+            "measure": "who should meet whom: Adamic-Adar on shared neighbours",
+            "suggestions": suggestions(graph, node=node, top=top),
+        }
     size = {"network": network_name, "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
     if measure == "pagerank":
-        scores = pagerank(graph, reverse=reverse)
+        scores = pagerank(graph, reverse=reverse, around=node)
         ranked = sorted(scores, key=lambda n: (-scores[n], n))[:top]
         why = "PageRank: influence through who points at whom" + (
             " (edges reversed: referrers collect it)" if reverse else ""
@@ -333,7 +359,9 @@ def analysis_answer(
         }
     if measure == "export":
         return export(graph, fmt)
-    raise InvalidInput("measure is pagerank, brokers, communities or export")
+    raise InvalidInput(
+        "measure is pagerank, brokers, communities, suggestions, ambassadors, departments or export"
+    )
 
 
 @router.get("/analysis/{network_name}/{measure}", tags=["analysis"])
@@ -345,13 +373,14 @@ def get_analysis(
     top: Annotated[int, Query(ge=1, le=1000)] = 20,
     reverse: bool = False,
     format: Annotated[str, Query(pattern="^(json|graphml|gexf|csv)$")] = "json",
+    node: Annotated[str | None, Query(description="PageRank around / suggestions for this node.")] = None,
 ) -> Any:
-    """Influencers (pagerank), brokers, communities or an export of a network.
+    """Influencers, brokers, communities, suggestions, ambassadors, departments, or an export.
 
     Networks: referral, collaboration, knows, customer-product.
     """
     answer = analysis_answer(
-        store, network_name, measure, method=method, top=top, reverse=reverse, fmt=format
+        store, network_name, measure, method=method, top=top, reverse=reverse, fmt=format, node=node
     )
     if measure == "export":
         media = {

@@ -641,32 +641,37 @@ def analyze(
     network_name: Annotated[
         str, typer.Argument(metavar="NETWORK", help="referral, collaboration, knows, customer-product")
     ],
-    measure: Annotated[str, typer.Argument(help="pagerank, brokers, communities or export")],
+    measure: Annotated[
+        str,
+        typer.Argument(
+            help="pagerank, brokers, communities, suggestions, ambassadors, departments or export"
+        ),
+    ],
     method: Annotated[str, typer.Option(help="Communities: leiden or louvain.")] = "leiden",
     top: Annotated[int, typer.Option(help="How many to list.")] = 20,
     reverse: Annotated[bool, typer.Option(help="PageRank against the edges (referrers collect it).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="Export: json, graphml, gexf or csv.")] = "json",
+    node: Annotated[str | None, typer.Option(help="PageRank around / suggestions for this node.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Network analysis: influencers, brokers, communities, or an export for Gephi and friends."""
+    """Network analysis: influencers, brokers, communities, suggestions, ambassadors, departments, export."""
     answer = _run(
         lambda: analysis_answer(
-            _store(), network_name, measure, method=method, top=top, reverse=reverse, fmt=fmt
+            _store(), network_name, measure, method=method, top=top, reverse=reverse, fmt=fmt, node=node
         )
     )
     if measure == "export":
         typer.echo(answer)
-    elif as_json:
+        return
+    if as_json or measure in {"suggestions", "ambassadors", "departments"}:
         _print_json(answer)
-    else:
-        typer.echo(
-            f"{answer['measure']} on the {network_name} network"
-            f" ({answer['nodes']} nodes, {answer['edges']} edges)"
-        )
-        for row in answer.get("ranking", []):
-            typer.echo("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
-        for community in answer.get("communities", []):
-            typer.echo(f"  {community['size']}: {', '.join(community['members'][:10])}")
+        return
+    size = f"({answer['nodes']} nodes, {answer['edges']} edges)"
+    typer.echo(f"{answer['measure']} on the {network_name} network {size}")
+    for row in answer.get("ranking", []):
+        typer.echo("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
+    for community in answer.get("communities", []):
+        typer.echo(f"  {community['size']}: {', '.join(community['members'][:10])}")
 
 
 @app.command("customer")

@@ -129,14 +129,21 @@ def _to_igraph(graph: nx.Graph) -> tuple[Any, list[str]]:
     return g, names
 
 
-def pagerank(graph: nx.Graph, *, reverse: bool = False, backend: str = "auto") -> dict[str, float]:
+def pagerank(
+    graph: nx.Graph, *, reverse: bool = False, around: str | None = None, backend: str = "auto"
+) -> dict[str, float]:
     """PageRank (weighted).
 
-    ``reverse`` follows edges backwards, so that referrers, not the referred, collect the rank.
+    ``reverse`` follows edges backwards, so that referrers, not the referred, collect the rank;
+    ``around`` personalises it: influence as seen from one node.
     """
     if graph.number_of_nodes() == 0:
         return {}
     target = graph.reverse(copy=True) if reverse and graph.is_directed() else graph
+    if around is not None:
+        if around not in target:
+            raise InvalidInput(f"{around} is not in this network")
+        return dict(nx.pagerank(target, weight="weight", personalization={around: 1.0}))
     if _use_igraph(target, backend):
         g, names = _to_igraph(target)
         scores = g.pagerank(weights="weight", directed=target.is_directed())
@@ -259,3 +266,108 @@ def export(graph: nx.Graph, fmt: str) -> str:
         }
         return json.dumps(data, ensure_ascii=False)
     raise InvalidInput("format is graphml, gexf, csv or json")
+
+
+def suggestions(graph: nx.Graph, *, node: str | None = None, top: int = 10) -> list[dict[str, Any]]:
+    """Who should meet whom: pairs not linked yet, ranked by Adamic-Adar, with the shared neighbours named.
+
+    On the customer-product network the same index ranks similar customers (shared products).
+    """
+    undirected = graph.to_undirected() if graph.is_directed() else graph
+    starts = [node] if node is not None else sorted(undirected.nodes)
+    if node is not None and node not in undirected:
+        raise InvalidInput(f"{node} is not in this network")
+    pairs: set[tuple[str, str]] = set()
+    for a in starts:
+        for middle in undirected.neighbors(a):
+            for b in undirected.neighbors(middle):
+                if b != a and not undirected.has_edge(a, b):
+                    pairs.add((a, b) if node is not None or a < b else (b, a))
+    scored = []
+    for (a, b), (_, _, score) in zip(
+        sorted(pairs), nx.adamic_adar_index(undirected, sorted(pairs)), strict=True
+    ):
+        shared = sorted(set(undirected.neighbors(a)) & set(undirected.neighbors(b)))
+        scored.append(
+            {
+                "a": a,
+                "b": b,
+                "score": round(score, 4),
+                "a_name": undirected.nodes[a].get("name", a),
+                "b_name": undirected.nodes[b].get("name", b),
+                "shared": [{"id": s, "name": undirected.nodes[s].get("name", s)} for s in shared],
+            }
+        )
+    scored.sort(key=lambda s: (-s["score"], s["a"], s["b"]))
+    return scored[:top]
+
+
+def ambassadors(store: GraphStore, *, k: int = 5, max_depth: int = 6, seed: int = 7) -> dict[str, Any]:
+    """Choose ``k`` referral ambassadors: greedy maximum coverage of customer communities.
+
+    Each ambassador's downstream referrals reach some referral communities; each pick adds the most
+    communities not yet covered (ties: wider reach, then id), and is listed with what it adds.
+    """
+    graph = network(store, "referral")
+    found, modularity = communities(graph, method="leiden", seed=seed)
+    community_of = {member: i for i, c in enumerate(found) for member in c}
+    reach: dict[str, set[int]] = {}
+    for node in graph.nodes:
+        if graph.out_degree(node):
+            downstream = nx.single_source_shortest_path_length(graph, node, cutoff=max_depth)
+            reach[node] = {community_of[n] for n in downstream if n != node}
+    chosen: list[dict[str, Any]] = []
+    covered: set[int] = set()
+    for _ in range(k):
+        best = min(reach, key=lambda n: (-len(reach[n] - covered), -len(reach[n]), n), default=None)
+        if best is None or not reach[best] - covered:
+            break
+        adds = sorted(reach.pop(best) - covered)
+        covered.update(adds)
+        chosen.append(
+            {
+                "id": best,
+                "name": graph.nodes[best].get("name", best),
+                "new_communities": [
+                    {"community": i, "size": len(found[i]), "members": found[i][:5]} for i in adds
+                ],
+            }
+        )
+    return {
+        "communities": len(found),
+        "modularity": modularity,
+        "covered": len(covered),
+        "ambassadors": chosen,
+    }
+
+
+def departments_bridged(store: GraphStore) -> dict[str, Any]:
+    """Cross-department brokers and silos.
+
+    Brokers are colleagues tied to other departments (most departments first); silos are departments
+    nobody links to the rest.
+    """
+    graph = network(store, "collaboration")
+    membership = store.project(kinds=[NodeKind.EMPLOYEE, NodeKind.DEPARTMENT], types=[RelType.MEMBER_OF])
+    department = {u: membership.nodes[v].get("name", v) for u, v in membership.edges()}
+    brokers_found = []
+    bridged: set[str] = set()
+    for person in sorted(graph.nodes):
+        home = department.get(person)
+        others = sorted(
+            {department[n] for n in graph.neighbors(person) if department.get(n) not in (None, home)}
+        )
+        if home and others:
+            bridged.add(home)
+            bridged.update(others)
+            brokers_found.append(
+                {
+                    "id": person,
+                    "name": graph.nodes[person].get("name", person),
+                    "department": home,
+                    "reaches": others,
+                }
+            )
+    brokers_found.sort(key=lambda b: (-len(b["reaches"]), b["id"]))
+    silos = sorted(set(department.values()) - bridged)
+    return {"brokers": brokers_found, "silos": silos}

@@ -293,3 +293,16 @@ def test_ranked_answers_are_paged_with_limit_and_offset(client: TestClient) -> N
     assert client.get("/referrers", params={"top": 2, "offset": 2}).json() == referrers[2:4]
     assert _is_problem(client.get("/experts", params={"q": "X200", "limit": 999, "offset": 999}), 422)
     assert _is_problem(client.get("/referrers", params={"offset": -1}), 422)
+
+
+def test_more_analysis_over_http(client: TestClient) -> None:
+    suggested = client.get("/analysis/collaboration/suggestions", params={"top": 1}).json()
+    assert suggested["suggestions"][0]["shared"]
+    assert client.get("/analysis/referral/ambassadors", params={"top": 1}).json()["ambassadors"][0]["id"] == (
+        "customer:C101"
+    )
+    assert client.get("/analysis/collaboration/departments").json()["silos"] == []
+    around = client.get(
+        "/analysis/referral/pagerank", params={"node": "customer:C105", "reverse": True}
+    ).json()
+    assert around["ranking"][0]["id"] == "customer:C105"

@@ -74,3 +74,55 @@ def test_exports_for_other_tools(store: GraphStore, tmp_path: Path) -> None:
     assert "<gexf" in export(graph, "gexf")
     assert export(graph, "csv").splitlines()[0] == "source,target,weight"
     assert '"links"' in export(graph, "json")
+
+
+def test_suggestions_departments_ambassadors_and_personalised_rank(store: GraphStore) -> None:
+    from graph.model import Batch, NodeKind, RelType
+    from queries.analysis import ambassadors, departments_bridged, suggestions
+    from tests.factories import customer, employee, entity, rel
+
+    people = [employee(f"employee:{p}", p.upper()) for p in "abcd"]
+    depts = [
+        entity("department:sales", NodeKind.DEPARTMENT, "Sales"),
+        entity("department:service", NodeKind.DEPARTMENT, "Service"),
+        entity("department:rd", NodeKind.DEPARTMENT, "R&D"),
+    ]
+    calls = [entity(f"interaction:{i}", NodeKind.INTERACTION, f"call {i}", channel="call") for i in (1, 2)]
+    buyers = [customer(f"customer:{c}", c) for c in ("R1", "x1", "x2", "R2", "y1", "y2", "R3", "z1")]
+    store.write(Batch(entities=(*people, *depts, *calls, *buyers)))
+    store.write(
+        Batch(
+            relations=(
+                rel(RelType.PARTICIPATED_IN, "employee:a", "interaction:1"),
+                rel(RelType.PARTICIPATED_IN, "employee:b", "interaction:1"),
+                rel(RelType.PARTICIPATED_IN, "employee:b", "interaction:2"),
+                rel(RelType.PARTICIPATED_IN, "employee:c", "interaction:2"),
+                rel(RelType.MEMBER_OF, "employee:a", "department:sales"),
+                rel(RelType.MEMBER_OF, "employee:b", "department:service"),
+                rel(RelType.MEMBER_OF, "employee:c", "department:service"),
+                rel(RelType.MEMBER_OF, "employee:d", "department:rd"),
+                *(
+                    rel(RelType.REFERRED, f"customer:{a}", f"customer:{b}")
+                    for a, b in [("R1", "x1"), ("R1", "x2"), ("R2", "y1"), ("R2", "y2"), ("R3", "z1")]
+                ),
+            )
+        )
+    )
+
+    (meet,) = suggestions(network(store, "collaboration"))
+    assert (meet["a"], meet["b"], [s["id"] for s in meet["shared"]]) == (
+        "employee:a",
+        "employee:c",
+        ["employee:b"],
+    )
+    bridged = departments_bridged(store)
+    assert [(b["id"], b["reaches"]) for b in bridged["brokers"]] == [
+        ("employee:a", ["Service"]),
+        ("employee:b", ["Sales"]),
+    ]
+    assert bridged["silos"] == ["R&D"]
+    chosen = ambassadors(store, k=2)
+    assert chosen["communities"] == 3 and chosen["covered"] == 2
+    assert [a["id"] for a in chosen["ambassadors"]] == ["customer:R1", "customer:R2"]  # widest reach, then id
+    around = pagerank(network(store, "referral"), reverse=True, around="customer:x1")
+    assert max(around, key=lambda n: around[n]) == "customer:x1"

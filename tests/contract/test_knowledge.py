@@ -68,4 +68,7 @@ def test_gaps_are_topics_customers_ask_about_with_no_document(planted: GraphStor
 def test_the_knowledge_map_lists_the_evidence_of_each_holder(planted: GraphStore) -> None:
     rows = {r["subject_id"]: r for r in knowledge_map(planted, now=NOW)}
     anna = next(h for h in rows["topic:calib"]["holders"] if h["employee_id"] == "employee:anna")
-    assert [(e["kind"], e["item_id"]) for e in anna["evidence"]] == [("authored", "doc:0"), ("authored", "doc:1")]
+    assert [(e["kind"], e["item_id"]) for e in anna["evidence"]] == [
+        ("authored", "doc:0"),
+        ("authored", "doc:1"),
+    ]
