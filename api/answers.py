@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -309,6 +310,7 @@ def analysis_answer(
     reverse: bool = False,
     fmt: str = "json",
     node: str | None = None,
+    since: str | None = None,
 ) -> Any:
     """One measure on one projected network, with what it means."""
     if measure == "ambassadors":
@@ -321,7 +323,11 @@ def analysis_answer(
             "measure": "cross-department brokers and silos (collaboration network)",
             **departments_bridged(store),
         }
-    graph = network(store, network_name)
+    try:
+        start = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
+    except ValueError:
+        raise InvalidInput(f"since must be an ISO date, not {since!r}") from None
+    graph = network(store, network_name, since=start)
     if measure == "suggestions":
         return {
             "network": network_name,
@@ -374,13 +380,22 @@ def get_analysis(
     reverse: bool = False,
     format: Annotated[str, Query(pattern="^(json|graphml|gexf|csv)$")] = "json",
     node: Annotated[str | None, Query(description="PageRank around / suggestions for this node.")] = None,
+    since: Annotated[str | None, Query(description="Only work from this ISO date on.")] = None,
 ) -> Any:
     """Influencers, brokers, communities, suggestions, ambassadors, departments, or an export.
 
     Networks: referral, collaboration, knows, customer-product.
     """
     answer = analysis_answer(
-        store, network_name, measure, method=method, top=top, reverse=reverse, fmt=format, node=node
+        store,
+        network_name,
+        measure,
+        method=method,
+        top=top,
+        reverse=reverse,
+        fmt=format,
+        node=node,
+        since=since,
     )
     if measure == "export":
         media = {

@@ -652,12 +652,21 @@ def analyze(
     reverse: Annotated[bool, typer.Option(help="PageRank against the edges (referrers collect it).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="Export: json, graphml, gexf or csv.")] = "json",
     node: Annotated[str | None, typer.Option(help="PageRank around / suggestions for this node.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only work from this ISO date on.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Network analysis: influencers, brokers, communities, suggestions, ambassadors, departments, export."""
     answer = _run(
         lambda: analysis_answer(
-            _store(), network_name, measure, method=method, top=top, reverse=reverse, fmt=fmt, node=node
+            _store(),
+            network_name,
+            measure,
+            method=method,
+            top=top,
+            reverse=reverse,
+            fmt=fmt,
+            node=node,
+            since=since,
         )
     )
     if measure == "export":

@@ -10,7 +10,10 @@ Networks:
 - ``collaboration``: colleagues, linked by interactions they shared, documents they wrote together and
   customers they both worked with (weights count the ties);
 - ``knows``: people linked by ``KNOWS`` (as loaded from ``relationships.csv``), undirected;
-- ``customer-product``: customers and what they bought.
+- ``customer-product``: customers and what they bought;
+- ``employee-topic``: colleagues and the topics their work is about (bipartite, weighted by items);
+- ``practice``: its projection on colleagues, linked by the topics they share (communities of this
+  network are communities of practice).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from graph.model import NodeKind, RelType
 from graph.store import GraphStore
 from queries.common import moment
 
-NETWORKS = ("referral", "collaboration", "knows", "customer-product")
+NETWORKS = ("referral", "collaboration", "knows", "customer-product", "employee-topic", "practice")
 IGRAPH_ABOVE = 5_000
 """Networks with more nodes than this run PageRank, betweenness and communities on igraph."""
 EXACT_BETWEENNESS_UP_TO = 2_000
@@ -87,7 +90,45 @@ def _project(store: GraphStore, name: str, since: datetime | None) -> nx.Graph:
         for n in graph.nodes:
             graph.nodes[n].update(source.nodes[n])
         return graph
+    if name in {"employee-topic", "practice"}:
+        bipartite = _employee_topic(store, since)
+        if name == "employee-topic":
+            return bipartite
+        people = [n for n, kind in bipartite.nodes(data="kind") if kind == "Employee"]
+        practice = nx.bipartite.weighted_projected_graph(bipartite, people)
+        for u, v in practice.edges():
+            shared = sorted(set(bipartite.neighbors(u)) & set(bipartite.neighbors(v)))
+            practice.edges[u, v]["topics"] = [bipartite.nodes[t].get("name", t) for t in shared]
+        return practice
     return _collaboration(store, since)
+
+
+def _employee_topic(store: GraphStore, since: datetime | None) -> nx.Graph:
+    source = store.project(
+        kinds=[
+            NodeKind.EMPLOYEE,
+            NodeKind.TOPIC,
+            NodeKind.INTERACTION,
+            NodeKind.FEEDBACK,
+            NodeKind.KNOWLEDGE_ITEM,
+        ],
+        types=[RelType.AUTHORED, RelType.RESOLVED, RelType.PARTICIPATED_IN, RelType.ABOUT],
+    )
+    kind = nx.get_node_attributes(source, "kind")
+    graph = nx.Graph()
+    for person, item in source.edges():
+        if kind.get(person) != "Employee":
+            continue
+        when = moment(source.nodes[item], "occurred_at", "submitted_at", "created_at")
+        if since and when and when < since:
+            continue
+        for _, topic in source.out_edges(item):
+            if kind.get(topic) == "Topic":
+                previous = graph.get_edge_data(person, topic, {}).get("weight", 0)
+                graph.add_edge(person, topic, weight=previous + 1)
+    for n in graph.nodes:
+        graph.nodes[n].update(source.nodes[n])
+    return graph
 
 
 def _collaboration(store: GraphStore, since: datetime | None) -> nx.Graph:

@@ -72,3 +72,16 @@ def test_the_knowledge_map_lists_the_evidence_of_each_holder(planted: GraphStore
         ("authored", "doc:0"),
         ("authored", "doc:1"),
     ]
+
+
+def test_communities_of_practice_and_time_windows(planted: GraphStore) -> None:
+    from datetime import UTC, datetime
+
+    from queries.analysis import communities, network
+
+    practice = network(planted, "practice")
+    found, _ = communities(practice, method="louvain")
+    assert ["employee:junior", "employee:solo"] in found  # the firmware-rollback people
+    assert practice.edges["employee:junior", "employee:solo"]["topics"] == ["固件回滚 Firmware rollback"]
+    recent = network(planted, "employee-topic", since=datetime(2026, 1, 1, tzinfo=UTC))
+    assert "employee:old" not in recent and "employee:old" in network(planted, "employee-topic")
