@@ -45,7 +45,8 @@ def run_demo(store: GraphStore, quarantine_dir: Path) -> list[str]:
         f"Ingested {len(report.files)} files of the bundled sample into the {store.backend} store: "
         f"{w.entities.created} entities and {w.relations.created} relationships created, "
         f"{w.entities.updated + w.relations.updated} updated with more evidence.",
-        f"{report.quarantined} bad rows were set aside with their reasons in {report.quarantine_dir}.",
+        f"{report.quarantined} bad rows were set aside with their reasons in {report.quarantine_dir}"
+        " (the sample has them on purpose, to show the quarantine).",
         "",
         "SALES: who in our company knows the X200 光谱仪, and on what evidence?",
     ]
