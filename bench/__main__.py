@@ -2,7 +2,7 @@
 
 Every figure is a ratio to a reference measured in the same run, subject and reference alternating
 (A B A B ...) so that load on the shared machine hits both alike; medians are reported. Results go to
-``bench/results/ingest.json`` and a Markdown table ``bench/results/ingest.md``.
+``bench/results/results.json`` and a Markdown table ``bench/results/results.md``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bench.ingest_bench import run_ingest_benchmarks
+from bench.query_bench import run_query_benchmarks
 
 
 def main() -> int:
@@ -27,8 +28,11 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = run_ingest_benchmarks(args.scale, max(args.pairs, 5), args.out / "work")
+    results["lines"] += run_query_benchmarks(args.out / "work" / f"bundle-{args.scale}", args.out / "work")
     results["machine"] = {"python": sys.version.split()[0], "platform": platform.platform()}
-    (args.out / "ingest.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    (args.out / "results.json").write_text(
+        json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     table = [
         "| benchmark | subject | reference | ratio | target | verdict |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -38,7 +42,7 @@ def main() -> int:
             f"| {line['name']} | {line['subject']} | {line['reference']} | {line['ratio']:.2f} "
             f"| {line['target']} | {'pass' if line['pass'] else 'MISS'} |"
         )
-    (args.out / "ingest.md").write_text("\n".join(table) + "\n", encoding="utf-8")
+    (args.out / "results.md").write_text("\n".join(table) + "\n", encoding="utf-8")
     print("\n".join(table))
     return 0
 
