@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
+from api.deps import SettingsDep, StoreDep
 from graph.errors import InvalidInput
 from graph.settings import Settings
 from graph.store import GraphStore
@@ -122,20 +123,6 @@ def departure_answer(store: GraphStore, settings: Settings, employee_id: str) ->
 router = APIRouter()
 
 
-def _store(request: Request) -> GraphStore:
-    store: GraphStore = request.app.state.store
-    return store
-
-
-StoreDep = Annotated[GraphStore, Depends(_store)]
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
 Offset = Annotated[int, Query(ge=0, description="Skip this many of the ranked answers (the next page).")]
 
 

@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.answers import router as answers_router
+from api.deps import StoreDep
 from api.jobs import Jobs
 from api.jobs import router as jobs_router
 from api.schemas import EntityOut, HolderOut, Page, RelationOut, ReviewDecision, SubgraphOut
@@ -74,13 +75,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _problem(500, "Internal error", "an unexpected error occurred; see the server log")
 
 
-def get_store(request: Request) -> GraphStore:
-    """The store the app was built with."""
-    store: GraphStore = request.app.state.store
-    return store
-
-
-StoreDep = Annotated[GraphStore, Depends(get_store)]
 TypesQuery = Annotated[
     list[RelType] | None, Query(description="Relationship types to follow (all if omitted).")
 ]

@@ -418,8 +418,14 @@ class EmbeddedStore(traversal.Traversals):
         with self._lock:
             entities = dict(self._conn.execute("SELECT kind, count(*) FROM entities GROUP BY kind"))
             relations = dict(self._conn.execute("SELECT type, count(*) FROM relations GROUP BY type"))
-            version = int(self._meta(self._conn.cursor(), "graph_version"))
-        return Stats(backend=self.backend, entities=entities, relations=relations, graph_version=version)
+        return Stats(
+            backend=self.backend, entities=entities, relations=relations, graph_version=self.graph_version()
+        )
+
+    def graph_version(self) -> int:
+        """See :meth:`graph.store.GraphStore.graph_version`."""
+        with self._lock:
+            return int(self._meta(self._conn.cursor(), "graph_version"))
 
     def ping(self) -> None:
         """See :meth:`graph.store.GraphStore.ping`."""
@@ -440,7 +446,7 @@ class EmbeddedStore(traversal.Traversals):
     def _graph_view(self) -> nx.MultiDiGraph:
         """The traversal view, rebuilt when the store changed outside this object."""
         with self._lock:
-            version = int(self._meta(self._conn.cursor(), "graph_version"))
+            version = self.graph_version()
             if self._view is None or self._view_version != version:
                 view = nx.MultiDiGraph()
                 view.add_nodes_from(r[0] for r in self._conn.execute("SELECT id FROM entities"))

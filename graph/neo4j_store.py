@@ -373,8 +373,13 @@ class Neo4jStore(traversal.Traversals):
             count = self._read(cypher.count_relations(rtype))[0]["n"]
             if count:
                 relations[rtype.value] = count
-        version = self._read(cypher.GET_GRAPH_VERSION)[0]["version"]
-        return Stats(backend=self.backend, entities=entities, relations=relations, graph_version=version)
+        return Stats(
+            backend=self.backend, entities=entities, relations=relations, graph_version=self.graph_version()
+        )
+
+    def graph_version(self) -> int:
+        """See :meth:`graph.store.GraphStore.graph_version`."""
+        return int(self._read(cypher.GET_GRAPH_VERSION)[0]["version"])
 
     def ping(self) -> None:
         """See :meth:`graph.store.GraphStore.ping`."""

@@ -274,6 +274,10 @@ class GraphStore(Protocol):
         """Counts by kind and type, and the graph version (it grows with every change)."""
         ...
 
+    def graph_version(self) -> int:
+        """A number that grows with every change (cheap: for caches keyed on the graph's state)."""
+        ...
+
     def ping(self) -> None:
         """Raise :class:`graph.errors.StoreUnavailable` unless the store answers."""
         ...

@@ -24,7 +24,7 @@ _cache: dict[tuple[int, int], tuple[Gazetteer, TextAnalyzer]] = {}
 
 def _analysis_tools(store: GraphStore) -> tuple[Gazetteer, TextAnalyzer]:
     """The gazetteer and analyzer for the store's current data (rebuilt when the graph changes)."""
-    key = (id(store), store.stats().graph_version)
+    key = (id(store), store.graph_version())
     with _lock:
         if key not in _cache:
             gazetteer = Gazetteer.from_resolver(Resolver.from_store(store))

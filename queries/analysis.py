@@ -41,7 +41,7 @@ _cache: dict[tuple[Any, ...], Any] = {}
 
 
 def _cached(store: GraphStore, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-    full = (id(store), store.stats().graph_version, *key)
+    full = (id(store), store.graph_version(), *key)
     with _lock:
         if full in _cache:
             return _cache[full]

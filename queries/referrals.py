@@ -13,16 +13,6 @@ from graph.model import NodeKind, RelType
 from graph.store import Direction, GraphStore
 
 
-@dataclass(frozen=True)
-class Downstream:
-    """Everyone a customer's referrals reached, within the depth asked."""
-
-    customer_id: str
-    direct: list[str]
-    indirect: list[str]
-    lifetime_value: float
-
-
 def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -> list[str]:
     """The chain of referrers above a customer, nearest first, up to ``max_depth`` steps.
 
@@ -46,25 +36,6 @@ def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -
         chain.append(current)
         seen.add(current)
     return chain
-
-
-def downstream(store: GraphStore, customer_id: str, *, max_depth: int = 6) -> Downstream:
-    """Customers a customer referred, directly and through others, with their lifetime value."""
-    tree = store.neighbourhood(
-        customer_id,
-        depth=max_depth,
-        types=[RelType.REFERRED],
-        direction=Direction.OUT,
-        limit=store.limits.max_page,
-    )
-    direct = sorted(node for node, d in tree.distances.items() if d == 1)
-    indirect = sorted(node for node, d in tree.distances.items() if d > 1)
-    value = 0.0
-    for entity in tree.entities:
-        if entity.id != customer_id:
-            amount = entity.props.get("lifetime_value")
-            value += float(amount) if isinstance(amount, int | float) else 0.0
-    return Downstream(customer_id, direct, indirect, value)
 
 
 @dataclass
