@@ -47,4 +47,4 @@ clean:
 # Benchmarks: ratios to references measured in the same run (BENCH_SCALE=medium for the full size).
 BENCH_SCALE ?= small
 bench: setup
-	$(BIN)/python -m bench --scale $(BENCH_SCALE)
+	$(BIN)/ckn bench --scale $(BENCH_SCALE)

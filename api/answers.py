@@ -72,6 +72,9 @@ def experts_answer(
                 "left": e.left,
                 "focus": e.focus,
                 "subjects": e.subjects,
+                "strength": e.strength,
+                "documented": e.documented,
+                "evidence_count": e.evidence_count,
                 "evidence": [ev.__dict__ for ev in e.evidence],
             }
             for e in ranked
@@ -298,6 +301,8 @@ def analysis_answer(
     fmt: str = "json",
     node: str | None = None,
     since: str | None = None,
+    department: str | None = None,
+    segment: str | None = None,
 ) -> Any:
     """One measure on one projected network, with what it means."""
     if measure == "ambassadors":
@@ -314,7 +319,7 @@ def analysis_answer(
         start = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
     except ValueError:
         raise InvalidInput(f"since must be an ISO date, not {since!r}") from None
-    graph = network(store, network_name, since=start)
+    graph = network(store, network_name, since=start, department=department, segment=segment)
     if measure == "suggestions":
         return {
             "network": network_name,
@@ -368,10 +373,12 @@ def get_analysis(
     format: Annotated[str, Query(pattern="^(json|graphml|gexf|csv)$")] = "json",
     node: Annotated[str | None, Query(description="PageRank around / suggestions for this node.")] = None,
     since: Annotated[str | None, Query(description="Only work from this ISO date on.")] = None,
+    department: Annotated[str | None, Query(description="Only the colleagues of this department.")] = None,
+    segment: Annotated[str | None, Query(description="Only the customers of this segment.")] = None,
 ) -> Any:
     """Influencers, brokers, communities, suggestions, ambassadors, departments, or an export.
 
-    Networks: referral, collaboration, knows, customer-product.
+    Networks: referral, collaboration, knows, customer-product, employee-topic, practice, topics.
     """
     answer = analysis_answer(
         store,
@@ -383,6 +390,8 @@ def get_analysis(
         fmt=format,
         node=node,
         since=since,
+        department=department,
+        segment=segment,
     )
     if measure == "export":
         media = {

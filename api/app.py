@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.answers import router as answers_router
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.jobs import Jobs
 from api.jobs import router as jobs_router
 from api.schemas import EntityOut, HolderOut, Page, RelationOut, ReviewDecision, SubgraphOut
@@ -29,7 +29,7 @@ from graph.settings import Settings, load_settings
 from graph.store import DeleteResult, Direction, GraphStore, Path, Stats, Subgraph
 from ingest import review
 from ingest.pipeline import NlpOptions
-from queries.evidence import holders_of
+from queries.knowledge import everyone_on
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +192,14 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         return store.paths(source, target, max_depth=max_depth, types=types, direction=direction, limit=limit)
 
     @app.get("/holders/{subject_id}", tags=["knowledge"])
-    def holders(store: StoreDep, subject_id: str, limit: Annotated[int, Query(ge=1)] = 20) -> list[HolderOut]:
-        """Colleagues with evidence about a product or topic: documents written vs work done."""
-        return [HolderOut.of(h) for h in holders_of(store, subject_id, limit=limit)]
+    def holders(
+        store: StoreDep, settings: SettingsDep, subject_id: str, limit: Annotated[int, Query(ge=1)] = 20
+    ) -> list[HolderOut]:
+        """Colleagues with evidence on a product, topic or customer: documents written vs work done."""
+        half_life = settings.expertise_half_life_days
+        return [
+            HolderOut.of(h) for h in everyone_on(store, subject_id, half_life_days=half_life, limit=limit)
+        ]
 
     @app.get("/review", tags=["review"])
     def review_list(store: StoreDep, include_decided: bool = False) -> list[dict[str, Any]]:

@@ -38,8 +38,7 @@ from ingest.pipeline import FileReport, ingest_paths
 from ingest.tabular import NO_MAPPING, Mapping
 from ingest.understand import search
 from queries.customer import customer_360
-from queries.evidence import holders_of
-from queries.knowledge import gaps, knowledge_map
+from queries.knowledge import everyone_on, gaps, knowledge_map
 from queries.referrals import referrers
 from queries.relationships import warm_intros, who_knows
 
@@ -639,7 +638,11 @@ def intro(
 @app.command()
 def analyze(
     network_name: Annotated[
-        str, typer.Argument(metavar="NETWORK", help="referral, collaboration, knows, customer-product")
+        str,
+        typer.Argument(
+            metavar="NETWORK",
+            help="referral, collaboration, knows, customer-product, employee-topic, practice, topics",
+        ),
     ],
     measure: Annotated[
         str,
@@ -653,6 +656,8 @@ def analyze(
     fmt: Annotated[str, typer.Option("--format", help="Export: json, graphml, gexf or csv.")] = "json",
     node: Annotated[str | None, typer.Option(help="PageRank around / suggestions for this node.")] = None,
     since: Annotated[str | None, typer.Option(help="Only work from this ISO date on.")] = None,
+    department: Annotated[str | None, typer.Option(help="Only the colleagues of this department.")] = None,
+    segment: Annotated[str | None, typer.Option(help="Only the customers of this segment.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Network analysis: influencers, brokers, communities, suggestions, ambassadors, departments, export."""
@@ -667,6 +672,8 @@ def analyze(
             fmt=fmt,
             node=node,
             since=since,
+            department=department,
+            segment=segment,
         )
     )
     if measure == "export":
@@ -727,16 +734,17 @@ def search_command(text: str, limit: int = 20, as_json: JsonOpt = False) -> None
 
 @app.command()
 def holders(subject_id: str, limit: int = 20, as_json: JsonOpt = False) -> None:
-    """Colleagues with evidence about a product or topic: documents written vs work done."""
-    found = _run(lambda: holders_of(_store(), subject_id, limit=limit))
+    """Colleagues with evidence on a product, topic or customer: documents written vs work done."""
+    half_life = _run(lambda: load_settings(**_State.overrides)).expertise_half_life_days
+    found = _run(lambda: everyone_on(_store(), subject_id, half_life_days=half_life, limit=limit))
     if as_json:
         _print_json([HolderOut.of(h).model_dump(mode="json") for h in found])
         return
     for holder in found:
         flag = "  (tacit: nothing written down)" if holder.tacit else ""
         typer.echo(
-            f"{holder.name} [{holder.employee_id}]: {len(holder.documented)} documented, "
-            f"{len(holder.behavioural)} behavioural{flag}"
+            f"{holder.name} [{holder.employee_id}]: documented {holder.documented:g}, "
+            f"behavioural {holder.behavioural:g} ({holder.evidence_count} items){flag}"
         )
 
 
@@ -767,6 +775,28 @@ def erase(
         typer.secho(f"no entity with id {entity_id!r}", err=True)
         raise typer.Exit(EXIT_INPUT)
     typer.echo(f"erased {entity_id} and {result.relations_deleted} relationships")
+
+
+@app.command("bench")
+def bench_command(
+    scale: Annotated[str, typer.Option(help="tiny, small, medium or large generated bundle.")] = "small",
+    pairs: Annotated[int, typer.Option(help="A/B pairs per measurement (at least 5).")] = 5,
+    out: Annotated[Path, typer.Option(help="Where results.json, results.md and results.png go.")] = Path(
+        "bench/results"
+    ),
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Parts: ingest, neo4j, bundle, queries, analysis (default: all)."),
+    ] = None,
+) -> None:
+    """Benchmarks, as `make bench`: speed and memory as ratios to references measured in the same run."""
+    from bench.run import PARTS, run, table
+
+    unknown = sorted(set(only or ()) - set(PARTS))
+    if unknown:
+        typer.secho(f"error: unknown part(s) {', '.join(unknown)}; parts: {', '.join(PARTS)}", err=True)
+        raise typer.Exit(EXIT_INPUT)
+    typer.echo(table(run(scale, max(pairs, 5), out, tuple(only or PARTS))))
 
 
 @app.command()

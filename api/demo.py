@@ -76,7 +76,7 @@ def run_demo(store: GraphStore, quarantine_dir: Path) -> list[str]:
 
     lines += ["", "KNOWLEDGE MANAGERS: who knows calibration (校准) without having written it down?"]
     for tacit in tacit_holders(store, "topic:calibration"):
-        handled = len({e.item_id for e in tacit.evidence})
+        handled = tacit.evidence_count
         lines.append(
             f"  {tacit.name}: {handled} tickets/complaints handled, no document written → document this next"
         )

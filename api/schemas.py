@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -9,7 +10,7 @@ from pydantic import BaseModel
 from graph.model import Entity, Provenance, Relation
 from graph.store import Subgraph
 from ingest.pipeline import IngestReport
-from queries.evidence import Evidence, Holder
+from queries.knowledge import Holder
 
 T = TypeVar("T")
 
@@ -102,45 +103,33 @@ class SubgraphOut(BaseModel):
 class EvidenceOut(BaseModel):
     """One piece of evidence that someone knows a subject."""
 
-    relation: str
+    kind: str
     item_id: str
     item_name: str
-    item_kind: str
+    subject_ids: list[str]
     when: str | None
-
-    @classmethod
-    def of(cls, ev: Evidence) -> EvidenceOut:
-        """From the query result."""
-        return cls(
-            relation=ev.relation.value,
-            item_id=ev.item_id,
-            item_name=ev.item_name,
-            item_kind=ev.item_kind.value,
-            when=ev.when,
-        )
+    weight: float
+    source_id: str
 
 
 class HolderOut(BaseModel):
-    """A colleague who knows a subject, with documented and behavioural evidence apart."""
+    """A colleague with evidence on a subject: documents written apart from work done."""
 
     employee_id: str
     name: str
-    items: int
+    score: float
+    knowledgeable: bool
     tacit: bool
-    documented: list[EvidenceOut]
-    behavioural: list[EvidenceOut]
+    documented: float
+    behavioural: float
+    evidence_count: int
+    documented_evidence: list[EvidenceOut]
+    behavioural_evidence: list[EvidenceOut]
 
     @classmethod
     def of(cls, holder: Holder) -> HolderOut:
         """From the query result."""
-        return cls(
-            employee_id=holder.employee_id,
-            name=holder.name,
-            items=holder.items,
-            tacit=holder.tacit,
-            documented=[EvidenceOut.of(e) for e in holder.documented],
-            behavioural=[EvidenceOut.of(e) for e in holder.behavioural],
-        )
+        return cls.model_validate(asdict(holder))
 
 
 def ingest_report_json(report: IngestReport) -> dict[str, Any]:

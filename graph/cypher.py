@@ -228,6 +228,20 @@ WHERE ($types IS NULL OR type(r) IN $types)
 RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
 """
 
+PROJECT_NODE_FIELDS = f"""
+MATCH (n:{ENTITY})
+WHERE $kinds IS NULL OR n._kind IN $kinds
+RETURN n.id AS id, n._kind AS kind, n.name AS name, [k IN $fields | n[k]] AS values
+"""
+
+PROJECT_RELATION_FIELDS = f"""
+MATCH (a:{ENTITY})-[r]->(b:{ENTITY})
+WHERE ($types IS NULL OR type(r) IN $types)
+  AND ($kinds IS NULL OR (a._kind IN $kinds AND b._kind IN $kinds))
+RETURN r.id AS id, a.id AS source, b.id AS target, type(r) AS type, r.valid_from AS valid_from,
+       r.valid_to AS valid_to, [k IN $fields | r[k]] AS values
+"""
+
 COUNT_ENTITIES = f"MATCH (n:{ENTITY}) RETURN n._kind AS kind, count(*) AS n"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -65,6 +66,23 @@ def _json(value: Any) -> str:
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
+
+
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _json_fields(fields: Sequence[str]) -> str:
+    """SQL selecting only these properties, as a JSON object (names are checked identifiers)."""
+    for name in fields:
+        if not _FIELD.fullmatch(name):
+            raise ValueError(f"not a property name: {name!r}")
+    pairs = ", ".join(f"'{name}', json_extract(props, '$.{name}')" for name in fields)
+    return f"json_object({pairs})"
+
+
+def _loaded(props: str, sparse: bool) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(props)
+    return {k: v for k, v in loaded.items() if v is not None} if sparse else loaded
 
 
 def _marks(items: Sequence[str]) -> str:
@@ -381,29 +399,35 @@ class EmbeddedStore(traversal.Traversals):
         return [found[rid] for rid in sorted(found)]
 
     def project(
-        self, *, kinds: Iterable[NodeKind] | None = None, types: Iterable[RelType] | None = None
+        self,
+        *,
+        kinds: Iterable[NodeKind] | None = None,
+        types: Iterable[RelType] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> nx.MultiDiGraph:
         """See :meth:`graph.store.GraphStore.project`."""
         graph = nx.MultiDiGraph()
-        node_sql, node_params = "SELECT id, kind, name, props FROM entities", []
+        props_sql = "props" if fields is None else _json_fields(fields)
+        node_sql, node_params = f"SELECT id, kind, name, {props_sql} FROM entities", []  # noqa: S608
         if kinds is not None:
             wanted = sorted({as_kind(k).value for k in kinds})
             node_sql += f" WHERE kind IN ({_marks(wanted)})"
             node_params = wanted
-        rel_sql = "SELECT id, type, source, target, props, valid_from, valid_to FROM relations"
+        rel_sql = f"SELECT id, type, source, target, {props_sql}, valid_from, valid_to FROM relations"  # noqa: S608
         rel_params: list[str] = []
         if types is not None:
             wanted_types = sorted({as_type(t).value for t in types})
             rel_sql += f" WHERE type IN ({_marks(wanted_types)})"
             rel_params = wanted_types
+        sparse = fields is not None
         with self._lock:
             for node, kind, name, props in self._conn.execute(node_sql + " ORDER BY id", node_params):
-                graph.add_node(node, **json.loads(props), kind=kind, name=name)
+                graph.add_node(node, **_loaded(props, sparse), kind=kind, name=name)
             for rid, rtype, source, target, props, vf, vt in self._conn.execute(
                 rel_sql + " ORDER BY id", rel_params
             ):
                 if source in graph and target in graph:
-                    attrs = {**json.loads(props), "type": rtype, "valid_from": vf, "valid_to": vt}
+                    attrs = {**_loaded(props, sparse), "type": rtype, "valid_from": vf, "valid_to": vt}
                     graph.add_edge(source, target, key=rid, **attrs)
         return graph
 

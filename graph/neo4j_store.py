@@ -338,11 +338,17 @@ class Neo4jStore(traversal.Traversals):
         return [hops[rid] for rid in sorted(hops)]
 
     def project(
-        self, *, kinds: Iterable[NodeKind] | None = None, types: Iterable[RelType] | None = None
+        self,
+        *,
+        kinds: Iterable[NodeKind] | None = None,
+        types: Iterable[RelType] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> nx.MultiDiGraph:
         """See :meth:`graph.store.GraphStore.project`."""
         kind_values = None if kinds is None else sorted({cypher.label(k) for k in kinds})
         graph = nx.MultiDiGraph()
+        if fields is not None:
+            return self._project_fields(graph, kind_values, self._type_values(types), list(fields))
         nodes = [_entity(r["props"]) for r in self._read(cypher.PROJECT_NODES, kinds=kind_values)]
         for entity in sorted(nodes, key=lambda e: e.id):
             graph.add_node(entity.id, **entity.props, kind=entity.kind.value, name=entity.name)
@@ -357,6 +363,28 @@ class Neo4jStore(traversal.Traversals):
                 type=rel.type.value,
                 valid_from=rel.valid_from.isoformat() if rel.valid_from else None,
                 valid_to=rel.valid_to.isoformat() if rel.valid_to else None,
+            )
+        return graph
+
+    def _project_fields(
+        self, graph: nx.MultiDiGraph, kinds: list[str] | None, types: list[str] | None, fields: list[str]
+    ) -> nx.MultiDiGraph:
+        """A projection carrying only some properties (no entity parsing: large graphs stay cheap)."""
+        nodes = self._read(cypher.PROJECT_NODE_FIELDS, kinds=kinds, fields=fields)
+        for r in sorted(nodes, key=lambda r: r["id"]):
+            values = {k: v for k, v in zip(fields, r["values"], strict=True) if v is not None}
+            graph.add_node(r["id"], **values, kind=r["kind"], name=r["name"] or "")
+        rows = self._read(cypher.PROJECT_RELATION_FIELDS, kinds=kinds, types=types, fields=fields)
+        for r in sorted(rows, key=lambda r: r["id"]):
+            values = {k: v for k, v in zip(fields, r["values"], strict=True) if v is not None}
+            graph.add_edge(
+                r["source"],
+                r["target"],
+                key=r["id"],
+                **values,
+                type=r["type"],
+                valid_from=r["valid_from"],
+                valid_to=r["valid_to"],
             )
         return graph
 

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from graph.ids import entity_id
-from graph.model import Entity, NodeKind, PropValue, Provenance, Relation, RelType, check_relation_kinds
+from graph.model import (
+    Entity,
+    NodeKind,
+    PropValue,
+    Provenance,
+    Relation,
+    RelType,
+    check_relation_kinds,
+    utcnow,
+)
 from ingest import normalise
 from ingest.nlp import EXTRACTOR_VERSION as NLP_VERSION
 from ingest.nlp import Analysis, Mention
@@ -64,15 +73,24 @@ class Context:
     """Which system the file's own ids come from (``crm``, ``hubspot``, ...)."""
     lenient: bool = False
     """While pre-scanning a file, unknown references are ignored (they may be defined further down)."""
+    observed_at: datetime = field(default_factory=utcnow)
+    """When this file was read: the time on all the evidence it gives."""
 
-    def prov(self, row: Row) -> tuple[Provenance, ...]:
-        """Evidence for a fact stated by ``row``."""
+    def prov(self, row: Row, *, named_in: str | None = None) -> tuple[Provenance, ...]:
+        """Evidence for a fact stated by ``row``.
+
+        ``named_in``: the fact is something many rows name in that column (a department, a segment,
+        a company known only by name). Its evidence is the column of the file, one entry however many
+        rows name it; each row's own statement is on its relation to it. Otherwise a department named
+        by 50,000 rows would carry 50,000 pieces of evidence, rewritten with every batch.
+        """
         return (
             Provenance(
                 source_id=self.source_id,
-                locator=f"line {row.line}",
+                locator=f"line {row.line}" if named_in is None else f"column {named_in}",
                 extractor=f"ckn.{self.file_kind}",
                 extractor_version=EXTRACTOR_VERSION,
+                observed_at=self.observed_at,
             ),
         )
 
@@ -240,11 +258,19 @@ def _identity(ctx: Context, kind: NodeKind, crm_id: str | None, row: Row) -> tup
 
 
 def _entity(
-    ctx: Context, row: Row, entity_id_: str, kind: NodeKind, name: str, props: dict[str, Any]
+    ctx: Context,
+    row: Row,
+    entity_id_: str,
+    kind: NodeKind,
+    name: str,
+    props: dict[str, Any],
+    *,
+    named_in: str | None = None,
 ) -> Entity:
     """An entity stated by ``row``; properties the row leaves empty are not sent (they would erase)."""
     clean = {k: v for k, v in props.items() if v is not None and v != []}
-    return Entity(id=entity_id_, kind=kind, name=name, props=clean, provenance=ctx.prov(row))
+    provenance = ctx.prov(row, named_in=named_in)
+    return Entity(id=entity_id_, kind=kind, name=name, props=clean, provenance=provenance)
 
 
 def _name(row: Row) -> str:
@@ -256,10 +282,11 @@ def _name(row: Row) -> str:
     return normalise.text(f"{first} {last}")
 
 
-def _named_group(ctx: Context, kind: NodeKind, name: str, row: Row) -> Entity:
-    """A department or segment, identified by its normalised name."""
+def _named_group(ctx: Context, kind: NodeKind, column: str, row: Row) -> Entity:
+    """A department or segment named in ``column``, identified by its normalised name."""
+    name = row.cells[column]
     found = ctx.resolver.by_name(kind, name) or entity_id(kind.value, natural_key=normalise.match_key(name))
-    return Entity(id=found, kind=kind, name=normalise.text(name), provenance=ctx.prov(row))
+    return _entity(ctx, row, found, kind, normalise.text(name), {}, named_in=column)
 
 
 def employees(row: Row, ctx: Context) -> list[Fact]:
@@ -278,7 +305,7 @@ def employees(row: Row, ctx: Context) -> list[Fact]:
     me = _entity(ctx, row, eid, NodeKind.EMPLOYEE, _name(row), props)
     facts: list[Fact] = [me]
     if c.get("department"):
-        dept = _named_group(ctx, NodeKind.DEPARTMENT, c["department"], row)
+        dept = _named_group(ctx, NodeKind.DEPARTMENT, "department", row)
         ctx.resolver.learn(dept)
         facts += [dept, ctx.relation(RelType.MEMBER_OF, eid, dept.id, row)]
     if manager := ctx.ref(NodeKind.EMPLOYEE, c.get("manager_id"), "manager"):
@@ -317,13 +344,14 @@ def customers(row: Row, ctx: Context) -> list[Fact]:
                 NodeKind.CUSTOMER,
                 normalise.text(org_ref),
                 {"customer_kind": "organization"},
+                named_in="organization_id",
             )
             ctx.resolver.learn(new_org)
             facts.append(new_org)
         if org != cid:
             facts.append(ctx.relation(RelType.WORKS_AT, cid, org, row))
     if c.get("segment"):
-        segment = _named_group(ctx, NodeKind.SEGMENT, c["segment"], row)
+        segment = _named_group(ctx, NodeKind.SEGMENT, "segment", row)
         ctx.resolver.learn(segment)
         facts += [segment, ctx.relation(RelType.IN_SEGMENT, cid, segment.id, row)]
     if owner := ctx.ref(NodeKind.EMPLOYEE, c.get("owner_employee_id"), "account owner"):
@@ -642,5 +670,6 @@ def _text_evidence(
             extractor=extractor,
             extractor_version=NLP_VERSION,
             confidence=confidence,
+            observed_at=ctx.observed_at,
         ),
     )

@@ -68,7 +68,13 @@ class Resolver:
         return resolver
 
     def learn(self, entity: Entity) -> None:
-        """Index an entity under its id, name, aliases and key properties."""
+        """Index an entity under its id, name, aliases and key properties.
+
+        Only the kinds that rows refer to (:data:`RESOLVED_KINDS`) are kept: interactions, feedback and
+        documents are never looked up, and there are millions of them.
+        """
+        if entity.kind not in RESOLVED_KINDS:
+            return
         known = self.known.setdefault(entity.id, Known(entity.kind))
         if entity.name:
             known.name = entity.name

@@ -13,14 +13,22 @@ Networks:
 - ``customer-product``: customers and what they bought;
 - ``employee-topic``: colleagues and the topics their work is about (bipartite, weighted by items);
 - ``practice``: its projection on colleagues, linked by the topics they share (communities of this
-  network are communities of practice).
+  network are communities of practice);
+- ``topics``: its projection on topics, linked by the colleagues who work on both (clusters of
+  know-how, and the people who hold them together).
+
+Every network can be narrowed to one department (colleagues) or one customer segment (customers):
+the other side keeps what links to the people kept.
 """
 
 from __future__ import annotations
 
+import random
 import threading
+import weakref
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -29,41 +37,127 @@ import networkx as nx
 from graph.errors import InvalidInput
 from graph.model import NodeKind, RelType
 from graph.store import GraphStore
-from queries.common import moment
+from queries.common import cached, moment
 
-NETWORKS = ("referral", "collaboration", "knows", "customer-product", "employee-topic", "practice")
+NETWORKS = (
+    "referral",
+    "collaboration",
+    "knows",
+    "customer-product",
+    "employee-topic",
+    "practice",
+    "topics",
+)
 IGRAPH_ABOVE = 5_000
 """Networks with more nodes than this run PageRank, betweenness and communities on igraph."""
 EXACT_BETWEENNESS_UP_TO = 2_000
 """Above this many nodes betweenness is estimated from a seeded sample of sources."""
-_lock = threading.Lock()
-_cache: dict[tuple[Any, ...], Any] = {}
 
 
-def _cached(store: GraphStore, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-    full = (id(store), store.graph_version(), *key)
-    with _lock:
-        if full in _cache:
-            return _cache[full]
-    value = compute()
-    with _lock:
-        if len(_cache) > 64:
-            _cache.clear()
-        _cache[full] = value
-    return value
-
-
-def network(store: GraphStore, name: str, *, since: datetime | None = None) -> nx.Graph:
+def network(
+    store: GraphStore,
+    name: str,
+    *,
+    since: datetime | None = None,
+    department: str | None = None,
+    segment: str | None = None,
+) -> nx.Graph:
     """A weighted network projected from the store (see the module docstring).
 
-    ``since`` keeps only interactions from that time on (collaboration).
+    ``since`` keeps only work from that time on (collaboration, employee-topic and its projections);
+    ``department`` keeps only the colleagues of one department, ``segment`` only the customers of one
+    segment (by name or id).
     """
     if name not in NETWORKS:
         raise InvalidInput(f"unknown network {name!r}; known: {', '.join(NETWORKS)}")
-    return _cached(store, ("network", name, since), lambda: _project(store, name, since))
+    for asked, kind, option in ((department, "Employee", "department"), (segment, "Customer", "segment")):
+        if asked is not None and kind not in _MADE_OF[name]:
+            raise InvalidInput(f"the {name} network has no {kind.lower()}s to narrow by {option}")
+
+    def project() -> nx.Graph:
+        keep = {
+            "Employee": _members(store, NodeKind.DEPARTMENT, RelType.MEMBER_OF, department),
+            "Customer": _members(store, NodeKind.SEGMENT, RelType.IN_SEGMENT, segment),
+        }
+        return _project(store, name, since, keep if department or segment else None)
+
+    return cached(store, ("network", name, since, department, segment), project)
 
 
-def _project(store: GraphStore, name: str, since: datetime | None) -> nx.Graph:
+_MADE_OF = {
+    "referral": ("Customer",),
+    "collaboration": ("Employee",),
+    "knows": ("Employee", "Customer"),
+    "customer-product": ("Customer",),
+    "employee-topic": ("Employee",),
+    "practice": ("Employee",),
+    "topics": ("Employee",),
+}
+"""The people each network is made from (what ``department`` and ``segment`` can narrow)."""
+Keep = dict[str, set[str] | None]
+_DATES = ("occurred_at", "submitted_at", "created_at")
+"""What the work projections read of each item (not the notes, which are most of the bytes)."""
+
+
+def _members(store: GraphStore, group: NodeKind, rtype: RelType, named: str | None) -> set[str] | None:
+    """Who is in the department or segment called (or with the id) ``named``; None: no filter."""
+    if named is None:
+        return None
+    graph = cached(
+        store, ("groups", group), lambda: store.project(kinds=[group, *_SIDE[group]], types=[rtype])
+    )
+    wanted = named.strip().casefold()
+    groups = [n for n, kind in graph.nodes(data="kind") if kind == group.value]
+    found = [g for g in groups if g.casefold() == wanted or str(graph.nodes[g]["name"]).casefold() == wanted]
+    if not found:
+        known = ", ".join(sorted(str(graph.nodes[g]["name"]) for g in groups)[:20])
+        raise InvalidInput(f"no {group.value.lower()} called {named!r}; known: {known or 'none'}")
+    return {member for g in found for member, _ in graph.in_edges(g)}
+
+
+_SIDE = {NodeKind.DEPARTMENT: [NodeKind.EMPLOYEE], NodeKind.SEGMENT: [NodeKind.CUSTOMER]}
+
+
+def _narrowed(graph: nx.Graph, keep: Keep | None) -> nx.Graph:
+    """The network without the colleagues or customers left out; nodes of other kinds stay if still linked."""
+    if keep is None:
+        return graph
+    dropped = [
+        n
+        for n, kind in graph.nodes(data="kind")
+        if keep.get(kind) is not None and n not in keep[kind]  # type: ignore[operator]
+    ]
+    narrowed = graph.copy()
+    narrowed.remove_nodes_from(dropped)
+    filtered_kinds = {k for k, members in keep.items() if members is not None}
+    narrowed.remove_nodes_from(
+        [
+            n
+            for n, kind in narrowed.nodes(data="kind")
+            if kind not in filtered_kinds and narrowed.degree(n) == 0
+        ]
+    )
+    return narrowed
+
+
+def _project(store: GraphStore, name: str, since: datetime | None, keep: Keep | None) -> nx.Graph:
+    if name in {"employee-topic", "practice", "topics"}:
+        bipartite = _narrowed(_employee_topic(store, since), keep)
+        if name == "employee-topic":
+            return bipartite
+        side = "Employee" if name == "practice" else "Topic"
+        nodes = [n for n, kind in bipartite.nodes(data="kind") if kind == side]
+        projected = nx.bipartite.weighted_projected_graph(bipartite, nodes)
+        label = "topics" if name == "practice" else "people"
+        for u, v in projected.edges():
+            shared = sorted(set(bipartite.neighbors(u)) & set(bipartite.neighbors(v)))
+            projected.edges[u, v][label] = [bipartite.nodes[t].get("name", t) for t in shared]
+        return projected
+    whole = _project_whole(store, name, since) if keep is None else network(store, name, since=since)
+    return _narrowed(whole, keep)
+
+
+def _project_whole(store: GraphStore, name: str, since: datetime | None) -> nx.Graph:
     if name == "referral":
         source = store.project(kinds=[NodeKind.CUSTOMER], types=[RelType.REFERRED])
         graph: nx.Graph = nx.DiGraph()
@@ -90,16 +184,6 @@ def _project(store: GraphStore, name: str, since: datetime | None) -> nx.Graph:
         for n in graph.nodes:
             graph.nodes[n].update(source.nodes[n])
         return graph
-    if name in {"employee-topic", "practice"}:
-        bipartite = _employee_topic(store, since)
-        if name == "employee-topic":
-            return bipartite
-        people = [n for n, kind in bipartite.nodes(data="kind") if kind == "Employee"]
-        practice = nx.bipartite.weighted_projected_graph(bipartite, people)
-        for u, v in practice.edges():
-            shared = sorted(set(bipartite.neighbors(u)) & set(bipartite.neighbors(v)))
-            practice.edges[u, v]["topics"] = [bipartite.nodes[t].get("name", t) for t in shared]
-        return practice
     return _collaboration(store, since)
 
 
@@ -113,6 +197,7 @@ def _employee_topic(store: GraphStore, since: datetime | None) -> nx.Graph:
             NodeKind.KNOWLEDGE_ITEM,
         ],
         types=[RelType.AUTHORED, RelType.RESOLVED, RelType.PARTICIPATED_IN, RelType.ABOUT],
+        fields=_DATES,
     )
     kind = nx.get_node_attributes(source, "kind")
     graph = nx.Graph()
@@ -135,6 +220,7 @@ def _collaboration(store: GraphStore, since: datetime | None) -> nx.Graph:
     source = store.project(
         kinds=[NodeKind.EMPLOYEE, NodeKind.CUSTOMER, NodeKind.INTERACTION, NodeKind.KNOWLEDGE_ITEM],
         types=[RelType.PARTICIPATED_IN, RelType.AUTHORED],
+        fields=_DATES,
     )
     kind = nx.get_node_attributes(source, "kind")
     members: dict[str, set[str]] = defaultdict(set)  # item or customer -> colleagues
@@ -158,16 +244,37 @@ def _collaboration(store: GraphStore, since: datetime | None) -> nx.Graph:
     return graph
 
 
-def _to_igraph(graph: nx.Graph) -> tuple[Any, list[str]]:
+_igraph_copies: weakref.WeakKeyDictionary[nx.Graph, dict[tuple[bool, bool], tuple[Any, list[str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_igraph_lock = threading.Lock()
+
+
+def _to_igraph(graph: nx.Graph, *, undirected: bool = False, reverse: bool = False) -> tuple[Any, list[str]]:
+    """The network as igraph (and its vertex names), converted once per network and kept with it."""
     import igraph as ig
 
-    names = sorted(graph.nodes)
-    index = {n: i for i, n in enumerate(names)}
-    g = ig.Graph(
-        n=len(names), edges=[(index[u], index[v]) for u, v in graph.edges()], directed=graph.is_directed()
-    )
-    g.es["weight"] = [float(d.get("weight", 1.0)) for _, _, d in graph.edges(data=True)]
-    return g, names
+    with _igraph_lock:
+        copies = _igraph_copies.setdefault(graph, {})
+        if (False, False) not in copies:
+            names = sorted(graph.nodes)
+            index = {n: i for i, n in enumerate(names)}
+            g = ig.Graph(
+                n=len(names),
+                edges=[(index[u], index[v]) for u, v in graph.edges()],
+                directed=graph.is_directed(),
+            )
+            g.es["weight"] = [float(w) for _, _, w in graph.edges(data="weight", default=1.0)]
+            copies[(False, False)] = (g, names)
+        if (undirected, reverse) not in copies:
+            g, names = copies[(False, False)]
+            if undirected and g.is_directed():
+                g = g.as_undirected(mode="collapse", combine_edges={"weight": "sum"})
+            elif reverse and g.is_directed():
+                g = g.copy()
+                g.reverse_edges()
+            copies[(undirected, reverse)] = (g, names)
+        return copies[(undirected, reverse)]
 
 
 def pagerank(
@@ -180,16 +287,16 @@ def pagerank(
     """
     if graph.number_of_nodes() == 0:
         return {}
-    target = graph.reverse(copy=True) if reverse and graph.is_directed() else graph
-    if around is not None:
-        if around not in target:
-            raise InvalidInput(f"{around} is not in this network")
-        return dict(nx.pagerank(target, weight="weight", personalization={around: 1.0}))
-    if _use_igraph(target, backend):
-        g, names = _to_igraph(target)
-        scores = g.pagerank(weights="weight", directed=target.is_directed())
+    if around is not None and around not in graph:
+        raise InvalidInput(f"{around} is not in this network")
+    if _use_igraph(graph, backend):
+        g, names = _to_igraph(graph, reverse=reverse)
+        reset = None if around is None else [names.index(around)]
+        scores = g.personalized_pagerank(weights="weight", directed=g.is_directed(), reset_vertices=reset)
         return dict(zip(names, scores, strict=True))
-    return dict(nx.pagerank(target, weight="weight"))
+    target = graph.reverse(copy=True) if reverse and graph.is_directed() else graph
+    personal = None if around is None else {around: 1.0}
+    return dict(nx.pagerank(target, weight="weight", personalization=personal))
 
 
 def betweenness(
@@ -197,17 +304,20 @@ def betweenness(
 ) -> dict[str, float]:
     """Betweenness centrality (normalised): exact on small networks, from ``sample`` seeded sources above."""
     n = graph.number_of_nodes()
-    undirected = graph.to_undirected() if graph.is_directed() else graph
     exact = n <= EXACT_BETWEENNESS_UP_TO
-    if not _use_igraph(undirected, backend) or n < 3:
+    if not _use_igraph(graph, backend) or n < 3:
+        undirected = graph.to_undirected() if graph.is_directed() else graph
         return dict(nx.betweenness_centrality(undirected, k=None if exact else min(sample, n), seed=seed))
-    import random
-
-    g, names = _to_igraph(undirected)
-    sources = None if exact else random.Random(seed).sample(range(n), k=min(sample, n))
+    g, names = _to_igraph(graph, undirected=True)
+    sources = None if exact else sample_sources(n, sample, seed)
     raw = g.betweenness(sources=sources, directed=False)
     scale = (n / (len(sources) if sources else n)) / ((n - 1) * (n - 2) / 2)
     return {name: value * scale for name, value in zip(names, raw, strict=True)}
+
+
+def sample_sources(n: int, sample: int, seed: int) -> list[int]:
+    """The seeded sample of source vertices that sampled betweenness starts from."""
+    return random.Random(seed).sample(range(n), k=min(sample, n))
 
 
 def _use_igraph(graph: nx.Graph, backend: str) -> bool:
@@ -219,29 +329,55 @@ def _use_igraph(graph: nx.Graph, backend: str) -> bool:
 def communities(
     graph: nx.Graph, *, method: str = "leiden", seed: int = 7, backend: str = "auto"
 ) -> tuple[list[list[str]], float]:
-    """Communities (largest first, members sorted) and their modularity; Louvain or Leiden, seeded."""
+    """Communities (largest first, members sorted) and their modularity; Louvain or Leiden, seeded.
+
+    Small networks: networkx's Louvain, leidenalg's Leiden. Large ones: igraph's multilevel (Louvain)
+    and Leiden (modularity, iterated until stable), seeded through igraph's random generator.
+    """
+    if method not in {"louvain", "leiden"}:
+        raise InvalidInput("method is louvain or leiden")
+    if graph.number_of_edges() == 0:
+        return [[n] for n in sorted(graph.nodes)], 0.0
+    if _use_igraph(graph, backend):
+        g, names = _to_igraph(graph, undirected=True)
+        with _seeded_igraph(seed):
+            if method == "louvain":
+                membership = g.community_multilevel(weights="weight").membership
+            else:
+                membership = g.community_leiden(
+                    objective_function="modularity", weights="weight", n_iterations=-1
+                ).membership
+        modularity = g.modularity(membership, weights="weight")
+        groups: dict[int, list[str]] = defaultdict(list)
+        for name, group in zip(names, membership, strict=True):
+            groups[group].append(name)  # names are sorted, so members are too
+        ordered = sorted(groups.values(), key=lambda c: (-len(c), c[0]))
+        return ordered, round(float(modularity), 4)
     undirected = graph.to_undirected() if graph.is_directed() else graph
-    if undirected.number_of_edges() == 0:
-        return [[n] for n in sorted(undirected.nodes)], 0.0
     if method == "louvain":
-        if _use_igraph(undirected, backend):
-            g, names = _to_igraph(undirected)
-            parts = g.community_multilevel(weights="weight")
-            found = [{names[i] for i in part} for part in parts]
-        else:
-            found = nx.community.louvain_communities(undirected, weight="weight", seed=seed)
-    elif method == "leiden":
+        found = nx.community.louvain_communities(undirected, weight="weight", seed=seed)
+    else:
         import leidenalg
 
-        g, names = _to_igraph(undirected)
+        g, names = _to_igraph(graph, undirected=True)
         partition = leidenalg.find_partition(
             g, leidenalg.ModularityVertexPartition, weights="weight", seed=seed
         )
         found = [{names[i] for i in part} for part in partition]
-    else:
-        raise InvalidInput("method is louvain or leiden")
     ordered = sorted((sorted(c) for c in found if c), key=lambda c: (-len(c), c[0]))
     return ordered, round(float(nx.community.modularity(undirected, ordered, weight="weight")), 4)
+
+
+@contextmanager
+def _seeded_igraph(seed: int) -> Iterator[None]:
+    import igraph as ig
+
+    with _igraph_lock:
+        ig.set_random_number_generator(random.Random(seed))
+        try:
+            yield
+        finally:
+            ig.set_random_number_generator(random)
 
 
 def brokers(graph: nx.Graph, *, top: int = 10, seed: int = 7) -> list[dict[str, Any]]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from graph.errors import InvalidInput, NotFound
 from graph.model import Entity, NodeKind
@@ -37,3 +41,45 @@ def require(store: GraphStore, entity_id: str, kind: NodeKind) -> Entity:
     if entity.kind is not kind:
         raise InvalidInput(f"{entity_id} is a {entity.kind.value}, not of kind {kind.value}")
     return entity
+
+
+T = TypeVar("T")
+CACHED_PER_STORE = 64
+"""How many results (networks, measures, indexes) are kept per store for its current graph version."""
+
+
+@dataclass
+class _StoreCache:
+    version: object
+    values: dict[Hashable, Any] = field(default_factory=dict)
+    locks: dict[Hashable, threading.Lock] = field(default_factory=dict)
+
+
+_caches: weakref.WeakKeyDictionary[Any, _StoreCache] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def cached(store: GraphStore, key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, remembered for the store's current graph version.
+
+    Any write makes a new graph version, which drops everything remembered for the store. Requests
+    asking for the same thing at the same time wait for one computation instead of each doing it.
+    """
+    version = store.graph_version()
+    with _lock:
+        entry = _caches.get(store)
+        if entry is None or entry.version != version:
+            entry = _caches[store] = _StoreCache(version)
+        if key in entry.values:
+            return entry.values[key]  # type: ignore[no-any-return]
+        key_lock = entry.locks.setdefault(key, threading.Lock())
+    with key_lock:
+        with _lock:
+            if key in entry.values:
+                return entry.values[key]  # type: ignore[no-any-return]
+        value = compute()
+        with _lock:
+            entry.values[key] = value
+            while len(entry.values) > CACHED_PER_STORE:
+                entry.values.pop(next(iter(entry.values)))
+    return value

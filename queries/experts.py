@@ -11,29 +11,23 @@ about everything, come first.
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from graph.errors import InvalidInput, NotFound
-from graph.model import Entity, NodeKind, RelType
-from graph.store import Direction, GraphStore
-from queries.common import moment
+import numpy as np
 
-WEIGHTS: dict[str, float] = {
-    "authored": 3.0,
-    "owns_account": 3.0,
-    "escalation_answered": 2.5,
-    "resolved": 2.0,
-    "meeting": 1.5,
-    "interaction": 1.0,
-}
-"""What one piece of evidence is worth before it decays."""
+from graph.errors import InvalidInput, NotFound
+from graph.model import Entity, NodeKind
+from graph.store import GraphStore
+from queries.common import moment
+from queries.evidence import AUTHORED, KINDS, WEIGHTS, EvidenceIndex, Rows, decayed, evidence_index
+
+__all__ = ["DEFAULT_HALF_LIFE_DAYS", "WEIGHTS", "Evidence", "Expert", "experts", "has_left", "subjects_in"]
+
 DEFAULT_HALF_LIFE_DAYS = 365.0
-_DEEP_CHANNELS = frozenset({"meeting", "visit"})
-_ACTS = (RelType.AUTHORED, RelType.RESOLVED, RelType.PARTICIPATED_IN)
+EVIDENCE_SHOWN = 20
+"""Pieces of evidence listed per person (strongest first); ``evidence_count`` says how many there are."""
 
 
 @dataclass(frozen=True)
@@ -61,47 +55,17 @@ class Expert:
     left: bool = False
     focus: float = 1.0
     """Share of this person's work that is about the subjects asked (specialists score higher)."""
-
-
-def _date(entity: Entity) -> datetime | None:
-    return moment(entity.props, "occurred_at", "submitted_at", "created_at")
-
-
-def _decayed(weight: float, when: datetime | None, now: datetime, half_life_days: float) -> float:
-    age_days = (now - when).total_seconds() / 86_400 if when else half_life_days  # undated: one half-life
-    return weight * math.pow(0.5, max(age_days, 0.0) / half_life_days)
-
-
-def _truthy(value: object) -> bool:
-    return value is True or str(value).strip().lower() in {"true", "yes", "1", "是", "y"}
+    strength: float = 0.0
+    """All their decayed evidence on the subjects, added up."""
+    documented: float = 0.0
+    """The part of ``strength`` that comes from documents they wrote."""
+    evidence_count: int = 0
 
 
 def has_left(employee: Entity, now: datetime) -> bool:
     """Whether an employee's ``left_at`` is in the past."""
     left_at = moment(employee.props, "left_at")
     return left_at is not None and left_at <= now
-
-
-def _evidence_for_subject(store: GraphStore, subject: Entity) -> list[tuple[str, str, str]]:
-    """(employee id, kind of evidence, item id) for one subject."""
-    found: list[tuple[str, str, str]] = []
-    about = store.expand([subject.id], types=[RelType.ABOUT], direction=Direction.IN)
-    items = sorted({h.source for h in about})
-    if subject.kind is NodeKind.CUSTOMER:
-        # interactions the customer took part in, feedback they gave, documents delivered to them
-        mine = store.expand(
-            [subject.id], types=[RelType.PARTICIPATED_IN, RelType.SUBMITTED], direction=Direction.OUT
-        )
-        delivered = store.expand([subject.id], types=[RelType.DELIVERED_TO], direction=Direction.IN)
-        items = sorted({*items, *(h.target for h in mine), *(h.source for h in delivered)})
-        owners = store.expand([subject.id], types=[RelType.OWNS_ACCOUNT], direction=Direction.IN)
-        found += [(h.source, "owns_account", subject.id) for h in owners]
-    for hop in store.expand(items, types=_ACTS, direction=Direction.IN):
-        kind = {RelType.AUTHORED: "authored", RelType.RESOLVED: "resolved"}.get(hop.type, "interaction")
-        found.append((hop.source, kind, hop.target))
-    for hop in store.expand(items, types=[RelType.ESCALATED_TO], direction=Direction.OUT):
-        found.append((hop.target, "escalation_answered", hop.source))
-    return found
 
 
 def experts(
@@ -112,8 +76,13 @@ def experts(
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
     include_left: bool = False,
     limit: int = 10,
+    evidence_shown: int = EVIDENCE_SHOWN,
 ) -> list[Expert]:
     """Colleagues ranked by decayed, weighted evidence about all of ``subject_ids``, with the evidence.
+
+    Score = log(1 + evidence), times the squared share of subjects covered, times focus on them:
+    covering every subject asked matters more than depth on one; among those who cover them, people
+    whose work is about them (focus) beat people who do everything.
 
     Raises:
         NotFound: a subject does not exist.
@@ -124,76 +93,114 @@ def experts(
     if not subject_ids:
         raise InvalidInput("name at least one product, topic or customer")
     now = now or datetime.now(UTC)
-    subjects = store.get_entities(list(dict.fromkeys(subject_ids)))
-    for sid in subject_ids:
+    wanted = list(dict.fromkeys(subject_ids))
+    subjects = store.get_entities(wanted)
+    for sid in wanted:
         if sid not in subjects:
             raise NotFound(f"no entity with id {sid!r}", entity_id=sid)
         if subjects[sid].kind not in {NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER}:
             raise InvalidInput(
                 f"{sid} is a {subjects[sid].kind.value}; ask about a product, topic or customer"
             )
+    index = evidence_index(store)
+    parts = [index.rows(sid) for sid in wanted]
+    rows = Rows(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("person", "item", "kind", "in_work"))
+    )
+    subject_of = np.concatenate([np.full(len(p.person), i, np.int32) for i, p in enumerate(parts)])
+    weight = np.round(decayed(index, rows, now, half_life_days), 4)
+    # one piece of evidence per person and item (the strongest, when an item is about several subjects)
+    pair = rows.person.astype(np.int64) * max(len(index.items), 1) + rows.item
+    order = np.lexsort((-weight, pair))
+    first = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
+    n_people = len(index.people)
+    strength = np.bincount(rows.person[first], weights=weight[first], minlength=n_people)
+    documented = np.bincount(
+        rows.person[first],
+        weights=np.where(rows.kind[first] == AUTHORED, weight[first], 0.0),
+        minlength=n_people,
+    )
+    on_subject = np.bincount(rows.person[first], minlength=n_people)
+    outside_work = np.bincount(rows.person[first], weights=~rows.in_work[first], minlength=n_people)
+    covered_pairs = np.unique(rows.person.astype(np.int64) * len(wanted) + subject_of)
+    coverage = np.bincount(covered_pairs // len(wanted), minlength=n_people) / len(wanted)
+    everything = index.work + outside_work
+    focus = np.where(everything > 0, on_subject / np.maximum(everything, 1), 1.0)
+    score = np.log1p(strength) * coverage**2 * (0.5 + 0.5 * focus)
 
-    raw = [(sid, *row) for sid, subject in subjects.items() for row in _evidence_for_subject(store, subject)]
-    entities = store.get_entities(sorted({r[1] for r in raw} | {r[3] for r in raw}))
-    by_person: dict[str, Expert] = {}
-    best: dict[tuple[str, str], Evidence] = {}  # one piece of evidence per person and item
-    for subject_id, person_id, act, item_id in raw:
-        person, item = entities.get(person_id), entities.get(item_id)
-        if person is None or item is None or person.kind is not NodeKind.EMPLOYEE:
+    ranked: list[Expert] = []
+    for p in sorted(np.flatnonzero(on_subject), key=lambda p: (-round(float(score[p]), 4), index.people[p])):
+        left_at = index.left_at[p]
+        left = left_at is not None and left_at <= now
+        if left and not include_left:
             continue
-        if _truthy(person.props.get("expertise_opt_out")):
-            continue
-        kind = "meeting" if act == "interaction" and item.props.get("channel") in _DEEP_CHANNELS else act
-        when = _date(item)
-        weight = round(_decayed(WEIGHTS[kind], when, now, half_life_days), 4)
-        previous = best.get((person_id, item_id))
-        subjects_seen = tuple(sorted({subject_id, *(previous.subject_ids if previous else ())}))
-        if previous is None or previous.weight < weight:
-            source = next((p.source_id for p in item.provenance), "")
-            best[(person_id, item_id)] = Evidence(
-                kind, item.id, item.name, subjects_seen, when.isoformat() if when else None, weight, source
+        ranked.append(
+            Expert(
+                index.people[p],
+                index.names[p],
+                score=round(float(score[p]), 4),
+                left=left,
+                focus=round(float(focus[p]), 4),
+                strength=round(float(strength[p]), 4),
+                documented=round(float(documented[p]), 4),
+                evidence_count=int(on_subject[p]),
             )
-        else:
-            best[(person_id, item_id)] = Evidence(
-                previous.kind,
-                previous.item_id,
-                previous.item_name,
-                subjects_seen,
-                previous.when,
-                previous.weight,
-                previous.source_id,
+        )
+        if len(ranked) == limit:
+            break
+    _attach_evidence(store, index, ranked, rows, subject_of, weight, wanted, evidence_shown)
+    return ranked
+
+
+def _attach_evidence(
+    store: GraphStore,
+    index: EvidenceIndex,
+    ranked: list[Expert],
+    rows: Rows,
+    subject_of: np.ndarray,
+    weight: np.ndarray,
+    subjects: list[str],
+    shown: int,
+) -> None:
+    """The strongest ``shown`` pieces of evidence of each ranked person, with names, dates and sources."""
+    person_number = {pid: i for i, pid in enumerate(index.people)}
+    chosen: dict[str, list[tuple[int, int, float, tuple[str, ...]]]] = {}
+    for expert in ranked:
+        mine = np.flatnonzero(rows.person == person_number[expert.employee_id])
+        expert.subjects = [subjects[i] for i in np.unique(subject_of[mine])]
+        order = mine[np.lexsort((-weight[mine], rows.item[mine]))]
+        best = order[np.r_[True, rows.item[order][1:] != rows.item[order][:-1]]]  # per item, strongest
+        if len(best) > shown:  # everything tied with the last one shown, then ordered exactly
+            cut = np.sort(weight[best])[-shown]
+            best = best[weight[best] >= cut]
+        strongest = sorted(best, key=lambda r: (-weight[r], index.items[rows.item[r]]))[:shown]
+        chosen[expert.employee_id] = [
+            (
+                int(rows.item[r]),
+                int(rows.kind[r]),
+                float(weight[r]),
+                tuple(sorted({subjects[int(subject_of[o])] for o in mine if rows.item[o] == rows.item[r]}))
+                if len(subjects) > 1
+                else (subjects[0],),
             )
-        by_person.setdefault(person_id, Expert(person_id, person.name, left=has_left(person, now)))
-    for (person_id, _), evidence in best.items():
-        by_person[person_id].evidence.append(evidence)
-
-    ranked = [e for e in by_person.values() if include_left or not e.left]
-    _score(store, ranked, list(subjects))
-    ranked.sort(key=lambda e: (-e.score, e.employee_id))
-    return ranked[:limit]
-
-
-def _score(store: GraphStore, people: list[Expert], subjects: list[str]) -> None:
-    """Score = log(1 + evidence), times the squared share of subjects covered, times focus on them.
-
-    Covering every subject asked matters more than depth on one; among those who cover them, people
-    whose work is about them (focus) beat people who do everything.
-    """
-    if not people:
-        return
-    work = store.expand([p.employee_id for p in people], types=_ACTS, direction=Direction.OUT)
-    total_items: dict[str, set[str]] = defaultdict(set)
-    for hop in work:
-        total_items[hop.source].add(hop.target)
-    for person in people:
-        person.evidence.sort(key=lambda e: (-e.weight, e.item_id))
-        person.subjects = sorted({s for e in person.evidence for s in e.subject_ids})
-        on_subject = {e.item_id for e in person.evidence}
-        everything = total_items.get(person.employee_id, set()) | on_subject
-        person.focus = round(len(on_subject) / len(everything), 4) if everything else 1.0
-        coverage = len(person.subjects) / len(subjects)
-        strength = sum(e.weight for e in person.evidence)
-        person.score = round(math.log1p(strength) * coverage**2 * (0.5 + 0.5 * person.focus), 4)
+            for r in strongest
+        ]
+    entities = store.get_entities(sorted({index.items[i] for found in chosen.values() for i, *_ in found}))
+    for expert in ranked:
+        for item, kind, w, about in chosen[expert.employee_id]:
+            entity = entities.get(index.items[item])
+            when = index.when[item]
+            expert.evidence.append(
+                Evidence(
+                    KINDS[kind],
+                    index.items[item],
+                    entity.name if entity else index.items[item],
+                    about,
+                    None if np.isnan(when) else datetime.fromtimestamp(float(when), UTC).isoformat(),
+                    w,
+                    next((p.source_id for p in entity.provenance), "") if entity else "",
+                )
+            )
 
 
 def subjects_in(store: GraphStore, ids: Iterable[str]) -> list[str]:

@@ -31,10 +31,6 @@ TACIT_DOCUMENTED_MAX = 3.0
 SUBJECT_KINDS = (NodeKind.TOPIC, NodeKind.PRODUCT)
 
 
-def _strength(evidence: list[Evidence], documented: bool | None = None) -> float:
-    return sum(e.weight for e in evidence if documented is None or (e.kind == "authored") == documented)
-
-
 def holders(
     store: GraphStore, subject_id: str, *, now: datetime, half_life_days: float, include_left: bool = False
 ) -> list[Expert]:
@@ -47,7 +43,57 @@ def holders(
         include_left=include_left,
         limit=store.limits.max_page,
     )
-    return [e for e in ranked if _strength(e.evidence) >= KNOWLEDGEABLE]
+    return [e for e in ranked if e.strength >= KNOWLEDGEABLE]
+
+
+def is_tacit(holder: Expert) -> bool:
+    """Whether a holder's evidence is (almost) all behaviour: little and few documents."""
+    documented = holder.documented
+    return documented <= TACIT_DOCUMENTED_SHARE * holder.strength and documented < TACIT_DOCUMENTED_MAX
+
+
+@dataclass
+class Holder:
+    """A colleague with evidence on a subject, documents written apart from work done."""
+
+    employee_id: str
+    name: str
+    score: float
+    knowledgeable: bool
+    """Their evidence adds up to :data:`KNOWLEDGEABLE` or more."""
+    tacit: bool
+    documented: float
+    behavioural: float
+    evidence_count: int
+    documented_evidence: list[Evidence]
+    behavioural_evidence: list[Evidence]
+
+
+def everyone_on(
+    store: GraphStore,
+    subject_id: str,
+    *,
+    now: datetime | None = None,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    limit: int = 20,
+) -> list[Holder]:
+    """Everyone with evidence on a subject, strongest first, documented and behavioural evidence apart."""
+    ranked = experts(store, [subject_id], now=now, half_life_days=half_life_days, limit=limit)
+    return [
+        Holder(
+            e.employee_id,
+            e.name,
+            e.score,
+            e.strength >= KNOWLEDGEABLE,
+            e.strength >= KNOWLEDGEABLE and is_tacit(e),
+            e.documented,
+            round(e.strength - e.documented, 4),
+            e.evidence_count,
+            [ev for ev in e.evidence if ev.kind == "authored"],
+            [ev for ev in e.evidence if ev.kind != "authored"],
+        )
+        for e in ranked
+    ]
 
 
 def _subjects(store: GraphStore, kinds: tuple[NodeKind, ...]) -> list[str]:
@@ -70,6 +116,7 @@ class TacitHolder:
     name: str
     behavioural: float
     documented: float
+    evidence_count: int
     evidence: list[Evidence]
 
 
@@ -93,17 +140,16 @@ def tacit_holders(
     for sid in subjects:
         deadline.check()
         for holder in holders(store, sid, now=now, half_life_days=half_life_days):
-            behavioural, documented = _strength(holder.evidence, False), _strength(holder.evidence, True)
-            share = documented <= TACIT_DOCUMENTED_SHARE * (behavioural + documented)
-            if share and documented < TACIT_DOCUMENTED_MAX:
+            if is_tacit(holder):
                 found.append(
                     TacitHolder(
                         sid,
                         names[sid],
                         holder.employee_id,
                         holder.name,
-                        round(behavioural, 4),
-                        round(documented, 4),
+                        round(holder.strength - holder.documented, 4),
+                        holder.documented,
+                        holder.evidence_count,
                         holder.evidence,
                     )
                 )
@@ -201,7 +247,7 @@ def departure_impact(
         if subject is None or subject.kind not in (*SUBJECT_KINDS, NodeKind.CUSTOMER):
             continue
         everyone = experts(store, [sid], now=now, half_life_days=half_life_days, limit=store.limits.max_page)
-        strong = [e for e in everyone if _strength(e.evidence) >= KNOWLEDGEABLE]
+        strong = [e for e in everyone if e.strength >= KNOWLEDGEABLE]
         if employee_id not in {e.employee_id for e in strong}:
             continue  # they were not a holder of it
         remaining = [e.employee_id for e in strong if e.employee_id != employee_id]
@@ -338,8 +384,8 @@ def knowledge_map(
                     {
                         "employee_id": h.employee_id,
                         "name": h.name,
-                        "behavioural": round(_strength(h.evidence, False), 4),
-                        "documented": round(_strength(h.evidence, True), 4),
+                        "behavioural": round(h.strength - h.documented, 4),
+                        "documented": h.documented,
                         "evidence": [
                             {"kind": e.kind, "item_id": e.item_id, "item_name": e.item_name, "when": e.when}
                             for e in h.evidence

@@ -11,6 +11,7 @@ import networkx as nx
 from graph.errors import InvalidInput, NotFound
 from graph.model import NodeKind, RelType
 from graph.store import Direction, GraphStore
+from queries.common import cached
 
 
 def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -> list[str]:
@@ -67,7 +68,22 @@ class TreeNode:
 
 
 def _referral_graph(store: GraphStore) -> nx.MultiDiGraph:
-    return store.project(kinds=[NodeKind.CUSTOMER], types=[RelType.REFERRED])
+    """Customers and their referrals, each referral with its best evidence's ``confidence``.
+
+    Built once per graph version (every referral question reads it) with only the properties they use.
+    """
+
+    def build() -> nx.MultiDiGraph:
+        graph = store.project(
+            kinds=[NodeKind.CUSTOMER], types=[RelType.REFERRED], fields=("lifetime_value", "acquired_at")
+        )
+        relations = store.get_relations_by_id([key for _, _, key in graph.edges(keys=True)])
+        for _, _, key, data in graph.edges(keys=True, data=True):
+            evidence = relations[key].provenance if key in relations else ()
+            data["confidence"] = max((p.confidence for p in evidence), default=1.0)
+        return graph
+
+    return cached(store, ("referral-graph",), build)
 
 
 def _value(data: dict[str, Any]) -> float:
@@ -75,9 +91,8 @@ def _value(data: dict[str, Any]) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def _confidence(graph: nx.MultiDiGraph, source: str, target: str, store: GraphStore) -> float:
-    relations = store.get_relations_by_id(list(graph.get_edge_data(source, target) or {}))
-    return max((p.confidence for r in relations.values() for p in r.provenance), default=1.0)
+def _confidence(graph: nx.MultiDiGraph, source: str, target: str) -> float:
+    return max(float(data["confidence"]) for data in (graph.get_edge_data(source, target) or {}).values())
 
 
 def referral_tree(
@@ -98,13 +113,13 @@ def referral_tree(
     graph = _referral_graph(store)
     if customer_id not in graph:
         raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
-    depth = nx.single_source_shortest_path_length(nx.DiGraph(graph), customer_id, cutoff=max_depth)
+    depth = nx.single_source_shortest_path_length(graph, customer_id, cutoff=max_depth)
     parent: dict[str, tuple[str, float]] = {}
     for node, d in depth.items():
         if d == 0:
             continue
         options = [
-            (p, _confidence(graph, p, node, store)) for p in graph.predecessors(node) if depth.get(p) == d - 1
+            (p, _confidence(graph, p, node)) for p in graph.predecessors(node) if depth.get(p) == d - 1
         ]
         parent[node] = min(options, key=lambda o: (-o[1], o[0]))
     nodes = {
@@ -118,7 +133,7 @@ def referral_tree(
         tree.branch_customers = sum(1 + c.branch_customers for c in tree.children)
         tree.branch_value = sum(c.lifetime_value + c.branch_value for c in tree.children)
     cycles = []
-    for cycle in nx.simple_cycles(nx.DiGraph(graph).subgraph(depth)):
+    for cycle in nx.simple_cycles(nx.DiGraph(graph.subgraph(depth))):
         cycles.append(sorted(cycle))
         if len(cycles) >= max_cycles:
             break
@@ -150,7 +165,7 @@ def referrers(
     for node in graph.nodes:
         if graph.out_degree(node) == 0:
             continue
-        reached = nx.single_source_shortest_path_length(nx.DiGraph(graph), node, cutoff=max_depth)
+        reached = nx.single_source_shortest_path_length(graph, node, cutoff=max_depth)
         reached.pop(node, None)
         if since:
             reached = {

@@ -74,18 +74,21 @@ def test_neighbourhood_and_paths(client: TestClient) -> None:
 
 
 def test_holders_separate_documented_from_behavioural_evidence(client: TestClient) -> None:
-    holders = client.get("/holders/topic:calibration").json()
-    assert [(h["name"], h["tacit"]) for h in holders] == [
-        ("王芳", True),
-        ("Anna Schmidt", False),
-        ("李娜", False),
-    ]
-    assert {e["item_id"] for e in holders[0]["behavioural"]} == {
+    holders = {h["name"]: h for h in client.get("/holders/topic:calibration").json()}
+    assert {name: h["tacit"] for name, h in holders.items()} == {
+        "王芳": True,
+        "Anna Schmidt": False,
+        "李娜": False,
+    }
+    assert {e["item_id"] for e in holders["王芳"]["behavioural_evidence"]} == {
         "interaction:T-881",
         "interaction:T-902",
         "feedback:F-31",
     }
-    assert [e["item_name"] for e in holders[1]["documented"]] == ["X200 Setup & Calibration Guide"]
+    assert holders["王芳"]["documented"] == 0
+    anna = holders["Anna Schmidt"]
+    assert [e["item_name"] for e in anna["documented_evidence"]] == ["X200 Setup & Calibration Guide"]
+    assert anna["documented"] > 0 and anna["evidence_count"] >= 1
 
 
 @pytest.mark.parametrize(

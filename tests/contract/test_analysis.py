@@ -126,3 +126,59 @@ def test_suggestions_departments_ambassadors_and_personalised_rank(store: GraphS
     assert [a["id"] for a in chosen["ambassadors"]] == ["customer:R1", "customer:R2"]  # widest reach, then id
     around = pagerank(network(store, "referral"), reverse=True, around="customer:x1")
     assert max(around, key=lambda n: around[n]) == "customer:x1"
+
+
+def test_networks_narrow_to_a_department_or_segment(store: GraphStore) -> None:
+    from graph.errors import InvalidInput
+    from graph.model import Batch, NodeKind, RelType
+    from tests.factories import customer, employee, entity, rel
+
+    people = [employee(f"employee:{p}", p.upper()) for p in "abc"]
+    groups = [
+        entity("department:sales", NodeKind.DEPARTMENT, "Sales 销售部"),
+        entity("department:service", NodeKind.DEPARTMENT, "Service"),
+        entity("segment:smb", NodeKind.SEGMENT, "SMB"),
+        entity("topic:calib", NodeKind.TOPIC, "校准"),
+        entity("topic:drift", NodeKind.TOPIC, "Drift"),
+    ]
+    call = entity("interaction:1", NodeKind.INTERACTION, "call", occurred_at="2026-05-01T10:00:00+00:00")
+    note = entity("interaction:2", NodeKind.INTERACTION, "note", occurred_at="2026-05-02T10:00:00+00:00")
+    buyers = [customer(f"customer:{c}", c) for c in ("R1", "x1", "x2")]
+    store.write(Batch(entities=(*people, *groups, call, note, *buyers)))
+    store.write(
+        Batch(
+            relations=(
+                rel(RelType.PARTICIPATED_IN, "employee:a", "interaction:1"),
+                rel(RelType.PARTICIPATED_IN, "employee:b", "interaction:1"),
+                rel(RelType.RESOLVED, "employee:c", "interaction:2"),
+                rel(RelType.ABOUT, "interaction:1", "topic:calib"),
+                rel(RelType.ABOUT, "interaction:2", "topic:calib"),
+                rel(RelType.ABOUT, "interaction:2", "topic:drift"),
+                rel(RelType.MEMBER_OF, "employee:a", "department:sales"),
+                rel(RelType.MEMBER_OF, "employee:b", "department:service"),
+                rel(RelType.MEMBER_OF, "employee:c", "department:service"),
+                rel(RelType.IN_SEGMENT, "customer:R1", "segment:smb"),
+                rel(RelType.IN_SEGMENT, "customer:x1", "segment:smb"),
+                rel(RelType.REFERRED, "customer:R1", "customer:x1"),
+                rel(RelType.REFERRED, "customer:R1", "customer:x2"),
+            )
+        )
+    )
+
+    assert sorted(network(store, "collaboration").edges()) == [("employee:a", "employee:b")]
+    service = network(store, "collaboration", department="service")  # by name, any case
+    assert sorted(service.nodes) == ["employee:b", "employee:c"] and service.number_of_edges() == 0
+    assert sorted(network(store, "referral", segment="SMB").edges()) == [("customer:R1", "customer:x1")]
+    # topics linked by the colleagues who work on both, with those colleagues named
+    topics = network(store, "topics")
+    assert topics.edges["topic:calib", "topic:drift"]["people"] == ["C"]
+    # narrowing the people narrows what links the topics: nobody in sales worked on drift
+    assert list(network(store, "topics", department="department:sales").edges()) == []
+    assert sorted(network(store, "employee-topic", department="Sales 销售部").nodes) == [
+        "employee:a",
+        "topic:calib",
+    ]
+    with pytest.raises(InvalidInput, match="no department called 'Marketing'; known: Sales 销售部, Service"):
+        network(store, "collaboration", department="Marketing")
+    with pytest.raises(InvalidInput, match="referral network has no employees"):
+        network(store, "referral", department="Sales")

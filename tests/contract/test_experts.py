@@ -73,3 +73,34 @@ def test_experts_are_deterministic_and_bounded(planted: GraphStore) -> None:
         experts(planted, ["topic:nothing"], now=NOW)
     with pytest.raises(InvalidInput, match="is a Employee"):
         experts(planted, ["employee:anna"], now=NOW)
+
+
+def test_answers_follow_new_evidence_and_long_evidence_lists_are_cut(planted: GraphStore) -> None:
+    from graph.model import Batch, NodeKind, RelType
+    from tests.factories import entity, rel
+
+    before = {e.employee_id: e for e in experts(planted, ["topic:export"], now=NOW)}
+    tickets = [
+        entity(f"interaction:j{n}", NodeKind.INTERACTION, f"工单 {n}", occurred_at="2026-10-20T09:00:00")
+        for n in range(30)
+    ]
+    planted.write(
+        Batch(
+            entities=tuple(tickets),
+            relations=tuple(
+                r
+                for t in tickets
+                for r in (
+                    rel(RelType.RESOLVED, "employee:junior", t.id),
+                    rel(RelType.ABOUT, t.id, "topic:export"),
+                )
+            ),
+        )
+    )
+
+    after = experts(planted, ["topic:export"], now=NOW, evidence_shown=5)
+    junior = next(e for e in after if e.employee_id == "employee:junior")
+    assert "employee:junior" not in before and after[0].employee_id == "employee:junior"
+    assert junior.evidence_count == 30 and len(junior.evidence) == 5
+    assert [ev.item_id for ev in junior.evidence] == [f"interaction:j{n}" for n in (0, 1, 10, 11, 12)]
+    assert junior.strength == pytest.approx(30 * 2.0 * 0.5 ** (11.625 / 365), abs=0.01)

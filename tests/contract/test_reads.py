@@ -198,3 +198,18 @@ def test_a_traversal_over_its_time_budget_stops_with_a_clear_error(store_factory
 
     with pytest.raises(LimitExceeded, match="longer than its budget"):
         store.neighbourhood("customer:c0", depth=3)
+
+
+def test_a_projection_can_carry_only_some_properties(store: GraphStore) -> None:
+    call = entity(
+        "interaction:1", NodeKind.INTERACTION, "call", occurred_at="2026-05-01", notes="很长的记录 " * 100
+    )
+    topic = entity("topic:t", NodeKind.TOPIC, "校准")
+    store.write(Batch(entities=(call, topic), relations=(rel(RelType.ABOUT, "interaction:1", "topic:t"),)))
+
+    slim = store.project(types=[RelType.ABOUT], fields=["occurred_at", "channel"])
+
+    assert slim.nodes["interaction:1"] == {"occurred_at": "2026-05-01", "kind": "Interaction", "name": "call"}
+    assert slim.nodes["topic:t"] == {"kind": "Topic", "name": "校准"}
+    ((_, _, data),) = slim.edges(data=True)
+    assert data["type"] == "ABOUT"

@@ -1,0 +1,46 @@
+"""The benchmark harness reports what it measured, honestly (the figures themselves come from `make bench`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from api.cli import app
+from bench.analysis_bench import COMMUNITY, synthetic_edges
+from bench.common import line
+from bench.run import chart, table
+
+
+def test_the_synthetic_network_has_unique_edges_and_community_structure() -> None:
+    edges = synthetic_edges(2_000)
+    assert len(np.unique(edges, axis=0)) == len(edges) and (edges[:, 0] < edges[:, 1]).all()
+    inside = (edges[:, 0] // COMMUNITY == edges[:, 1] // COMMUNITY).mean()
+    assert inside > 0.75  # most ties stay within a community
+    assert 9 * 2_000 < len(edges) < 11 * 2_000  # about ten per node, as at a million edges
+
+
+def test_the_table_and_chart_say_pass_or_miss_per_line(tmp_path: Path) -> None:
+    results = {
+        "scale": "tiny",
+        "pairs": 5,
+        "seconds": 3,
+        "versions": {"python": "3.11"},
+        "lines": [
+            line("PageRank", "ckn 0.3 s", "igraph 0.25 s", 1.2, "<= 1.5x igraph (time)", True),
+            line("structured ingest", "2,000 rows/s", "bare 200,000 rows/s", 100.0, "<= 2.0x", False),
+            line("store on disk", "700 MB", "-", None, "reported", True),
+        ],
+    }
+    rows = table(results).splitlines()
+    assert rows[-3].endswith("| <= 1.5x igraph (time) | pass |")
+    assert rows[-2].endswith("| <= 2.0x | MISS |") and "| 100.00 |" in rows[-2]
+    assert rows[-1].endswith("| reported | - |")
+    chart(results, tmp_path / "results.png")
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_refuses_unknown_parts() -> None:
+    result = CliRunner().invoke(app, ["bench", "--only", "everything"])
+    assert result.exit_code == 2 and "unknown part(s) everything" in result.output
