@@ -1,4 +1,4 @@
-"""The benchmark harness reports what it measured, honestly (the figures themselves come from `make bench`)."""
+"""The benchmark harness reports what it measured, honestly (figures come from `make bench`)."""
 
 from __future__ import annotations
 
