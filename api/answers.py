@@ -22,6 +22,7 @@ from queries.analysis import (
     pagerank,
     suggestions,
 )
+from queries.common import cached
 from queries.customer import customer_360
 from queries.experts import experts
 from queries.knowledge import at_risk, bus_factor, departure_impact, gaps, knowledge_map, tacit_holders
@@ -304,7 +305,36 @@ def analysis_answer(
     department: str | None = None,
     segment: str | None = None,
 ) -> Any:
-    """One measure on one projected network, with what it means."""
+    """One measure on one projected network, with what it means; remembered until the graph changes."""
+    asked = dict(
+        method=method,
+        top=top,
+        reverse=reverse,
+        fmt=fmt,
+        node=node,
+        since=since,
+        department=department,
+        segment=segment,
+    )
+    key = ("analysis", network_name, measure, *sorted(asked.items()))
+    return cached(store, key, lambda: _analysis_answer(store, network_name, measure, **asked))  # type: ignore[arg-type]
+
+
+def _analysis_answer(
+    store: GraphStore,
+    network_name: str,
+    measure: str,
+    *,
+    method: str = "leiden",
+    top: int = 20,
+    reverse: bool = False,
+    fmt: str = "json",
+    node: str | None = None,
+    since: str | None = None,
+    department: str | None = None,
+    segment: str | None = None,
+) -> Any:
+    """One measure on one projected network, with what it means (computed)."""
     if measure == "ambassadors":
         return {
             "measure": "referral ambassadors: greedy coverage of referral communities",

@@ -21,7 +21,7 @@ from api.answers import router as answers_router
 from api.deps import SettingsDep, StoreDep
 from api.jobs import Jobs
 from api.jobs import router as jobs_router
-from api.schemas import EntityOut, HolderOut, Page, RelationOut, ReviewDecision, SubgraphOut
+from api.schemas import EntityOut, Page, RelationOut, ReviewDecision, SubgraphOut
 from graph.errors import CknError, InvalidInput, NotFound
 from graph.factory import open_store
 from graph.model import NodeKind, RelType
@@ -29,7 +29,7 @@ from graph.settings import Settings, load_settings
 from graph.store import DeleteResult, Direction, GraphStore, Path, Stats, Subgraph
 from ingest import review
 from ingest.pipeline import NlpOptions
-from queries.knowledge import everyone_on
+from queries.knowledge import Holder, everyone_on
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +194,9 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     @app.get("/holders/{subject_id}", tags=["knowledge"])
     def holders(
         store: StoreDep, settings: SettingsDep, subject_id: str, limit: Annotated[int, Query(ge=1)] = 20
-    ) -> list[HolderOut]:
+    ) -> list[Holder]:
         """Colleagues with evidence on a product, topic or customer: documents written vs work done."""
-        half_life = settings.expertise_half_life_days
-        return [
-            HolderOut.of(h) for h in everyone_on(store, subject_id, half_life_days=half_life, limit=limit)
-        ]
+        return everyone_on(store, subject_id, half_life_days=settings.expertise_half_life_days, limit=limit)
 
     @app.get("/review", tags=["review"])
     def review_list(store: StoreDep, include_decided: bool = False) -> list[dict[str, Any]]:

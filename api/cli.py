@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -25,7 +26,7 @@ from api.answers import (
 )
 from api.app import create_app, nlp_options
 from api.demo import run_demo
-from api.schemas import EntityOut, HolderOut, SubgraphOut, ingest_report_json
+from api.schemas import EntityOut, SubgraphOut, ingest_report_json
 from graph.errors import CknError, NotFound
 from graph.factory import open_store
 from graph.model import RelType
@@ -738,7 +739,7 @@ def holders(subject_id: str, limit: int = 20, as_json: JsonOpt = False) -> None:
     half_life = _run(lambda: load_settings(**_State.overrides)).expertise_half_life_days
     found = _run(lambda: everyone_on(_store(), subject_id, half_life_days=half_life, limit=limit))
     if as_json:
-        _print_json([HolderOut.of(h).model_dump(mode="json") for h in found])
+        _print_json([asdict(h) for h in found])
         return
     for holder in found:
         flag = "  (tacit: nothing written down)" if holder.tacit else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -10,7 +9,6 @@ from pydantic import BaseModel
 from graph.model import Entity, Provenance, Relation
 from graph.store import Subgraph
 from ingest.pipeline import IngestReport
-from queries.knowledge import Holder
 
 T = TypeVar("T")
 
@@ -98,38 +96,6 @@ class SubgraphOut(BaseModel):
             relations=[RelationOut.of(r) for r in sub.relations],
             truncated=sub.truncated,
         )
-
-
-class EvidenceOut(BaseModel):
-    """One piece of evidence that someone knows a subject."""
-
-    kind: str
-    item_id: str
-    item_name: str
-    subject_ids: list[str]
-    when: str | None
-    weight: float
-    source_id: str
-
-
-class HolderOut(BaseModel):
-    """A colleague with evidence on a subject: documents written apart from work done."""
-
-    employee_id: str
-    name: str
-    score: float
-    knowledgeable: bool
-    tacit: bool
-    documented: float
-    behavioural: float
-    evidence_count: int
-    documented_evidence: list[EvidenceOut]
-    behavioural_evidence: list[EvidenceOut]
-
-    @classmethod
-    def of(cls, holder: Holder) -> HolderOut:
-        """From the query result."""
-        return cls.model_validate(asdict(holder))
 
 
 def ingest_report_json(report: IngestReport) -> dict[str, Any]:

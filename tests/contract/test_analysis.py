@@ -182,3 +182,23 @@ def test_networks_narrow_to_a_department_or_segment(store: GraphStore) -> None:
         network(store, "collaboration", department="Marketing")
     with pytest.raises(InvalidInput, match="referral network has no employees"):
         network(store, "referral", department="Sales")
+
+
+def test_networks_and_answers_follow_the_graph_when_it_changes(store: GraphStore) -> None:
+    from api.answers import analysis_answer
+    from graph.model import Batch, RelType
+    from tests.factories import customer, rel
+
+    store.write(Batch(entities=tuple(customer(f"customer:{c}", c) for c in ("A", "B", "C"))))
+    store.write(Batch(relations=(rel(RelType.REFERRED, "customer:A", "customer:B"),)))
+    first = analysis_answer(store, "referral", "pagerank", reverse=True)
+    assert analysis_answer(store, "referral", "pagerank", reverse=True) is first  # remembered
+
+    store.write(Batch(relations=(rel(RelType.REFERRED, "customer:C", "customer:A"),)))
+
+    assert sorted(network(store, "referral").edges()) == [
+        ("customer:A", "customer:B"),
+        ("customer:C", "customer:A"),
+    ]
+    again = analysis_answer(store, "referral", "pagerank", reverse=True)
+    assert again["edges"] == 2 and again["ranking"][0]["id"] == "customer:C"  # the root of the chain now
