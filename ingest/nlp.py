@@ -24,7 +24,9 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
+import ahocorasick
 import jieba
 import spacy
 from spacy.language import Language
@@ -107,8 +109,12 @@ class Gazetteer:
     def __init__(self, terms: dict[str, Term], keys: dict[str, Term]) -> None:
         self.terms = terms
         self.keys = keys
-        ordered = sorted(terms, key=lambda t: (-len(t), t))
-        self._pattern = re.compile("|".join(re.escape(t) for t in ordered)) if ordered else None
+        self._automaton: Any = None  # Aho-Corasick: time linear in the text, whatever the number of terms
+        if terms:
+            self._automaton = ahocorasick.Automaton()
+            for term in terms:
+                self._automaton.add_word(term, term)
+            self._automaton.make_automaton()
 
     @classmethod
     def from_resolver(cls, resolver: Resolver, min_length: int = 2) -> Gazetteer:
@@ -130,14 +136,13 @@ class Gazetteer:
         return cls(terms, keys)
 
     def find(self, text: str) -> list[tuple[int, int, Term]]:
-        """Mentions as (start, end, term) in the original text, longest match first."""
-        if self._pattern is None:
+        """Mentions as (start, end, term) in the original text: leftmost, then longest, never overlapping."""
+        if self._automaton is None:
             return []
         folded, offsets = fold(text)
         found = []
-        for match in self._pattern.finditer(folded):
-            start, end = match.span()
-            term = match.group()
+        for last, term in self._automaton.iter_long(folded):
+            start, end = last - len(term) + 1, last + 1
             if term.isascii() and (_ascii_word(folded, start - 1) or _ascii_word(folded, end)):
                 continue  # "CS" inside "CSV" is no mention
             found.append((offsets[start], offsets[end - 1] + 1, self.terms[term]))
