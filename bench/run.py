@@ -48,7 +48,7 @@ def run(scale: str, pairs: int, out: Path, parts: tuple[str, ...] = PARTS) -> di
     if "neo4j" in parts:
         lines += run_neo4j_benchmarks(structured, work, pairs)
     store_dir = work / f"query-store-{scale}"
-    if "bundle" in parts or not (store_dir / "done").exists():
+    if "bundle" in parts or ("queries" in parts and not (store_dir / "done").exists()):
         lines.append(_whole_bundle(bundle, store_dir, work))
     if "queries" in parts:
         lines += run_query_benchmarks(store_dir, work)

@@ -7,8 +7,9 @@ version, so a second question about an unchanged graph is free.
 Networks:
 
 - ``referral``: customers, an edge from referrer to referred;
-- ``collaboration``: colleagues, linked by interactions they shared, documents they wrote together and
-  customers they both worked with (weights count the ties);
+- ``collaboration``: colleagues, linked by interactions and feedback they shared (taking part,
+  resolving, answering an escalation), documents they wrote together and customers they both worked
+  with (weights count the ties);
 - ``knows``: people linked by ``KNOWS`` (as loaded from ``relationships.csv``), undirected;
 - ``customer-product``: customers and what they bought;
 - ``employee-topic``: colleagues and the topics their work is about (bipartite, weighted by items);
@@ -217,21 +218,39 @@ def _employee_topic(store: GraphStore, since: datetime | None) -> nx.Graph:
 
 
 def _collaboration(store: GraphStore, since: datetime | None) -> nx.Graph:
+    """Colleagues linked by the items and customers they share.
+
+    Two colleagues share an interaction, feedback or document when both took part in it, resolved it,
+    wrote it or answered its escalation; they share a customer when both worked with it.
+    """
     source = store.project(
-        kinds=[NodeKind.EMPLOYEE, NodeKind.CUSTOMER, NodeKind.INTERACTION, NodeKind.KNOWLEDGE_ITEM],
-        types=[RelType.PARTICIPATED_IN, RelType.AUTHORED],
+        kinds=[
+            NodeKind.EMPLOYEE,
+            NodeKind.CUSTOMER,
+            NodeKind.INTERACTION,
+            NodeKind.FEEDBACK,
+            NodeKind.KNOWLEDGE_ITEM,
+        ],
+        types=[
+            RelType.PARTICIPATED_IN,
+            RelType.AUTHORED,
+            RelType.RESOLVED,
+            RelType.ESCALATED_TO,
+            RelType.SUBMITTED,
+        ],
         fields=_DATES,
     )
     kind = nx.get_node_attributes(source, "kind")
     members: dict[str, set[str]] = defaultdict(set)  # item or customer -> colleagues
-    for person, item in source.edges():
+    for u, v, rtype in source.edges(data="type"):
+        person, item = (v, u) if rtype == "ESCALATED_TO" else (u, v)
         if kind.get(person) != "Employee":
             continue
-        when = moment(source.nodes[item], "occurred_at", "created_at")
+        when = moment(source.nodes[item], *_DATES)
         if since and when and when < since:
             continue
         members[item].add(person)
-        for other, _ in source.in_edges(item):  # the customers of the interaction
+        for other, _ in source.in_edges(item):  # the customers of the interaction or feedback
             if kind.get(other) == "Customer":
                 members[other].add(person)
     graph = nx.Graph()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import networkx as nx
@@ -202,3 +203,32 @@ def test_networks_and_answers_follow_the_graph_when_it_changes(store: GraphStore
     ]
     again = analysis_answer(store, "referral", "pagerank", reverse=True)
     assert again["edges"] == 2 and again["ranking"][0]["id"] == "customer:C"  # the root of the chain now
+
+
+def test_escalations_and_resolutions_link_colleagues(store: GraphStore) -> None:
+    from graph.model import Batch, NodeKind, RelType
+    from tests.factories import customer, employee, entity, rel
+
+    people = [employee(f"employee:{p}", p.upper()) for p in "abcd"]
+    complaint = entity("feedback:F1", NodeKind.FEEDBACK, "投诉: 校准漂移", submitted_at="2026-06-01")
+    old_call = entity("interaction:old", NodeKind.INTERACTION, "call", occurred_at="2024-01-05")
+    buyer = customer("customer:C1", "华东精密")
+    store.write(Batch(entities=(*people, complaint, old_call, buyer)))
+    store.write(
+        Batch(
+            relations=(
+                rel(RelType.SUBMITTED, "customer:C1", "feedback:F1"),
+                rel(RelType.RESOLVED, "employee:a", "feedback:F1"),
+                rel(RelType.ESCALATED_TO, "feedback:F1", "employee:b"),
+                rel(RelType.PARTICIPATED_IN, "employee:c", "interaction:old"),
+                rel(RelType.PARTICIPATED_IN, "employee:d", "interaction:old"),
+            )
+        )
+    )
+
+    assert sorted(network(store, "collaboration").edges()) == [
+        ("employee:a", "employee:b"),
+        ("employee:c", "employee:d"),
+    ]
+    recent = network(store, "collaboration", since=datetime(2025, 1, 1, tzinfo=UTC))
+    assert sorted(recent.edges()) == [("employee:a", "employee:b")]
