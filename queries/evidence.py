@@ -13,7 +13,7 @@ README's performance section); every later one is answered from memory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -72,6 +72,8 @@ class EvidenceIndex:
     when: npt.NDArray[np.float64]
     """Each item's date as POSIX seconds, NaN when undated."""
     subjects: dict[str, Rows]
+    shown: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """Name and first source of the items evidence lists have shown (filled as answers show them)."""
 
     def rows(self, subject_id: str) -> Rows:
         """The evidence about one subject (empty when there is none)."""

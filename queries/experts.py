@@ -185,20 +185,27 @@ def _attach_evidence(
             )
             for r in strongest
         ]
-    entities = store.get_entities(sorted({index.items[i] for found in chosen.values() for i, *_ in found}))
+    unseen = sorted({index.items[i] for found in chosen.values() for i, *_ in found if i not in index.shown})
+    if unseen:
+        entities = store.get_entities(unseen)
+        number = {item: i for found in chosen.values() for i, *_ in found for item in [index.items[i]]}
+        for item_id in unseen:
+            entity = entities.get(item_id)
+            source = next((p.source_id for p in entity.provenance), "") if entity else ""
+            index.shown[number[item_id]] = (entity.name if entity else item_id, source)
     for expert in ranked:
         for item, kind, w, about in chosen[expert.employee_id]:
-            entity = entities.get(index.items[item])
+            name, source = index.shown[item]
             when = index.when[item]
             expert.evidence.append(
                 Evidence(
                     KINDS[kind],
                     index.items[item],
-                    entity.name if entity else index.items[item],
+                    name,
                     about,
                     None if np.isnan(when) else datetime.fromtimestamp(float(when), UTC).isoformat(),
                     w,
-                    next((p.source_id for p in entity.provenance), "") if entity else "",
+                    source,
                 )
             )
 
