@@ -19,7 +19,7 @@ from typing import Any
 from graph.errors import NotFound
 from graph.model import NodeKind, RelType
 from graph.store import Direction, GraphStore
-from queries.common import require
+from queries.common import cached, require
 from queries.experts import DEFAULT_HALF_LIFE_DAYS, Evidence, Expert, experts
 
 KNOWLEDGEABLE = 2.0
@@ -401,35 +401,44 @@ def knowledge_map(
 def gaps(store: GraphStore, *, limit: int = 50) -> list[dict[str, object]]:
     """Topics customers ask or complain about (feedback, tickets) that no knowledge item covers.
 
-    Most asked first; a complaint counts twice.
+    Most asked first; a complaint counts twice. Read from one projection, remembered per graph version.
     """
     store.limits.check_page(limit)
-    topics = store.get_entities(_subjects(store, (NodeKind.TOPIC,)))
-    about = store.expand(sorted(topics), types=[RelType.ABOUT], direction=Direction.IN)
-    items = store.get_entities(sorted({h.source for h in about}))
+    found: list[dict[str, object]] = cached(store, ("knowledge-gaps",), lambda: _gaps(store))
+    return found[:limit]
+
+
+def _gaps(store: GraphStore) -> list[dict[str, object]]:
+    graph = store.project(
+        kinds=[NodeKind.TOPIC, NodeKind.INTERACTION, NodeKind.FEEDBACK, NodeKind.KNOWLEDGE_ITEM],
+        types=[RelType.ABOUT],
+        fields=("channel", "feedback_kind"),
+    )
     found = []
-    for tid, topic in topics.items():
-        linked = [items[h.source] for h in about if h.target == tid and h.source in items]
-        if any(i.kind is NodeKind.KNOWLEDGE_ITEM for i in linked):
+    for tid, data in graph.nodes(data=True):
+        if data["kind"] != NodeKind.TOPIC.value:
+            continue
+        linked = [graph.nodes[item] | {"id": item} for item, _ in graph.in_edges(tid)]
+        if any(i["kind"] == NodeKind.KNOWLEDGE_ITEM.value for i in linked):
             continue
         asked = [
             i
             for i in linked
-            if i.kind is NodeKind.FEEDBACK
-            or (i.kind is NodeKind.INTERACTION and i.props.get("channel") == "ticket")
+            if i["kind"] == NodeKind.FEEDBACK.value
+            or (i["kind"] == NodeKind.INTERACTION.value and i.get("channel") == "ticket")
         ]
         if not asked:
             continue
-        complaints = sum(1 for i in asked if i.props.get("feedback_kind") == "complaint")
+        complaints = sum(1 for i in asked if i.get("feedback_kind") == "complaint")
         found.append(
             {
                 "topic_id": tid,
-                "name": topic.name,
+                "name": data["name"],
                 "demand": len(asked) + complaints,
                 "asked": len(asked),
                 "complaints": complaints,
-                "examples": sorted(i.id for i in asked)[:5],
+                "examples": sorted({i["id"] for i in asked})[:5],
             }
         )
-    found.sort(key=lambda g: (-int(g["demand"]), str(g["topic_id"])))  # type: ignore[call-overload]
-    return found[:limit]
+    found.sort(key=lambda g: (-int(g["demand"]), str(g["topic_id"])))
+    return found
