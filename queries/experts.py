@@ -168,6 +168,9 @@ def _attach_evidence(
     for expert in ranked:
         mine = np.flatnonzero(rows.person == person_number[expert.employee_id])
         expert.subjects = [subjects[i] for i in np.unique(subject_of[mine])]
+        if shown == 0:
+            chosen[expert.employee_id] = []
+            continue
         order = mine[np.lexsort((-weight[mine], rows.item[mine]))]
         best = order[np.r_[True, rows.item[order][1:] != rows.item[order][:-1]]]  # per item, strongest
         if len(best) > shown:  # everything tied with the last one shown, then ordered exactly

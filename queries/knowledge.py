@@ -20,7 +20,7 @@ from graph.errors import NotFound
 from graph.model import NodeKind, RelType
 from graph.store import Direction, GraphStore
 from queries.common import cached, require
-from queries.experts import DEFAULT_HALF_LIFE_DAYS, Evidence, Expert, experts
+from queries.experts import DEFAULT_HALF_LIFE_DAYS, EVIDENCE_SHOWN, Evidence, Expert, experts
 
 KNOWLEDGEABLE = 2.0
 """Decayed evidence (see :data:`queries.experts.WEIGHTS`) that makes someone a holder of a subject."""
@@ -32,9 +32,15 @@ SUBJECT_KINDS = (NodeKind.TOPIC, NodeKind.PRODUCT)
 
 
 def holders(
-    store: GraphStore, subject_id: str, *, now: datetime, half_life_days: float, include_left: bool = False
+    store: GraphStore,
+    subject_id: str,
+    *,
+    now: datetime,
+    half_life_days: float,
+    include_left: bool = False,
+    evidence_shown: int = EVIDENCE_SHOWN,
 ) -> list[Expert]:
-    """The knowledgeable holders of one subject, strongest first."""
+    """The knowledgeable holders of one subject, strongest first (``evidence_shown``: 0 for none)."""
     ranked = experts(
         store,
         [subject_id],
@@ -42,6 +48,7 @@ def holders(
         half_life_days=half_life_days,
         include_left=include_left,
         limit=store.limits.max_page,
+        evidence_shown=evidence_shown,
     )
     return [e for e in ranked if e.strength >= KNOWLEDGEABLE]
 
@@ -180,7 +187,7 @@ def bus_factor(
     subject = store.get_entity(subject_id)
     if subject is None:
         raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
-    found = holders(store, subject_id, now=now, half_life_days=half_life_days)
+    found = holders(store, subject_id, now=now, half_life_days=half_life_days, evidence_shown=0)
     return BusFactor(
         subject_id, subject.name, len(found), [h.employee_id for h in found], [h.name for h in found]
     )
@@ -246,7 +253,14 @@ def departure_impact(
         subject = entities.get(sid)
         if subject is None or subject.kind not in (*SUBJECT_KINDS, NodeKind.CUSTOMER):
             continue
-        everyone = experts(store, [sid], now=now, half_life_days=half_life_days, limit=store.limits.max_page)
+        everyone = experts(
+            store,
+            [sid],
+            now=now,
+            half_life_days=half_life_days,
+            limit=store.limits.max_page,
+            evidence_shown=0,
+        )
         strong = [e for e in everyone if e.strength >= KNOWLEDGEABLE]
         if employee_id not in {e.employee_id for e in strong}:
             continue  # they were not a holder of it
@@ -327,7 +341,7 @@ def _neighbours(
     )
     found: dict[str, dict[str, object]] = {}
     for topic in adjacent:
-        for e in experts(store, [topic], now=now, half_life_days=half_life, limit=10):
+        for e in experts(store, [topic], now=now, half_life_days=half_life, limit=10, evidence_shown=0):
             if e.employee_id != leaving and e.employee_id not in found and not e.left:
                 found[e.employee_id] = {
                     "employee_id": e.employee_id,
