@@ -62,8 +62,11 @@ def _merge_props(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
 
 
 def _fresh(fact: Fact) -> Fact:
+    provenance = merge_provenance((), fact.provenance)[0]
+    if provenance == fact.provenance and None not in fact.props.values():
+        return fact  # already in stored form (the common case: a copy costs more than the check)
     clean = {k: v for k, v in fact.props.items() if v is not None}
-    return fact.model_copy(update={"props": clean, "provenance": merge_provenance((), fact.provenance)[0]})
+    return fact.model_copy(update={"props": clean, "provenance": provenance})
 
 
 def merge_entity(old: Entity | None, new: Entity) -> tuple[Entity, Change]:
