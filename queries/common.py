@@ -67,12 +67,15 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T]) -> T:
     asking for the same thing at the same time wait for one computation instead of each doing it.
     What was computed is then moved out of the garbage collector's sight (``gc.freeze``): a projection
     holds millions of objects, and scanning them again at every full collection would add pauses of a
-    tenth of a second to unrelated requests. They are still freed when dropped (reference counting).
+    tenth of a second to unrelated requests. When the graph version changes they are handed back to the
+    collector, so that what the old version held is freed.
     """
     version = store.graph_version()
     with _lock:
         entry = _caches.get(store)
         if entry is None or entry.version != version:
+            if entry is not None:
+                gc.unfreeze()  # what the old version held can be collected again (networkx graphs have cycles)
             entry = _caches[store] = _StoreCache(version)
         if key in entry.values:
             return entry.values[key]  # type: ignore[no-any-return]
