@@ -75,7 +75,7 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T]) -> T:
         entry = _caches.get(store)
         if entry is None or entry.version != version:
             if entry is not None:
-                gc.unfreeze()  # what the old version held can be collected again (networkx graphs have cycles)
+                gc.unfreeze()  # what the old version held can be collected (networkx graphs hold cycles)
             entry = _caches[store] = _StoreCache(version)
         if key in entry.values:
             return entry.values[key]  # type: ignore[no-any-return]
