@@ -43,26 +43,29 @@ def run(scale: str, pairs: int, out: Path, parts: tuple[str, ...] = PARTS) -> di
     bundle, structured = prepare(scale, work)
     lines: list[dict[str, Any]] = []
     started = time.perf_counter()
+    results: dict[str, Any] = {"scale": scale, "pairs": pairs, "lines": lines, "versions": _versions()}
+
+    def save() -> None:  # after every part: a part that fails later loses nothing measured before it
+        results["seconds"] = round(time.perf_counter() - started)
+        (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+        (out / "results.md").write_text(table(results), encoding="utf-8")
+
     if "ingest" in parts:
         lines += run_ingest_benchmarks(bundle, structured, pairs, work)
+        save()
     if "neo4j" in parts:
         lines += run_neo4j_benchmarks(structured, work, pairs)
+        save()
     store_dir = work / f"query-store-{scale}"
     if "bundle" in parts or ("queries" in parts and not (store_dir / "done").exists()):
         lines.append(_whole_bundle(bundle, store_dir, work))
+        save()
     if "queries" in parts:
         lines += run_query_benchmarks(store_dir, work)
+        save()
     if "analysis" in parts:
         lines += run_analysis_benchmarks(work, pairs, nodes=ANALYSIS_NODES.get(scale, 100_000))
-    results = {
-        "scale": scale,
-        "pairs": pairs,
-        "seconds": round(time.perf_counter() - started),
-        "lines": lines,
-        "versions": _versions(),
-    }
-    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
-    (out / "results.md").write_text(table(results), encoding="utf-8")
+    save()
     chart(results, out / "results.png")
     return results
 
