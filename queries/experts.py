@@ -110,9 +110,12 @@ def experts(
     subject_of = np.concatenate([np.full(len(p.person), i, np.int32) for i, p in enumerate(parts)])
     weight = np.round(decayed(index, rows, now, half_life_days), 4)
     # one piece of evidence per person and item (the strongest, when an item is about several subjects)
-    pair = rows.person.astype(np.int64) * max(len(index.items), 1) + rows.item
-    order = np.lexsort((-weight, pair))
-    first = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
+    if len(parts) == 1:  # one subject: its rows are already one per person and item
+        first = np.arange(len(rows.person))
+    else:
+        pair = rows.person.astype(np.int64) * max(len(index.items), 1) + rows.item
+        order = np.lexsort((-weight, pair))
+        first = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
     n_people = len(index.people)
     strength = np.bincount(rows.person[first], weights=weight[first], minlength=n_people)
     documented = np.bincount(
@@ -122,8 +125,9 @@ def experts(
     )
     on_subject = np.bincount(rows.person[first], minlength=n_people)
     outside_work = np.bincount(rows.person[first], weights=~rows.in_work[first], minlength=n_people)
-    covered_pairs = np.unique(rows.person.astype(np.int64) * len(wanted) + subject_of)
-    coverage = np.bincount(covered_pairs // len(wanted), minlength=n_people) / len(wanted)
+    covered = np.zeros((n_people, len(wanted)), np.bool_)
+    covered[rows.person, subject_of] = True
+    coverage = covered.sum(axis=1) / len(wanted)
     everything = index.work + outside_work
     focus = np.where(everything > 0, on_subject / np.maximum(everything, 1), 1.0)
     score = np.log1p(strength) * coverage**2 * (0.5 + 0.5 * focus)

@@ -29,6 +29,8 @@ TACIT_DOCUMENTED_SHARE = 0.2
 TACIT_DOCUMENTED_MAX = 3.0
 """... and less than one fresh document's worth: someone who wrote several is not a tacit holder."""
 SUBJECT_KINDS = (NodeKind.TOPIC, NodeKind.PRODUCT)
+MAP_EVIDENCE = 3
+"""Pieces of evidence the knowledge map shows per holder (``ckn holders`` shows more)."""
 
 
 def holders(
@@ -384,7 +386,7 @@ def knowledge_map(
         deadline.check()
         found = [
             h
-            for h in holders(store, sid, now=now, half_life_days=half_life_days)
+            for h in holders(store, sid, now=now, half_life_days=half_life_days, evidence_shown=MAP_EVIDENCE)
             if members is None or h.employee_id in members
         ]
         if not found:
