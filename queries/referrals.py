@@ -156,10 +156,18 @@ def referrers(
 ) -> list[Referrer]:
     """Customers ranked by downstream reach (then value, then id).
 
-    ``since`` counts only customers acquired on or after that ISO date.
+    ``since`` counts only customers acquired on or after that ISO date. The full ranking is remembered
+    per graph version; ``top`` cuts it.
     """
     store.limits.check_page(top)
     store.limits.check_depth(max_depth)
+    ranked: list[Referrer] = cached(
+        store, ("referrers", since, max_depth), lambda: _referrers(store, since, max_depth)
+    )
+    return ranked[:top]
+
+
+def _referrers(store: GraphStore, since: str | None, max_depth: int) -> list[Referrer]:
     graph = _referral_graph(store)
     found = []
     for node in graph.nodes:
@@ -183,13 +191,23 @@ def referrers(
             )
         )
     found.sort(key=lambda r: (-(r.direct + r.indirect), -r.downstream_value, r.customer_id))
-    return found[:top]
+    return found
 
 
 def referral_stats(store: GraphStore, *, period: str = "quarter", max_cycles: int = 100) -> dict[str, Any]:
-    """K-factor by acquisition cohort, depth distribution, share acquired by referral, cycles."""
+    """K-factor by acquisition cohort, depth distribution, share acquired by referral, cycles.
+
+    Remembered per graph version.
+    """
     if period not in {"month", "quarter"}:
         raise InvalidInput("period is month or quarter")
+    stats: dict[str, Any] = cached(
+        store, ("referral-stats", period, max_cycles), lambda: _referral_stats(store, period, max_cycles)
+    )
+    return stats
+
+
+def _referral_stats(store: GraphStore, period: str, max_cycles: int) -> dict[str, Any]:
     graph = _referral_graph(store)
     simple = nx.DiGraph(graph)
 
