@@ -168,9 +168,12 @@ def _attach_evidence(
 ) -> None:
     """The strongest ``shown`` pieces of evidence of each ranked person, with names, dates and sources."""
     person_number = {pid: i for i, pid in enumerate(index.people)}
+    by_person = np.argsort(rows.person, kind="stable")  # rows grouped by person, found by bisection
+    grouped = rows.person[by_person]
     chosen: dict[str, list[tuple[int, int, float, tuple[str, ...]]]] = {}
     for expert in ranked:
-        mine = np.flatnonzero(rows.person == person_number[expert.employee_id])
+        number = person_number[expert.employee_id]
+        mine = by_person[np.searchsorted(grouped, number) : np.searchsorted(grouped, number, side="right")]
         expert.subjects = [subjects[i] for i in np.unique(subject_of[mine])]
         if shown == 0:
             chosen[expert.employee_id] = []
@@ -195,11 +198,11 @@ def _attach_evidence(
     unseen = sorted({index.items[i] for found in chosen.values() for i, *_ in found if i not in index.shown})
     if unseen:
         entities = store.get_entities(unseen)
-        number = {item: i for found in chosen.values() for i, *_ in found for item in [index.items[i]]}
+        item_number = {item: i for found in chosen.values() for i, *_ in found for item in [index.items[i]]}
         for item_id in unseen:
             entity = entities.get(item_id)
             source = next((p.source_id for p in entity.provenance), "") if entity else ""
-            index.shown[number[item_id]] = (entity.name if entity else item_id, source)
+            index.shown[item_number[item_id]] = (entity.name if entity else item_id, source)
     for expert in ranked:
         for item, kind, w, about in chosen[expert.employee_id]:
             name, source = index.shown[item]
