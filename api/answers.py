@@ -306,90 +306,67 @@ def analysis_answer(
     segment: str | None = None,
 ) -> Any:
     """One measure on one projected network, with what it means; remembered until the graph changes."""
-    asked = dict(
-        method=method,
-        top=top,
-        reverse=reverse,
-        fmt=fmt,
-        node=node,
-        since=since,
-        department=department,
-        segment=segment,
-    )
-    key = ("analysis", network_name, measure, *sorted(asked.items()))
-    return cached(store, key, lambda: _analysis_answer(store, network_name, measure, **asked))  # type: ignore[arg-type]
+    key = ("analysis", network_name, measure, method, top, reverse, fmt, node, since, department, segment)
 
-
-def _analysis_answer(
-    store: GraphStore,
-    network_name: str,
-    measure: str,
-    *,
-    method: str = "leiden",
-    top: int = 20,
-    reverse: bool = False,
-    fmt: str = "json",
-    node: str | None = None,
-    since: str | None = None,
-    department: str | None = None,
-    segment: str | None = None,
-) -> Any:
-    """One measure on one projected network, with what it means (computed)."""
-    if measure == "ambassadors":
-        return {
-            "measure": "referral ambassadors: greedy coverage of referral communities",
-            **ambassadors(store, k=top),
-        }
-    if measure == "departments":
-        return {
-            "measure": "cross-department brokers and silos (collaboration network)",
-            **departments_bridged(store),
-        }
-    try:
-        start = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
-    except ValueError:
-        raise InvalidInput(f"since must be an ISO date, not {since!r}") from None
-    graph = network(store, network_name, since=start, department=department, segment=segment)
-    if measure == "suggestions":
-        return {
-            "network": network_name,
-            "measure": "who should meet whom: Adamic-Adar on shared neighbours",
-            "suggestions": suggestions(graph, node=node, top=top),
-        }
-    size = {"network": network_name, "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
-    if measure == "pagerank":
-        scores = pagerank(graph, reverse=reverse, around=node)
-        ranked = sorted(scores, key=lambda n: (-scores[n], n))[:top]
-        why = "PageRank: influence through who points at whom" + (
-            " (edges reversed: referrers collect it)" if reverse else ""
+    def compute() -> Any:
+        if measure == "ambassadors":
+            return {
+                "measure": "referral ambassadors: greedy coverage of referral communities",
+                **ambassadors(store, k=top),
+            }
+        if measure == "departments":
+            return {
+                "measure": "cross-department brokers and silos (collaboration network)",
+                **departments_bridged(store),
+            }
+        try:
+            start = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
+        except ValueError:
+            raise InvalidInput(f"since must be an ISO date, not {since!r}") from None
+        graph = network(store, network_name, since=start, department=department, segment=segment)
+        if measure == "suggestions":
+            return {
+                "network": network_name,
+                "measure": "who should meet whom: Adamic-Adar on shared neighbours",
+                "suggestions": suggestions(graph, node=node, top=top),
+            }
+        size = {"network": network_name, "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
+        if measure == "pagerank":
+            scores = pagerank(graph, reverse=reverse, around=node)
+            ranked = sorted(scores, key=lambda n: (-scores[n], n))[:top]
+            why = "PageRank: influence through who points at whom" + (
+                " (edges reversed: referrers collect it)" if reverse else ""
+            )
+            return {
+                **size,
+                "measure": why,
+                "ranking": [
+                    {"id": n, "name": graph.nodes[n].get("name", n), "score": round(scores[n], 6)}
+                    for n in ranked
+                ],
+            }
+        if measure == "brokers":
+            return {
+                **size,
+                "measure": "brokers: betweenness (exact, or sampled on large networks), Burt's constraint, "
+                "effective size, bridges, articulation points",
+                "ranking": brokers(graph, top=top),
+            }
+        if measure == "communities":
+            found, modularity = communities(graph, method=method)
+            return {
+                **size,
+                "measure": f"{method} communities, seeded",
+                "modularity": modularity,
+                "communities": [{"size": len(c), "members": c} for c in found[:top]],
+            }
+        if measure == "export":
+            return export(graph, fmt)
+        raise InvalidInput(
+            "measure is pagerank, brokers, communities, suggestions, ambassadors, departments or export"
         )
-        return {
-            **size,
-            "measure": why,
-            "ranking": [
-                {"id": n, "name": graph.nodes[n].get("name", n), "score": round(scores[n], 6)} for n in ranked
-            ],
-        }
-    if measure == "brokers":
-        return {
-            **size,
-            "measure": "brokers: betweenness (exact, or sampled on large networks), Burt's constraint, "
-            "effective size, bridges, articulation points",
-            "ranking": brokers(graph, top=top),
-        }
-    if measure == "communities":
-        found, modularity = communities(graph, method=method)
-        return {
-            **size,
-            "measure": f"{method} communities, seeded",
-            "modularity": modularity,
-            "communities": [{"size": len(c), "members": c} for c in found[:top]],
-        }
-    if measure == "export":
-        return export(graph, fmt)
-    raise InvalidInput(
-        "measure is pagerank, brokers, communities, suggestions, ambassadors, departments or export"
-    )
+
+    return cached(store, key, compute)
 
 
 @router.get("/analysis/{network_name}/{measure}", tags=["analysis"])
