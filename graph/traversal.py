@@ -46,6 +46,31 @@ class _Budget:
             )
 
 
+class _Side:
+    """One end of a bidirectional search, expanded a level at a time."""
+
+    def __init__(self, start: str, direction: Direction) -> None:
+        self.direction = direction
+        self.seen = {start}
+        self.frontier = [start]
+        self.hops: dict[str, Hop] = {}
+
+    def step(self, store: GraphStore, types: tuple[RelType, ...] | None, budget: _Budget) -> None:
+        if not self.frontier:
+            return
+        found = store.expand(self.frontier, types=types, direction=self.direction)
+        budget.spend(found)
+        current = set(self.frontier)
+        reached: set[str] = set()
+        for hop in found:
+            self.hops[hop.relation_id] = hop
+            for node in (hop.source, hop.target):
+                if node in current and _leaves(hop, node, self.direction):
+                    reached.add(_other(hop, node))
+        self.frontier = sorted(reached - self.seen)
+        self.seen |= reached
+
+
 def _bfs(
     store: GraphStore,
     start: str,
@@ -55,27 +80,14 @@ def _bfs(
     budget: _Budget,
 ) -> tuple[dict[str, int], dict[str, Hop]]:
     """Distances from ``start`` up to ``depth`` and every hop crossed on the way."""
+    side = _Side(start, direction)
     distances = {start: 0}
-    hops: dict[str, Hop] = {}
-    frontier = [start]
     for level in range(1, depth + 1):
-        if not frontier:
+        if not side.frontier:
             break
-        found = store.expand(frontier, types=types, direction=direction)
-        budget.spend(found)
-        reached: set[str] = set()
-        frontier_set = set(frontier)
-        for hop in found:
-            hops[hop.relation_id] = hop
-            for node in (hop.source, hop.target):
-                if node in frontier_set and _leaves(hop, node, direction):
-                    other = _other(hop, node)
-                    if other not in distances:
-                        reached.add(other)
-        for node in reached:
-            distances[node] = level
-        frontier = sorted(reached)
-    return distances, hops
+        side.step(store, types, budget)
+        distances.update(dict.fromkeys(side.frontier, level))
+    return distances, side.hops
 
 
 def _require(store: GraphStore, *ids: str) -> None:
@@ -130,8 +142,10 @@ def paths(
 ) -> list[Path]:
     """Simple paths of at most ``max_depth`` steps, shortest first, then by node and relation ids.
 
-    Searches from both ends (half the depth each), so it looks at far fewer relationships than a
-    one-sided search, then enumerates paths on the small subgraph it found.
+    Searches from both ends, one level at a time on the side whose frontier is smaller, until the two
+    sides' levels add up to ``max_depth`` (any path that short then lies in what they crossed), so a
+    hub at one end (a colleague with thousands of interactions) is expanded as little as possible;
+    then enumerates paths on the small subgraph found.
     """
     store.limits.check_depth(max_depth)
     store.limits.check_page(limit)
@@ -140,9 +154,11 @@ def paths(
         return [Path(nodes=(source,), hops=())]
     wanted = _types(types)
     budget = _Budget(store)
-    _, hops_a = _bfs(store, source, (max_depth + 1) // 2, wanted, direction, budget)
-    _, hops_b = _bfs(store, target, max_depth // 2, wanted, _reverse(direction), budget)
-    local = {**hops_a, **hops_b}
+    sides = (_Side(source, direction), _Side(target, _reverse(direction)))
+    for _ in range(max_depth):
+        side = min(sides, key=lambda s: len(s.frontier))  # ties: the source side
+        side.step(store, wanted, budget)
+    local = {**sides[0].hops, **sides[1].hops}
 
     adjacency: dict[str, list[tuple[str, Hop]]] = {}
     back: dict[str, list[str]] = {}
