@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from api.deps import SettingsDep, StoreDep
+from graph.cache import cached
 from graph.errors import InvalidInput
 from graph.settings import Settings
 from graph.store import GraphStore
@@ -22,7 +23,6 @@ from queries.analysis import (
     pagerank,
     suggestions,
 )
-from queries.common import cached
 from queries.customer import customer_360
 from queries.experts import experts
 from queries.knowledge import at_risk, bus_factor, departure_impact, gaps, knowledge_map, tacit_holders

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import platform
 import resource
+import shutil
 import sys
 import time
 from importlib import metadata
@@ -72,8 +73,6 @@ def run(scale: str, pairs: int, out: Path, parts: tuple[str, ...] = PARTS) -> di
 
 def _whole_bundle(bundle: Path, store_dir: Path, work: Path) -> dict[str, Any]:
     """The whole generated bundle into a fresh embedded store, once (it is also the query store)."""
-    import shutil
-
     shutil.rmtree(store_dir, ignore_errors=True)
     before = rss_mb()
     store = EmbeddedStore(store_dir)

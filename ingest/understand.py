@@ -7,10 +7,9 @@ and traditional forms), and falls back to the most similar known name when nothi
 
 from __future__ import annotations
 
-import threading
-
 from rapidfuzz import fuzz, process
 
+from graph.cache import cached
 from graph.model import NodeKind
 from graph.store import GraphStore
 from ingest.nlp import LABELS, Gazetteer, TextAnalyzer, fold
@@ -18,22 +17,16 @@ from ingest.resolve import Resolver
 
 SUBJECT_KINDS = (NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER)
 FUZZY_CUTOFF = 80
-_lock = threading.Lock()
-_cache: dict[tuple[int, int], tuple[Gazetteer, TextAnalyzer]] = {}
 
 
 def _analysis_tools(store: GraphStore) -> tuple[Gazetteer, TextAnalyzer]:
     """The gazetteer and analyzer for the store's current data (rebuilt when the graph changes)."""
-    key = (id(store), store.graph_version())
-    with _lock:
-        if key not in _cache:
-            gazetteer = Gazetteer.from_resolver(Resolver.from_store(store))
-            previous = next((tools for k, tools in _cache.items() if k[0] == id(store)), None)
-            analyzer = previous[1] if previous else TextAnalyzer(gazetteer)
-            analyzer.set_gazetteer(gazetteer)
-            _cache.clear()
-            _cache[key] = (gazetteer, analyzer)
-        return _cache[key]
+
+    def build() -> tuple[Gazetteer, TextAnalyzer]:
+        gazetteer = Gazetteer.from_resolver(Resolver.from_store(store))
+        return gazetteer, TextAnalyzer(gazetteer)
+
+    return cached(store, ("question-understanding",), build)
 
 
 def subjects_of(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = SUBJECT_KINDS) -> list[str]:

@@ -35,10 +35,11 @@ from typing import Any
 
 import networkx as nx
 
+from graph.cache import cached
 from graph.errors import InvalidInput
 from graph.model import NodeKind, RelType
 from graph.store import GraphStore
-from queries.common import cached, moment
+from queries.common import moment
 
 NETWORKS = (
     "referral",

@@ -19,9 +19,10 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from graph.cache import cached
 from graph.model import NodeKind, RelType
 from graph.store import GraphStore
-from queries.common import cached, moment
+from queries.common import moment
 
 WEIGHTS: dict[str, float] = {
     "authored": 3.0,

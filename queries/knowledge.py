@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from graph.cache import cached
 from graph.errors import NotFound
 from graph.model import NodeKind, RelType
 from graph.store import Direction, GraphStore
-from queries.common import cached, require
+from queries.common import require
 from queries.experts import DEFAULT_HALF_LIFE_DAYS, EVIDENCE_SHOWN, Evidence, Expert, experts
 
 KNOWLEDGEABLE = 2.0

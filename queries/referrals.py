@@ -8,10 +8,10 @@ from typing import Any
 
 import networkx as nx
 
+from graph.cache import cached
 from graph.errors import InvalidInput, NotFound
 from graph.model import NodeKind, RelType
 from graph.store import Direction, GraphStore
-from queries.common import cached
 
 
 def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -> list[str]:
