@@ -55,6 +55,8 @@ CREATE INDEX provenance_source ON provenance (source_id);
 CREATE TABLE checkpoints (job TEXT PRIMARY KEY, position TEXT NOT NULL, updated_at TEXT NOT NULL);
 """
 
+SCHEMA = _SCHEMA_V1
+"""The tables and indexes of the current format (benchmarks write the same rows into them bare)."""
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
@@ -232,36 +234,43 @@ class EmbeddedStore(traversal.Traversals):
         return plan.result()
 
     def _persist(self, cur: sqlite3.Cursor, plan: WritePlan) -> None:
-        now = utcnow().isoformat()
-        cur.executemany(
-            "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?)",
-            [(e.id, e.kind.value, e.name, _json(e.props), now) for e in plan.entities],
-        )
-        cur.executemany(
-            "INSERT OR REPLACE INTO relations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.id,
-                    r.type.value,
-                    r.source,
-                    r.target,
-                    r.key,
-                    _json(r.props),
-                    r.valid_from.isoformat() if r.valid_from else None,
-                    r.valid_to.isoformat() if r.valid_to else None,
-                    now,
-                )
-                for r in plan.relations
-            ],
-        )
+        entities, relations, evidence = self.rows_of(plan)
+        cur.executemany("INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?)", entities)
+        cur.executemany("INSERT OR REPLACE INTO relations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", relations)
         for fact, items in (("e", plan.entities), ("r", plan.relations)):
             cur.executemany(
                 "DELETE FROM provenance WHERE fact = ? AND fact_id = ?", [(fact, f.id) for f in items]
             )
-            cur.executemany(
-                "INSERT INTO provenance VALUES (?, ?, ?, ?, ?)",
-                [(fact, f.id, p.key, p.source_id, p.to_json()) for f in items for p in f.provenance],
+        cur.executemany("INSERT INTO provenance VALUES (?, ?, ?, ?, ?)", evidence)
+
+    @staticmethod
+    def rows_of(
+        plan: WritePlan,
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The rows of the entities, relations and provenance tables that write ``plan``."""
+        now = utcnow().isoformat()
+        entities = [(e.id, e.kind.value, e.name, _json(e.props), now) for e in plan.entities]
+        relations = [
+            (
+                r.id,
+                r.type.value,
+                r.source,
+                r.target,
+                r.key,
+                _json(r.props),
+                r.valid_from.isoformat() if r.valid_from else None,
+                r.valid_to.isoformat() if r.valid_to else None,
+                now,
             )
+            for r in plan.relations
+        ]
+        evidence = [
+            (fact, f.id, p.key, p.source_id, p.to_json())
+            for fact, items in (("e", plan.entities), ("r", plan.relations))
+            for f in items
+            for p in f.provenance
+        ]
+        return entities, relations, evidence
 
     def _kinds(self, ids: list[str]) -> dict[str, NodeKind]:
         found: dict[str, NodeKind] = {}

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     neo4j_timeout_s: float = Field(
         default=30.0, gt=0, description="Timeout of one Neo4j transaction and of connecting, in seconds."
     )
-    batch_size: int = Field(default=5000, ge=1, le=100_000, description="Facts written per transaction.")
+    batch_size: int = Field(default=20_000, ge=1, le=100_000, description="Facts written per transaction.")
     max_depth: int = Field(default=6, ge=1, le=10, description="Deepest traversal any query may ask for.")
     max_page: int = Field(default=1000, ge=1, description="Largest page any list may return.")
     spacy_model_zh: str | None = Field(

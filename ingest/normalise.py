@@ -11,7 +11,7 @@ import contextlib
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
-from functools import cache
+from functools import cache, lru_cache
 
 import opencc
 
@@ -36,13 +36,25 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
+_SHORT = 100
+"""Values up to this long (names, codes, places: they repeat from row to row) are remembered."""
+
+
 def text(value: str) -> str:
     """NFKC (full-width to half-width), no spaces between Chinese characters, white space collapsed."""
+    return _short_text(value) if len(value) <= _SHORT else _text(value)
+
+
+def _text(value: str) -> str:
     value = unicodedata.normalize("NFKC", value)
     value = _SPACE_BETWEEN_CJK.sub("", value)
     return " ".join(value.split())
 
 
+_short_text = lru_cache(maxsize=1 << 17)(_text)
+
+
+@lru_cache(maxsize=1 << 17)
 def match_key(value: str) -> str:
     """The form names are compared in: :func:`text`, simplified characters, case-folded."""
     return str(_t2s().convert(text(value))).casefold()

@@ -188,7 +188,7 @@ def ingest_paths(
     mapping: Mapping = NO_MAPPING,
     system: str = "crm",
     encoding: str | None = None,
-    batch_size: int = 5000,
+    batch_size: int = 20_000,
     nlp: NlpOptions | None = None,
     progress: Callable[[FileReport], None] | None = None,
     on_rows: Callable[[str, int, int], None] | None = None,

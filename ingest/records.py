@@ -75,6 +75,8 @@ class Context:
     """While pre-scanning a file, unknown references are ignored (they may be defined further down)."""
     observed_at: datetime = field(default_factory=utcnow)
     """When this file was read: the time on all the evidence it gives."""
+    _evidence: dict[str, tuple[Provenance, ...]] = field(default_factory=dict, repr=False)
+    _last_line: str = ""
 
     def prov(self, row: Row, *, named_in: str | None = None) -> tuple[Provenance, ...]:
         """Evidence for a fact stated by ``row``.
@@ -84,15 +86,22 @@ class Context:
         rows name it; each row's own statement is on its relation to it. Otherwise a department named
         by 50,000 rows would carry 50,000 pieces of evidence, rewritten with every batch.
         """
-        return (
-            Provenance(
-                source_id=self.source_id,
-                locator=f"line {row.line}" if named_in is None else f"column {named_in}",
-                extractor=f"ckn.{self.file_kind}",
-                extractor_version=EXTRACTOR_VERSION,
-                observed_at=self.observed_at,
-            ),
-        )
+        locator = f"line {row.line}" if named_in is None else f"column {named_in}"
+        evidence = self._evidence.get(locator)
+        if evidence is None:  # made once per row and per column: a row states several facts
+            if named_in is None:
+                self._evidence.pop(self._last_line, None)
+                self._last_line = locator
+            evidence = self._evidence[locator] = (
+                Provenance(
+                    source_id=self.source_id,
+                    locator=locator,
+                    extractor=f"ckn.{self.file_kind}",
+                    extractor_version=EXTRACTOR_VERSION,
+                    observed_at=self.observed_at,
+                ),
+            )
+        return evidence
 
     def ref(self, kind: NodeKind, value: str | None, what: str) -> str | None:
         """Resolve a reference cell; empty is None, unknown is a bad row."""

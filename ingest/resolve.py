@@ -9,6 +9,7 @@ earlier ones.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -44,6 +45,8 @@ class Known:
     name: str = ""
     aliases: set[str] = field(default_factory=set)
     keys: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    indexed: set[tuple[NodeKind, str]] = field(default_factory=set)
+    """Every (kind, match key) of its names and aliases (and so its review blocks), for ``forget``."""
 
 
 class Resolver:
@@ -53,7 +56,10 @@ class Resolver:
         self.known: dict[str, Known] = {}
         self._by_key: dict[tuple[NodeKind, str, str], str] = {}
         self._by_name: dict[tuple[NodeKind, str], set[str]] = defaultdict(set)
-        self._blocks: dict[tuple[NodeKind, str], dict[str, str]] = defaultdict(dict)
+        self._blocks: dict[tuple[NodeKind, str, int], dict[str, str]] = defaultdict(dict)
+        """Review blocks by kind, first letter and length: entity id -> its match key with the words
+        sorted (see :meth:`similar`)."""
+        self._longest = 0
 
     @classmethod
     def from_store(cls, store: GraphStore, page: int = 1000) -> Resolver:
@@ -80,11 +86,15 @@ class Resolver:
             known.name = entity.name
             key = normalise.match_key(entity.name)
             self._by_name[(entity.kind, key)].add(entity.id)
+            known.indexed.add((entity.kind, key))
             if entity.kind in REVIEWED_KINDS and key:
-                self._blocks[(entity.kind, _block(key))][entity.id] = key
+                self._blocks[_block(entity.kind, key)][entity.id] = _sorted_words(key)
+                self._longest = max(self._longest, len(key))
         for alias in _strings(entity.props.get("aliases")):
             known.aliases.add(alias)
-            self._by_name[(entity.kind, normalise.match_key(alias))].add(entity.id)
+            alias_key = normalise.match_key(alias)
+            self._by_name[(entity.kind, alias_key)].add(entity.id)
+            known.indexed.add((entity.kind, alias_key))
         for prop in KEY_PROPS:
             for value in _strings(entity.props.get(prop)):
                 known.keys[prop].add(value)
@@ -92,14 +102,17 @@ class Resolver:
 
     def forget(self, entity_id: str) -> None:
         """Drop an entity learned ahead of time that was never written (its row was quarantined)."""
-        if self.known.pop(entity_id, None) is None:
+        known = self.known.pop(entity_id, None)
+        if known is None:
             return
-        for key in [k for k, v in self._by_key.items() if v == entity_id]:
-            del self._by_key[key]
-        for ids in self._by_name.values():
-            ids.discard(entity_id)
-        for block in self._blocks.values():
-            block.pop(entity_id, None)
+        for prop, values in known.keys.items():
+            for value in values:
+                if self._by_key.get((known.kind, prop, value)) == entity_id:
+                    del self._by_key[(known.kind, prop, value)]
+        for kind, key in known.indexed:
+            self._by_name[(kind, key)].discard(entity_id)
+            if key:
+                self._blocks[_block(kind, key)].pop(entity_id, None)
 
     def kind_of(self, entity_id: str) -> NodeKind | None:
         """The kind of a known entity."""
@@ -129,14 +142,25 @@ class Resolver:
         """Known people of ``kind`` whose name is at least ``threshold`` similar, best first.
 
         Names are compared in match form with word order ignored (``Wei Zhang`` is ``Zhang Wei``), only
-        within the block of their first sorted word's first character, so it stays fast at scale.
+        within the blocks of their first sorted word's first character and of the lengths that can
+        reach ``threshold``, so it stays fast at scale. Blocks hold the names with their words already
+        sorted: ``ratio`` on them is ``token_sort_ratio`` without sorting every known name again.
         """
         key = normalise.match_key(name)
         if not key:
             return []
-        block = self._blocks.get((kind, _block(key)), {})
-        found = process.extract(key, block, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, limit=None)
-        digits = _DIGITS.findall(key)  # "Store 12" and "Store 13" are two stores, however alike the rest
+        words = _sorted_words(key)
+        kind_, letter, length = _block(kind, key)
+        # ratio = 200 * matches / (length + other length) >= threshold bounds the other length (one
+        # more either side: no name lost to rounding)
+        shortest = math.ceil(length * threshold / (200 - threshold)) - 1
+        longest = math.floor(length * (200 - threshold) / threshold) + 1 if threshold > 0 else self._longest
+        found = []
+        for other_length in range(shortest, longest + 1):
+            block = self._blocks.get((kind_, letter, other_length))
+            if block:
+                found += process.extract(words, block, scorer=fuzz.ratio, score_cutoff=threshold, limit=None)
+        digits = _DIGITS.findall(words)  # "Store 12" and "Store 13" are two stores, however alike the rest
         alike = [
             (entity_id, float(score)) for other, score, entity_id in found if _DIGITS.findall(other) == digits
         ]
@@ -165,8 +189,12 @@ class Resolver:
         return self.by_name(kind, ref)
 
 
-def _block(key: str) -> str:
-    return sorted(key.split())[0][0]
+def _block(kind: NodeKind, key: str) -> tuple[NodeKind, str, int]:
+    return kind, sorted(key.split())[0][0], len(_sorted_words(key))
+
+
+def _sorted_words(key: str) -> str:
+    return " ".join(sorted(key.split()))
 
 
 def _strings(value: object) -> list[str]:

@@ -82,3 +82,13 @@ def test_models_are_frozen() -> None:
     e = Entity(id="x", kind=NodeKind.TOPIC, provenance=(prov(),))
     with pytest.raises(ValidationError):
         e.name = "changed"  # type: ignore[misc]
+
+
+def test_derived_ids_stay_what_earlier_versions_stored() -> None:
+    # computed with uuid.uuid5 before ids were derived without building UUID objects
+    assert entity_id("Customer", natural_key="Zhang.Wei@HDJM.cn") == (
+        "customer:7e578b99-ef46-5115-b9c9-a8a3a01471e6"
+    )
+    assert relation_id("KNOWS", "customer:C1", "customer:张伟") == (
+        "KNOWS:dffda167-3359-5829-8073-fc81cde99446"
+    )

@@ -1,0 +1,78 @@
+"""The resolver's look-alike search and its forgetting, against a brute-force reference."""
+
+from __future__ import annotations
+
+import random
+
+from rapidfuzz import fuzz
+
+from graph.model import Entity, NodeKind
+from ingest import normalise
+from ingest.resolve import Resolver
+from tests.factories import prov
+
+NAMES = [
+    "Wei Zhang",
+    "Zhang Wei",
+    "Zhang Wie",
+    "Zhang Weii",
+    "Zhang",
+    "张伟",
+    "張偉",
+    "张玮",
+    "Store 12",
+    "Store 13",
+]
+
+
+def _customer(i: int, name: str, **props: object) -> Entity:
+    return Entity(id=f"customer:{i}", kind=NodeKind.CUSTOMER, name=name, props=props, provenance=(prov(),))
+
+
+def test_similar_finds_what_comparing_with_every_name_finds() -> None:
+    rng = random.Random(3)
+    letters = "zhangweiu 张伟玮"
+    names = NAMES + [
+        "".join(rng.choice(letters) for _ in range(rng.randint(2, 14))).strip() or "x" for _ in range(400)
+    ]
+    resolver = Resolver()
+    for i, name in enumerate(names):
+        resolver.learn(_customer(i, name))
+    for threshold in (60, 90):
+        for name in names[:60]:
+            key = normalise.match_key(name)
+            expected = {
+                f"customer:{i}"
+                for i, other in enumerate(names)
+                if (other_key := normalise.match_key(other))
+                and sorted(other_key.split())[0][0] == sorted(key.split())[0][0]
+                and fuzz.token_sort_ratio(key, other_key) >= threshold
+                and [d for d in other_key.split() if d.isdigit()] == [d for d in key.split() if d.isdigit()]
+            }
+            found = resolver.similar(NodeKind.CUSTOMER, name, threshold)
+            assert len(found) == min(5, len(expected)), (name, threshold)
+            assert {entity_id for entity_id, _ in found} <= expected
+
+
+def test_similar_ignores_word_order_and_script() -> None:
+    resolver = Resolver()
+    for i, name in enumerate(NAMES):
+        resolver.learn(_customer(i, name))
+    assert resolver.similar(NodeKind.CUSTOMER, "WEI  zhang")[:2] == [
+        ("customer:0", 100.0),
+        ("customer:1", 100.0),
+    ]
+    assert [i for i, _ in resolver.similar(NodeKind.CUSTOMER, "張偉")] == ["customer:5", "customer:6"]
+    assert [i for i, _ in resolver.similar(NodeKind.CUSTOMER, "store 12")] == ["customer:8"]
+
+
+def test_a_forgotten_entity_is_found_by_nothing() -> None:
+    resolver = Resolver()
+    resolver.learn(_customer(1, "Maria Lopez", emails=["maria@example.com"], aliases=["玛丽亚"]))
+    resolver.learn(_customer(2, "Maria Lopes"))
+    resolver.forget("customer:1")
+    assert resolver.by_keys(NodeKind.CUSTOMER, emails=["maria@example.com"]) is None
+    assert resolver.by_name(NodeKind.CUSTOMER, "玛丽亚") is None
+    assert resolver.by_name(NodeKind.CUSTOMER, "Maria Lopez") is None
+    assert resolver.similar(NodeKind.CUSTOMER, "Maria Lopez") == [("customer:2", 90.9090909090909)]
+    assert resolver.kind_of("customer:1") is None
