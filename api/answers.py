@@ -25,7 +25,15 @@ from queries.analysis import (
 )
 from queries.customer import customer_360
 from queries.experts import experts
-from queries.knowledge import at_risk, bus_factor, departure_impact, gaps, knowledge_map, tacit_holders
+from queries.knowledge import (
+    MAP_HOLDERS,
+    at_risk,
+    bus_factor,
+    departure_impact,
+    gaps,
+    knowledge_map,
+    tacit_holders,
+)
 from queries.referrals import referral_chain, referral_stats, referral_tree, referrers
 from queries.relationships import warm_intros, who_knows
 
@@ -277,10 +285,15 @@ def get_intro(
 
 @router.get("/knowledge/map", tags=["knowledge"])
 def get_knowledge_map(
-    store: StoreDep, settings: SettingsDep, department: str | None = None
+    store: StoreDep,
+    settings: SettingsDep,
+    department: str | None = None,
+    top: Annotated[int, Query(ge=1)] = MAP_HOLDERS,
 ) -> list[dict[str, object]]:
-    """Topics and products × holders, with behavioural and documented evidence apart."""
-    return knowledge_map(store, department=department, half_life_days=settings.expertise_half_life_days)
+    """Topics and products × their strongest holders, with behavioural and documented evidence apart."""
+    return knowledge_map(
+        store, department=department, half_life_days=settings.expertise_half_life_days, top=top
+    )
 
 
 @router.get("/knowledge/gaps", tags=["knowledge"])

@@ -39,7 +39,7 @@ from ingest.pipeline import FileReport, ingest_paths
 from ingest.tabular import NO_MAPPING, Mapping
 from ingest.understand import search
 from queries.customer import customer_360
-from queries.knowledge import everyone_on, gaps, knowledge_map
+from queries.knowledge import MAP_HOLDERS, everyone_on, gaps, knowledge_map
 from queries.referrals import referrers
 from queries.relationships import warm_intros, who_knows
 
@@ -446,13 +446,14 @@ def knowledge_map_command(
     department: Annotated[
         str | None, typer.Option(help="Only holders in this department (id or name).")
     ] = None,
+    top: Annotated[int, typer.Option(help="Holders shown per subject, strongest first.")] = MAP_HOLDERS,
     as_json: JsonOpt = False,
 ) -> None:
     """Where our know-how lives: topics and products × holders, behaviour vs documents."""
     settings = _run(lambda: load_settings(**_State.overrides))
     rows = _run(
         lambda: knowledge_map(
-            _store(), department=department, half_life_days=settings.expertise_half_life_days
+            _store(), department=department, half_life_days=settings.expertise_half_life_days, top=top
         )
     )
     if as_json:
@@ -463,7 +464,10 @@ def knowledge_map_command(
             f"{h['name']} (behaviour {h['behavioural']:.1f}, documents {h['documented']:.1f})"
             for h in row["holders"]
         )
-        typer.echo(f"{row['subject_name']} [{row['subject_id']}]: {people}")
+        more = row["holders_total"] - len(row["holders"])
+        typer.echo(
+            f"{row['subject_name']} [{row['subject_id']}]: {people}" + (f" and {more} more" if more else "")
+        )
 
 
 @app.command("gaps")

@@ -172,7 +172,8 @@ class Neo4jStore(traversal.Traversals):
             self._persist(tx, plan)
             if plan.delete_entities or plan.delete_relations:
                 self._delete(tx, plan.delete_entities, plan.delete_relations)
-            self._run(tx, cypher.UNLOCK, ids=locked)
+            written = {e.id for e in plan.entities}  # ``SET n = props`` dropped their lock already
+            self._run(tx, cypher.UNLOCK, ids=[i for i in locked if i not in written])
             if batch.checkpoint is not None:
                 self._run(
                     tx,

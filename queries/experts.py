@@ -77,8 +77,14 @@ def experts(
     include_left: bool = False,
     limit: int = 10,
     evidence_shown: int = EVIDENCE_SHOWN,
+    evidence_for: int | None = None,
+    min_strength: float = 0.0,
+    among: set[str] | None = None,
 ) -> list[Expert]:
     """Colleagues ranked by decayed, weighted evidence about all of ``subject_ids``, with the evidence.
+
+    ``evidence_for``: only the first that many get their evidence (all when None); ``min_strength``:
+    only colleagues whose evidence adds up to that; ``among``: only these colleagues.
 
     Score = log(1 + evidence), times the squared share of subjects covered, times focus on them:
     covering every subject asked matters more than depth on one; among those who cover them, people
@@ -136,7 +142,9 @@ def experts(
     for p in sorted(np.flatnonzero(on_subject), key=lambda p: (-round(float(score[p]), 4), index.people[p])):
         left_at = index.left_at[p]
         left = left_at is not None and left_at <= now
-        if left and not include_left:
+        if (left and not include_left) or strength[p] < min_strength:
+            continue
+        if among is not None and index.people[p] not in among:
             continue
         ranked.append(
             Expert(
@@ -152,7 +160,8 @@ def experts(
         )
         if len(ranked) == limit:
             break
-    _attach_evidence(store, index, ranked, rows, subject_of, weight, wanted, evidence_shown)
+    shown_to = ranked if evidence_for is None else ranked[:evidence_for]
+    _attach_evidence(store, index, shown_to, rows, subject_of, weight, wanted, evidence_shown)
     return ranked
 
 

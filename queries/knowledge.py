@@ -31,6 +31,8 @@ TACIT_DOCUMENTED_MAX = 3.0
 """... and less than one fresh document's worth: someone who wrote several is not a tacit holder."""
 SUBJECT_KINDS = (NodeKind.TOPIC, NodeKind.PRODUCT)
 MAP_EVIDENCE = 3
+MAP_HOLDERS = 10
+"""Holders the knowledge map shows per subject, strongest first (the count of all is given too)."""
 """Pieces of evidence the knowledge map shows per holder (``ckn holders`` shows more)."""
 
 
@@ -42,9 +44,14 @@ def holders(
     half_life_days: float,
     include_left: bool = False,
     evidence_shown: int = EVIDENCE_SHOWN,
+    evidence_for: int | None = None,
+    among: set[str] | None = None,
 ) -> list[Expert]:
-    """The knowledgeable holders of one subject, strongest first (``evidence_shown``: 0 for none)."""
-    ranked = experts(
+    """The knowledgeable holders of one subject, strongest first (``evidence_shown``: 0 for none).
+
+    ``evidence_for``: only the first that many get their evidence; ``among``: only these colleagues.
+    """
+    return experts(
         store,
         [subject_id],
         now=now,
@@ -52,8 +59,10 @@ def holders(
         include_left=include_left,
         limit=store.limits.max_page,
         evidence_shown=evidence_shown,
+        evidence_for=evidence_for,
+        min_strength=KNOWLEDGEABLE,
+        among=among,
     )
-    return [e for e in ranked if e.strength >= KNOWLEDGEABLE]
 
 
 def is_tacit(holder: Expert) -> bool:
@@ -361,11 +370,14 @@ def knowledge_map(
     department: str | None = None,
     now: datetime | None = None,
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    top: int = MAP_HOLDERS,
 ) -> list[dict[str, Any]]:
     """Topics and products × their knowledgeable holders, behavioural and documented evidence apart.
 
-    ``department`` (id or name) keeps only the holders who are members of it.
+    Each subject lists its ``top`` strongest holders and how many there are in all
+    (``holders_total``); ``department`` (id or name) keeps only the holders who are members of it.
     """
+    store.limits.check_page(top)
     now = now or datetime.now(UTC)
     members: set[str] | None = None
     if department:
@@ -385,11 +397,15 @@ def knowledge_map(
     subjects = store.get_entities(_subjects(store, SUBJECT_KINDS))
     for sid in sorted(subjects):
         deadline.check()
-        found = [
-            h
-            for h in holders(store, sid, now=now, half_life_days=half_life_days, evidence_shown=MAP_EVIDENCE)
-            if members is None or h.employee_id in members
-        ]
+        found = holders(
+            store,
+            sid,
+            now=now,
+            half_life_days=half_life_days,
+            evidence_shown=MAP_EVIDENCE,
+            evidence_for=top,
+            among=members,
+        )
         if not found:
             continue
         rows.append(
@@ -397,6 +413,7 @@ def knowledge_map(
                 "subject_id": sid,
                 "subject_name": subjects[sid].name,
                 "kind": subjects[sid].kind.value,
+                "holders_total": len(found),
                 "holders": [
                     {
                         "employee_id": h.employee_id,
@@ -408,7 +425,7 @@ def knowledge_map(
                             for e in h.evidence
                         ],
                     }
-                    for h in found
+                    for h in found[:top]
                 ],
             }
         )

@@ -258,6 +258,9 @@ def test_knowledge_map_and_gaps_over_http(client: TestClient) -> None:
     everyone = client.get("/knowledge/map").json()
     assert {"product:X200", "topic:calibration"} <= {row["subject_id"] for row in everyone}
     assert client.get("/knowledge/gaps").json() == []  # every asked-about topic has a document
+    first = client.get("/knowledge/map", params={"top": 1}).json()
+    assert all(len(row["holders"]) == 1 <= row["holders_total"] for row in first)
+    assert _is_problem(client.get("/knowledge/map", params={"top": 0}), 422)
 
 
 def test_departure_successors_include_colleagues_of_the_same_customers(client: TestClient) -> None:

@@ -165,3 +165,14 @@ def test_experts_json_is_what_the_api_returns(run, tmp_path: Path) -> None:  # t
             assert client.get("/experts", params={"q": "X200 校准"}).json() == cli
     finally:
         store.close()
+
+
+def test_the_knowledge_map_shows_the_strongest_holders_and_says_how_many_more(run) -> None:  # type: ignore[no-untyped-def]
+    run("demo")
+    full = json.loads(run("knowledge-map", "--json").stdout)
+    crowded = max(full, key=lambda row: row["holders_total"])
+    assert crowded["holders_total"] >= 2
+    shown = run("knowledge-map", "--top", "1").output
+    first = crowded["holders"][0]["name"]
+    assert f"[{crowded['subject_id']}]: {first} (behaviour" in shown
+    assert f"and {crowded['holders_total'] - 1} more" in shown

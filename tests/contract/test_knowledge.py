@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph.errors import InvalidInput, NotFound
+from graph.errors import InvalidInput, LimitExceeded, NotFound
 from graph.store import GraphStore
 from queries.knowledge import at_risk, bus_factor, departure_impact, gaps, knowledge_map, tacit_holders
 from tests.contract.conftest import NOW
@@ -57,8 +57,20 @@ def test_the_knowledge_map_puts_holders_against_subjects(planted: GraphStore) ->
     assert calib["employee:wang"]["documented"] == 0 and calib["employee:wang"]["behavioural"] > 7
     assert calib["employee:anna"]["behavioural"] == 0 and calib["employee:anna"]["documented"] > 5
     assert "topic:export" not in rows  # nobody knows it well enough
+    assert rows["topic:calib"]["holders_total"] == 2
     with pytest.raises(NotFound):
         knowledge_map(planted, department="Nowhere", now=NOW)
+
+
+def test_the_knowledge_map_shows_the_strongest_holders_and_counts_the_others(planted: GraphStore) -> None:
+    everyone = {r["subject_id"]: r for r in knowledge_map(planted, now=NOW)}
+    strongest = everyone["topic:calib"]["holders"][0]["employee_id"]
+    first = {r["subject_id"]: r for r in knowledge_map(planted, now=NOW, top=1)}
+    assert [h["employee_id"] for h in first["topic:calib"]["holders"]] == [strongest]
+    assert first["topic:calib"]["holders_total"] == 2
+    assert first["topic:calib"]["holders"][0]["evidence"]  # the shown holder keeps its evidence
+    with pytest.raises(LimitExceeded):
+        knowledge_map(planted, now=NOW, top=0)
 
 
 def test_gaps_are_topics_customers_ask_about_with_no_document(planted: GraphStore) -> None:
