@@ -215,6 +215,22 @@ RETURN DISTINCT r.id AS id, type(r) AS type, startNode(r).id AS source, endNode(
 """
 
 
+def degree(direction: str, types: list[str] | None) -> str:
+    """How many relationships one step from ``$ids`` crosses, counted per entity.
+
+    The types are written into the pattern, so Neo4j answers from its degree counts.
+    """
+    typed = ":" + "|".join(rel_type(t) for t in types) if types else ""
+    pattern = {"out": f"(n)-[{typed}]->()", "in": f"(n)<-[{typed}]-()", "both": f"(n)-[{typed}]-()"}[
+        direction
+    ]
+    return f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+RETURN sum(COUNT {{ {pattern} }}) AS degree
+"""
+
+
 PROJECT_NODES = f"""
 MATCH (n:{ENTITY})
 WHERE $kinds IS NULL OR n._kind IN $kinds

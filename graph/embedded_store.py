@@ -407,6 +407,26 @@ class EmbeddedStore(traversal.Traversals):
                     found[rid] = Hop(relation_id=rid, type=rtype, source=source, target=target)
         return [found[rid] for rid in sorted(found)]
 
+    def degree(
+        self, entity_ids: Sequence[str], *, types: Iterable[RelType] | None, direction: Direction
+    ) -> int:
+        """See :meth:`graph.store.GraphStore.degree`."""
+        view = self._graph_view()
+        wanted = None if types is None else {as_type(t) for t in types}
+        count = 0
+        for node in entity_ids:
+            if node not in view:
+                continue
+            ends = {Direction.OUT: (view.succ,), Direction.IN: (view.pred,)}.get(
+                direction, (view.succ, view.pred)
+            )
+            for adjacency in ends:
+                for edges in adjacency[node].values():
+                    count += (
+                        len(edges) if wanted is None else sum(d["type"] in wanted for d in edges.values())
+                    )
+        return count
+
     def project(
         self,
         *,

@@ -338,6 +338,13 @@ class Neo4jStore(traversal.Traversals):
         }
         return [hops[rid] for rid in sorted(hops)]
 
+    def degree(
+        self, entity_ids: Sequence[str], *, types: Iterable[RelType] | None, direction: Direction
+    ) -> int:
+        """See :meth:`graph.store.GraphStore.degree`."""
+        text = cypher.degree(Direction(direction).value, self._type_values(types))
+        return int(self._read(text, ids=list(entity_ids))[0]["degree"] or 0)
+
     def project(
         self,
         *,

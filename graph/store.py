@@ -223,6 +223,12 @@ class GraphStore(Protocol):
         """Every relationship touching the given entities (one traversal step), in id order."""
         ...
 
+    def degree(
+        self, entity_ids: Sequence[str], *, types: Iterable[RelType] | None, direction: Direction
+    ) -> int:
+        """How many relationships :meth:`expand` of these entities would cross (each entity counted)."""
+        ...
+
     def neighbourhood(
         self,
         entity_id: str,

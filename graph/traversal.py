@@ -54,8 +54,16 @@ class _Side:
         self.seen = {start}
         self.frontier = [start]
         self.hops: dict[str, Hop] = {}
+        self._cost: int | None = None
+
+    def cost(self, store: GraphStore, types: tuple[RelType, ...] | None) -> int:
+        """Relationships the next step would cross."""
+        if self._cost is None:
+            self._cost = store.degree(self.frontier, types=types, direction=self.direction)
+        return self._cost
 
     def step(self, store: GraphStore, types: tuple[RelType, ...] | None, budget: _Budget) -> None:
+        self._cost = None
         if not self.frontier:
             return
         found = store.expand(self.frontier, types=types, direction=self.direction)
@@ -142,10 +150,10 @@ def paths(
 ) -> list[Path]:
     """Simple paths of at most ``max_depth`` steps, shortest first, then by node and relation ids.
 
-    Searches from both ends, one level at a time on the side whose frontier is smaller, until the two
-    sides' levels add up to ``max_depth`` (any path that short then lies in what they crossed), so a
-    hub at one end (a colleague with thousands of interactions) is expanded as little as possible;
-    then enumerates paths on the small subgraph found.
+    Searches from both ends, one level at a time on the side whose next step crosses fewer
+    relationships, until the two sides' levels add up to ``max_depth`` (any path that short then lies
+    in what they crossed), so a hub at one end (a colleague with thousands of interactions) is
+    expanded as little and as late as possible; then enumerates paths on the small subgraph found.
     """
     store.limits.check_depth(max_depth)
     store.limits.check_page(limit)
@@ -156,7 +164,9 @@ def paths(
     budget = _Budget(store)
     sides = (_Side(source, direction), _Side(target, _reverse(direction)))
     for _ in range(max_depth):
-        side = min(sides, key=lambda s: len(s.frontier))  # ties: the source side
+        if not all(s.frontier for s in sides):
+            break  # one side has crossed all it can reach: every path lies in what it crossed
+        side = min(sides, key=lambda s: s.cost(store, wanted))  # ties: the source side
         side.step(store, wanted, budget)
     local = {**sides[0].hops, **sides[1].hops}
 

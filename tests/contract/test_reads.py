@@ -147,6 +147,49 @@ def test_a_traversal_that_touches_too_much_stops_with_a_clear_error(store_factor
         store.neighbourhood("product:X200", depth=2)
 
 
+def _busy_colleague(store: GraphStore) -> None:
+    """A colleague in 60 interactions; a customer in two of them."""
+    calls = [entity(f"interaction:{i:02}", NodeKind.INTERACTION, f"call {i}") for i in range(60)]
+    store.write(
+        Batch(
+            entities=(employee("employee:busy", "忙碌的王"), customer("customer:quiet", "Quiet Ltd"), *calls),
+            relations=(
+                *(rel(RelType.PARTICIPATED_IN, "employee:busy", c.id) for c in calls),
+                rel(RelType.PARTICIPATED_IN, "customer:quiet", "interaction:07"),
+                rel(RelType.PARTICIPATED_IN, "customer:quiet", "interaction:42"),
+            ),
+        )
+    )
+
+
+def test_degree_counts_what_one_step_would_cross(store: GraphStore) -> None:
+    _busy_colleague(store)
+    both = Direction.BOTH
+    assert store.degree(["employee:busy"], types=None, direction=both) == 60
+    assert store.degree(["employee:busy", "customer:quiet"], types=None, direction=Direction.OUT) == 62
+    assert store.degree(["interaction:07"], types=None, direction=Direction.IN) == 2
+    assert store.degree(["interaction:07"], types=None, direction=Direction.OUT) == 0
+    assert store.degree(["employee:busy"], types=[RelType.KNOWS], direction=both) == 0
+    assert (
+        store.degree(["employee:busy"], types=[RelType.KNOWS, RelType.PARTICIPATED_IN], direction=both) == 60
+    )
+    assert store.degree(["customer:nobody"], types=None, direction=both) == 0
+
+
+def test_a_path_to_a_busy_colleague_is_searched_from_the_quiet_end(store_factory) -> None:  # type: ignore[no-untyped-def]
+    from graph.store import Limits
+
+    store = store_factory(Limits(max_expansion=50))  # fewer than the colleague's 60 interactions
+    _busy_colleague(store)
+
+    found = store.paths("employee:busy", "customer:quiet", max_depth=2)
+
+    assert [p.nodes for p in found] == [
+        ("employee:busy", "interaction:07", "customer:quiet"),
+        ("employee:busy", "interaction:42", "customer:quiet"),
+    ]
+
+
 def test_long_chains_are_found_up_to_the_cap(store: GraphStore) -> None:
     people, links = referral_chain(8)
     store.write(Batch(entities=tuple(people), relations=tuple(links)))
