@@ -204,13 +204,13 @@ LIMIT $limit
 
 
 def expand(direction: str) -> str:
-    """One traversal step from ``$ids`` (``$types`` or all): the relationships crossed."""
+    """One traversal step from ``$ids`` (``$types`` or all; towards ``$towards`` or anywhere)."""
     pattern = {"out": "(n)-[r]->(m)", "in": "(n)<-[r]-(m)", "both": "(n)-[r]-(m)"}[direction]
     return f"""
 UNWIND $ids AS id
 MATCH (n:{ENTITY} {{id: id}})
 MATCH {pattern}
-WHERE $types IS NULL OR type(r) IN $types
+WHERE ($types IS NULL OR type(r) IN $types) AND ($towards IS NULL OR m.id IN $towards)
 RETURN DISTINCT r.id AS id, type(r) AS type, startNode(r).id AS source, endNode(r).id AS target
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import neo4j
@@ -326,11 +326,19 @@ class Neo4jStore(traversal.Traversals):
         return [_relation(r["source"], r["target"], r["type"], r["props"]) for r in rows]
 
     def expand(
-        self, entity_ids: Sequence[str], *, types: Iterable[RelType] | None, direction: Direction
+        self,
+        entity_ids: Sequence[str],
+        *,
+        types: Iterable[RelType] | None,
+        direction: Direction,
+        towards: Collection[str] | None = None,
     ) -> list[Hop]:
         """See :meth:`graph.store.GraphStore.expand`."""
         rows = self._read(
-            cypher.expand(Direction(direction).value), ids=list(entity_ids), types=self._type_values(types)
+            cypher.expand(Direction(direction).value),
+            ids=list(entity_ids),
+            types=self._type_values(types),
+            towards=None if towards is None else list(towards),
         )
         hops = {
             r["id"]: Hop(relation_id=r["id"], type=RelType(r["type"]), source=r["source"], target=r["target"])
@@ -339,9 +347,14 @@ class Neo4jStore(traversal.Traversals):
         return [hops[rid] for rid in sorted(hops)]
 
     def degree(
-        self, entity_ids: Sequence[str], *, types: Iterable[RelType] | None, direction: Direction
+        self,
+        entity_ids: Sequence[str],
+        *,
+        types: Iterable[RelType] | None,
+        direction: Direction,
+        at_most: int | None = None,
     ) -> int:
-        """See :meth:`graph.store.GraphStore.degree`."""
+        """See :meth:`graph.store.GraphStore.degree` (counted whole: Neo4j keeps degree counts)."""
         text = cypher.degree(Direction(direction).value, self._type_values(types))
         return int(self._read(text, ids=list(entity_ids))[0]["degree"] or 0)
 

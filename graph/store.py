@@ -8,7 +8,7 @@ contract suite in ``tests/contract/`` runs every test against both.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from enum import StrEnum
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -218,15 +218,31 @@ class GraphStore(Protocol):
         ...
 
     def expand(
-        self, entity_ids: Sequence[str], *, types: Iterable[RelType] | None, direction: Direction
+        self,
+        entity_ids: Sequence[str],
+        *,
+        types: Iterable[RelType] | None,
+        direction: Direction,
+        towards: Collection[str] | None = None,
     ) -> list[Hop]:
-        """Every relationship touching the given entities (one traversal step), in id order."""
+        """Every relationship touching the given entities (one traversal step), in id order.
+
+        ``towards``: only the relationships whose other end is one of these entities.
+        """
         ...
 
     def degree(
-        self, entity_ids: Sequence[str], *, types: Iterable[RelType] | None, direction: Direction
+        self,
+        entity_ids: Sequence[str],
+        *,
+        types: Iterable[RelType] | None,
+        direction: Direction,
+        at_most: int | None = None,
     ) -> int:
-        """How many relationships :meth:`expand` of these entities would cross (each entity counted)."""
+        """How many relationships :meth:`expand` of these entities would cross (each entity counted).
+
+        ``at_most``: the count may stop anywhere above this (the caller only compares).
+        """
         ...
 
     def neighbourhood(

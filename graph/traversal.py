@@ -54,19 +54,21 @@ class _Side:
         self.seen = {start}
         self.frontier = [start]
         self.hops: dict[str, Hop] = {}
-        self._cost: int | None = None
 
-    def cost(self, store: GraphStore, types: tuple[RelType, ...] | None) -> int:
-        """Relationships the next step would cross."""
-        if self._cost is None:
-            self._cost = store.degree(self.frontier, types=types, direction=self.direction)
-        return self._cost
+    def cost(self, store: GraphStore, types: tuple[RelType, ...] | None, at_most: int | None = None) -> int:
+        """Relationships the next step would cross (or any count above ``at_most``)."""
+        return store.degree(self.frontier, types=types, direction=self.direction, at_most=at_most)
 
-    def step(self, store: GraphStore, types: tuple[RelType, ...] | None, budget: _Budget) -> None:
-        self._cost = None
+    def step(
+        self,
+        store: GraphStore,
+        types: tuple[RelType, ...] | None,
+        budget: _Budget,
+        towards: set[str] | None = None,
+    ) -> None:
         if not self.frontier:
             return
-        found = store.expand(self.frontier, types=types, direction=self.direction)
+        found = store.expand(self.frontier, types=types, direction=self.direction, towards=towards)
         budget.spend(found)
         current = set(self.frontier)
         reached: set[str] = set()
@@ -153,7 +155,9 @@ def paths(
     Searches from both ends, one level at a time on the side whose next step crosses fewer
     relationships, until the two sides' levels add up to ``max_depth`` (any path that short then lies
     in what they crossed), so a hub at one end (a colleague with thousands of interactions) is
-    expanded as little and as late as possible; then enumerates paths on the small subgraph found.
+    expanded as little and as late as possible. The last step keeps only the relationships that reach
+    what the other side has seen: no other one can be on a path that short. Then enumerates paths on
+    the small subgraph found.
     """
     store.limits.check_depth(max_depth)
     store.limits.check_page(limit)
@@ -163,11 +167,13 @@ def paths(
     wanted = _types(types)
     budget = _Budget(store)
     sides = (_Side(source, direction), _Side(target, _reverse(direction)))
-    for _ in range(max_depth):
+    for level in range(max_depth):
         if not all(s.frontier for s in sides):
             break  # one side has crossed all it can reach: every path lies in what it crossed
-        side = min(sides, key=lambda s: s.cost(store, wanted))  # ties: the source side
-        side.step(store, wanted, budget)
+        small, large = sorted(sides, key=lambda s: len(s.frontier))  # ties: the source side first
+        cost = small.cost(store, wanted)
+        side, opposite = (small, large) if cost <= large.cost(store, wanted, at_most=cost) else (large, small)
+        side.step(store, wanted, budget, towards=opposite.seen if level == max_depth - 1 else None)
     local = {**sides[0].hops, **sides[1].hops}
 
     adjacency: dict[str, list[tuple[str, Hop]]] = {}

@@ -174,6 +174,25 @@ def test_degree_counts_what_one_step_would_cross(store: GraphStore) -> None:
         store.degree(["employee:busy"], types=[RelType.KNOWS, RelType.PARTICIPATED_IN], direction=both) == 60
     )
     assert store.degree(["customer:nobody"], types=None, direction=both) == 0
+    assert store.degree(["employee:busy", "customer:quiet"], types=None, direction=both, at_most=10) > 10
+
+
+def test_expand_towards_some_entities_keeps_only_what_reaches_them(store: GraphStore) -> None:
+    _busy_colleague(store)
+    hops = store.expand(
+        ["employee:busy", "customer:quiet"],
+        types=None,
+        direction=Direction.BOTH,
+        towards={"interaction:42", "interaction:59"},
+    )
+    assert sorted((h.source, h.target) for h in hops) == [
+        ("customer:quiet", "interaction:42"),
+        ("employee:busy", "interaction:42"),
+        ("employee:busy", "interaction:59"),
+    ]
+    assert (
+        store.expand(["employee:busy"], types=None, direction=Direction.IN, towards={"interaction:42"}) == []
+    )
 
 
 def test_a_path_to_a_busy_colleague_is_searched_from_the_quiet_end(store_factory) -> None:  # type: ignore[no-untyped-def]
