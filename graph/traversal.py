@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from graph.errors import LimitExceeded, NotFound
 from graph.model import RelType, as_type
-from graph.store import Direction, GraphStore, Hop, Path, Subgraph
+from graph.store import Deadline, Direction, GraphStore, Hop, Path, Subgraph
 
 
 def _other(hop: Hop, node: str) -> str:
@@ -33,9 +33,23 @@ def _leaves(hop: Hop, node: str, direction: Direction) -> bool:
 
 
 class _Budget:
+    """The expansion cap and the time budget of one traversal.
+
+    The clock starts at the first step that comes back: a store building what it caches per graph
+    version (the embedded store's networkx view) on the first traversal after a change is not this
+    request running away.
+    """
+
     def __init__(self, store: GraphStore) -> None:
         self.left = store.limits.max_expansion
-        self.deadline = store.limits.deadline()
+        self._limits = store.limits
+        self._deadline: Deadline | None = None
+
+    @property
+    def deadline(self) -> Deadline:
+        if self._deadline is None:
+            self._deadline = self._limits.deadline()
+        return self._deadline
 
     def spend(self, hops: Sequence[Hop]) -> None:
         self.deadline.check()

@@ -21,6 +21,7 @@ from graph.errors import NotFound
 from graph.model import NodeKind, RelType
 from graph.store import Direction, GraphStore
 from queries.common import require
+from queries.evidence import evidence_index
 from queries.experts import DEFAULT_HALF_LIFE_DAYS, EVIDENCE_SHOWN, Evidence, Expert, experts
 
 KNOWLEDGEABLE = 2.0
@@ -155,6 +156,7 @@ def tacit_holders(
     if subject_id and subject_id not in names:
         raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
     found = []
+    evidence_index(store)  # built once per graph version, before the clock of this request starts
     deadline = store.limits.deadline()
     for sid in subjects:
         deadline.check()
@@ -393,6 +395,7 @@ def knowledge_map(
             for h in store.expand([d.id for d in depts], types=[RelType.MEMBER_OF], direction=Direction.IN)
         }
     rows = []
+    evidence_index(store)  # built once per graph version, before the clock of this request starts
     deadline = store.limits.deadline()
     subjects = store.get_entities(_subjects(store, SUBJECT_KINDS))
     for sid in sorted(subjects):

@@ -124,3 +124,31 @@ def test_erasure_leaves_no_trace_in_the_files_on_disk(tmp_path: Path) -> None:
     for secret in (secret_name, secret_mail, "customer:nana"):
         assert secret.encode() not in raw, f"{secret!r} is still on disk"
     assert "客户299".encode() in raw  # the check looks at the real files
+
+
+def test_building_the_view_does_not_count_against_a_traversals_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from graph.store import Limits
+
+    store = EmbeddedStore(tmp_path, limits=Limits(time_budget_s=1.0))
+    store.write(
+        Batch(
+            entities=(customer("customer:a"), customer("customer:b")),
+            relations=(rel(RelType.REFERRED, "customer:a", "customer:b"),),
+        )
+    )
+    store._view = None  # as after a restart or a write from another process
+    slow = store._build_view
+
+    def slow_build():  # type: ignore[no-untyped-def]
+        time.sleep(1.5)  # a large store: longer than the budget of one request
+        return slow()
+
+    monkeypatch.setattr(store, "_build_view", slow_build)
+    try:
+        assert [p.nodes for p in store.paths("customer:a", "customer:b")] == [("customer:a", "customer:b")]
+    finally:
+        store.close()
