@@ -139,12 +139,13 @@ def experts(
     score = np.log1p(strength) * coverage**2 * (0.5 + 0.5 * focus)
 
     ranked: list[Expert] = []
-    for p in sorted(np.flatnonzero(on_subject), key=lambda p: (-round(float(score[p]), 4), index.people[p])):
+    eligible = np.flatnonzero((on_subject > 0) & (strength >= min_strength))
+    if among is not None:
+        eligible = np.array([p for p in eligible if index.people[p] in among], dtype=np.int64)
+    for p in sorted(eligible, key=lambda p: (-round(float(score[p]), 4), index.people[p])):
         left_at = index.left_at[p]
         left = left_at is not None and left_at <= now
-        if (left and not include_left) or strength[p] < min_strength:
-            continue
-        if among is not None and index.people[p] not in among:
+        if left and not include_left:
             continue
         ranked.append(
             Expert(

@@ -267,6 +267,12 @@ def departure_impact(
         subject = entities.get(sid)
         if subject is None or subject.kind not in (*SUBJECT_KINDS, NodeKind.CUSTOMER):
             continue
+        strong = holders(store, sid, now=now, half_life_days=half_life_days, evidence_shown=0)
+        if employee_id not in {e.employee_id for e in strong}:
+            continue  # they were not a holder of it
+        remaining = [e.employee_id for e in strong if e.employee_id != employee_id]
+        if remaining:
+            continue
         everyone = experts(
             store,
             [sid],
@@ -275,12 +281,6 @@ def departure_impact(
             limit=store.limits.max_page,
             evidence_shown=0,
         )
-        strong = [e for e in everyone if e.strength >= KNOWLEDGEABLE]
-        if employee_id not in {e.employee_id for e in strong}:
-            continue  # they were not a holder of it
-        remaining = [e.employee_id for e in strong if e.employee_id != employee_id]
-        if remaining:
-            continue
         weaker = [
             {"employee_id": e.employee_id, "name": e.name, "why": "some evidence on it", "score": e.score}
             for e in everyone
