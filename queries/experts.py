@@ -177,6 +177,10 @@ def _attach_evidence(
     shown: int,
 ) -> None:
     """The strongest ``shown`` pieces of evidence of each ranked person, with names, dates and sources."""
+    if shown == 0 and len(subjects) == 1:  # nothing to find: everyone ranked has evidence on it
+        for expert in ranked:
+            expert.subjects = list(subjects)
+        return
     person_number = {pid: i for i, pid in enumerate(index.people)}
     by_person = np.argsort(rows.person, kind="stable")  # rows grouped by person, found by bisection
     grouped = rows.person[by_person]
