@@ -467,9 +467,12 @@ class EmbeddedStore(traversal.Traversals):
         with self._lock:
             for node, kind, name, props in self._conn.execute(node_sql + " ORDER BY id", node_params):
                 graph.add_node(node, **_loaded(props, sparse), kind=kind, name=name)
-            for rid, rtype, source, target, props, vf, vt in self._conn.execute(
-                rel_sql + " ORDER BY id", rel_params
-            ):
+            relations = (
+                []
+                if types is not None and not rel_params
+                else self._conn.execute(rel_sql + " ORDER BY id", rel_params)
+            )
+            for rid, rtype, source, target, props, vf, vt in relations:
                 if source in graph and target in graph:
                     attrs = {**_loaded(props, sparse), "type": rtype, "valid_from": vf, "valid_to": vt}
                     graph.add_edge(source, target, key=rid, **attrs)

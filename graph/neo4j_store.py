@@ -373,6 +373,8 @@ class Neo4jStore(traversal.Traversals):
         nodes = [_entity(r["props"]) for r in self._read(cypher.PROJECT_NODES, kinds=kind_values)]
         for entity in sorted(nodes, key=lambda e: e.id):
             graph.add_node(entity.id, **entity.props, kind=entity.kind.value, name=entity.name)
+        if types is not None and not self._type_values(types):  # entities only
+            return graph
         rows = self._read(cypher.PROJECT_RELATIONS, kinds=kind_values, types=self._type_values(types))
         relations = [_relation(r["source"], r["target"], r["type"], r["props"]) for r in rows]
         for rel in sorted(relations, key=lambda r: r.id):
@@ -395,6 +397,8 @@ class Neo4jStore(traversal.Traversals):
         for r in sorted(nodes, key=lambda r: r["id"]):
             values = {k: v for k, v in zip(fields, r["values"], strict=True) if v is not None}
             graph.add_node(r["id"], **values, kind=r["kind"], name=r["name"] or "")
+        if types == []:  # entities only
+            return graph
         rows = self._read(cypher.PROJECT_RELATION_FIELDS, kinds=kinds, types=types, fields=fields)
         for r in sorted(rows, key=lambda r: r["id"]):
             values = {k: v for k, v in zip(fields, r["values"], strict=True) if v is not None}

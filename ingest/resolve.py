@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
@@ -62,15 +62,15 @@ class Resolver:
         self._longest = 0
 
     @classmethod
-    def from_store(cls, store: GraphStore, page: int = 1000) -> Resolver:
-        """A resolver that knows every customer, employee, product, topic, department and segment."""
+    def from_store(cls, store: GraphStore) -> Resolver:
+        """A resolver that knows every customer, employee, product, topic, department and segment.
+
+        Reads only what resolution uses (kind, name, aliases, key properties), without evidence.
+        """
         resolver = cls()
-        for kind in RESOLVED_KINDS:
-            after = ""
-            while batch := store.list_entities(kind, after=after, limit=min(page, store.limits.max_page)):
-                for entity in batch:
-                    resolver.learn(entity)
-                after = batch[-1].id
+        known = store.project(kinds=RESOLVED_KINDS, types=(), fields=("aliases", *KEY_PROPS))
+        for entity_id, data in known.nodes(data=True):
+            resolver._learn(entity_id, NodeKind(data["kind"]), data["name"], data)
         return resolver
 
     def learn(self, entity: Entity) -> None:
@@ -79,26 +79,29 @@ class Resolver:
         Only the kinds that rows refer to (:data:`RESOLVED_KINDS`) are kept: interactions, feedback and
         documents are never looked up, and there are millions of them.
         """
-        if entity.kind not in RESOLVED_KINDS:
+        self._learn(entity.id, entity.kind, entity.name, entity.props)
+
+    def _learn(self, entity_id: str, kind: NodeKind, name: str, props: Mapping[str, object]) -> None:
+        if kind not in RESOLVED_KINDS:
             return
-        known = self.known.setdefault(entity.id, Known(entity.kind))
-        if entity.name:
-            known.name = entity.name
-            key = normalise.match_key(entity.name)
-            self._by_name[(entity.kind, key)].add(entity.id)
-            known.indexed.add((entity.kind, key))
-            if entity.kind in REVIEWED_KINDS and key:
-                self._blocks[_block(entity.kind, key)][entity.id] = _sorted_words(key)
+        known = self.known.setdefault(entity_id, Known(kind))
+        if name:
+            known.name = name
+            key = normalise.match_key(name)
+            self._by_name[(kind, key)].add(entity_id)
+            known.indexed.add((kind, key))
+            if kind in REVIEWED_KINDS and key:
+                self._blocks[_block(kind, key)][entity_id] = _sorted_words(key)
                 self._longest = max(self._longest, len(key))
-        for alias in _strings(entity.props.get("aliases")):
+        for alias in _strings(props.get("aliases")):
             known.aliases.add(alias)
             alias_key = normalise.match_key(alias)
-            self._by_name[(entity.kind, alias_key)].add(entity.id)
-            known.indexed.add((entity.kind, alias_key))
+            self._by_name[(kind, alias_key)].add(entity_id)
+            known.indexed.add((kind, alias_key))
         for prop in KEY_PROPS:
-            for value in _strings(entity.props.get(prop)):
+            for value in _strings(props.get(prop)):
                 known.keys[prop].add(value)
-                self._by_key.setdefault((entity.kind, prop, value), entity.id)
+                self._by_key.setdefault((kind, prop, value), entity_id)
 
     def forget(self, entity_id: str) -> None:
         """Drop an entity learned ahead of time that was never written (its row was quarantined)."""

@@ -275,3 +275,7 @@ def test_a_projection_can_carry_only_some_properties(store: GraphStore) -> None:
     assert slim.nodes["topic:t"] == {"kind": "Topic", "name": "校准"}
     ((_, _, data),) = slim.edges(data=True)
     assert data["type"] == "ABOUT"
+
+    entities_only = store.project(kinds=[NodeKind.TOPIC], types=(), fields=["aliases"])
+    assert dict(entities_only.nodes(data=True)) == {"topic:t": {"kind": "Topic", "name": "校准"}}
+    assert entities_only.number_of_edges() == 0
