@@ -415,7 +415,10 @@ class EmbeddedStore(traversal.Traversals):
                     source, target = (node, other) if outgoing else (other, node)
                     for rid, data in edges.items():
                         if wanted is None or data["type"] in wanted:
-                            found[rid] = Hop(relation_id=rid, type=data["type"], source=source, target=target)
+                            # the view holds only what the store validated when it was written
+                            found[rid] = Hop.model_construct(
+                                relation_id=rid, type=data["type"], source=source, target=target
+                            )
         return [found[rid] for rid in sorted(found)]
 
     def degree(

@@ -261,7 +261,7 @@ def departure_impact(
     owned = store.expand([employee_id], types=[RelType.OWNS_ACCOUNT], direction=Direction.OUT)
     candidates = sorted({h.target for h in about} | {h.target for h in owned})
     entities = store.get_entities(candidates)
-    colleagues = _close_colleagues(store, employee_id, items)
+    colleagues: list[dict[str, object]] | None = None  # found when the first loss needs them
     losses = []
     for sid in candidates:
         subject = entities.get(sid)
@@ -286,6 +286,8 @@ def departure_impact(
             for e in everyone
             if e.employee_id != employee_id
         ]
+        if colleagues is None:
+            colleagues = _close_colleagues(store, employee_id, items)
         losses.append(
             Loss(
                 sid,
