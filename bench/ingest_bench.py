@@ -43,9 +43,9 @@ STRUCTURED = [
     "hubspot_contacts.csv",
     "contacts.vcf",
 ]
-BATCH = 1000
-"""Input rows per transaction of the bare write of the input rows (ckn writes 5,000 facts, about
-1,000 rows, per transaction)."""
+BATCH = 3000
+"""Input rows per transaction of the bare write of the input rows (ckn writes 20,000 facts, about
+3,000 structured rows, per transaction)."""
 Transaction = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
