@@ -60,6 +60,8 @@ class Resolver:
         """Review blocks by kind, first letter and length: entity id -> its match key with the words
         sorted (see :meth:`similar`)."""
         self._longest = 0
+        self._same: dict[tuple[NodeKind, str], set[str]] = defaultdict(set)
+        """People by their name's words sorted, for names too short to be alike without being the same."""
 
     @classmethod
     def from_store(cls, store: GraphStore) -> Resolver:
@@ -92,6 +94,7 @@ class Resolver:
             known.indexed.add((kind, key))
             if kind in REVIEWED_KINDS and key:
                 self._blocks[_block(kind, key)][entity_id] = _sorted_words(key)
+                self._same[(kind, _sorted_words(key))].add(entity_id)
                 self._longest = max(self._longest, len(key))
         for alias in _strings(props.get("aliases")):
             known.aliases.add(alias)
@@ -116,6 +119,7 @@ class Resolver:
             self._by_name[(kind, key)].discard(entity_id)
             if key:
                 self._blocks[_block(kind, key)].pop(entity_id, None)
+                self._same[(kind, _sorted_words(key))].discard(entity_id)
 
     def kind_of(self, entity_id: str) -> NodeKind | None:
         """The kind of a known entity."""
@@ -158,11 +162,16 @@ class Resolver:
         # more either side: no name lost to rounding)
         shortest = math.ceil(length * threshold / (200 - threshold)) - 1
         longest = math.floor(length * (200 - threshold) / threshold) + 1 if threshold > 0 else self._longest
-        found = []
-        for other_length in range(shortest, longest + 1):
-            block = self._blocks.get((kind_, letter, other_length))
-            if block:
-                found += process.extract(words, block, scorer=fuzz.ratio, score_cutoff=threshold, limit=None)
+        found: list[tuple[str, float, str]] = []
+        if 200 * length / (2 * length + 1) < threshold:  # too short for another spelling to be alike
+            found = [(words, 100.0, entity_id) for entity_id in self._same.get((kind, words), ())]
+        else:
+            for other_length in range(shortest, longest + 1):
+                block = self._blocks.get((kind_, letter, other_length))
+                if block:
+                    found += process.extract(
+                        words, block, scorer=fuzz.ratio, score_cutoff=threshold, limit=None
+                    )
         digits = _DIGITS.findall(words)  # "Store 12" and "Store 13" are two stores, however alike the rest
         alike = [
             (entity_id, float(score)) for other, score, entity_id in found if _DIGITS.findall(other) == digits
