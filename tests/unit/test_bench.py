@@ -44,3 +44,32 @@ def test_the_table_and_chart_say_pass_or_miss_per_line(tmp_path: Path) -> None:
 def test_bench_refuses_unknown_parts() -> None:
     result = CliRunner().invoke(app, ["bench", "--only", "everything"])
     assert result.exit_code == 2 and "unknown part(s) everything" in result.output
+
+
+def test_the_bare_write_reference_writes_exactly_the_rows_ckn_stored(tmp_path: Path) -> None:
+    import sqlite3
+
+    from bench.ingest_bench import Transaction, _bare_graph_write, _ingest
+
+    transactions: list[Transaction] = []
+    _ingest(
+        Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle", tmp_path / "ckn", transactions
+    )
+    _bare_graph_write(transactions, tmp_path / "bare")
+
+    def rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+        conn = sqlite3.connect(path)
+        try:
+            return {
+                "entities": sorted(conn.execute("SELECT id, kind, name, props FROM entities")),
+                "relations": sorted(
+                    conn.execute("SELECT id, type, source, target, key, props FROM relations")
+                ),
+                "provenance": sorted(conn.execute("SELECT * FROM provenance")),
+            }
+        finally:
+            conn.close()
+
+    stored, bare = rows(tmp_path / "ckn" / "store" / "ckn.sqlite3"), rows(tmp_path / "bare" / "bare.sqlite3")
+    assert stored == bare
+    assert len(stored["relations"]) > 100
