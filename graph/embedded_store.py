@@ -93,6 +93,24 @@ def _sides(view: nx.MultiDiGraph, direction: Direction) -> list[tuple[bool, Any]
     return {Direction.OUT: [out], Direction.IN: [into]}.get(direction, [out, into])
 
 
+_TYPE_DATA = {t.value: {"type": t} for t in RelType}
+"""The attributes of a view edge: one dict per relationship type, shared by all its edges."""
+
+
+def _add_to_view(view: nx.MultiDiGraph, rid: str, rtype: str, source: str, target: str) -> None:
+    """What ``view.add_edge(source, target, key=rid, type=...)`` does, with a shared attribute dict.
+
+    Every edge of a type shares one ``{"type": ...}`` instead of a dict of its own (millions of edges:
+    less time and memory).
+    """
+    if source not in view or target not in view:
+        view.add_nodes_from((source, target))
+    keys = view._succ[source].get(target)
+    if keys is None:
+        keys = view._succ[source][target] = view._pred[target][source] = {}
+    keys[rid] = _TYPE_DATA[rtype]
+
+
 def _marks(items: Sequence[str]) -> str:
     return ",".join("?" * len(items))
 
@@ -526,24 +544,16 @@ class EmbeddedStore(traversal.Traversals):
             return self._view
 
     def _build_view(self) -> nx.MultiDiGraph:
-        """The view of ids and types, filled through networkx's adjacency dicts as ``add_edge`` would.
+        """The view of ids and types (see :func:`_add_to_view`).
 
-        Every edge of a type shares one ``{"type": ...}`` instead of a dict of its own (millions of
-        edges: less time and memory). Nothing outside this class writes to the view.
+        Only this class writes to it, and only adjacency is read from it (no networkx algorithm runs on it).
         """
         view = nx.MultiDiGraph()
         view.add_nodes_from(r[0] for r in self._conn.execute("SELECT id FROM entities"))
-        succ, pred = view._succ, view._pred
-        shared = {t.value: {"type": t} for t in RelType}
         for rid, rtype, source, target in self._conn.execute(
             "SELECT id, type, source, target FROM relations"
         ):
-            if source not in succ or target not in succ:
-                view.add_nodes_from((source, target))
-            keys = succ[source].get(target)
-            if keys is None:
-                keys = succ[source][target] = pred[target][source] = {}
-            keys[rid] = shared[rtype]
+            _add_to_view(view, rid, rtype, source, target)
         return view
 
     def _apply_to_view(self, plan: WritePlan, before: int, after: int) -> None:
@@ -554,5 +564,5 @@ class EmbeddedStore(traversal.Traversals):
                 return
             self._view.add_nodes_from(e.id for e in plan.entities)
             for r in plan.relations:
-                self._view.add_edge(r.source, r.target, key=r.id, type=r.type)
+                _add_to_view(self._view, r.id, r.type.value, r.source, r.target)
             self._view_version = after

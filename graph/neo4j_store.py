@@ -367,15 +367,16 @@ class Neo4jStore(traversal.Traversals):
     ) -> nx.MultiDiGraph:
         """See :meth:`graph.store.GraphStore.project`."""
         kind_values = None if kinds is None else sorted({cypher.label(k) for k in kinds})
+        type_values = self._type_values(types)
         graph = nx.MultiDiGraph()
         if fields is not None:
-            return self._project_fields(graph, kind_values, self._type_values(types), list(fields))
+            return self._project_fields(graph, kind_values, type_values, list(fields))
         nodes = [_entity(r["props"]) for r in self._read(cypher.PROJECT_NODES, kinds=kind_values)]
         for entity in sorted(nodes, key=lambda e: e.id):
             graph.add_node(entity.id, **entity.props, kind=entity.kind.value, name=entity.name)
-        if types is not None and not self._type_values(types):  # entities only
+        if type_values == []:  # entities only
             return graph
-        rows = self._read(cypher.PROJECT_RELATIONS, kinds=kind_values, types=self._type_values(types))
+        rows = self._read(cypher.PROJECT_RELATIONS, kinds=kind_values, types=type_values)
         relations = [_relation(r["source"], r["target"], r["type"], r["props"]) for r in rows]
         for rel in sorted(relations, key=lambda r: r.id):
             graph.add_edge(

@@ -59,7 +59,6 @@ class Resolver:
         self._blocks: dict[tuple[NodeKind, str, int], dict[str, str]] = defaultdict(dict)
         """Review blocks by kind, first letter and length: entity id -> its match key with the words
         sorted (see :meth:`similar`)."""
-        self._longest = 0
         self._same: dict[tuple[NodeKind, str], set[str]] = defaultdict(set)
         """People by their name's words sorted, for names too short to be alike without being the same."""
 
@@ -93,9 +92,9 @@ class Resolver:
             self._by_name[(kind, key)].add(entity_id)
             known.indexed.add((kind, key))
             if kind in REVIEWED_KINDS and key:
-                self._blocks[_block(kind, key)][entity_id] = _sorted_words(key)
-                self._same[(kind, _sorted_words(key))].add(entity_id)
-                self._longest = max(self._longest, len(key))
+                words = _sorted_words(key)
+                self._blocks[_block(kind, words)][entity_id] = words
+                self._same[(kind, words)].add(entity_id)
         for alias in _strings(props.get("aliases")):
             known.aliases.add(alias)
             alias_key = normalise.match_key(alias)
@@ -118,8 +117,9 @@ class Resolver:
         for kind, key in known.indexed:
             self._by_name[(kind, key)].discard(entity_id)
             if key:
-                self._blocks[_block(kind, key)].pop(entity_id, None)
-                self._same[(kind, _sorted_words(key))].discard(entity_id)
+                words = _sorted_words(key)
+                self._blocks[_block(kind, words)].pop(entity_id, None)
+                self._same[(kind, words)].discard(entity_id)
 
     def kind_of(self, entity_id: str) -> NodeKind | None:
         """The kind of a known entity."""
@@ -157,11 +157,15 @@ class Resolver:
         if not key:
             return []
         words = _sorted_words(key)
-        kind_, letter, length = _block(kind, key)
+        kind_, letter, length = _block(kind, words)
         # ratio = 200 * matches / (length + other length) >= threshold bounds the other length (one
         # more either side: no name lost to rounding)
         shortest = math.ceil(length * threshold / (200 - threshold)) - 1
-        longest = math.floor(length * (200 - threshold) / threshold) + 1 if threshold > 0 else self._longest
+        longest = (
+            math.floor(length * (200 - threshold) / threshold) + 1
+            if threshold > 0
+            else max((n for k, c, n in self._blocks if (k, c) == (kind_, letter)), default=0)
+        )
         found: list[tuple[str, float, str]] = []
         if 200 * length / (2 * length + 1) < threshold:  # too short for another spelling to be alike
             found = [(words, 100.0, entity_id) for entity_id in self._same.get((kind, words), ())]
@@ -201,8 +205,9 @@ class Resolver:
         return self.by_name(kind, ref)
 
 
-def _block(kind: NodeKind, key: str) -> tuple[NodeKind, str, int]:
-    return kind, sorted(key.split())[0][0], len(_sorted_words(key))
+def _block(kind: NodeKind, words: str) -> tuple[NodeKind, str, int]:
+    """The review block of a name in sorted-words form: its kind, first letter and length."""
+    return kind, words[0], len(words)
 
 
 def _sorted_words(key: str) -> str:

@@ -32,9 +32,9 @@ TACIT_DOCUMENTED_MAX = 3.0
 """... and less than one fresh document's worth: someone who wrote several is not a tacit holder."""
 SUBJECT_KINDS = (NodeKind.TOPIC, NodeKind.PRODUCT)
 MAP_EVIDENCE = 3
+"""Pieces of evidence the knowledge map shows per holder (``ckn holders`` shows more)."""
 MAP_HOLDERS = 10
 """Holders the knowledge map shows per subject, strongest first (the count of all is given too)."""
-"""Pieces of evidence the knowledge map shows per holder (``ckn holders`` shows more)."""
 
 
 def holders(
