@@ -108,13 +108,18 @@ SET n = row.props, n:{label(kind)}
 """
 
 
-def write_relations(rtype: RelType | str) -> str:
-    """Merge relations of one type (``$rows``: ``{id, source, target, props}``) and set their properties."""
+def write_relations(rtype: RelType | str, *, new: bool = False) -> str:
+    """Write relations of one type (``$rows``: ``{id, source, target, props}``) with their properties.
+
+    ``new``: none of them is stored (the batch read them under its endpoint locks), so they are
+    created without looking for them first; the type's uniqueness constraint still guards the id.
+    """
+    write = "CREATE" if new else "MERGE"
     return f"""
 UNWIND $rows AS row
 MATCH (a:{ENTITY} {{id: row.source}})
 MATCH (b:{ENTITY} {{id: row.target}})
-MERGE (a)-[r:{rel_type(rtype)} {{id: row.id}}]->(b)
+{write} (a)-[r:{rel_type(rtype)} {{id: row.id}}]->(b)
 SET r = row.props
 """
 

@@ -261,10 +261,7 @@ class EmbeddedStore(traversal.Traversals):
         entities, relations, evidence = self.rows_of(plan)
         cur.executemany("INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?)", entities)
         cur.executemany("INSERT OR REPLACE INTO relations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", relations)
-        for fact, items in (("e", plan.entities), ("r", plan.relations)):
-            cur.executemany(
-                "DELETE FROM provenance WHERE fact = ? AND fact_id = ?", [(fact, f.id) for f in items]
-            )
+        cur.executemany("DELETE FROM provenance WHERE fact = ? AND fact_id = ?", plan.restated)
         cur.executemany("INSERT INTO provenance VALUES (?, ?, ?, ?, ?)", evidence)
 
     @staticmethod
@@ -288,8 +285,9 @@ class EmbeddedStore(traversal.Traversals):
             )
             for r in plan.relations
         ]
+        as_json: dict[int, str] = {}  # the facts of one row share its evidence: encoded once
         evidence = [
-            (fact, f.id, p.key, p.source_id, p.to_json())
+            (fact, f.id, p.key, p.source_id, as_json.get(id(p)) or as_json.setdefault(id(p), p.to_json()))
             for fact, items in (("e", plan.entities), ("r", plan.relations))
             for f in items
             for p in f.provenance
@@ -330,8 +328,7 @@ class EmbeddedStore(traversal.Traversals):
             relations = self.get_relations_by_id(sorted(i for f, i in rows if f == "r")).values()
             plan = plan_source_deletion(source_id, entities, relations)
             deleted = self._delete(cur, plan.delete_entities, plan.delete_relations)
-            trimmed = WritePlan()
-            trimmed.entities, trimmed.relations = plan.trimmed_entities, plan.trimmed_relations
+            trimmed = WritePlan.restating(plan.trimmed_entities, plan.trimmed_relations)
             self._persist(cur, trimmed)
             if deleted or plan.delete_entities or trimmed.changed:
                 self._bump(cur)

@@ -62,7 +62,9 @@ def _merge_props(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
 
 
 def _fresh(fact: Fact) -> Fact:
-    provenance = merge_provenance((), fact.provenance)[0]
+    provenance = fact.provenance
+    if len(provenance) > 1:  # one piece of evidence (most facts) is already in canonical order
+        provenance = merge_provenance((), provenance)[0]
     if provenance == fact.provenance and None not in fact.props.values():
         return fact  # already in stored form (the common case: a copy costs more than the check)
     clean = {k: v for k, v in fact.props.items() if v is not None}
@@ -114,13 +116,14 @@ def without_source(fact: Fact, source_id: str) -> Fact | None:
     return fact.model_copy(update={"provenance": remaining})
 
 
-def dedupe(facts: Iterable[Fact]) -> list[Fact]:
-    """Fold repeated facts of one batch (same id) into one, in first-seen order."""
+def dedupe(facts: Iterable[Fact]) -> dict[str, Fact]:
+    """Fold repeated facts of one batch (same id) into one: id -> fact, in first-seen order."""
     folded: dict[str, Fact] = {}
     for fact in facts:
-        previous = folded.get(fact.id)
-        folded[fact.id] = fact if previous is None else _fold(previous, fact)
-    return list(folded.values())
+        fact_id = fact.id
+        previous = folded.get(fact_id)
+        folded[fact_id] = fact if previous is None else _fold(previous, fact)
+    return folded
 
 
 def _fold(previous: Fact, fact: Fact) -> Fact:
@@ -138,8 +141,19 @@ class WritePlan:
         self.relations: list[Relation] = []
         self.delete_entities: list[str] = []
         self.delete_relations: list[str] = []
+        self.restated: list[tuple[str, str]] = []
+        """``("e", id)`` or ``("r", id)`` of the facts to write that were stored before (their stored
+        evidence is replaced; facts created by the batch have none)."""
         self.entity_counts: dict[Change, int] = dict.fromkeys(Change, 0)
         self.relation_counts: dict[Change, int] = dict.fromkeys(Change, 0)
+
+    @classmethod
+    def restating(cls, entities: list[Entity], relations: list[Relation]) -> WritePlan:
+        """A plan that writes stored facts back as given (e.g. minus a deleted source's evidence)."""
+        plan = cls()
+        plan.entities, plan.relations = entities, relations
+        plan.restated = [("e", e.id) for e in entities] + [("r", r.id) for r in relations]
+        return plan
 
     @property
     def changed(self) -> bool:
@@ -175,18 +189,20 @@ def plan_write(
     plan = WritePlan()
     doomed = set(batch.delete_entities)
     entities = dedupe(batch.entities)
-    stored = load_entities([e.id for e in entities])
+    stored = load_entities(list(entities))
+    write = replace_entity if batch.replace else merge_entity
     kinds: dict[str, NodeKind] = {}
-    for entity in entities:
-        write = replace_entity if batch.replace else merge_entity
-        merged, change = write(stored.get(entity.id), entity)
-        kinds[entity.id] = merged.kind
+    for entity_id, entity in entities.items():
+        merged, change = write(stored.get(entity_id), entity)
+        kinds[entity_id] = merged.kind
         plan.entity_counts[change] += 1
         if change is not Change.UNCHANGED:
             plan.entities.append(merged)
+        if change is Change.UPDATED:
+            plan.restated.append(("e", entity_id))
 
     relations = dedupe(batch.relations)
-    endpoints = sorted({r.source for r in relations} | {r.target for r in relations})
+    endpoints = sorted({r.source for r in relations.values()} | {r.target for r in relations.values()})
     kinds.update(load_kinds([e for e in endpoints if e not in kinds]))
     missing = [e for e in endpoints if e not in kinds or e in doomed]
     if missing:
@@ -194,18 +210,22 @@ def plan_write(
             f"{len(missing)} relation endpoint(s) not found: {', '.join(missing[:10])}",
             missing=missing[:100],
         )
-    problems = [p for r in relations if (p := check_relation_kinds(r, kinds[r.source], kinds[r.target]))]
+    problems = [
+        p for r in relations.values() if (p := check_relation_kinds(r, kinds[r.source], kinds[r.target]))
+    ]
     if problems:
         raise SchemaViolation("; ".join(problems[:10]), violations=len(problems))
-    stored_relations = load_relations([r.id for r in relations])
-    for relation in relations:
-        write_relation = replace_relation if batch.replace else merge_relation
-        merged_relation, change = write_relation(stored_relations.get(relation.id), relation)
+    stored_relations = load_relations(list(relations))
+    write_relation = replace_relation if batch.replace else merge_relation
+    for relation_id, relation in relations.items():
+        merged_relation, change = write_relation(stored_relations.get(relation_id), relation)
         plan.relation_counts[change] += 1
         if change is not Change.UNCHANGED:
             plan.relations.append(merged_relation)
+        if change is Change.UPDATED:
+            plan.restated.append(("r", relation_id))
     plan.delete_entities = sorted(doomed)
-    plan.delete_relations = sorted(set(batch.delete_relations) - {r.id for r in relations})
+    plan.delete_relations = sorted(set(batch.delete_relations) - relations.keys())
     return plan
 
 

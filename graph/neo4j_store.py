@@ -196,12 +196,14 @@ class Neo4jStore(traversal.Traversals):
             by_kind[entity.kind].append({"id": entity.id, "props": _stored_props(entity, now)})
         for kind, rows in sorted(by_kind.items()):
             self._run(tx, cypher.write_entities(kind), rows=rows)
-        by_type: dict[RelType, list[dict[str, Any]]] = defaultdict(list)
+        stored = {fact_id for fact, fact_id in plan.restated if fact == "r"}
+        by_type: dict[tuple[RelType, bool], list[dict[str, Any]]] = defaultdict(list)
         for rel in plan.relations:
-            row = {"id": rel.id, "source": rel.source, "target": rel.target, "props": _stored_props(rel, now)}
-            by_type[rel.type].append(row)
-        for rtype, rel_rows in sorted(by_type.items()):
-            self._run(tx, cypher.write_relations(rtype), rows=rel_rows)
+            rid = rel.id
+            row = {"id": rid, "source": rel.source, "target": rel.target, "props": _stored_props(rel, now)}
+            by_type[(rel.type, rid not in stored)].append(row)
+        for (rtype, new), rel_rows in sorted(by_type.items()):
+            self._run(tx, cypher.write_relations(rtype, new=new), rows=rel_rows)
 
     def _relations_by_id(self, tx: ManagedTransaction | None, ids: Sequence[str]) -> dict[str, Relation]:
         by_type: dict[str, list[str]] = defaultdict(list)
@@ -243,8 +245,7 @@ class Neo4jStore(traversal.Traversals):
             ]
             plan = plan_source_deletion(source_id, entities, relations)
             deleted = self._delete(tx, plan.delete_entities, plan.delete_relations)
-            trimmed = WritePlan()
-            trimmed.entities, trimmed.relations = plan.trimmed_entities, plan.trimmed_relations
+            trimmed = WritePlan.restating(plan.trimmed_entities, plan.trimmed_relations)
             self._persist(tx, trimmed)
             if deleted or plan.delete_entities or trimmed.changed:
                 self._run(tx, cypher.BUMP_GRAPH_VERSION)

@@ -13,6 +13,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
@@ -30,11 +31,12 @@ RESOLVED_KINDS = (
     NodeKind.SEGMENT,
 )
 KEY_PROPS = ("emails", "phones", "external_ids")
+"""List properties whose values identify an entity; a merge keeps the union of them."""
 MATCH_THRESHOLD = 90
 """Least name similarity (0-100, word order ignored) that makes two people a candidate for review."""
 REVIEWED_KINDS = (NodeKind.CUSTOMER, NodeKind.EMPLOYEE)
 _DIGITS = re.compile(r"\d+")
-"""List properties whose values identify an entity; a merge keeps the union of them."""
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -85,8 +87,10 @@ class Resolver:
     def _learn(self, entity_id: str, kind: NodeKind, name: str, props: Mapping[str, object]) -> None:
         if kind not in RESOLVED_KINDS:
             return
-        known = self.known.setdefault(entity_id, Known(kind))
-        if name:
+        known = self.known.get(entity_id)
+        if known is None:
+            known = self.known[entity_id] = Known(kind)
+        if name and name != known.name:  # learned again (a row is scanned, then written): nothing new
             known.name = name
             key = normalise.match_key(name)
             self._by_name[(kind, key)].add(entity_id)
@@ -96,6 +100,8 @@ class Resolver:
                 self._blocks[_block(kind, words)][entity_id] = words
                 self._same[(kind, words)].add(entity_id)
         for alias in _strings(props.get("aliases")):
+            if alias in known.aliases:
+                continue
             known.aliases.add(alias)
             alias_key = normalise.match_key(alias)
             self._by_name[(kind, alias_key)].add(entity_id)
@@ -126,10 +132,10 @@ class Resolver:
         known = self.known.get(entity_id)
         return known.kind if known else None
 
-    def keys_of(self, entity_id: str, prop: str) -> set[str]:
-        """The identifying values (e-mails, phones, external ids) known for an entity."""
+    def keys_of(self, entity_id: str, prop: str) -> AbstractSet[str]:
+        """The identifying values (e-mails, phones, external ids) known for an entity (read-only)."""
         known = self.known.get(entity_id)
-        return set(known.keys.get(prop, ())) if known else set()
+        return known.keys.get(prop, _NONE) if known else _NONE
 
     def by_keys(self, kind: NodeKind, **keys: Iterable[str]) -> str | None:
         """The entity of ``kind`` holding any of these key values (e.g. ``emails=[...]``), strongest first."""
