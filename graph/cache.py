@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from graph.heap import paused_gc
 from graph.store import GraphStore
 
 T = TypeVar("T")
@@ -36,7 +37,8 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T]) -> T:
 
     Any write makes a new graph version, which drops everything remembered for the store. Requests
     asking for the same thing at the same time wait for one computation instead of each doing it.
-    What was computed is then moved out of the garbage collector's sight (``gc.freeze``): a projection
+    It is computed with the cyclic collector paused (see :mod:`graph.heap`). What was computed is then
+    moved out of the garbage collector's sight (``gc.freeze``): a projection
     holds millions of objects, and scanning them again at every full collection would add pauses of a
     tenth of a second to unrelated requests. When the graph version changes they are handed back to the
     collector, so that what the old version held is freed.
@@ -55,7 +57,8 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T]) -> T:
         with _lock:
             if key in entry.values:
                 return entry.values[key]  # type: ignore[no-any-return]
-        value = compute()
+        with paused_gc():
+            value = compute()
         gc.freeze()
         with _lock:
             entry.values[key] = value

@@ -260,7 +260,7 @@ MATCH (a:{ENTITY})-[r]->(b:{ENTITY})
 WHERE ($types IS NULL OR type(r) IN $types)
   AND ($kinds IS NULL OR (a._kind IN $kinds AND b._kind IN $kinds))
 RETURN r.id AS id, a.id AS source, b.id AS target, type(r) AS type, r.valid_from AS valid_from,
-       r.valid_to AS valid_to, [k IN $fields | r[k]] AS values
+       r.valid_to AS valid_to
 """
 
 COUNT_ENTITIES = f"MATCH (n:{ENTITY}) RETURN n._kind AS kind, count(*) AS n"

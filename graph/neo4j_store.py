@@ -20,6 +20,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from graph import cypher, traversal
 from graph.errors import StoreUnavailable, StoreVersionError
+from graph.heap import Projection
 from graph.ids import relation_type_of
 from graph.merge import WritePlan, plan_source_deletion, plan_write
 from graph.model import RESERVED_PROPS, Batch, Entity, NodeKind, Provenance, Relation, RelType, utcnow
@@ -369,7 +370,7 @@ class Neo4jStore(traversal.Traversals):
         """See :meth:`graph.store.GraphStore.project`."""
         kind_values = None if kinds is None else sorted({cypher.label(k) for k in kinds})
         type_values = self._type_values(types)
-        graph = nx.MultiDiGraph()
+        graph = Projection()
         if fields is not None:
             return self._project_fields(graph, kind_values, type_values, list(fields))
         nodes = [_entity(r["props"]) for r in self._read(cypher.PROJECT_NODES, kinds=kind_values)]
@@ -394,21 +395,19 @@ class Neo4jStore(traversal.Traversals):
     def _project_fields(
         self, graph: nx.MultiDiGraph, kinds: list[str] | None, types: list[str] | None, fields: list[str]
     ) -> nx.MultiDiGraph:
-        """A projection carrying only some properties (no entity parsing: large graphs stay cheap)."""
+        """A projection with only some node properties and no edge properties (large graphs stay cheap)."""
         nodes = self._read(cypher.PROJECT_NODE_FIELDS, kinds=kinds, fields=fields)
         for r in sorted(nodes, key=lambda r: r["id"]):
             values = {k: v for k, v in zip(fields, r["values"], strict=True) if v is not None}
             graph.add_node(r["id"], **values, kind=r["kind"], name=r["name"] or "")
         if types == []:  # entities only
             return graph
-        rows = self._read(cypher.PROJECT_RELATION_FIELDS, kinds=kinds, types=types, fields=fields)
+        rows = self._read(cypher.PROJECT_RELATION_FIELDS, kinds=kinds, types=types)
         for r in sorted(rows, key=lambda r: r["id"]):
-            values = {k: v for k, v in zip(fields, r["values"], strict=True) if v is not None}
             graph.add_edge(
                 r["source"],
                 r["target"],
                 key=r["id"],
-                **values,
                 type=r["type"],
                 valid_from=r["valid_from"],
                 valid_to=r["valid_to"],

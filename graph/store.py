@@ -281,7 +281,8 @@ class GraphStore(Protocol):
 
         Nodes carry ``kind``, ``name`` and their properties; edges are keyed by relation id and carry
         ``type``, ``valid_from``, ``valid_to`` (ISO strings or None) and their properties. ``fields``
-        loads only those properties (the ones that are set), which is much cheaper on large graphs.
+        loads only those properties of nodes (the ones that are set) and none of edges, which is much
+        cheaper on large graphs (millions of edges).
         """
         ...
 

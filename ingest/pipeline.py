@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from graph.errors import InvalidInput
+from graph.heap import collect_young, paused_gc
 from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
 from graph.store import GraphStore, WriteResult
 from ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
@@ -211,31 +212,32 @@ def ingest_paths(
             planned.append(source)
         elif path.name.lower() != MANIFEST:
             report.files.append(FileReport(str(path), "?", status="skipped", reason="not a kind ckn reads"))
-    resolver = Resolver.from_store(store)
-    texts = _Texts(resolver, nlp or NlpOptions())
-    for source in sorted(planned, key=lambda p: p.order):
-        try:
-            file_report = ingest_records(
-                store,
-                source.path.name,
-                source.path.read_bytes() + source.extra,
-                source.kind,
-                source.read,
-                CONVERTERS["customers" if source.kind == "vcard" else source.kind],
-                resolver=resolver,
-                quarantine_dir=quarantine_dir,
-                system=source.system,
-                batch_size=batch_size,
-                texts=texts,
-                on_rows=on_rows,
-                threshold=match_threshold,
-            )
-        except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
-            file_report = FileReport(str(source.path), source.kind, status="rejected", reason=exc.detail)
-        file_report.path = str(source.path)
-        report.files.append(file_report)
-        if progress:
-            progress(file_report)
+    with paused_gc():  # see graph.heap: the resolver and each batch are millions of objects
+        resolver = Resolver.from_store(store)
+        texts = _Texts(resolver, nlp or NlpOptions())
+        for source in sorted(planned, key=lambda p: p.order):
+            try:
+                file_report = ingest_records(
+                    store,
+                    source.path.name,
+                    source.path.read_bytes() + source.extra,
+                    source.kind,
+                    source.read,
+                    CONVERTERS["customers" if source.kind == "vcard" else source.kind],
+                    resolver=resolver,
+                    quarantine_dir=quarantine_dir,
+                    system=source.system,
+                    batch_size=batch_size,
+                    texts=texts,
+                    on_rows=on_rows,
+                    threshold=match_threshold,
+                )
+            except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
+                file_report = FileReport(str(source.path), source.kind, status="rejected", reason=exc.detail)
+            file_report.path = str(source.path)
+            report.files.append(file_report)
+            if progress:
+                progress(file_report)
     return report
 
 
@@ -372,6 +374,7 @@ class _Writer:
 
     def flush(self, at: str) -> None:
         """Write the batch with its checkpoint, after the quarantine entries it accounts for."""
+        words = 0
         if self.texts is not None:
             self.entities[:], found, words = self.texts.enrich(self.entities, self.ctx)
             self.report.words += words
@@ -386,6 +389,8 @@ class _Writer:
         self.report.written += self.store.write(batch)
         self.entities.clear()
         self.relations.clear()
+        if words:  # the collector is paused while ingesting; spaCy's documents are reference cycles
+            collect_young()
 
     def finish(self, file: str) -> None:
         for rel in (r for group in self.waiting.values() for r in group):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
+from graph.heap import paused_gc
 from graph.model import Entity, NodeKind
 from graph.store import GraphStore
 from ingest import normalise
@@ -71,9 +72,10 @@ class Resolver:
         Reads only what resolution uses (kind, name, aliases, key properties), without evidence.
         """
         resolver = cls()
-        known = store.project(kinds=RESOLVED_KINDS, types=(), fields=("aliases", *KEY_PROPS))
-        for entity_id, data in known.nodes(data=True):
-            resolver._learn(entity_id, NodeKind(data["kind"]), data["name"], data)
+        with paused_gc():  # see graph.heap: millions of index entries, no cycles
+            known = store.project(kinds=RESOLVED_KINDS, types=(), fields=("aliases", *KEY_PROPS))
+            for entity_id, data in known.nodes(data=True):
+                resolver._learn(entity_id, NodeKind(data["kind"]), data["name"], data)
         return resolver
 
     def learn(self, entity: Entity) -> None:

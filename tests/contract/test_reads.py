@@ -267,15 +267,35 @@ def test_a_projection_can_carry_only_some_properties(store: GraphStore) -> None:
         "interaction:1", NodeKind.INTERACTION, "call", occurred_at="2026-05-01", notes="很长的记录 " * 100
     )
     topic = entity("topic:t", NodeKind.TOPIC, "校准")
-    store.write(Batch(entities=(call, topic), relations=(rel(RelType.ABOUT, "interaction:1", "topic:t"),)))
+    about = rel(RelType.ABOUT, "interaction:1", "topic:t", occurred_at="2026-05-02", weight=0.5)
+    store.write(Batch(entities=(call, topic), relations=(about,)))
 
     slim = store.project(types=[RelType.ABOUT], fields=["occurred_at", "channel"])
 
     assert slim.nodes["interaction:1"] == {"occurred_at": "2026-05-01", "kind": "Interaction", "name": "call"}
     assert slim.nodes["topic:t"] == {"kind": "Topic", "name": "校准"}
     ((_, _, data),) = slim.edges(data=True)
-    assert data["type"] == "ABOUT"
+    assert data == {"type": "ABOUT", "valid_from": None, "valid_to": None}  # no edge properties
+    ((_, _, full),) = store.project(types=[RelType.ABOUT]).edges(data=True)
+    assert full["occurred_at"] == "2026-05-02" and full["weight"] == 0.5
 
     entities_only = store.project(kinds=[NodeKind.TOPIC], types=(), fields=["aliases"])
     assert dict(entities_only.nodes(data=True)) == {"topic:t": {"kind": "Topic", "name": "校准"}}
     assert entities_only.number_of_edges() == 0
+
+
+def test_a_dropped_projection_is_freed_at_once(company: GraphStore) -> None:
+    """Its views do not refer back to it: millions of edges go with reference counting, not a full
+    garbage collection (the collector is paused here to show it)."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        graph = company.project()
+        assert graph.edges and list(graph.in_edges("customer:C3")) and graph.degree("customer:C1")
+        gone = weakref.ref(graph)
+        del graph
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -1,0 +1,74 @@
+"""Bulk work with Python's cyclic garbage collector paused.
+
+Building a projection, the traversal view, the evidence index or the resolver's index, and ingesting
+a file, allocate millions of objects that live on (nodes, edges, index entries). CPython's collector
+scans the whole heap every time it has grown by a quarter: at medium scale (8M relationships) that
+was 40% of building the evidence index and 16% of a structured ingest, and none of it found garbage,
+because these objects hold no reference cycles (projections are made not to, see :class:`Projection`).
+Inside :func:`paused_gc` the collector does not run;
+reference counting still frees everything as usual. Long work that does make cycles (spaCy documents
+refer to their tokens and back) calls :func:`collect_young` between batches.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import networkx as nx
+
+
+class _Pause:
+    """How many ``paused_gc`` blocks are open (in any thread), and whether the collector ran before."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.was_enabled = True
+
+
+_pause = _Pause()
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Run the block with the cyclic collector off; it is back on when the last open block ends."""
+    with _pause.lock:
+        if _pause.depth == 0:
+            _pause.was_enabled = gc.isenabled()
+            gc.disable()
+        _pause.depth += 1
+    try:
+        yield
+    finally:
+        with _pause.lock:
+            _pause.depth -= 1
+            if _pause.depth == 0 and _pause.was_enabled:
+                gc.enable()
+
+
+def collect_young() -> None:
+    """Free the reference cycles made since the last collection, looking only at young objects.
+
+    Cheap: a full collection would look at everything the bulk work built.
+    """
+    gc.collect(1)
+
+
+class Projection(nx.MultiDiGraph):  # type: ignore[misc]
+    """A ``MultiDiGraph`` whose edge and degree views are made on each use, not cached on the graph.
+
+    A cached view refers back to its graph: a reference cycle, so a dropped projection of millions of
+    nodes and edges waits for a full collection (seconds) instead of being freed at once by reference
+    counting. Stores return projections as this class; it behaves as a ``MultiDiGraph`` in every other
+    way.
+    """
+
+    edges = property(nx.MultiDiGraph.edges.func)
+    out_edges = property(nx.MultiDiGraph.out_edges.func)
+    in_edges = property(nx.MultiDiGraph.in_edges.func)
+    degree = property(nx.MultiDiGraph.degree.func)
+    in_degree = property(nx.MultiDiGraph.in_degree.func)
+    out_degree = property(nx.MultiDiGraph.out_degree.func)
