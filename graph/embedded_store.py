@@ -551,7 +551,7 @@ class EmbeddedStore(traversal.Traversals):
 
         Only this class writes to it, and only adjacency is read from it (no networkx algorithm runs on it).
         """
-        view = nx.MultiDiGraph()
+        view = Projection()  # no cached views: an old view is freed at once when replaced
         view.add_nodes_from(r[0] for r in self._conn.execute("SELECT id FROM entities"))
         for rid, rtype, source, target in self._conn.execute(
             "SELECT id, type, source, target FROM relations"

@@ -8,6 +8,11 @@ because these objects hold no reference cycles (projections are made not to, see
 Inside :func:`paused_gc` the collector does not run;
 reference counting still frees everything as usual. Long work that does make cycles (spaCy documents
 refer to their tokens and back) calls :func:`collect_young` between batches.
+
+When the last open block ends, what is alive is moved out of the collector's sight (``gc.freeze``)
+before it runs again: otherwise its first collections would scan everything the work built (the
+traversal view: 8 million edges) and stall whatever request comes next for seconds. What was frozen
+goes back to the collector when the graph version changes (:func:`graph.cache.cached`).
 """
 
 from __future__ import annotations
@@ -34,7 +39,10 @@ _pause = _Pause()
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
-    """Run the block with the cyclic collector off; it is back on when the last open block ends."""
+    """Run the block with the cyclic collector off.
+
+    It is back on when the last open block ends, with what is alive then frozen (see above).
+    """
     with _pause.lock:
         if _pause.depth == 0:
             _pause.was_enabled = gc.isenabled()
@@ -46,6 +54,7 @@ def paused_gc() -> Iterator[None]:
         with _pause.lock:
             _pause.depth -= 1
             if _pause.depth == 0 and _pause.was_enabled:
+                gc.freeze()
                 gc.enable()
 
 

@@ -69,3 +69,11 @@ def test_an_ingest_hands_the_collector_back(tmp_path) -> None:  # type: ignore[n
         store.close()
     assert report.quarantined == 1  # the row with a date no one can read
     assert gc.isenabled()
+
+
+def test_what_the_work_built_is_out_of_the_collectors_sight_after() -> None:
+    """The next collections do not scan it again (seconds for a traversal view of millions of edges)."""
+    before = gc.get_freeze_count()
+    with paused_gc():
+        built = [[f"edge {i}"] for i in range(1000)]  # lists are always tracked by the collector
+    assert gc.get_freeze_count() >= before + len(built)
