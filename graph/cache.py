@@ -37,11 +37,11 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T]) -> T:
 
     Any write makes a new graph version, which drops everything remembered for the store. Requests
     asking for the same thing at the same time wait for one computation instead of each doing it.
-    It is computed with the cyclic collector paused (see :mod:`graph.heap`). What was computed is then
-    moved out of the garbage collector's sight (``gc.freeze``): a projection
-    holds millions of objects, and scanning them again at every full collection would add pauses of a
-    tenth of a second to unrelated requests. When the graph version changes they are handed back to the
-    collector, so that what the old version held is freed.
+    It is computed with the cyclic collector paused (see :mod:`graph.heap`), then moved out of the
+    collector's sight (``gc.freeze``): a projection holds millions of objects, and scanning them again
+    at every full collection would add pauses of a tenth of a second to unrelated requests. When the
+    graph version changes they are handed back to the collector, so that what the old version held is
+    freed.
     """
     version = store.graph_version()
     with _lock:

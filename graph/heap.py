@@ -5,9 +5,9 @@ a file, allocate millions of objects that live on (nodes, edges, index entries).
 scans the whole heap every time it has grown by a quarter: at medium scale (8M relationships) that
 was 40% of building the evidence index and 16% of a structured ingest, and none of it found garbage,
 because these objects hold no reference cycles (projections are made not to, see :class:`Projection`).
-Inside :func:`paused_gc` the collector does not run;
-reference counting still frees everything as usual. Long work that does make cycles (spaCy documents
-refer to their tokens and back) calls :func:`collect_young` between batches.
+Inside :func:`paused_gc` the collector does not run; reference counting still frees everything as
+usual. Long work that does make cycles (spaCy documents refer to their tokens and back) calls
+:func:`collect_young` between batches.
 
 When the last open block ends, what is alive is moved out of the collector's sight (``gc.freeze``)
 before it runs again: otherwise its first collections would scan everything the work built (the
