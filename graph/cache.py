@@ -37,11 +37,11 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T]) -> T:
 
     Any write makes a new graph version, which drops everything remembered for the store. Requests
     asking for the same thing at the same time wait for one computation instead of each doing it.
-    It is computed with the cyclic collector paused (see :mod:`graph.heap`), then moved out of the
-    collector's sight (``gc.freeze``): a projection holds millions of objects, and scanning them again
-    at every full collection would add pauses of a tenth of a second to unrelated requests. When the
-    graph version changes they are handed back to the collector, so that what the old version held is
-    freed.
+    It is computed with the cyclic collector paused, which leaves it out of the collector's sight
+    (``gc.freeze``, see :mod:`graph.heap`): a projection holds millions of objects, and scanning them
+    again at every full collection would add pauses of a tenth of a second to unrelated requests. When
+    the graph version changes they are handed back to the collector, so that what the old version held
+    is freed.
     """
     version = store.graph_version()
     with _lock:
@@ -57,9 +57,8 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T]) -> T:
         with _lock:
             if key in entry.values:
                 return entry.values[key]  # type: ignore[no-any-return]
-        with paused_gc():
+        with paused_gc():  # frozen when the outermost pause ends
             value = compute()
-        gc.freeze()
         with _lock:
             entry.values[key] = value
             while len(entry.values) > CACHED_PER_STORE:
