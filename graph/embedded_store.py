@@ -1,9 +1,10 @@
 """The embedded store: SQLite (WAL, synchronous FULL) as the source of truth, networkx for traversal.
 
 Zero configuration, no server. Every :meth:`EmbeddedStore.write` is one ``BEGIN IMMEDIATE``
-transaction, so a batch is either wholly on disk when ``write`` returns or not there at all, even after
-``kill -9``. Reads that traverse use an in-memory :class:`networkx.MultiDiGraph` of ids and types,
-kept up to date with this process's writes and rebuilt when another process has written.
+transaction, so a batch is either wholly on disk when ``write`` returns (inside
+:meth:`EmbeddedStore.write_behind`: when the block ends) or not there at all, even after ``kill -9``.
+Reads that traverse use an in-memory :class:`networkx.MultiDiGraph` of ids and types, kept up to date
+with this process's writes and rebuilt when another process has written.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,8 +64,8 @@ _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+"""Properties as stored: compact, keys sorted (one encoder: ``json.dumps`` with options makes one a call)."""
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -133,6 +135,10 @@ class EmbeddedStore(traversal.Traversals):
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the embedded store at {self.path}: {exc}") from None
         self._lock = threading.RLock()
+        self._behind = threading.local()  # .depth: this thread is inside write_behind()
+        self._committer: ThreadPoolExecutor | None = None
+        self._in_flight: Future[None] | None = None  # a write-behind commit still running
+        self._failed: BaseException | None = None  # ... or one that failed, for its writer to hear
         self._view: nx.MultiDiGraph | None = None
         self._view_version = -1
         for pragma in (
@@ -178,8 +184,24 @@ class EmbeddedStore(traversal.Traversals):
         return str(row[0])
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
+    def _locked(self) -> Iterator[None]:
+        """The connection to this thread alone, once a write-behind commit still running has finished.
+
+        Every use of the connection holds this: the commit runs in another thread, without the lock.
+        """
         with self._lock:
+            if self._in_flight is not None:
+                in_flight, self._in_flight = self._in_flight, None
+                if (error := in_flight.exception()) is not None:  # waits for it
+                    self._failed, self._view = error, None
+            yield
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        behind = getattr(self._behind, "depth", 0) > 0
+        with self._locked():
+            if behind:
+                self._raise_failed()
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -187,7 +209,46 @@ class EmbeddedStore(traversal.Traversals):
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-            cur.execute("COMMIT")
+            if behind:
+                self._committer = self._committer or ThreadPoolExecutor(1, thread_name_prefix="ckn-commit")
+                self._in_flight = self._committer.submit(self._commit, cur)
+            else:
+                self._commit(cur)
+
+    def _commit(self, cur: sqlite3.Cursor) -> None:
+        try:
+            cur.execute("COMMIT")  # SQLite lets go of Python's lock while it writes and syncs
+        except BaseException:
+            self._view = None
+            if self._conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+
+    def _raise_failed(self) -> None:
+        error, self._failed = self._failed, None
+        if error is not None:
+            raise StoreUnavailable(f"an earlier write of this block was not committed: {error}") from error
+
+    @contextmanager
+    def write_behind(self) -> Iterator[None]:
+        """See :meth:`graph.store.GraphStore.write_behind`.
+
+        Here a write returns once its rows are in the transaction; the commit (writing and syncing the
+        log, about a third of a bulk write) runs in a thread while the caller prepares the next batch.
+        Any use of the store waits for it first; a failed commit is rolled back and raised by this
+        thread's next write, or when the block ends.
+        """
+        self._behind.depth = getattr(self._behind, "depth", 0) + 1
+        try:
+            yield
+        except BaseException:
+            with self._locked():
+                self._failed = None  # the caller already fails with its own error
+            raise
+        finally:
+            self._behind.depth -= 1
+        with self._locked():
+            self._raise_failed()
 
     def _bump(self, cur: sqlite3.Cursor) -> int:
         cur.execute("UPDATE ckn_meta SET value = value + 1 WHERE key = 'graph_version'")
@@ -254,9 +315,8 @@ class EmbeddedStore(traversal.Traversals):
                     "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
                     (batch.checkpoint.job, batch.checkpoint.position, utcnow().isoformat()),
                 )
-            after = self._bump(cur) if plan.changed else before
-        if plan.changed:
-            self._apply_to_view(plan, before, after)
+            if plan.changed:  # in the transaction: a commit that fails drops the view
+                self._apply_to_view(plan, before, self._bump(cur))
         return plan.result()
 
     def _persist(self, cur: sqlite3.Cursor, plan: WritePlan) -> None:
@@ -350,7 +410,7 @@ class EmbeddedStore(traversal.Traversals):
                 self._bump(cur)
         # secure_delete zeroed the freed space in the pages; the WAL still holds the old page images
         # until a checkpoint copies the new ones over them and truncates it.
-        with self._lock:
+        with self._locked():
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._view = None
         return DeleteResult(entities_deleted=int(exists), relations_deleted=deleted)
@@ -364,7 +424,7 @@ class EmbeddedStore(traversal.Traversals):
     def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
         """See :meth:`graph.store.GraphStore.get_entities`."""
         rows: list[tuple[str, str, str, str]] = []
-        with self._lock:
+        with self._locked():
             for chunk in _chunks(list(dict.fromkeys(entity_ids))):
                 sql = f"SELECT id, kind, name, props FROM entities WHERE id IN ({_marks(chunk)})"  # noqa: S608
                 rows.extend(self._conn.execute(sql, chunk))
@@ -379,13 +439,13 @@ class EmbeddedStore(traversal.Traversals):
         if kind is not None:
             where, params = "kind = ? AND id > ?", [as_kind(kind).value, after]
         sql = f"SELECT id, kind, name, props FROM entities WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
-        with self._lock:
+        with self._locked():
             return self._entities_from_rows(self._conn.execute(sql, [*params, limit]))
 
     def get_relations_by_id(self, relation_ids: Sequence[str]) -> dict[str, Relation]:
         """See :meth:`graph.store.GraphStore.get_relations_by_id`."""
         found: dict[str, Relation] = {}
-        with self._lock:
+        with self._locked():
             for chunk in _chunks(list(dict.fromkeys(relation_ids))):
                 found.update((r.id, r) for r in self._select_relations(f"id IN ({_marks(chunk)})", chunk))
         return found
@@ -407,7 +467,7 @@ class EmbeddedStore(traversal.Traversals):
             wanted = sorted({as_type(t).value for t in types})
             where += f" AND type IN ({_marks(wanted)})"
             params += wanted
-        with self._lock:
+        with self._locked():
             return self._select_relations(where, params, limit)
 
     def expand(
@@ -485,7 +545,7 @@ class EmbeddedStore(traversal.Traversals):
             rel_sql += f" WHERE type IN ({_marks(wanted_types)})"
             rel_params = wanted_types
         sparse = fields is not None
-        with self._lock:
+        with self._locked():
             for node, kind, name, props in self._conn.execute(node_sql + " ORDER BY id", node_params):
                 graph.add_node(node, **_loaded(props, sparse), kind=kind, name=name)
             relations = (
@@ -503,13 +563,13 @@ class EmbeddedStore(traversal.Traversals):
 
     def get_checkpoint(self, job: str) -> str | None:
         """See :meth:`graph.store.GraphStore.get_checkpoint`."""
-        with self._lock:
+        with self._locked():
             row = self._conn.execute("SELECT position FROM checkpoints WHERE job = ?", (job,)).fetchone()
         return None if row is None else str(row[0])
 
     def stats(self) -> Stats:
         """See :meth:`graph.store.GraphStore.stats`."""
-        with self._lock:
+        with self._locked():
             entities = dict(self._conn.execute("SELECT kind, count(*) FROM entities GROUP BY kind"))
             relations = dict(self._conn.execute("SELECT type, count(*) FROM relations GROUP BY type"))
         return Stats(
@@ -518,28 +578,30 @@ class EmbeddedStore(traversal.Traversals):
 
     def graph_version(self) -> int:
         """See :meth:`graph.store.GraphStore.graph_version`."""
-        with self._lock:
+        with self._locked():
             return int(self._meta(self._conn.cursor(), "graph_version"))
 
     def ping(self) -> None:
         """See :meth:`graph.store.GraphStore.ping`."""
         try:
-            with self._lock:
+            with self._locked():
                 self._conn.execute("SELECT count(*) FROM ckn_meta").fetchone()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"embedded store at {self.path} does not answer: {exc}") from None
 
     def close(self) -> None:
         """See :meth:`graph.store.GraphStore.close`."""
-        with self._lock:
+        with self._locked():
             self._conn.close()
             self._view = None
+        if self._committer is not None:
+            self._committer.shutdown()
 
     # -- the networkx view -------------------------------------------------------------------------
 
     def _graph_view(self) -> nx.MultiDiGraph:
         """The traversal view, rebuilt when the store changed outside this object."""
-        with self._lock:
+        with self._locked():
             version = self.graph_version()
             if self._view is None or self._view_version != version:
                 with paused_gc():
@@ -560,7 +622,7 @@ class EmbeddedStore(traversal.Traversals):
         return view
 
     def _apply_to_view(self, plan: WritePlan, before: int, after: int) -> None:
-        with self._lock:
+        with self._locked():
             deleted = plan.delete_entities or plan.delete_relations
             if self._view is None or self._view_version != before or deleted:
                 self._view = None  # deletions, or someone else wrote in between: rebuild on next read

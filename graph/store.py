@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -185,6 +186,15 @@ class GraphStore(Protocol):
             DanglingRelation: an endpoint is neither in the store nor in the batch.
             SchemaViolation: a relation joins kinds its type does not allow, or an id changes kind.
 
+        """
+        ...
+
+    def write_behind(self) -> AbstractContextManager[None]:
+        """A block whose writes may return before they are durable: bulk loads overlap I/O with work.
+
+        Every write is still atomic, and reads see it at once. Writes are durable when the block ends
+        (it raises if one failed); after a crash inside the block, each batch is wholly there or not at
+        all, so a checkpoint written with its batch stays true. A store may keep its writes synchronous.
         """
         ...
 

@@ -212,7 +212,9 @@ def ingest_paths(
             planned.append(source)
         elif path.name.lower() != MANIFEST:
             report.files.append(FileReport(str(path), "?", status="skipped", reason="not a kind ckn reads"))
-    with paused_gc():  # see graph.heap: the resolver and each batch are millions of objects
+    # see graph.heap: the resolver and each batch are millions of objects; a batch's commit overlaps
+    # the conversion of the next (each batch is atomic with its checkpoint, so resuming stays exact)
+    with paused_gc(), store.write_behind():
         resolver = Resolver.from_store(store)
         texts = _Texts(resolver, nlp or NlpOptions())
         for source in sorted(planned, key=lambda p: p.order):
@@ -422,7 +424,7 @@ def ingest_records(
 ) -> FileReport:
     """Ingest the records of one source (a file's ``data``, read into rows by ``read``).
 
-    ``on_rows(name, rows done, rows in all)`` is called after every committed batch (a progress bar).
+    ``on_rows(name, rows done, rows in all)`` is called after every batch written (a progress bar).
     """
     started = time.perf_counter()
     digest = hashlib.sha256(data).hexdigest()[:16]

@@ -9,7 +9,6 @@ earlier ones.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -166,11 +165,11 @@ class Resolver:
             return []
         words = _sorted_words(key)
         kind_, letter, length = _block(kind, words)
-        # ratio = 200 * matches / (length + other length) >= threshold bounds the other length (one
-        # more either side: no name lost to rounding)
-        shortest = math.ceil(length * threshold / (200 - threshold)) - 1
+        # ratio = 200 * matches / (length + other length) >= threshold bounds the other length (whole
+        # numbers: exact bounds, ratio is not rounded)
+        shortest = -(-length * threshold // (200 - threshold))
         longest = (
-            math.floor(length * (200 - threshold) / threshold) + 1
+            length * (200 - threshold) // threshold
             if threshold > 0
             else max((n for k, c, n in self._blocks if (k, c) == (kind_, letter)), default=0)
         )

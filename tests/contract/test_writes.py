@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -366,3 +367,18 @@ def test_deleting_relations_by_id_and_refusing_links_to_deleted_entities(store: 
     with pytest.raises(DanglingRelation):
         store.write(Batch(relations=(link,), delete_entities=("customer:B",)))
     assert store.get_entity("customer:B") is not None
+
+
+def test_writes_behind_are_read_at_once_and_all_there_when_the_block_ends(
+    store: GraphStore, store_factory: Callable[..., GraphStore]
+) -> None:
+    people, links = referral_chain(4)
+    with store.write_behind():
+        checkpoint = Checkpoint(job="ingest:b.csv", position="line 4")
+        store.write(Batch(entities=tuple(people), checkpoint=checkpoint))
+        assert store.get_entity(people[0].id) is not None  # the next read sees it
+        store.write(Batch(relations=tuple(links)))  # needs the entities of the write before
+        assert store.neighbourhood(people[0].id, depth=3).distances[people[3].id] == 3
+    other = store_factory()  # another client, after the block: everything is committed
+    assert other.stats().total_relations == 3
+    assert other.get_checkpoint("ingest:b.csv") == "line 4"

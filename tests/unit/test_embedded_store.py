@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from graph.embedded_store import DB_FILE, SCHEMA_VERSION, EmbeddedStore
-from graph.errors import StoreVersionError
+from graph.errors import StoreUnavailable, StoreVersionError
 from graph.model import Batch, RelType
 from tests.factories import customer, rel
 
@@ -152,3 +152,29 @@ def test_building_the_view_does_not_count_against_a_traversals_time_budget(
         assert [p.nodes for p in store.paths("customer:a", "customer:b")] == [("customer:a", "customer:b")]
     finally:
         store.close()
+
+
+def test_a_commit_that_fails_behind_loses_only_its_batch_and_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    commit = store._commit
+
+    def disk_full_once(cur: sqlite3.Cursor) -> None:  # the way a commit fails: rolled back, raised
+        monkeypatch.setattr(store, "_commit", commit)
+        cur.execute("ROLLBACK")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with pytest.raises(StoreUnavailable, match="disk is full"), store.write_behind():
+        store.write(Batch(entities=(customer("customer:1"), customer("customer:2"))))
+        assert store.neighbourhood("customer:1").distances == {"customer:1": 0}  # the view is built
+        monkeypatch.setattr(store, "_commit", disk_full_once)
+        store.write(Batch(relations=(rel(RelType.KNOWS, "customer:1", "customer:2"),)))
+        store.write(Batch(entities=(customer("customer:3"),)))  # hears of the failure, writes nothing
+    with store.write_behind():  # the failure was told once; the block after it works
+        store.write(Batch(entities=(customer("customer:4"),)))
+    assert store.neighbourhood("customer:1").distances == {"customer:1": 0}  # the view dropped the lost edge
+    assert sorted(store.stats().entities.values()) == [3]
+    assert store.get_entity("customer:3") is None
+    store.close()
+    assert EmbeddedStore(tmp_path / "store").stats().relations == {}

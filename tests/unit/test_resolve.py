@@ -76,3 +76,13 @@ def test_a_forgotten_entity_is_found_by_nothing() -> None:
     assert resolver.by_name(NodeKind.CUSTOMER, "Maria Lopez") is None
     assert resolver.similar(NodeKind.CUSTOMER, "Maria Lopez") == [("customer:2", 90.9090909090909)]
     assert resolver.kind_of("customer:1") is None
+
+
+def test_a_name_exactly_at_the_threshold_is_found_whichever_is_longer() -> None:
+    # 9 and 11 letters, one inside the other: ratio 200 * 9 / 20 = 90, the most those lengths allow
+    resolver = Resolver()
+    resolver.learn(_customer(1, "Alexandra"))
+    resolver.learn(_customer(2, "Alexandrane"))
+    assert resolver.similar(NodeKind.CUSTOMER, "Alexandra", 90)[1] == ("customer:2", 90.0)
+    assert resolver.similar(NodeKind.CUSTOMER, "Alexandrane", 90)[1] == ("customer:1", 90.0)
+    assert resolver.similar(NodeKind.CUSTOMER, "Alexandra", 91) == [("customer:1", 100.0)]
