@@ -122,7 +122,10 @@ def dedupe(facts: Iterable[Fact]) -> dict[str, Fact]:
     for fact in facts:
         fact_id = fact.id
         previous = folded.get(fact_id)
-        folded[fact_id] = fact if previous is None else _fold(previous, fact)
+        if previous is None:
+            folded[fact_id] = fact
+        elif previous != fact:  # a department or company named by many rows is the same fact each time
+            folded[fact_id] = _fold(previous, fact)
     return folded
 
 

@@ -9,6 +9,7 @@ earlier ones.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -164,6 +165,9 @@ class Resolver:
         if not key:
             return []
         words = _sorted_words(key)
+        same = self._same.get((kind, words), ())
+        if len(same) >= 5:  # five of exactly this name score 100: the best five are the first five ids
+            return [(entity_id, 100.0) for entity_id in heapq.nsmallest(5, same)]
         kind_, letter, length = _block(kind, words)
         # ratio = 200 * matches / (length + other length) >= threshold bounds the other length (whole
         # numbers: exact bounds, ratio is not rounded)

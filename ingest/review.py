@@ -39,18 +39,21 @@ def review_candidates(
     if entity.kind not in REVIEWED_KINDS or not entity.name:
         return []
     found = []
+    scored: dict[float, tuple[Provenance, ...]] = {}  # the row's evidence at each confidence, made once
     for other, score in resolver.similar(entity.kind, entity.name, threshold):
         if other == entity.id:
             continue
         reason = "same name, other e-mail or phone" if score >= 100 else "similar name"
-        scored = tuple(p.model_copy(update={"confidence": round(score / 100, 2)}) for p in evidence)
+        confidence = round(score / 100, 2)
+        if confidence not in scored:
+            scored[confidence] = tuple(p.model_copy(update={"confidence": confidence}) for p in evidence)
         found.append(
             Relation(
                 type=RelType.SAME_AS,
                 source=entity.id,
                 target=other,
                 props={"score": score, "reason": reason},
-                provenance=scored,
+                provenance=scored[confidence],
             )
         )
     return found

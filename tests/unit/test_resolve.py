@@ -86,3 +86,12 @@ def test_a_name_exactly_at_the_threshold_is_found_whichever_is_longer() -> None:
     assert resolver.similar(NodeKind.CUSTOMER, "Alexandra", 90)[1] == ("customer:2", 90.0)
     assert resolver.similar(NodeKind.CUSTOMER, "Alexandrane", 90)[1] == ("customer:1", 90.0)
     assert resolver.similar(NodeKind.CUSTOMER, "Alexandra", 91) == [("customer:1", 100.0)]
+
+
+def test_a_common_name_gives_the_first_five_of_that_exact_name() -> None:
+    resolver = Resolver()
+    for i in random.Random(1).sample(range(10, 17), 7):  # seven people called Zhang Wei, in any order
+        resolver.learn(_customer(i, "Zhang Wei"))
+    resolver.learn(_customer(1, "Zhang Wie"))  # alike, but not the same: scores less than 100
+    first_five = [(f"customer:{i}", 100.0) for i in range(10, 15)]
+    assert resolver.similar(NodeKind.CUSTOMER, "WEI zhang") == first_five
