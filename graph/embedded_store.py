@@ -65,7 +65,8 @@ _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 
 
 _json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
-"""Properties as stored: compact, keys sorted (one encoder: ``json.dumps`` with options makes one a call)."""
+"""Properties as stored: compact, keys sorted (one encoder: ``json.dumps`` with options makes one
+per call)."""
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:

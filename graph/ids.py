@@ -48,7 +48,6 @@ def entity_id(kind: str, crm_id: str | None = None, *, natural_key: str | None =
 
 
 @lru_cache(maxsize=1 << 20)  # ids are asked for again and again while merging
-@lru_cache(maxsize=1 << 16)  # a batch asks again for the ids of its relations (merging, writing)
 def relation_id(rel_type: str, source: str, target: str, key: str = "") -> str:
     """Id of a relationship, ``<TYPE>:<uuid5>``: the same type, endpoints and key give the same id.
 
