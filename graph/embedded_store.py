@@ -194,15 +194,15 @@ class EmbeddedStore(traversal.Traversals):
             if self._in_flight is not None:
                 in_flight, self._in_flight = self._in_flight, None
                 if (error := in_flight.exception()) is not None:  # waits for it
-                    self._failed, self._view = error, None
+                    self._failed = error
             yield
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Cursor]:
         behind = getattr(self._behind, "depth", 0) > 0
         with self._locked():
-            if behind:
-                self._raise_failed()
+            if behind and (error := self._failure()):
+                raise error
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -217,6 +217,7 @@ class EmbeddedStore(traversal.Traversals):
                 self._commit(cur)
 
     def _commit(self, cur: sqlite3.Cursor) -> None:
+        """Commit; one that fails is rolled back and drops the view (the write had already updated it)."""
         try:
             cur.execute("COMMIT")  # SQLite lets go of Python's lock while it writes and syncs
         except BaseException:
@@ -225,10 +226,14 @@ class EmbeddedStore(traversal.Traversals):
                 cur.execute("ROLLBACK")
             raise
 
-    def _raise_failed(self) -> None:
-        error, self._failed = self._failed, None
-        if error is not None:
-            raise StoreUnavailable(f"an earlier write of this block was not committed: {error}") from error
+    def _failure(self) -> StoreUnavailable | None:
+        """The error of a commit that failed behind, told once (the lock held)."""
+        failed, self._failed = self._failed, None
+        if failed is None:
+            return None
+        error = StoreUnavailable(f"an earlier write of this block was not committed: {failed}")
+        error.__cause__ = failed
+        return error
 
     @contextmanager
     def write_behind(self) -> Iterator[None]:
@@ -242,14 +247,12 @@ class EmbeddedStore(traversal.Traversals):
         self._behind.depth = getattr(self._behind, "depth", 0) + 1
         try:
             yield
-        except BaseException:
-            with self._locked():
-                self._failed = None  # the caller already fails with its own error
-            raise
         finally:
             self._behind.depth -= 1
-        with self._locked():
-            self._raise_failed()
+            with self._locked():  # waits for the last commit; a block that raised keeps its own error
+                error = self._failure()
+        if error:
+            raise error
 
     def _bump(self, cur: sqlite3.Cursor) -> int:
         cur.execute("UPDATE ckn_meta SET value = value + 1 WHERE key = 'graph_version'")
@@ -623,12 +626,12 @@ class EmbeddedStore(traversal.Traversals):
         return view
 
     def _apply_to_view(self, plan: WritePlan, before: int, after: int) -> None:
-        with self._locked():
-            deleted = plan.delete_entities or plan.delete_relations
-            if self._view is None or self._view_version != before or deleted:
-                self._view = None  # deletions, or someone else wrote in between: rebuild on next read
-                return
-            self._view.add_nodes_from(e.id for e in plan.entities)
-            for r in plan.relations:
-                _add_edge(self._view, r.source, r.target, r.id, _TYPE_DATA[r.type.value])
-            self._view_version = after
+        """Called in the write's transaction (the lock held)."""
+        deleted = plan.delete_entities or plan.delete_relations
+        if self._view is None or self._view_version != before or deleted:
+            self._view = None  # deletions, or someone else wrote in between: rebuild on next read
+            return
+        self._view.add_nodes_from(e.id for e in plan.entities)
+        for r in plan.relations:
+            _add_edge(self._view, r.source, r.target, r.id, _TYPE_DATA[r.type.value])
+        self._view_version = after
