@@ -315,6 +315,39 @@ class _Customers:
     persons: list[int]
 
 
+class _Weights:
+    """Integer weights to draw an index from, as ``rng.choices(range(count), weights)`` would.
+
+    A Fenwick tree: adding to a weight and drawing cost log(capacity) instead of a pass over all
+    weights, which made the large scale quadratic. The draw takes one ``rng.random()`` and compares
+    exact integer sums with it, so it picks what ``choices`` picked: the same seed, the same bundle.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.count = 0
+        self.total = 0
+        self._tree = [0] * (capacity + 1)
+        self._top = 1 << capacity.bit_length()
+
+    def add(self, index: int, weight: int) -> None:
+        self.total += weight
+        i = index + 1
+        while i < len(self._tree):
+            self._tree[i] += weight
+            i += i & -i
+
+    def pick(self, rng: random.Random) -> int:
+        """The first index whose running sum of weights exceeds ``rng.random() * total``."""
+        x = rng.random() * float(self.total)
+        pos, below, step = 0, 0, self._top
+        while step:
+            nxt = pos + step
+            if nxt < len(self._tree) and below + self._tree[nxt] <= x:
+                pos, below = nxt, below + self._tree[nxt]
+            step >>= 1
+        return min(pos, self.count - 1)
+
+
 def _customers(
     out: Path, size: Scale, employees: _People, rng: random.Random, truth: dict[str, Any]
 ) -> _Customers:
@@ -326,7 +359,7 @@ def _customers(
     sales = [e for e, d in zip(employees.ids, employees.department, strict=True) if d == "销售部"]
     found = _Customers([], [], [], [], [])
     orgs: list[str] = []
-    weights: list[int] = []  # preferential attachment: referrers who referred before refer again
+    weights = _Weights(size.customers)  # preferential attachment: who referred before refers again
     for i in range(size.customers):
         cid = f"C{i:07d}"
         is_org = i % 5 == 0
@@ -357,12 +390,10 @@ def _customers(
         referrer = ""
         if found.ids and rng.random() < 0.35:
             pick = (
-                rng.choices(range(len(weights)), weights=weights)[0]
-                if weights and rng.random() < 0.8
-                else rng.randrange(len(found.ids))
+                weights.pick(rng) if weights.count and rng.random() < 0.8 else rng.randrange(len(found.ids))
             )
             referrer = found.ids[pick]
-            weights[pick] += 3
+            weights.add(pick, 3)
         elif len(truth["referral_roots"]) < 20:
             truth["referral_roots"].append(cid)
         shown_email = email.upper() if rng.random() < 0.1 else email
@@ -386,7 +417,8 @@ def _customers(
         found.names.append(name)
         found.emails.append(email)
         found.phones.append(digits)
-        weights.append(1)
+        weights.add(weights.count, 1)
+        weights.count += 1
     writer.close()
     return found
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from graph.embedded_store import EmbeddedStore
 from graph.errors import InvalidInput
 from graph.model import NodeKind, RelType
 from graph.store import Direction
-from ingest.generate import generate
+from ingest.generate import _Weights, generate
 from ingest.pipeline import ingest_paths
 
 
@@ -27,6 +28,26 @@ def test_the_same_seed_gives_the_same_bundle_and_another_seed_another(tmp_path: 
     assert _bytes(tmp_path / "a") != _bytes(tmp_path / "c")
     with pytest.raises(InvalidInput, match="unknown scale"):
         generate(tmp_path / "d", "huge")
+
+
+def test_referrers_are_drawn_as_weighted_choices_would_draw_them() -> None:
+    """The fast draw keeps bundles of a seed what they were (the same random numbers, the same picks)."""
+    rng, twin = random.Random(11), random.Random(11)
+    weights: list[int] = []
+    fast = _Weights(500)
+    for i in range(500):
+        if i and rng.random() < 0.5:
+            expected = rng.choices(range(len(weights)), weights=weights)[0]
+            twin.random()
+            assert fast.pick(twin) == expected
+            weights[expected] += 3
+            fast.add(expected, 3)
+        elif i:
+            twin.random()
+        weights.append(1 + i % 4)
+        fast.add(fast.count, 1 + i % 4)
+        fast.count += 1
+    assert fast.total == sum(weights)
 
 
 def test_the_bundle_is_messy_as_planned_and_ingests_with_its_duplicates_merged(tmp_path: Path) -> None:
