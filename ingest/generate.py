@@ -329,6 +329,11 @@ class _Weights:
         self._tree = [0] * (capacity + 1)
         self._top = 1 << capacity.bit_length()
 
+    def append(self, weight: int) -> None:
+        """A new last index with this weight."""
+        self.add(self.count, weight)
+        self.count += 1
+
     def add(self, index: int, weight: int) -> None:
         self.total += weight
         i = index + 1
@@ -417,8 +422,7 @@ def _customers(
         found.names.append(name)
         found.emails.append(email)
         found.phones.append(digits)
-        weights.add(weights.count, 1)
-        weights.count += 1
+        weights.append(1)
     writer.close()
     return found
 
