@@ -64,6 +64,8 @@ class Resolver:
         sorted (see :meth:`similar`)."""
         self._same: dict[tuple[NodeKind, str], set[str]] = defaultdict(set)
         """People by their name's words sorted, for names too short to be alike without being the same."""
+        self.new: set[str] = set()
+        """Ids learned for the first time since :meth:`begin` (what the source being ingested brings)."""
 
     @classmethod
     def from_store(cls, store: GraphStore) -> Resolver:
@@ -76,7 +78,13 @@ class Resolver:
             known = store.project(kinds=RESOLVED_KINDS, types=(), fields=("aliases", *KEY_PROPS))
             for entity_id, data in known.nodes(data=True):
                 resolver._learn(entity_id, NodeKind(data["kind"]), data["name"], data)
+        resolver.begin()
         return resolver
+
+    def begin(self) -> set[str]:
+        """Start counting ids as new (see :attr:`new`, returned); a source's ingest calls this first."""
+        self.new = set()
+        return self.new
 
     def learn(self, entity: Entity) -> None:
         """Index an entity under its id, name, aliases and key properties.
@@ -92,6 +100,7 @@ class Resolver:
         known = self.known.get(entity_id)
         if known is None:
             known = self.known[entity_id] = Known(kind)
+            self.new.add(entity_id)
         if name and name != known.name:  # learned again (a row is scanned, then written): nothing new
             known.name = name
             key = normalise.match_key(name)
@@ -116,6 +125,7 @@ class Resolver:
     def forget(self, entity_id: str) -> None:
         """Drop an entity learned ahead of time that was never written (its row was quarantined)."""
         known = self.known.pop(entity_id, None)
+        self.new.discard(entity_id)
         if known is None:
             return
         for prop, values in known.keys.items():
