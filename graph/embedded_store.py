@@ -23,6 +23,7 @@ from typing import Any
 import networkx as nx
 
 from graph import traversal
+from graph.adjacency import Adjacency
 from graph.errors import StoreUnavailable, StoreVersionError
 from graph.heap import Projection, paused_gc
 from graph.merge import WritePlan, plan_source_deletion, plan_write
@@ -91,16 +92,6 @@ def _loaded(props: str, sparse: bool) -> dict[str, Any]:
     return {k: v for k, v in loaded.items() if v is not None} if sparse else loaded
 
 
-def _sides(view: nx.MultiDiGraph, direction: Direction) -> list[tuple[bool, Any]]:
-    """(outgoing?, adjacency) pairs of the view to look at in ``direction``."""
-    out, into = (True, view.succ), (False, view.pred)
-    return {Direction.OUT: [out], Direction.IN: [into]}.get(direction, [out, into])
-
-
-_TYPE_DATA = {t.value: {"type": t} for t in RelType}
-"""The attributes of a view edge: one dict per relationship type, shared by all its edges."""
-
-
 def _add_edge(graph: nx.MultiDiGraph, source: str, target: str, key: str, data: dict[str, Any]) -> None:
     """What ``graph.add_edge(source, target, key=key, **data)`` does, without its per-call costs.
 
@@ -140,7 +131,7 @@ class EmbeddedStore(traversal.Traversals):
         self._committer: ThreadPoolExecutor | None = None
         self._in_flight: Future[None] | None = None  # a write-behind commit still running
         self._failed: BaseException | None = None  # ... or one that failed, for its writer to hear
-        self._view: nx.MultiDiGraph | None = None
+        self._view: Adjacency | None = None
         self._view_version = -1
         for pragma in (
             "journal_mode = WAL",
@@ -483,24 +474,8 @@ class EmbeddedStore(traversal.Traversals):
         towards: Collection[str] | None = None,
     ) -> list[Hop]:
         """See :meth:`graph.store.GraphStore.expand`."""
-        view = self._graph_view()
         wanted = None if types is None else {as_type(t) for t in types}
-        found: dict[str, Hop] = {}
-        for node in entity_ids:
-            if node not in view:
-                continue
-            for outgoing, adjacency in _sides(view, direction):
-                for other, edges in adjacency[node].items():
-                    if towards is not None and other not in towards:
-                        continue
-                    source, target = (node, other) if outgoing else (other, node)
-                    for rid, data in edges.items():
-                        if wanted is None or data["type"] in wanted:
-                            # the view holds only what the store validated when it was written
-                            found[rid] = Hop.model_construct(
-                                relation_id=rid, type=data["type"], source=source, target=target
-                            )
-        return [found[rid] for rid in sorted(found)]
+        return self._graph_view().expand(entity_ids, wanted, direction, towards)
 
     def degree(
         self,
@@ -511,20 +486,8 @@ class EmbeddedStore(traversal.Traversals):
         at_most: int | None = None,
     ) -> int:
         """See :meth:`graph.store.GraphStore.degree`."""
-        view = self._graph_view()
         wanted = None if types is None else {as_type(t) for t in types}
-        count = 0
-        for node in entity_ids:
-            if node not in view:
-                continue
-            for _, adjacency in _sides(view, direction):
-                for edges in adjacency[node].values():
-                    count += (
-                        len(edges) if wanted is None else sum(d["type"] in wanted for d in edges.values())
-                    )
-            if at_most is not None and count > at_most:
-                break
-        return count
+        return self._graph_view().degree(entity_ids, wanted, direction, at_most)
 
     def project(
         self,
@@ -565,6 +528,25 @@ class EmbeddedStore(traversal.Traversals):
                     _add_edge(graph, source, target, rid, attrs)
         return graph
 
+    def scan_entities(
+        self, *, kinds: Iterable[NodeKind], fields: Sequence[str]
+    ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """See :meth:`graph.store.GraphStore.scan_entities`."""
+        wanted = sorted({as_kind(k).value for k in kinds})
+        sql = f"SELECT id, kind, name, {_json_fields(fields)} FROM entities WHERE kind IN ({_marks(wanted)})"  # noqa: S608
+        with self._locked():
+            for entity_id, kind, name, values in self._conn.execute(sql, wanted):
+                yield entity_id, kind, name, _loaded(values, sparse=True)
+
+    def scan_relations(self, *, types: Iterable[RelType]) -> Iterator[tuple[str, str, str]]:
+        """See :meth:`graph.store.GraphStore.scan_relations`."""
+        wanted = sorted({as_type(t).value for t in types})
+        with self._locked():
+            yield from self._conn.execute(
+                f"SELECT source, target, type FROM relations WHERE type IN ({_marks(wanted)})",  # noqa: S608
+                wanted,
+            )
+
     def get_checkpoint(self, job: str) -> str | None:
         """See :meth:`graph.store.GraphStore.get_checkpoint`."""
         with self._locked():
@@ -603,27 +585,21 @@ class EmbeddedStore(traversal.Traversals):
 
     # -- the networkx view -------------------------------------------------------------------------
 
-    def _graph_view(self) -> nx.MultiDiGraph:
+    def _graph_view(self) -> Adjacency:
         """The traversal view, rebuilt when the store changed outside this object."""
         with self._locked():
             version = self.graph_version()
             if self._view is None or self._view_version != version:
                 with paused_gc():
+                    self._view = None  # the old one is freed before the new one is built
                     self._view, self._view_version = self._build_view(), version
             return self._view
 
-    def _build_view(self) -> nx.MultiDiGraph:
-        """The view of ids and types (see :func:`_add_edge`).
-
-        Only this class writes to it, and only adjacency is read from it (no networkx algorithm runs on it).
-        """
-        view = Projection()  # no cached views: an old view is freed at once when replaced
-        view.add_nodes_from(r[0] for r in self._conn.execute("SELECT id FROM entities"))
-        for rid, rtype, source, target in self._conn.execute(
-            "SELECT id, type, source, target FROM relations"
-        ):
-            _add_edge(view, source, target, rid, _TYPE_DATA[rtype])
-        return view
+    def _build_view(self) -> Adjacency:
+        return Adjacency(
+            (r[0] for r in self._conn.execute("SELECT id FROM entities")),
+            self._conn.execute("SELECT id, type, source, target FROM relations"),
+        )
 
     def _apply_to_view(self, plan: WritePlan, before: int, after: int) -> None:
         """Called in the write's transaction (the lock held)."""
@@ -631,7 +607,9 @@ class EmbeddedStore(traversal.Traversals):
         if self._view is None or self._view_version != before or deleted:
             self._view = None  # deletions, or someone else wrote in between: rebuild on next read
             return
-        self._view.add_nodes_from(e.id for e in plan.entities)
-        for r in plan.relations:
-            _add_edge(self._view, r.source, r.target, r.id, _TYPE_DATA[r.type.value])
+        stored = {fact_id for fact, fact_id in plan.restated if fact == "r"}  # already in the view
+        self._view.add(
+            (e.id for e in plan.entities),
+            ((r.id, r.type, r.source, r.target) for r in plan.relations if r.id not in stored),
+        )
         self._view_version = after

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -423,6 +423,25 @@ class Neo4jStore(traversal.Traversals):
                 valid_to=r["valid_to"],
             )
         return graph
+
+    def scan_entities(
+        self, *, kinds: Iterable[NodeKind], fields: Sequence[str]
+    ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """See :meth:`graph.store.GraphStore.scan_entities`."""
+        wanted, names = sorted({cypher.label(k) for k in kinds}), list(fields)
+        for r in self._stream(cypher.PROJECT_NODE_FIELDS, kinds=wanted, fields=names):
+            values = {k: v for k, v in zip(names, r["values"], strict=True) if v is not None}
+            yield r["id"], r["kind"], r["name"] or "", values
+
+    def scan_relations(self, *, types: Iterable[RelType]) -> Iterator[tuple[str, str, str]]:
+        """See :meth:`graph.store.GraphStore.scan_relations`."""
+        for r in self._stream(cypher.PROJECT_RELATION_FIELDS, kinds=None, types=self._type_values(types)):
+            yield r["source"], r["target"], r["type"]
+
+    def _stream(self, text: str, **params: Any) -> Iterator[neo4j.Record]:
+        """Records as the server sends them (a read transaction), not all held at once."""
+        with self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+            yield from session.run(_q(text, self._timeout), params)
 
     def get_checkpoint(self, job: str) -> str | None:
         """See :meth:`graph.store.GraphStore.get_checkpoint`."""

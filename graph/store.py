@@ -8,10 +8,10 @@ contract suite in ``tests/contract/`` runs every test against both.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from enum import StrEnum
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
@@ -294,6 +294,20 @@ class GraphStore(Protocol):
         loads only those properties of nodes (the ones that are set) and none of edges, which is much
         cheaper on large graphs (millions of edges).
         """
+        ...
+
+    def scan_entities(
+        self, *, kinds: Iterable[NodeKind], fields: Sequence[str]
+    ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """``(id, kind, name, {field: value})`` of every entity of these kinds, one at a time, in no order.
+
+        Only the ``fields`` that are set are given. For indexes over millions of entities, which a
+        projection would hold in many gigabytes; consume it to the end (a store may hold a lock).
+        """
+        ...
+
+    def scan_relations(self, *, types: Iterable[RelType]) -> Iterator[tuple[str, str, str]]:
+        """``(source, target, type)`` of every relation of these types, one at a time, in no order."""
         ...
 
     def delete_source(self, source_id: str) -> DeleteResult:

@@ -13,6 +13,8 @@ README's performance section); every later one is answered from memory.
 
 from __future__ import annotations
 
+import itertools
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -89,103 +91,124 @@ def evidence_index(store: GraphStore) -> EvidenceIndex:
     return cached(store, ("evidence-index",), lambda: _build(store))
 
 
+_KINDS = (
+    NodeKind.EMPLOYEE,
+    NodeKind.TOPIC,
+    NodeKind.PRODUCT,
+    NodeKind.CUSTOMER,
+    NodeKind.INTERACTION,
+    NodeKind.FEEDBACK,
+    NodeKind.KNOWLEDGE_ITEM,
+)
+_TYPES = (
+    RelType.ABOUT,
+    RelType.PARTICIPATED_IN,
+    RelType.SUBMITTED,
+    RelType.DELIVERED_TO,
+    RelType.AUTHORED,
+    RelType.RESOLVED,
+    RelType.ESCALATED_TO,
+    RelType.OWNS_ACCOUNT,
+)
+
+
 def _build(store: GraphStore) -> EvidenceIndex:
-    graph = store.project(
-        kinds=[
-            NodeKind.EMPLOYEE,
-            NodeKind.TOPIC,
-            NodeKind.PRODUCT,
-            NodeKind.CUSTOMER,
-            NodeKind.INTERACTION,
-            NodeKind.FEEDBACK,
-            NodeKind.KNOWLEDGE_ITEM,
-        ],
-        types=[
-            RelType.ABOUT,
-            RelType.PARTICIPATED_IN,
-            RelType.SUBMITTED,
-            RelType.DELIVERED_TO,
-            RelType.AUTHORED,
-            RelType.RESOLVED,
-            RelType.ESCALATED_TO,
-            RelType.OWNS_ACCOUNT,
-        ],
-        fields=_FIELDS,
-    )
-    nodes = graph.nodes
-    people = sorted(
-        n for n, d in nodes(data=True) if d["kind"] == "Employee" and not truthy(d.get("expertise_opt_out"))
-    )
+    """Read entities and relations once, as streams, into per-subject arrays.
+
+    A projection would hold the large scale's 14 million relations in more memory than the machine has.
+    """
+    kind_of: dict[str, str] = {}
+    employees: dict[str, dict[str, object]] = {}
+    when_of: dict[str, float] = {}  # dated entities -> POSIX seconds
+    deep: set[str] = set()  # interactions in a meeting or a visit
+    for entity_id, kind, name, values in store.scan_entities(kinds=_KINDS, fields=_FIELDS):
+        kind_of[entity_id] = _KIND_NAMES.get(kind, kind)  # one string per kind, not one per entity
+        if kind == "Employee":
+            employees[entity_id] = {**values, "name": name}
+        if when := moment(values, "occurred_at", "submitted_at", "created_at"):
+            when_of[entity_id] = when.timestamp()
+        if values.get("channel") in _DEEP_CHANNELS:
+            deep.add(entity_id)
+    people = sorted(e for e, data in employees.items() if not truthy(data.get("expertise_opt_out")))
     person_of = {p: i for i, p in enumerate(people)}
-    items: list[str] = []
-    item_of: dict[str, int] = {}
 
-    def item_number(node: str) -> int:
-        if node not in item_of:
-            item_of[node] = len(items)
-            items.append(node)
-        return item_of[node]
-
-    # item -> subjects it is about; person -> items of their own work; (person, item) -> best kind
-    about: dict[str, set[str]] = {}
-    acts: list[tuple[str, str, str]] = []  # (person, kind, item)
-    work: dict[str, set[str]] = {}
-    for source, target, rtype in graph.edges(data="type"):
-        if rtype == "ABOUT":
-            about.setdefault(source, set()).add(target)
-        elif rtype in _CUSTOMER_ITEMS and nodes[source]["kind"] == "Customer":
-            about.setdefault(target, set()).add(source)
-        elif rtype == "DELIVERED_TO":
-            about.setdefault(source, set()).add(target)
+    # item -> subjects it is about; (person, kind, item) acts; (person, item) pairs of their own work
+    about: dict[str, list[str]] = {}
+    acts: list[tuple[int, int, str]] = []
+    work: dict[int, set[str]] = {}
+    for source, target, rtype in store.scan_relations(types=_TYPES):
+        if source not in kind_of or target not in kind_of:
+            continue
+        if rtype in ("ABOUT", "DELIVERED_TO"):
+            about.setdefault(source, []).append(target)
+        elif rtype in _CUSTOMER_ITEMS and kind_of[source] == "Customer":
+            about.setdefault(target, []).append(source)
         elif rtype in _ACT_KIND and source in person_of:
             kind = _ACT_KIND[rtype]
-            if kind == "interaction" and nodes[target].get("channel") in _DEEP_CHANNELS:
+            if kind == "interaction" and target in deep:
                 kind = "meeting"
-            acts.append((source, kind, target))
-            work.setdefault(source, set()).add(target)
+            acts.append((person_of[source], KINDS.index(kind), target))
+            work.setdefault(person_of[source], set()).add(target)
         elif rtype == "ESCALATED_TO" and target in person_of:
-            acts.append((target, "escalation_answered", source))
+            acts.append((person_of[target], KINDS.index("escalation_answered"), source))
         elif rtype == "OWNS_ACCOUNT" and source in person_of:
-            about.setdefault(target, set()).add(target)  # the account itself is the evidence
-            acts.append((source, "owns_account", target))
+            about.setdefault(target, []).append(target)  # the account itself is the evidence
+            acts.append((person_of[source], KINDS.index("owns_account"), target))
 
-    best: dict[tuple[str, int, int], int] = {}  # (subject, person, item) -> kind, strongest kept
-    for person, kind, item in acts:
-        code = KINDS.index(kind)
-        p, i = person_of[person], item_number(item)
+    items = sorted({item for _, _, item in acts})
+    item_of = {item: i for i, item in enumerate(items)}
+    subjects: list[str] = []
+    subject_of: dict[str, int] = {}
+    subject_numbers, packed = array("i"), array("q")  # one row per subject and act: person, item, kind
+    for p, code, item in acts:
+        value = p << 35 | item_of[item] << 3 | code
         for subject in about.get(item, ()):
-            previous = best.get((subject, p, i))
-            if previous is None or BASE_WEIGHT[code] > BASE_WEIGHT[previous]:
-                best[(subject, p, i)] = code
-    by_subject: dict[str, list[tuple[int, int, int, bool]]] = {}
-    for (subject, p, i), code in best.items():
-        by_subject.setdefault(subject, []).append((p, i, code, items[i] in work.get(people[p], ())))
-    when = np.array(
-        [_posix(moment(nodes[i], "occurred_at", "submitted_at", "created_at")) for i in items], np.float64
-    )
+            number = subject_of.get(subject)
+            if number is None:
+                number = subject_of[subject] = len(subjects)
+                subjects.append(subject)
+            subject_numbers.append(number)
+            packed.append(value)
+    own = np.array(sorted({p << 32 | item_of[i] for p, done in work.items() for i in done}), np.int64)
     return EvidenceIndex(
         people=people,
-        names=[nodes[p].get("name", p) for p in people],
-        left_at=[moment(nodes[p], "left_at") for p in people],
-        work=np.array([len(work.get(p, ())) for p in people], np.int64),
+        names=[str(employees[p]["name"] or p) for p in people],
+        left_at=[moment(employees[p], "left_at") for p in people],
+        work=np.array([len(work.get(p, ())) for p in range(len(people))], np.int64),
         items=items,
-        when=when,
-        subjects={s: _rows(found) for s, found in by_subject.items() if nodes[s]["kind"] not in _ITEM_KINDS},
+        when=np.array([when_of.get(i, np.nan) for i in items], np.float64),
+        subjects={
+            s: rows
+            for s, rows in zip(
+                subjects, _by_subject(subject_numbers, packed, own, len(subjects)), strict=True
+            )
+            if kind_of[s] not in _ITEM_KINDS
+        },
     )
 
 
-def _rows(found: list[tuple[int, int, int, bool]]) -> Rows:
-    found.sort()
-    return Rows(
-        np.array([f[0] for f in found], np.int32),
-        np.array([f[1] for f in found], np.int32),
-        np.array([f[2] for f in found], np.int8),
-        np.array([f[3] for f in found], np.bool_),
-    )
+def _by_subject(
+    subject_numbers: array[int], packed: array[int], own: npt.NDArray[np.int64], count: int
+) -> list[Rows]:
+    """The rows of each of ``count`` subjects in (person, item) order, the strongest kind of a pair kept.
+
+    Sorted once for all subjects; each subject's arrays are slices of the same arrays.
+    """
+    subject = np.frombuffer(subject_numbers, np.int32) if subject_numbers else np.zeros(0, np.int32)
+    values = np.frombuffer(packed, np.int64) if packed else np.zeros(0, np.int64)
+    pair, code = values >> 3, (values & 7).astype(np.int8)
+    order = np.lexsort((code, BASE_WEIGHT[code], pair, subject))  # the last of each pair is the best
+    subject, pair, code = subject[order], pair[order], code[order]
+    last = np.ones(len(pair), np.bool_)
+    last[:-1] = (subject[1:] != subject[:-1]) | (pair[1:] != pair[:-1])
+    subject, pair, code = subject[last], pair[last], code[last]
+    person, item = (pair >> 32).astype(np.int32), (pair & 0xFFFFFFFF).astype(np.int32)
+    in_work = np.isin(pair, own)
+    bounds = np.searchsorted(subject, np.arange(count + 1)).tolist()
+    return [Rows(person[a:b], item[a:b], code[a:b], in_work[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
-def _posix(when: datetime | None) -> float:
-    return when.timestamp() if when else float("nan")
+_KIND_NAMES = {k.value: k.value for k in _KINDS}
 
 
 def decayed(

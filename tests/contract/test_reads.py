@@ -284,6 +284,50 @@ def test_a_projection_can_carry_only_some_properties(store: GraphStore) -> None:
     assert entities_only.number_of_edges() == 0
 
 
+def test_scans_stream_entities_with_some_fields_and_relation_ends(store: GraphStore) -> None:
+    call = entity("interaction:1", NodeKind.INTERACTION, "call", occurred_at="2026-05-01", notes="长 " * 50)
+    topic = entity("topic:t", NodeKind.TOPIC, "校准")
+    product = entity("product:p", NodeKind.PRODUCT, "Sensor X")
+    store.write(
+        Batch(
+            entities=(call, topic, product),
+            relations=(
+                rel(RelType.ABOUT, "interaction:1", "topic:t", weight=0.5),
+                rel(RelType.ABOUT, "interaction:1", "product:p"),
+            ),
+        )
+    )
+
+    scanned = store.scan_entities(kinds=[NodeKind.INTERACTION, NodeKind.TOPIC], fields=["occurred_at"])
+    assert sorted(scanned) == [
+        ("interaction:1", "Interaction", "call", {"occurred_at": "2026-05-01"}),
+        ("topic:t", "Topic", "校准", {}),
+    ]
+    assert sorted(store.scan_relations(types=[RelType.ABOUT])) == [
+        ("interaction:1", "product:p", "ABOUT"),
+        ("interaction:1", "topic:t", "ABOUT"),
+    ]
+    assert list(store.scan_relations(types=[RelType.REFERRED])) == []
+
+
+def test_traversals_see_writes_made_after_the_first_one(store: GraphStore) -> None:
+    """The embedded store adds them to its traversal view; a relation written again is not listed twice."""
+    people, links = referral_chain(3)
+    store.write(Batch(entities=tuple(people[:2]), relations=tuple(links[:1])))
+    assert [h.target for h in store.expand([people[0].id], types=None, direction=Direction.OUT)] == [
+        people[1].id
+    ]
+
+    store.write(Batch(entities=tuple(people), relations=tuple(links)))  # the first link again, and a new one
+
+    assert [h.target for h in store.expand([people[1].id], types=None, direction=Direction.OUT)] == [
+        people[2].id
+    ]
+    assert len(store.expand([people[1].id], types=None, direction=Direction.BOTH)) == 2
+    assert store.degree([people[1].id], types=[RelType.REFERRED], direction=Direction.BOTH) == 2
+    assert [p.nodes for p in store.paths(people[0].id, people[2].id)] == [tuple(p.id for p in people)]
+
+
 def test_a_dropped_projection_is_freed_at_once(company: GraphStore) -> None:
     """Its views do not refer back to it: millions of edges go with reference counting, not a full
     garbage collection (the collector is paused here to show it)."""
