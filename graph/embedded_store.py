@@ -112,7 +112,7 @@ def _marks(items: Sequence[str]) -> str:
 
 
 class EmbeddedStore(traversal.Traversals):
-    """SQLite + networkx implementation of :class:`graph.store.GraphStore`."""
+    """SQLite implementation of :class:`graph.store.GraphStore`, with a compact traversal view in memory."""
 
     backend = "embedded"
 
@@ -583,7 +583,7 @@ class EmbeddedStore(traversal.Traversals):
         if self._committer is not None:
             self._committer.shutdown()
 
-    # -- the networkx view -------------------------------------------------------------------------
+    # -- the traversal view (graph.adjacency) ----------------------------------------------------------------
 
     def _graph_view(self) -> Adjacency:
         """The traversal view, rebuilt when the store changed outside this object."""

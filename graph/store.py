@@ -1,8 +1,8 @@
 """The storage port: one protocol of domain operations, implemented natively by each adapter.
 
-Adapters: :class:`graph.embedded_store.EmbeddedStore` (SQLite + networkx, the default) and
-:class:`graph.neo4j_store.Neo4jStore`. Nothing outside ``graph/`` knows which one it talks to; the
-contract suite in ``tests/contract/`` runs every test against both.
+Adapters: :class:`graph.embedded_store.EmbeddedStore` (SQLite with an in-memory traversal view, the
+default) and :class:`graph.neo4j_store.Neo4jStore`. Nothing outside ``graph/`` knows which one it talks
+to; the contract suite in ``tests/contract/`` runs every test against both.
 """
 
 from __future__ import annotations

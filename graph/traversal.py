@@ -36,7 +36,7 @@ class _Budget:
     """The expansion cap and the time budget of one traversal.
 
     The clock starts at the first step that comes back: a store building what it caches per graph
-    version (the embedded store's networkx view) on the first traversal after a change is not this
+    version (the embedded store's traversal view) on the first traversal after a change is not this
     request running away.
     """
 

@@ -198,12 +198,13 @@ def _attach_evidence(
             cut = np.sort(weight[best])[-shown]
             best = best[weight[best] >= cut]
         strongest = sorted(best, key=lambda r: (-weight[r], index.items[rows.item[r]]))[:shown]
+        my_items = rows.item[mine]
         chosen[expert.employee_id] = [
             (
                 int(rows.item[r]),
                 int(rows.kind[r]),
                 float(weight[r]),
-                tuple(sorted({subjects[int(subject_of[o])] for o in mine if rows.item[o] == rows.item[r]}))
+                tuple(sorted(subjects[i] for i in np.unique(subject_of[mine[my_items == rows.item[r]]])))
                 if len(subjects) > 1
                 else (subjects[0],),
             )
