@@ -448,35 +448,39 @@ def gaps(store: GraphStore, *, limit: int = 50) -> list[dict[str, object]]:
 
 
 def _gaps(store: GraphStore) -> list[dict[str, object]]:
-    graph = store.project(
-        kinds=[NodeKind.TOPIC, NodeKind.INTERACTION, NodeKind.FEEDBACK, NodeKind.KNOWLEDGE_ITEM],
-        types=[RelType.ABOUT],
-        fields=("channel", "feedback_kind"),
-    )
-    found = []
-    for tid, data in graph.nodes(data=True):
-        if data["kind"] != NodeKind.TOPIC.value:
+    """Read as streams: at the large scale a projection of the items would take gigabytes."""
+    topics: dict[str, str] = {}
+    documents: set[str] = set()
+    asked: dict[str, bool] = {}  # feedback and tickets -> whether a complaint
+    kinds = [NodeKind.TOPIC, NodeKind.INTERACTION, NodeKind.FEEDBACK, NodeKind.KNOWLEDGE_ITEM]
+    for item, kind, name, values in store.scan_entities(kinds=kinds, fields=("channel", "feedback_kind")):
+        if kind == NodeKind.TOPIC.value:
+            topics[item] = name
+        elif kind == NodeKind.KNOWLEDGE_ITEM.value:
+            documents.add(item)
+        elif kind == NodeKind.FEEDBACK.value or values.get("channel") == "ticket":
+            asked[item] = values.get("feedback_kind") == "complaint"
+    documented: set[str] = set()
+    demand: dict[str, list[str]] = {}  # topic -> the items asking about it, once per relation
+    for item, topic, _ in store.scan_relations(types=[RelType.ABOUT]):
+        if topic in topics:
+            if item in documents:
+                documented.add(topic)
+            elif item in asked:
+                demand.setdefault(topic, []).append(item)
+    found: list[dict[str, Any]] = []
+    for topic, items in demand.items():
+        if topic in documented:
             continue
-        linked = [graph.nodes[item] | {"id": item} for item, _ in graph.in_edges(tid)]
-        if any(i["kind"] == NodeKind.KNOWLEDGE_ITEM.value for i in linked):
-            continue
-        asked = [
-            i
-            for i in linked
-            if i["kind"] == NodeKind.FEEDBACK.value
-            or (i["kind"] == NodeKind.INTERACTION.value and i.get("channel") == "ticket")
-        ]
-        if not asked:
-            continue
-        complaints = sum(1 for i in asked if i.get("feedback_kind") == "complaint")
+        complaints = sum(asked[i] for i in items)
         found.append(
             {
-                "topic_id": tid,
-                "name": data["name"],
-                "demand": len(asked) + complaints,
-                "asked": len(asked),
+                "topic_id": topic,
+                "name": topics[topic],
+                "demand": len(items) + complaints,
+                "asked": len(items),
                 "complaints": complaints,
-                "examples": sorted({i["id"] for i in asked})[:5],
+                "examples": sorted(set(items))[:5],
             }
         )
     found.sort(key=lambda g: (-int(g["demand"]), str(g["topic_id"])))
