@@ -13,11 +13,17 @@ def alternate(
     subject: Callable[[], float], reference: Callable[[], float], pairs: int
 ) -> tuple[float, float]:
     """Median seconds of subject and reference, measured A B A B ... so load hits both alike."""
-    a, b = [], []
-    for _ in range(pairs):
-        a.append(subject())
-        b.append(reference())
-    return statistics.median(a), statistics.median(b)
+    subject_s, reference_s = rounds([subject, reference], pairs)
+    return subject_s, reference_s
+
+
+def rounds(actions: list[Callable[[], float]], count: int) -> list[float]:
+    """Median seconds of each action, measured in turn (A B C A B C ...) ``count`` times."""
+    times: list[list[float]] = [[] for _ in actions]
+    for _ in range(count):
+        for action, measured in zip(actions, times, strict=True):
+            measured.append(action())
+    return [statistics.median(measured) for measured in times]
 
 
 def timed(action: Callable[[], Any]) -> float:

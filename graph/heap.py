@@ -10,8 +10,9 @@ usual. Long work that does make cycles (spaCy documents refer to their tokens an
 :func:`collect_young` between batches.
 
 When the last open block ends, what is alive is moved out of the collector's sight (``gc.freeze``)
-before it runs again: otherwise its first collections would scan everything the work built (the
-traversal view: 8 million edges) and stall whatever request comes next for seconds. What was frozen
+before it runs again: otherwise its first collections would scan everything the work built (a
+projection of millions of edges, the resolver's index) and stall whatever request comes next for
+seconds. What was frozen
 goes back to the collector when the graph version changes (:func:`graph.cache.cached`).
 """
 
