@@ -302,7 +302,7 @@ class GraphStore(Protocol):
         """``(id, kind, name, {field: value})`` of every entity of these kinds, one at a time, in no order.
 
         Only the ``fields`` that are set are given. For indexes over millions of entities, which a
-        projection would hold in many gigabytes; consume it to the end (a store may hold a lock).
+        projection would hold in many gigabytes. Writes made while it runs may or may not be seen.
         """
         ...
 

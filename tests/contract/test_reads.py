@@ -309,6 +309,12 @@ def test_scans_stream_entities_with_some_fields_and_relation_ends(store: GraphSt
     ]
     assert list(store.scan_relations(types=[RelType.REFERRED])) == []
 
+    unfinished = store.scan_relations(types=[RelType.ABOUT])
+    next(unfinished)  # a scan left open blocks no write
+    store.write(Batch(entities=(entity("topic:u", NodeKind.TOPIC, "漂移 drift"),)))
+    assert store.get_entity("topic:u") is not None
+    unfinished.close()
+
 
 def test_traversals_see_writes_made_after_the_first_one(store: GraphStore) -> None:
     """The embedded store adds them to its traversal view; a relation written again is not listed twice."""
