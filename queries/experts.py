@@ -123,14 +123,13 @@ def experts(
         order = np.lexsort((-weight, pair))
         first = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
     n_people = len(index.people)
-    strength = np.bincount(rows.person[first], weights=weight[first], minlength=n_people)
+    person, counted = rows.person[first], weight[first]
+    strength = np.bincount(person, weights=counted, minlength=n_people)
     documented = np.bincount(
-        rows.person[first],
-        weights=np.where(rows.kind[first] == AUTHORED, weight[first], 0.0),
-        minlength=n_people,
+        person, weights=np.where(rows.kind[first] == AUTHORED, counted, 0.0), minlength=n_people
     )
-    on_subject = np.bincount(rows.person[first], minlength=n_people)
-    outside_work = np.bincount(rows.person[first], weights=~rows.in_work[first], minlength=n_people)
+    on_subject = np.bincount(person, minlength=n_people)
+    outside_work = np.bincount(person, weights=~rows.in_work[first], minlength=n_people)
     covered = np.zeros((n_people, len(wanted)), np.bool_)
     covered[rows.person, subject_of] = True
     coverage = covered.sum(axis=1) / len(wanted)
@@ -182,7 +181,9 @@ def _attach_evidence(
             expert.subjects = list(subjects)
         return
     person_number = {pid: i for i, pid in enumerate(index.people)}
-    by_person = np.argsort(rows.person, kind="stable")  # rows grouped by person, found by bisection
+    # rows grouped by person, found by bisection (one subject's rows already are: no sort)
+    in_order = bool(np.all(rows.person[1:] >= rows.person[:-1]))
+    by_person = np.arange(len(rows.person)) if in_order else np.argsort(rows.person, kind="stable")
     grouped = rows.person[by_person]
     chosen: dict[str, list[tuple[int, int, float, tuple[str, ...]]]] = {}
     for expert in ranked:
