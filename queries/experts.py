@@ -193,10 +193,13 @@ def _attach_evidence(
         if shown == 0:
             chosen[expert.employee_id] = []
             continue
-        order = mine[np.lexsort((-weight[mine], rows.item[mine]))]
-        best = order[np.r_[True, rows.item[order][1:] != rows.item[order][:-1]]]  # per item, strongest
+        if len(subjects) == 1:  # one row per item already
+            best = mine
+        else:
+            order = mine[np.lexsort((-weight[mine], rows.item[mine]))]
+            best = order[np.r_[True, rows.item[order][1:] != rows.item[order][:-1]]]  # per item, strongest
         if len(best) > shown:  # everything tied with the last one shown, then ordered exactly
-            cut = np.sort(weight[best])[-shown]
+            cut = np.partition(weight[best], -shown)[-shown]
             best = best[weight[best] >= cut]
         strongest = sorted(best, key=lambda r: (-weight[r], index.items[rows.item[r]]))[:shown]
         my_items = rows.item[mine]
