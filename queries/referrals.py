@@ -132,12 +132,24 @@ def referral_tree(
         tree = nodes[node]
         tree.branch_customers = sum(1 + c.branch_customers for c in tree.children)
         tree.branch_value = sum(c.lifetime_value + c.branch_value for c in tree.children)
+    return nodes[customer_id], _cycles(graph, depth, max_cycles)
+
+
+def _cycles(graph: nx.MultiDiGraph, depth: dict[str, int], most: int) -> list[list[str]]:
+    """The first ``most`` referral cycles among the customers reached (each sorted), sorted."""
+    order = sorted(depth)  # the projection's order, so the same cycles are found first on every store
+    links = [(u, v) for u in order for v in graph.successors(u) if v in depth]
+    if all(depth[v] > depth[u] for u, v in links):  # every link leads one step further: no cycle
+        return []
+    reached = nx.DiGraph()
+    reached.add_nodes_from(order)
+    reached.add_edges_from(links)
     cycles = []
-    for cycle in nx.simple_cycles(nx.DiGraph(graph.subgraph(depth))):
+    for cycle in nx.simple_cycles(reached):
         cycles.append(sorted(cycle))
-        if len(cycles) >= max_cycles:
+        if len(cycles) >= most:
             break
-    return nodes[customer_id], sorted(cycles)
+    return sorted(cycles)
 
 
 @dataclass(frozen=True)
