@@ -39,6 +39,11 @@ class _Csr:
         self.more: dict[int, list[tuple[int, int]]] = {}
         """Relations added after the build: node -> [(other node, relation number)]."""
 
+    def size(self, node: int) -> int:
+        """How many relations ``node`` has this way."""
+        built = self.offsets[node + 1] - self.offsets[node] if node + 1 < len(self.offsets) else 0
+        return int(built) + len(self.more.get(node, ()))
+
     def around(self, node: int) -> tuple[list[int], list[int]]:
         """The neighbours and relation numbers of ``node`` (built and added)."""
         others: list[int] = []
@@ -140,8 +145,10 @@ class Adjacency:
             if u is None:
                 continue
             for _, side in self._sides(direction):
-                _, edges = side.around(u)
-                count += len(edges) if codes is None else sum(types[e] in codes for e in edges)
+                if codes is None:
+                    count += side.size(u)
+                else:
+                    count += sum(types[e] in codes for e in side.around(u)[1])
             if at_most is not None and count > at_most:
                 break
         return count
