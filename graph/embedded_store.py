@@ -27,7 +27,18 @@ from graph.adjacency import Adjacency
 from graph.errors import StoreUnavailable, StoreVersionError
 from graph.heap import Projection, paused_gc
 from graph.merge import WritePlan, plan_source_deletion, plan_write
-from graph.model import Batch, Entity, NodeKind, Provenance, Relation, RelType, as_kind, as_type, utcnow
+from graph.model import (
+    Batch,
+    Entity,
+    EvidenceJson,
+    NodeKind,
+    Provenance,
+    Relation,
+    RelType,
+    as_kind,
+    as_type,
+    utcnow,
+)
 from graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteResult
 
 log = logging.getLogger(__name__)
@@ -342,9 +353,9 @@ class EmbeddedStore(traversal.Traversals):
             )
             for r in plan.relations
         ]
-        as_json: dict[int, str] = {}  # the facts of one row share its evidence: encoded once
+        as_json = EvidenceJson()
         evidence = [
-            (fact, f.id, p.key, p.source_id, as_json.get(id(p)) or as_json.setdefault(id(p), p.to_json()))
+            (fact, f.id, p.key, p.source_id, as_json(p))
             for fact, items in (("e", plan.entities), ("r", plan.relations))
             for f in items
             for p in f.provenance

@@ -204,6 +204,23 @@ class Provenance(_Frozen):
         return self.model_dump_json()
 
 
+class EvidenceJson:
+    """:meth:`Provenance.to_json` for one write: the facts of one row share their evidence, encoded once.
+
+    Keyed by object identity, so keep one only while the facts it encodes are alive (one write).
+    """
+
+    def __init__(self) -> None:
+        self._encoded: dict[int, str] = {}
+
+    def __call__(self, evidence: Provenance) -> str:
+        """The JSON of ``evidence``."""
+        found = self._encoded.get(id(evidence))
+        if found is None:
+            found = self._encoded[id(evidence)] = evidence.to_json()
+        return found
+
+
 def _content_hash(payload: dict[str, Any]) -> str:
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -24,7 +24,17 @@ from graph.errors import StoreUnavailable, StoreVersionError
 from graph.heap import Projection
 from graph.ids import relation_type_of
 from graph.merge import WritePlan, plan_source_deletion, plan_write
-from graph.model import RESERVED_PROPS, Batch, Entity, NodeKind, Provenance, Relation, RelType, utcnow
+from graph.model import (
+    RESERVED_PROPS,
+    Batch,
+    Entity,
+    EvidenceJson,
+    NodeKind,
+    Provenance,
+    Relation,
+    RelType,
+    utcnow,
+)
 from graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteResult
 
 log = logging.getLogger(__name__)
@@ -64,11 +74,11 @@ def _relation(source: str, target: str, rtype: str, props: dict[str, Any]) -> Re
     )
 
 
-def _stored_props(fact: Entity | Relation, now: str) -> dict[str, Any]:
+def _stored_props(fact: Entity | Relation, now: str, as_json: EvidenceJson) -> dict[str, Any]:
     stored: dict[str, Any] = {
         **fact.props,
         "id": fact.id,
-        "_prov": [p.to_json() for p in fact.provenance],
+        "_prov": [as_json(p) for p in fact.provenance],
         "_prov_sources": sorted({p.source_id for p in fact.provenance}),
         "_updated_at": now,
     }
@@ -201,17 +211,22 @@ class Neo4jStore(traversal.Traversals):
         return plan.result()
 
     def _persist(self, tx: ManagedTransaction, plan: WritePlan) -> None:
-        now = utcnow().isoformat()
+        now, as_json = utcnow().isoformat(), EvidenceJson()
         by_kind: dict[NodeKind, list[dict[str, Any]]] = defaultdict(list)
         for entity in plan.entities:
-            by_kind[entity.kind].append({"id": entity.id, "props": _stored_props(entity, now)})
+            by_kind[entity.kind].append({"id": entity.id, "props": _stored_props(entity, now, as_json)})
         for kind, rows in sorted(by_kind.items()):
             self._run(tx, cypher.write_entities(kind), rows=rows)
         stored = {fact_id for fact, fact_id in plan.restated if fact == "r"}
         by_type: dict[tuple[RelType, bool], list[dict[str, Any]]] = defaultdict(list)
         for rel in plan.relations:
             rid = rel.id
-            row = {"id": rid, "source": rel.source, "target": rel.target, "props": _stored_props(rel, now)}
+            row = {
+                "id": rid,
+                "source": rel.source,
+                "target": rel.target,
+                "props": _stored_props(rel, now, as_json),
+            }
             by_type[(rel.type, rid not in stored)].append(row)
         for (rtype, new), rel_rows in sorted(by_type.items()):
             self._run(tx, cypher.write_relations(rtype, new=new), rows=rel_rows)
