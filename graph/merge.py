@@ -218,7 +218,11 @@ def plan_write(
     ]
     if problems:
         raise SchemaViolation("; ".join(problems[:10]), violations=len(problems))
-    stored_relations = load_relations(list(relations))
+    # a relation touching an entity this batch creates cannot be stored yet: only the others are read
+    created = {e for e in entities if e not in stored}
+    stored_relations = load_relations(
+        [rid for rid, r in relations.items() if r.source not in created and r.target not in created]
+    )
     write_relation = replace_relation if batch.replace else merge_relation
     for relation_id, relation in relations.items():
         merged_relation, change = write_relation(stored_relations.get(relation_id), relation)

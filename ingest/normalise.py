@@ -112,7 +112,7 @@ _CHINESE_DATE = re.compile(
 CHINA = timezone(timedelta(hours=8))
 
 
-@lru_cache(maxsize=1 << 16)  # dates repeat from row to row (and a row is read twice, see _scan)
+@lru_cache(maxsize=1 << 16)  # dates repeat from row to row
 def date(value: str, *, default_tz: timezone = UTC) -> datetime:
     """A timezone-aware datetime from the common ways CRMs write dates.
 

@@ -345,7 +345,7 @@ class _Present:
         self.written.update(entity_ids)
 
     def never_written(self) -> set[str]:
-        """Entities the source brought (learned ahead by the scan, or by a row) but never wrote."""
+        """Entities the source brought (learned as their rows were read) but never wrote."""
         return self.new - self.written
 
 
@@ -435,6 +435,82 @@ class _Writer:
 Convert = Callable[[Row, Context], list[Entity | Relation]]
 
 
+class _RowPass:
+    """The rows of one source, each converted once as it is read and written in batches.
+
+    A row naming something not known yet (it may be defined further down) is held back, and converted
+    again at the end of the file, when every row of it is known; a checkpoint never passes it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        rows: list[Row | BadRow],
+        convert: Convert,
+        first: Context,
+        ctx: Context,
+        writer: _Writer,
+        threshold: int | None,
+    ) -> None:
+        self.name, self.rows, self.convert = name, rows, convert
+        self.first, self.ctx, self.writer, self.threshold = first, ctx, writer, threshold
+        self.resolver, self.quarantine = ctx.resolver, writer.quarantine
+        self.held: list[Row] = []
+
+    def run(self, resumed_after: int, on_rows: Callable[[str, int, int], None] | None) -> None:
+        """Write the rows after ``resumed_after`` (0: all of them), then the rows held back."""
+        report, resolver = self.writer.report, self.resolver
+        committed: list[Sequence[Entity | Relation]] = []  # again in order, each learned, as first read
+        for row in self.rows:
+            if isinstance(row, Row) and row.line <= resumed_after:
+                committed.append(again := _quiet(self.convert, row, self.first))
+                resolver.learn_all(again)
+        self.writer.resume(committed)
+        for item in self.rows:
+            report.rows += isinstance(item, Row)
+            if item.line <= resumed_after:
+                continue
+            if isinstance(item, BadRow):
+                self.quarantine.add(self.name, item)
+            elif self._first(item):
+                self._flush_if_full(item.line, on_rows)
+        while self.held:
+            facts = self._converted(self.held.pop(0), self.ctx)
+            if facts is not None:
+                self.writer.add(facts, resolver)
+                self._flush_if_full(self.rows[-1].line, on_rows)
+
+    def _first(self, row: Row) -> bool:
+        """Convert a row as it is read; whether it went to the writer (else: bad, or held back)."""
+        misses = self.first.misses
+        facts = self._converted(row, self.first)
+        if facts is None:
+            return False
+        if self.threshold is not None:
+            _learn_ahead(facts, self.first.prov(row), self.resolver, self.threshold, self.writer.candidates)
+        if self.first.misses > misses:
+            self.held.append(row)
+            return False
+        self.writer.add(facts, self.resolver)
+        return True
+
+    def _converted(self, row: Row, ctx: Context) -> list[Entity | Relation] | None:
+        try:
+            return self.convert(row, ctx)
+        except BadValue as exc:
+            raw = json.dumps(row.cells, ensure_ascii=False)
+            self.quarantine.add(self.name, BadRow(row.line, exc.detail, raw))
+            return None
+
+    def _flush_if_full(self, line: int, on_rows: Callable[[str, int, int], None] | None) -> None:
+        if not self.writer.full():
+            return
+        # a resumed run reads the rows after the checkpoint again: the first row held back among them
+        self.writer.flush(f"line {min(line, self.held[0].line - 1) if self.held else line}")
+        if on_rows:
+            on_rows(self.name, self.writer.report.rows, len(self.rows))
+
+
 def ingest_records(
     store: GraphStore,
     name: str,
@@ -477,9 +553,9 @@ def ingest_records(
     rows = read(data)
 
     present = _Present(resolver)
-    scan = Context(resolver, source_id, kind, system=system, lenient=True)
-    candidates = {} if kind in _NOT_SCANNED else _scan(rows, convert, scan, threshold)
-    ctx = Context(resolver, source_id, kind, system=system)
+    reviewed = kind not in _ONE_PASS
+    first = Context(resolver, source_id, kind, system=system, lenient=reviewed)
+    ctx = Context(resolver, source_id, kind, system=system, observed_at=first.observed_at)
     source = Entity(
         id=source_id,
         kind=NodeKind.SOURCE,
@@ -488,31 +564,13 @@ def ingest_records(
         provenance=(Provenance(source_id=source_id, extractor="ckn.ingest", extractor_version="1"),),
     )
     quarantine = _Quarantine(quarantine_path, resumed_after)
+    candidates: dict[str, list[Relation]] = {}
     writer = _Writer(store, job, present, quarantine, report, batch_size, ctx, texts, candidates)
     try:
         writer.add([source], resolver)
-        writer.resume(
-            [_quiet(convert, r, ctx) for r in rows if isinstance(r, Row) and r.line <= resumed_after]
+        _RowPass(name, rows, convert, first, ctx, writer, threshold if reviewed else None).run(
+            resumed_after, on_rows
         )
-        for item in rows:
-            report.rows += isinstance(item, Row)
-            if item.line <= resumed_after:
-                continue
-            if isinstance(item, BadRow):
-                quarantine.add(name, item)
-                continue
-            try:
-                facts = convert(item, ctx)
-            except BadValue as exc:
-                quarantine.add(
-                    name, BadRow(item.line, exc.detail, json.dumps(item.cells, ensure_ascii=False))
-                )
-                continue
-            writer.add(facts, resolver)
-            if writer.full():
-                writer.flush(f"line {item.line}")
-                if on_rows:
-                    on_rows(name, report.rows, len(rows))
         writer.finish(name)
     finally:
         quarantine.close()
@@ -529,29 +587,29 @@ def ingest_records(
     return report
 
 
-_NOT_SCANNED = frozenset({"interactions", "feedback"})
+_ONE_PASS = frozenset({"interactions", "feedback"})
 """Files whose rows never name another row of the same file, nor anyone to review as a duplicate:
-nothing to learn ahead, and they are the largest files (a million rows at medium scale)."""
+each row is converted once, strictly, and an unknown reference is a bad row at once. They are the
+largest files (a million rows at medium scale)."""
 
 
-def _scan(
-    rows: list[Row | BadRow], convert: Convert, scan: Context, threshold: int
-) -> dict[str, list[Relation]]:
-    """Learn a source's own entities before writing it, so forward references resolve.
+def _learn_ahead(
+    facts: Sequence[Entity | Relation],
+    evidence: tuple[Provenance, ...],
+    resolver: Resolver,
+    threshold: int,
+    candidates: dict[str, list[Relation]],
+) -> None:
+    """Learn a row's entities as soon as it is read, so the rows after it resolve onto them.
 
-    Returns the review candidates of the entities that are new.
+    An entity seen for the first time gets its look-alike candidates first: people already in the
+    store or earlier in the file with a similar name (see :mod:`ingest.review`).
     """
-    candidates: dict[str, list[Relation]] = {}
-    for item in rows:
-        if isinstance(item, Row):
-            for fact in _quiet(convert, item, scan):
-                if isinstance(fact, Entity):
-                    if fact.id not in scan.resolver.known:
-                        candidates[fact.id] = review_candidates(
-                            scan.resolver, fact, scan.prov(item), threshold
-                        )
-                    scan.resolver.learn(fact)
-    return candidates
+    for fact in facts:
+        if isinstance(fact, Entity):
+            if fact.id not in resolver.known:
+                candidates[fact.id] = review_candidates(resolver, fact, evidence, threshold)
+            resolver.learn(fact)
 
 
 def _quiet(convert: Convert, row: Row, ctx: Context) -> list[Entity | Relation]:

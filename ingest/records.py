@@ -72,7 +72,10 @@ class Context:
     system: str = "crm"
     """Which system the file's own ids come from (``crm``, ``hubspot``, ...)."""
     lenient: bool = False
-    """While pre-scanning a file, unknown references are ignored (they may be defined further down)."""
+    """The first conversion of a row that may name rows further down the file: an unknown reference
+    is counted in :attr:`misses` instead of failing the row, which is converted again at the end."""
+    misses: int = 0
+    """Unknown references met so far (only counted when :attr:`lenient`)."""
     observed_at: datetime = field(default_factory=utcnow)
     """When this file was read: the time on all the evidence it gives."""
     _evidence: dict[str, tuple[Provenance, ...]] = field(default_factory=dict, repr=False)
@@ -108,11 +111,14 @@ class Context:
         if not value:
             return None
         found = self.resolver.reference(kind, value)
-        if found is None and self.lenient:
-            return None
-        if found is None:
+        if found is None and not self.missed():
             raise BadValue(f"unknown {what} {value[:80]!r}")
         return found
+
+    def missed(self) -> bool:
+        """Note a reference not known yet; whether that is allowed (:attr:`lenient`) or not."""
+        self.misses += self.lenient
+        return self.lenient
 
     def relation(
         self, rtype: RelType, source: str, target: str, row: Row, *, key: str = "", **props: PropValue
@@ -343,22 +349,7 @@ def customers(row: Row, ctx: Context) -> list[Fact]:
     me = _entity(ctx, row, cid, NodeKind.CUSTOMER, _name(row), props)
     facts: list[Fact] = [me]
     if org_ref := c.get("organization_id"):
-        harvested = entity_id(NodeKind.CUSTOMER.value, natural_key=normalise.match_key(org_ref))
-        org = ctx.resolver.reference(NodeKind.CUSTOMER, org_ref) or harvested
-        if org == harvested:  # a company known only by name in a contacts export: harvest it
-            new_org = _entity(
-                ctx,
-                row,
-                harvested,
-                NodeKind.CUSTOMER,
-                normalise.text(org_ref),
-                {"customer_kind": "organization"},
-                named_in="organization_id",
-            )
-            ctx.resolver.learn(new_org)
-            facts.append(new_org)
-        if org != cid:
-            facts.append(ctx.relation(RelType.WORKS_AT, cid, org, row))
+        facts += _employer(ctx, row, cid, org_ref)
     if c.get("segment"):
         segment = _named_group(ctx, NodeKind.SEGMENT, "segment", row)
         ctx.resolver.learn(segment)
@@ -373,8 +364,39 @@ def customers(row: Row, ctx: Context) -> list[Fact]:
     for other in _split(c.get("knows")):  # vCard RELATED: contacts not in the graph are skipped
         known = ctx.resolver.by_keys(NodeKind.CUSTOMER, external_ids=[f"{ctx.system}:{other}"])
         known = known or ctx.resolver.reference(NodeKind.CUSTOMER, other)
-        if known and known != cid:
+        if known is None:
+            ctx.missed()  # further down the file, or not in the graph (then skipped)
+        elif known != cid:
             facts.append(ctx.relation(RelType.KNOWS, cid, known, row, via="vcard RELATED"))
+    return facts
+
+
+def _employer(ctx: Context, row: Row, cid: str, org_ref: str) -> list[Fact]:
+    """``WORKS_AT`` the company in ``organization_id``; one known only by name is harvested.
+
+    A contacts export often names companies the CRM has no row for. In a row's first conversion, an
+    unknown company may still have its own row further down: nothing is harvested yet.
+    """
+    org = ctx.resolver.reference(NodeKind.CUSTOMER, org_ref)
+    if org is None and ctx.missed():
+        return []
+    harvested = entity_id(NodeKind.CUSTOMER.value, natural_key=normalise.match_key(org_ref))
+    org = org or harvested
+    facts: list[Fact] = []
+    if org == harvested:
+        new_org = _entity(
+            ctx,
+            row,
+            harvested,
+            NodeKind.CUSTOMER,
+            normalise.text(org_ref),
+            {"customer_kind": "organization"},
+            named_in="organization_id",
+        )
+        ctx.resolver.learn(new_org)
+        facts.append(new_org)
+    if org != cid:
+        facts.append(ctx.relation(RelType.WORKS_AT, cid, org, row))
     return facts
 
 

@@ -94,6 +94,12 @@ class Resolver:
         """
         self._learn(entity.id, entity.kind, entity.name, entity.props)
 
+    def learn_all(self, facts: Iterable[object]) -> None:
+        """:meth:`learn` the entities among ``facts``."""
+        for fact in facts:
+            if isinstance(fact, Entity):
+                self.learn(fact)
+
     def _learn(self, entity_id: str, kind: NodeKind, name: str, props: Mapping[str, object]) -> None:
         if kind not in RESOLVED_KINDS:
             return
@@ -101,7 +107,7 @@ class Resolver:
         if known is None:
             known = self.known[entity_id] = Known(kind)
             self.new.add(entity_id)
-        if name and name != known.name:  # learned again (a row is scanned, then written): nothing new
+        if name and name != known.name:  # learned again (as read, then as written): nothing new
             known.name = name
             key = normalise.match_key(name)
             self._by_name[(kind, key)].add(entity_id)

@@ -248,3 +248,44 @@ def test_presets_and_yaml_mappings_read_other_layouts(store: GraphStore, tmp_pat
     assert jing.props["external_ids"] == ["salesforce:003A1"] and jing.props["phones"] == ["+8613700137000"]
     mueller = store.get_entity("customer:D-7")
     assert mueller is not None and mueller.props["city"] == "Köln"
+
+
+def test_rows_may_name_rows_further_down_the_same_file(store: GraphStore, tmp_path: Path) -> None:
+    bundle = tmp_path / "forward"
+    bundle.mkdir()
+    (bundle / "topics.csv").write_text(
+        "topic_id,name,aliases,parent_id\nT1,发票 invoicing,开票,T2\nT2,财务 Finance,,\n", encoding="utf-8"
+    )
+    (bundle / "employees.csv").write_text(
+        "employee_id,name,email,department,manager_id\n"
+        "E1,王芳 Wang Fang,wang.fang@corp.example,销售部,li.lei@corp.example\n"  # her manager by e-mail
+        "E2,Li Lei 李雷,LI.LEI@corp.example,销售部,\n",
+        encoding="utf-8",
+    )
+    (bundle / "customers.csv").write_text(
+        "customer_id,name,kind,organization_id,email,referred_by\n"
+        "C1,张伟,person,C3,zhang.wei@example.cn,C2\n"  # company and referrer both come later
+        "C2,Anna Schmidt,person,上海明辉科技有限公司,anna@example.de,\n"  # the company by its name
+        "C3,上海明辉科技有限公司,company,,info@minghui.example,\n"
+        "C4,Bob Stone,person,Ghost Trading Ltd,bob@example.com,\n"  # a company without a row: harvested
+        "C5,陈静,person,,chen.jing@example.cn,C99\n",  # nobody is C99, however far down one looks
+        encoding="utf-8",
+    )
+    report = ingest_paths(store, [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=2)
+
+    def targets(entity_id: str, rtype: RelType) -> list[str]:
+        return sorted(r.target for r in store.get_relations(entity_id, types=[rtype]))
+
+    assert targets("topic:T1", RelType.SUBTOPIC_OF) == ["topic:T2"]
+    assert targets("employee:E1", RelType.REPORTS_TO) == ["employee:E2"]
+    assert targets("customer:C1", RelType.WORKS_AT) == ["customer:C3"]  # the company's row, not a copy
+    assert targets("customer:C2", RelType.WORKS_AT) == ["customer:C3"]
+    assert targets("customer:C2", RelType.REFERRED) == ["customer:C1"]
+    (ghost,) = targets("customer:C4", RelType.WORKS_AT)
+    assert store.get_entity(ghost).props["customer_kind"] == "organization"  # type: ignore[union-attr]
+    customers = store.list_entities(NodeKind.CUSTOMER)
+    companies = [c.name for c in customers if c.props.get("customer_kind") == "organization"]
+    assert sorted(companies) == ["Ghost Trading Ltd", "上海明辉科技有限公司"]
+    assert _quarantine(tmp_path) == [("customers.csv", 6, "unknown referrer 'C99'")]
+    assert store.get_entity("customer:C5") is None
+    assert report.quarantined == 1
