@@ -1,10 +1,14 @@
 """Ingest a bundle of CRM exports: read → normalise → resolve → write in batches → report.
 
+Each row is converted once, as it is read; a row naming something not known yet (it may come further
+down the file) is held back and converted again at the end of the file.
+
 Idempotent and resumable: every file is a source ``source:<name>@<content digest>``; each batch is
-written in one transaction together with the checkpoint ``line N`` of its last row, and ``done`` when
-the file is complete. Running the same command again skips finished files and resumes an interrupted
-one after its last committed batch, so the result equals an uninterrupted run. When a file changes, the
-new version is ingested and the facts only the old version supported are deleted.
+written in one transaction together with the checkpoint ``line N`` of its last row (never past a row
+held back), and ``done`` when the file is complete. Running the same command again skips finished
+files and resumes an interrupted one after its last committed batch, so the result equals an
+uninterrupted run. When a file changes, the new version is ingested and the facts only the old version
+supported are deleted.
 
 Bad rows go to a quarantine file (one JSON object a line: file, line, reason, raw) next to the report;
 the quarantine of a file is kept in step with its checkpoint, so a resumed run lists every bad row once.

@@ -289,3 +289,34 @@ def test_rows_may_name_rows_further_down_the_same_file(store: GraphStore, tmp_pa
     assert _quarantine(tmp_path) == [("customers.csv", 6, "unknown referrer 'C99'")]
     assert store.get_entity("customer:C5") is None
     assert report.quarantined == 1
+
+
+def test_an_ingest_stopped_while_a_row_waits_for_one_further_down_loses_nothing(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "waiting"
+    bundle.mkdir()
+    rows = ["customer_id,name,email,referred_by"]
+    rows.append("K0,林晓 Lin Xiao,lin.xiao@example.cn,K29")  # referred by the last customer of the file
+    rows += [f"K{i},客户{i} Kunde {i},kunde{i}@example.cn,K{i - 1}" for i in range(1, 30)]
+    (bundle / "customers.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_a_few(_name: str, done: int, _total: int) -> None:
+        if done > 12:
+            raise Stop
+
+    with pytest.raises(Stop):
+        ingest_paths(store, [bundle], quarantine_dir=tmp_path / "q", batch_size=8, on_rows=stop_after_a_few)
+    assert store.get_entity("customer:K12") is not None  # batches were committed before the stop
+    assert store.get_entity("customer:K0") is None  # held back: its referrer comes later
+
+    again = ingest_paths(store, [bundle], quarantine_dir=tmp_path / "q", batch_size=8)
+
+    assert [f.status for f in again.files] == ["resumed"]
+    referrers = store.get_relations("customer:K0", types=[RelType.REFERRED], direction=Direction.IN)
+    assert [r.source for r in referrers] == ["customer:K29"]
+    assert len(store.list_entities(NodeKind.CUSTOMER)) == 30
+    assert again.quarantined == 0
