@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -459,7 +459,7 @@ class _RowPass:
         self.name, self.rows, self.convert = name, rows, convert
         self.first, self.ctx, self.writer, self.threshold = first, ctx, writer, threshold
         self.resolver, self.quarantine = ctx.resolver, writer.quarantine
-        self.held: list[Row] = []
+        self.held: deque[Row] = deque()
 
     def run(self, resumed_after: int, on_rows: Callable[[str, int, int], None] | None) -> None:
         """Write the rows after ``resumed_after`` (0: all of them), then the rows held back."""
@@ -479,7 +479,7 @@ class _RowPass:
             elif self._first(item):
                 self._flush_if_full(item.line, on_rows)
         while self.held:
-            facts = self._converted(self.held.pop(0), self.ctx)
+            facts = self._converted(self.held.popleft(), self.ctx)
             if facts is not None:
                 self.writer.add(facts, resolver)
                 self._flush_if_full(self.rows[-1].line, on_rows)
