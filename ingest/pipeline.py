@@ -384,11 +384,11 @@ class _Writer:
         else:
             self.relations.append(relation)
 
-    def add(self, facts: Sequence[Entity | Relation], resolver: Resolver) -> None:
+    def add(self, facts: Sequence[Entity | Relation]) -> None:
+        """Queue a row's facts (the resolver learned its entities when the row was read)."""
         for fact in facts:
             if isinstance(fact, Entity):
                 self.entities.append(fact)
-                resolver.learn(fact)
                 self.present.add(fact.id)
                 for ready in [*self.waiting.pop(fact.id, []), *self.candidates.pop(fact.id, [])]:
                     self.place(ready)
@@ -452,23 +452,22 @@ class _RowPass:
         rows: list[Row | BadRow],
         convert: Convert,
         first: Context,
-        ctx: Context,
         writer: _Writer,
         threshold: int | None,
     ) -> None:
         self.name, self.rows, self.convert = name, rows, convert
-        self.first, self.ctx, self.writer, self.threshold = first, ctx, writer, threshold
-        self.resolver, self.quarantine = ctx.resolver, writer.quarantine
+        self.first, self.writer, self.threshold = first, writer, threshold
+        self.resolver, self.quarantine = first.resolver, writer.quarantine
         self.held: deque[Row] = deque()
 
     def run(self, resumed_after: int, on_rows: Callable[[str, int, int], None] | None) -> None:
         """Write the rows after ``resumed_after`` (0: all of them), then the rows held back."""
-        report, resolver = self.writer.report, self.resolver
+        report = self.writer.report
         committed: list[Sequence[Entity | Relation]] = []  # again in order, each learned, as first read
         for row in self.rows:
             if isinstance(row, Row) and row.line <= resumed_after:
                 committed.append(again := _quiet(self.convert, row, self.first))
-                resolver.learn_all(again)
+                self.resolver.learn_all(again)
         self.writer.resume(committed)
         for item in self.rows:
             report.rows += isinstance(item, Row)
@@ -479,9 +478,9 @@ class _RowPass:
             elif self._first(item):
                 self._flush_if_full(item.line, on_rows)
         while self.held:
-            facts = self._converted(self.held.popleft(), self.ctx)
+            facts = self._converted(self.held.popleft(), self.writer.ctx)
             if facts is not None:
-                self.writer.add(facts, resolver)
+                self.writer.add(facts)
                 self._flush_if_full(self.rows[-1].line, on_rows)
 
     def _first(self, row: Row) -> bool:
@@ -490,12 +489,11 @@ class _RowPass:
         facts = self._converted(row, self.first)
         if facts is None:
             return False
-        if self.threshold is not None:
-            _learn_ahead(facts, self.first.prov(row), self.resolver, self.threshold, self.writer.candidates)
+        _learn(facts, row, self.first, self.threshold, self.writer.candidates)
         if self.first.misses > misses:
             self.held.append(row)
             return False
-        self.writer.add(facts, self.resolver)
+        self.writer.add(facts)
         return True
 
     def _converted(self, row: Row, ctx: Context) -> list[Entity | Relation] | None:
@@ -571,8 +569,8 @@ def ingest_records(
     candidates: dict[str, list[Relation]] = {}
     writer = _Writer(store, job, present, quarantine, report, batch_size, ctx, texts, candidates)
     try:
-        writer.add([source], resolver)
-        _RowPass(name, rows, convert, first, ctx, writer, threshold if reviewed else None).run(
+        writer.add([source])
+        _RowPass(name, rows, convert, first, writer, threshold if reviewed else None).run(
             resumed_after, on_rows
         )
         writer.finish(name)
@@ -597,22 +595,23 @@ each row is converted once, strictly, and an unknown reference is a bad row at o
 largest files (a million rows at medium scale)."""
 
 
-def _learn_ahead(
+def _learn(
     facts: Sequence[Entity | Relation],
-    evidence: tuple[Provenance, ...],
-    resolver: Resolver,
-    threshold: int,
+    row: Row,
+    ctx: Context,
+    threshold: int | None,
     candidates: dict[str, list[Relation]],
 ) -> None:
     """Learn a row's entities as soon as it is read, so the rows after it resolve onto them.
 
-    An entity seen for the first time gets its look-alike candidates first: people already in the
-    store or earlier in the file with a similar name (see :mod:`ingest.review`).
+    With a ``threshold``, an entity seen for the first time gets its look-alike candidates first:
+    people already in the store or earlier in the file with a similar name (see :mod:`ingest.review`).
     """
+    resolver = ctx.resolver
     for fact in facts:
         if isinstance(fact, Entity):
-            if fact.id not in resolver.known:
-                candidates[fact.id] = review_candidates(resolver, fact, evidence, threshold)
+            if threshold is not None and fact.id not in resolver.known:
+                candidates[fact.id] = review_candidates(resolver, fact, ctx.prov(row), threshold)
             resolver.learn(fact)
 
 
