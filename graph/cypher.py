@@ -78,25 +78,25 @@ LOCK_ENTITIES = f"""
 UNWIND $ids AS id
 MERGE (n:{ENTITY} {{id: id}})
 ON CREATE SET n._pending = true
-SET n._lock = true
+ON MATCH SET n._kind = n._kind
 RETURN n.id AS id, n._pending AS pending, properties(n) AS props
 """
 """Create-or-lock the entities of a batch; a node created here is a placeholder (``_pending``) until
-the batch writes it, so two writers of one entity queue behind each other instead of losing updates."""
+the batch writes it, so two writers of one entity queue behind each other instead of losing updates.
 
-LOCK_ENDPOINTS = f"""
+Setting a property to its own value takes the node's write lock and changes nothing, so there is
+nothing to undo before the commit (removing a property the node does not have takes no lock)."""
+
+LOCK_STORED = f"""
 UNWIND $ids AS id
 MATCH (n:{ENTITY} {{id: id}})
 WHERE n._pending IS NULL
-SET n._lock = true
+SET n._kind = n._kind
 RETURN n.id AS id, n._kind AS kind
 """
-
-UNLOCK = f"""
-UNWIND $ids AS id
-MATCH (n:{ENTITY} {{id: id}})
-REMOVE n._lock, n._pending
-"""
+"""Lock stored entities (see :data:`LOCK_ENTITIES`) and read their kinds: the endpoints of a batch's
+relations, so none is deleted before the batch commits; entities to delete, so no relation to them
+is committed unseen."""
 
 
 def write_entities(kind: NodeKind | str) -> str:

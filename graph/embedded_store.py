@@ -15,8 +15,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import networkx as nx
 
 from graph import traversal
 from graph.adjacency import Adjacency
+from graph.behind import CommitsBehind
 from graph.errors import StoreUnavailable, StoreVersionError
 from graph.heap import Projection, paused_gc
 from graph.merge import WritePlan, plan_source_deletion, plan_write
@@ -138,10 +138,7 @@ class EmbeddedStore(traversal.Traversals):
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the embedded store at {self.path}: {exc}") from None
         self._lock = threading.RLock()
-        self._behind = threading.local()  # .depth: this thread is inside write_behind()
-        self._committer: ThreadPoolExecutor | None = None
-        self._in_flight: Future[None] | None = None  # a write-behind commit still running
-        self._failed: BaseException | None = None  # ... or one that failed, for its writer to hear
+        self._behind = CommitsBehind()
         self._view: Adjacency | None = None
         self._view_version = -1
         for pragma in (
@@ -193,17 +190,14 @@ class EmbeddedStore(traversal.Traversals):
         Every use of the connection holds this: the commit runs in another thread, without the lock.
         """
         with self._lock:
-            if self._in_flight is not None:
-                in_flight, self._in_flight = self._in_flight, None
-                if (error := in_flight.exception()) is not None:  # waits for it
-                    self._failed = error
+            self._behind.wait()
             yield
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Cursor]:
-        behind = getattr(self._behind, "depth", 0) > 0
+        behind = self._behind.active
         with self._locked():
-            if behind and (error := self._failure()):
+            if behind and (error := self._behind.failure()):
                 raise error
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
@@ -213,8 +207,7 @@ class EmbeddedStore(traversal.Traversals):
                 cur.execute("ROLLBACK")
                 raise
             if behind:
-                self._committer = self._committer or ThreadPoolExecutor(1, thread_name_prefix="ckn-commit")
-                self._in_flight = self._committer.submit(self._commit, cur)
+                self._behind.submit(lambda: self._commit(cur))
             else:
                 self._commit(cur)
 
@@ -228,33 +221,14 @@ class EmbeddedStore(traversal.Traversals):
                 cur.execute("ROLLBACK")
             raise
 
-    def _failure(self) -> StoreUnavailable | None:
-        """The error of a commit that failed behind, told once (the lock held)."""
-        failed, self._failed = self._failed, None
-        if failed is None:
-            return None
-        error = StoreUnavailable(f"an earlier write of this block was not committed: {failed}")
-        error.__cause__ = failed
-        return error
-
-    @contextmanager
-    def write_behind(self) -> Iterator[None]:
-        """See :meth:`graph.store.GraphStore.write_behind`.
+    def write_behind(self) -> AbstractContextManager[None]:
+        """See :meth:`graph.store.GraphStore.write_behind` and :mod:`graph.behind`.
 
         Here a write returns once its rows are in the transaction; the commit (writing and syncing the
-        log, about a third of a bulk write) runs in a thread while the caller prepares the next batch.
-        Any use of the store waits for it first; a failed commit is rolled back and raised by this
-        thread's next write, or when the block ends.
+        log, about a third of a bulk write) runs behind while the caller prepares the next batch. A
+        failed commit is rolled back and raised by this thread's next write, or when the block ends.
         """
-        self._behind.depth = getattr(self._behind, "depth", 0) + 1
-        try:
-            yield
-        finally:
-            self._behind.depth -= 1
-            with self._locked():  # waits for the last commit; a block that raised keeps its own error
-                error = self._failure()
-        if error:
-            raise error
+        return self._behind.block()
 
     def _bump(self, cur: sqlite3.Cursor) -> int:
         cur.execute("UPDATE ckn_meta SET value = value + 1 WHERE key = 'graph_version'")
@@ -601,8 +575,7 @@ class EmbeddedStore(traversal.Traversals):
         with self._locked():
             self._conn.close()
             self._view = None
-        if self._committer is not None:
-            self._committer.shutdown()
+        self._behind.close()
 
     # -- the traversal view (graph.adjacency) ----------------------------------------------------------------
 

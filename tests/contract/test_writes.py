@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from graph.errors import DanglingRelation, SchemaViolation
+from graph.errors import DanglingRelation, SchemaViolation, StoreUnavailable
 from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
 from graph.store import Direction, GraphStore, write_all
 from tests.factories import T0, customer, employee, entity, prov, referral_chain, rel
@@ -382,3 +382,46 @@ def test_writes_behind_are_read_at_once_and_all_there_when_the_block_ends(
     other = store_factory()  # another client, after the block: everything is committed
     assert other.stats().total_relations == 3
     assert other.get_checkpoint("ingest:b.csv") == "line 4"
+
+
+def _fail_the_next_commit(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the store's next commit fail the way a real one does: rolled back, then raised."""
+    if store.backend == "embedded":
+        import sqlite3
+
+        commit = store._commit  # type: ignore[attr-defined]
+
+        def disk_full(cur: sqlite3.Cursor) -> None:
+            monkeypatch.setattr(store, "_commit", commit)
+            cur.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(store, "_commit", disk_full)
+    else:
+        import neo4j
+        from neo4j.exceptions import IncompleteCommit
+
+        tx_commit = neo4j.Transaction.commit
+
+        def connection_lost(tx: neo4j.Transaction) -> None:
+            monkeypatch.setattr(neo4j.Transaction, "commit", tx_commit)
+            tx.rollback()
+            raise IncompleteCommit("the connection to the server dropped while committing")
+
+        monkeypatch.setattr(neo4j.Transaction, "commit", connection_lost)
+
+
+def test_a_commit_that_fails_behind_loses_only_its_batch_and_the_next_write_is_told(
+    store: GraphStore, store_factory: Callable[..., GraphStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(StoreUnavailable, match="not committed"), store.write_behind():
+        store.write(Batch(entities=(customer("customer:1"), customer("customer:2"))))
+        _fail_the_next_commit(store, monkeypatch)
+        store.write(Batch(relations=(rel(RelType.KNOWS, "customer:1", "customer:2"),)))  # not committed
+        store.write(Batch(entities=(customer("customer:3"),)))  # told of it: writes nothing
+    with store.write_behind():  # told once: the next block works
+        store.write(Batch(entities=(customer("customer:4"),)))
+    other = store_factory()
+    assert [e.id for e in other.list_entities()] == ["customer:1", "customer:2", "customer:4"]
+    assert other.stats().total_relations == 0
+    assert other.get_relations("customer:1") == []
