@@ -160,14 +160,19 @@ RETURN DISTINCT r.id AS id
 FACTS_OF_SOURCE_ENTITIES = f"""
 MATCH (n:{ENTITY})
 WHERE $source IN n._prov_sources OR n.id = $source
+SET n._kind = n._kind
 RETURN properties(n) AS props
 """
+"""The entities a source supports, locked (see :data:`LOCK_ENTITIES`) and then read, so evidence a
+concurrent batch adds to them is seen before they are trimmed or deleted."""
 
 FACTS_OF_SOURCE_RELATIONS = f"""
 MATCH (a:{ENTITY})-[r]->(b:{ENTITY})
 WHERE $source IN r._prov_sources
+SET r.key = r.key
 RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
 """
+"""The relations a source supports, locked and then read, as :data:`FACTS_OF_SOURCE_ENTITIES`."""
 
 # -- reads ---------------------------------------------------------------------------------------
 

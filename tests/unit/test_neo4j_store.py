@@ -1,4 +1,5 @@
-"""What only the Neo4j store does: a commit behind that fails with a transient error is retried."""
+"""What only the Neo4j store does: a commit behind that fails with a transient error is retried; a
+batch open behind holds the locks that keep an erasure or a source deletion from overtaking it."""
 
 from __future__ import annotations
 
@@ -80,3 +81,39 @@ def test_an_endpoint_a_batch_links_to_waits_for_its_commit_before_it_can_be_eras
         release.set()
         store.close()
         eraser.close()
+
+
+def test_deleting_a_source_waits_for_a_batch_adding_other_evidence_and_keeps_it(
+    neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    neo4j_target.wipe()
+    store, deleter = neo4j_target.open(), neo4j_target.open()
+    tx_commit = neo4j.Transaction.commit
+    release = threading.Event()
+
+    def held_commit(tx: neo4j.Transaction) -> None:
+        release.wait(30)
+        tx_commit(tx)
+
+    try:
+        store.write(Batch(entities=(customer("customer:1", "李娜", source="src:old-export.csv"),)))
+        deleted: list[int] = []
+        with store.write_behind():
+            monkeypatch.setattr(neo4j.Transaction, "commit", held_commit)
+            store.write(Batch(entities=(customer("customer:1", "李娜", source="src:vcard.vcf"),)))
+            deleting = threading.Thread(
+                target=lambda: deleted.append(deleter.delete_source("src:old-export.csv").entities_deleted)
+            )
+            deleting.start()
+            deleting.join(2)
+            assert deleting.is_alive(), "the source was deleted while a batch adding evidence was open"
+            release.set()
+        deleting.join(30)
+        assert deleted == [0]  # trimmed, not deleted: the vCard still supports the customer
+        kept = store.get_entity("customer:1")
+        assert kept is not None
+        assert [p.source_id for p in kept.provenance] == ["src:vcard.vcf"]
+    finally:
+        release.set()
+        store.close()
+        deleter.close()
