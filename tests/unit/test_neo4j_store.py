@@ -48,11 +48,8 @@ def test_a_commit_behind_that_fails_with_a_transient_error_writes_its_batch_agai
         store.close()
 
 
-def test_an_endpoint_a_batch_links_to_waits_for_its_commit_before_it_can_be_erased(
-    neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    neo4j_target.wipe()
-    store, eraser = neo4j_target.open(), neo4j_target.open()
+def _hold_commits(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """From now on, a commit waits (at most 30 s) until the returned event is set."""
     tx_commit = neo4j.Transaction.commit
     release = threading.Event()
 
@@ -60,11 +57,20 @@ def test_an_endpoint_a_batch_links_to_waits_for_its_commit_before_it_can_be_eras
         release.wait(30)
         tx_commit(tx)
 
+    monkeypatch.setattr(neo4j.Transaction, "commit", held_commit)
+    return release
+
+
+def test_an_endpoint_a_batch_links_to_waits_for_its_commit_before_it_can_be_erased(
+    neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    neo4j_target.wipe()
+    store, eraser = neo4j_target.open(), neo4j_target.open()
     try:
         store.write(Batch(entities=(customer("customer:1"), customer("customer:2"))))
         erased: list[int] = []
         with store.write_behind():
-            monkeypatch.setattr(neo4j.Transaction, "commit", held_commit)
+            release = _hold_commits(monkeypatch)
             store.write(Batch(relations=(rel(RelType.KNOWS, "customer:1", "customer:2"),)))
             erasing = threading.Thread(
                 target=lambda: erased.append(eraser.erase_entity("customer:2").relations_deleted)
@@ -78,7 +84,6 @@ def test_an_endpoint_a_batch_links_to_waits_for_its_commit_before_it_can_be_eras
         assert store.get_relations("customer:1") == []
         assert store.get_entity("customer:2") is None
     finally:
-        release.set()
         store.close()
         eraser.close()
 
@@ -88,18 +93,11 @@ def test_deleting_a_source_waits_for_a_batch_adding_other_evidence_and_keeps_it(
 ) -> None:
     neo4j_target.wipe()
     store, deleter = neo4j_target.open(), neo4j_target.open()
-    tx_commit = neo4j.Transaction.commit
-    release = threading.Event()
-
-    def held_commit(tx: neo4j.Transaction) -> None:
-        release.wait(30)
-        tx_commit(tx)
-
     try:
         store.write(Batch(entities=(customer("customer:1", "李娜", source="src:old-export.csv"),)))
         deleted: list[int] = []
         with store.write_behind():
-            monkeypatch.setattr(neo4j.Transaction, "commit", held_commit)
+            release = _hold_commits(monkeypatch)
             store.write(Batch(entities=(customer("customer:1", "李娜", source="src:vcard.vcf"),)))
             deleting = threading.Thread(
                 target=lambda: deleted.append(deleter.delete_source("src:old-export.csv").entities_deleted)
@@ -114,6 +112,5 @@ def test_deleting_a_source_waits_for_a_batch_adding_other_evidence_and_keeps_it(
         assert kept is not None
         assert [p.source_id for p in kept.provenance] == ["src:vcard.vcf"]
     finally:
-        release.set()
         store.close()
         deleter.close()
