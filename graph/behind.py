@@ -41,8 +41,7 @@ class CommitsBehind:
         finally:
             self._local.depth -= 1
             self.wait()  # a block that raised keeps its own error
-        if error := self.failure():
-            raise error
+        self.check()
 
     def submit(self, commit: Callable[[], None]) -> None:
         """Run ``commit`` in the committer thread (the caller waited for the commit before)."""
@@ -57,6 +56,12 @@ class CommitsBehind:
                 in_flight, self._in_flight = self._in_flight, None
                 if (error := in_flight.exception()) is not None:
                     self._failed = error
+
+    def check(self) -> None:
+        """Before a write of a block: wait for the commit in flight; raise a failure not told yet."""
+        self.wait()
+        if error := self.failure():
+            raise error
 
     def failure(self) -> StoreUnavailable | None:
         """The error of a commit that failed behind, told once."""

@@ -197,8 +197,8 @@ class EmbeddedStore(traversal.Traversals):
     def _tx(self) -> Iterator[sqlite3.Cursor]:
         behind = self._behind.active
         with self._locked():
-            if behind and (error := self._behind.failure()):
-                raise error
+            if behind:
+                self._behind.check()
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:

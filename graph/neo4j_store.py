@@ -181,8 +181,8 @@ class Neo4jStore(traversal.Traversals):
         try:
             tx.commit()
             return
-        except (Neo4jError, DriverError) as exc:
-            if not exc.is_retryable():
+        except Exception as exc:
+            if not _retryable(exc):
                 raise
             log.warning("a commit behind failed (%s); writing its batch again", exc)
         finally:
@@ -236,6 +236,7 @@ class Neo4jStore(traversal.Traversals):
             plan = plan_write(batch, load_entities, load_kinds, lambda ids: self._relations_by_id(tx, ids))
             self._persist(tx, plan)
             if plan.delete_entities or plan.delete_relations:
+                self._run(tx, cypher.LOCK_STORED, ids=plan.delete_entities)
                 self._delete(tx, plan.delete_entities, plan.delete_relations)
             if batch.checkpoint is not None:
                 self._run(
@@ -252,9 +253,7 @@ class Neo4jStore(traversal.Traversals):
         if not self._behind.active:
             plan: WritePlan = self._write_tx(work)
             return plan.result()
-        self._behind.wait()
-        if error := self._behind.failure():
-            raise error
+        self._behind.check()
         session, tx, plan = self._begin(work)
         self._behind.submit(lambda: self._commit(session, tx, work))
         return plan.result()
@@ -296,7 +295,7 @@ class Neo4jStore(traversal.Traversals):
         return found
 
     def _delete(self, tx: Tx, entity_ids: list[str], relation_ids: list[str]) -> int:
-        self._run(tx, cypher.LOCK_STORED, ids=entity_ids)  # relations to them committed first are seen
+        """Delete relations and entities (which the caller locked, so no relation to them is unseen)."""
         doomed = set(relation_ids)
         doomed.update(r["id"] for r in self._run(tx, cypher.RELATIONS_TOUCHING, ids=entity_ids))
         by_type: dict[str, list[str]] = defaultdict(list)

@@ -4,12 +4,14 @@ batch open behind holds the locks that keep an erasure or a source deletion from
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import neo4j
 import pytest
 from neo4j.exceptions import ServiceUnavailable
 
 from graph.model import Batch, RelType
+from graph.store import DeleteResult, GraphStore
 from tests.conftest import Neo4jTarget
 from tests.factories import customer, rel
 
@@ -48,8 +50,17 @@ def test_a_commit_behind_that_fails_with_a_transient_error_writes_its_batch_agai
         store.close()
 
 
-def _hold_commits(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """From now on, a commit waits (at most 30 s) until the returned event is set."""
+def _while_held_behind(
+    target: Neo4jTarget,
+    monkeypatch: pytest.MonkeyPatch,
+    before: Batch,
+    held: Batch,
+    operation: Callable[[GraphStore], DeleteResult],
+) -> tuple[GraphStore, DeleteResult]:
+    """Write ``before``; then, with ``held`` written behind and its commit held back, run ``operation``
+    from a second client. It must still be waiting after 2 s; its result once the commit is let go."""
+    target.wipe()
+    store, other = target.open(), target.open()
     tx_commit = neo4j.Transaction.commit
     release = threading.Event()
 
@@ -57,60 +68,60 @@ def _hold_commits(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
         release.wait(30)
         tx_commit(tx)
 
-    monkeypatch.setattr(neo4j.Transaction, "commit", held_commit)
-    return release
+    results: list[DeleteResult] = []
+    running = threading.Thread(target=lambda: results.append(operation(other)))
+    try:
+        store.write(before)
+        with store.write_behind():
+            monkeypatch.setattr(neo4j.Transaction, "commit", held_commit)
+            store.write(held)
+            running.start()
+            running.join(2)
+            waited = running.is_alive()
+            release.set()
+        running.join(30)
+    except BaseException:
+        store.close()
+        raise
+    finally:
+        release.set()
+        other.close()
+    assert waited, "the operation overtook a batch that was not committed yet"
+    return store, results[0]
 
 
 def test_an_endpoint_a_batch_links_to_waits_for_its_commit_before_it_can_be_erased(
     neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    neo4j_target.wipe()
-    store, eraser = neo4j_target.open(), neo4j_target.open()
+    store, erased = _while_held_behind(
+        neo4j_target,
+        monkeypatch,
+        Batch(entities=(customer("customer:1"), customer("customer:2"))),
+        Batch(relations=(rel(RelType.KNOWS, "customer:1", "customer:2"),)),
+        lambda other: other.erase_entity("customer:2"),
+    )
     try:
-        store.write(Batch(entities=(customer("customer:1"), customer("customer:2"))))
-        erased: list[int] = []
-        with store.write_behind():
-            release = _hold_commits(monkeypatch)
-            store.write(Batch(relations=(rel(RelType.KNOWS, "customer:1", "customer:2"),)))
-            erasing = threading.Thread(
-                target=lambda: erased.append(eraser.erase_entity("customer:2").relations_deleted)
-            )
-            erasing.start()
-            erasing.join(2)
-            assert erasing.is_alive(), "the endpoint was erased while a batch linking to it was open"
-            release.set()
-        erasing.join(30)
-        assert erased == [1]  # the relation was committed first, then erased with its endpoint
+        assert erased.relations_deleted == 1  # the relation was committed first, then erased with its end
         assert store.get_relations("customer:1") == []
         assert store.get_entity("customer:2") is None
     finally:
         store.close()
-        eraser.close()
 
 
 def test_deleting_a_source_waits_for_a_batch_adding_other_evidence_and_keeps_it(
     neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    neo4j_target.wipe()
-    store, deleter = neo4j_target.open(), neo4j_target.open()
+    store, deleted = _while_held_behind(
+        neo4j_target,
+        monkeypatch,
+        Batch(entities=(customer("customer:1", "李娜", source="src:old-export.csv"),)),
+        Batch(entities=(customer("customer:1", "李娜", source="src:vcard.vcf"),)),
+        lambda other: other.delete_source("src:old-export.csv"),
+    )
     try:
-        store.write(Batch(entities=(customer("customer:1", "李娜", source="src:old-export.csv"),)))
-        deleted: list[int] = []
-        with store.write_behind():
-            release = _hold_commits(monkeypatch)
-            store.write(Batch(entities=(customer("customer:1", "李娜", source="src:vcard.vcf"),)))
-            deleting = threading.Thread(
-                target=lambda: deleted.append(deleter.delete_source("src:old-export.csv").entities_deleted)
-            )
-            deleting.start()
-            deleting.join(2)
-            assert deleting.is_alive(), "the source was deleted while a batch adding evidence was open"
-            release.set()
-        deleting.join(30)
-        assert deleted == [0]  # trimmed, not deleted: the vCard still supports the customer
+        assert deleted.entities_deleted == 0  # trimmed, not deleted: the vCard still supports the customer
         kept = store.get_entity("customer:1")
         assert kept is not None
         assert [p.source_id for p in kept.provenance] == ["src:vcard.vcf"]
     finally:
         store.close()
-        deleter.close()
