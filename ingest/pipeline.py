@@ -306,6 +306,8 @@ class _Quarantine:
         os.replace(fresh, path)
         self.path = path
         self.count = len(kept)
+        self.lines = {json.loads(line)["line"] for line in kept}
+        """The rows quarantined up to the checkpoint: none of their facts was written."""
         self._handle: IO[str] = path.open("a", encoding="utf-8")
 
     def add(self, file: str, bad: BadRow) -> None:
@@ -465,7 +467,8 @@ class _RowPass:
         report = self.writer.report
         committed: list[Sequence[Entity | Relation]] = []  # again in order, each learned, as first read
         for row in self.rows:
-            if isinstance(row, Row) and row.line <= resumed_after:
+            # a row held back and bad on its second conversion is behind the checkpoint, not written
+            if isinstance(row, Row) and row.line <= resumed_after and row.line not in self.quarantine.lines:
                 committed.append(again := _quiet(self.convert, row, self.first))
                 self.resolver.learn_all(again)
         self.writer.resume(committed)

@@ -291,6 +291,52 @@ def test_rows_may_name_rows_further_down_the_same_file(store: GraphStore, tmp_pa
     assert report.quarantined == 1
 
 
+def test_a_row_held_back_whose_referrer_was_bad_stays_out_after_an_interruption(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """K0 waits for K9, whose row is bad; the run stops after K0 was quarantined and the checkpoint
+    passed it. The resumed run must not take K0 for written: an interaction with K0 is a bad row."""
+    bundle = tmp_path / "held"
+    bundle.mkdir()
+    rows = ["customer_id,name,email,referred_by"]
+    rows.append("K0,林晓 Lin Xiao,lin.xiao@example.cn,K9")  # K9's row below is bad
+    rows += [f"K{i},客户{i} Kunde,kunde{i}@example.cn,K{i + 5}" for i in (1, 2)]  # referrers further down
+    rows += [f"K{i},客户{i} Kunde,kunde{i}@example.cn," for i in range(3, 9)]
+    rows.append("K9,坏行 Bad Row,not-an-email,")
+    (bundle / "customers.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (bundle / "interactions.csv").write_text(
+        "interaction_id,occurred_at,channel,customer_id,subject\n"
+        "I1,2026-03-02,call,K0,回访 Lin\nI2,2026-03-03,email,K1,follow-up 报价\n",
+        encoding="utf-8",
+    )
+
+    class Stop(Exception):
+        pass
+
+    def stop_once_k1_is_written(_name: str, _done: int, _total: int) -> None:
+        if store.get_entity("customer:K1") is not None:  # K1 too waited: written after K0 failed
+            raise Stop
+
+    with pytest.raises(Stop):
+        ingest_paths(
+            store,
+            [bundle],
+            quarantine_dir=tmp_path / "quarantine",
+            batch_size=2,
+            on_rows=stop_once_k1_is_written,
+        )
+    again = ingest_paths(store, [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=2)
+
+    assert [f.status for f in again.files] == ["resumed", "ingested"]
+    assert store.get_entity("customer:K0") is None
+    assert len(store.list_entities(NodeKind.INTERACTION)) == 1
+    assert _quarantine(tmp_path) == [  # each bad row once
+        ("customers.csv", 2, "unknown referrer 'K9'"),
+        ("customers.csv", 11, "not an e-mail address: 'not-an-email'"),
+        ("interactions.csv", 2, "unknown customer 'K0'"),
+    ]
+
+
 def test_an_ingest_stopped_while_a_row_waits_for_one_further_down_loses_nothing(
     store: GraphStore, tmp_path: Path
 ) -> None:

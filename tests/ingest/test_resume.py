@@ -110,7 +110,7 @@ def test_ingest_killed_again_and_again_resumes_to_the_same_graph(
         check=False,
     )
 
-    assert final.returncode == 3, final.stderr
+    assert final.returncode == 3, final.stdout + final.stderr
     assert kills >= 5, "the ingest finished before it could be interrupted; make the bundle larger"
     nodes, edges, quarantine = _snapshot(store, home)
     assert nodes == expected[0]
