@@ -4,11 +4,13 @@ Each row is converted once, as it is read; a row naming something not known yet 
 down the file) is held back and converted again at the end of the file.
 
 Idempotent and resumable: every file is a source ``source:<name>@<content digest>``; each batch is
-written in one transaction together with the checkpoint ``line N`` of its last row (never past a row
-held back), and ``done`` when the file is complete. Running the same command again skips finished
-files and resumes an interrupted one after its last committed batch, so the result equals an
-uninterrupted run. When a file changes, the new version is ingested and the facts only the old version
-supported are deleted.
+written in one transaction together with the checkpoint ``line N, Q quarantined`` (its last row, never
+past a row held back, and the quarantine entries so far), and ``done`` when the file is complete.
+Running the same command again skips finished files and resumes an interrupted one after its last
+committed batch, so the result equals an uninterrupted run: the rows up to the checkpoint are
+converted again (not written) to learn their names, and those that were held back are held back again.
+When a file changes, the new version is ingested and the facts only the old version supported are
+deleted.
 
 Bad rows go to a quarantine file (one JSON object a line: file, line, reason, raw) next to the report;
 the quarantine of a file is kept in step with its checkpoint, so a resumed run lists every bad row once.
@@ -20,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -43,6 +46,28 @@ from ingest.vcard import read_cards
 log = logging.getLogger(__name__)
 
 DONE = "done"
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    """Where a file's checkpoint (``line 37, 4 quarantined``) resumes its ingest.
+
+    After ``line`` (0: a file never ingested), keeping the first ``quarantined`` entries of its
+    quarantine (``None``: a checkpoint of an older ckn, which did not count them).
+    """
+
+    line: int = 0
+    quarantined: int | None = None
+
+    @classmethod
+    def parse(cls, position: str | None) -> _Resumed:
+        found = re.fullmatch(r"line (\d+)(?:, (\d+) quarantined)?", position or "")
+        if found is None:
+            return cls()
+        return cls(int(found[1]), None if found[2] is None else int(found[2]))
+
+    def position(self) -> str:
+        return f"line {self.line}, {self.quarantined} quarantined"
 
 
 @dataclass
@@ -287,16 +312,21 @@ class _Texts:
 
 
 class _Quarantine:
-    """The quarantine file of one source, kept in step with the source's checkpoint."""
+    """The quarantine file of one source, kept in step with the source's checkpoint.
 
-    def __init__(self, path: Path, keep_through_line: int) -> None:
+    A resumed run keeps the entries its checkpoint counted (those written before the last committed
+    batch) about the rows it will not read again; the rows after the checkpoint are read again, and
+    quarantined again if bad. The relations dropped when a file ends are listed with the last batch,
+    so an interrupted run never keeps them: the resumed run finds them again.
+    """
+
+    def __init__(self, path: Path, resumed: _Resumed) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         kept: list[str] = []
-        if path.exists() and keep_through_line > 0:
+        if path.exists() and resumed.line > 0:
+            entries = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
             kept = [
-                line
-                for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line)["line"] <= keep_through_line
+                line for line in entries[: resumed.quarantined] if json.loads(line)["line"] <= resumed.line
             ]
         # rewrite atomically: a kill during the rewrite must not lose the entries already committed
         fresh = path.with_suffix(".tmp")
@@ -307,7 +337,7 @@ class _Quarantine:
         self.path = path
         self.count = len(kept)
         self.lines = {json.loads(line)["line"] for line in kept}
-        """The rows quarantined up to the checkpoint: none of their facts was written."""
+        """The rows before the checkpoint that were quarantined: none of their facts was written."""
         self._handle: IO[str] = path.open("a", encoding="utf-8")
 
     def add(self, file: str, bad: BadRow) -> None:
@@ -409,8 +439,11 @@ class _Writer:
     def full(self) -> bool:
         return len(self.entities) + len(self.relations) >= self.batch_size
 
-    def flush(self, at: str) -> None:
-        """Write the batch with its checkpoint, after the quarantine entries it accounts for."""
+    def flush(self, after_line: int | None) -> None:
+        """Write the batch, checkpoint after ``after_line`` (``None``: the file is done).
+
+        The quarantine entries the checkpoint counts are made durable first.
+        """
         words = 0
         if self.texts is not None:
             self.entities[:], found, words = self.texts.enrich(self.entities, self.ctx)
@@ -421,7 +454,12 @@ class _Writer:
         batch = Batch(
             entities=tuple(self.entities),
             relations=tuple(self.relations),
-            checkpoint=Checkpoint(job=self.job, position=at),
+            checkpoint=Checkpoint(
+                job=self.job,
+                position=DONE
+                if after_line is None
+                else _Resumed(after_line, self.quarantine.count).position(),
+            ),
         )
         self.report.written += self.store.write(batch)
         self.entities.clear()
@@ -435,7 +473,7 @@ class _Writer:
                 continue  # a look-alike whose own row was bad: nothing to review, nothing lost
             reason = f"{rel.type.value} {rel.source} -> {rel.target} dropped: an endpoint was never imported"
             self.quarantine.add(file, BadRow(_line_of(rel), reason))
-        self.flush(DONE)
+        self.flush(None)
 
 
 Convert = Callable[[Row, Context], list[Entity | Relation]]
@@ -466,11 +504,16 @@ class _RowPass:
         """Write the rows after ``resumed_after`` (0: all of them), then the rows held back."""
         report = self.writer.report
         committed: list[Sequence[Entity | Relation]] = []  # again in order, each learned, as first read
-        for row in self.rows:
-            # a row held back and bad on its second conversion is behind the checkpoint, not written
-            if isinstance(row, Row) and row.line <= resumed_after and row.line not in self.quarantine.lines:
-                committed.append(again := _quiet(self.convert, row, self.first))
-                self.resolver.learn_all(again)
+        for row in (r for r in self.rows if isinstance(r, Row) and r.line <= resumed_after):
+            misses = self.first.misses
+            again = _quiet(self.convert, row, self.first)
+            self.resolver.learn_all(again)
+            if row.line in self.quarantine.lines:
+                continue  # held back, then bad on its second conversion: learned, never written
+            if self.first.misses > misses:  # held back when first read: converted again at the end
+                self.held.append(row)
+                again = [fact for fact in again if isinstance(fact, Entity)]
+            committed.append(again)
         self.writer.resume(committed)
         for item in self.rows:
             report.rows += isinstance(item, Row)
@@ -511,7 +554,7 @@ class _RowPass:
         if not self.writer.full():
             return
         # a resumed run reads the rows after the checkpoint again: the first row held back among them
-        self.writer.flush(f"line {min(line, self.held[0].line - 1) if self.held else line}")
+        self.writer.flush(min(line, self.held[0].line - 1) if self.held else line)
         if on_rows:
             on_rows(self.name, self.writer.report.rows, len(self.rows))
 
@@ -553,8 +596,8 @@ def ingest_records(
             lines = quarantine_path.read_text(encoding="utf-8").splitlines()
             report.quarantined = sum(1 for line in lines if line.strip())
         return report
-    resumed_after = int(position.split()[-1]) if position else 0
-    report.status = "resumed" if resumed_after else "ingested"
+    resumed = _Resumed.parse(position)
+    report.status = "resumed" if resumed.line else "ingested"
     rows = read(data)
 
     present = _Present(resolver)
@@ -568,13 +611,16 @@ def ingest_records(
         props={"file": name, "file_kind": kind, "sha256": digest, "rows": len(rows)},
         provenance=(Provenance(source_id=source_id, extractor="ckn.ingest", extractor_version="1"),),
     )
-    quarantine = _Quarantine(quarantine_path, resumed_after)
+    quarantine = _Quarantine(quarantine_path, resumed)
+    if resumed.line and resumed.quarantined != quarantine.count:  # the file was rewritten: recount
+        at = _Resumed(resumed.line, quarantine.count).position()
+        store.write(Batch(checkpoint=Checkpoint(job=job, position=at)))
     candidates: dict[str, list[Relation]] = {}
     writer = _Writer(store, job, present, quarantine, report, batch_size, ctx, texts, candidates)
     try:
         writer.add([source])
         _RowPass(name, rows, convert, first, writer, threshold if reviewed else None).run(
-            resumed_after, on_rows
+            resumed.line, on_rows
         )
         writer.finish(name)
     finally:

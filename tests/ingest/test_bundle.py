@@ -9,8 +9,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from graph.model import NodeKind, RelType
-from graph.store import Direction, GraphStore
+from graph.model import Batch, NodeKind, RelType
+from graph.store import Direction, GraphStore, WriteResult
 from ingest.pipeline import IngestReport, ingest_paths
 
 BUNDLE = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
@@ -335,6 +335,54 @@ def test_a_row_held_back_whose_referrer_was_bad_stays_out_after_an_interruption(
         ("customers.csv", 11, "not an e-mail address: 'not-an-email'"),
         ("interactions.csv", 2, "unknown customer 'K0'"),
     ]
+
+
+def test_an_ingest_stopped_at_its_last_batch_lists_each_dropped_relation_once(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """K1's referrer K2 waits for K4, whose row is bad: K2 is quarantined, and the referral K2 -> K1 is
+    dropped when the file ends. The run stops before its last batch commits; the run again resumes
+    after K2, and lists the same bad rows as an uninterrupted run, each once."""
+    bundle = tmp_path / "last"
+    bundle.mkdir()
+    (bundle / "customers.csv").write_text(
+        "customer_id,name,email,referred_by\n"
+        "K1,周杰 Zhou Jie,zhou.jie@example.cn,K2\n"
+        "K2,Ada  Lovelace,ada@example.co.uk,K4\n"
+        "K3,王 小明,xiaoming@example.cn,\n"
+        "K4,坏行 Bad Row,kein@mail,\n"
+        "K5,Chen  Jing 陈静,chen.jing@example.cn,K6\n"  # waits too, for a good row: the checkpoint passes K2
+        "K6,李 Lei,li.lei@example.cn,\n",
+        encoding="utf-8",
+    )
+
+    class Stop(Exception):
+        pass
+
+    class StopAtTheLastBatch:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def write(self, batch: Batch) -> WriteResult:
+            if batch.checkpoint is not None and batch.checkpoint.position == "done":
+                raise Stop
+            return store.write(batch)
+
+    with pytest.raises(Stop):
+        ingest_paths(StopAtTheLastBatch(), [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=1)  # type: ignore[arg-type]
+    again = ingest_paths(store, [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=1)
+
+    assert [f.status for f in again.files] == ["resumed"]
+    assert again.quarantined == 3
+    assert _quarantine(tmp_path) == [
+        ("customers.csv", 2, "REFERRED customer:K2 -> customer:K1 dropped: an endpoint was never imported"),
+        ("customers.csv", 3, "unknown referrer 'K4'"),
+        ("customers.csv", 5, "not an e-mail address: 'kein@mail'"),
+    ]
+    customers = sorted(e.id for e in store.list_entities(NodeKind.CUSTOMER))
+    assert customers == ["customer:K1", "customer:K3", "customer:K5", "customer:K6"]
+    referrers = store.get_relations("customer:K5", types=[RelType.REFERRED], direction=Direction.IN)
+    assert [r.source for r in referrers] == ["customer:K6"]
 
 
 def test_an_ingest_stopped_while_a_row_waits_for_one_further_down_loses_nothing(
