@@ -112,14 +112,19 @@ def write_relations(rtype: RelType | str, *, new: bool = False) -> str:
     """Write relations of one type (``$rows``: ``{id, source, target, props}``) with their properties.
 
     ``new``: none of them is stored (the batch read them under its endpoint locks), so they are
-    created without looking for them first; the type's uniqueness constraint still guards the id.
+    created without looking for them first, their id set once with the other properties; the type's
+    uniqueness constraint still guards it.
     """
-    write = "CREATE" if new else "MERGE"
+    write = (
+        f"CREATE (a)-[r:{rel_type(rtype)}]->(b)"
+        if new
+        else f"MERGE (a)-[r:{rel_type(rtype)} {{id: row.id}}]->(b)"
+    )
     return f"""
 UNWIND $rows AS row
 MATCH (a:{ENTITY} {{id: row.source}})
 MATCH (b:{ENTITY} {{id: row.target}})
-{write} (a)-[r:{rel_type(rtype)} {{id: row.id}}]->(b)
+{write}
 SET r = row.props
 """
 
