@@ -63,6 +63,8 @@ class _Resumed:
     def parse(cls, position: str | None) -> _Resumed:
         found = re.fullmatch(r"line (\d+)(?:, (\d+) quarantined)?", position or "")
         if found is None:
+            if position:
+                log.warning("checkpoint %r not understood: ingesting the file from its start", position)
             return cls()
         return cls(int(found[1]), None if found[2] is None else int(found[2]))
 
