@@ -9,7 +9,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from graph.model import Batch, NodeKind, RelType
+from graph.model import Batch, Checkpoint, NodeKind, RelType
 from graph.store import Direction, GraphStore, WriteResult
 from ingest.pipeline import IngestReport, ingest_paths
 
@@ -383,6 +383,40 @@ def test_an_ingest_stopped_at_its_last_batch_lists_each_dropped_relation_once(
     assert customers == ["customer:K1", "customer:K3", "customer:K5", "customer:K6"]
     referrers = store.get_relations("customer:K5", types=[RelType.REFERRED], direction=Direction.IN)
     assert [r.source for r in referrers] == ["customer:K6"]
+
+
+def test_an_ingest_interrupted_under_an_older_ckn_resumes(store: GraphStore, tmp_path: Path) -> None:
+    """Older checkpoints say ``line N`` without counting the quarantine: the rows before it are kept."""
+    bundle = tmp_path / "older"
+    bundle.mkdir()
+    rows = ["customer_id,name,email"]
+    rows += [f"K{i},客户{i} Kunde,{'kaputt' if i % 7 == 3 else f'kunde{i}@example.cn'}" for i in range(40)]
+    (bundle / "customers.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    class Stop(Exception):
+        pass
+
+    def stop_halfway(_name: str, done: int, _total: int) -> None:
+        if done > 20:
+            raise Stop
+
+    with pytest.raises(Stop):
+        ingest_paths(
+            store, [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=5, on_rows=stop_halfway
+        )
+    (source,) = store.list_entities(NodeKind.SOURCE)
+    job = f"ingest:{source.id}"
+    checkpoint = str(store.get_checkpoint(job))
+    assert checkpoint.endswith(" quarantined")
+    older = checkpoint.split(",")[0]  # "line 23, 3 quarantined" -> "line 23"
+    store.write(Batch(checkpoint=Checkpoint(job=job, position=older)))
+
+    again = ingest_paths(store, [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=5)
+
+    assert [f.status for f in again.files] == ["resumed"]
+    bad = [i for i in range(40) if i % 7 == 3]
+    assert [line for _, line, _ in _quarantine(tmp_path)] == [i + 2 for i in bad]  # each once
+    assert len(store.list_entities(NodeKind.CUSTOMER)) == 40 - len(bad)
 
 
 def test_an_ingest_stopped_while_a_row_waits_for_one_further_down_loses_nothing(
