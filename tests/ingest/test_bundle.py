@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import networkx as nx
@@ -34,6 +35,20 @@ def _graph(store: GraphStore) -> nx.MultiDiGraph:
     graph = store.project()
     graph.remove_nodes_from([n for n, kind in graph.nodes(data="kind") if kind == "Source"])
     return graph
+
+
+class _Stop(Exception):
+    """An ingest stopped from outside (the process killed, the user's Ctrl-C)."""
+
+
+def _stop_after(rows: int) -> Callable[[str, int, int], None]:
+    """A progress callback stopping the ingest once more than ``rows`` rows are written."""
+
+    def stop(_name: str, done: int, _total: int) -> None:
+        if done > rows:
+            raise _Stop
+
+    return stop
 
 
 def test_the_bundle_ingests_and_every_bad_row_is_quarantined_with_its_reason(
@@ -310,14 +325,11 @@ def test_a_row_held_back_whose_referrer_was_bad_stays_out_after_an_interruption(
         encoding="utf-8",
     )
 
-    class Stop(Exception):
-        pass
-
     def stop_once_k1_is_written(_name: str, _done: int, _total: int) -> None:
         if store.get_entity("customer:K1") is not None:  # K1 too waited: written after K0 failed
-            raise Stop
+            raise _Stop
 
-    with pytest.raises(Stop):
+    with pytest.raises(_Stop):
         ingest_paths(
             store,
             [bundle],
@@ -356,19 +368,16 @@ def test_an_ingest_stopped_at_its_last_batch_lists_each_dropped_relation_once(
         encoding="utf-8",
     )
 
-    class Stop(Exception):
-        pass
-
     class StopAtTheLastBatch:
         def __getattr__(self, name: str) -> object:
             return getattr(store, name)
 
         def write(self, batch: Batch) -> WriteResult:
             if batch.checkpoint is not None and batch.checkpoint.position == "done":
-                raise Stop
+                raise _Stop
             return store.write(batch)
 
-    with pytest.raises(Stop):
+    with pytest.raises(_Stop):
         ingest_paths(StopAtTheLastBatch(), [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=1)  # type: ignore[arg-type]
     again = ingest_paths(store, [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=1)
 
@@ -393,16 +402,9 @@ def test_an_ingest_interrupted_under_an_older_ckn_resumes(store: GraphStore, tmp
     rows += [f"K{i},客户{i} Kunde,{'kaputt' if i % 7 == 3 else f'kunde{i}@example.cn'}" for i in range(40)]
     (bundle / "customers.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
-    class Stop(Exception):
-        pass
-
-    def stop_halfway(_name: str, done: int, _total: int) -> None:
-        if done > 20:
-            raise Stop
-
-    with pytest.raises(Stop):
+    with pytest.raises(_Stop):
         ingest_paths(
-            store, [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=5, on_rows=stop_halfway
+            store, [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=5, on_rows=_stop_after(20)
         )
     (source,) = store.list_entities(NodeKind.SOURCE)
     job = f"ingest:{source.id}"
@@ -429,15 +431,8 @@ def test_an_ingest_stopped_while_a_row_waits_for_one_further_down_loses_nothing(
     rows += [f"K{i},客户{i} Kunde {i},kunde{i}@example.cn,K{i - 1}" for i in range(1, 30)]
     (bundle / "customers.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_a_few(_name: str, done: int, _total: int) -> None:
-        if done > 12:
-            raise Stop
-
-    with pytest.raises(Stop):
-        ingest_paths(store, [bundle], quarantine_dir=tmp_path / "q", batch_size=8, on_rows=stop_after_a_few)
+    with pytest.raises(_Stop):
+        ingest_paths(store, [bundle], quarantine_dir=tmp_path / "q", batch_size=8, on_rows=_stop_after(12))
     assert store.get_entity("customer:K12") is not None  # batches were committed before the stop
     assert store.get_entity("customer:K0") is None  # held back: its referrer comes later
 
