@@ -6,8 +6,9 @@ scans the whole heap every time it has grown by a quarter: at medium scale (8M r
 was 40% of building the evidence index and 16% of a structured ingest, and none of it found garbage,
 because these objects hold no reference cycles (projections are made not to, see :class:`Projection`).
 Inside :func:`paused_gc` the collector does not run; reference counting still frees everything as
-usual. Long work that does make cycles (spaCy documents refer to their tokens and back) calls
-:func:`collect_young` between batches.
+usual. Long work that may make cycles (text extraction: building spaCy pipelines leaves some, and an
+installed model's documents may) calls :func:`collect_young` between batches, after :func:`settle`
+has put what it built first out of the way.
 
 When the last open block ends, what is alive is moved out of the collector's sight (``gc.freeze``)
 before it runs again: otherwise its first collections would scan everything the work built (a
@@ -57,6 +58,16 @@ def paused_gc() -> Iterator[None]:
             if _pause.depth == 0 and _pause.was_enabled:
                 gc.freeze()
                 gc.enable()
+
+
+def settle() -> None:
+    """Inside a paused block, move what is alive now out of the collector's sight (``gc.freeze``).
+
+    For a long-lived structure built at the start of bulk work (the resolver's index of a million
+    names): the young collections the work runs later (:func:`collect_young`) would each look at all
+    of it again otherwise. It goes back to the collector with the rest (see above).
+    """
+    gc.freeze()
 
 
 def collect_young() -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO
 
 from graph.errors import InvalidInput
-from graph.heap import collect_young, paused_gc
+from graph.heap import collect_young, paused_gc, settle
 from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
 from graph.store import GraphStore, WriteResult
 from ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
@@ -247,6 +247,7 @@ def ingest_paths(
     # the conversion of the next (each batch is atomic with its checkpoint, so resuming stays exact)
     with paused_gc(), store.write_behind():
         resolver = Resolver.from_store(store)
+        settle()  # the resolver lives as long as the ingest: later young collections skip it
         earlier = _sources_by_file(store)
         texts = _Texts(resolver, nlp or NlpOptions())
         for source in sorted(planned, key=lambda p: p.order):
@@ -466,7 +467,7 @@ class _Writer:
         self.report.written += self.store.write(batch)
         self.entities.clear()
         self.relations.clear()
-        if words:  # the collector is paused while ingesting; spaCy's documents are reference cycles
+        if words:  # the collector is paused while ingesting; extraction may leave reference cycles
             collect_young()
 
     def finish(self, file: str) -> None:

@@ -75,9 +75,10 @@ class Resolver:
         """
         resolver = cls()
         with paused_gc():  # see graph.heap: millions of index entries, no cycles
-            known = store.project(kinds=RESOLVED_KINDS, types=(), fields=("aliases", *KEY_PROPS))
-            for entity_id, data in known.nodes(data=True):
-                resolver._learn(entity_id, NodeKind(data["kind"]), data["name"], data)
+            scanned = store.scan_entities(kinds=RESOLVED_KINDS, fields=("aliases", *KEY_PROPS))
+            # in id order, whatever order the store gives: the first entity learned with a key keeps it
+            for entity_id, kind, name, data in sorted(scanned):
+                resolver._learn(entity_id, NodeKind(kind), name, data)
         resolver.begin()
         return resolver
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from graph.heap import paused_gc
+from graph.heap import collect_young, paused_gc, settle
 
 
 def test_the_collector_is_paused_inside_and_back_on_after_the_last_block() -> None:
@@ -77,3 +77,17 @@ def test_what_the_work_built_is_out_of_the_collectors_sight_after() -> None:
     with paused_gc():
         built = [[f"edge {i}"] for i in range(1000)]  # lists are always tracked by the collector
     assert gc.get_freeze_count() >= before + len(built)
+
+
+def test_what_is_settled_inside_a_block_is_not_scanned_by_the_young_collections_after_it() -> None:
+    """The resolver's index, built first, is not looked at again by each batch's collection."""
+    with paused_gc():
+        index = [[f"customer:{i}"] for i in range(1000)]
+        settle()
+        batch = [["interaction"]]
+        young = gc.get_objects(generation=0)
+        assert any(o is batch for o in young)
+        assert not any(o is index or o is index[0] for o in young)
+        del young
+        collect_young()
+        assert index[0] == ["customer:0"]  # alive, only out of sight

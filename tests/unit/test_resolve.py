@@ -1,4 +1,4 @@
-"""The resolver's look-alike search and its forgetting, against a brute-force reference."""
+"""The resolver: loaded from a store, its look-alike search and its forgetting (against brute force)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import random
 
 from rapidfuzz import fuzz
 
-from graph.model import Entity, NodeKind
+from graph.model import Batch, Entity, NodeKind
+from graph.store import GraphStore
 from ingest import normalise
 from ingest.resolve import Resolver
-from tests.factories import prov
+from tests.factories import customer, employee, entity, prov
 
 NAMES = [
     "Wei Zhang",
@@ -95,3 +96,25 @@ def test_a_common_name_gives_the_first_five_of_that_exact_name() -> None:
     resolver.learn(_customer(1, "Zhang Wie"))  # alike, but not the same: scores less than 100
     first_five = [(f"customer:{i}", 100.0) for i in range(10, 15)]
     assert resolver.similar(NodeKind.CUSTOMER, "WEI zhang") == first_five
+
+
+def test_a_resolver_loaded_from_either_store_knows_the_same_entities_alike(store: GraphStore) -> None:
+    """Two customers share a household e-mail: the one with the first id keeps it, whatever the store
+    or the order they were written in; names, aliases and phones are known, interactions are not."""
+    for written in (
+        customer("customer:K2", "陈 静", emails=["home@chen-family.cn"], phones=["+8613900000002"]),
+        customer("customer:K1", "Chen Jing", emails=["home@chen-family.cn"], aliases=["小陈", "J. Chen"]),
+        employee("employee:E7", "Li Na", external_ids=["hubspot:501"]),
+        entity("interaction:I1", NodeKind.INTERACTION, "call with Chen Jing"),
+    ):
+        store.write(Batch(entities=(written,)))
+
+    resolver = Resolver.from_store(store)
+
+    assert resolver.by_keys(NodeKind.CUSTOMER, emails=["home@chen-family.cn"]) == "customer:K1"
+    assert resolver.by_keys(NodeKind.CUSTOMER, phones=["+8613900000002"]) == "customer:K2"
+    assert resolver.by_keys(NodeKind.EMPLOYEE, external_ids=["hubspot:501"]) == "employee:E7"
+    assert resolver.by_name(NodeKind.CUSTOMER, "小陈") == "customer:K1"
+    assert resolver.by_name(NodeKind.CUSTOMER, "陳靜") == "customer:K2"  # traditional, without the space
+    assert resolver.kind_of("interaction:I1") is None
+    assert resolver.new == set()  # what the store held is not what the next source brings
