@@ -73,3 +73,48 @@ def test_the_bare_write_reference_writes_exactly_the_rows_ckn_stored(tmp_path: P
     stored, bare = rows(tmp_path / "ckn" / "store" / "ckn.sqlite3"), rows(tmp_path / "bare" / "bare.sqlite3")
     assert stored == bare
     assert len(stored["relations"]) > 100
+
+
+def test_the_text_floor_writes_what_the_text_ingest_stored_onto_the_same_master_data(tmp_path: Path) -> None:
+    """The reference under the text target: the rows the text ingest added, written bare onto a copy
+    of the master data, make the same tables as the ingest itself."""
+    import shutil
+    import sqlite3
+
+    from bench.ingest_bench import STRUCTURED, Transaction, _bare_graph_write, _ingest, _open
+    from ingest.pipeline import ingest_paths
+
+    sample = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+    (tmp_path / "structured").mkdir()
+    (tmp_path / "text").mkdir()
+    for name in STRUCTURED:
+        if (sample / name).exists():
+            shutil.copy(sample / name, tmp_path / "structured" / name)
+    shutil.copy(sample / "interactions.csv", tmp_path / "text" / "interactions.csv")
+    _ingest(tmp_path / "structured", tmp_path / "master")
+    shutil.copytree(tmp_path / "master", tmp_path / "ckn")
+    stored: list[Transaction] = []
+    store = _open(tmp_path / "ckn" / "store", stored)
+    try:
+        ingest_paths(store, [tmp_path / "text"], quarantine_dir=tmp_path / "q")
+    finally:
+        store.close()
+    _bare_graph_write(stored, tmp_path / "bare", onto=tmp_path / "master" / "store" / "ckn.sqlite3")
+
+    def rows(path: Path) -> list[list[tuple[object, ...]]]:
+        conn = sqlite3.connect(path)
+        try:
+            return [
+                sorted(conn.execute(f"SELECT * FROM {table}"))
+                for table in ("entities", "relations", "provenance")
+            ]
+        finally:
+            conn.close()
+
+    master = rows(tmp_path / "master" / "store" / "ckn.sqlite3")
+    ingested, bare = (
+        rows(tmp_path / "ckn" / "store" / "ckn.sqlite3"),
+        rows(tmp_path / "bare" / "bare.sqlite3"),
+    )
+    assert ingested == bare
+    assert len(ingested[1]) > len(master[1])  # the interactions brought relationships of their own
