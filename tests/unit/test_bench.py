@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,20 @@ def test_bench_refuses_unknown_parts() -> None:
     assert result.exit_code == 2 and "unknown part(s) everything" in result.output
 
 
-def test_the_bare_write_reference_writes_exactly_the_rows_ckn_stored(tmp_path: Path) -> None:
-    import sqlite3
+def _graph_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """The graph rows of a store database (without write times: a recording encodes them again)."""
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            "entities": sorted(conn.execute("SELECT id, kind, name, props FROM entities")),
+            "relations": sorted(conn.execute("SELECT id, type, source, target, key, props FROM relations")),
+            "provenance": sorted(conn.execute("SELECT * FROM provenance")),
+        }
+    finally:
+        conn.close()
 
+
+def test_the_bare_write_reference_writes_exactly_the_rows_ckn_stored(tmp_path: Path) -> None:
     from bench.ingest_bench import Transaction, _bare_graph_write, _ingest
 
     transactions: list[Transaction] = []
@@ -57,20 +69,8 @@ def test_the_bare_write_reference_writes_exactly_the_rows_ckn_stored(tmp_path: P
     )
     _bare_graph_write(transactions, tmp_path / "bare")
 
-    def rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
-        conn = sqlite3.connect(path)
-        try:
-            return {
-                "entities": sorted(conn.execute("SELECT id, kind, name, props FROM entities")),
-                "relations": sorted(
-                    conn.execute("SELECT id, type, source, target, key, props FROM relations")
-                ),
-                "provenance": sorted(conn.execute("SELECT * FROM provenance")),
-            }
-        finally:
-            conn.close()
-
-    stored, bare = rows(tmp_path / "ckn" / "store" / "ckn.sqlite3"), rows(tmp_path / "bare" / "bare.sqlite3")
+    stored = _graph_rows(tmp_path / "ckn" / "store" / "ckn.sqlite3")
+    bare = _graph_rows(tmp_path / "bare" / "bare.sqlite3")
     assert stored == bare
     assert len(stored["relations"]) > 100
 
@@ -79,7 +79,6 @@ def test_the_text_floor_writes_what_the_text_ingest_stored_onto_the_same_master_
     """The reference under the text target: the rows the text ingest added, written bare onto a copy
     of the master data, make the same tables as the ingest itself."""
     import shutil
-    import sqlite3
 
     from bench.ingest_bench import STRUCTURED, Transaction, _bare_graph_write, _ingest, _open
     from ingest.pipeline import ingest_paths
@@ -101,20 +100,8 @@ def test_the_text_floor_writes_what_the_text_ingest_stored_onto_the_same_master_
         store.close()
     _bare_graph_write(stored, tmp_path / "bare", onto=tmp_path / "master" / "store" / "ckn.sqlite3")
 
-    def rows(path: Path) -> list[list[tuple[object, ...]]]:
-        conn = sqlite3.connect(path)
-        try:
-            return [
-                sorted(conn.execute(f"SELECT * FROM {table}"))
-                for table in ("entities", "relations", "provenance")
-            ]
-        finally:
-            conn.close()
-
-    master = rows(tmp_path / "master" / "store" / "ckn.sqlite3")
-    ingested, bare = (
-        rows(tmp_path / "ckn" / "store" / "ckn.sqlite3"),
-        rows(tmp_path / "bare" / "bare.sqlite3"),
-    )
+    master = _graph_rows(tmp_path / "master" / "store" / "ckn.sqlite3")
+    ingested = _graph_rows(tmp_path / "ckn" / "store" / "ckn.sqlite3")
+    bare = _graph_rows(tmp_path / "bare" / "bare.sqlite3")
     assert ingested == bare
-    assert len(ingested[1]) > len(master[1])  # the interactions brought relationships of their own
+    assert len(ingested["relations"]) > len(master["relations"])  # the interactions brought their own
