@@ -31,7 +31,7 @@ import spacy
 from spacy.language import Language
 
 from bench.common import alternate, line, rounds, timed
-from graph.embedded_store import DB_FILE, SCHEMA, EmbeddedStore
+from graph.embedded_store import DB_FILE, PRAGMAS, SCHEMA, EmbeddedStore
 from graph.merge import WritePlan
 from ingest.generate import generate
 from ingest.nlp import Gazetteer, TextAnalyzer, language_of
@@ -68,8 +68,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     shutil.rmtree(path.parent, ignore_errors=True)
     path.parent.mkdir(parents=True)
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
+    for pragma in PRAGMAS:  # the store's own settings: the same database, tuned the same way
+        conn.execute(f"PRAGMA {pragma}")
     return conn
 
 

@@ -1,4 +1,4 @@
-"""What only the Neo4j store does: a commit behind that fails with a transient error is retried; a
+"""What only the Neo4j store does: a batch behind that fails with a transient error is written again; a
 batch open behind holds the locks that keep an erasure or a source deletion from overtaking it."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 from neo4j.exceptions import ServiceUnavailable
 
 from graph.model import Batch, RelType
+from graph.neo4j_store import Neo4jStore
 from graph.store import DeleteResult, GraphStore
 from tests.conftest import Neo4jTarget
 from tests.factories import customer, rel
@@ -18,24 +19,26 @@ from tests.factories import customer, rel
 pytestmark = pytest.mark.neo4j
 
 
-def test_a_commit_behind_that_fails_with_a_transient_error_writes_its_batch_again(
-    neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("failing", ["writes", "commit"])
+def test_a_batch_behind_that_fails_with_a_transient_error_writes_its_batch_again(
+    neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
+    """Behind the caller a batch runs its writes, then its commit: either may meet a server gone."""
     neo4j_target.wipe()
     store = neo4j_target.open()
-    tx_commit = neo4j.Transaction.commit
+    owner, name = (Neo4jStore, "_persist") if failing == "writes" else (neo4j.Transaction, "commit")
+    original = getattr(owner, name)
     failed: list[str] = []
 
-    def server_gone_once(tx: neo4j.Transaction) -> None:
-        monkeypatch.setattr(neo4j.Transaction, "commit", tx_commit)
-        tx.rollback()
+    def server_gone_once(*args: object) -> None:
+        monkeypatch.setattr(owner, name, original)
         failed.append("once")
-        raise ServiceUnavailable("the server went away before the commit")
+        raise ServiceUnavailable(f"the server went away during the {failing}")
 
     try:
         with store.write_behind():
             store.write(Batch(entities=(customer("customer:1"), customer("customer:2"))))
-            monkeypatch.setattr(neo4j.Transaction, "commit", server_gone_once)
+            monkeypatch.setattr(owner, name, server_gone_once)
             result = store.write(Batch(relations=(rel(RelType.KNOWS, "customer:1", "customer:2"),)))
             store.write(Batch(entities=(customer("customer:3"),)))  # after the batch written again
         assert failed == ["once"]
