@@ -23,7 +23,8 @@ pytestmark = pytest.mark.neo4j
 def test_a_batch_behind_that_fails_with_a_transient_error_writes_its_batch_again(
     neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    """Behind the caller a batch runs its writes, then its commit: either may meet a server gone."""
+    """In a write-behind block a batch runs its writes (in the caller's thread), then its commit
+    (behind): either may meet a server gone."""
     neo4j_target.wipe()
     store = neo4j_target.open()
     owner, name = (Neo4jStore, "_persist") if failing == "writes" else (neo4j.Transaction, "commit")
