@@ -11,7 +11,8 @@
   gazetteer and pattern components, over the same master data). Reported too: against the blank
   tokenisers alone, and against that pipe plus a bare write of the graph rows the text ingest stored
   (same transactions, onto a copy of the master data): how close any ingest that keeps what it
-  extracts can come to the pipe alone.
+  extracts can come to the pipe alone; and the same ingest and pipe with a statistical NER first
+  (:func:`statistical_models`, a stand-in for an installed model, which cannot be downloaded here).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import random
 import shutil
 import sqlite3
 import statistics
@@ -29,13 +31,15 @@ from typing import Any
 
 import spacy
 from spacy.language import Language
+from spacy.training import Example
+from thinc.api import fix_random_seed
 
 from bench.common import alternate, line, rounds, timed
 from graph.embedded_store import DB_FILE, PRAGMAS, SCHEMA, EmbeddedStore
 from graph.merge import WritePlan
 from ingest.generate import generate
 from ingest.nlp import Gazetteer, TextAnalyzer, language_of
-from ingest.pipeline import ingest_paths
+from ingest.pipeline import NlpOptions, ingest_paths
 from ingest.resolve import Resolver
 
 STRUCTURED = [
@@ -137,6 +141,48 @@ TEXT_ROWS = 10_000
 """Interactions in the text benchmark (the first ones of the bundle: all of them at ``small``)."""
 
 
+MODEL_TRAINING = (400, 10)
+"""Texts per language and epochs that train the benchmark's statistical pipelines (not timed)."""
+
+
+def _blank(lang: str) -> Language:
+    """The blank pipeline ckn starts from: jieba's words for Chinese, spaCy's rules for English."""
+    return spacy.blank(lang, config={"nlp": {"tokenizer": {"segmenter": "jieba"}}} if lang == "zh" else {})
+
+
+def _train(nlp: Language, examples: list[Example], epochs: int) -> None:
+    optimizer = nlp.initialize(lambda: examples)
+    for epoch in range(epochs):
+        random.Random(epoch).shuffle(examples)
+        for start in range(0, len(examples), 16):
+            nlp.update(examples[start : start + 16], sgd=optimizer)
+
+
+def statistical_models(
+    folder: Path, by_language: dict[str, list[str]], pipelines: dict[str, Language]
+) -> dict[str, str]:
+    """Small statistical pipelines saved under ``folder``, by language: their paths.
+
+    Each is spaCy's default ``ner`` (its own CNN token vectors, width 96, depth 4, and a transition-based
+    parser) on the blank tokeniser, trained for a few epochs on what ``pipelines`` (ckn's gazetteer and
+    patterns) find in the first texts of its language: it costs what an installed model's NER costs
+    per word, and finds much what ckn finds.
+    """
+    texts, epochs = MODEL_TRAINING
+    fix_random_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    models = {}
+    for lang, sample in by_language.items():
+        if not sample:  # no texts in this language: it runs blank
+            continue
+        nlp = _blank(lang)
+        nlp.add_pipe("ner")
+        _train(nlp, [Example(nlp.make_doc(d.text), d) for d in pipelines[lang].pipe(sample[:texts])], epochs)
+        nlp.to_disk(folder / lang)
+        models[lang] = str(folder / lang)
+    return models
+
+
 def _texts(interactions: Path) -> list[str]:
     with interactions.open(encoding="utf-8", newline="") as handle:
         return ["\n".join(filter(None, [r["subject"], r["notes"]])) for r in csv.DictReader(handle)]
@@ -202,13 +248,11 @@ def run_ingest_benchmarks(bundle: Path, structured: Path, pairs: int, work: Path
     _ingest(structured, work / "master")  # the master data whose names the gazetteer matches
     master = EmbeddedStore(work / "master" / "store")
     try:
-        pipelines = TextAnalyzer(Gazetteer.from_resolver(Resolver.from_store(master))).pipelines
+        gazetteer = Gazetteer.from_resolver(Resolver.from_store(master))
     finally:
         master.close()
-    blank = {
-        "zh": spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}}),
-        "en": spacy.blank("en"),
-    }
+    pipelines = TextAnalyzer(gazetteer).pipelines
+    blank = {lang: _blank(lang) for lang in ("zh", "en")}
     by_language = {lang: [t for t in texts if language_of(t) == lang] for lang in blank}
     words = {"n": 0}
 
@@ -222,7 +266,7 @@ def run_ingest_benchmarks(bundle: Path, structured: Path, pairs: int, work: Path
 
         return timed(run)
 
-    def text_ingest(recorded: list[Transaction] | None = None) -> float:
+    def text_ingest(recorded: list[Transaction] | None = None, nlp: NlpOptions | None = None) -> float:
         # the master data first (not timed), then only the text-bearing file
         shutil.rmtree(work / "text-run", ignore_errors=True)
         store = _open(work / "text-run" / "store", None)
@@ -232,7 +276,7 @@ def run_ingest_benchmarks(bundle: Path, structured: Path, pairs: int, work: Path
                 store.close()
                 store = _open(work / "text-run" / "store", recorded)
             started = time.perf_counter()
-            report = ingest_paths(store, [text_only], quarantine_dir=work / "text-run" / "q")
+            report = ingest_paths(store, [text_only], quarantine_dir=work / "text-run" / "q", nlp=nlp)
             counted["text_words"] = sum(f.words for f in report.files)
             return time.perf_counter() - started
         finally:
@@ -251,6 +295,13 @@ def run_ingest_benchmarks(bundle: Path, structured: Path, pairs: int, work: Path
         words["n"] / pipe_s,
         words["n"] / tokenise_s,
     )
+    models = statistical_models(work / "models", by_language, pipelines)
+    with_model = NlpOptions(models=models)
+    model_pipelines = TextAnalyzer(gazetteer, models=models).pipelines
+    model_s, model_pipe_s = alternate(
+        lambda: text_ingest(nlp=with_model), lambda: bare_pipe(model_pipelines), pairs
+    )
+    model_wps, model_pipe_wps = counted["text_words"] / model_s, words["n"] / model_pipe_s
     name = f"text ingest ({len(texts):,} interactions, zh + en), embedded store"
     text_rows = sum(len(e) + len(r) + len(p) for e, r, p in text_stored)
     lines += [
@@ -281,6 +332,16 @@ def run_ingest_benchmarks(bundle: Path, structured: Path, pairs: int, work: Path
             f" {pipe_s / max(pipe_s, write_s):.2f}x if the two overlapped perfectly",
             text_s / (pipe_s + write_s),
             "reported (time; the floor under the 0.7x target)",
+            True,
+        ),
+        line(
+            f"{name}, with a statistical NER first",
+            f"{model_wps:,.0f} words/s ({model_s:.1f} s)",
+            f"bare nlp.pipe, same pipelines with spaCy's default NER first (trained here on what ckn's"
+            f" gazetteer finds in {MODEL_TRAINING[0]} texts a language: no model can be downloaded)"
+            f" {model_pipe_wps:,.0f} words/s ({model_pipe_s:.2f} s)",
+            model_wps / model_pipe_wps,
+            "reported (the 0.7x bar, with an installed model's cost per word)",
             True,
         ),
     ]

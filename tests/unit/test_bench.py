@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import spacy
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -105,3 +106,25 @@ def test_the_text_floor_writes_what_the_text_ingest_stored_onto_the_same_master_
     bare = _graph_rows(tmp_path / "bare" / "bare.sqlite3")
     assert ingested == bare
     assert len(ingested["relations"]) > len(master["relations"])  # the interactions brought their own
+
+
+def test_the_benchmark_s_statistical_pipelines_load_as_configured_models_and_learn_what_ckn_finds(
+    tmp_path: Path,
+) -> None:
+    """The stand-in for an installed model: a trained NER that ckn loads as ``CKN_SPACY_MODEL_*``."""
+    from bench.ingest_bench import statistical_models
+    from ingest.nlp import GAZETTEER, Gazetteer, TextAnalyzer, build_pipeline
+
+    phones = ["+86 130-0006-0021", "0086 150 0008 4988", "+86 190-0002-7874", "+86 140-0009-5211"]
+    texts = {
+        "zh": [f"客户咨询校 准，已远程处理，回访电话{p}" for p in phones] * 10,
+        "en": [f"Customer asked about calibration; call back on {p}." for p in phones] * 10,
+    }
+    found = TextAnalyzer(Gazetteer({}, {})).pipelines  # ckn's own patterns find the phones
+    models = statistical_models(tmp_path, texts, found)
+
+    for lang, path in models.items():
+        nlp = build_pipeline(lang, path)
+        assert nlp.pipe_names.index("ner") < nlp.pipe_names.index(GAZETTEER)
+        learned = spacy.load(path)(texts[lang][0]).ents  # the model alone, without ckn's components
+        assert [(e.text, e.label_) for e in learned] == [(phones[0], "PHONE")]
