@@ -29,7 +29,6 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import spacy
 from spacy.language import Language
 from spacy.training import Example
 from thinc.api import fix_random_seed
@@ -38,7 +37,7 @@ from bench.common import alternate, line, rounds, timed
 from graph.embedded_store import DB_FILE, PRAGMAS, SCHEMA, EmbeddedStore
 from graph.merge import WritePlan
 from ingest.generate import generate
-from ingest.nlp import Gazetteer, TextAnalyzer, language_of
+from ingest.nlp import Gazetteer, TextAnalyzer, blank_pipeline, language_of
 from ingest.pipeline import NlpOptions, ingest_paths
 from ingest.resolve import Resolver
 
@@ -145,11 +144,6 @@ MODEL_TRAINING = (400, 10)
 """Texts per language and epochs that train the benchmark's statistical pipelines (not timed)."""
 
 
-def _blank(lang: str) -> Language:
-    """The blank pipeline ckn starts from: jieba's words for Chinese, spaCy's rules for English."""
-    return spacy.blank(lang, config={"nlp": {"tokenizer": {"segmenter": "jieba"}}} if lang == "zh" else {})
-
-
 def _train(nlp: Language, examples: list[Example], epochs: int) -> None:
     optimizer = nlp.initialize(lambda: examples)
     for epoch in range(epochs):
@@ -175,7 +169,7 @@ def statistical_models(
     for lang, sample in by_language.items():
         if not sample:  # no texts in this language: it runs blank
             continue
-        nlp = _blank(lang)
+        nlp = blank_pipeline(lang)
         nlp.add_pipe("ner")
         _train(nlp, [Example(nlp.make_doc(d.text), d) for d in pipelines[lang].pipe(sample[:texts])], epochs)
         nlp.to_disk(folder / lang)
@@ -252,7 +246,7 @@ def run_ingest_benchmarks(bundle: Path, structured: Path, pairs: int, work: Path
     finally:
         master.close()
     pipelines = TextAnalyzer(gazetteer).pipelines
-    blank = {lang: _blank(lang) for lang in ("zh", "en")}
+    blank = {lang: blank_pipeline(lang) for lang in ("zh", "en")}
     by_language = {lang: [t for t in texts if language_of(t) == lang] for lang in blank}
     words = {"n": 0}
 

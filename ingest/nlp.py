@@ -249,6 +249,14 @@ def _merge(doc: Doc, spans: list[Span]) -> Doc:
     return doc
 
 
+def blank_pipeline(lang: str) -> Language:
+    """The blank pipeline ckn starts from: words segmented by jieba for Chinese, spaCy's rules otherwise."""
+    if lang == "zh":
+        jieba.setLogLevel(logging.WARNING)
+        return spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+    return spacy.blank(lang)
+
+
 def build_pipeline(lang: str, model: str | None = None) -> Language:
     """A pipeline for ``lang``: the configured statistical model, or a blank one, plus ckn's components."""
     if model:
@@ -256,11 +264,8 @@ def build_pipeline(lang: str, model: str | None = None) -> Language:
             nlp = spacy.load(model)
         except OSError as exc:
             raise BadValue(f"cannot load the spaCy pipeline {model!r}: {exc}") from None
-    elif lang == "zh":
-        jieba.setLogLevel(logging.WARNING)
-        nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
     else:
-        nlp = spacy.blank("en")
+        nlp = blank_pipeline(lang)
     nlp.add_pipe(GAZETTEER, last=True)
     nlp.add_pipe(PATTERNS, last=True)
     return nlp
