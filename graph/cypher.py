@@ -108,25 +108,29 @@ SET n = row.props, n:{label(kind)}
 """
 
 
-def write_relations(rtype: RelType | str, *, new: bool = False) -> str:
-    """Write relations of one type (``$rows``: ``{id, source, target, props}``) with their properties.
-
-    ``new``: none of them is stored (the batch read them under its endpoint locks), so they are
-    created without looking for them first, their id set once with the other properties; the type's
-    uniqueness constraint still guards it.
-    """
-    write = (
-        f"CREATE (a)-[r:{rel_type(rtype)}]->(b)"
-        if new
-        else f"MERGE (a)-[r:{rel_type(rtype)} {{id: row.id}}]->(b)"
-    )
+def write_relations(rtype: RelType | str) -> str:
+    """Write stored relations of one type (``$rows``: ``{id, source, target, props}``), merged by id."""
     return f"""
 UNWIND $rows AS row
 MATCH (a:{ENTITY} {{id: row.source}})
 MATCH (b:{ENTITY} {{id: row.target}})
-{write}
+MERGE (a)-[r:{rel_type(rtype)} {{id: row.id}}]->(b)
 SET r = row.props
 """
+
+
+CREATE_RELATIONS = f"""
+UNWIND $rows AS row
+MATCH (a:{ENTITY} {{id: row.source}})
+MATCH (b:{ENTITY} {{id: row.target}})
+CREATE (a)-[r:$(row.type)]->(b)
+SET r = row.props
+"""
+"""Create relations of any types (``$rows``: ``{type, source, target, props}``) none of which is stored
+(the batch read them under its endpoint locks), in one statement, without looking for them first; the
+id is one of the properties, and each type's uniqueness constraint still guards it. ``type`` is a
+:class:`RelType` value, checked by the caller: a dynamic type (Neo4j 5.26) is a value, never spliced
+into the statement's text."""
 
 
 def relations_by_id(rtype: RelType | str) -> str:

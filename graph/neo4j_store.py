@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -47,6 +47,8 @@ _CHUNK = 5000
 
 Tx = ManagedTransaction | neo4j.Transaction
 """A write transaction: managed (the driver commits and retries it) or explicit (committed behind)."""
+Later = list[Callable[[], Any]]
+"""Statements of a transaction committed behind that run with its commit, in the committer thread."""
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -176,9 +178,11 @@ class Neo4jStore(traversal.Traversals):
             time.sleep(delay)
             delay *= 2
 
-    def _commit(self, session: neo4j.Session, tx: neo4j.Transaction, work: Any) -> None:
-        """Commit (in the committer thread); one failing with a transient error writes its batch again."""
+    def _commit(self, session: neo4j.Session, tx: neo4j.Transaction, work: Any, last: Later) -> None:
+        """Run ``last`` and commit (in the committer thread); a transient error writes the batch again."""
         try:
+            for statement in last:
+                statement()
             tx.commit()
             return
         except Exception as exc:
@@ -214,17 +218,21 @@ class Neo4jStore(traversal.Traversals):
     def write_behind(self) -> AbstractContextManager[None]:
         """See :meth:`graph.store.GraphStore.write_behind` and :mod:`graph.behind`.
 
-        Here a write runs its statements (locks, reads, merged writes) in the caller's thread, in an
-        explicit transaction, and returns; the commit, where the server applies the batch to its store
-        and indexes (about a quarter of a bulk load), runs behind while the caller prepares the next
-        batch. The next write starts once it is committed, so it sees every node the batch created.
+        Here a write runs its statements (locks, reads, entity writes) in the caller's thread, in an
+        explicit transaction, and returns; the statement creating its new relations (its largest) and
+        the commit, where the server applies the batch to its store and indexes, run behind while the
+        caller prepares the next batch. The next write starts once it is committed, so it sees every
+        node the batch created.
         """
         return self._behind.block()
 
     def write(self, batch: Batch) -> WriteResult:
         """See :meth:`graph.store.GraphStore.write`."""
+        last: Later = []  # behind: the batch's new relations, written with its commit
 
-        def work(tx: Tx) -> WritePlan:
+        def work(tx: Tx, defer: bool = False) -> WritePlan:
+            last.clear()
+
             def load_entities(ids: list[str]) -> dict[str, Entity]:
                 rows = self._run(tx, cypher.LOCK_ENTITIES, ids=sorted(ids))
                 return {r["id"]: _entity(r["props"]) for r in rows if not r["pending"]}
@@ -234,7 +242,8 @@ class Neo4jStore(traversal.Traversals):
                 return {r["id"]: NodeKind(r["kind"]) for r in rows}
 
             plan = plan_write(batch, load_entities, load_kinds, lambda ids: self._relations_by_id(tx, ids))
-            self._persist(tx, plan)
+            now, as_json = utcnow().isoformat(), EvidenceJson()
+            self._persist_entities(tx, plan, now, as_json)
             if plan.delete_entities or plan.delete_relations:
                 self._run(tx, cypher.LOCK_STORED, ids=plan.delete_entities)
                 self._delete(tx, plan.delete_entities, plan.delete_relations)
@@ -248,36 +257,55 @@ class Neo4jStore(traversal.Traversals):
                 )
             if plan.changed:
                 self._run(tx, cypher.BUMP_GRAPH_VERSION)
+            self._persist_relations(tx, plan, now, as_json, last if defer else None)
             return plan
 
         if not self._behind.active:
             plan: WritePlan = self._write_tx(work)
             return plan.result()
         self._behind.check()
-        session, tx, plan = self._begin(work)
-        self._behind.submit(lambda: self._commit(session, tx, work))
+        session, tx, plan = self._begin(lambda tx_: work(tx_, defer=True))
+        self._behind.submit(lambda: self._commit(session, tx, work, last))
         return plan.result()
 
     def _persist(self, tx: Tx, plan: WritePlan) -> None:
         now, as_json = utcnow().isoformat(), EvidenceJson()
+        self._persist_entities(tx, plan, now, as_json)
+        self._persist_relations(tx, plan, now, as_json)
+
+    def _persist_entities(self, tx: Tx, plan: WritePlan, now: str, as_json: EvidenceJson) -> None:
         by_kind: dict[NodeKind, list[dict[str, Any]]] = defaultdict(list)
         for entity in plan.entities:
             by_kind[entity.kind].append({"id": entity.id, "props": _stored_props(entity, now, as_json)})
         for kind, rows in sorted(by_kind.items()):
             self._run(tx, cypher.write_entities(kind), rows=rows)
+
+    def _persist_relations(
+        self, tx: Tx, plan: WritePlan, now: str, as_json: EvidenceJson, later: Later | None = None
+    ) -> None:
+        """Write a plan's relations: those stored before merged per type, the new ones in one statement.
+
+        ``later``: a batch written behind puts that statement there instead of running it; it runs
+        with the commit, in the committer thread, so the server creates the batch's relations (its
+        largest statement) while the caller converts the next batch (see :meth:`write_behind`).
+        """
         stored = {fact_id for fact, fact_id in plan.restated if fact == "r"}
-        by_type: dict[tuple[RelType, bool], list[dict[str, Any]]] = defaultdict(list)
+        merged: dict[RelType, list[dict[str, Any]]] = defaultdict(list)
+        new: list[dict[str, Any]] = []
         for rel in plan.relations:
-            rid = rel.id
-            row = {
-                "id": rid,
-                "source": rel.source,
-                "target": rel.target,
-                "props": _stored_props(rel, now, as_json),
-            }
-            by_type[(rel.type, rid not in stored)].append(row)
-        for (rtype, new), rel_rows in sorted(by_type.items()):
-            self._run(tx, cypher.write_relations(rtype, new=new), rows=rel_rows)
+            row = {"source": rel.source, "target": rel.target, "props": _stored_props(rel, now, as_json)}
+            if rel.id in stored:
+                merged[rel.type].append({**row, "id": rel.id})
+            else:
+                new.append({**row, "type": cypher.rel_type(rel.type)})
+        for rtype, rows in sorted(merged.items()):
+            self._run(tx, cypher.write_relations(rtype), rows=rows)
+        if not new:
+            return
+        if later is None:
+            self._run(tx, cypher.CREATE_RELATIONS, rows=new)
+        else:
+            later.append(lambda: tx.run(cypher.CREATE_RELATIONS, rows=new).consume())
 
     def _relations_by_id(self, tx: Tx | None, ids: Sequence[str]) -> dict[str, Relation]:
         by_type: dict[str, list[str]] = defaultdict(list)

@@ -38,7 +38,7 @@ def test_builders_refuse_anything_but_the_enums(hostile: str) -> None:
 def test_labels_and_types_are_spliced_only_after_checking() -> None:
     assert "n:Customer" in cypher.write_entities(NodeKind.CUSTOMER)
     assert "MERGE (a)-[r:REFERRED {id: row.id}]" in cypher.write_relations("REFERRED")
-    assert "CREATE (a)-[r:REFERRED]->(b)" in cypher.write_relations("REFERRED", new=True)
+    assert "CREATE (a)-[r:$(row.type)]->(b)" in cypher.CREATE_RELATIONS  # a value, not spliced text
     assert "$rows" in cypher.write_relations(RelType.KNOWS)
 
 

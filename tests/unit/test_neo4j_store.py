@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import neo4j
 import pytest
 from neo4j.exceptions import ServiceUnavailable
 
+from graph import cypher
 from graph.model import Batch, RelType
 from graph.neo4j_store import Neo4jStore
 from graph.store import DeleteResult, GraphStore
@@ -19,21 +21,27 @@ from tests.factories import customer, rel
 pytestmark = pytest.mark.neo4j
 
 
-@pytest.mark.parametrize("failing", ["writes", "commit"])
+@pytest.mark.parametrize("failing", ["writes", "new relations", "commit"])
 def test_a_batch_behind_that_fails_with_a_transient_error_writes_its_batch_again(
     neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    """In a write-behind block a batch runs its writes (in the caller's thread), then its commit
-    (behind): either may meet a server gone."""
+    """In a write-behind block a batch runs its writes in the caller's thread, then its new relations
+    and its commit behind: any of them may meet a server gone."""
     neo4j_target.wipe()
     store = neo4j_target.open()
-    owner, name = (Neo4jStore, "_persist") if failing == "writes" else (neo4j.Transaction, "commit")
+    owner, name = {
+        "writes": (Neo4jStore, "_persist_entities"),
+        "new relations": (neo4j.Transaction, "run"),
+        "commit": (neo4j.Transaction, "commit"),
+    }[failing]
     original = getattr(owner, name)
     failed: list[str] = []
 
-    def server_gone_once(*args: object) -> None:
+    def server_gone_once(*args: Any, **kwargs: Any) -> Any:
+        if failing == "new relations" and args[1] != cypher.CREATE_RELATIONS:
+            return original(*args, **kwargs)
         monkeypatch.setattr(owner, name, original)
-        failed.append("once")
+        failed.append(threading.current_thread().name)
         raise ServiceUnavailable(f"the server went away during the {failing}")
 
     try:
@@ -42,7 +50,8 @@ def test_a_batch_behind_that_fails_with_a_transient_error_writes_its_batch_again
             monkeypatch.setattr(owner, name, server_gone_once)
             result = store.write(Batch(relations=(rel(RelType.KNOWS, "customer:1", "customer:2"),)))
             store.write(Batch(entities=(customer("customer:3"),)))  # after the batch written again
-        assert failed == ["once"]
+        assert len(failed) == 1
+        assert (failed[0] == threading.main_thread().name) == (failing == "writes")  # the others: behind
         assert result.relations.created == 1
         other = neo4j_target.open()
         try:
