@@ -11,6 +11,7 @@ Every statement comes from :mod:`graph.cypher`; this is the only module that imp
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -53,6 +54,18 @@ Later = list[Callable[[], Any]]
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, Neo4jError | DriverError) and exc.is_retryable()
+
+
+OLDEST_SERVER = (5, 26)
+"""The oldest Neo4j ckn runs on: its statements use dynamic relationship types (new in 5.26)."""
+
+
+def check_server(agent: str) -> None:
+    """Refuse a server older than :data:`OLDEST_SERVER`, from its agent string (``Neo4j/5.26.12``)."""
+    found = re.match(r"Neo4j/(\d+)\.(\d+)", agent)
+    if found and (int(found[1]), int(found[2])) < OLDEST_SERVER:
+        oldest = ".".join(map(str, OLDEST_SERVER))
+        raise StoreVersionError(f"the server is {agent}; ckn needs Neo4j {oldest} or later")
 
 
 def _user_props(props: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +156,11 @@ class Neo4jStore(traversal.Traversals):
         except (ServiceUnavailable, AuthError, OSError, Neo4jError) as exc:
             self._driver.close()
             raise StoreUnavailable(f"cannot reach Neo4j at {uri}: {exc}") from None
+        try:
+            check_server(self._driver.get_server_info().agent)
+        except StoreVersionError:
+            self._driver.close()
+            raise
         self._migrate()
 
     # -- plumbing ----------------------------------------------------------------------------------

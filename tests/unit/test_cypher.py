@@ -1,12 +1,13 @@
-"""The Cypher builders, checked without a server."""
+"""The Cypher builders, and the server versions they need, checked without a server."""
 
 from __future__ import annotations
 
 import pytest
 
 from graph import cypher
-from graph.errors import InvalidLabel
+from graph.errors import InvalidLabel, StoreVersionError
 from graph.model import NodeKind, RelType
+from graph.neo4j_store import check_server
 
 
 def test_every_relationship_type_has_a_uniqueness_constraint_in_the_migrations() -> None:
@@ -48,3 +49,12 @@ def test_no_statement_has_an_unbounded_variable_length_pattern() -> None:
     texts += [cypher.relations_of(d) for d in ("out", "in", "both")]
     for text in texts:
         assert "*]" not in text and "*.." not in text and "]-*" not in text
+
+
+def test_a_server_older_than_the_dynamic_types_is_refused_with_its_version() -> None:
+    for agent in ("Neo4j/5.26.0", "Neo4j/5.26.12", "Neo4j/2025.10.1", "Neo4j/6.0.0"):
+        check_server(agent)
+    with pytest.raises(StoreVersionError, match=r"Neo4j/5\.20\.0; ckn needs Neo4j 5\.26 or later"):
+        check_server("Neo4j/5.20.0")
+    with pytest.raises(StoreVersionError):
+        check_server("Neo4j/4.4.30")
