@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -48,8 +48,6 @@ _CHUNK = 5000
 
 Tx = ManagedTransaction | neo4j.Transaction
 """A write transaction: managed (the driver commits and retries it) or explicit (committed behind)."""
-Later = list[Callable[[], Any]]
-"""Statements of a transaction committed behind that run with its commit, in the committer thread."""
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -196,11 +194,13 @@ class Neo4jStore(traversal.Traversals):
             time.sleep(delay)
             delay *= 2
 
-    def _commit(self, session: neo4j.Session, tx: neo4j.Transaction, work: Any, last: Later) -> None:
-        """Run ``last`` and commit (in the committer thread); a transient error writes the batch again."""
+    def _commit(
+        self, session: neo4j.Session, tx: neo4j.Transaction, work: Any, new_relations: list[dict[str, Any]]
+    ) -> None:
+        """Create a batch's new relations and commit (behind); a transient error writes it again."""
         try:
-            for statement in last:
-                statement()
+            if new_relations:
+                self._run(tx, cypher.CREATE_RELATIONS, rows=new_relations)
             tx.commit()
             return
         except Exception as exc:
@@ -246,11 +246,9 @@ class Neo4jStore(traversal.Traversals):
 
     def write(self, batch: Batch) -> WriteResult:
         """See :meth:`graph.store.GraphStore.write`."""
-        last: Later = []  # behind: the batch's new relations, written with its commit
+        new_relations: list[dict[str, Any]] = []  # behind: created with the commit
 
         def work(tx: Tx, defer: bool = False) -> WritePlan:
-            last.clear()
-
             def load_entities(ids: list[str]) -> dict[str, Entity]:
                 rows = self._run(tx, cypher.LOCK_ENTITIES, ids=sorted(ids))
                 return {r["id"]: _entity(r["props"]) for r in rows if not r["pending"]}
@@ -275,7 +273,7 @@ class Neo4jStore(traversal.Traversals):
                 )
             if plan.changed:
                 self._run(tx, cypher.BUMP_GRAPH_VERSION)
-            self._persist_relations(tx, plan, now, as_json, last if defer else None)
+            new_relations[:] = self._persist_relations(tx, plan, now, as_json, defer=defer)
             return plan
 
         if not self._behind.active:
@@ -283,7 +281,7 @@ class Neo4jStore(traversal.Traversals):
             return plan.result()
         self._behind.check()
         session, tx, plan = self._begin(lambda tx_: work(tx_, defer=True))
-        self._behind.submit(lambda: self._commit(session, tx, work, last))
+        self._behind.submit(lambda: self._commit(session, tx, work, new_relations))
         return plan.result()
 
     def _persist(self, tx: Tx, plan: WritePlan) -> None:
@@ -299,13 +297,13 @@ class Neo4jStore(traversal.Traversals):
             self._run(tx, cypher.write_entities(kind), rows=rows)
 
     def _persist_relations(
-        self, tx: Tx, plan: WritePlan, now: str, as_json: EvidenceJson, later: Later | None = None
-    ) -> None:
+        self, tx: Tx, plan: WritePlan, now: str, as_json: EvidenceJson, *, defer: bool = False
+    ) -> list[dict[str, Any]]:
         """Write a plan's relations: those stored before merged per type, the new ones in one statement.
 
-        ``later``: a batch written behind puts that statement there instead of running it; it runs
-        with the commit, in the committer thread, so the server creates the batch's relations (its
-        largest statement) while the caller converts the next batch (see :meth:`write_behind`).
+        ``defer``: return the new ones' rows instead of creating them. A batch written behind creates
+        them with its commit, in the committer thread, so the server writes them (its largest
+        statement) while the caller converts the next batch (see :meth:`write_behind`).
         """
         stored = {fact_id for fact, fact_id in plan.restated if fact == "r"}
         merged: dict[RelType, list[dict[str, Any]]] = defaultdict(list)
@@ -318,12 +316,11 @@ class Neo4jStore(traversal.Traversals):
                 new.append({**row, "type": cypher.rel_type(rel.type)})
         for rtype, rows in sorted(merged.items()):
             self._run(tx, cypher.write_relations(rtype), rows=rows)
-        if not new:
-            return
-        if later is None:
+        if defer:
+            return new
+        if new:
             self._run(tx, cypher.CREATE_RELATIONS, rows=new)
-        else:
-            later.append(lambda: tx.run(cypher.CREATE_RELATIONS, rows=new).consume())
+        return []
 
     def _relations_by_id(self, tx: Tx | None, ids: Sequence[str]) -> dict[str, Relation]:
         by_type: dict[str, list[str]] = defaultdict(list)
