@@ -49,6 +49,9 @@ _CHUNK = 5000
 Tx = ManagedTransaction | neo4j.Transaction
 """A write transaction: managed (the driver commits and retries it) or explicit (committed behind)."""
 
+Nodes = dict[str, str]
+"""Entity id -> the ``elementId`` of its node, as a lock statement of the transaction returned it."""
+
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, Neo4jError | DriverError) and exc.is_retryable()
@@ -98,10 +101,10 @@ def _relation(source: str, target: str, rtype: str, props: dict[str, Any]) -> Re
     )
 
 
-def _stored_props(fact: Entity | Relation, now: str, as_json: EvidenceJson) -> dict[str, Any]:
+def _stored_props(fact: Entity | Relation, fact_id: str, now: str, as_json: EvidenceJson) -> dict[str, Any]:
     stored: dict[str, Any] = {
         **fact.props,
-        "id": fact.id,
+        "id": fact_id,
         "_prov": [as_json(p) for p in fact.provenance],
         "_prov_sources": sorted({p.source_id for p in fact.provenance}),
         "_updated_at": now,
@@ -249,19 +252,22 @@ class Neo4jStore(traversal.Traversals):
         new_relations: list[dict[str, Any]] = []  # behind: created with the commit
 
         def work(tx: Tx, defer: bool = False) -> WritePlan:
+            nodes: Nodes = {}
+
             def load_entities(ids: list[str]) -> dict[str, Entity]:
                 rows = self._run(tx, cypher.LOCK_ENTITIES, ids=sorted(ids))
+                nodes.update((r["id"], r["node"]) for r in rows)
                 return {r["id"]: _entity(r["props"]) for r in rows if not r["pending"]}
 
             def load_kinds(ids: list[str]) -> dict[str, NodeKind]:
-                rows = self._run(tx, cypher.LOCK_STORED, ids=sorted(ids))
+                rows = self._lock_stored(tx, ids, nodes)
                 return {r["id"]: NodeKind(r["kind"]) for r in rows}
 
             plan = plan_write(batch, load_entities, load_kinds, lambda ids: self._relations_by_id(tx, ids))
             now, as_json = utcnow().isoformat(), EvidenceJson()
-            self._persist_entities(tx, plan, now, as_json)
+            self._persist_entities(tx, plan, nodes, now, as_json)
             if plan.delete_entities or plan.delete_relations:
-                self._run(tx, cypher.LOCK_STORED, ids=plan.delete_entities)
+                self._lock_stored(tx, plan.delete_entities, nodes)
                 self._delete(tx, plan.delete_entities, plan.delete_relations)
             if batch.checkpoint is not None:
                 self._run(
@@ -273,7 +279,7 @@ class Neo4jStore(traversal.Traversals):
                 )
             if plan.changed:
                 self._run(tx, cypher.BUMP_GRAPH_VERSION)
-            new_relations[:] = self._persist_relations(tx, plan, now, as_json, defer=defer)
+            new_relations[:] = self._persist_relations(tx, plan, nodes, now, as_json, defer=defer)
             return plan
 
         if not self._behind.active:
@@ -284,22 +290,38 @@ class Neo4jStore(traversal.Traversals):
         self._behind.submit(lambda: self._commit(session, tx, work, new_relations))
         return plan.result()
 
-    def _persist(self, tx: Tx, plan: WritePlan) -> None:
-        now, as_json = utcnow().isoformat(), EvidenceJson()
-        self._persist_entities(tx, plan, now, as_json)
-        self._persist_relations(tx, plan, now, as_json)
+    def _lock_stored(self, tx: Tx, ids: Iterable[str], nodes: Nodes) -> list[neo4j.Record]:
+        """Lock stored entities (:data:`cypher.LOCK_STORED`), noting their nodes in ``nodes``."""
+        rows = self._run(tx, cypher.LOCK_STORED, ids=sorted(ids))
+        nodes.update((r["id"], r["node"]) for r in rows)
+        return rows
 
-    def _persist_entities(self, tx: Tx, plan: WritePlan, now: str, as_json: EvidenceJson) -> None:
+    def _persist(self, tx: Tx, plan: WritePlan) -> None:
+        """Write a plan whose facts are all stored (locked by the caller)."""
+        nodes: Nodes = {}
+        ends = {r.source for r in plan.relations} | {r.target for r in plan.relations}
+        self._lock_stored(tx, ends | {e.id for e in plan.entities}, nodes)
+        now, as_json = utcnow().isoformat(), EvidenceJson()
+        self._persist_entities(tx, plan, nodes, now, as_json)
+        self._persist_relations(tx, plan, nodes, now, as_json)
+
+    def _persist_entities(
+        self, tx: Tx, plan: WritePlan, nodes: Nodes, now: str, as_json: EvidenceJson
+    ) -> None:
         by_kind: dict[NodeKind, list[dict[str, Any]]] = defaultdict(list)
         for entity in plan.entities:
-            by_kind[entity.kind].append({"id": entity.id, "props": _stored_props(entity, now, as_json)})
+            by_kind[entity.kind].append(
+                {"node": nodes[entity.id], "props": _stored_props(entity, entity.id, now, as_json)}
+            )
         for kind, rows in sorted(by_kind.items()):
             self._run(tx, cypher.write_entities(kind), rows=rows)
 
     def _persist_relations(
-        self, tx: Tx, plan: WritePlan, now: str, as_json: EvidenceJson, *, defer: bool = False
+        self, tx: Tx, plan: WritePlan, nodes: Nodes, now: str, as_json: EvidenceJson, *, defer: bool = False
     ) -> list[dict[str, Any]]:
         """Write a plan's relations: those stored before merged per type, the new ones in one statement.
+
+        ``nodes``: the element ids of the endpoints, which the caller locked.
 
         ``defer``: return the new ones' rows instead of creating them. A batch written behind creates
         them with its commit, in the committer thread, so the server writes them (its largest
@@ -309,11 +331,16 @@ class Neo4jStore(traversal.Traversals):
         merged: dict[RelType, list[dict[str, Any]]] = defaultdict(list)
         new: list[dict[str, Any]] = []
         for rel in plan.relations:
-            row = {"source": rel.source, "target": rel.target, "props": _stored_props(rel, now, as_json)}
-            if rel.id in stored:
-                merged[rel.type].append({**row, "id": rel.id})
+            rel_id = rel.id  # a hash: computed once
+            row = {
+                "source": nodes[rel.source],
+                "target": nodes[rel.target],
+                "props": _stored_props(rel, rel_id, now, as_json),
+            }
+            if rel_id in stored:
+                merged[rel.type].append({**row, "id": rel_id})
             else:
-                new.append({**row, "type": cypher.rel_type(rel.type)})
+                new.append({**row, "type": cypher.CHECKED_TYPES[rel.type]})
         for rtype, rows in sorted(merged.items()):
             self._run(tx, cypher.write_relations(rtype), rows=rows)
         if defer:

@@ -41,6 +41,7 @@ def test_labels_and_types_are_spliced_only_after_checking() -> None:
     assert "MERGE (a)-[r:REFERRED {id: row.id}]" in cypher.write_relations("REFERRED")
     assert "CREATE (a)-[r:$(row.type)]->(b)" in cypher.CREATE_RELATIONS  # a value, not spliced text
     assert "$rows" in cypher.write_relations(RelType.KNOWS)
+    assert {t: t.value for t in RelType} == cypher.CHECKED_TYPES  # what rows give the dynamic type
 
 
 def test_no_statement_has_an_unbounded_variable_length_pattern() -> None:
