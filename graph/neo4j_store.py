@@ -2,9 +2,9 @@
 
 Writes are managed transactions (retried by the driver on transient errors such as deadlocks), each
 batch one transaction: lock the entities it touches, read them, merge in Python with the same rules as
-the embedded store (:mod:`graph.merge`), write with ``UNWIND ... MERGE``. Inside ``write_behind()`` a
-batch runs in an explicit transaction instead, committed behind (:mod:`graph.behind`). Reads are
-routed as reads.
+the embedded store (:mod:`graph.merge`), write with ``UNWIND ... MERGE``, finding the locked nodes by
+the element ids the lock statements returned. Inside ``write_behind()`` a batch runs in an explicit
+transaction instead, committed behind (:mod:`graph.behind`). Reads are routed as reads.
 Every statement comes from :mod:`graph.cypher`; this is the only module that imports ``neo4j``.
 """
 
