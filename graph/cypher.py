@@ -145,9 +145,9 @@ SET r = row.props
 """Create relations of any types (``$rows``: ``{type, source, target, props}``, the ends as in
 :func:`write_relations`) none of which is stored (the batch read them under its endpoint locks), in
 one statement, without looking for them first; the id is one of the properties, and each type's
-uniqueness constraint still guards it. ``type`` is a
-:class:`RelType` value, checked by the caller: a dynamic type (Neo4j 5.26) is a value, never spliced
-into the statement's text."""
+uniqueness constraint still guards it. ``type`` is a :class:`RelType` value from
+:data:`CHECKED_TYPES`: a dynamic type (Neo4j 5.26) is a value, never spliced into the statement's
+text."""
 
 
 def relations_by_id(rtype: RelType | str) -> str:
