@@ -53,6 +53,24 @@ Nodes = dict[str, str]
 """Entity id -> the ``elementId`` of its node, as a lock statement of the transaction returned it."""
 
 
+class _Unprinted(list[Any]):
+    """A statement's list parameter (rows, ids) that prints as its length.
+
+    The driver formats every statement's parameters for its debug log (``" ".join(map(repr, fields))``)
+    before the logger decides whether to print them: for a batch of 10,000 rows that costs as much as
+    encoding them, in the writer's thread, and a debug log would hold every customer's details. The
+    encoder sends it as the list it is.
+    """
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} values>"
+
+
+def _params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters for the driver, their lists unprinted (see :class:`_Unprinted`)."""
+    return {k: _Unprinted(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, Neo4jError | DriverError) and exc.is_retryable()
 
@@ -169,7 +187,7 @@ class Neo4jStore(traversal.Traversals):
     def _read(self, text: str, **params: Any) -> list[neo4j.Record]:
         self._behind.wait()
         records, _, _ = self._driver.execute_query(
-            _q(text, self._timeout), params, routing_=RoutingControl.READ, database_=self.database
+            _q(text, self._timeout), _params(params), routing_=RoutingControl.READ, database_=self.database
         )
         return records
 
@@ -216,7 +234,7 @@ class Neo4jStore(traversal.Traversals):
 
     @staticmethod
     def _run(tx: Tx, text: str, **params: Any) -> list[neo4j.Record]:
-        return list(tx.run(text, params))
+        return list(tx.run(text, _params(params)))
 
     def _migrate(self) -> None:
         records = self._read(cypher.GET_SCHEMA_VERSION)
@@ -575,7 +593,7 @@ class Neo4jStore(traversal.Traversals):
         """Records as the server sends them (a read transaction), not all held at once."""
         self._behind.wait()
         with self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
-            yield from session.run(_q(text, self._timeout), params)
+            yield from session.run(_q(text, self._timeout), _params(params))
 
     def get_checkpoint(self, job: str) -> str | None:
         """See :meth:`graph.store.GraphStore.get_checkpoint`."""

@@ -1,8 +1,10 @@
 """What only the Neo4j store does: a batch behind that fails with a transient error is written again; a
-batch open behind holds the locks that keep an erasure or a source deletion from overtaking it."""
+batch open behind holds the locks that keep an erasure or a source deletion from overtaking it; the
+driver's debug log does not hold what a batch writes."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -136,5 +138,30 @@ def test_deleting_a_source_waits_for_a_batch_adding_other_evidence_and_keeps_it(
         kept = store.get_entity("customer:1")
         assert kept is not None
         assert [p.source_id for p in kept.provenance] == ["src:vcard.vcf"]
+    finally:
+        store.close()
+
+
+def test_the_drivers_debug_log_shows_how_many_rows_a_statement_sends_not_the_customers_in_them(
+    neo4j_target: Neo4jTarget, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The driver formats every statement's parameters for its debug log, printed or not (which also
+    costs as much as encoding them): a debug log kept to trace a problem would hold personal data."""
+    neo4j_target.wipe()
+    store = neo4j_target.open()
+    details = {"email": "wang.fang@example.cn", "phone": "+86 139 0000 1234"}
+    try:
+        with caplog.at_level(logging.DEBUG, logger="neo4j"):
+            store.write(Batch(entities=(customer("customer:1", "王芳", **details),)))
+            with store.write_behind():
+                store.write(Batch(entities=(customer("customer:2", "Fang WANG", **details),)))
+                store.write(Batch(relations=(rel(RelType.KNOWS, "customer:1", "customer:2"),)))
+            assert store.get_entities(["customer:1", "customer:2"]).keys() == {"customer:1", "customer:2"}
+        sent = [r.getMessage() for r in caplog.records if "C: RUN" in r.getMessage()]
+        assert any("values>" in line for line in sent)  # rows and ids as counts
+        for secret in ("wang.fang@example.cn", "0000 1234", "王芳", "Fang WANG"):
+            assert not any(secret in line for line in sent), secret
+        stored = store.get_entity("customer:2")
+        assert stored is not None and stored.props == details and stored.name == "Fang WANG"
     finally:
         store.close()
