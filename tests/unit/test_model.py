@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -55,6 +60,61 @@ def test_oversized_and_nested_properties_are_refused() -> None:
         )
     with pytest.raises(ValidationError):
         Entity(id="x", kind=NodeKind.TOPIC, props={"nested": {"a": 1}}, provenance=(prov(),))  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (["张伟", 3], "mixed"),
+        ([True, 2], "mixed"),
+        ([None], "mixed or empty"),
+        ([float("nan")], "NaN"),
+        (float("nan"), "NaN"),
+        (b"\xe5\xbc\xa0", "holds a bytes"),
+        (datetime(2026, 1, 5), "holds a datetime"),
+        ([["VIP"]], "holds a list"),
+    ],
+)
+def test_property_values_a_store_cannot_keep_as_they_are_are_refused(value: object, why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        Entity(id="x", kind=NodeKind.TOPIC, props={"v": value}, provenance=(prov(),))  # type: ignore[dict-item]
+
+
+def test_property_values_that_mean_text_numbers_or_lists_are_stored_as_such() -> None:
+    class Tier(StrEnum):
+        GOLD = "金卡"
+
+    props = {
+        "tier": Tier.GOLD,
+        "orders": np.int64(12),
+        "share": np.float64(0.25),
+        "credit": Decimal("1.5"),
+        "tags": ("vip", "华东"),
+        "scores": [1, 2.5],
+        "vip": True,
+        "note": None,
+        "empty": [],
+    }
+    stored = Entity(id="x", kind=NodeKind.TOPIC, props=props, provenance=(prov(),)).props  # type: ignore[arg-type]
+    assert stored == {
+        "tier": "金卡",
+        "orders": 12,
+        "share": 0.25,
+        "credit": 1.5,
+        "tags": ["vip", "华东"],
+        "scores": [1.0, 2.5],
+        "vip": True,
+        "note": None,
+        "empty": [],
+    }
+    assert [type(stored[k]) for k in ("tier", "orders", "share", "credit", "tags")] == [
+        str,
+        int,
+        float,
+        float,
+        list,
+    ]
+    assert stored is not props  # the frozen fact keeps its own copy
 
 
 def test_provenance_checks_offsets_and_confidence() -> None:
