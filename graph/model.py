@@ -156,8 +156,8 @@ _LISTS: tuple[frozenset[type], ...] = (
 def _scalar(key: str, value: object) -> Scalar:
     if isinstance(value, str):  # an enum's or another subclass's text, as plain text
         result: Scalar = str.__str__(value)
-    elif isinstance(value, bool):
-        result = bool(value)
+    elif isinstance(value, bool):  # before numbers: a yes/no is an Integral too
+        result = value
     elif isinstance(value, numbers.Integral):
         result = int(value)
     elif isinstance(value, numbers.Real | Decimal):
