@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.answers import router as answers_router
 from api.deps import SettingsDep, StoreDep
-from api.jobs import Jobs
+from api.jobs import Jobs, UploadLimit
 from api.jobs import router as jobs_router
 from api.schemas import EntityOut, Page, RelationOut, ReviewDecision, SubgraphOut
 from graph.errors import CknError, InvalidInput, NotFound
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         settings.match_threshold,
     )
     _install_error_handlers(app)
+    app.add_middleware(UploadLimit)
     app.state.settings = settings
     app.include_router(jobs_router)
     app.include_router(answers_router)

@@ -35,7 +35,7 @@ from graph.store import Direction, GraphStore
 from ingest import review
 from ingest.generate import generate as generate_bundle
 from ingest.jsonl import load_jsonl
-from ingest.pipeline import FileReport, ingest_paths
+from ingest.pipeline import FileReport, Replace, ingest_paths
 from ingest.tabular import NO_MAPPING, Mapping
 from ingest.understand import search
 from queries.customer import customer_360
@@ -167,11 +167,35 @@ def ingest(
     quarantine_dir: Annotated[
         Path | None, typer.Option(help="Where bad rows are written (default: CKN_HOME/quarantine).")
     ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Name the source(s): a file is NAME, a folder's files NAME/their path in it "
+            "(default: each file's resolved path). Monthly exports saved in different places are one "
+            "source when given one name."
+        ),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="A full snapshot: once stored, it replaces the older versions of the same source, "
+            "deleting the facts only they supported (default: merge, nothing is deleted).",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Replace even when that deletes more than CKN_REPLACE_MAX_SHARE.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read everything, write nothing: show what would change.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest CRM exports (a folder or files); bad rows are quarantined, the rest is ingested.
 
-    Exit status 3 when rows were quarantined, 2 when the input cannot be read at all.
+    Ingest merges: nothing already stored is deleted because a file lacks it. ``--replace`` makes
+    each file replace the older versions of its source. Exit status 3 when rows were quarantined, 2
+    when the input cannot be read at all or a replacement waits for ``--yes``.
     """
     settings = _run(lambda: load_settings(**_State.overrides))
     file_mapping = NO_MAPPING
@@ -204,6 +228,14 @@ def ingest(
                 + (f", {file.words:,} words at {file.words_per_second:,.0f} words/s" if file.words else "")
             )
             typer.echo(f"{file.status:<10} {file.kind:<13} {Path(file.path).name}: {detail}")
+            if file.replacement is not None:
+                d = file.replacement
+                done = "replaced" if file.replaced else "would replace"
+                typer.echo(
+                    f"{'':<10} {done} {', '.join(file.replaces)}: {d.entities_deleted} entities and "
+                    f"{d.relations_deleted} relationships deleted, {d.facts_trimmed} facts kept with "
+                    f"other evidence, of {d.facts_supported}"
+                )
 
     report = _run(
         lambda: ingest_paths(
@@ -218,6 +250,9 @@ def ingest(
             match_threshold=settings.match_threshold,
             progress=shown,
             on_rows=rows_done,
+            name=source,
+            replace=Replace(confirmed=yes, max_share=settings.replace_max_share) if replace else None,
+            dry_run=dry_run,
         )
     )
     if as_json:
@@ -231,7 +266,10 @@ def ingest(
             f"{report.quarantined} rows quarantined"
             + (f" (see {report.quarantine_dir})" if report.quarantined else "")
         )
-    if any(f.status == "rejected" for f in report.files):
+    waiting = [f for f in report.files if f.replaces and not f.replaced and not dry_run]
+    for file in waiting:
+        typer.secho(f"not replaced: {file.reason}", err=True, fg=typer.colors.YELLOW)
+    if waiting or any(f.status == "rejected" for f in report.files):
         raise typer.Exit(EXIT_INPUT)
     if report.quarantined:
         raise typer.Exit(EXIT_PARTIAL)

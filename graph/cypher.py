@@ -185,7 +185,7 @@ RETURN DISTINCT r.id AS id
 
 FACTS_OF_SOURCE_ENTITIES = f"""
 MATCH (n:{ENTITY})
-WHERE $source IN n._prov_sources OR n.id = $source
+WHERE n.id IN $sources OR any(s IN n._prov_sources WHERE s IN $sources)
 SET n._kind = n._kind
 RETURN properties(n) AS props
 """
@@ -194,7 +194,7 @@ concurrent batch adds to them is seen before they are trimmed or deleted."""
 
 FACTS_OF_SOURCE_RELATIONS = f"""
 MATCH (a:{ENTITY})-[r]->(b:{ENTITY})
-WHERE $source IN r._prov_sources
+WHERE any(s IN r._prov_sources WHERE s IN $sources)
 SET r.key = r.key
 RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
 """

@@ -347,13 +347,19 @@ class EmbeddedStore(traversal.Traversals):
             found.update((i, NodeKind(k)) for i, k in self._conn.execute(sql, chunk))
         return found
 
-    def _delete(self, cur: sqlite3.Cursor, entity_ids: Sequence[str], relation_ids: Sequence[str]) -> int:
-        """Delete entities (with every relation touching them) and relations; return relations deleted."""
+    @staticmethod
+    def _doomed(cur: sqlite3.Cursor, entity_ids: Sequence[str], relation_ids: Sequence[str]) -> set[str]:
+        """The relations deleting these entities and relations removes."""
         doomed = set(relation_ids)
         for chunk in _chunks(list(entity_ids)):
             marks = _marks(chunk)
             sql = f"SELECT id FROM relations WHERE source IN ({marks}) OR target IN ({marks})"  # noqa: S608
             doomed.update(r[0] for r in cur.execute(sql, (*chunk, *chunk)))
+        return doomed
+
+    def _delete(self, cur: sqlite3.Cursor, entity_ids: Sequence[str], relation_ids: Sequence[str]) -> int:
+        """Delete entities (with every relation touching them) and relations; return relations deleted."""
+        doomed = self._doomed(cur, entity_ids, relation_ids)
         for fact, ids in (("e", list(entity_ids)), ("r", sorted(doomed))):
             table = "entities" if fact == "e" else "relations"
             for chunk in _chunks(ids):
@@ -363,27 +369,29 @@ class EmbeddedStore(traversal.Traversals):
                 cur.execute(sql, (fact, *chunk))
         return len(doomed)
 
-    def delete_source(self, source_id: str) -> DeleteResult:
+    def delete_source(
+        self, *source_ids: str, dry_run: bool = False, keep: Iterable[str] = ()
+    ) -> DeleteResult:
         """See :meth:`graph.store.GraphStore.delete_source`."""
         with self._tx() as cur:
+            marks = _marks(source_ids)
             rows = cur.execute(
-                "SELECT DISTINCT fact, fact_id FROM provenance WHERE source_id = ?", (source_id,)
+                f"SELECT DISTINCT fact, fact_id FROM provenance WHERE source_id IN ({marks})",  # noqa: S608
+                source_ids,
             ).fetchall()
-            entity_ids = sorted({i for f, i in rows if f == "e"} | set(self._kinds([source_id])))
+            entity_ids = sorted({i for f, i in rows if f == "e"} | set(self._kinds(list(source_ids))))
             entities = self.get_entities(entity_ids).values()
             relations = self.get_relations_by_id(sorted(i for f, i in rows if f == "r")).values()
-            plan = plan_source_deletion(source_id, entities, relations)
+            plan = plan_source_deletion(source_ids, entities, relations, set(keep))
+            if dry_run:
+                return plan.result(len(self._doomed(cur, plan.delete_entities, plan.delete_relations)))
             deleted = self._delete(cur, plan.delete_entities, plan.delete_relations)
             trimmed = WritePlan.restating(plan.trimmed_entities, plan.trimmed_relations)
             self._persist(cur, trimmed)
             if deleted or plan.delete_entities or trimmed.changed:
                 self._bump(cur)
         self._view = None
-        return DeleteResult(
-            entities_deleted=len(plan.delete_entities),
-            relations_deleted=deleted,
-            facts_trimmed=len(plan.trimmed_entities) + len(plan.trimmed_relations),
-        )
+        return plan.result(relations_deleted=deleted)
 
     def erase_entity(self, entity_id: str) -> DeleteResult:
         """See :meth:`graph.store.GraphStore.erase_entity`; also scrubs the WAL so no copy is left."""

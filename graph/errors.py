@@ -71,6 +71,13 @@ class LimitExceeded(InvalidInput):
     title = "Request exceeds a limit"
 
 
+class UploadTooLarge(CknError):
+    """An upload above the size limit (refused while it arrives)."""
+
+    title = "Upload too large"
+    status = 413
+
+
 class NotFound(CknError):
     """The entity or resource does not exist."""
 

@@ -6,13 +6,13 @@ result in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from graph.errors import DanglingRelation, SchemaViolation
 from graph.model import Batch, Entity, NodeKind, Provenance, Relation, check_relation_kinds
-from graph.store import Counts, WriteResult
+from graph.store import Counts, DeleteResult, WriteResult
 
 Fact = TypeVar("Fact", Entity, Relation)
 
@@ -108,9 +108,9 @@ def merge_relation(old: Relation | None, new: Relation) -> tuple[Relation, Chang
     return merged, Change.UNCHANGED if same else Change.UPDATED
 
 
-def without_source(fact: Fact, source_id: str) -> Fact | None:
-    """The fact minus one source's evidence; None when nothing else supports it."""
-    remaining = tuple(p for p in fact.provenance if p.source_id != source_id)
+def without_source(fact: Fact, *source_ids: str) -> Fact | None:
+    """The fact minus some sources' evidence; None when nothing else supports it."""
+    remaining = tuple(p for p in fact.provenance if p.source_id not in source_ids)
     if not remaining:
         return None
     return fact.model_copy(update={"provenance": remaining})
@@ -266,28 +266,52 @@ class DeletionPlan:
         self.delete_relations: list[str] = []
         self.trimmed_entities: list[Entity] = []
         self.trimmed_relations: list[Relation] = []
+        self.supported = 0
+
+    def result(self, relations_deleted: int | None = None) -> DeleteResult:
+        """What the plan deletes.
+
+        ``relations_deleted``: as the store counted them, with those touching deleted entities
+        (else the plan's own count).
+        """
+        return DeleteResult(
+            entities_deleted=len(self.delete_entities),
+            relations_deleted=len(self.delete_relations) if relations_deleted is None else relations_deleted,
+            facts_trimmed=len(self.trimmed_entities) + len(self.trimmed_relations),
+            facts_supported=self.supported,
+        )
 
 
 def plan_source_deletion(
-    source_id: str, entities: Iterable[Entity], relations: Iterable[Relation]
+    source_ids: Sequence[str],
+    entities: Iterable[Entity],
+    relations: Iterable[Relation],
+    keep: Collection[str] = frozenset(),
 ) -> DeletionPlan:
-    """Split the facts one source supports into those to delete and those that keep other evidence.
+    """Split the facts some sources support into those to delete and those that keep other evidence.
 
-    The ``Source`` entity whose id is ``source_id`` is deleted with its evidence. Relations touching a
-    deleted entity are deleted by the store with it.
+    The ``Source`` entities whose ids are ``source_ids`` are deleted with their evidence. Relations
+    touching a deleted entity are deleted by the store with it. Facts in ``keep`` are counted as
+    supported elsewhere (a dry run's new version of the sources).
     """
     plan = DeletionPlan()
     for entity in entities:
-        kept = without_source(entity, source_id)
-        if kept is None or entity.id == source_id:
+        plan.supported += entity.id not in source_ids
+        kept = without_source(entity, *source_ids)
+        if entity.id in source_ids or (kept is None and entity.id not in keep):
             plan.delete_entities.append(entity.id)
         else:
-            plan.trimmed_entities.append(kept)
+            plan.trimmed_entities.append(kept or entity)
     gone = set(plan.delete_entities)
     for relation in relations:
-        kept_relation = without_source(relation, source_id)
-        if kept_relation is None or relation.source in gone or relation.target in gone:
+        plan.supported += 1
+        kept_relation = without_source(relation, *source_ids)
+        if (
+            (kept_relation is None and relation.id not in keep)
+            or relation.source in gone
+            or relation.target in gone
+        ):
             plan.delete_relations.append(relation.id)
         else:
-            plan.trimmed_relations.append(kept_relation)
+            plan.trimmed_relations.append(kept_relation or relation)
     return plan

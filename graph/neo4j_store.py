@@ -382,10 +382,15 @@ class Neo4jStore(traversal.Traversals):
                 found[rel.id] = rel
         return found
 
-    def _delete(self, tx: Tx, entity_ids: list[str], relation_ids: list[str]) -> int:
-        """Delete relations and entities (which the caller locked, so no relation to them is unseen)."""
+    def _doomed(self, tx: Tx, entity_ids: list[str], relation_ids: list[str]) -> set[str]:
+        """The relations deleting these entities and relations removes."""
         doomed = set(relation_ids)
         doomed.update(r["id"] for r in self._run(tx, cypher.RELATIONS_TOUCHING, ids=entity_ids))
+        return doomed
+
+    def _delete(self, tx: Tx, entity_ids: list[str], relation_ids: list[str]) -> int:
+        """Delete relations and entities (which the caller locked, so no relation to them is unseen)."""
+        doomed = self._doomed(tx, entity_ids, relation_ids)
         by_type: dict[str, list[str]] = defaultdict(list)
         for rid in relation_ids:
             if relation_type_of(rid) in RelType.__members__.values():  # other ids name nothing
@@ -395,28 +400,29 @@ class Neo4jStore(traversal.Traversals):
         self._run(tx, cypher.DELETE_ENTITIES, ids=entity_ids)
         return len(doomed)
 
-    def delete_source(self, source_id: str) -> DeleteResult:
+    def delete_source(
+        self, *source_ids: str, dry_run: bool = False, keep: Iterable[str] = ()
+    ) -> DeleteResult:
         """See :meth:`graph.store.GraphStore.delete_source`."""
+        sources, kept = list(source_ids), set(keep)
 
         def work(tx: ManagedTransaction) -> DeleteResult:
             entities = [
-                _entity(r["props"]) for r in self._run(tx, cypher.FACTS_OF_SOURCE_ENTITIES, source=source_id)
+                _entity(r["props"]) for r in self._run(tx, cypher.FACTS_OF_SOURCE_ENTITIES, sources=sources)
             ]
             relations = [
                 _relation(r["source"], r["target"], r["type"], r["props"])
-                for r in self._run(tx, cypher.FACTS_OF_SOURCE_RELATIONS, source=source_id)
+                for r in self._run(tx, cypher.FACTS_OF_SOURCE_RELATIONS, sources=sources)
             ]
-            plan = plan_source_deletion(source_id, entities, relations)
+            plan = plan_source_deletion(sources, entities, relations, kept)
+            if dry_run:
+                return plan.result(len(self._doomed(tx, plan.delete_entities, plan.delete_relations)))
             deleted = self._delete(tx, plan.delete_entities, plan.delete_relations)
             trimmed = WritePlan.restating(plan.trimmed_entities, plan.trimmed_relations)
             self._persist(tx, trimmed)
             if deleted or plan.delete_entities or trimmed.changed:
                 self._run(tx, cypher.BUMP_GRAPH_VERSION)
-            return DeleteResult(
-                entities_deleted=len(plan.delete_entities),
-                relations_deleted=deleted,
-                facts_trimmed=len(plan.trimmed_entities) + len(plan.trimmed_relations),
-            )
+            return plan.result(relations_deleted=deleted)
 
         result: DeleteResult = self._write_tx(work)
         return result

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     )
     nlp_batch_size: int = Field(default=64, ge=1, description="Texts per `nlp.pipe` batch.")
     nlp_processes: int = Field(default=1, ge=1, description="Processes `nlp.pipe` uses (`n_process`).")
+    replace_max_share: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Largest share of a source's facts that `ingest --replace` deletes without `--yes`.",
+    )
     time_budget_s: float = Field(
         default=10.0, gt=0, description="Seconds one traversal or answer may take before it stops (422)."
     )

@@ -68,6 +68,9 @@ class DeleteResult(_Result):
     relations_deleted: int = 0
     facts_trimmed: int = 0
     """Facts that lost this evidence but are still supported by other sources."""
+    facts_supported: int = 0
+    """Facts the deleted sources supported (deleted, trimmed, or kept by a dry run's ``keep``), not
+    counting the ``Source`` entities themselves."""
 
 
 class Hop(_Result):
@@ -310,8 +313,14 @@ class GraphStore(Protocol):
         """``(source, target, type)`` of every relation of these types, one at a time, in no order."""
         ...
 
-    def delete_source(self, source_id: str) -> DeleteResult:
-        """Remove the evidence of one source; facts no other source supports are deleted."""
+    def delete_source(
+        self, *source_ids: str, dry_run: bool = False, keep: Iterable[str] = ()
+    ) -> DeleteResult:
+        """Remove the evidence of sources; facts no other source supports are deleted.
+
+        ``dry_run``: change nothing, say what would change, counting the facts in ``keep`` (ids of
+        facts a new version would write) as supported elsewhere.
+        """
         ...
 
     def erase_entity(self, entity_id: str) -> DeleteResult:

@@ -3,14 +3,17 @@
 Each row is converted once, as it is read; a row naming something not known yet (it may come further
 down the file) is held back and converted again at the end of the file.
 
-Idempotent and resumable: every file is a source ``source:<name>@<content digest>``; each batch is
+Idempotent and resumable: every file is a source ``source:<name>@<digest of its key and content>``,
+where the key says which source the user means (by default the file's resolved path; ``--source``
+names it); each batch is
 written in one transaction together with the checkpoint ``line N, Q quarantined`` (its last row, never
 past a row held back, and the quarantine entries so far), and ``done`` when the file is complete.
 Running the same command again skips finished files and resumes an interrupted one after its last
 committed batch, so the result equals an uninterrupted run: the rows up to the checkpoint are
 converted again (not written) to learn their names, and those that were held back are held back again.
-When a file changes, the new version is ingested and the facts only the old version supported are
-deleted.
+Ingest merges: a new version of a source adds to what the older ones said and deletes nothing. Only
+``replace`` retires the older versions of the same key once the new one is stored, deleting the facts
+only they supported (see :func:`retire_older`).
 
 Bad rows go to a quarantine file (one JSON object a line: file, line, reason, raw) next to the report;
 the quarantine of a file is kept in step with its checkpoint, so a resumed run lists every bad row once.
@@ -23,17 +26,19 @@ import json
 import logging
 import os
 import re
+import tempfile
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 
 from graph.errors import InvalidInput
 from graph.heap import collect_young, paused_gc, settle
 from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
-from graph.store import GraphStore, WriteResult
+from graph.store import DeleteResult, GraphStore, WriteResult
 from ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
 from ingest.nlp import Gazetteer, TextAnalyzer
 from ingest.normalise import BadValue
@@ -84,10 +89,19 @@ class FileReport:
     quarantined: int = 0
     words: int = 0
     """Words of text that went through spaCy extraction."""
+    key: str = ""
+    """Which source the user means: the file's resolved path, or the name given to it."""
     status: str = "ingested"
-    """``ingested``, ``resumed`` (after an interruption), ``unchanged`` (already done) or ``rejected``."""
+    """``ingested``, ``resumed`` (after an interruption), ``unchanged`` (already done), ``rejected``,
+    ``skipped`` (not a kind ckn reads) or ``previewed`` (a dry run)."""
     reason: str = ""
     seconds: float = 0.0
+    replaces: list[str] = field(default_factory=list)
+    """Older versions of the same key this file replaces (``replace`` mode only)."""
+    replacement: DeleteResult | None = None
+    """What replacing them deletes (or, in a dry run or when refused, would delete)."""
+    replaced: bool = False
+    """Whether the older versions were retired (False: none, a dry run, or refused)."""
 
     @property
     def rows_per_second(self) -> float:
@@ -135,6 +149,7 @@ class _Source:
     """A file planned for ingest: how to read it into rows, and what kind of records they are."""
 
     path: Path
+    key: str
     kind: str
     system: str
     order: tuple[int, int, str]
@@ -169,12 +184,13 @@ def detect_kind(path: Path, mapping: Mapping = NO_MAPPING) -> tuple[str | None, 
     return kind, mapping, "crm"
 
 
-def _plan(path: Path, mapping: Mapping, system: str, encoding: str | None) -> _Source | None:
+def _plan(path: Path, key: str, mapping: Mapping, system: str, encoding: str | None) -> _Source | None:
     kind, file_mapping, file_system = detect_kind(path, mapping)
     system = file_system if system == "crm" else system
     if kind == "vcard":
         return _Source(
             path,
+            key,
             "vcard",
             system,
             (ORDER.index("customers"), 2, str(path)),
@@ -184,6 +200,7 @@ def _plan(path: Path, mapping: Mapping, system: str, encoding: str | None) -> _S
         listed = manifest(path.parent).get(path.name) or {}
         return _Source(
             path,
+            key,
             "documents",
             system,
             (len(ORDER), 0, str(path)),
@@ -194,6 +211,7 @@ def _plan(path: Path, mapping: Mapping, system: str, encoding: str | None) -> _S
         # the CRM's own customer list before contacts exports, so those join onto it
         return _Source(
             path,
+            key,
             kind,
             system,
             (ORDER.index(kind), int(file_mapping.kind is not None), str(path)),
@@ -202,14 +220,38 @@ def _plan(path: Path, mapping: Mapping, system: str, encoding: str | None) -> _S
     return None
 
 
-def _files(paths: Iterable[Path]) -> list[Path]:
-    found: list[Path] = []
+def _files(paths: Sequence[Path], name: str | None) -> list[tuple[Path, str]]:
+    """The files under ``paths``, each with its source key.
+
+    The key is the file's resolved path; with a ``name``, a single file is that name, and the files
+    of a folder (or of several paths) are ``name/relative path``.
+    """
+    found: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+                rel = file.relative_to(path).as_posix()
+                found.append((file, f"{name}/{rel}" if name else str(file.resolve())))
+        elif name and len(paths) == 1:
+            found.append((path, name))
         else:
-            found.append(path)
+            found.append((path, f"{name}/{path.name}" if name else str(path.resolve())))
+    keys = [key for _, key in found]
+    if doubled := sorted({key for key in keys if keys.count(key) > 1}):
+        raise InvalidInput(f"two files would be one source: {', '.join(doubled)}; name them apart")
     return found
+
+
+@dataclass(frozen=True)
+class Replace:
+    """How ``replace`` mode retires the older versions of a source.
+
+    ``max_share``: the largest share of the older versions' facts a replacement may delete without
+    ``confirmed`` (a snapshot that would delete more waits for the user to say yes).
+    """
+
+    confirmed: bool = False
+    max_share: float = 0.25
 
 
 def ingest_paths(
@@ -225,35 +267,49 @@ def ingest_paths(
     progress: Callable[[FileReport], None] | None = None,
     on_rows: Callable[[str, int, int], None] | None = None,
     match_threshold: int = MATCH_THRESHOLD,
+    name: str | None = None,
+    keys: dict[Path, str] | None = None,
+    replace: Replace | None = None,
+    dry_run: bool = False,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; referenced kinds go first (employees before interactions).
 
+    Every file is merged into what the store holds. ``name`` (or ``keys``, a key for each file) says
+    which source each file is (see :func:`_files`); with ``replace``, each file then retires the
+    older versions of its source (:func:`retire_older`). ``dry_run`` reads and converts everything
+    and reports what would be written and deleted, writing nothing.
+
     Raises:
-        InvalidInput: a path does not exist.
+        InvalidInput: a path does not exist, or two files would be the same source.
 
     """
     for path in paths:
         if not path.exists():
             raise InvalidInput(f"no such file or folder: {path}")
     report = IngestReport(quarantine_dir=str(quarantine_dir))
+    files = [(path, keys[path]) for path in paths] if keys is not None else _files(paths, name)
     planned: list[_Source] = []
-    for path in _files(paths):
-        source = _plan(path, mapping, system, encoding)
+    for path, key in files:
+        source = _plan(path, key, mapping, system, encoding)
         if source is not None:
             planned.append(source)
         elif path.name.lower() != MANIFEST:
             report.files.append(FileReport(str(path), "?", status="skipped", reason="not a kind ckn reads"))
+    preview = _Preview(store) if dry_run else None
+    target = cast(GraphStore, preview) if preview else store
+    if preview:  # a dry run's bad rows are counted, not kept
+        scratch = tempfile.TemporaryDirectory(prefix="ckn-dry-run-")
+        quarantine_dir = Path(scratch.name)
     # see graph.heap: the resolver and each batch are millions of objects; a batch's commit overlaps
     # the conversion of the next (each batch is atomic with its checkpoint, so resuming stays exact)
-    with paused_gc(), store.write_behind():
+    with paused_gc(), target.write_behind():
         resolver = Resolver.from_store(store)
         settle()  # the resolver lives as long as the ingest: later young collections skip it
-        earlier = _sources_by_file(store)
         texts = _Texts(resolver, nlp or NlpOptions())
         for source in sorted(planned, key=lambda p: p.order):
             try:
                 file_report = ingest_records(
-                    store,
+                    target,
                     source.path.name,
                     source.path.read_bytes() + source.extra,
                     source.kind,
@@ -266,15 +322,89 @@ def ingest_paths(
                     texts=texts,
                     on_rows=on_rows,
                     threshold=match_threshold,
-                    earlier=earlier,
+                    key=source.key,
                 )
             except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
                 file_report = FileReport(str(source.path), source.kind, status="rejected", reason=exc.detail)
-            file_report.path = str(source.path)
+            file_report.path, file_report.key = str(source.path), source.key
+            if dry_run and file_report.status != "rejected":
+                file_report.status = "previewed"
             report.files.append(file_report)
+            if progress and not replace:
+                progress(file_report)
+    if replace is not None:
+        kept = preview.written if preview else set()
+        for file_report in report.files:
+            retire_older(store, file_report, replace, dry_run=dry_run, kept=kept)
             if progress:
                 progress(file_report)
+    if preview:
+        scratch.cleanup()
     return report
+
+
+def retire_older(
+    store: GraphStore, file: FileReport, replace: Replace, *, dry_run: bool, kept: Iterable[str] = ()
+) -> None:
+    """Replace the older versions of ``file``'s source with it (deleting what only they supported).
+
+    Runs once the new version is stored (merged), so a refusal loses nothing: both versions stay
+    until the user confirms. A replacement that would delete more than ``replace.max_share`` of the
+    older versions' facts is refused unless ``replace.confirmed``. In a dry run, ``kept`` are the
+    facts the new version would write (they are kept, not deleted).
+    """
+    if not file.source_id or file.status in {"rejected", "skipped"}:
+        return
+    file.replaces = [s for s in _sources_of(store, file.key) if s != file.source_id]
+    if not file.replaces:
+        return
+    preview = store.delete_source(*file.replaces, dry_run=True, keep=kept)
+    file.replacement = preview
+    deleted = preview.entities_deleted - len(file.replaces) + preview.relations_deleted
+    if dry_run:
+        return
+    if deleted > replace.max_share * max(preview.facts_supported, 1) and not replace.confirmed:
+        file.reason = (
+            f"replacing {', '.join(file.replaces)} would delete {deleted} of its "
+            f"{preview.facts_supported} facts (more than {replace.max_share:.0%}); the new version "
+            "was merged and the older one kept: run again with --yes (mode=replace&yes=true) to replace it"
+        )
+        return
+    log.info("retiring %s (replaced by %s)", ", ".join(file.replaces), file.source_id)
+    file.replacement = store.delete_source(*file.replaces)
+    file.replaced = True
+
+
+def _sources_of(store: GraphStore, key: str) -> list[str]:
+    """The versions of the source ``key`` in the store."""
+    found: list[str] = []
+    after = ""
+    while page := store.list_entities(NodeKind.SOURCE, after=after, limit=min(500, store.limits.max_page)):
+        found += [source.id for source in page if source.props.get("source_key") == key]
+        after = page[-1].id
+    return found
+
+
+class _Preview:
+    """A store that reads from ``store`` and writes nothing, remembering what would be written."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+        self.written: set[str] = set()
+
+    def write(self, batch: Batch) -> WriteResult:
+        self.written.update(e.id for e in batch.entities)
+        self.written.update(r.id for r in batch.relations)
+        return WriteResult()
+
+    def write_behind(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def get_checkpoint(self, job: str) -> str | None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
 
 
 class _Texts:
@@ -577,15 +707,16 @@ def ingest_records(
     texts: _Texts | None = None,
     on_rows: Callable[[str, int, int], None] | None = None,
     threshold: int = MATCH_THRESHOLD,
-    earlier: dict[str, list[str]],
+    key: str = "",
 ) -> FileReport:
     """Ingest the records of one source (a file's ``data``, read into rows by ``read``).
 
     ``on_rows(name, rows done, rows in all)`` is called after every batch written (a progress bar).
-    ``earlier``: the sources in the store by file name (:func:`_sources_by_file`), kept current.
+    ``key``: which source the user means (:func:`_files`); the same content under another key is
+    another source.
     """
     started = time.perf_counter()
-    digest = hashlib.sha256(data).hexdigest()[:16]
+    digest = hashlib.sha256(key.encode() + b"\0" + data).hexdigest()[:16]
     source_id = f"source:{name}@{digest}"
     job = f"ingest:{source_id}"
     report = FileReport(name, kind, source_id=source_id)
@@ -611,7 +742,7 @@ def ingest_records(
         id=source_id,
         kind=NodeKind.SOURCE,
         name=name,
-        props={"file": name, "file_kind": kind, "sha256": digest, "rows": len(rows)},
+        props={"file": name, "source_key": key, "file_kind": kind, "digest": digest, "rows": len(rows)},
         provenance=(Provenance(source_id=source_id, extractor="ckn.ingest", extractor_version="1"),),
     )
     quarantine = _Quarantine(quarantine_path, resumed)
@@ -631,11 +762,6 @@ def ingest_records(
         for never_written in present.never_written():  # learned ahead, and their rows were bad
             resolver.forget(never_written)
     report.quarantined = quarantine.count
-    for old in earlier.pop(name, []):
-        if old != source_id:
-            log.info("retiring %s (replaced by %s)", old, source_id)
-            store.delete_source(old)  # the evidence of the older version; facts only it supported go
-    earlier[name] = [source_id]
     report.seconds = time.perf_counter() - started
     log.info("%s: %d rows, %s, %d quarantined", name, report.rows, report.written, report.quarantined)
     return report
@@ -672,14 +798,3 @@ def _quiet(convert: Convert, row: Row, ctx: Context) -> list[Entity | Relation]:
         return convert(row, ctx)
     except BadValue:
         return []
-
-
-def _sources_by_file(store: GraphStore) -> dict[str, list[str]]:
-    """The sources in the store by file name: a new version of a file retires the older ones."""
-    by_file: dict[str, list[str]] = defaultdict(list)
-    after = ""
-    while page := store.list_entities(NodeKind.SOURCE, after=after, limit=min(500, store.limits.max_page)):
-        for source in page:
-            by_file[str(source.props.get("file", ""))].append(source.id)
-        after = page[-1].id
-    return by_file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.jobs import UploadLimit
 from graph.settings import Settings
 from graph.store import GraphStore
 
@@ -60,3 +62,88 @@ def test_bad_ingest_requests_are_problems(client: TestClient) -> None:
     assert bad_preset.status_code == 422 and "unknown preset" in bad_preset.json()["detail"]
     missing = client.get("/ingest/jobs/nope")
     assert missing.status_code == 404 and missing.json()["title"] == "Not found"
+
+
+def test_uploads_merge_and_replace_only_when_asked(client: TestClient, store: GraphStore) -> None:
+    products = (BUNDLE / "products.csv").read_bytes()
+    without_k9 = b"".join(line for line in products.splitlines(keepends=True) if not line.startswith(b"K9,"))
+
+    def ingest(data: bytes, **form: str) -> dict:  # type: ignore[type-arg]
+        started = client.post("/ingest", files=[("files", ("products.csv", data, "text/csv"))], data=form)
+        assert started.status_code == 202, started.text
+        return client.get(started.json()["status_url"]).json()  # type: ignore[no-any-return]
+
+    ingest(products)
+    merged = ingest(without_k9)
+    assert store.get_entity("product:K9") is not None and merged["report"]["files"][0]["replaces"] == []
+
+    preview = ingest(without_k9, mode="replace", dry_run="true")
+    (planned,) = preview["report"]["files"]
+    assert planned["status"] == "previewed" and len(planned["replaces"]) == 1  # the first version
+    assert store.get_entity("product:K9") is not None
+
+    (done,) = ingest(without_k9, mode="replace", yes="true")["report"]["files"]
+    assert done["replaced"] and done["replacement"] == planned["replacement"]
+    assert done["path"] == "products.csv" and done["key"] == "products.csv"  # no server paths
+    assert store.get_entity("product:K9") is None
+
+
+def test_uploads_of_one_name_are_refused_and_folders_kept_apart(
+    client: TestClient, store: GraphStore
+) -> None:
+    twice = _upload("products.csv") + _upload("products.csv")
+    refused = client.post("/ingest", files=twice)
+    assert refused.status_code == 422 and "products.csv" in refused.json()["detail"]
+
+    apart = [
+        ("files", ("north/topics.csv", b"topic_id,name\nT1,Waterproofing\n", "text/csv")),
+        ("files", ("south/topics.csv", b"topic_id,name\nT2,\xe9\x98\xb2\xe5\xb0\x98 Dust\n", "text/csv")),
+    ]
+    job = client.post("/ingest", files=apart).json()
+    assert job["files"] == ["north/topics.csv", "south/topics.csv"]
+    assert client.get(job["status_url"]).json()["status"] == "done"
+    assert store.get_entity("topic:T1") is not None and store.get_entity("topic:T2") is not None
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("api.jobs.MAX_UPLOAD_BYTES", 1000)
+    app = create_app(Settings(home=tmp_path / "home"), store=store)
+
+    def body():  # type: ignore[no-untyped-def]
+        yield b'--x\r\nContent-Disposition: form-data; name="files"; filename="big.csv"\r\n\r\n'
+        for _ in range(10_000):  # 10 MB, chunked (no Content-Length)
+            yield b"x" * 1000
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        declared = client.post("/ingest", files=[("files", ("big.csv", b"a,b\n" * 100_000, "text/csv"))])
+        streamed = client.post(
+            "/ingest", content=body(), headers={"content-type": "multipart/form-data; boundary=x"}
+        )
+    for answer in (declared, streamed):
+        assert answer.status_code == 413
+        assert answer.headers["content-type"].startswith("application/problem+json")
+    assert not any((tmp_path / "home" / "uploads").glob("*/*"))
+
+
+def test_the_upload_limit_stops_reading_the_body_at_the_limit() -> None:
+    read: list[int] = []
+    answer: list[dict] = []  # type: ignore[type-arg]
+
+    async def reads_everything(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        while (await receive()).get("more_body"):
+            pass
+
+    async def receive() -> dict:  # type: ignore[type-arg]
+        read.append(1)
+        return {"type": "http.request", "body": b"x" * 1000, "more_body": len(read) < 10_000}
+
+    async def send(message: dict) -> None:  # type: ignore[type-arg]
+        answer.append(message)
+
+    scope = {"type": "http", "method": "POST", "headers": []}
+    asyncio.run(UploadLimit(reads_everything, limit=5000)(scope, receive, send))  # type: ignore[arg-type]
+
+    assert len(read) == 6  # 6,000 bytes: one chunk past the limit, not ten thousand
+    assert answer[0]["status"] == 413

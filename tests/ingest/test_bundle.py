@@ -218,24 +218,6 @@ def test_a_file_in_an_unknown_encoding_is_rejected_whole_and_the_rest_is_ingeste
     assert store.get_entity("customer:C101") is not None
 
 
-def test_a_changed_file_replaces_its_old_version(store: GraphStore, tmp_path: Path) -> None:
-    bundle = tmp_path / "bundle"
-    shutil.copytree(BUNDLE, bundle)
-    _ingest(store, bundle, tmp_path)
-    text = (bundle / "products.csv").read_text(encoding="utf-8")
-    (bundle / "products.csv").write_text(
-        text.replace("K9,K9 校准套件,accessory,K9|K9 calibration kit|校准套件\n", ""), encoding="utf-8"
-    )
-
-    report = _ingest(store, bundle, tmp_path)
-
-    assert [f.status for f in report.files if Path(f.path).name == "products.csv"] == ["ingested"]
-    assert store.get_entity("product:K9") is None  # only the old version said it existed
-    x200 = store.get_entity("product:X200")
-    assert x200 is not None and len([p for p in x200.provenance if "products.csv" in p.source_id]) == 1
-    assert len([s for s in store.list_entities(NodeKind.SOURCE) if s.name == "products.csv"]) == 1
-
-
 def test_presets_and_yaml_mappings_read_other_layouts(store: GraphStore, tmp_path: Path) -> None:
     export = tmp_path / "export.csv"
     export.write_text(
