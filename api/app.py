@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         settings.batch_size,
         nlp_options(settings),
         settings.match_threshold,
+        settings.write_lock_wait_s,
     )
     _install_error_handlers(app)
     app.add_middleware(UploadLimit)

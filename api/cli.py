@@ -251,6 +251,12 @@ def ingest(
             progress=shown,
             on_rows=rows_done,
             name=source,
+            lock_wait_s=settings.write_lock_wait_s,
+            on_wait=lambda holder: typer.secho(
+                f"waiting for another ingest to finish ({holder}), up to {settings.write_lock_wait_s:g} s",
+                err=True,
+                fg=typer.colors.YELLOW,
+            ),
             replace=Replace(confirmed=yes, max_share=settings.replace_max_share) if replace else None,
             dry_run=dry_run,
         )

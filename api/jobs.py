@@ -72,10 +72,17 @@ class Jobs:
     """The ingest jobs of one API process."""
 
     def __init__(
-        self, upload_dir: Path, quarantine_dir: Path, batch_size: int, nlp: NlpOptions, match_threshold: int
+        self,
+        upload_dir: Path,
+        quarantine_dir: Path,
+        batch_size: int,
+        nlp: NlpOptions,
+        match_threshold: int,
+        lock_wait_s: float = 600.0,
     ) -> None:
         self.upload_dir, self.quarantine_dir = upload_dir, quarantine_dir
         self.batch_size, self.nlp, self.match_threshold = batch_size, nlp, match_threshold
+        self.lock_wait_s = lock_wait_s
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()  # one ingest at a time: they share the resolver's view of the data
 
@@ -122,6 +129,8 @@ class Jobs:
                     keys=keys,
                     replace=replace,
                     dry_run=dry_run,
+                    lock_wait_s=self.lock_wait_s,
+                    on_wait=lambda holder: log.info("job %s waits for %s", job.id, holder),
                 )
                 for file in report.files:  # the user's names, not the server's folders
                     file.path = keys.get(Path(file.path), Path(file.path).name)
@@ -246,7 +255,9 @@ async def start_ingest(
                 while chunk := await upload.read(_CHUNK):
                     total += len(chunk)
                     if total > MAX_UPLOAD_BYTES:
-                        raise UploadTooLarge(f"uploads are limited to {MAX_UPLOAD_BYTES / 2**20:g} MiB in all")
+                        raise UploadTooLarge(
+                            f"uploads are limited to {MAX_UPLOAD_BYTES / 2**20:g} MiB in all"
+                        )
                     out.write(chunk)
             keys[target] = key
             job.files.append(name)

@@ -168,6 +168,26 @@ DELETE r
 """
 
 
+TAKE_WRITER_LOCK = f"""
+MERGE (m:{META} {{key: 'writer'}})
+WITH m, m.holder IS NULL OR m.holder = $holder OR m.expires_at < timestamp() AS taken
+SET m.holder = CASE WHEN taken THEN $holder ELSE m.holder END,
+    m.expires_at = CASE WHEN taken THEN timestamp() + $lease_ms ELSE m.expires_at END
+RETURN taken, m.holder AS holder
+"""
+"""Take the store's write lock if it is free or its lease ran out (the server's clock)."""
+
+RENEW_WRITER_LOCK = f"""
+MATCH (m:{META} {{key: 'writer'}}) WHERE m.holder = $holder
+SET m.expires_at = timestamp() + $lease_ms
+RETURN m.holder AS holder
+"""
+
+RELEASE_WRITER_LOCK = f"""
+MATCH (m:{META} {{key: 'writer'}}) WHERE m.holder = $holder
+SET m.holder = null, m.expires_at = null
+"""
+
 SET_CHECKPOINT = f"MERGE (c:{CHECKPOINT} {{job: $job}}) SET c.position = $position, c.updated_at = $at"
 GET_CHECKPOINT = f"MATCH (c:{CHECKPOINT} {{job: $job}}) RETURN c.position AS position"
 

@@ -3,21 +3,23 @@
 Zero configuration, no server. Every :meth:`EmbeddedStore.write` is one ``BEGIN IMMEDIATE``
 transaction, so a batch is either wholly on disk when ``write`` returns (inside
 :meth:`EmbeddedStore.write_behind`: when the block ends) or not there at all, even after ``kill -9``.
-Reads that traverse use an in-memory :class:`networkx.MultiDiGraph` of ids and types, kept up to date
-with this process's writes and rebuilt when another process has written.
+Reads that traverse use a compact in-memory adjacency (:mod:`graph.adjacency`), kept up to date with
+this process's writes and rebuilt when another process has written. Ingests take the write lock
+(:meth:`EmbeddedStore.writer`), an exclusive ``flock`` on a file beside the database.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import networkx as nx
 
@@ -40,6 +42,7 @@ from graph.model import (
     utcnow,
 )
 from graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteResult
+from graph.writer import WriterLock, holder_name
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ SCHEMA_VERSION = 1
 """Format of the files on disk; bump it with a migration in ``_MIGRATIONS``."""
 
 DB_FILE = "ckn.sqlite3"
+WRITER_LOCK = "writer.lock"
+"""The file whose ``flock`` is the store's write lock (it holds the holder's name)."""
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
 
 PRAGMAS = (
@@ -154,6 +159,39 @@ class EmbeddedStore(traversal.Traversals):
         for pragma in PRAGMAS:
             self._conn.execute(f"PRAGMA {pragma}")
         self._migrate()
+        self._lock_file: IO[str] | None = None
+        self._writer = WriterLock(self._take_writer, self._release_writer)
+
+    # -- one writer at a time -----------------------------------------------------------------------
+
+    def writer(
+        self, *, wait_s: float, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[None]:
+        """See :meth:`graph.store.GraphStore.writer`: an exclusive ``flock`` on ``writer.lock``."""
+        return self._writer.held(wait_s, on_wait)
+
+    def _take_writer(self) -> str | None:
+        handle = (self.home / WRITER_LOCK).open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            return holder
+        handle.seek(0)
+        handle.truncate()
+        handle.write(holder_name())
+        handle.flush()
+        self._lock_file = handle
+        return None
+
+    def _release_writer(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.truncate(0)
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
 
     # -- schema -----------------------------------------------------------------------------------
 

@@ -78,6 +78,13 @@ class UploadTooLarge(CknError):
     status = 413
 
 
+class StoreBusy(CknError):
+    """Another writer holds the store's write lock, and did not let it go in time."""
+
+    title = "Store busy"
+    status = 409
+
+
 class NotFound(CknError):
     """The entity or resource does not exist."""
 

@@ -29,6 +29,7 @@ def open_store(settings: Settings) -> GraphStore:
             database=settings.neo4j_database,
             timeout_s=settings.neo4j_timeout_s,
             limits=limits_from(settings),
+            lock_lease_s=settings.neo4j_lock_lease_s,
         )
     from graph.embedded_store import EmbeddedStore
 

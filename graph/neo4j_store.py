@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -41,6 +41,7 @@ from graph.model import (
     utcnow,
 )
 from graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteResult
+from graph.writer import WriterLock, holder_name
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ class Neo4jStore(traversal.Traversals):
         database: str = "neo4j",
         timeout_s: float = 30.0,
         limits: Limits | None = None,
+        lock_lease_s: float = 10.0,
     ) -> None:
         """Connect, check the server answers, and bring the schema up to date."""
         self.limits = limits or Limits()
@@ -181,6 +183,46 @@ class Neo4jStore(traversal.Traversals):
             self._driver.close()
             raise
         self._migrate()
+        self._holder = holder_name()
+        self._lease_ms = int(lock_lease_s * 1000)
+        self._writer = WriterLock(
+            self._take_writer, self._release_writer, self._renew_writer, renew_every_s=lock_lease_s / 4
+        )
+
+    # -- one writer at a time ------------------------------------------------------------------------
+
+    def writer(
+        self, *, wait_s: float, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[None]:
+        """See :meth:`graph.store.GraphStore.writer`: a lease on a lock node, renewed while held.
+
+        The lease (``lock_lease_s``) is timed by the server's clock, so replicas on other machines
+        agree; a writer killed with ``kill -9`` blocks the next one until its lease runs out.
+        """
+        return self._writer.held(wait_s, on_wait)
+
+    def _take_writer(self) -> str | None:
+        def work(tx: ManagedTransaction) -> str | None:
+            (record,) = self._run(tx, cypher.TAKE_WRITER_LOCK, holder=self._holder, lease_ms=self._lease_ms)
+            return None if record["taken"] else str(record["holder"])
+
+        result: str | None = self._managed_write(work)
+        return result
+
+    def _renew_writer(self) -> bool:
+        def work(tx: ManagedTransaction) -> bool:
+            records = self._run(tx, cypher.RENEW_WRITER_LOCK, holder=self._holder, lease_ms=self._lease_ms)
+            return bool(records)
+
+        try:
+            renewed: bool = self._managed_write(work)
+        except (Neo4jError, DriverError) as exc:
+            log.warning("could not renew the write lock's lease: %s", exc)
+            return True  # the next renewal tries again; the lease has time left
+        return renewed
+
+    def _release_writer(self) -> None:
+        self._managed_write(lambda tx: self._run(tx, cypher.RELEASE_WRITER_LOCK, holder=self._holder))
 
     # -- plumbing ----------------------------------------------------------------------------------
 

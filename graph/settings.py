@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     neo4j_timeout_s: float = Field(
         default=30.0, gt=0, description="Timeout of one Neo4j transaction and of connecting, in seconds."
     )
+    neo4j_lock_lease_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds an ingest's write lock on Neo4j outlives its last renewal (renewed every "
+        "quarter of it): how long an ingest killed with kill -9 blocks the next one.",
+    )
     batch_size: int = Field(default=20_000, ge=1, le=100_000, description="Facts written per transaction.")
     max_depth: int = Field(default=6, ge=1, le=10, description="Deepest traversal any query may ask for.")
     max_page: int = Field(default=1000, ge=1, description="Largest page any list may return.")
@@ -68,6 +74,11 @@ class Settings(BaseSettings):
     )
     nlp_batch_size: int = Field(default=64, ge=1, description="Texts per `nlp.pipe` batch.")
     nlp_processes: int = Field(default=1, ge=1, description="Processes `nlp.pipe` uses (`n_process`).")
+    write_lock_wait_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="Seconds an ingest waits for another one writing to the same store before it gives up.",
+    )
     replace_max_share: float = Field(
         default=0.25,
         ge=0,

@@ -8,7 +8,7 @@ to; the contract suite in ``tests/contract/`` runs every test against both.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -198,6 +198,18 @@ class GraphStore(Protocol):
         Every write is still atomic, and reads see it at once. Writes are durable when the block ends
         (it raises if one failed); after a crash inside the block, each batch is wholly there or not at
         all, so a checkpoint written with its batch stays true. A store may keep its writes synchronous.
+        """
+        ...
+
+    def writer(
+        self, *, wait_s: float, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[None]:
+        """Hold the store's write lock while the block runs: one ingest at a time, across processes.
+
+        A second writer waits (``on_wait(holder)`` is called once when it starts waiting) for up to
+        ``wait_s`` seconds, then gets :class:`graph.errors.StoreBusy`. A writer killed with
+        ``kill -9`` lets go of it: the embedded store's lock file is unlocked by the system, Neo4j's
+        lease runs out. Re-entrant in the thread that holds it.
         """
         ...
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from graph.errors import InvalidInput
+from graph.errors import DanglingRelation, InvalidInput
 from graph.model import Batch, Entity, NodeKind, Provenance, Relation
 from graph.store import GraphStore, WriteResult
 
@@ -83,12 +83,20 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "detail", exc))
 
 
-def load_jsonl(store: GraphStore, path: Path, *, batch_size: int = 1000) -> LoadReport:
-    """Load one JSON Lines file; entities first, then relations, in batches.
+def load_jsonl(
+    store: GraphStore, path: Path, *, batch_size: int = 1000, lock_wait_s: float = 600.0
+) -> LoadReport:
+    """Load one JSON Lines file in batches as it is read, holding the store's write lock.
 
-    A batch the store refuses (e.g. a relation to an unknown entity) is retried one fact at a time,
-    so only the offending lines are rejected.
+    Entities are written as their batches fill, relations after the entities read before them; a
+    relation whose end comes further down the file waits for the end of the file. A batch the store
+    refuses is retried one fact at a time, so only the offending lines are rejected.
     """
+    with store.writer(wait_s=lock_wait_s):
+        return _load(store, path, batch_size)
+
+
+def _load(store: GraphStore, path: Path, batch_size: int) -> LoadReport:
     source_id = source_id_for(path)
     report = LoadReport(source_id=source_id)
     source = Entity(
@@ -102,6 +110,16 @@ def load_jsonl(store: GraphStore, path: Path, *, batch_size: int = 1000) -> Load
     )
     entities: list[tuple[int, Entity]] = [(0, source)]
     relations: list[tuple[int, Relation]] = []
+    later: list[tuple[int, Relation]] = []  # relations to entities further down the file
+
+    def flush(every: bool) -> None:
+        if entities and (every or len(entities) >= batch_size or len(relations) >= batch_size):
+            report.written += _write_isolating(store, entities, report)
+            entities.clear()
+        if relations and (every or len(relations) >= batch_size):
+            report.written += _write_isolating(store, relations, report, later)
+            relations.clear()
+
     with path.open(encoding="utf-8-sig") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -116,9 +134,11 @@ def load_jsonl(store: GraphStore, path: Path, *, batch_size: int = 1000) -> Load
                 entities.append((number, fact))
             else:
                 relations.append((number, fact))
-    for facts in (entities, relations):
-        for start in range(0, len(facts), batch_size):
-            report.written += _write_isolating(store, facts[start : start + batch_size], report)
+            flush(every=False)
+    flush(every=True)
+    for start in range(0, len(later), batch_size):
+        report.written += _write_isolating(store, later[start : start + batch_size], report)
+    report.rejected.sort(key=lambda r: r.line)
     log.info("loaded %s: %s, %d rejected", path, report.written, len(report.rejected))
     return report
 
@@ -130,14 +150,27 @@ def _batch(facts: list[tuple[int, Any]]) -> Batch:
     )
 
 
-def _write_isolating(store: GraphStore, facts: list[tuple[int, Any]], report: LoadReport) -> WriteResult:
+def _write_isolating(
+    store: GraphStore,
+    facts: list[tuple[int, Any]],
+    report: LoadReport,
+    later: list[tuple[int, Relation]] | None = None,
+) -> WriteResult:
+    """Write a batch; if refused, each fact on its own.
+
+    A bad fact is rejected; with ``later``, a relation to an entity not there yet waits there for
+    the end of the file instead.
+    """
     try:
         return store.write(_batch(facts))
     except InvalidInput as exc:
         if len(facts) == 1:
-            report.rejected.append(Rejected(facts[0][0], exc.detail))
+            if later is not None and isinstance(exc, DanglingRelation):
+                later.append(facts[0])
+            else:
+                report.rejected.append(Rejected(facts[0][0], exc.detail))
             return WriteResult()
     total = WriteResult()
     for item in facts:
-        total += _write_isolating(store, [item], report)
+        total += _write_isolating(store, [item], report, later)
     return total

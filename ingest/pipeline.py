@@ -21,7 +21,6 @@ the quarantine of a file is kept in step with its checkpoint, so a resumed run l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,11 +28,11 @@ import re
 import tempfile
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, TextIO, cast
 
 from graph.errors import InvalidInput
 from graph.heap import collect_young, paused_gc, settle
@@ -45,7 +44,7 @@ from ingest.normalise import BadValue
 from ingest.records import CONVERTERS, ORDER, TEXT_KINDS, Context, text_facts, text_of
 from ingest.resolve import MATCH_THRESHOLD, Resolver
 from ingest.review import review_candidates
-from ingest.tabular import NO_MAPPING, PRESETS, BadRow, Mapping, Row, decode, read_rows
+from ingest.tabular import NO_MAPPING, PRESETS, BadRow, Mapping, Row, Scanned, read_rows, scan_file
 from ingest.vcard import read_cards
 
 log = logging.getLogger(__name__)
@@ -153,7 +152,7 @@ class _Source:
     kind: str
     system: str
     order: tuple[int, int, str]
-    read: Callable[[bytes], list[Row | BadRow]]
+    read: Callable[[Scanned], Iterator[Row | BadRow]]
     extra: bytes = b""
     """Bytes that also make the source's version (a document's manifest row)."""
 
@@ -194,7 +193,7 @@ def _plan(path: Path, key: str, mapping: Mapping, system: str, encoding: str | N
             "vcard",
             system,
             (ORDER.index("customers"), 2, str(path)),
-            lambda data: read_cards(decode(data, path.name, encoding=encoding)),
+            lambda scanned: _stream(path, scanned, read_cards),
         )
     if kind == "documents":
         listed = manifest(path.parent).get(path.name) or {}
@@ -204,7 +203,7 @@ def _plan(path: Path, key: str, mapping: Mapping, system: str, encoding: str | N
             "documents",
             system,
             (len(ORDER), 0, str(path)),
-            lambda _: [document_row(path, listed)],
+            lambda _: iter([document_row(path, listed)]),
             extra=json.dumps(listed, sort_keys=True, ensure_ascii=False).encode(),
         )
     if kind in ORDER:
@@ -215,9 +214,17 @@ def _plan(path: Path, key: str, mapping: Mapping, system: str, encoding: str | N
             kind,
             system,
             (ORDER.index(kind), int(file_mapping.kind is not None), str(path)),
-            lambda data: list(read_rows(decode(data, path.name, encoding=encoding), file_mapping)),
+            lambda scanned: _stream(path, scanned, lambda text: read_rows(text, file_mapping)),
         )
     return None
+
+
+def _stream(
+    path: Path, scanned: Scanned, read: Callable[[TextIO], Iterator[Row | BadRow]]
+) -> Iterator[Row | BadRow]:
+    """The rows of a text file, read as they stream (the file is closed when they are done)."""
+    with path.open(encoding=scanned.encoding, newline="") as text:
+        yield from read(text)
 
 
 def _files(paths: Sequence[Path], name: str | None) -> list[tuple[Path, str]]:
@@ -271,16 +278,21 @@ def ingest_paths(
     keys: dict[Path, str] | None = None,
     replace: Replace | None = None,
     dry_run: bool = False,
+    lock_wait_s: float = 600.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; referenced kinds go first (employees before interactions).
 
     Every file is merged into what the store holds. ``name`` (or ``keys``, a key for each file) says
     which source each file is (see :func:`_files`); with ``replace``, each file then retires the
     older versions of its source (:func:`retire_older`). ``dry_run`` reads and converts everything
-    and reports what would be written and deleted, writing nothing.
+    and reports what would be written and deleted, writing nothing. The ingest holds the store's
+    write lock (:meth:`graph.store.GraphStore.writer`): a second one waits up to ``lock_wait_s``
+    seconds, calling ``on_wait(holder)`` when it starts waiting.
 
     Raises:
         InvalidInput: a path does not exist, or two files would be the same source.
+        StoreBusy: another ingest held the write lock for longer than ``lock_wait_s``.
 
     """
     for path in paths:
@@ -300,44 +312,56 @@ def ingest_paths(
     if preview:  # a dry run's bad rows are counted, not kept
         scratch = tempfile.TemporaryDirectory(prefix="ckn-dry-run-")
         quarantine_dir = Path(scratch.name)
-    # see graph.heap: the resolver and each batch are millions of objects; a batch's commit overlaps
+    # the resolver is read under the lock, so it sees what the ingest before this one wrote; see
+    # graph.heap: the resolver and each batch are millions of objects; a batch's commit overlaps
     # the conversion of the next (each batch is atomic with its checkpoint, so resuming stays exact)
-    with paused_gc(), target.write_behind():
-        resolver = Resolver.from_store(store)
-        settle()  # the resolver lives as long as the ingest: later young collections skip it
-        texts = _Texts(resolver, nlp or NlpOptions())
-        for source in sorted(planned, key=lambda p: p.order):
-            try:
-                file_report = ingest_records(
-                    target,
-                    source.path.name,
-                    source.path.read_bytes() + source.extra,
-                    source.kind,
-                    source.read,
-                    CONVERTERS["customers" if source.kind == "vcard" else source.kind],
-                    resolver=resolver,
-                    quarantine_dir=quarantine_dir,
-                    system=source.system,
-                    batch_size=batch_size,
-                    texts=texts,
-                    on_rows=on_rows,
-                    threshold=match_threshold,
-                    key=source.key,
-                )
-            except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
-                file_report = FileReport(str(source.path), source.kind, status="rejected", reason=exc.detail)
-            file_report.path, file_report.key = str(source.path), source.key
-            if dry_run and file_report.status != "rejected":
-                file_report.status = "previewed"
-            report.files.append(file_report)
-            if progress and not replace:
-                progress(file_report)
-    if replace is not None:
-        kept = preview.written if preview else set()
-        for file_report in report.files:
-            retire_older(store, file_report, replace, dry_run=dry_run, kept=kept)
-            if progress:
-                progress(file_report)
+    locked = nullcontext() if preview else store.writer(wait_s=lock_wait_s, on_wait=on_wait)
+    with locked:
+        with paused_gc(), target.write_behind():
+            resolver = Resolver.from_store(store)
+            settle()  # the resolver lives as long as the ingest: later young collections skip it
+            texts = _Texts(resolver, nlp or NlpOptions())
+            for source in sorted(planned, key=lambda p: p.order):
+                try:
+                    scanned = scan_file(
+                        source.path,
+                        salt=source.key.encode() + b"\0",
+                        extra=source.extra,
+                        encoding=encoding,
+                        text=source.kind != "documents",
+                    )
+                    file_report = ingest_records(
+                        target,
+                        source.path.name,
+                        scanned,
+                        source.kind,
+                        source.read,
+                        CONVERTERS["customers" if source.kind == "vcard" else source.kind],
+                        resolver=resolver,
+                        quarantine_dir=quarantine_dir,
+                        system=source.system,
+                        batch_size=batch_size,
+                        texts=texts,
+                        on_rows=on_rows,
+                        threshold=match_threshold,
+                        key=source.key,
+                    )
+                except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
+                    file_report = FileReport(
+                        str(source.path), source.kind, status="rejected", reason=exc.detail
+                    )
+                file_report.path, file_report.key = str(source.path), source.key
+                if dry_run and file_report.status != "rejected":
+                    file_report.status = "previewed"
+                report.files.append(file_report)
+                if progress and not replace:
+                    progress(file_report)
+        if replace is not None:
+            kept = preview.written if preview else set()
+            for file_report in report.files:
+                retire_older(store, file_report, replace, dry_run=dry_run, kept=kept)
+                if progress:
+                    progress(file_report)
     if preview:
         scratch.cleanup()
     return report
@@ -462,7 +486,7 @@ class _Quarantine:
                 line for line in entries[: resumed.quarantined] if json.loads(line)["line"] <= resumed.line
             ]
         # rewrite atomically: a kill during the rewrite must not lose the entries already committed
-        fresh = path.with_suffix(".tmp")
+        fresh = path.with_suffix(f".{os.getpid()}.tmp")
         fresh.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         with fresh.open("rb") as handle:
             os.fsync(handle.fileno())
@@ -615,52 +639,66 @@ Convert = Callable[[Row, Context], list[Entity | Relation]]
 class _RowPass:
     """The rows of one source, each converted once as it is read and written in batches.
 
-    A row naming something not known yet (it may be defined further down) is held back, and converted
+    Rows stream from the file: memory holds a batch and the rows held back, never the file. A row
+    naming something not known yet (it may be defined further down) is held back, and converted
     again at the end of the file, when every row of it is known; a checkpoint never passes it.
     """
 
     def __init__(
         self,
         name: str,
-        rows: list[Row | BadRow],
+        rows: Iterable[Row | BadRow],
         convert: Convert,
         first: Context,
         writer: _Writer,
         threshold: int | None,
+        lines: int = 0,
     ) -> None:
         self.name, self.rows, self.convert = name, rows, convert
         self.first, self.writer, self.threshold = first, writer, threshold
         self.resolver, self.quarantine = first.resolver, writer.quarantine
         self.held: deque[Row] = deque()
+        self.lines = lines
+        """The file's lines (about its rows), for progress."""
 
     def run(self, resumed_after: int, on_rows: Callable[[str, int, int], None] | None) -> None:
         """Write the rows after ``resumed_after`` (0: all of them), then the rows held back."""
         report = self.writer.report
-        committed: list[Sequence[Entity | Relation]] = []  # again in order, each learned, as first read
-        for row in (r for r in self.rows if isinstance(r, Row) and r.line <= resumed_after):
-            misses = self.first.misses
-            again = _quiet(self.convert, row, self.first)
-            self.resolver.learn_all(again)
-            if row.line in self.quarantine.lines:
-                continue  # held back, then bad on its second conversion: learned, never written
-            if self.first.misses > misses:  # held back when first read: converted again at the end
-                self.held.append(row)
-                again = [fact for fact in again if isinstance(fact, Entity)]
-            committed.append(again)
-        self.writer.resume(committed)
+        committed: list[Sequence[Entity | Relation]] | None = []  # as first read, to learn again
+        last = 0
         for item in self.rows:
+            last = item.line
             report.rows += isinstance(item, Row)
             if item.line <= resumed_after:
+                if isinstance(item, Row) and committed is not None:
+                    self._again(item, committed)
                 continue
+            if committed is not None:  # the first row after the checkpoint
+                self.writer.resume(committed)
+                committed = None
             if isinstance(item, BadRow):
                 self.quarantine.add(self.name, item)
             elif self._first(item):
                 self._flush_if_full(item.line, on_rows)
+        if committed is not None:
+            self.writer.resume(committed)
         while self.held:
             facts = self._converted(self.held.popleft(), self.writer.ctx)
             if facts is not None:
                 self.writer.add(facts)
-                self._flush_if_full(self.rows[-1].line, on_rows)
+                self._flush_if_full(last, on_rows)
+
+    def _again(self, row: Row, committed: list[Sequence[Entity | Relation]]) -> None:
+        """Learn a row committed before an interruption again, as it was learned when first read."""
+        misses = self.first.misses
+        again = _quiet(self.convert, row, self.first)
+        self.resolver.learn_all(again)
+        if row.line in self.quarantine.lines:
+            return  # held back, then bad on its second conversion: learned, never written
+        if self.first.misses > misses:  # held back when first read: converted again at the end
+            self.held.append(row)
+            again = [fact for fact in again if isinstance(fact, Entity)]
+        committed.append(again)
 
     def _first(self, row: Row) -> bool:
         """Convert a row as it is read; whether it went to the writer (else: bad, or held back)."""
@@ -689,15 +727,15 @@ class _RowPass:
         # a resumed run reads the rows after the checkpoint again: the first row held back among them
         self.writer.flush(min(line, self.held[0].line - 1) if self.held else line)
         if on_rows:
-            on_rows(self.name, self.writer.report.rows, len(self.rows))
+            on_rows(self.name, self.writer.report.rows, max(self.lines - 1, self.writer.report.rows))
 
 
 def ingest_records(
     store: GraphStore,
     name: str,
-    data: bytes,
+    scanned: Scanned,
     kind: str,
-    read: Callable[[bytes], list[Row | BadRow]],
+    read: Callable[[Scanned], Iterator[Row | BadRow]],
     convert: Convert,
     *,
     resolver: Resolver,
@@ -709,14 +747,14 @@ def ingest_records(
     threshold: int = MATCH_THRESHOLD,
     key: str = "",
 ) -> FileReport:
-    """Ingest the records of one source (a file's ``data``, read into rows by ``read``).
+    """Ingest the records of one source (a file, ``scanned`` for its digest, streamed into rows by ``read``).
 
     ``on_rows(name, rows done, rows in all)`` is called after every batch written (a progress bar).
     ``key``: which source the user means (:func:`_files`); the same content under another key is
     another source.
     """
     started = time.perf_counter()
-    digest = hashlib.sha256(key.encode() + b"\0" + data).hexdigest()[:16]
+    digest = scanned.digest
     source_id = f"source:{name}@{digest}"
     job = f"ingest:{source_id}"
     report = FileReport(name, kind, source_id=source_id)
@@ -732,7 +770,6 @@ def ingest_records(
         return report
     resumed = _Resumed.parse(position)
     report.status = "resumed" if resumed.line else "ingested"
-    rows = read(data)
 
     present = _Present(resolver)
     reviewed = kind not in _ONE_PASS
@@ -742,7 +779,7 @@ def ingest_records(
         id=source_id,
         kind=NodeKind.SOURCE,
         name=name,
-        props={"file": name, "source_key": key, "file_kind": kind, "digest": digest, "rows": len(rows)},
+        props={"file": name, "source_key": key, "file_kind": kind, "digest": digest},
         provenance=(Provenance(source_id=source_id, extractor="ckn.ingest", extractor_version="1"),),
     )
     quarantine = _Quarantine(quarantine_path, resumed)
@@ -753,9 +790,11 @@ def ingest_records(
     writer = _Writer(store, job, present, quarantine, report, batch_size, ctx, texts, candidates)
     try:
         writer.add([source])
-        _RowPass(name, rows, convert, first, writer, threshold if reviewed else None).run(
-            resumed.line, on_rows
+        rows = _RowPass(
+            name, read(scanned), convert, first, writer, threshold if reviewed else None, scanned.lines
         )
+        rows.run(resumed.line, on_rows)
+        writer.add([source.model_copy(update={"props": {**source.props, "rows": report.rows}})])
         writer.finish(name)
     finally:
         quarantine.close()

@@ -1,22 +1,25 @@
-"""Reading CSV exports: encoding detection, header mapping, and row checks.
+"""Reading CSV exports: encoding detection, header mapping, and row checks, streamed.
 
-A file is decoded whole or rejected whole (never mangled): UTF-8 with or without BOM, UTF-16 with BOM,
+A file is decoded or rejected whole (never mangled): UTF-8 with or without BOM, UTF-16 with BOM,
 and GB18030/GBK when the text it gives is plausibly Chinese. Headers are mapped to ckn's canonical
 column names through built-in English and Chinese aliases, a preset (HubSpot, Salesforce) or a YAML
-mapping file. Rows that cannot be read (wrong column count, formula-like or oversized cells) come out
-as :class:`BadRow` with the line and the reason, and reading goes on.
+mapping file. Rows that cannot be read (broken quoting, wrong column count, formula-like or oversized
+cells, control characters) come out as :class:`BadRow` with the line and the reason, and reading goes
+on with the next line.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 
@@ -99,6 +102,80 @@ def decode(data: bytes, name: str = "file", *, encoding: str | None = None) -> s
         f"{name} is neither UTF-8, UTF-16 with BOM nor GB18030/GBK Chinese text; "
         "save it as UTF-8 or name its encoding with --encoding"
     )
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """What one pass over a file's bytes tells: its digest, its encoding, its lines."""
+
+    digest: str
+    encoding: str
+    lines: int
+
+
+def scan_file(
+    path: Path, *, salt: bytes = b"", extra: bytes = b"", encoding: str | None = None, text: bool = True
+) -> Scanned:
+    """Digest a file (``salt``, its bytes, then ``extra``) and tell its encoding, in one streamed pass.
+
+    The encoding is the given one, checked, or detected as :func:`decode` does: BOM, UTF-8, then
+    GB18030 when the text it gives is plausibly Chinese (a second pass, only for such files).
+    ``text=False``: a binary file, whose encoding is not asked.
+
+    Raises:
+        UndecodableFile: the bytes are not valid in any accepted encoding.
+
+    """
+    with path.open("rb") as handle:
+        start = handle.read(4)
+    if encoding or not text:
+        candidates = [encoding or "latin-1"]
+    elif start.startswith(codecs.BOM_UTF8):
+        candidates = ["utf-8-sig"]
+    elif start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ["utf-16"]
+    else:
+        candidates = ["utf-8", "gb18030"]
+    for candidate in candidates:
+        try:
+            digest, lines = _pass(path, salt, extra, None if not text else candidate)
+        except (UnicodeDecodeError, _Implausible):
+            continue
+        except LookupError:
+            raise UndecodableFile(f"{path.name}: unknown encoding {candidate!r}") from None
+        return Scanned(digest, candidate, lines)
+    if encoding:
+        raise UndecodableFile(f"{path.name} is not valid {encoding}")
+    raise UndecodableFile(
+        f"{path.name} is neither UTF-8, UTF-16 with BOM nor GB18030/GBK Chinese text; "
+        "save it as UTF-8 or name its encoding with --encoding"
+    )
+
+
+class _Implausible(Exception):
+    """GB18030 decoded the bytes, but not into text that reads as Chinese."""
+
+
+def _pass(path: Path, salt: bytes, extra: bytes, encoding: str | None) -> tuple[str, int]:
+    hasher = hashlib.sha256(salt)
+    decoder = codecs.getincrementaldecoder(encoding)() if encoding else None
+    lines = wide = common = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(2**20):
+            hasher.update(chunk)
+            lines += chunk.count(b"\n")
+            if decoder is not None:
+                decoded = decoder.decode(chunk)
+                if encoding == "gb18030":
+                    chars = [c for c in decoded if ord(c) > 0x7F]
+                    wide += len(chars)
+                    common += sum(1 for c in chars if _in_gb2312(c))
+        if decoder is not None:
+            decoder.decode(b"", final=True)
+    if encoding == "gb18030" and wide and common / wide < 0.9:
+        raise _Implausible
+    hasher.update(extra)
+    return hasher.hexdigest()[:16], lines
 
 
 # -- header mapping --------------------------------------------------------------------------------
@@ -240,10 +317,92 @@ NO_MAPPING = Mapping(columns={})
 _FORMULA = re.compile(r"^[=@\t\r]|^[+\-]\s*[A-Za-z]|^[+\-].*[!|]")
 """Cells a spreadsheet would run as a formula (CSV injection); phones like ``+86 (21) 6234`` pass."""
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters no value holds (NUL, bell, escape...); tabs and line breaks are text."""
 
-def read_rows(text: str, mapping: Mapping = NO_MAPPING) -> Iterator[Row | BadRow]:
-    """Rows of a CSV text with a header row, as :class:`Row` or :class:`BadRow`, in file order."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+MAX_LINE = 1_000_000
+"""Longest physical line read, in characters; a longer one is skipped, never held whole."""
+
+
+class _Lines:
+    """The physical lines of a text stream, numbered, each at most :data:`MAX_LINE` characters.
+
+    Lines a record took can be pushed back, to be read again on their own (after a quote that never
+    closes swallowed them). A line over the limit is read past, not kept, and comes out empty,
+    flagged in :attr:`oversized`.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.line = 0
+        """Number of the last line handed out."""
+        self.taken: list[str] = []
+        """The lines handed out since :meth:`start`."""
+        self.oversized = False
+        """Whether one of them was over the limit."""
+        self._back: list[str] = []
+
+    def start(self) -> int:
+        """Begin a record; return the number of its first line."""
+        self.taken, self.oversized = [], False
+        return self.line + 1
+
+    def push_back(self, lines: list[str]) -> None:
+        """Hand ``lines`` out again, next."""
+        self._back = lines + self._back
+        self.line -= len(lines)
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._back:
+            line = self._back.pop(0)
+        else:
+            line = self.stream.readline(MAX_LINE)
+            if not line:
+                raise StopIteration
+            if len(line) == MAX_LINE and not line.endswith(("\n", "\r")):
+                while (more := self.stream.readline(MAX_LINE)) and not more.endswith(("\n", "\r")):
+                    pass
+                self.oversized, line = True, "\n"
+        self.line += 1
+        self.taken.append(line)
+        return line
+
+
+def read_header(stream: TextIO, mapping: Mapping = NO_MAPPING) -> list[str]:
+    """The canonical names of a CSV stream's header row (empty for an empty stream).
+
+    Raises:
+        InvalidInput: the header row cannot be read.
+
+    """
+    lines = _Lines(stream)
+    try:
+        headers = next(csv.reader(lines, strict=True))
+    except StopIteration:
+        return []
+    except csv.Error as exc:
+        raise InvalidInput(f"cannot read the header row: {exc}") from None
+    if lines.oversized:
+        raise InvalidInput(f"the header row is longer than {MAX_LINE:,} characters")
+    return [mapping.canonical(h) for h in headers]
+
+
+def read_rows(text: str | TextIO, mapping: Mapping = NO_MAPPING) -> Iterator[Row | BadRow]:
+    """Rows of a CSV text or stream with a header row, as :class:`Row` or :class:`BadRow`, in file order.
+
+    Read as it streams: memory holds one record, however long the file. A quote that is opened and
+    never closed would swallow every line after it into one cell; such a record is set aside (its
+    first line), and the lines after it are read again as rows of their own.
+
+    Raises:
+        InvalidInput: the header row cannot be read.
+
+    """
+    lines = _Lines(io.StringIO(text, newline="") if isinstance(text, str) else text)
+    reader = csv.reader(lines, strict=True)
     try:
         headers = next(reader)
     except StopIteration:
@@ -251,36 +410,66 @@ def read_rows(text: str, mapping: Mapping = NO_MAPPING) -> Iterator[Row | BadRow
     except csv.Error as exc:
         raise InvalidInput(f"cannot read the header row: {exc}") from None
     names = [mapping.canonical(h) for h in headers]
-    last_line = reader.line_num
     while True:
-        first_line = last_line + 1
+        first_line = lines.start()
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            last_line = reader.line_num
-            yield BadRow(first_line, f"unreadable CSV: {exc}")
+            taken = lines.taken
+            yield BadRow(first_line, _unreadable(exc, taken), _raw(taken[:1]))
+            lines.push_back(taken[1:])
+            reader = csv.reader(lines, strict=True)
             continue
-        last_line = reader.line_num
+        if lines.oversized:
+            yield BadRow(first_line, f"a line of this row is longer than {MAX_LINE:,} characters; not read")
+            continue
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(names):
-            yield BadRow(
-                first_line, f"expected {len(names)} columns, found {len(cells)}", ",".join(cells)[:500]
-            )
+            if len(lines.taken) > 1:  # a quote left open took the lines after it: read them again
+                taken = lines.taken
+                reason = (
+                    f"a quote opened in this row is not closed where the row ends (it took the next "
+                    f"{len(taken) - 1} line(s), which are read again on their own)"
+                )
+                yield BadRow(first_line, reason, _raw(taken[:1]))
+                lines.push_back(taken[1:])
+                reader = csv.reader(lines, strict=True)
+                continue
+            yield BadRow(first_line, f"expected {len(names)} columns, found {len(cells)}", _raw(lines.taken))
             continue
         problem = next(
-            (
-                f"cell {name!r} is longer than {MAX_CELL} characters"
-                if len(cell) > MAX_CELL
-                else f"cell {name!r} looks like a spreadsheet formula ({cell[:20]!r}); not imported"
-                for name, cell in zip(names, cells, strict=True)
-                if len(cell) > MAX_CELL or _FORMULA.match(cell)
-            ),
+            (_cell_problem(name, cell) for name, cell in zip(names, cells, strict=True) if _bad_cell(cell)),
             None,
         )
         if problem:
-            yield BadRow(first_line, problem, ",".join(cells)[:500])
+            yield BadRow(first_line, problem, _raw(lines.taken))
             continue
         yield Row(first_line, {n: c.strip() for n, c in zip(names, cells, strict=True) if c.strip()})
+
+
+def _unreadable(exc: csv.Error, taken: list[str]) -> str:
+    if len(taken) > 1:
+        return (
+            f"unreadable CSV ({exc}): a quote opened in this row is never closed; the "
+            f"{len(taken) - 1} line(s) after it are read again on their own"
+        )
+    return f"unreadable CSV: {exc}"
+
+
+def _raw(lines: list[str]) -> str:
+    return "".join(lines)[:500].rstrip("\r\n")
+
+
+def _bad_cell(cell: str) -> bool:
+    return len(cell) > MAX_CELL or bool(_FORMULA.match(cell)) or bool(_CONTROL.search(cell))
+
+
+def _cell_problem(name: str, cell: str) -> str:
+    if len(cell) > MAX_CELL:
+        return f"cell {name!r} is longer than {MAX_CELL} characters"
+    if control := _CONTROL.search(cell):
+        return f"cell {name!r} holds a control character (U+{ord(control[0]):04X}); not imported"
+    return f"cell {name!r} looks like a spreadsheet formula ({cell[:20]!r}); not imported"

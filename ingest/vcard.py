@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import quopri
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ingest.tabular import BadRow, Row
@@ -25,24 +26,28 @@ class _Card:
     props: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
 
 
-def _unfold(text: str) -> list[tuple[int, str]]:
-    """Logical lines with the number of their first physical line.
+def _unfold(text: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """Logical lines with the number of their first physical line, as they stream.
 
     Undoes RFC 6350 folding and vCard 2.1's quoted-printable soft line breaks.
     """
-    lines: list[tuple[int, str]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if raw[:1] in {" ", "\t"} and lines:
-            lines[-1] = (lines[-1][0], lines[-1][1] + raw[1:])
+    pending: tuple[int, str] | None = None
+    for number, line in enumerate(text, start=1):
+        raw = line.rstrip("\r\n")
+        if pending is not None and raw[:1] in {" ", "\t"}:
+            pending = (pending[0], pending[1] + raw[1:])
         elif (
-            lines
-            and lines[-1][1].endswith("=")
-            and "QUOTED-PRINTABLE" in lines[-1][1].split(":", 1)[0].upper()
+            pending is not None
+            and pending[1].endswith("=")
+            and "QUOTED-PRINTABLE" in pending[1].split(":", 1)[0].upper()
         ):
-            lines[-1] = (lines[-1][0], lines[-1][1][:-1] + raw)
+            pending = (pending[0], pending[1][:-1] + raw)
         else:
-            lines.append((number, raw))
-    return lines
+            if pending is not None:
+                yield pending
+            pending = (number, raw)
+    if pending is not None:
+        yield pending
 
 
 def _params(raw: str) -> dict[str, str]:
@@ -74,8 +79,7 @@ def _value(params: dict[str, str], value: str) -> str:
     )
 
 
-def _cards(text: str) -> list[_Card | BadRow]:
-    cards: list[_Card | BadRow] = []
+def _cards(text: Iterable[str]) -> Iterator[_Card | BadRow]:
     current: _Card | None = None
     for number, line in _unfold(text):
         if not line.strip():
@@ -83,12 +87,12 @@ def _cards(text: str) -> list[_Card | BadRow]:
         upper = line.strip().upper()
         if upper == "BEGIN:VCARD":
             if current is not None:
-                cards.append(BadRow(current.line, "card has no END:VCARD"))
+                yield BadRow(current.line, "card has no END:VCARD")
             current = _Card(number)
             continue
         if upper == "END:VCARD":
             if current is not None:
-                cards.append(current)
+                yield current
             current = None
             continue
         match = _PROPERTY.match(line)
@@ -97,8 +101,7 @@ def _cards(text: str) -> list[_Card | BadRow]:
         params = _params(match["params"])
         current.props.append((match["name"].upper(), params, _value(params, match["value"])))
     if current is not None:
-        cards.append(BadRow(current.line, "card has no END:VCARD"))
-    return cards
+        yield BadRow(current.line, "card has no END:VCARD")
 
 
 def _to_row(card: _Card) -> Row:
@@ -139,6 +142,8 @@ def _to_row(card: _Card) -> Row:
     return Row(card.line, cells)
 
 
-def read_cards(text: str) -> list[Row | BadRow]:
-    """The contacts of a ``.vcf`` text, one row per card, in file order."""
-    return [card if isinstance(card, BadRow) else _to_row(card) for card in _cards(text)]
+def read_cards(text: str | Iterable[str]) -> Iterator[Row | BadRow]:
+    """The contacts of a ``.vcf`` text or stream of lines, one row per card, in file order."""
+    lines = text.splitlines() if isinstance(text, str) else text
+    for card in _cards(lines):
+        yield card if isinstance(card, BadRow) else _to_row(card)

@@ -206,8 +206,19 @@ def test_deleting_a_source_removes_only_what_nothing_else_supports(store: GraphS
     took_part = rel(RelType.PARTICIPATED_IN, "customer:C1", "interaction:T1")  # evidence: CRM export
     derived = rel(RelType.DERIVED_FROM, "interaction:T1", "src:tickets.csv", src="src:tickets.csv")
     store.write(Batch(entities=(source, both, both_again, only_tickets), relations=(took_part, derived)))
+    before = store.stats()
+
+    preview = store.delete_source("src:tickets.csv", dry_run=True)
+    kept_by_new_version = store.delete_source("src:tickets.csv", dry_run=True, keep=["interaction:T1"])
+
+    assert store.stats() == before  # a dry run changes nothing
+    assert kept_by_new_version.entities_deleted == 1  # the Source only: a new version has T1
+    assert kept_by_new_version.relations_deleted == 1  # DERIVED_FROM still goes
 
     result = store.delete_source("src:tickets.csv")
+
+    assert result == preview
+    assert result.facts_supported == 3  # the customer, the interaction and DERIVED_FROM
 
     assert result.entities_deleted == 2  # the interaction and the Source itself
     assert result.relations_deleted == 2  # DERIVED_FROM, and PARTICIPATED_IN went with its endpoint
@@ -221,6 +232,7 @@ def test_deleting_a_source_removes_only_what_nothing_else_supports(store: GraphS
         "entities_deleted": 0,
         "relations_deleted": 0,
         "facts_trimmed": 0,
+        "facts_supported": 0,
     }
 
 

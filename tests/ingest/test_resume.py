@@ -42,7 +42,8 @@ def _env(store: GraphStore, home: Path, neo4j_uri: str = "") -> dict[str, str]:
     if store.backend == "neo4j":
         from tests.conftest import neo4j_dev
 
-        env.update(CKN_NEO4J_URI=neo4j_uri, CKN_NEO4J_PASSWORD=neo4j_dev.PASSWORD)
+        # a killed ingest's write lock outlives it by its lease: keep the test's waits short
+        env.update(CKN_NEO4J_URI=neo4j_uri, CKN_NEO4J_PASSWORD=neo4j_dev.PASSWORD, CKN_NEO4J_LOCK_LEASE_S="1")
     return env
 
 

@@ -1,0 +1,78 @@
+"""One writer at a time: a second ingest waits for the first, on every store, in and across processes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from graph.errors import StoreBusy
+from graph.store import GraphStore
+from ingest.pipeline import ingest_paths
+from tests.ingest.test_resume import CKN, _env, _forget, _snapshot
+
+BUNDLE = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+
+
+def test_a_second_ingest_waits_for_the_first_and_says_so(
+    store_factory: Callable[..., GraphStore], tmp_path: Path
+) -> None:
+    first, second = store_factory(), store_factory()  # two clients, as two processes would be
+    told: list[str] = []
+    products = BUNDLE / "products.csv"
+
+    with first.writer(wait_s=1), pytest.raises(StoreBusy, match="another ingest"):
+        ingest_paths(second, [products], quarantine_dir=tmp_path / "q", lock_wait_s=0.5, on_wait=told.append)
+    assert len(told) == 1 and ":" in told[0]  # who holds it: host:pid:nonce
+    assert second.get_entity("product:X200") is None  # it wrote nothing
+
+    holding = threading.Event()
+
+    def hold_a_while() -> None:
+        with first.writer(wait_s=1):
+            holding.set()
+            time.sleep(1.0)
+
+    holder = threading.Thread(target=hold_a_while)
+    holder.start()
+    holding.wait()
+    report = ingest_paths(
+        second, [products], quarantine_dir=tmp_path / "q", lock_wait_s=60, on_wait=told.append
+    )
+    holder.join()
+
+    assert len(told) == 2 and [f.status for f in report.files] == ["ingested"]
+    assert second.get_entity("product:X200") is not None
+
+
+@pytest.mark.slow
+def test_two_ingests_at_once_leave_the_store_one_ingest_leaves(
+    store: GraphStore, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    uri = request.getfixturevalue("neo4j_target").uri if store.backend == "neo4j" else ""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(BUNDLE, bundle)
+    home = tmp_path / "home"
+    env = _env(store, home, uri)
+    command = [*CKN, "ingest", str(bundle), "--quarantine-dir", str(home / "quarantine")]
+    alone = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert alone.returncode == 3, alone.stderr  # the sample's bad rows were quarantined
+    expected = _snapshot(store, home)
+    _forget(store)
+
+    both = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in (1, 2)
+    ]
+    outputs = [proc.communicate(timeout=600) for proc in both]
+
+    for proc, (_, err) in zip(both, outputs, strict=True):
+        assert proc.returncode == 3 and b"Traceback" not in err, err.decode()
+    assert _snapshot(store, home) == expected
+    again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert set(again.stdout.split()) >= {"unchanged"} and "ingested" not in again.stdout.split()
+    assert _snapshot(store, home) == expected  # a rerun changes nothing
