@@ -221,7 +221,7 @@ def ingest(
             sys.stderr.write("\r" + " " * 80 + "\r")
         if not as_json:
             e, r = file.written.entities, file.written.relations
-            detail = file.reason or (
+            detail = (file.status in {"rejected", "skipped"} and file.reason) or (
                 f"{file.rows} rows, {e.created + r.created} created, {e.updated + r.updated} updated, "
                 f"{e.unchanged + r.unchanged} unchanged, {file.quarantined} quarantined, "
                 f"{file.rows_per_second:,.0f} rows/s"
@@ -232,9 +232,9 @@ def ingest(
                 d = file.replacement
                 done = "replaced" if file.replaced else "would replace"
                 typer.echo(
-                    f"{'':<10} {done} {', '.join(file.replaces)}: {d.entities_deleted} entities and "
-                    f"{d.relations_deleted} relationships deleted, {d.facts_trimmed} facts kept with "
-                    f"other evidence, of {d.facts_supported}"
+                    f"{'':<10} {done} {', '.join(file.replaces)} (its {d.facts_supported} facts): "
+                    f"{d.entities_deleted - len(file.replaces)} entities and {d.relations_deleted} "
+                    f"relationships deleted, {d.facts_trimmed} kept (other sources say them too)"
                 )
 
     report = _run(

@@ -47,7 +47,7 @@ def entity_id(kind: str, crm_id: str | None = None, *, natural_key: str | None =
     return f"{prefix}:{uuid5(f'{prefix}|{normalise_key(natural_key)}')}"
 
 
-@lru_cache(maxsize=1 << 20)  # ids are asked for again and again while merging
+@lru_cache(maxsize=1 << 18)  # ids are asked for again and again while merging (a few batches' worth)
 def relation_id(rel_type: str, source: str, target: str, key: str = "") -> str:
     """Id of a relationship, ``<TYPE>:<uuid5>``: the same type, endpoints and key give the same id.
 

@@ -222,7 +222,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
 
 
-@lru_cache(maxsize=1 << 20)  # the same evidence is keyed again and again while merging
+@lru_cache(maxsize=1 << 18)  # the same evidence is keyed again and again while merging (a few batches)
 def _evidence_key(source_id: str, locator: str, start: int | None, end: int | None, extractor: str) -> str:
     parts = [source_id, locator, str(start), str(end), extractor]
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()

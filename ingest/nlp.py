@@ -369,6 +369,10 @@ def _cues(text: str, mentions: Sequence[Mention]) -> list[Cue]:
     return cues
 
 
+MAX_NEW_STRINGS = 200_000
+"""New strings the pipelines' vocabularies may take in before they are built again (about 100 MB)."""
+
+
 class TextAnalyzer:
     """Runs the pipelines over texts in batches (``nlp.pipe``) and returns mentions and cues."""
 
@@ -380,21 +384,37 @@ class TextAnalyzer:
         batch_size: int = 64,
         n_process: int = 1,
     ) -> None:
-        models = models or {}
-        self.pipelines = {lang: build_pipeline(lang, models.get(lang)) for lang in ("zh", "en")}
-        self.set_gazetteer(gazetteer)
+        self.models = models or {}
         self.batch_size = batch_size
         self.n_process = n_process
-        self.models = models
+        self.gazetteer = gazetteer
+        self._build()
+
+    def _build(self) -> None:
+        self.pipelines = {lang: build_pipeline(lang, self.models.get(lang)) for lang in ("zh", "en")}
+        self.set_gazetteer(self.gazetteer)
+        self._strings = sum(len(nlp.vocab.strings) for nlp in self.pipelines.values())
+
+    def _renew_if_grown(self) -> None:
+        """Build the pipelines again when their vocabularies have grown by :data:`MAX_NEW_STRINGS`.
+
+        spaCy keeps every string it has seen (each order number, phone, name) for the life of a
+        pipeline: over millions of texts that alone grows to gigabytes.
+        """
+        if sum(len(nlp.vocab.strings) for nlp in self.pipelines.values()) > self._strings + MAX_NEW_STRINGS:
+            log.info("renewing the extraction pipelines: their vocabularies have grown")
+            self._build()
 
     def set_gazetteer(self, gazetteer: Gazetteer) -> None:
         """Match these names, aliases, e-mails and phones from now on."""
+        self.gazetteer = gazetteer
         for nlp in self.pipelines.values():
             nlp.get_pipe(GAZETTEER).set_gazetteer(gazetteer)  # type: ignore[attr-defined]
             nlp.get_pipe(PATTERNS).keys = gazetteer.keys  # type: ignore[attr-defined]
 
     def analyze(self, texts: Sequence[str]) -> list[Analysis]:
         """One :class:`Analysis` per text, in order; texts are grouped by language for ``nlp.pipe``."""
+        self._renew_if_grown()
         results: dict[int, Analysis] = {}
         for lang, nlp in self.pipelines.items():
             indices = [i for i, t in enumerate(texts) if language_of(t) == lang]

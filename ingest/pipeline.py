@@ -21,6 +21,7 @@ the quarantine of a file is kept in step with its checkpoint, so a resumed run l
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -36,20 +37,35 @@ from typing import IO, Any, TextIO, cast
 
 from graph.errors import InvalidInput
 from graph.heap import collect_young, paused_gc, settle
+from graph.merge import plan_write
 from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
 from graph.store import DeleteResult, GraphStore, WriteResult
 from ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
 from ingest.nlp import Gazetteer, TextAnalyzer
 from ingest.normalise import BadValue
 from ingest.records import CONVERTERS, ORDER, TEXT_KINDS, Context, text_facts, text_of
-from ingest.resolve import MATCH_THRESHOLD, Resolver
+from ingest.resolve import MATCH_THRESHOLD, RESOLVED_KINDS, Resolver
 from ingest.review import review_candidates
-from ingest.tabular import NO_MAPPING, PRESETS, BadRow, Mapping, Row, Scanned, read_rows, scan_file
+from ingest.tabular import (
+    NO_MAPPING,
+    PRESETS,
+    BadRow,
+    Mapping,
+    Row,
+    Scanned,
+    read_header,
+    read_rows,
+    scan_file,
+)
 from ingest.vcard import read_cards
 
 log = logging.getLogger(__name__)
 
 DONE = "done"
+SKIPPED = (
+    "not a kind ckn reads (neither the file name nor a CSV header row with an id column such as "
+    "customer_id or interaction_id says which kind of records it holds)"
+)
 
 
 @dataclass(frozen=True)
@@ -163,9 +179,11 @@ def detect_kind(path: Path, mapping: Mapping = NO_MAPPING) -> tuple[str | None, 
     An explicit mapping wins; a file named after a preset (``hubspot_contacts.csv``,
     ``salesforce-export.csv``) is read with that preset; ``.vcf`` files are contacts; ``.md``,
     ``.txt``, ``.html``, ``.pdf`` and ``.docx`` are documents (``documents.csv`` is their manifest);
-    otherwise the name says the kind (``customers.csv``, ``2026_interactions.csv``).
+    otherwise the name says the kind (``customers.csv``, ``2026_interactions.csv``,
+    ``interactions-2026-12.csv``), or else the header row does (an ``interaction_id`` column: an
+    interactions file, see :data:`KIND_COLUMNS`).
     """
-    suffix, stem = path.suffix.lower(), path.stem.lower()
+    suffix, stem = path.suffix.lower(), re.sub(r"[\s\-.]+", "_", path.stem.lower())
     if mapping.kind:
         return mapping.kind, mapping, "crm"
     if suffix == ".vcf":
@@ -176,11 +194,57 @@ def detect_kind(path: Path, mapping: Mapping = NO_MAPPING) -> tuple[str | None, 
         return "documents", mapping, "crm"
     if suffix != ".csv":
         return None, mapping, "crm"
+    return _csv_kind(path, stem, mapping)
+
+
+def _csv_kind(path: Path, stem: str, mapping: Mapping) -> tuple[str | None, Mapping, str]:
     for preset in PRESETS:
         if stem.startswith(preset):
             return "customers", Mapping.preset(preset), preset
     kind = next((k for k in ORDER if stem == k or stem.startswith(f"{k}_") or stem.endswith(f"_{k}")), None)
+    if kind is not None:
+        return kind, mapping, "crm"
+    columns = set(_header(path, mapping))
+    for preset, wanted in PRESET_COLUMNS.items():
+        if wanted <= columns:
+            return "customers", Mapping.preset(preset), preset
+    kind = next((k for k, wanted in KIND_COLUMNS if wanted <= columns), None)
     return kind, mapping, "crm"
+
+
+KIND_COLUMNS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("interactions", frozenset({"interaction_id"})),
+    ("feedback", frozenset({"feedback_id"})),
+    ("relationships", frozenset({"source_id", "type", "target_id"})),
+    ("topics", frozenset({"topic_id"})),
+    ("products", frozenset({"product_id", "name"})),
+    ("employees", frozenset({"employee_id", "name"})),
+    ("customers", frozenset({"customer_id", "name"})),
+)
+"""The columns (after header mapping) that tell a file's kind when its name does not, first match wins."""
+
+PRESET_COLUMNS = {
+    "hubspot": frozenset({"record_id", "first_name", "last_name"}),
+    "salesforce": frozenset({"contact_id", "account_name"}),
+}
+"""Raw header names (normalised) that tell a contacts export."""
+
+
+def _header(path: Path, mapping: Mapping) -> list[str]:
+    """A CSV file's header row, canonical names and raw normalised ones (empty if unreadable)."""
+    with path.open("rb") as handle:
+        head = handle.read(65_536)
+    for encoding in ("utf-8-sig", "utf-16", "gb18030"):
+        if encoding == "utf-16" and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            continue
+        text = head.decode(encoding, errors="ignore")
+        try:
+            raw = read_header(io.StringIO(text.split("\n", 1)[0]))
+        except InvalidInput:
+            return []
+        if raw:
+            return [*raw, *(mapping.canonical(h) for h in raw)]
+    return []
 
 
 def _plan(path: Path, key: str, mapping: Mapping, system: str, encoding: str | None) -> _Source | None:
@@ -291,7 +355,8 @@ def ingest_paths(
     seconds, calling ``on_wait(holder)`` when it starts waiting.
 
     Raises:
-        InvalidInput: a path does not exist, or two files would be the same source.
+        InvalidInput: a path does not exist, two files would be the same source, or a file named
+            in ``paths`` (not found in a folder) is of no kind ckn reads: nothing is ingested.
         StoreBusy: another ingest held the write lock for longer than ``lock_wait_s``.
 
     """
@@ -300,13 +365,11 @@ def ingest_paths(
             raise InvalidInput(f"no such file or folder: {path}")
     report = IngestReport(quarantine_dir=str(quarantine_dir))
     files = [(path, keys[path]) for path in paths] if keys is not None else _files(paths, name)
-    planned: list[_Source] = []
-    for path, key in files:
-        source = _plan(path, key, mapping, system, encoding)
-        if source is not None:
-            planned.append(source)
-        elif path.name.lower() != MANIFEST:
-            report.files.append(FileReport(str(path), "?", status="skipped", reason="not a kind ckn reads"))
+    named = {path for path in paths if not path.is_dir()} if keys is None else set()  # uploads: skipped
+    planned = _plan_all(files, named, mapping, system, encoding, report)
+    if progress:
+        for skipped in report.files:
+            progress(skipped)
     preview = _Preview(store) if dry_run else None
     target = cast(GraphStore, preview) if preview else store
     if preview:  # a dry run's bad rows are counted, not kept
@@ -360,11 +423,38 @@ def ingest_paths(
             kept = preview.written if preview else set()
             for file_report in report.files:
                 retire_older(store, file_report, replace, dry_run=dry_run, kept=kept)
-                if progress:
+                if progress and file_report.status != "skipped":
                     progress(file_report)
     if preview:
         scratch.cleanup()
     return report
+
+
+def _plan_all(
+    files: list[tuple[Path, str]],
+    named: set[Path],
+    mapping: Mapping,
+    system: str,
+    encoding: str | None,
+    report: IngestReport,
+) -> list[_Source]:
+    """Plan each file; report the ones of no kind ckn reads as skipped, or refuse them if named."""
+    planned: list[_Source] = []
+    unknown: list[Path] = []
+    for path, key in files:
+        source = _plan(path, key, mapping, system, encoding)
+        if source is not None:
+            planned.append(source)
+        elif path in named and path.name.lower() != MANIFEST:
+            unknown.append(path)
+        elif path.name.lower() != MANIFEST:
+            report.files.append(FileReport(str(path), "?", key=key, status="skipped", reason=SKIPPED))
+    if unknown:
+        raise InvalidInput(
+            f"cannot tell what {', '.join(p.name for p in unknown)} hold(s): {SKIPPED}; "
+            "name the kind with --mapping (kind: interactions), or rename the file"
+        )
+    return planned
 
 
 def retire_older(
@@ -410,16 +500,28 @@ def _sources_of(store: GraphStore, key: str) -> list[str]:
 
 
 class _Preview:
-    """A store that reads from ``store`` and writes nothing, remembering what would be written."""
+    """A store that reads from ``store`` and writes nothing, remembering what would be written.
+
+    Each batch is merged onto what the store holds as a write would be, for its counts; entities an
+    earlier batch of the preview would have created count as there.
+    """
 
     def __init__(self, store: GraphStore) -> None:
         self.store = store
         self.written: set[str] = set()
+        self.kinds: dict[str, NodeKind] = {}
 
     def write(self, batch: Batch) -> WriteResult:
+        def kinds(ids: list[str]) -> dict[str, NodeKind]:
+            found = {i: self.kinds[i] for i in ids if i in self.kinds}
+            stored = self.store.get_entities([i for i in ids if i not in found])
+            return found | {i: e.kind for i, e in stored.items()}
+
+        plan = plan_write(batch, self.store.get_entities, kinds, self.store.get_relations_by_id)
+        self.kinds.update((e.id, e.kind) for e in batch.entities)
         self.written.update(e.id for e in batch.entities)
         self.written.update(r.id for r in batch.relations)
-        return WriteResult()
+        return plan.result()
 
     def write_behind(self) -> AbstractContextManager[None]:
         return nullcontext()
@@ -537,6 +639,9 @@ class _Present:
     def update(self, entity_ids: Iterable[str]) -> None:
         self.written.update(entity_ids)
 
+    def forget(self, entity_ids: Iterable[str]) -> None:
+        self.written.difference_update(entity_ids)
+
     def never_written(self) -> set[str]:
         """Entities the source brought (learned as their rows were read) but never wrote."""
         return self.new - self.written
@@ -619,6 +724,9 @@ class _Writer:
             ),
         )
         self.report.written += self.store.write(batch)
+        # no row names an interaction, feedback or document: once written, their ids need not be
+        # remembered (a file of two million interactions would otherwise hold all their ids)
+        self.present.forget(e.id for e in self.entities if e.kind not in RESOLVED_KINDS)
         self.entities.clear()
         self.relations.clear()
         if words:  # the collector is paused while ingesting; extraction may leave reference cycles

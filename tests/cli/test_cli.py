@@ -176,3 +176,37 @@ def test_the_knowledge_map_shows_the_strongest_holders_and_says_how_many_more(ru
     first = crowded["holders"][0]["name"]
     assert f"[{crowded['subject_id']}]: {first} (behaviour" in shown
     assert f"and {crowded['holders_total'] - 1} more" in shown
+
+
+def test_ingest_says_what_it_skips_and_refuses_a_file_it_cannot_classify(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "topics.csv").write_text("topic_id,name\nT1,防水 Waterproofing\n", encoding="utf-8")
+    (folder / "minutes.csv").write_text("what,when\nlunch,today\n", encoding="utf-8")
+
+    listed = run("ingest", str(folder))
+    refused = run("ingest", str(folder / "minutes.csv"))
+
+    assert listed.exit_code == 0, listed.output
+    assert "skipped" in listed.output and "minutes.csv" in listed.output
+    assert refused.exit_code == EXIT_INPUT and "minutes.csv" in refused.output
+
+
+def test_ingest_replaces_a_snapshot_only_when_told(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    november, december = tmp_path / "2026-11", tmp_path / "2026-12"
+    for folder, rows in ((november, "T1,防水\nT2,旧型号 Legacy\nT3,IoT\n"), (december, "T1,防水\nT3,IoT\n")):
+        folder.mkdir()
+        (folder / "topics.csv").write_text("topic_id,name\n" + rows, encoding="utf-8")
+    assert run("ingest", str(november / "topics.csv"), "--source", "crm-topics").exit_code == 0
+
+    preview = run("ingest", str(december / "topics.csv"), "--source", "crm-topics", "--replace", "--dry-run")
+    waiting = run("ingest", str(december / "topics.csv"), "--source", "crm-topics", "--replace")
+    kept = run("show", "topic:T2")
+    confirmed = run("ingest", str(december / "topics.csv"), "--source", "crm-topics", "--replace", "--yes")
+    gone = run("show", "topic:T2")
+
+    assert preview.exit_code == 0 and "would replace source:topics.csv@" in preview.output
+    assert "1 entities and 0 relationships deleted" in preview.output  # T2
+    assert waiting.exit_code == EXIT_INPUT and "--yes" in waiting.output and kept.exit_code == 0
+    assert confirmed.exit_code == 0 and "replaced source:topics.csv@" in confirmed.output
+    assert gone.exit_code == EXIT_INPUT
