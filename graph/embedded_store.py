@@ -28,7 +28,7 @@ from graph.adjacency import Adjacency
 from graph.behind import CommitsBehind
 from graph.errors import StoreUnavailable, StoreVersionError
 from graph.heap import Projection, paused_gc
-from graph.merge import WritePlan, plan_source_deletion, plan_write
+from graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_write
 from graph.model import (
     Batch,
     Entity,
@@ -421,6 +421,8 @@ class EmbeddedStore(traversal.Traversals):
             entities = self.get_entities(entity_ids).values()
             relations = self.get_relations_by_id(sorted(i for f, i in rows if f == "r")).values()
             plan = plan_source_deletion(source_ids, entities, relations, set(keep))
+            touching = self._doomed(cur, plan.delete_entities, [])
+            keep_referenced(plan, self.get_relations_by_id(sorted(touching)).values(), source_ids)
             if dry_run:
                 return plan.result(len(self._doomed(cur, plan.delete_entities, plan.delete_relations)))
             deleted = self._delete(cur, plan.delete_entities, plan.delete_relations)

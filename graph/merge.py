@@ -266,6 +266,8 @@ class DeletionPlan:
         self.delete_relations: list[str] = []
         self.trimmed_entities: list[Entity] = []
         self.trimmed_relations: list[Relation] = []
+        self.doomed: list[Entity] = []
+        """The entities to delete, as they were (see :func:`keep_referenced`)."""
         self.supported = 0
 
     def result(self, relations_deleted: int | None = None) -> DeleteResult:
@@ -280,6 +282,42 @@ class DeletionPlan:
             facts_trimmed=len(self.trimmed_entities) + len(self.trimmed_relations),
             facts_supported=self.supported,
         )
+
+
+def keep_referenced(plan: DeletionPlan, touching: Iterable[Relation], source_ids: Sequence[str]) -> None:
+    """Keep the entities that other sources' relations still point to, and those relations.
+
+    ``touching``: the relations (with their evidence) that touch the entities the plan deletes. An
+    entity only the deleted sources described is kept when another source's relation names it (an
+    interaction about a product a replaced catalogue no longer lists): that relation's evidence
+    becomes the entity's, and the relation stays. Data other sources gave is not deleted with them.
+    """
+    doomed = set(plan.delete_entities) - set(source_ids)
+    others: dict[str, tuple[Relation, tuple[Provenance, ...]]] = {}
+    evidence: dict[str, dict[str, Provenance]] = {}
+    for relation in touching:
+        kept = tuple(p for p in relation.provenance if p.source_id not in source_ids)
+        if not kept:
+            continue
+        others[relation.id] = (relation, kept)
+        for end in (relation.source, relation.target):
+            if end in doomed:
+                evidence.setdefault(end, {}).update((p.key, p) for p in kept)
+    if not evidence:
+        return
+    plan.delete_entities = [e for e in plan.delete_entities if e not in evidence]
+    plan.trimmed_entities += [
+        e.model_copy(update={"provenance": tuple(evidence[e.id].values())})
+        for e in plan.doomed
+        if e.id in evidence
+    ]
+    gone = set(plan.delete_entities)
+    for relation_id in list(plan.delete_relations):
+        if relation_id in others:
+            relation, kept = others[relation_id]
+            if relation.source not in gone and relation.target not in gone:
+                plan.delete_relations.remove(relation_id)
+                plan.trimmed_relations.append(relation.model_copy(update={"provenance": kept}))
 
 
 def plan_source_deletion(
@@ -300,6 +338,7 @@ def plan_source_deletion(
         kept = without_source(entity, *source_ids)
         if entity.id in source_ids or (kept is None and entity.id not in keep):
             plan.delete_entities.append(entity.id)
+            plan.doomed.append(entity)
         else:
             plan.trimmed_entities.append(kept or entity)
     gone = set(plan.delete_entities)

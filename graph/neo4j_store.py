@@ -28,7 +28,7 @@ from graph.behind import CommitsBehind
 from graph.errors import StoreUnavailable, StoreVersionError
 from graph.heap import Projection
 from graph.ids import relation_type_of
-from graph.merge import WritePlan, plan_source_deletion, plan_write
+from graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_write
 from graph.model import (
     RESERVED_PROPS,
     Batch,
@@ -457,6 +457,8 @@ class Neo4jStore(traversal.Traversals):
                 for r in self._run(tx, cypher.FACTS_OF_SOURCE_RELATIONS, sources=sources)
             ]
             plan = plan_source_deletion(sources, entities, relations, kept)
+            touching = self._doomed(tx, plan.delete_entities, [])
+            keep_referenced(plan, self._relations_by_id(tx, sorted(touching)).values(), sources)
             if dry_run:
                 return plan.result(len(self._doomed(tx, plan.delete_entities, plan.delete_relations)))
             deleted = self._delete(tx, plan.delete_entities, plan.delete_relations)

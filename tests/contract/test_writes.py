@@ -219,15 +219,16 @@ def test_deleting_a_source_removes_only_what_nothing_else_supports(store: GraphS
 
     assert result == preview
     assert result.facts_supported == 3  # the customer, the interaction and DERIVED_FROM
-
-    assert result.entities_deleted == 2  # the interaction and the Source itself
-    assert result.relations_deleted == 2  # DERIVED_FROM, and PARTICIPATED_IN went with its endpoint
-    assert result.facts_trimmed == 1  # the customer lost one piece of evidence
+    assert result.entities_deleted == 1  # the Source itself
+    assert result.relations_deleted == 1  # DERIVED_FROM, to the deleted Source
+    assert result.facts_trimmed == 2  # the customer lost one piece of evidence; T1 is kept (below)
     kept = store.get_entity("customer:C1")
     assert kept is not None and {p.source_id for p in kept.provenance} == {"src:crm-export.csv"}
-    assert store.get_entity("interaction:T1") is None
+    # the CRM export still says C1 took part in T1: T1 stays, on that evidence, and so does the link
+    interaction = store.get_entity("interaction:T1")
+    assert interaction is not None and {p.source_id for p in interaction.provenance} == {"src:crm-export.csv"}
     assert store.get_entity("src:tickets.csv") is None
-    assert store.stats().total_relations == 0
+    assert store.stats().total_relations == 1
     assert store.delete_source("src:tickets.csv").model_dump() == {
         "entities_deleted": 0,
         "relations_deleted": 0,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from graph.model import NodeKind
+from graph.model import NodeKind, RelType
 from graph.store import GraphStore
 from ingest.pipeline import IngestReport, Replace, ingest_paths
 
@@ -88,10 +88,13 @@ def test_a_changed_file_merges_and_the_same_file_again_changes_nothing(
 def test_replace_retires_the_older_version_as_its_dry_run_said(store: GraphStore, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     shutil.copytree(BUNDLE, bundle)
-    _ingest(store, tmp_path, bundle)
     products = bundle / "products.csv"
+    catalogue = products.read_text(encoding="utf-8")
+    products.write_text(catalogue + "Z1,Z1 旧型号 legacy probe,accessory,Z1\n", encoding="utf-8")
+    _ingest(store, tmp_path, bundle)
     old = next(s.id for s in store.list_entities(NodeKind.SOURCE) if s.name == "products.csv")
-    products.write_text(products.read_text(encoding="utf-8").replace(K9_ROW, ""), encoding="utf-8")
+    about_k9 = {r.id for r in store.get_relations("product:K9", types=[RelType.ABOUT])}
+    products.write_text(catalogue.replace(K9_ROW, ""), encoding="utf-8")  # K9 and Z1 discontinued
     before = _facts(store)
 
     preview = _ingest(store, tmp_path, products, replace=Replace(confirmed=True), dry_run=True)
@@ -99,15 +102,18 @@ def test_replace_retires_the_older_version_as_its_dry_run_said(store: GraphStore
     assert _facts(store) == before  # a dry run writes nothing
     (planned,) = preview.files
     assert planned.status == "previewed" and planned.replaces == [old] and not planned.replaced
-    assert planned.replacement is not None and planned.replacement.entities_deleted == 2  # K9, old source
+    assert planned.replacement is not None and planned.replacement.entities_deleted == 2  # Z1, old source
 
     (done,) = _ingest(store, tmp_path, products, replace=Replace(confirmed=True)).files
 
     assert done.replaced and done.replaces == [old]
-    assert done.replacement is not None
-    assert done.replacement.entities_deleted == planned.replacement.entities_deleted
-    assert done.replacement.relations_deleted == planned.replacement.relations_deleted > 0  # K9's links
-    assert store.get_entity("product:K9") is None  # only the old version said it existed
+    assert done.replacement == planned.replacement
+    assert store.get_entity("product:Z1") is None  # only the old catalogue said it existed
+    # K9 is gone from the catalogue, but tickets and complaints are about it: they keep it
+    k9 = store.get_entity("product:K9")
+    assert k9 is not None and about_k9
+    assert not any("products.csv" in p.source_id for p in k9.provenance)
+    assert about_k9 <= {r.id for r in store.get_relations("product:K9", types=[RelType.ABOUT])}
     x200 = store.get_entity("product:X200")
     assert x200 is not None and len([p for p in x200.provenance if "products.csv" in p.source_id]) == 1
     assert [s.id for s in store.list_entities(NodeKind.SOURCE) if s.name == "products.csv"] == [
