@@ -28,15 +28,27 @@ def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -
     seen = {customer_id}
     current = customer_id
     for _ in range(max_depth):
-        referrers = sorted(
-            h.source for h in store.expand([current], types=[RelType.REFERRED], direction=Direction.IN)
-        )
-        if not referrers or referrers[0] in seen:
+        best = _best_referrer(store, current)
+        if best is None or best in seen:
             break
-        current = referrers[0]
+        current = best
         chain.append(current)
         seen.add(current)
     return chain
+
+
+def _best_referrer(store: GraphStore, customer_id: str) -> str | None:
+    """Who referred a customer, by the best evidence: confidence, then pieces of evidence, then id."""
+    hops = store.expand([customer_id], types=[RelType.REFERRED], direction=Direction.IN)
+    relations = store.get_relations_by_id([h.relation_id for h in hops])
+    attested: dict[str, tuple[float, int]] = {}
+    for relation in relations.values():
+        confidence, pieces = attested.get(relation.source, (0.0, 0))
+        best = max((p.confidence for p in relation.provenance), default=0.0)
+        attested[relation.source] = (max(confidence, best), pieces + len(relation.provenance))
+    if not attested:
+        return None
+    return min(attested, key=lambda source: (-attested[source][0], -attested[source][1], source))
 
 
 @dataclass

@@ -79,6 +79,23 @@ def test_the_upstream_chain_follows_the_best_attested_referrer(referrals: GraphS
     assert referral_chain(referrals, "customer:R") == []
 
 
+@pytest.mark.parametrize("weak", ["customer:A0", "customer:Z9"])
+def test_the_chain_takes_the_best_attested_referrer_whatever_the_ids(store: GraphStore, weak: str) -> None:
+    people = [customer(i, i) for i in ("customer:X1", "customer:C", "customer:T", weak)]
+    crm_row = rel(RelType.REFERRED, "customer:C", "customer:X1")  # a CRM relationship row
+    mention = rel(RelType.REFERRED, weak, "customer:X1")  # one text mention, weaker
+    mention = mention.model_copy(update={"provenance": (Provenance(source_id="doc:1", confidence=0.6),)})
+    twice = rel(RelType.REFERRED, weak, "customer:T")  # equal confidence: the better-attested wins
+    twice = twice.model_copy(
+        update={"provenance": (Provenance(source_id="a.csv"), Provenance(source_id="b.csv"))}
+    )
+    once = rel(RelType.REFERRED, "customer:C", "customer:T")
+    store.write(Batch(entities=tuple(people), relations=(crm_row, mention, twice, once)))
+
+    assert referral_chain(store, "customer:X1") == ["customer:C"]
+    assert referral_chain(store, "customer:T") == [weak]
+
+
 def test_a_referral_cycle_is_reported_not_followed_forever(referrals: GraphStore) -> None:
     tree, cycles = referral_tree(referrals, "customer:X")
     assert cycles == [["customer:X", "customer:Y", "customer:Z"]]
