@@ -1,11 +1,10 @@
 """The embedded store's traversal view: every relation's ends, type and id, in compact arrays.
 
 Traversals read only adjacency: who is joined to whom, by which type of relation, with which id. A
-networkx graph held that in about 400 bytes a relation (3.3 GB for the 8 million of the medium scale;
-too much beside the rest for the 29 million of the large scale on a 24 GB machine). Here nodes are
-numbered and each direction is a CSR (offsets by node number; neighbour and relation number side by
-side in ``int32`` arrays; types in an ``int8`` array by relation number): about 150 bytes a relation
-(measured at medium), most of it the relation id strings.
+networkx graph would hold that in over twice the memory of these arrays. Here nodes are numbered and
+each direction is a CSR (offsets by node number; neighbour and relation number side by side in
+``int32`` arrays; types in an ``int8`` array by relation number), most of the memory being the
+relation id strings.
 
 Relations written after the build go to short per-node lists beside the arrays (a write adds, it never
 changes the ends or type of a relation: both are part of its id). A deletion drops the whole view; the

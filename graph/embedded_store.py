@@ -1,4 +1,4 @@
-"""The embedded store: SQLite (WAL, synchronous FULL) as the source of truth, networkx for traversal.
+"""The embedded store: SQLite (WAL, synchronous FULL) as the source of truth, compact arrays to traverse.
 
 Zero configuration, no server. Every :meth:`EmbeddedStore.write` is one ``BEGIN IMMEDIATE``
 transaction, so a batch is either wholly on disk when ``write`` returns (inside

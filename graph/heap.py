@@ -2,9 +2,9 @@
 
 Building a projection, the traversal view, the evidence index or the resolver's index, and ingesting
 a file, allocate millions of objects that live on (nodes, edges, index entries). CPython's collector
-scans the whole heap every time it has grown by a quarter: at medium scale (8M relationships) that
-was 40% of building the evidence index and 16% of a structured ingest, and none of it found garbage,
-because these objects hold no reference cycles (projections are made not to, see :class:`Projection`).
+scans the whole heap every time it has grown by a quarter: on a large graph that is a large share of
+building the evidence index or of a structured ingest, and none of it finds garbage, because these
+objects hold no reference cycles (projections are made not to, see :class:`Projection`).
 Inside :func:`paused_gc` the collector does not run; reference counting still frees everything as
 usual. Long work that may make cycles (text extraction: building spaCy pipelines leaves some, and an
 installed model's documents may) calls :func:`collect_young` between batches, after :func:`settle`

@@ -1,6 +1,7 @@
 """Bounded traversals written once over :meth:`GraphStore.expand`.
 
-Each adapter answers ``expand`` natively (a networkx adjacency lookup, or one Cypher query per step);
+Each adapter answers ``expand`` natively (a lookup in the embedded store's compact adjacency, see
+:mod:`graph.adjacency`, or one Cypher query per step);
 the search itself lives here, so neighbourhoods and paths are the same on every store, and no
 unbounded variable-length pattern ever reaches Neo4j.
 """

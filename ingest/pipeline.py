@@ -622,8 +622,8 @@ def _line_of(relation: Relation) -> int:
 class _Present:
     """What a relation of the source being ingested may point to: known before it, or written by it.
 
-    A view over the resolver, not a copy: copying its million names for each file made a folder of
-    small documents quadratic (0.3 s a file at large scale).
+    A view over the resolver, not a copy: copying its million names for each file would make a folder
+    of small documents quadratic.
     """
 
     def __init__(self, resolver: Resolver) -> None:
@@ -917,7 +917,7 @@ def ingest_records(
 _ONE_PASS = frozenset({"interactions", "feedback"})
 """Files whose rows never name another row of the same file, nor anyone to review as a duplicate:
 each row is converted once, strictly, and an unknown reference is a bad row at once. They are the
-largest files (a million rows at medium scale)."""
+largest files (millions of rows)."""
 
 
 def _learn(
