@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from api.deps import SettingsDep, StoreDep
+from api.understand import entity_ref, search, subjects_of
 from graph.cache import cached
 from graph.errors import InvalidInput
+from graph.model import NodeKind
 from graph.settings import Settings
 from graph.store import GraphStore
-from ingest.understand import search, subjects_of
 from queries.analysis import (
     ambassadors,
     brokers,
@@ -128,6 +129,7 @@ def bus_factor_answer(store: GraphStore, settings: Settings, subject: str | None
 
 def departure_answer(store: GraphStore, settings: Settings, employee_id: str) -> dict[str, Any]:
     """What becomes uncovered if a colleague leaves, with suggested successors."""
+    employee_id = entity_ref(store, employee_id, (NodeKind.EMPLOYEE,))
     losses = departure_impact(store, employee_id, half_life_days=settings.expertise_half_life_days)
     return {"employee_id": employee_id, "uncovered": [loss.__dict__ for loss in losses]}
 
@@ -193,6 +195,7 @@ def referrals_answer(
     store: GraphStore, customer_id: str, *, up: bool = False, depth: int = 6
 ) -> dict[str, Any]:
     """The downstream referral tree of a customer, or the upstream chain to the original referrer."""
+    customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,))
     if up:
         chain = referral_chain(store, customer_id, max_depth=depth)
         names = store.get_entities([customer_id, *chain])
@@ -235,6 +238,7 @@ def get_referral_stats(
 @router.get("/customers/{customer_id}", tags=["everyone"])
 def get_customer(store: StoreDep, settings: SettingsDep, customer_id: str) -> dict[str, Any]:
     """The customer 360: identity, channels, needs, behaviour, value, owners, complaints, colleagues."""
+    customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,))
     return customer_360(store, customer_id, half_life_days=settings.expertise_half_life_days)
 
 
@@ -259,6 +263,7 @@ def get_relationships(
 ) -> list[dict[str, Any]]:
     """Colleagues ranked by relationship strength with a customer, with the last interaction."""
     days = settings.expertise_half_life_days
+    customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,))
     found = who_knows(store, customer_id, half_life_days=days, limit=offset + limit)
     return [r.__dict__ for r in found][offset:]
 
@@ -273,6 +278,8 @@ def get_intro(
     limit: Annotated[int, Query(ge=1)] = 5,
 ) -> list[dict[str, Any]]:
     """Warm-introduction paths from a colleague to a customer, strongest weakest tie first."""
+    employee_id = entity_ref(store, employee_id, (NodeKind.EMPLOYEE,))
+    customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,))
     return warm_intros(
         store,
         employee_id,

@@ -22,6 +22,7 @@ from api.deps import SettingsDep, StoreDep
 from api.jobs import Jobs, UploadLimit
 from api.jobs import router as jobs_router
 from api.schemas import EntityOut, Page, RelationOut, ReviewDecision, SubgraphOut
+from api.understand import entity_ref
 from graph.errors import CknError, InvalidInput, NotFound
 from graph.factory import open_store
 from graph.model import NodeKind, RelType
@@ -145,8 +146,8 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
 
     @app.get("/entities/{entity_id}", tags=["graph"])
     def get_entity(store: StoreDep, entity_id: str) -> EntityOut:
-        """One entity with every piece of evidence behind it."""
-        entity = store.get_entity(entity_id)
+        """One entity with every piece of evidence behind it (an id, an id as imported, or a name)."""
+        entity = store.get_entity(entity_ref(store, entity_id))
         if entity is None:
             raise NotFound(f"no entity with id {entity_id!r}", entity_id=entity_id)
         return EntityOut.of(entity)
@@ -160,8 +161,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         limit: Annotated[int, Query(ge=1)] = 100,
     ) -> list[RelationOut]:
         """Relationships touching one entity."""
-        if store.get_entity(entity_id) is None:
-            raise NotFound(f"no entity with id {entity_id!r}", entity_id=entity_id)
+        entity_id = entity_ref(store, entity_id)
         rels = store.get_relations(entity_id, types=types, direction=direction, limit=limit)
         return [RelationOut.of(r) for r in rels]
 
@@ -176,7 +176,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     ) -> SubgraphOut:
         """Entities within ``depth`` steps, nearest first; 422 above the depth cap."""
         sub: Subgraph = store.neighbourhood(
-            entity_id, depth=depth, types=types, direction=direction, limit=limit
+            entity_ref(store, entity_id), depth=depth, types=types, direction=direction, limit=limit
         )
         return SubgraphOut.of(sub)
 
@@ -191,6 +191,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         limit: Annotated[int, Query(ge=1)] = 10,
     ) -> list[Path]:
         """Simple paths between two entities, shortest first; 422 above the depth cap."""
+        source, target = entity_ref(store, source), entity_ref(store, target)
         return store.paths(source, target, max_depth=max_depth, types=types, direction=direction, limit=limit)
 
     @app.get("/holders/{subject_id}", tags=["knowledge"])
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         store: StoreDep, settings: SettingsDep, subject_id: str, limit: Annotated[int, Query(ge=1)] = 20
     ) -> list[Holder]:
         """Colleagues with evidence on a product, topic or customer: documents written vs work done."""
+        subject_id = entity_ref(store, subject_id, (NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER))
         return everyone_on(store, subject_id, half_life_days=settings.expertise_half_life_days, limit=limit)
 
     @app.get("/review", tags=["review"])

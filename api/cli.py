@@ -27,9 +27,10 @@ from api.answers import (
 from api.app import create_app, nlp_options
 from api.demo import run_demo
 from api.schemas import EntityOut, SubgraphOut, ingest_report_json
+from api.understand import REFERABLE, entity_ref, search
 from graph.errors import CknError, NotFound
 from graph.factory import open_store
-from graph.model import RelType
+from graph.model import NodeKind, RelType
 from graph.settings import load_settings
 from graph.store import Direction, GraphStore
 from ingest import review
@@ -37,7 +38,6 @@ from ingest.generate import generate as generate_bundle
 from ingest.jsonl import load_jsonl
 from ingest.pipeline import FileReport, Replace, ingest_paths
 from ingest.tabular import NO_MAPPING, Mapping
-from ingest.understand import search
 from queries.customer import customer_360
 from queries.knowledge import MAP_HOLDERS, everyone_on, gaps, knowledge_map
 from queries.referrals import referrers
@@ -79,6 +79,11 @@ def _run(action: Callable[[], T]) -> T:
     except CknError as exc:
         typer.secho(f"error: {exc.title}: {exc.detail}", err=True, fg=typer.colors.RED)
         raise typer.Exit(EXIT_INPUT if exc.status < 500 else 1) from None
+
+
+def _ref(text: str, *kinds: NodeKind) -> str:
+    """The id meant by ``text`` (an id, an id as imported, a name); several candidates: exit 2."""
+    return _run(lambda: entity_ref(_store(), text, kinds or REFERABLE))
 
 
 def _print_json(data: Any) -> None:
@@ -356,7 +361,7 @@ def show(entity_id: str, as_json: JsonOpt = False) -> None:
     """Show one entity and the evidence behind it."""
 
     def body() -> EntityOut:
-        entity = _store().get_entity(entity_id)
+        entity = _store().get_entity(_ref(entity_id))
         if entity is None:
             raise NotFound(f"no entity with id {entity_id!r}")
         return EntityOut.of(entity)
@@ -387,6 +392,7 @@ def neighbours(
     as_json: JsonOpt = False,
 ) -> None:
     """Entities around one entity, nearest first."""
+    entity_id = _ref(entity_id)
     sub = _run(
         lambda: _store().neighbourhood(entity_id, depth=depth, types=types, direction=direction, limit=limit)
     )
@@ -409,6 +415,7 @@ def paths(
     as_json: JsonOpt = False,
 ) -> None:
     """Shortest simple paths between two entities."""
+    source, target = _ref(source), _ref(target)
     found = _run(lambda: _store().paths(source, target, max_depth=max_depth, types=types, limit=limit))
     if as_json:
         _print_json([p.model_dump(mode="json") for p in found])
@@ -557,6 +564,7 @@ def bus_factor_command(
 def departure(employee_id: str, as_json: JsonOpt = False) -> None:
     """What becomes uncovered if this colleague leaves, with suggested successors."""
     settings = _run(lambda: load_settings(**_State.overrides))
+    employee_id = _ref(employee_id, NodeKind.EMPLOYEE)
     answer = _run(lambda: departure_answer(_store(), settings, employee_id))
     if as_json:
         _print_json(answer)
@@ -584,6 +592,7 @@ def referrals(
     if up and down:
         typer.secho("error: --up or --down, not both", err=True, fg=typer.colors.RED)
         raise typer.Exit(EXIT_INPUT)
+    customer_id = _ref(customer_id, NodeKind.CUSTOMER)
     answer = _run(lambda: referrals_answer(_store(), customer_id, up=up, depth=depth))
     if as_json:
         _print_json(answer)
@@ -630,6 +639,7 @@ def referrers_command(
 def who_knows_command(customer_id: str, limit: int = 20, as_json: JsonOpt = False) -> None:
     """Colleagues ranked by relationship strength with a customer, with the last interaction."""
     settings = _run(lambda: load_settings(**_State.overrides))
+    customer_id = _ref(customer_id, NodeKind.CUSTOMER)
     found = _run(
         lambda: who_knows(
             _store(), customer_id, half_life_days=settings.expertise_half_life_days, limit=limit
@@ -658,6 +668,7 @@ def intro(
 ) -> None:
     """Warm-introduction paths from a colleague to a customer, ranked by their weakest tie."""
     settings = _run(lambda: load_settings(**_State.overrides))
+    employee_id, customer_id = _ref(employee_id, NodeKind.EMPLOYEE), _ref(customer_id, NodeKind.CUSTOMER)
     found = _run(
         lambda: warm_intros(
             _store(),
@@ -743,6 +754,7 @@ def analyze(
 def customer_command(customer_id: str, as_json: JsonOpt = False) -> None:
     """The customer 360 / hand-over dossier, with a completeness score over five levels."""
     settings = _run(lambda: load_settings(**_State.overrides))
+    customer_id = _ref(customer_id, NodeKind.CUSTOMER)
     d = _run(lambda: customer_360(_store(), customer_id, half_life_days=settings.expertise_half_life_days))
     if as_json:
         _print_json(d)
@@ -785,6 +797,7 @@ def search_command(text: str, limit: int = 20, as_json: JsonOpt = False) -> None
 def holders(subject_id: str, limit: int = 20, as_json: JsonOpt = False) -> None:
     """Colleagues with evidence on a product, topic or customer: documents written vs work done."""
     half_life = _run(lambda: load_settings(**_State.overrides)).expertise_half_life_days
+    subject_id = _ref(subject_id, NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER)
     found = _run(lambda: everyone_on(_store(), subject_id, half_life_days=half_life, limit=limit))
     if as_json:
         _print_json([asdict(h) for h in found])
@@ -819,6 +832,7 @@ def erase(
     if not yes:
         typer.secho("erase cannot be undone; repeat with --yes", err=True, fg=typer.colors.RED)
         raise typer.Exit(EXIT_INPUT)
+    entity_id = _ref(entity_id)
     result = _run(lambda: _store().erase_entity(entity_id))
     if not result.entities_deleted:
         typer.secho(f"no entity with id {entity_id!r}", err=True)

@@ -85,6 +85,13 @@ class StoreBusy(CknError):
     status = 409
 
 
+class Ambiguous(CknError):
+    """A name or imported id that several entities answer to (the problem lists them)."""
+
+    title = "Several entities match"
+    status = 409
+
+
 class NotFound(CknError):
     """The entity or resource does not exist."""
 

@@ -165,6 +165,10 @@ class Resolver:
                     return found
         return None
 
+    def named(self, kind: NodeKind, name: str) -> set[str]:
+        """Every entity of ``kind`` with this name or alias."""
+        return set(self._by_name.get((kind, normalise.match_key(name)), set()))
+
     def by_name(self, kind: NodeKind, name: str) -> str | None:
         """The one entity of ``kind`` with this name or alias (None when none or several)."""
         found = self._by_name.get((kind, normalise.match_key(name)), set())

@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.demo import load_sample
+from graph.model import Batch
 from graph.store import GraphStore
+from tests.factories import customer
 
 
 @pytest.fixture
@@ -312,3 +314,26 @@ def test_more_analysis_over_http(client: TestClient) -> None:
         "/analysis/referral/pagerank", params={"node": "customer:C105", "reverse": True}
     ).json()
     assert around["ranking"][0]["id"] == "customer:C105"
+
+
+def test_ids_as_imported_and_names_are_understood(client: TestClient, store: GraphStore) -> None:
+    by_crm_id = client.get("/customers/C101")
+    by_name = client.get("/customers/张伟")
+    departure = client.get("/employees/E01/departure-impact")
+    entity = client.get("/entities/王芳")
+
+    assert by_crm_id.status_code == 200 and by_crm_id.json()["identity"]["id"] == "customer:C101"
+    assert by_name.status_code == 200 and by_name.json()["identity"]["id"] == "customer:C101"
+    assert departure.status_code == 200 and departure.json()["employee_id"] == "employee:E01"
+    assert entity.status_code == 200 and entity.json()["id"] == "employee:E01"
+    _is_problem(client.get("/customers/Nobody%20At%20All"), 404)
+
+
+def test_a_name_several_customers_share_lists_them(client: TestClient, store: GraphStore) -> None:
+    twins = [customer("customer:LQ1", "李强 Li Qiang"), customer("customer:LQ2", "李强 Li Qiang")]
+    store.write(Batch(entities=tuple(twins)))
+
+    body = _is_problem(client.get("/customers/李强 Li Qiang"), 409)
+
+    assert {c["id"] for c in body["candidates"]} == {"customer:LQ1", "customer:LQ2"}
+    assert "customer:LQ1" in body["detail"]

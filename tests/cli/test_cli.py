@@ -210,3 +210,19 @@ def test_ingest_replaces_a_snapshot_only_when_told(run, tmp_path: Path) -> None:
     assert waiting.exit_code == EXIT_INPUT and "--yes" in waiting.output and kept.exit_code == 0
     assert confirmed.exit_code == 0 and "replaced source:topics.csv@" in confirmed.output
     assert gone.exit_code == EXIT_INPUT
+
+
+def test_commands_take_the_ids_people_type(run) -> None:  # type: ignore[no-untyped-def]
+    assert run("demo").exit_code == 0
+
+    by_crm_id = run("customer", "C101")
+    by_name = run("customer", "张伟")
+    by_mail = run("show", "zhang.wei@hdjm.cn")
+    departure = run("departure", "E01")
+    nobody = run("customer", "Nobody At All")
+
+    assert by_crm_id.exit_code == 0 and "张伟" in by_crm_id.output
+    assert by_name.exit_code == 0 and by_name.output == by_crm_id.output
+    assert by_mail.exit_code == 0 and by_mail.output.startswith("customer:C101")
+    assert departure.exit_code == 0, departure.output
+    assert nobody.exit_code == EXIT_INPUT and "Nobody At All" in nobody.output
