@@ -198,9 +198,9 @@ def ingest(
 ) -> None:
     """Ingest CRM exports (a folder or files); bad rows are quarantined, the rest is ingested.
 
-    Ingest merges: nothing already stored is deleted because a file lacks it. ``--replace`` makes
+    Ingest merges: nothing already stored is deleted because a file lacks it. --replace makes
     each file replace the older versions of its source. Exit status 3 when rows were quarantined, 2
-    when the input cannot be read at all or a replacement waits for ``--yes``.
+    when the input cannot be read at all or a replacement waits for --yes.
     """
     settings = _run(lambda: load_settings(**_State.overrides))
     file_mapping = NO_MAPPING

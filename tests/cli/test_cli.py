@@ -226,3 +226,10 @@ def test_commands_take_the_ids_people_type(run) -> None:  # type: ignore[no-unty
     assert by_mail.exit_code == 0 and by_mail.output.startswith("customer:C101")
     assert departure.exit_code == 0, departure.output
     assert nobody.exit_code == EXIT_INPUT and "Nobody At All" in nobody.output
+
+
+def test_the_cli_reference_is_what_the_commands_say() -> None:
+    from api.clidoc import reference
+
+    written = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert written == reference(), "docs/cli.md is stale: run python -m api.clidoc > docs/cli.md"
