@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         nlp_options(settings),
         settings.match_threshold,
         settings.write_lock_wait_s,
+        settings.phone_region,
     )
     _install_error_handlers(app)
     app.add_middleware(UploadLimit)

@@ -256,6 +256,7 @@ def ingest(
             progress=shown,
             on_rows=rows_done,
             name=source,
+            phone_region=settings.phone_region,
             lock_wait_s=settings.write_lock_wait_s,
             on_wait=lambda holder: typer.secho(
                 f"waiting for another ingest to finish ({holder}), up to {settings.write_lock_wait_s:g} s",

@@ -79,10 +79,11 @@ class Jobs:
         nlp: NlpOptions,
         match_threshold: int,
         lock_wait_s: float = 600.0,
+        phone_region: str = "CN",
     ) -> None:
         self.upload_dir, self.quarantine_dir = upload_dir, quarantine_dir
         self.batch_size, self.nlp, self.match_threshold = batch_size, nlp, match_threshold
-        self.lock_wait_s = lock_wait_s
+        self.lock_wait_s, self.phone_region = lock_wait_s, phone_region
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()  # one ingest at a time: they share the resolver's view of the data
 
@@ -130,6 +131,7 @@ class Jobs:
                     replace=replace,
                     dry_run=dry_run,
                     lock_wait_s=self.lock_wait_s,
+                    phone_region=self.phone_region,
                     on_wait=lambda holder: log.info("job %s waits for %s", job.id, holder),
                 )
                 for file in report.files:  # the user's names, not the server's folders

@@ -15,7 +15,7 @@ from graph.ids import entity_id
 from graph.model import NodeKind
 from graph.store import GraphStore
 from ingest.nlp import LABELS, Gazetteer, TextAnalyzer, fold
-from ingest.resolve import Resolver
+from ingest.resolve import RESOLVED_KINDS, Resolver
 
 SUBJECT_KINDS = (NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER)
 FUZZY_CUTOFF = 80
@@ -77,15 +77,8 @@ def search(store: GraphStore, text: str, *, limit: int = 20) -> list[dict[str, o
     ]
 
 
-REFERABLE = (
-    NodeKind.CUSTOMER,
-    NodeKind.EMPLOYEE,
-    NodeKind.PRODUCT,
-    NodeKind.TOPIC,
-    NodeKind.DEPARTMENT,
-    NodeKind.SEGMENT,
-)
-"""Kinds a user names by their imported id or their name."""
+REFERABLE = RESOLVED_KINDS
+"""Kinds a user names by their imported id or their name: those rows name too."""
 
 
 def entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = REFERABLE) -> str:

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds an ingest waits for another one writing to the same store before it gives up.",
     )
+    phone_region: str = Field(
+        default="CN",
+        pattern=r"^[A-Z]{2}$",
+        description="Region (ISO 3166 code) of phone numbers written without a country code, unless the "
+        "row's country or city column says otherwise.",
+    )
     replace_max_share: float = Field(
         default=0.25,
         ge=0,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import cache, lru_cache
 
 import opencc
+import phonenumbers
 
 from graph.errors import InvalidInput
 
@@ -68,26 +69,109 @@ def email(value: str) -> str:
     return cleaned
 
 
-def phone(value: str) -> str:
-    """One canonical form for a phone number: ``+<country><number>`` digits only.
+DEFAULT_REGION = "CN"
+"""Where a phone number written without a country code is taken to be (``CKN_PHONE_REGION``)."""
+
+
+def phone(value: str, region: str = DEFAULT_REGION, fallback: str = DEFAULT_REGION) -> str:
+    """One canonical form for a phone number: E.164 (``+<country><number>``), by libphonenumber.
 
     ``+86 138-0013-8000``, ``0086 13800138000``, ``13800138000`` and ``１３８００１３８０００`` all give
-    ``+8613800138000``: an 11-digit number starting with 1 is a mainland China mobile.
+    ``+8613800138000``; ``030 1234567`` in ``region`` ``DE`` gives ``+49301234567``, as
+    ``+49 30 1234567`` does anywhere. A number that is no valid number of ``region`` but is one of
+    ``fallback`` (a Chinese mobile in a row whose city is Berlin) is read as the latter. Extensions are
+    not part of the identity.
+
+    Raises:
+        BadValue: not a number a phone could have.
+
     """
     cleaned = text(value)
-    cleaned = re.sub(r"(?i)\s*(ext\.?|x|转|分机)\s*\d+$", "", cleaned)  # extensions are not identity
+    cleaned = re.sub(r"(?i)\s*(ext\.?|x|转|分机)\s*\d+$", "", cleaned)
     digits = re.sub(r"\D", "", cleaned)
-    if cleaned.startswith("00"):
-        digits, cleaned = digits[2:], "+" + digits[2:]
-    if len(digits) < 6 or len(digits) > 15:
+    if len(digits) < 6 or len(digits) > 17 or re.search(r"[A-Za-z]", cleaned):
         raise BadValue(f"not a phone number: {value[:80]!r}")
-    if cleaned.startswith("+"):
-        return "+" + digits
-    if len(digits) == 11 and digits.startswith("1"):
-        return "+86" + digits
-    if digits.startswith("86") and len(digits) == 13:
-        return "+" + digits
-    return digits
+    readings = []
+    for where in dict.fromkeys((region, fallback)):
+        with contextlib.suppress(phonenumbers.NumberParseException):
+            number = phonenumbers.parse(cleaned, where)
+            if phonenumbers.is_possible_number(number):
+                readings.append(number)
+    if not readings:
+        raise BadValue(f"not a phone number: {value[:80]!r}")
+    best = next((n for n in readings if phonenumbers.is_valid_number(n)), readings[0])
+    return phonenumbers.format_number(best, phonenumbers.PhoneNumberFormat.E164)
+
+
+def region_of(country: str | None, city: str | None, default: str = DEFAULT_REGION) -> str:
+    """The phone region of a row: its country (an ISO code or a common name), or its city, or ``default``."""
+    for value, table in ((country, _COUNTRIES), (city, _CITIES)):
+        if not value:
+            continue
+        key = match_key(value)
+        if table is _COUNTRIES and len(value.strip()) == 2 and value.strip().upper() in _REGIONS:
+            return value.strip().upper()
+        if key in table:
+            return table[key]
+    return default
+
+
+_REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
+_COUNTRIES = {
+    match_key(name): code
+    for code, names in {
+        "CN": ("China", "中国", "PRC", "中华人民共和国", "Mainland China"),
+        "HK": ("Hong Kong", "香港"),
+        "TW": ("Taiwan", "台湾", "臺灣"),
+        "SG": ("Singapore", "新加坡"),
+        "JP": ("Japan", "日本"),
+        "KR": ("Korea", "South Korea", "韩国"),
+        "DE": ("Germany", "Deutschland", "德国"),
+        "AT": ("Austria", "Österreich", "奥地利"),
+        "CH": ("Switzerland", "Schweiz", "瑞士"),
+        "FR": ("France", "法国"),
+        "GB": ("United Kingdom", "UK", "Great Britain", "England", "英国"),
+        "IT": ("Italy", "意大利"),
+        "ES": ("Spain", "西班牙"),
+        "NL": ("Netherlands", "荷兰"),
+        "SE": ("Sweden", "瑞典"),
+        "US": ("United States", "USA", "美国"),
+        "CA": ("Canada", "加拿大"),
+        "AU": ("Australia", "澳大利亚"),
+        "IN": ("India", "印度"),
+    }.items()
+    for name in names
+}
+_CITIES = {
+    match_key(name): code
+    for code, names in {
+        "DE": (
+            "Berlin",
+            "柏林",
+            "München",
+            "Munich",
+            "慕尼黑",
+            "Hamburg",
+            "汉堡",
+            "Frankfurt",
+            "法兰克福",
+            "Köln",
+            "Stuttgart",
+        ),
+        "AT": ("Wien", "Vienna", "维也纳"),
+        "CH": ("Zürich", "Zurich", "苏黎世", "Genève", "Geneva", "Basel"),
+        "FR": ("Paris", "巴黎", "Lyon"),
+        "GB": ("London", "伦敦", "Manchester"),
+        "SE": ("Stockholm", "斯德哥尔摩", "Malmö", "Göteborg"),
+        "NL": ("Amsterdam", "阿姆斯特丹", "Rotterdam"),
+        "US": ("New York", "纽约", "San Francisco", "旧金山", "Chicago", "Boston", "Los Angeles"),
+        "JP": ("Tokyo", "东京", "Osaka", "大阪"),
+        "SG": ("Singapore", "新加坡"),
+        "HK": ("Hong Kong", "香港"),
+    }.items()
+    for name in names
+}
+"""Cities whose rows carry local phone numbers of another country than the default, by name."""
 
 
 _DATE_FORMATS = (

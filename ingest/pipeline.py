@@ -42,7 +42,7 @@ from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relatio
 from graph.store import DeleteResult, GraphStore, WriteResult
 from ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
 from ingest.nlp import Gazetteer, TextAnalyzer
-from ingest.normalise import BadValue
+from ingest.normalise import DEFAULT_REGION, BadValue
 from ingest.records import CONVERTERS, ORDER, TEXT_KINDS, Context, text_facts, text_of
 from ingest.resolve import MATCH_THRESHOLD, RESOLVED_KINDS, Resolver
 from ingest.review import review_candidates
@@ -344,6 +344,7 @@ def ingest_paths(
     dry_run: bool = False,
     lock_wait_s: float = 600.0,
     on_wait: Callable[[str], None] | None = None,
+    phone_region: str = DEFAULT_REGION,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; referenced kinds go first (employees before interactions).
 
@@ -408,6 +409,7 @@ def ingest_paths(
                         on_rows=on_rows,
                         threshold=match_threshold,
                         key=source.key,
+                        phone_region=phone_region,
                     )
                 except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
                     file_report = FileReport(
@@ -854,6 +856,7 @@ def ingest_records(
     on_rows: Callable[[str, int, int], None] | None = None,
     threshold: int = MATCH_THRESHOLD,
     key: str = "",
+    phone_region: str = DEFAULT_REGION,
 ) -> FileReport:
     """Ingest the records of one source (a file, ``scanned`` for its digest, streamed into rows by ``read``).
 
@@ -881,8 +884,10 @@ def ingest_records(
 
     present = _Present(resolver)
     reviewed = kind not in _ONE_PASS
-    first = Context(resolver, source_id, kind, system=system, lenient=reviewed)
-    ctx = Context(resolver, source_id, kind, system=system, observed_at=first.observed_at)
+    first = Context(resolver, source_id, kind, system=system, lenient=reviewed, phone_region=phone_region)
+    ctx = Context(
+        resolver, source_id, kind, system=system, observed_at=first.observed_at, phone_region=phone_region
+    )
     source = Entity(
         id=source_id,
         kind=NodeKind.SOURCE,

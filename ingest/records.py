@@ -78,6 +78,8 @@ class Context:
     """Unknown references met so far (only counted when :attr:`lenient`)."""
     observed_at: datetime = field(default_factory=utcnow)
     """When this file was read: the time on all the evidence it gives."""
+    phone_region: str = normalise.DEFAULT_REGION
+    """Where a phone number without a country code is, unless the row's country or city says."""
     _evidence: dict[str, tuple[Provenance, ...]] = field(default_factory=dict, repr=False)
     _last_line: str = ""
 
@@ -251,7 +253,8 @@ def _identity(ctx: Context, kind: NodeKind, crm_id: str | None, row: Row) -> tup
         if _EMAIL_COLUMN.fullmatch(column):
             keys["emails"].append(normalise.email(row.cells[column]))
         elif _PHONE_COLUMN.fullmatch(column):
-            keys["phones"].append(normalise.phone(row.cells[column]))
+            region = normalise.region_of(row.cells.get("country"), row.cells.get("city"), ctx.phone_region)
+            keys["phones"].append(normalise.phone(row.cells[column], region, ctx.phone_region))
     if crm_id:
         keys["external_ids"].append(f"crm:{normalise.text(crm_id)}")
     if row.cells.get("external_id"):

@@ -85,13 +85,7 @@ def decode(data: bytes, name: str = "file", *, encoding: str | None = None) -> s
             return data.decode(encoding)
         except (UnicodeDecodeError, LookupError) as exc:
             raise UndecodableFile(f"{name} is not valid {encoding}: {exc}") from None
-    if data.startswith(codecs.BOM_UTF8):
-        candidates = ["utf-8-sig"]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        candidates = ["utf-16"]
-    else:
-        candidates = ["utf-8", "gb18030"]
-    for candidate in candidates:
+    for candidate in _candidates(data[:4]):
         try:
             text = data.decode(candidate)
         except UnicodeDecodeError:
@@ -102,6 +96,15 @@ def decode(data: bytes, name: str = "file", *, encoding: str | None = None) -> s
         f"{name} is neither UTF-8, UTF-16 with BOM nor GB18030/GBK Chinese text; "
         "save it as UTF-8 or name its encoding with --encoding"
     )
+
+
+def _candidates(start: bytes) -> list[str]:
+    """The encodings a file starting with these bytes may be in, in the order they are tried."""
+    if start.startswith(codecs.BOM_UTF8):
+        return ["utf-8-sig"]
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return ["utf-16"]
+    return ["utf-8", "gb18030"]
 
 
 @dataclass(frozen=True)
@@ -128,14 +131,7 @@ def scan_file(
     """
     with path.open("rb") as handle:
         start = handle.read(4)
-    if encoding or not text:
-        candidates = [encoding or "latin-1"]
-    elif start.startswith(codecs.BOM_UTF8):
-        candidates = ["utf-8-sig"]
-    elif start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        candidates = ["utf-16"]
-    else:
-        candidates = ["utf-8", "gb18030"]
+    candidates = [encoding or "latin-1"] if encoding or not text else _candidates(start)
     for candidate in candidates:
         try:
             digest, lines = _pass(path, salt, extra, None if not text else candidate)

@@ -165,3 +165,28 @@ def test_a_named_source_is_one_source_wherever_its_files_are(
     assert replaced.key == "crm/topics.csv" and replaced.replaced and len(replaced.replaces) == 1
     assert store.get_entity("topic:T2") is None  # only November's export had it
     assert store.get_entity("topic:T3") is not None and store.get_entity("topic:T1") is not None
+
+
+def test_a_local_number_and_the_same_number_in_e164_are_one_customer(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    crm = tmp_path / "crm"
+    crm.mkdir()
+    (crm / "customers.csv").write_text(
+        "customer_id,name,phone,city\nB1,Jonas Weber,030 1234567,Berlin\nS1,陈静,021-6234 5678,上海\n",
+        encoding="utf-8",
+    )
+    (crm / "hubspot_contacts.csv").write_text(
+        "Record ID,First Name,Last Name,Phone Number\n501,Jonas,Weber (Berlin office),+49 30 1234567\n"
+        "502,静,陈,+86 21 6234 5678\n",
+        encoding="utf-8",
+    )
+
+    _ingest(store, tmp_path, crm)
+
+    weber = store.get_entity("customer:B1")
+    chen = store.get_entity("customer:S1")
+    assert weber is not None and weber.props["phones"] == ["+49301234567"]
+    assert "hubspot:501" in weber.props["external_ids"]  # the HubSpot contact joined the CRM customer
+    assert chen is not None and "hubspot:502" in chen.props["external_ids"]
+    assert len(store.list_entities(NodeKind.CUSTOMER)) == 2

@@ -28,7 +28,10 @@ def test_one_mobile_number_in_every_notation_is_one_phone(raw: str) -> None:
 
 def test_other_phones_keep_their_country_and_bad_ones_are_refused() -> None:
     assert normalise.phone("+49 89 1234567") == "+49891234567"
-    assert normalise.phone("021-6234 5678") == "02162345678"
+    assert normalise.phone("021-6234 5678") == "+862162345678"  # a Shanghai landline
+    assert normalise.phone("030 1234567", "DE") == normalise.phone("+49 30 1234567") == "+49301234567"
+    assert normalise.region_of("DE", None) == normalise.region_of(None, "Berlin") == "DE"
+    assert normalise.region_of("德国", "上海") == "DE" and normalise.region_of(None, "上海") == "CN"
     for bad in ("12", "n/a", "1" * 20):
         with pytest.raises(BadValue, match="not a phone number"):
             normalise.phone(bad)
