@@ -4,10 +4,7 @@ WORKDIR /app
 COPY requirements.lock ./
 RUN pip install --no-cache-dir -r requirements.lock
 COPY pyproject.toml README.md ./
-COPY graph ./graph
-COPY ingest ./ingest
-COPY queries ./queries
-COPY api ./api
+COPY ckn ./ckn
 RUN pip install --no-cache-dir --no-deps . && useradd --create-home ckn
 USER ckn
 EXPOSE 8000

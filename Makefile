@@ -23,9 +23,9 @@ demo: setup
 	$(BIN)/ckn demo
 
 lint: setup
-	$(BIN)/ruff check graph ingest api queries tests scripts bench
-	$(BIN)/ruff format --check graph ingest api queries tests scripts bench
-	$(BIN)/mypy graph ingest api queries
+	$(BIN)/ruff check ckn tests scripts
+	$(BIN)/ruff format --check ckn tests scripts
+	$(BIN)/mypy ckn
 	$(BIN)/lint-imports
 
 pytest: setup

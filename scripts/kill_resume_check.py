@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from graph.embedded_store import EmbeddedStore  # noqa: E402
+from ckn.graph.embedded_store import EmbeddedStore  # noqa: E402
 from tests.ingest.test_resume import _bundle  # noqa: E402
 
-CKN = [sys.executable, "-c", "from api.cli import main; main()"]
+CKN = [sys.executable, "-c", "from ckn.api.cli import main; main()"]
 
 
 def _snapshot(home: Path) -> tuple[int, int, list[str]]:

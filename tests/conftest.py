@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.embedded_store import EmbeddedStore
-from graph.store import GraphStore, Limits
+from ckn.graph.embedded_store import EmbeddedStore
+from ckn.graph.store import GraphStore, Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -51,7 +51,7 @@ class Neo4jTarget:
 
     def open(self, limits: Limits = TEST_LIMITS) -> GraphStore:
         """A store on the test server."""
-        from graph.neo4j_store import Neo4jStore
+        from ckn.graph.neo4j_store import Neo4jStore
 
         return Neo4jStore(self.uri, self.user, self.password, timeout_s=120, limits=limits)
 

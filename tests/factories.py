@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from graph.model import Entity, NodeKind, Provenance, Relation, RelType
+from ckn.graph.model import Entity, NodeKind, Provenance, Relation, RelType
 
 T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 

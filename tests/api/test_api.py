@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.demo import load_sample
-from graph.model import Batch
-from graph.store import GraphStore
+from ckn.api.app import create_app
+from ckn.api.demo import load_sample
+from ckn.graph.model import Batch
+from ckn.graph.store import GraphStore
 from tests.factories import customer
 
 
@@ -133,7 +133,7 @@ def test_the_openapi_document_describes_the_routes(client: TestClient) -> None:
 
 
 def test_the_review_list_over_http(client: TestClient, store: GraphStore, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from ingest.pipeline import ingest_paths
+    from ckn.ingest.pipeline import ingest_paths
 
     extra = tmp_path / "customers_new.csv"
     extra.write_text("customer_id,name,email\nN1,Maria Lopes,maria.lopes@gmail.example\n", encoding="utf-8")

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.jobs import UploadLimit
-from graph.settings import Settings
-from graph.store import GraphStore
+from ckn.api.app import create_app
+from ckn.api.jobs import UploadLimit
+from ckn.graph.settings import Settings
+from ckn.graph.store import GraphStore
 
-BUNDLE = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_uploads_of_one_name_are_refused_and_folders_kept_apart(
 def test_an_upload_over_the_limit_is_refused_before_it_is_read(
     store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("api.jobs.MAX_UPLOAD_BYTES", 1000)
+    monkeypatch.setattr("ckn.api.jobs.MAX_UPLOAD_BYTES", 1000)
     app = create_app(Settings(home=tmp_path / "home"), store=store)
 
     def body():  # type: ignore[no-untyped-def]

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.cli import EXIT_INPUT, EXIT_PARTIAL, _State, app
-from graph.embedded_store import EmbeddedStore
+from ckn.api.app import create_app
+from ckn.api.cli import EXIT_INPUT, EXIT_PARTIAL, _State, app
+from ckn.graph.embedded_store import EmbeddedStore
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_erase_needs_confirmation(run) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_ingest_reports_per_file_and_exits_3_when_rows_were_quarantined(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    bundle = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+    bundle = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
     first = run("ingest", str(bundle), "--quarantine-dir", str(tmp_path / "q"))
     assert first.exit_code == EXIT_PARTIAL, first.output
     assert "ingested   customers     hubspot_contacts.csv: 3 rows" in first.output
@@ -150,7 +150,7 @@ def test_review_from_the_command_line(run, tmp_path: Path) -> None:  # type: ign
 
 
 def test_experts_json_is_what_the_api_returns(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from graph.settings import Settings
+    from ckn.graph.settings import Settings
 
     run("demo")
     cli = json.loads(run("experts", "X200 校准", "--json").stdout)
@@ -229,7 +229,7 @@ def test_commands_take_the_ids_people_type(run) -> None:  # type: ignore[no-unty
 
 
 def test_the_cli_reference_is_what_the_commands_say() -> None:
-    from api.clidoc import reference
+    from ckn.api.clidoc import reference
 
     written = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
-    assert written == reference(), "docs/cli.md is stale: run python -m api.clidoc > docs/cli.md"
+    assert written == reference(), "docs/cli.md is stale: run python -m ckn.api.clidoc > docs/cli.md"

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from graph.model import Batch, Entity, NodeKind, Relation, RelType
-from graph.store import GraphStore
+from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
+from ckn.graph.store import GraphStore
 from tests.factories import customer, employee, entity, rel
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

@@ -9,9 +9,9 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from graph.store import GraphStore
-from ingest.pipeline import ingest_paths
-from queries.analysis import betweenness, brokers, communities, export, network, pagerank
+from ckn.graph.store import GraphStore
+from ckn.ingest.pipeline import ingest_paths
+from ckn.queries.analysis import betweenness, brokers, communities, export, network, pagerank
 
 
 def _load(store: GraphStore, tmp_path: Path, graph: nx.Graph, prefix: str) -> None:
@@ -78,8 +78,8 @@ def test_exports_for_other_tools(store: GraphStore, tmp_path: Path) -> None:
 
 
 def test_suggestions_departments_ambassadors_and_personalised_rank(store: GraphStore) -> None:
-    from graph.model import Batch, NodeKind, RelType
-    from queries.analysis import ambassadors, departments_bridged, suggestions
+    from ckn.graph.model import Batch, NodeKind, RelType
+    from ckn.queries.analysis import ambassadors, departments_bridged, suggestions
     from tests.factories import customer, employee, entity, rel
 
     people = [employee(f"employee:{p}", p.upper()) for p in "abcd"]
@@ -130,8 +130,8 @@ def test_suggestions_departments_ambassadors_and_personalised_rank(store: GraphS
 
 
 def test_networks_narrow_to_a_department_or_segment(store: GraphStore) -> None:
-    from graph.errors import InvalidInput
-    from graph.model import Batch, NodeKind, RelType
+    from ckn.graph.errors import InvalidInput
+    from ckn.graph.model import Batch, NodeKind, RelType
     from tests.factories import customer, employee, entity, rel
 
     people = [employee(f"employee:{p}", p.upper()) for p in "abc"]
@@ -186,8 +186,8 @@ def test_networks_narrow_to_a_department_or_segment(store: GraphStore) -> None:
 
 
 def test_networks_and_answers_follow_the_graph_when_it_changes(store: GraphStore) -> None:
-    from api.answers import analysis_answer
-    from graph.model import Batch, RelType
+    from ckn.api.answers import analysis_answer
+    from ckn.graph.model import Batch, RelType
     from tests.factories import customer, rel
 
     store.write(Batch(entities=tuple(customer(f"customer:{c}", c) for c in ("A", "B", "C"))))
@@ -206,7 +206,7 @@ def test_networks_and_answers_follow_the_graph_when_it_changes(store: GraphStore
 
 
 def test_escalations_and_resolutions_link_colleagues(store: GraphStore) -> None:
-    from graph.model import Batch, NodeKind, RelType
+    from ckn.graph.model import Batch, NodeKind, RelType
     from tests.factories import customer, employee, entity, rel
 
     people = [employee(f"employee:{p}", p.upper()) for p in "abcd"]

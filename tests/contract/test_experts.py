@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from graph.errors import InvalidInput, NotFound
-from graph.store import GraphStore
-from queries.experts import experts
+from ckn.graph.errors import InvalidInput, NotFound
+from ckn.graph.store import GraphStore
+from ckn.queries.experts import experts
 from tests.contract.conftest import NOW
 
 
@@ -76,7 +76,7 @@ def test_experts_are_deterministic_and_bounded(planted: GraphStore) -> None:
 
 
 def test_answers_follow_new_evidence_and_long_evidence_lists_are_cut(planted: GraphStore) -> None:
-    from graph.model import Batch, NodeKind, RelType
+    from ckn.graph.model import Batch, NodeKind, RelType
     from tests.factories import entity, rel
 
     before = {e.employee_id: e for e in experts(planted, ["topic:export"], now=NOW)}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from graph.errors import InvalidInput, LimitExceeded, NotFound
-from graph.store import GraphStore
-from queries.knowledge import at_risk, bus_factor, departure_impact, gaps, knowledge_map, tacit_holders
+from ckn.graph.errors import InvalidInput, LimitExceeded, NotFound
+from ckn.graph.store import GraphStore
+from ckn.queries.knowledge import at_risk, bus_factor, departure_impact, gaps, knowledge_map, tacit_holders
 from tests.contract.conftest import NOW
 
 
@@ -89,7 +89,7 @@ def test_the_knowledge_map_lists_the_evidence_of_each_holder(planted: GraphStore
 def test_communities_of_practice_and_time_windows(planted: GraphStore) -> None:
     from datetime import UTC, datetime
 
-    from queries.analysis import communities, network
+    from ckn.queries.analysis import communities, network
 
     practice = network(planted, "practice")
     found, _ = communities(practice, method="louvain")

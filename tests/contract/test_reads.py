@@ -5,9 +5,9 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from graph.errors import LimitExceeded, NotFound
-from graph.model import Batch, NodeKind, RelType
-from graph.store import Direction, GraphStore
+from ckn.graph.errors import LimitExceeded, NotFound
+from ckn.graph.model import Batch, NodeKind, RelType
+from ckn.graph.store import Direction, GraphStore
 from tests.factories import customer, employee, entity, referral_chain, rel
 
 # A small company: two sales people who know each other, an account, its contact, a referral chain.
@@ -134,7 +134,7 @@ def test_paths_refuse_depth_above_the_cap(company: GraphStore) -> None:
 
 
 def test_a_traversal_that_touches_too_much_stops_with_a_clear_error(store_factory) -> None:  # type: ignore[no-untyped-def]
-    from graph.store import Limits
+    from ckn.graph.store import Limits
 
     store = store_factory(Limits(max_expansion=50))
     hub = entity("product:X200", NodeKind.PRODUCT, "X200")
@@ -196,7 +196,7 @@ def test_expand_towards_some_entities_keeps_only_what_reaches_them(store: GraphS
 
 
 def test_a_path_to_a_busy_colleague_is_searched_from_the_quiet_end(store_factory) -> None:  # type: ignore[no-untyped-def]
-    from graph.store import Limits
+    from ckn.graph.store import Limits
 
     store = store_factory(Limits(max_expansion=50))  # fewer than the colleague's 60 interactions
     _busy_colleague(store)
@@ -252,7 +252,7 @@ def test_expand_returns_each_relationship_once_in_id_order(company: GraphStore) 
 
 
 def test_a_traversal_over_its_time_budget_stops_with_a_clear_error(store_factory) -> None:  # type: ignore[no-untyped-def]
-    from graph.store import Limits
+    from ckn.graph.store import Limits
 
     store = store_factory(Limits(time_budget_s=1e-9))
     people, links = referral_chain(4)

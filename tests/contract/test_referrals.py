@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from graph.errors import LimitExceeded, NotFound
-from graph.model import Batch, Provenance, RelType
-from graph.store import GraphStore
-from queries.referrals import referral_chain, referral_stats, referral_tree, referrers
+from ckn.graph.errors import LimitExceeded, NotFound
+from ckn.graph.model import Batch, Provenance, RelType
+from ckn.graph.store import GraphStore
+from ckn.queries.referrals import referral_chain, referral_stats, referral_tree, referrers
 from tests.factories import customer, rel
 
 #   R ─┬─ A ─┬─ C ── E          X → Y → Z → X   (a cycle: a data problem to report)

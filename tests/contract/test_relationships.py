@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from graph.errors import InvalidInput, LimitExceeded
-from graph.model import Batch, NodeKind, RelType
-from graph.store import GraphStore
-from queries.relationships import warm_intros, who_knows
+from ckn.graph.errors import InvalidInput, LimitExceeded
+from ckn.graph.model import Batch, NodeKind, RelType
+from ckn.graph.store import GraphStore
+from ckn.queries.relationships import warm_intros, who_knows
 from tests.factories import customer, employee, entity, rel
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 from pydantic import ValidationError
 
-from graph.errors import InvalidLabel
-from graph.model import Batch, Entity, NodeKind, RelType
-from graph.store import Direction, GraphStore
+from ckn.graph.errors import InvalidLabel
+from ckn.graph.model import Batch, Entity, NodeKind, RelType
+from ckn.graph.store import Direction, GraphStore
 from tests.factories import customer, prov, rel
 
 HOSTILE = [

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from graph.errors import DanglingRelation, SchemaViolation, StoreUnavailable
-from graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
-from graph.store import Direction, GraphStore, write_all
+from ckn.graph.errors import DanglingRelation, SchemaViolation, StoreUnavailable
+from ckn.graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
+from ckn.graph.store import Direction, GraphStore, write_all
 from tests.factories import T0, customer, employee, entity, prov, referral_chain, rel
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from graph.model import NodeKind
-from graph.store import GraphStore
-from ingest.pipeline import Replace, ingest_paths
+from ckn.graph.model import NodeKind
+from ckn.graph.store import GraphStore
+from ckn.ingest.pipeline import Replace, ingest_paths
 from tests.ingest.test_resume import CKN, _bundle, _env
 
-BUNDLE = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
 
 
 class Ledger:

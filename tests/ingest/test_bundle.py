@@ -10,11 +10,11 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from graph.model import Batch, Checkpoint, NodeKind, RelType
-from graph.store import Direction, GraphStore, WriteResult
-from ingest.pipeline import IngestReport, ingest_paths
+from ckn.graph.model import Batch, Checkpoint, NodeKind, RelType
+from ckn.graph.store import Direction, GraphStore, WriteResult
+from ckn.ingest.pipeline import IngestReport, ingest_paths
 
-BUNDLE = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
 
 
 def _ingest(store: GraphStore, path: Path, tmp_path: Path, **kw) -> IngestReport:  # type: ignore[no-untyped-def]
@@ -232,7 +232,7 @@ def test_presets_and_yaml_mappings_read_other_layouts(store: GraphStore, tmp_pat
     )
     german = tmp_path / "kunden.csv"
     german.write_text("Kundennr,Firma,Ort\nD-7,Müller GmbH,Köln\n", encoding="utf-8")
-    from ingest.tabular import Mapping
+    from ckn.ingest.tabular import Mapping
 
     _ingest(
         store, tmp_path / "export.csv", tmp_path, mapping=Mapping.preset("salesforce"), system="salesforce"

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from graph.errors import StoreBusy
-from graph.store import GraphStore
-from ingest.pipeline import ingest_paths
+from ckn.graph.errors import StoreBusy
+from ckn.graph.store import GraphStore
+from ckn.ingest.pipeline import ingest_paths
 from tests.ingest.test_resume import CKN, _env, _forget, _snapshot
 
-BUNDLE = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
 
 
 def test_a_second_ingest_waits_for_the_first_and_says_so(

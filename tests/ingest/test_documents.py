@@ -9,11 +9,11 @@ import docx
 import pytest
 import spacy
 
-from graph.model import NodeKind, RelType
-from graph.store import Direction, GraphStore
-from ingest.pipeline import NlpOptions, ingest_paths
+from ckn.graph.model import NodeKind, RelType
+from ckn.graph.store import Direction, GraphStore
+from ckn.ingest.pipeline import NlpOptions, ingest_paths
 
-BUNDLE = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
 NOTE = "knowledgeitem:华东精密-拜访纪要"
 GUIDE = "knowledgeitem:x200-calibration-guide"
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from graph.embedded_store import EmbeddedStore
-from graph.errors import InvalidInput
-from graph.model import NodeKind, RelType
-from graph.store import Direction
-from ingest.generate import _Weights, generate
-from ingest.pipeline import ingest_paths
+from ckn.graph.embedded_store import EmbeddedStore
+from ckn.graph.errors import InvalidInput
+from ckn.graph.model import NodeKind, RelType
+from ckn.graph.store import Direction
+from ckn.ingest.generate import _Weights, generate
+from ckn.ingest.pipeline import ingest_paths
 
 
 def _bytes(folder: Path) -> dict[str, bytes]:

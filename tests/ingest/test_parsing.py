@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from graph.errors import InvalidInput
-from graph.store import GraphStore
-from ingest.pipeline import IngestReport, ingest_paths
-from ingest.tabular import MAX_LINE, BadRow, Row, read_rows
-from ingest.vcard import read_cards
+from ckn.graph.errors import InvalidInput
+from ckn.graph.store import GraphStore
+from ckn.ingest.pipeline import IngestReport, ingest_paths
+from ckn.ingest.tabular import MAX_LINE, BadRow, Row, read_rows
+from ckn.ingest.vcard import read_cards
 
 CUSTOMERS = (
     "customer_id,name,kind,email,city\n"

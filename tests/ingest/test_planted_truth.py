@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graph.embedded_store import EmbeddedStore
-from ingest.generate import generate
-from ingest.pipeline import ingest_paths
-from queries.experts import experts
-from queries.knowledge import bus_factor, departure_impact, tacit_holders
+from ckn.graph.embedded_store import EmbeddedStore
+from ckn.ingest.generate import generate
+from ckn.ingest.pipeline import ingest_paths
+from ckn.queries.experts import experts
+from ckn.queries.knowledge import bus_factor, departure_impact, tacit_holders
 
 
 def test_planted_experts_tacit_holders_and_single_holder_topic_are_found(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from graph.model import NodeKind
-from graph.store import GraphStore
+from ckn.graph.model import NodeKind
+from ckn.graph.store import GraphStore
 
-CKN = [sys.executable, "-c", "from api.cli import main; main()"]
+CKN = [sys.executable, "-c", "from ckn.api.cli import main; main()"]
 
 
 def _bundle(folder: Path, n: int) -> None:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from graph.errors import NotFound
-from graph.model import NodeKind, RelType
-from graph.store import Direction, GraphStore
-from ingest import review
-from ingest.pipeline import ingest_paths
+from ckn.graph.errors import NotFound
+from ckn.graph.model import NodeKind, RelType
+from ckn.graph.store import Direction, GraphStore
+from ckn.ingest import review
+from ckn.ingest.pipeline import ingest_paths
 
-BUNDLE = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
 LOOKALIKES = (
     "customer_id,name,email,phone,city,owner_employee_id,referred_by\n"
     "N1,Maria Lopes,maria.lopes@gmail.example,,München,E04,\n"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from graph.model import NodeKind, RelType
-from graph.store import GraphStore
-from ingest.pipeline import IngestReport, Replace, ingest_paths
+from ckn.graph.model import NodeKind, RelType
+from ckn.graph.store import GraphStore
+from ckn.ingest.pipeline import IngestReport, Replace, ingest_paths
 
-BUNDLE = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
 K9_ROW = "K9,K9 校准套件,accessory,K9|K9 calibration kit|校准套件\n"
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import spacy
 from typer.testing import CliRunner
 
-from api.cli import app
-from bench.analysis_bench import COMMUNITY, synthetic_edges
-from bench.common import line
-from bench.run import chart, table
+from ckn.api.cli import app
+from ckn.bench.analysis_bench import COMMUNITY, synthetic_edges
+from ckn.bench.common import line
+from ckn.bench.run import chart, table
 
 
 def test_the_synthetic_network_has_unique_edges_and_community_structure() -> None:
@@ -62,11 +62,13 @@ def _graph_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
 
 
 def test_the_bare_write_reference_writes_exactly_the_rows_ckn_stored(tmp_path: Path) -> None:
-    from bench.ingest_bench import Transaction, _bare_graph_write, _ingest
+    from ckn.bench.ingest_bench import Transaction, _bare_graph_write, _ingest
 
     transactions: list[Transaction] = []
     _ingest(
-        Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle", tmp_path / "ckn", transactions
+        Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle",
+        tmp_path / "ckn",
+        transactions,
     )
     _bare_graph_write(transactions, tmp_path / "bare")
 
@@ -81,10 +83,10 @@ def test_the_text_floor_writes_what_the_text_ingest_stored_onto_the_same_master_
     of the master data, make the same tables as the ingest itself."""
     import shutil
 
-    from bench.ingest_bench import STRUCTURED, Transaction, _bare_graph_write, _ingest, _open
-    from ingest.pipeline import ingest_paths
+    from ckn.bench.ingest_bench import STRUCTURED, Transaction, _bare_graph_write, _ingest, _open
+    from ckn.ingest.pipeline import ingest_paths
 
-    sample = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "bundle"
+    sample = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
     (tmp_path / "structured").mkdir()
     (tmp_path / "text").mkdir()
     for name in STRUCTURED:
@@ -112,8 +114,8 @@ def test_the_benchmark_s_statistical_pipelines_load_as_configured_models_and_lea
     tmp_path: Path,
 ) -> None:
     """The stand-in for an installed model: a trained NER that ckn loads as ``CKN_SPACY_MODEL_*``."""
-    from bench.ingest_bench import statistical_models
-    from ingest.nlp import GAZETTEER, Gazetteer, TextAnalyzer, build_pipeline
+    from ckn.bench.ingest_bench import statistical_models
+    from ckn.ingest.nlp import GAZETTEER, Gazetteer, TextAnalyzer, build_pipeline
 
     phones = ["+86 130-0006-0021", "0086 150 0008 4988", "+86 190-0002-7874", "+86 140-0009-5211"]
     texts = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from graph import cypher
-from graph.errors import InvalidLabel, StoreVersionError
-from graph.model import NodeKind, RelType
-from graph.neo4j_store import check_server
+from ckn.graph import cypher
+from ckn.graph.errors import InvalidLabel, StoreVersionError
+from ckn.graph.model import NodeKind, RelType
+from ckn.graph.neo4j_store import check_server
 
 
 def test_every_relationship_type_has_a_uniqueness_constraint_in_the_migrations() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -24,3 +27,17 @@ def test_compose_runs_neo4j_5_26_with_a_volume_and_a_healthcheck_and_the_api_on_
 def test_the_neo4j_test_server_is_the_5_26_lts_line() -> None:
     pom = (ROOT / "scripts" / "neo4j" / "pom.xml").read_text(encoding="utf-8")
     assert "<neo4j.version>5.26." in pom
+
+
+def test_the_package_installs_one_top_level_name_with_its_sample(tmp_path: Path) -> None:
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("ckn-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"ckn"}
+    assert "ckn/ingest/samples/bundle/customers.csv" in names  # `ckn demo` works from an install

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from graph.embedded_store import DB_FILE, SCHEMA_VERSION, EmbeddedStore
-from graph.errors import StoreUnavailable, StoreVersionError
-from graph.model import Batch, RelType
+from ckn.graph.embedded_store import DB_FILE, SCHEMA_VERSION, EmbeddedStore
+from ckn.graph.errors import StoreUnavailable, StoreVersionError
+from ckn.graph.model import Batch, RelType
 from tests.factories import customer, rel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +25,8 @@ WRITER = textwrap.dedent(
     f"""
     import sys
     sys.path.insert(0, {str(ROOT)!r})
-    from graph.embedded_store import EmbeddedStore
-    from graph.model import Batch, RelType
+    from ckn.graph.embedded_store import EmbeddedStore
+    from ckn.graph.model import Batch, RelType
     from tests.factories import customer, rel
 
     store = EmbeddedStore(sys.argv[1])
@@ -131,7 +131,7 @@ def test_building_the_view_does_not_count_against_a_traversals_time_budget(
 ) -> None:
     import time
 
-    from graph.store import Limits
+    from ckn.graph.store import Limits
 
     store = EmbeddedStore(tmp_path, limits=Limits(time_budget_s=1.0))
     store.write(

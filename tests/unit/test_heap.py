@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from graph.heap import collect_young, paused_gc, settle
+from ckn.graph.heap import collect_young, paused_gc, settle
 
 
 def test_the_collector_is_paused_inside_and_back_on_after_the_last_block() -> None:
@@ -57,8 +57,8 @@ def test_an_error_inside_still_turns_the_collector_back_on() -> None:
 
 
 def test_an_ingest_hands_the_collector_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from graph.embedded_store import EmbeddedStore
-    from ingest.pipeline import ingest_paths
+    from ckn.graph.embedded_store import EmbeddedStore
+    from ckn.ingest.pipeline import ingest_paths
 
     rows = "employee_id,name,hired_at\nE1,王芳,2024-03-01\nE2,Li Na,下周一\n"
     (tmp_path / "employees.csv").write_text(rows, encoding="utf-8")

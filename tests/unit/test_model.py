@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from graph.ids import entity_id, relation_id
-from graph.model import MAX_TEXT_PROPERTY, Entity, NodeKind, Provenance, Relation, RelType
+from ckn.graph.ids import entity_id, relation_id
+from ckn.graph.model import MAX_TEXT_PROPERTY, Entity, NodeKind, Provenance, Relation, RelType
 from tests.factories import prov
 
 

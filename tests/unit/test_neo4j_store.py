@@ -13,10 +13,10 @@ import neo4j
 import pytest
 from neo4j.exceptions import ServiceUnavailable
 
-from graph import cypher
-from graph.model import Batch, RelType
-from graph.neo4j_store import Neo4jStore
-from graph.store import DeleteResult, GraphStore
+from ckn.graph import cypher
+from ckn.graph.model import Batch, RelType
+from ckn.graph.neo4j_store import Neo4jStore
+from ckn.graph.store import DeleteResult, GraphStore
 from tests.conftest import Neo4jTarget
 from tests.factories import customer, rel
 

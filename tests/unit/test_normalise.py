@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest import normalise
-from ingest.normalise import BadValue
-from ingest.tabular import BadRow, Mapping, Row, UndecodableFile, decode, read_rows
+from ckn.ingest import normalise
+from ckn.ingest.normalise import BadValue
+from ckn.ingest.tabular import BadRow, Mapping, Row, UndecodableFile, decode, read_rows
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import random
 
 from rapidfuzz import fuzz
 
-from graph.model import Batch, Entity, NodeKind
-from graph.store import GraphStore
-from ingest import normalise
-from ingest.resolve import Resolver
+from ckn.graph.model import Batch, Entity, NodeKind
+from ckn.graph.store import GraphStore
+from ckn.ingest import normalise
+from ckn.ingest.resolve import Resolver
 from tests.factories import customer, employee, entity, prov
 
 NAMES = [

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.errors import ConfigError
-from graph.settings import Settings, load_settings
+from ckn.graph.errors import ConfigError
+from ckn.graph.settings import Settings, load_settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
@@ -51,7 +51,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 def test_every_cli_command_is_documented_in_the_readme() -> None:
-    from api.cli import app
+    from ckn.api.cli import app
 
     commands = {c.name or c.callback.__name__ for c in app.registered_commands}  # type: ignore[union-attr]
     documented = set(re.findall(r"`ckn ([a-z-]+)", README))

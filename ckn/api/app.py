@@ -1,0 +1,234 @@
+"""The HTTP API: ``create_app()`` builds it; routes are a few lines each over ``graph`` and ``queries``.
+
+Every error is an RFC 9457 ``application/problem+json`` document: ckn's own errors carry their status
+(:mod:`graph.errors`), request validation is a 422, unknown routes a 404, and anything unexpected a
+500 without a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ckn.api.answers import router as answers_router
+from ckn.api.deps import SettingsDep, StoreDep
+from ckn.api.jobs import Jobs, UploadLimit
+from ckn.api.jobs import router as jobs_router
+from ckn.api.schemas import EntityOut, Page, RelationOut, ReviewDecision, SubgraphOut
+from ckn.api.understand import entity_ref
+from ckn.graph.errors import CknError, InvalidInput, NotFound
+from ckn.graph.factory import open_store
+from ckn.graph.model import NodeKind, RelType
+from ckn.graph.settings import Settings, load_settings
+from ckn.graph.store import DeleteResult, Direction, GraphStore, Path, Stats, Subgraph
+from ckn.ingest import review
+from ckn.ingest.pipeline import NlpOptions
+from ckn.queries.knowledge import Holder, everyone_on
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+
+def nlp_options(settings: Settings) -> NlpOptions:
+    """Extraction options from the settings (shared by the API and the CLI)."""
+    models = {"zh": settings.spacy_model_zh, "en": settings.spacy_model_en}
+    return NlpOptions(
+        models={lang: model for lang, model in models.items() if model},
+        batch_size=settings.nlp_batch_size,
+        n_process=settings.nlp_processes,
+    )
+
+
+def _problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CknError)
+    async def ckn_error(_: Request, exc: CknError) -> JSONResponse:
+        if exc.status >= 500:
+            log.error("%s: %s", type(exc).__name__, exc.detail)
+        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
+        return _problem(422, "Invalid request", "the request does not match the API", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _problem(exc.status_code, "HTTP error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return _problem(500, "Internal error", "an unexpected error occurred; see the server log")
+
+
+TypesQuery = Annotated[
+    list[RelType] | None, Query(description="Relationship types to follow (all if omitted).")
+]
+
+
+def create_app(settings: Settings | None = None, *, store: GraphStore | None = None) -> FastAPI:
+    """Build the API over ``store``, or over the store ``settings`` (or the environment) name."""
+    owns_store = store is None
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.store is None:
+            app.state.store = open_store(settings)
+        yield
+        if owns_store:
+            app.state.store.close()
+
+    app = FastAPI(
+        title="ckn: customer knowledge network",
+        version="0.1.0",
+        description="Who knows what about our customers, products and topics, and how we know it.",
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.jobs = Jobs(
+        settings.home / "uploads",
+        settings.home / "quarantine",
+        settings.batch_size,
+        nlp_options(settings),
+        settings.match_threshold,
+        settings.write_lock_wait_s,
+        settings.phone_region,
+    )
+    _install_error_handlers(app)
+    app.add_middleware(UploadLimit)
+    app.state.settings = settings
+    app.include_router(jobs_router)
+    app.include_router(answers_router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz(store: StoreDep) -> dict[str, str]:
+        """Readiness: the graph store answers."""
+        store.ping()
+        return {"status": "ready", "store": store.backend}
+
+    @app.get("/stats", tags=["graph"])
+    def stats(store: StoreDep) -> Stats:
+        """Counts of entities by kind and relationships by type."""
+        return store.stats()
+
+    @app.get("/entities", tags=["graph"])
+    def list_entities(
+        store: StoreDep,
+        kind: NodeKind | None = None,
+        after: str = "",
+        limit: Annotated[int, Query(ge=1)] = 100,
+    ) -> Page[EntityOut]:
+        """Entities in id order; pass the last id of a page as ``after`` to get the next."""
+        items = store.list_entities(kind, after=after, limit=limit)
+        return Page[EntityOut](
+            items=[EntityOut.of(e) for e in items], next_after=items[-1].id if len(items) == limit else None
+        )
+
+    @app.get("/entities/{entity_id}", tags=["graph"])
+    def get_entity(store: StoreDep, entity_id: str) -> EntityOut:
+        """One entity with every piece of evidence behind it (an id, an id as imported, or a name)."""
+        entity = store.get_entity(entity_ref(store, entity_id))
+        if entity is None:
+            raise NotFound(f"no entity with id {entity_id!r}", entity_id=entity_id)
+        return EntityOut.of(entity)
+
+    @app.get("/entities/{entity_id}/relations", tags=["graph"])
+    def get_relations(
+        store: StoreDep,
+        entity_id: str,
+        types: TypesQuery = None,
+        direction: Direction = Direction.BOTH,
+        limit: Annotated[int, Query(ge=1)] = 100,
+    ) -> list[RelationOut]:
+        """Relationships touching one entity."""
+        entity_id = entity_ref(store, entity_id)
+        rels = store.get_relations(entity_id, types=types, direction=direction, limit=limit)
+        return [RelationOut.of(r) for r in rels]
+
+    @app.get("/entities/{entity_id}/neighbourhood", tags=["graph"])
+    def neighbourhood(
+        store: StoreDep,
+        entity_id: str,
+        depth: Annotated[int, Query(ge=1)] = 1,
+        types: TypesQuery = None,
+        direction: Direction = Direction.BOTH,
+        limit: Annotated[int, Query(ge=1)] = 200,
+    ) -> SubgraphOut:
+        """Entities within ``depth`` steps, nearest first; 422 above the depth cap."""
+        sub: Subgraph = store.neighbourhood(
+            entity_ref(store, entity_id), depth=depth, types=types, direction=direction, limit=limit
+        )
+        return SubgraphOut.of(sub)
+
+    @app.get("/paths", tags=["graph"])
+    def paths(
+        store: StoreDep,
+        source: str,
+        target: str,
+        max_depth: Annotated[int, Query(ge=1)] = 4,
+        types: TypesQuery = None,
+        direction: Direction = Direction.BOTH,
+        limit: Annotated[int, Query(ge=1)] = 10,
+    ) -> list[Path]:
+        """Simple paths between two entities, shortest first; 422 above the depth cap."""
+        source, target = entity_ref(store, source), entity_ref(store, target)
+        return store.paths(source, target, max_depth=max_depth, types=types, direction=direction, limit=limit)
+
+    @app.get("/holders/{subject_id}", tags=["knowledge"])
+    def holders(
+        store: StoreDep, settings: SettingsDep, subject_id: str, limit: Annotated[int, Query(ge=1)] = 20
+    ) -> list[Holder]:
+        """Colleagues with evidence on a product, topic or customer: documents written vs work done."""
+        subject_id = entity_ref(store, subject_id, (NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER))
+        return everyone_on(store, subject_id, half_life_days=settings.expertise_half_life_days, limit=limit)
+
+    @app.get("/review", tags=["review"])
+    def review_list(store: StoreDep, include_decided: bool = False) -> list[dict[str, Any]]:
+        """Merge candidates: people who may be one person, best score first."""
+        return [c.__dict__ for c in review.list_candidates(store, include_decided=include_decided)]
+
+    @app.post("/review/accept", tags=["review"])
+    def review_accept(store: StoreDep, decision: ReviewDecision) -> dict[str, Any]:
+        """Merge ``entity_id`` into ``candidate_id``; reversible with ``/review/undo``."""
+        return review.accept(store, decision.entity_id, decision.candidate_id, reviewer="api").__dict__
+
+    @app.post("/review/reject", tags=["review"])
+    def review_reject(store: StoreDep, decision: ReviewDecision) -> dict[str, str]:
+        """Keep two candidates apart for good."""
+        review.reject(store, decision.entity_id, decision.candidate_id, reviewer="api")
+        return {"status": "rejected"}
+
+    @app.post("/review/undo", tags=["review"])
+    def review_undo(store: StoreDep, decision: ReviewDecision) -> dict[str, Any]:
+        """Undo a merge: ``candidate_id`` is the entity that was kept, ``entity_id`` the merged one."""
+        return review.undo(store, decision.candidate_id, decision.entity_id).__dict__
+
+    @app.delete("/sources/{source_id}", tags=["graph"])
+    def delete_source(store: StoreDep, source_id: str) -> DeleteResult:
+        """Remove a source's evidence; facts nothing else supports go with it."""
+        if not source_id:
+            raise InvalidInput("source id is empty")
+        return store.delete_source(source_id)
+
+    return app

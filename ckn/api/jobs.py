@@ -1,0 +1,282 @@
+"""Ingest jobs started over HTTP: the upload is saved, ingested in the background, its status polled.
+
+Jobs live in the memory of the API process (a restart forgets them; the data they wrote stays, and
+running the same upload again resumes or skips it like any ingest).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ckn.api.schemas import ingest_report_json
+from ckn.graph.errors import CknError, InvalidInput, NotFound, UploadTooLarge
+from ckn.graph.model import utcnow
+from ckn.graph.store import GraphStore
+from ckn.ingest.pipeline import NlpOptions, Replace, ingest_paths
+from ckn.ingest.tabular import NO_MAPPING, Mapping
+
+log = logging.getLogger(__name__)
+
+_SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
+
+
+def safe_name(name: str) -> str:
+    """An upload's name as a relative path of safe parts (``a/customers.csv``).
+
+    No ``..``, no root, no odd characters: uploads choose their own names, and a folder upload keeps
+    its subfolders.
+    """
+    parts = [_SAFE_NAME.sub("_", part).strip("._") for part in name.replace("\\", "/").split("/")]
+    cleaned = "/".join(part for part in parts if part)
+    return cleaned or "upload"
+
+
+@dataclass
+class Job:
+    """One upload being ingested."""
+
+    id: str
+    files: list[str]
+    status: str = "queued"
+    """``queued``, ``running``, ``done`` or ``failed``."""
+    created_at: str = field(default_factory=lambda: utcnow().isoformat())
+    finished_at: str | None = None
+    report: dict[str, Any] | None = None
+    error: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        """The job as the API shows it."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "files": self.files,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "report": self.report,
+            "error": self.error,
+        }
+
+
+class Jobs:
+    """The ingest jobs of one API process."""
+
+    def __init__(
+        self,
+        upload_dir: Path,
+        quarantine_dir: Path,
+        batch_size: int,
+        nlp: NlpOptions,
+        match_threshold: int,
+        lock_wait_s: float = 600.0,
+        phone_region: str = "CN",
+    ) -> None:
+        self.upload_dir, self.quarantine_dir = upload_dir, quarantine_dir
+        self.batch_size, self.nlp, self.match_threshold = batch_size, nlp, match_threshold
+        self.lock_wait_s, self.phone_region = lock_wait_s, phone_region
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()  # one ingest at a time: they share the resolver's view of the data
+
+    def create(self) -> tuple[Job, Path]:
+        """A new job and the folder its uploads are saved in."""
+        job = Job(id=uuid.uuid4().hex[:12], files=[])
+        folder = self.upload_dir / job.id
+        folder.mkdir(parents=True, exist_ok=True)
+        self._jobs[job.id] = job
+        return job, folder
+
+    def forget(self, job: Job, folder: Path) -> None:
+        """Drop a job whose upload was refused."""
+        self._jobs.pop(job.id, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def get(self, job_id: str) -> Job | None:
+        """A job by id."""
+        return self._jobs.get(job_id)
+
+    def run(
+        self,
+        job: Job,
+        folder: Path,
+        store: GraphStore,
+        mapping: Mapping = NO_MAPPING,
+        *,
+        keys: dict[Path, str],
+        replace: Replace | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        """Ingest a job's files (called in the background), each as the source ``keys`` names."""
+        with self._lock:
+            job.status = "running"
+            try:
+                report = ingest_paths(
+                    store,
+                    list(keys),
+                    quarantine_dir=self.quarantine_dir,
+                    mapping=mapping,
+                    batch_size=self.batch_size,
+                    nlp=self.nlp,
+                    match_threshold=self.match_threshold,
+                    keys=keys,
+                    replace=replace,
+                    dry_run=dry_run,
+                    lock_wait_s=self.lock_wait_s,
+                    phone_region=self.phone_region,
+                    on_wait=lambda holder: log.info("job %s waits for %s", job.id, holder),
+                )
+                for file in report.files:  # the user's names, not the server's folders
+                    file.path = keys.get(Path(file.path), Path(file.path).name)
+                job.report = ingest_report_json(report)
+                job.status = "done"
+            except CknError as exc:
+                job.status, job.error = "failed", f"{exc.title}: {exc.detail}"
+            except Exception:  # a job must end with a status, whatever happened
+                log.exception("ingest job %s failed", job.id)
+                job.status, job.error = "failed", "unexpected error; see the server log"
+            finally:
+                job.finished_at = utcnow().isoformat()
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+MAX_UPLOAD_BYTES = 200 * 2**20
+router = APIRouter(tags=["ingest"])
+_CHUNK = 2**20
+
+
+class UploadLimit:
+    """ASGI middleware: a request body above ``limit`` bytes gets a 413 as soon as that is known.
+
+    Known from its ``Content-Length``, or while it arrives; never after it was read whole.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int | None = None) -> None:
+        self.app = app
+        self.limit = MAX_UPLOAD_BYTES + 2**20 if limit is None else limit  # the files and their form
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, counting its body."""
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+        started = exceeded = False
+
+        async def counted() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                exceeded = True
+                raise _TooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if exceeded:  # the form parser turned the stop into its own error: answer 413 instead
+                if not started:
+                    started = True
+                    await self._refuse(send)
+                return
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = UploadTooLarge(f"uploads are limited to {MAX_UPLOAD_BYTES / 2**20:g} MiB in all").problem()
+        await JSONResponse(body, status_code=413, media_type="application/problem+json")(
+            {"type": "http"}, _no_body, send
+        )
+
+
+class _TooLarge(Exception):
+    """The request body went past the upload limit."""
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+@router.post("/ingest", status_code=202)
+async def start_ingest(
+    request: Request,
+    background: BackgroundTasks,
+    files: Annotated[
+        list[UploadFile],
+        File(description="CSV exports, vCards, documents; a name may keep its folder (a/customers.csv)."),
+    ],
+    preset: Annotated[str | None, Form(description="hubspot or salesforce")] = None,
+    source: Annotated[
+        str | None,
+        Form(description="Name the upload's sources: each file is source/its name (default: its name)."),
+    ] = None,
+    mode: Annotated[
+        Literal["merge", "replace"],
+        Form(
+            description="merge (default): add to what is stored; replace: each file replaces the "
+            "older versions of its source, deleting the facts only they supported."
+        ),
+    ] = "merge",
+    yes: Annotated[bool, Form(description="Replace even when it deletes more than the set share.")] = False,
+    dry_run: Annotated[bool, Form(description="Read and report, write nothing.")] = False,
+) -> dict[str, Any]:
+    """Upload files and ingest them in the background; poll the returned ``status_url``."""
+    mapping = Mapping.preset(preset) if preset else NO_MAPPING
+    settings = request.app.state.settings
+    jobs: Jobs = request.app.state.jobs
+    job, folder = jobs.create()
+    keys: dict[Path, str] = {}
+    total = 0
+    try:
+        for upload in files:
+            name = safe_name(upload.filename or "upload")
+            key = f"{source.strip('/')}/{name}" if source else name
+            target = folder / name
+            if target in keys:
+                raise InvalidInput(f"two uploads are named {name!r}; name them apart (a folder each)")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as out:
+                while chunk := await upload.read(_CHUNK):
+                    total += len(chunk)
+                    if total > MAX_UPLOAD_BYTES:
+                        raise UploadTooLarge(
+                            f"uploads are limited to {MAX_UPLOAD_BYTES / 2**20:g} MiB in all"
+                        )
+                    out.write(chunk)
+            keys[target] = key
+            job.files.append(name)
+    except CknError:
+        jobs.forget(job, folder)
+        raise
+    replace = Replace(confirmed=yes, max_share=settings.replace_max_share) if mode == "replace" else None
+    background.add_task(
+        jobs.run, job, folder, request.app.state.store, mapping, keys=keys, replace=replace, dry_run=dry_run
+    )
+    return {**job.view(), "status_url": f"/ingest/jobs/{job.id}"}
+
+
+@router.get("/ingest/jobs/{job_id}")
+def ingest_job(request: Request, job_id: str) -> dict[str, Any]:
+    """Status of an ingest job, with its report when it is done."""
+    job: Job | None = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"no ingest job {job_id!r} (jobs are forgotten when the server restarts)")
+    return job.view()

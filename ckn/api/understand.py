@@ -1,0 +1,133 @@
+"""Understanding a question: which products, topics and customers a few words name.
+
+Queries take ids; people type ``X200 校准`` or ``who knows calibration on the X-200?``. This runs the
+question through the same extraction as ingest (names and aliases in Chinese and English, full-width
+and traditional forms), and falls back to the most similar known name when nothing matches exactly.
+"""
+
+from __future__ import annotations
+
+from rapidfuzz import fuzz, process
+
+from ckn.graph.cache import cached
+from ckn.graph.errors import Ambiguous, NotFound
+from ckn.graph.ids import entity_id
+from ckn.graph.model import NodeKind
+from ckn.graph.store import GraphStore
+from ckn.ingest.nlp import LABELS, Gazetteer, TextAnalyzer, fold
+from ckn.ingest.resolve import RESOLVED_KINDS, Resolver
+
+SUBJECT_KINDS = (NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER)
+FUZZY_CUTOFF = 80
+
+
+def _analysis_tools(store: GraphStore) -> tuple[Gazetteer, TextAnalyzer]:
+    """The gazetteer and analyzer for the store's current data (rebuilt when the graph changes)."""
+
+    def build() -> tuple[Gazetteer, TextAnalyzer]:
+        gazetteer = Gazetteer.from_resolver(_resolver(store))
+        return gazetteer, TextAnalyzer(gazetteer)
+
+    return cached(store, ("question-understanding",), build)
+
+
+def _resolver(store: GraphStore) -> Resolver:
+    """Who is called what, for the store's current data (rebuilt when the graph changes)."""
+    return cached(store, ("resolver",), lambda: Resolver.from_store(store))
+
+
+def subjects_of(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = SUBJECT_KINDS) -> list[str]:
+    """Ids of the known products, topics and customers a question names, in the order named."""
+    text = text.strip()
+    if not text:
+        return []
+    if (entity := store.get_entity(text)) is not None and entity.kind in kinds:
+        return [entity.id]
+    gazetteer, analyzer = _analysis_tools(store)
+    labels = {LABELS[k] for k in kinds if k in LABELS}
+    (analysis,) = analyzer.analyze([text])
+    found = [m.entity_id for m in analysis.mentions if m.entity_id and m.label in labels]
+    if not found:
+        terms = {t: term for t, term in gazetteer.terms.items() if term.kind in kinds}
+        best = process.extractOne(fold(text)[0], list(terms), scorer=fuzz.WRatio, score_cutoff=FUZZY_CUTOFF)
+        if best is not None:
+            found = [terms[best[0]].entity_id]
+    return list(dict.fromkeys(found))
+
+
+def search(store: GraphStore, text: str, *, limit: int = 20) -> list[dict[str, object]]:
+    """Known customers, colleagues, products and topics by name or alias, Chinese or English, fuzzy."""
+    store.limits.check_page(limit)
+    gazetteer, _ = _analysis_tools(store)
+    query = fold(text.strip())[0].strip()
+    if not query:
+        return []
+    best: dict[str, float] = {}
+    for term, score, _ in process.extract(
+        query, list(gazetteer.terms), scorer=fuzz.WRatio, score_cutoff=70, limit=None
+    ):
+        entity_id = gazetteer.terms[term].entity_id
+        best[entity_id] = max(best.get(entity_id, 0.0), float(score) + (5.0 if term == query else 0.0))
+    ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    entities = store.get_entities([entity_id for entity_id, _ in ranked])
+    return [
+        {"id": i, "kind": entities[i].kind.value, "name": entities[i].name, "score": round(min(s, 100.0), 1)}
+        for i, s in ranked
+        if i in entities
+    ]
+
+
+REFERABLE = RESOLVED_KINDS
+"""Kinds a user names by their imported id or their name: those rows name too."""
+
+
+def entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = REFERABLE) -> str:
+    """The id of the entity a user means by ``text``: an id, an id as imported, or a name.
+
+    ``customer:C016`` is an id; ``C016`` is the id the CRM export gave (``customer:C016`` or
+    ``employee:C016``, as there is one); ``张伟`` or ``Zhang Wei`` is a name or an alias, and an
+    e-mail address or a phone number works too; else search finds a close spelling, if only one entity
+    is close.
+
+    Raises:
+        NotFound: nothing of these kinds is called that.
+        Ambiguous: several entities are; they are listed with their ids.
+
+    """
+    text = text.strip()
+    if (entity := store.get_entity(text)) is not None:
+        return entity.id
+    by_crm_id = store.get_entities([entity_id(kind.value, text) for kind in kinds if text])
+    if len(by_crm_id) == 1:
+        return next(iter(by_crm_id))
+    if len(by_crm_id) > 1:
+        raise _ambiguous(text, [(e.id, e.name) for e in by_crm_id.values()])
+    resolver = _resolver(store)
+    named = sorted({i for kind in kinds for i in resolver.named(kind, text)})
+    if not named:  # an e-mail address, a phone number
+        named = sorted({i for kind in kinds if (i := resolver.reference(kind, text))})
+    if len(named) == 1:
+        return named[0]
+    if named:
+        entities = store.get_entities(named)
+        raise _ambiguous(text, [(i, entities[i].name) for i in named if i in entities])
+    hits = [h for h in search(store, text, limit=10) if NodeKind(str(h["kind"])) in kinds] if text else []
+    exact = [h for h in hits if fold(str(h["name"]))[0] == fold(text)[0] or float(str(h["score"])) >= 100]
+    close = exact or [h for h in hits if float(str(h["score"])) >= EXACT_ENOUGH]
+    if len(close) == 1:
+        return str(close[0]["id"])
+    if close or hits:
+        raise _ambiguous(text, [(str(h["id"]), str(h["name"])) for h in close or hits])
+    raise NotFound(f"no {' or '.join(k.value.lower() for k in kinds)} with id or name {text!r}")
+
+
+EXACT_ENOUGH = 90.0
+"""Least search score at which a name is taken as meant when nothing else comes close."""
+
+
+def _ambiguous(text: str, candidates: list[tuple[str, str]]) -> Ambiguous:
+    listed = "; ".join(f"{i} ({name})" for i, name in candidates[:10])
+    return Ambiguous(
+        f"{text!r} could be any of: {listed}; give one of these ids",
+        candidates=[{"id": i, "name": name} for i, name in candidates[:10]],
+    )

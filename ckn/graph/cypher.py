@@ -1,0 +1,325 @@
+"""Every Cypher statement ckn sends, as builder functions (unit-tested without a server).
+
+Values always travel as ``$parameters``. Labels and relationship types cannot be parameters in Cypher
+5, so they are spliced in only after :func:`label` / :func:`rel_type` have checked them against the
+enums *and* against a strict identifier pattern: a hostile string never reaches the server.
+
+Layout in Neo4j: every entity is ``(:Entity:<Kind> {id, name, _kind, ...props})``; every relation is
+``[:<TYPE> {id, key, valid_from, valid_to, ...props}]``; evidence is kept as ``_prov`` (JSON strings)
+with ``_prov_sources`` beside it for deleting by source; ``_updated_at`` is when ckn last wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ckn.graph.errors import InvalidLabel
+from ckn.graph.model import NodeKind, RelType, as_kind, as_type
+
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z_]{0,63}")
+
+ENTITY = "Entity"
+META = "CknMeta"
+CHECKPOINT = "CknCheckpoint"
+
+
+def label(kind: NodeKind | str) -> str:
+    """A node label, checked against :class:`NodeKind` and the identifier pattern."""
+    value = as_kind(kind).value
+    if not _IDENTIFIER.fullmatch(value):  # defence in depth: the enum could be edited carelessly
+        raise InvalidLabel(f"node kind {value!r} is not a safe identifier")
+    return value
+
+
+def rel_type(value: RelType | str) -> str:
+    """A relationship type, checked against :class:`RelType` and the identifier pattern."""
+    checked = as_type(value).value
+    if not _IDENTIFIER.fullmatch(checked):
+        raise InvalidLabel(f"relationship type {checked!r} is not a safe identifier")
+    return checked
+
+
+CHECKED_TYPES: dict[RelType, str] = {t: rel_type(t) for t in RelType}
+"""Every relationship type, checked once: what a write's rows give a dynamic type (``$(row.type)``)."""
+
+
+# -- schema migrations ---------------------------------------------------------------------------
+
+
+def _relation_constraints() -> list[str]:
+    return [
+        f"CREATE CONSTRAINT ckn_rel_{rel_type(t).lower()} IF NOT EXISTS "
+        f"FOR ()-[r:{rel_type(t)}]-() REQUIRE r.id IS UNIQUE"
+        for t in RelType
+    ]
+
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        f"CREATE CONSTRAINT ckn_entity_id IF NOT EXISTS FOR (n:{ENTITY}) REQUIRE n.id IS UNIQUE",
+        f"CREATE INDEX ckn_entity_kind IF NOT EXISTS FOR (n:{ENTITY}) ON (n._kind)",
+        f"CREATE CONSTRAINT ckn_meta_key IF NOT EXISTS FOR (m:{META}) REQUIRE m.key IS UNIQUE",
+        f"CREATE CONSTRAINT ckn_checkpoint_job IF NOT EXISTS FOR (c:{CHECKPOINT}) REQUIRE c.job IS UNIQUE",
+        *_relation_constraints(),
+    ],
+}
+"""Schema version -> idempotent statements that bring the database to it. Every relationship type
+needs a uniqueness constraint on ``id`` (a unit test checks): add a migration when you add a type."""
+
+SCHEMA_VERSION = max(MIGRATIONS)
+
+GET_SCHEMA_VERSION = f"OPTIONAL MATCH (m:{META} {{key: 'schema'}}) RETURN m.version AS version"
+SET_SCHEMA_VERSION = f"MERGE (m:{META} {{key: 'schema'}}) SET m.version = $version"
+GET_GRAPH_VERSION = f"OPTIONAL MATCH (m:{META} {{key: 'graph'}}) RETURN coalesce(m.version, 0) AS version"
+BUMP_GRAPH_VERSION = (
+    f"MERGE (m:{META} {{key: 'graph'}}) SET m.version = coalesce(m.version, 0) + 1"
+    " RETURN m.version AS version"
+)
+
+# -- writes --------------------------------------------------------------------------------------
+
+LOCK_ENTITIES = f"""
+UNWIND $ids AS id
+MERGE (n:{ENTITY} {{id: id}})
+ON CREATE SET n._pending = true
+ON MATCH SET n._kind = n._kind
+RETURN n.id AS id, elementId(n) AS node, n._pending AS pending, properties(n) AS props
+"""
+"""Create-or-lock the entities of a batch; a node created here is a placeholder (``_pending``) until
+the batch writes it, so two writers of one entity queue behind each other instead of losing updates.
+
+Setting a property to its own value takes the node's write lock and changes nothing, so there is
+nothing to undo before the commit (removing a property the node does not have takes no lock).
+
+Both lock statements return each node's ``elementId``: the batch's writes find the nodes they locked by
+it, a direct read of the node, instead of seeking the id index again for every row."""
+
+LOCK_STORED = f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+WHERE n._pending IS NULL
+SET n._kind = n._kind
+RETURN n.id AS id, elementId(n) AS node, n._kind AS kind
+"""
+"""Lock stored entities (see :data:`LOCK_ENTITIES`) and read their kinds: the endpoints of a batch's
+relations, so none is deleted before the batch commits; entities to delete, so no relation to them
+is committed unseen."""
+
+
+_LOCKED_ENDS = """
+MATCH (a) WHERE elementId(a) = row.source
+MATCH (b) WHERE elementId(b) = row.target"""
+"""A relation row's endpoints, by the element ids the batch's lock statements returned."""
+
+
+def write_entities(kind: NodeKind | str) -> str:
+    """Replace the properties of locked entities of one kind and label them.
+
+    ``$rows``: ``{node, props}``, ``node`` the element id a lock statement returned.
+    """
+    return f"""
+UNWIND $rows AS row
+MATCH (n) WHERE elementId(n) = row.node
+SET n = row.props, n:{label(kind)}
+"""
+
+
+def write_relations(rtype: RelType | str) -> str:
+    """Write stored relations of one type, merged by id.
+
+    ``$rows``: ``{id, source, target, props}``, ``source`` and ``target`` the element ids of locked
+    endpoints.
+    """
+    return f"""
+UNWIND $rows AS row{_LOCKED_ENDS}
+MERGE (a)-[r:{rel_type(rtype)} {{id: row.id}}]->(b)
+SET r = row.props
+"""
+
+
+CREATE_RELATIONS = f"""
+UNWIND $rows AS row{_LOCKED_ENDS}
+CREATE (a)-[r:$(row.type)]->(b)
+SET r = row.props
+"""
+"""Create relations of any types (``$rows``: ``{type, source, target, props}``, the ends as in
+:func:`write_relations`) none of which is stored (the batch read them under its endpoint locks), in
+one statement, without looking for them first; the id is one of the properties, and each type's
+uniqueness constraint still guards it. ``type`` is a :class:`RelType` value from
+:data:`CHECKED_TYPES`: a dynamic type (Neo4j 5.26) is a value, never spliced into the statement's
+text."""
+
+
+def relations_by_id(rtype: RelType | str) -> str:
+    """Relations of one type by id (``$ids``), through the type's uniqueness index."""
+    return f"""
+UNWIND $ids AS id
+MATCH (a:{ENTITY})-[r:{rel_type(rtype)} {{id: id}}]->(b:{ENTITY})
+RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
+"""
+
+
+def delete_relations(rtype: RelType | str) -> str:
+    """Delete relations of one type by id (``$ids``)."""
+    return f"""
+UNWIND $ids AS id
+MATCH ()-[r:{rel_type(rtype)} {{id: id}}]->()
+DELETE r
+"""
+
+
+TAKE_WRITER_LOCK = f"""
+MERGE (m:{META} {{key: 'writer'}})
+WITH m, m.holder IS NULL OR m.holder = $holder OR m.expires_at < timestamp() AS taken
+SET m.holder = CASE WHEN taken THEN $holder ELSE m.holder END,
+    m.expires_at = CASE WHEN taken THEN timestamp() + $lease_ms ELSE m.expires_at END
+RETURN taken, m.holder AS holder
+"""
+"""Take the store's write lock if it is free or its lease ran out (the server's clock)."""
+
+RENEW_WRITER_LOCK = f"""
+MATCH (m:{META} {{key: 'writer'}}) WHERE m.holder = $holder
+SET m.expires_at = timestamp() + $lease_ms
+RETURN m.holder AS holder
+"""
+
+RELEASE_WRITER_LOCK = f"""
+MATCH (m:{META} {{key: 'writer'}}) WHERE m.holder = $holder
+SET m.holder = null, m.expires_at = null
+"""
+
+SET_CHECKPOINT = f"MERGE (c:{CHECKPOINT} {{job: $job}}) SET c.position = $position, c.updated_at = $at"
+GET_CHECKPOINT = f"MATCH (c:{CHECKPOINT} {{job: $job}}) RETURN c.position AS position"
+
+DELETE_ENTITIES = f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+DETACH DELETE n
+"""
+
+RELATIONS_TOUCHING = f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})-[r]-()
+RETURN DISTINCT r.id AS id
+"""
+
+FACTS_OF_SOURCE_ENTITIES = f"""
+MATCH (n:{ENTITY})
+WHERE n.id IN $sources OR any(s IN n._prov_sources WHERE s IN $sources)
+SET n._kind = n._kind
+RETURN properties(n) AS props
+"""
+"""The entities a source supports, locked (see :data:`LOCK_ENTITIES`) and then read, so evidence a
+concurrent batch adds to them is seen before they are trimmed or deleted."""
+
+FACTS_OF_SOURCE_RELATIONS = f"""
+MATCH (a:{ENTITY})-[r]->(b:{ENTITY})
+WHERE any(s IN r._prov_sources WHERE s IN $sources)
+SET r.key = r.key
+RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
+"""
+"""The relations a source supports, locked and then read, as :data:`FACTS_OF_SOURCE_ENTITIES`."""
+
+# -- reads ---------------------------------------------------------------------------------------
+
+GET_ENTITIES = f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+RETURN properties(n) AS props
+"""
+
+
+def list_entities(kind: NodeKind | str | None) -> str:
+    """A page of entities (of one kind) in id order after ``$after``, ``$limit`` long."""
+    node = f"n:{ENTITY}:{label(kind)}" if kind is not None else f"n:{ENTITY}"
+    return f"""
+MATCH ({node})
+WHERE n.id > $after
+RETURN properties(n) AS props
+ORDER BY n.id
+LIMIT $limit
+"""
+
+
+def relations_of(direction: str) -> str:
+    """Relations touching ``$id`` (``$types`` or all), ``out``, ``in`` or ``both`` ways, in id order."""
+    pattern = {
+        "out": "(n)-[r]->(m)",
+        "in": "(n)<-[r]-(m)",
+        "both": "(n)-[r]-(m)",
+    }[direction]
+    return f"""
+MATCH (n:{ENTITY} {{id: $id}})
+MATCH {pattern}
+WHERE $types IS NULL OR type(r) IN $types
+RETURN DISTINCT startNode(r).id AS source, endNode(r).id AS target, type(r) AS type,
+       properties(r) AS props
+ORDER BY props.id
+LIMIT $limit
+"""
+
+
+def expand(direction: str) -> str:
+    """One traversal step from ``$ids`` (``$types`` or all; towards ``$towards`` or anywhere)."""
+    pattern = {"out": "(n)-[r]->(m)", "in": "(n)<-[r]-(m)", "both": "(n)-[r]-(m)"}[direction]
+    return f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+MATCH {pattern}
+WHERE ($types IS NULL OR type(r) IN $types) AND ($towards IS NULL OR m.id IN $towards)
+RETURN DISTINCT r.id AS id, type(r) AS type, startNode(r).id AS source, endNode(r).id AS target
+"""
+
+
+def degree(direction: str, types: list[str] | None) -> str:
+    """How many relationships one step from ``$ids`` crosses, counted per entity.
+
+    The types are written into the pattern, so Neo4j answers from its degree counts.
+    """
+    typed = ":" + "|".join(rel_type(t) for t in types) if types else ""
+    pattern = {"out": f"(n)-[{typed}]->()", "in": f"(n)<-[{typed}]-()", "both": f"(n)-[{typed}]-()"}[
+        direction
+    ]
+    return f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})
+RETURN sum(COUNT {{ {pattern} }}) AS degree
+"""
+
+
+PROJECT_NODES = f"""
+MATCH (n:{ENTITY})
+WHERE $kinds IS NULL OR n._kind IN $kinds
+RETURN properties(n) AS props
+"""
+
+PROJECT_RELATIONS = f"""
+MATCH (a:{ENTITY})-[r]->(b:{ENTITY})
+WHERE ($types IS NULL OR type(r) IN $types)
+  AND ($kinds IS NULL OR (a._kind IN $kinds AND b._kind IN $kinds))
+RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
+"""
+
+PROJECT_NODE_FIELDS = f"""
+MATCH (n:{ENTITY})
+WHERE $kinds IS NULL OR n._kind IN $kinds
+RETURN n.id AS id, n._kind AS kind, n.name AS name, [k IN $fields | n[k]] AS values
+"""
+
+PROJECT_RELATION_FIELDS = f"""
+MATCH (a:{ENTITY})-[r]->(b:{ENTITY})
+WHERE ($types IS NULL OR type(r) IN $types)
+  AND ($kinds IS NULL OR (a._kind IN $kinds AND b._kind IN $kinds))
+RETURN r.id AS id, a.id AS source, b.id AS target, type(r) AS type, r.valid_from AS valid_from,
+       r.valid_to AS valid_to
+"""
+
+COUNT_ENTITIES = f"MATCH (n:{ENTITY}) RETURN n._kind AS kind, count(*) AS n"
+
+
+def count_relations(rtype: RelType | str) -> str:
+    """Count relations of one type (answered from the counts store)."""
+    return f"MATCH ()-[r:{rel_type(rtype)}]->() RETURN count(r) AS n"
+
+
+PING = "RETURN 1 AS ok"

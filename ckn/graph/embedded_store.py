@@ -1,0 +1,661 @@
+"""The embedded store: SQLite (WAL, synchronous FULL) as the source of truth, compact arrays to traverse.
+
+Zero configuration, no server. Every :meth:`EmbeddedStore.write` is one ``BEGIN IMMEDIATE``
+transaction, so a batch is either wholly on disk when ``write`` returns (inside
+:meth:`EmbeddedStore.write_behind`: when the block ends) or not there at all, even after ``kill -9``.
+Reads that traverse use a compact in-memory adjacency (:mod:`graph.adjacency`), kept up to date with
+this process's writes and rebuilt when another process has written. Ingests take the write lock
+(:meth:`EmbeddedStore.writer`), an exclusive ``flock`` on a file beside the database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import networkx as nx
+
+from ckn.graph import traversal
+from ckn.graph.adjacency import Adjacency
+from ckn.graph.behind import CommitsBehind
+from ckn.graph.errors import StoreUnavailable, StoreVersionError
+from ckn.graph.heap import Projection, paused_gc
+from ckn.graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_write
+from ckn.graph.model import (
+    Batch,
+    Entity,
+    EvidenceJson,
+    NodeKind,
+    Provenance,
+    Relation,
+    RelType,
+    as_kind,
+    as_type,
+    utcnow,
+)
+from ckn.graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteResult
+from ckn.graph.writer import WriterLock, holder_name
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+"""Format of the files on disk; bump it with a migration in ``_MIGRATIONS``."""
+
+DB_FILE = "ckn.sqlite3"
+WRITER_LOCK = "writer.lock"
+"""The file whose ``flock`` is the store's write lock (it holds the holder's name)."""
+_CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+
+PRAGMAS = (
+    "journal_mode = WAL",
+    "synchronous = FULL",  # a returned write is on disk, even across power loss
+    "secure_delete = ON",  # erased data is overwritten, not left in free pages
+    "busy_timeout = 60000",
+    "foreign_keys = OFF",
+    "cache_size = -65536",  # 64 MB, not SQLite's 2 MB: a bulk write's index pages stay at hand
+)
+"""The settings of the store's connection (the benchmark's bare writes use them too)."""
+
+_SCHEMA_V1 = """
+CREATE TABLE entities (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, props TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX entities_kind ON entities (kind, id);
+CREATE TABLE relations (
+    id TEXT PRIMARY KEY, type TEXT NOT NULL, source TEXT NOT NULL, target TEXT NOT NULL,
+    key TEXT NOT NULL, props TEXT NOT NULL, valid_from TEXT, valid_to TEXT, updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX relations_source ON relations (source, type);
+CREATE INDEX relations_target ON relations (target, type);
+CREATE TABLE provenance (
+    fact TEXT NOT NULL CHECK (fact IN ('e', 'r')), fact_id TEXT NOT NULL, key TEXT NOT NULL,
+    source_id TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (fact, fact_id, key)
+) WITHOUT ROWID;
+CREATE INDEX provenance_source ON provenance (source_id);
+CREATE TABLE checkpoints (job TEXT PRIMARY KEY, position TEXT NOT NULL, updated_at TEXT NOT NULL);
+"""
+
+SCHEMA = _SCHEMA_V1
+"""The tables and indexes of the current format (benchmarks write the same rows into them bare)."""
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+"""Schema migrations: version -> SQL that takes a store from version - 1 to version."""
+
+
+_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+"""Properties as stored: compact, keys sorted (one encoder: ``json.dumps`` with options makes one
+per call)."""
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _json_fields(fields: Sequence[str]) -> str:
+    """SQL selecting only these properties, as a JSON object (names are checked identifiers)."""
+    for name in fields:
+        if not _FIELD.fullmatch(name):
+            raise ValueError(f"not a property name: {name!r}")
+    pairs = ", ".join(f"'{name}', json_extract(props, '$.{name}')" for name in fields)
+    return f"json_object({pairs})"
+
+
+def _loaded(props: str, sparse: bool) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(props)
+    return {k: v for k, v in loaded.items() if v is not None} if sparse else loaded
+
+
+def _add_edge(graph: nx.MultiDiGraph, source: str, target: str, key: str, data: dict[str, Any]) -> None:
+    """What ``graph.add_edge(source, target, key=key, **data)`` does, without its per-call costs.
+
+    ``data`` itself becomes the edge's attributes (the view shares one ``{"type": ...}`` per type):
+    millions of edges take less time and memory.
+    """
+    nodes = graph._node  # ``in graph`` costs a method call per edge
+    if source not in nodes or target not in nodes:
+        graph.add_nodes_from((source, target))
+    keys = graph._succ[source].get(target)
+    if keys is None:
+        keys = graph._succ[source][target] = graph._pred[target][source] = {}
+    keys[key] = data
+
+
+def _marks(items: Sequence[str]) -> str:
+    return ",".join("?" * len(items))
+
+
+class EmbeddedStore(traversal.Traversals):
+    """SQLite implementation of :class:`graph.store.GraphStore`, with a compact traversal view in memory."""
+
+    backend = "embedded"
+
+    def __init__(self, home: Path, *, limits: Limits | None = None) -> None:
+        """Open (and create if needed) the store in directory ``home``."""
+        self.limits = limits or Limits()
+        self.home = Path(home)
+        self.path = self.home / DB_FILE
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open the embedded store at {self.path}: {exc}") from None
+        self._lock = threading.RLock()
+        self._behind = CommitsBehind()
+        self._view: Adjacency | None = None
+        self._view_version = -1
+        for pragma in PRAGMAS:
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._migrate()
+        self._lock_file: IO[str] | None = None
+        self._writer = WriterLock(self._take_writer, self._release_writer)
+
+    # -- one writer at a time -----------------------------------------------------------------------
+
+    def writer(
+        self, *, wait_s: float, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[None]:
+        """See :meth:`graph.store.GraphStore.writer`: an exclusive ``flock`` on ``writer.lock``."""
+        return self._writer.held(wait_s, on_wait)
+
+    def _take_writer(self) -> str | None:
+        handle = (self.home / WRITER_LOCK).open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            return holder
+        handle.seek(0)
+        handle.truncate()
+        handle.write(holder_name())
+        handle.flush()
+        self._lock_file = handle
+        return None
+
+    def _release_writer(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.truncate(0)
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- schema -----------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._tx() as cur:
+            tables = {r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "ckn_meta" not in tables:
+                raise StoreVersionError(
+                    f"{self.path} is not a ckn store; point CKN_HOME at an empty or ckn directory"
+                )
+            if "ckn_meta" not in tables:
+                cur.execute("CREATE TABLE ckn_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                cur.executemany(
+                    "INSERT INTO ckn_meta VALUES (?, ?)", [("schema_version", "0"), ("graph_version", "0")]
+                )
+            version = int(self._meta(cur, "schema_version"))
+            if version > SCHEMA_VERSION:
+                raise StoreVersionError(
+                    f"{self.path} was written by a newer ckn (store format {version}; this ckn reads up"
+                    f" to {SCHEMA_VERSION}); upgrade ckn, or export with the newer one"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                log.info("migrating %s to store format %d", self.path, target)
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
+                cur.execute("UPDATE ckn_meta SET value = ? WHERE key = 'schema_version'", (str(target),))
+
+    @staticmethod
+    def _meta(cur: sqlite3.Cursor, key: str) -> str:
+        row = cur.execute("SELECT value FROM ckn_meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The connection to this thread alone, once a write-behind commit still running has finished.
+
+        Every use of the connection holds this: the commit runs in another thread, without the lock.
+        """
+        with self._lock:
+            self._behind.wait()
+            yield
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        behind = self._behind.active
+        with self._locked():
+            if behind:
+                self._behind.check()
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            if behind:
+                self._behind.submit(lambda: self._commit(cur))
+            else:
+                self._commit(cur)
+
+    def _commit(self, cur: sqlite3.Cursor) -> None:
+        """Commit; one that fails is rolled back and drops the view (the write had already updated it)."""
+        try:
+            cur.execute("COMMIT")  # SQLite lets go of Python's lock while it writes and syncs
+        except BaseException:
+            self._view = None
+            if self._conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+
+    def write_behind(self) -> AbstractContextManager[None]:
+        """See :meth:`graph.store.GraphStore.write_behind` and :mod:`graph.behind`.
+
+        Here a write returns once its rows are in the transaction; the commit (writing and syncing the
+        log, about a third of a bulk write) runs behind while the caller prepares the next batch. A
+        failed commit is rolled back and raised by this thread's next write, or when the block ends.
+        """
+        return self._behind.block()
+
+    def _bump(self, cur: sqlite3.Cursor) -> int:
+        cur.execute("UPDATE ckn_meta SET value = value + 1 WHERE key = 'graph_version'")
+        return int(self._meta(cur, "graph_version"))
+
+    # -- rows <-> models ---------------------------------------------------------------------------
+
+    def _provenance(self, fact: str, ids: Sequence[str]) -> dict[str, list[Provenance]]:
+        found: dict[str, list[Provenance]] = {}
+        for chunk in _chunks(ids):
+            rows = self._conn.execute(
+                f"SELECT fact_id, data FROM provenance WHERE fact = ? AND fact_id IN ({_marks(chunk)})",  # noqa: S608
+                (fact, *chunk),
+            )
+            for fact_id, data in rows:
+                found.setdefault(fact_id, []).append(Provenance.model_validate_json(data))
+        for items in found.values():
+            items.sort(key=lambda p: (p.observed_at, p.key))
+        return found
+
+    def _entities_from_rows(self, rows: Iterable[tuple[str, str, str, str]]) -> list[Entity]:
+        rows = list(rows)
+        evidence = self._provenance("e", [r[0] for r in rows])
+        return [
+            Entity(id=i, kind=NodeKind(k), name=n, props=json.loads(p), provenance=tuple(evidence[i]))
+            for i, k, n, p in rows
+        ]
+
+    def _relations_from_rows(self, rows: Iterable[tuple[Any, ...]]) -> list[Relation]:
+        rows = list(rows)
+        evidence = self._provenance("r", [r[0] for r in rows])
+        return [
+            Relation(
+                type=RelType(t),
+                source=s,
+                target=d,
+                key=k,
+                props=json.loads(p),
+                valid_from=vf,
+                valid_to=vt,
+                provenance=tuple(evidence[i]),
+            )
+            for i, t, s, d, k, p, vf, vt in rows
+        ]
+
+    _REL_COLUMNS = "id, type, source, target, key, props, valid_from, valid_to"
+
+    def _select_relations(self, where: str, params: Sequence[Any], limit: int = -1) -> list[Relation]:
+        sql = f"SELECT {self._REL_COLUMNS} FROM relations WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
+        return self._relations_from_rows(self._conn.execute(sql, [*params, limit]))
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> WriteResult:
+        """See :meth:`graph.store.GraphStore.write`."""
+        with self._tx() as cur:
+            before = int(self._meta(cur, "graph_version"))
+            plan = plan_write(batch, self.get_entities, self._kinds, self.get_relations_by_id)
+            self._persist(cur, plan)
+            if plan.delete_entities or plan.delete_relations:
+                self._delete(cur, plan.delete_entities, plan.delete_relations)
+            if batch.checkpoint is not None:
+                cur.execute(
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+                    (batch.checkpoint.job, batch.checkpoint.position, utcnow().isoformat()),
+                )
+            if plan.changed:  # in the transaction: a commit that fails drops the view
+                self._apply_to_view(plan, before, self._bump(cur))
+        return plan.result()
+
+    def _persist(self, cur: sqlite3.Cursor, plan: WritePlan) -> None:
+        entities, relations, evidence = self.rows_of(plan)
+        cur.executemany("INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?)", entities)
+        cur.executemany("INSERT OR REPLACE INTO relations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", relations)
+        cur.executemany("DELETE FROM provenance WHERE fact = ? AND fact_id = ?", plan.restated)
+        cur.executemany("INSERT INTO provenance VALUES (?, ?, ?, ?, ?)", evidence)
+
+    @staticmethod
+    def rows_of(
+        plan: WritePlan,
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The rows of the entities, relations and provenance tables that write ``plan``."""
+        now = utcnow().isoformat()
+        entities = [(e.id, e.kind.value, e.name, _json(e.props), now) for e in plan.entities]
+        relations = [
+            (
+                r.id,
+                r.type.value,
+                r.source,
+                r.target,
+                r.key,
+                _json(r.props),
+                r.valid_from.isoformat() if r.valid_from else None,
+                r.valid_to.isoformat() if r.valid_to else None,
+                now,
+            )
+            for r in plan.relations
+        ]
+        as_json = EvidenceJson()
+        evidence = [
+            (fact, f.id, p.key, p.source_id, as_json(p))
+            for fact, items in (("e", plan.entities), ("r", plan.relations))
+            for f in items
+            for p in f.provenance
+        ]
+        return entities, relations, evidence
+
+    def _kinds(self, ids: list[str]) -> dict[str, NodeKind]:
+        found: dict[str, NodeKind] = {}
+        for chunk in _chunks(ids):
+            sql = f"SELECT id, kind FROM entities WHERE id IN ({_marks(chunk)})"  # noqa: S608
+            found.update((i, NodeKind(k)) for i, k in self._conn.execute(sql, chunk))
+        return found
+
+    @staticmethod
+    def _doomed(cur: sqlite3.Cursor, entity_ids: Sequence[str], relation_ids: Sequence[str]) -> set[str]:
+        """The relations deleting these entities and relations removes."""
+        doomed = set(relation_ids)
+        for chunk in _chunks(list(entity_ids)):
+            marks = _marks(chunk)
+            sql = f"SELECT id FROM relations WHERE source IN ({marks}) OR target IN ({marks})"  # noqa: S608
+            doomed.update(r[0] for r in cur.execute(sql, (*chunk, *chunk)))
+        return doomed
+
+    def _delete(self, cur: sqlite3.Cursor, entity_ids: Sequence[str], relation_ids: Sequence[str]) -> int:
+        """Delete entities (with every relation touching them) and relations; return relations deleted."""
+        doomed = self._doomed(cur, entity_ids, relation_ids)
+        for fact, ids in (("e", list(entity_ids)), ("r", sorted(doomed))):
+            table = "entities" if fact == "e" else "relations"
+            for chunk in _chunks(ids):
+                marks = _marks(chunk)
+                cur.execute(f"DELETE FROM {table} WHERE id IN ({marks})", chunk)  # noqa: S608
+                sql = f"DELETE FROM provenance WHERE fact = ? AND fact_id IN ({marks})"  # noqa: S608
+                cur.execute(sql, (fact, *chunk))
+        return len(doomed)
+
+    def delete_source(
+        self, *source_ids: str, dry_run: bool = False, keep: Iterable[str] = ()
+    ) -> DeleteResult:
+        """See :meth:`graph.store.GraphStore.delete_source`."""
+        with self._tx() as cur:
+            marks = _marks(source_ids)
+            rows = cur.execute(
+                f"SELECT DISTINCT fact, fact_id FROM provenance WHERE source_id IN ({marks})",  # noqa: S608
+                source_ids,
+            ).fetchall()
+            entity_ids = sorted({i for f, i in rows if f == "e"} | set(self._kinds(list(source_ids))))
+            entities = self.get_entities(entity_ids).values()
+            relations = self.get_relations_by_id(sorted(i for f, i in rows if f == "r")).values()
+            plan = plan_source_deletion(source_ids, entities, relations, set(keep))
+            touching = self._doomed(cur, plan.delete_entities, [])
+            keep_referenced(plan, self.get_relations_by_id(sorted(touching)).values(), source_ids)
+            if dry_run:
+                return plan.result(len(self._doomed(cur, plan.delete_entities, plan.delete_relations)))
+            deleted = self._delete(cur, plan.delete_entities, plan.delete_relations)
+            trimmed = WritePlan.restating(plan.trimmed_entities, plan.trimmed_relations)
+            self._persist(cur, trimmed)
+            if deleted or plan.delete_entities or trimmed.changed:
+                self._bump(cur)
+        self._view = None
+        return plan.result(relations_deleted=deleted)
+
+    def erase_entity(self, entity_id: str) -> DeleteResult:
+        """See :meth:`graph.store.GraphStore.erase_entity`; also scrubs the WAL so no copy is left."""
+        with self._tx() as cur:
+            exists = bool(self._kinds([entity_id]))
+            deleted = self._delete(cur, [entity_id], []) if exists else 0
+            if exists:
+                self._bump(cur)
+        # secure_delete zeroed the freed space in the pages; the WAL still holds the old page images
+        # until a checkpoint copies the new ones over them and truncates it.
+        with self._locked():
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._view = None
+        return DeleteResult(entities_deleted=int(exists), relations_deleted=deleted)
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def get_entity(self, entity_id: str) -> Entity | None:
+        """See :meth:`graph.store.GraphStore.get_entity`."""
+        return self.get_entities([entity_id]).get(entity_id)
+
+    def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """See :meth:`graph.store.GraphStore.get_entities`."""
+        rows: list[tuple[str, str, str, str]] = []
+        with self._locked():
+            for chunk in _chunks(list(dict.fromkeys(entity_ids))):
+                sql = f"SELECT id, kind, name, props FROM entities WHERE id IN ({_marks(chunk)})"  # noqa: S608
+                rows.extend(self._conn.execute(sql, chunk))
+            return {e.id: e for e in self._entities_from_rows(rows)}
+
+    def list_entities(
+        self, kind: NodeKind | None = None, *, after: str = "", limit: int = 100
+    ) -> list[Entity]:
+        """See :meth:`graph.store.GraphStore.list_entities`."""
+        self.limits.check_page(limit)
+        where, params = ("id > ?", [after])
+        if kind is not None:
+            where, params = "kind = ? AND id > ?", [as_kind(kind).value, after]
+        sql = f"SELECT id, kind, name, props FROM entities WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
+        with self._locked():
+            return self._entities_from_rows(self._conn.execute(sql, [*params, limit]))
+
+    def get_relations_by_id(self, relation_ids: Sequence[str]) -> dict[str, Relation]:
+        """See :meth:`graph.store.GraphStore.get_relations_by_id`."""
+        found: dict[str, Relation] = {}
+        with self._locked():
+            for chunk in _chunks(list(dict.fromkeys(relation_ids))):
+                found.update((r.id, r) for r in self._select_relations(f"id IN ({_marks(chunk)})", chunk))
+        return found
+
+    def get_relations(
+        self,
+        entity_id: str,
+        *,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 100,
+    ) -> list[Relation]:
+        """See :meth:`graph.store.GraphStore.get_relations`."""
+        self.limits.check_page(limit)
+        ends = {Direction.OUT: "source = ?", Direction.IN: "target = ?"}
+        where = ends.get(direction, "(source = ? OR target = ?)")
+        params: list[Any] = [entity_id] * where.count("?")
+        if types is not None:
+            wanted = sorted({as_type(t).value for t in types})
+            where += f" AND type IN ({_marks(wanted)})"
+            params += wanted
+        with self._locked():
+            return self._select_relations(where, params, limit)
+
+    def expand(
+        self,
+        entity_ids: Sequence[str],
+        *,
+        types: Iterable[RelType] | None,
+        direction: Direction,
+        towards: Collection[str] | None = None,
+    ) -> list[Hop]:
+        """See :meth:`graph.store.GraphStore.expand`."""
+        wanted = None if types is None else {as_type(t) for t in types}
+        return self._graph_view().expand(entity_ids, wanted, direction, towards)
+
+    def degree(
+        self,
+        entity_ids: Sequence[str],
+        *,
+        types: Iterable[RelType] | None,
+        direction: Direction,
+        at_most: int | None = None,
+    ) -> int:
+        """See :meth:`graph.store.GraphStore.degree`."""
+        wanted = None if types is None else {as_type(t) for t in types}
+        return self._graph_view().degree(entity_ids, wanted, direction, at_most)
+
+    def project(
+        self,
+        *,
+        kinds: Iterable[NodeKind] | None = None,
+        types: Iterable[RelType] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> nx.MultiDiGraph:
+        """See :meth:`graph.store.GraphStore.project`."""
+        graph = Projection()
+        props_sql = "props" if fields is None else _json_fields(fields)
+        node_sql, node_params = f"SELECT id, kind, name, {props_sql} FROM entities", []  # noqa: S608
+        if kinds is not None:
+            wanted = sorted({as_kind(k).value for k in kinds})
+            node_sql += f" WHERE kind IN ({_marks(wanted)})"
+            node_params = wanted
+        rel_props_sql = "props" if fields is None else "'{}'"  # with fields, edges carry no properties
+        rel_sql = f"SELECT id, type, source, target, {rel_props_sql}, valid_from, valid_to FROM relations"  # noqa: S608
+        rel_params: list[str] = []
+        if types is not None:
+            wanted_types = sorted({as_type(t).value for t in types})
+            rel_sql += f" WHERE type IN ({_marks(wanted_types)})"
+            rel_params = wanted_types
+        sparse = fields is not None
+        with self._locked():
+            for node, kind, name, props in self._conn.execute(node_sql + " ORDER BY id", node_params):
+                graph.add_node(node, **_loaded(props, sparse), kind=kind, name=name)
+            relations = (
+                []
+                if types is not None and not rel_params
+                else self._conn.execute(rel_sql + " ORDER BY id", rel_params)
+            )
+            nodes = graph._node
+            for rid, rtype, source, target, props, vf, vt in relations:
+                if source in nodes and target in nodes:
+                    attrs = {} if sparse else json.loads(props)
+                    attrs.update(type=rtype, valid_from=vf, valid_to=vt)
+                    _add_edge(graph, source, target, rid, attrs)
+        return graph
+
+    def scan_entities(
+        self, *, kinds: Iterable[NodeKind], fields: Sequence[str]
+    ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """See :meth:`graph.store.GraphStore.scan_entities`."""
+        wanted = sorted({as_kind(k).value for k in kinds})
+        sql = f"SELECT id, kind, name, {_json_fields(fields)} FROM entities WHERE kind IN ({_marks(wanted)})"  # noqa: S608
+        for entity_id, kind, name, values in self._snapshot(sql, wanted):
+            yield entity_id, kind, name, _loaded(values, sparse=True)
+
+    def scan_relations(self, *, types: Iterable[RelType]) -> Iterator[tuple[str, str, str]]:
+        """See :meth:`graph.store.GraphStore.scan_relations`."""
+        wanted = sorted({as_type(t).value for t in types})
+        sql = f"SELECT source, target, type FROM relations WHERE type IN ({_marks(wanted)})"  # noqa: S608
+        yield from self._snapshot(sql, wanted)
+
+    def _snapshot(self, sql: str, params: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """The rows of one query, read through a connection of their own.
+
+        A consistent snapshot that holds no lock: a scan of millions of rows neither blocks writers
+        nor is disturbed by them, and one left unfinished blocks nobody.
+        """
+        with self._locked():
+            pass  # commits running behind are finished first, so the snapshot holds every write
+        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            yield from conn.execute(sql, params)
+        finally:
+            conn.close()
+
+    def get_checkpoint(self, job: str) -> str | None:
+        """See :meth:`graph.store.GraphStore.get_checkpoint`."""
+        with self._locked():
+            row = self._conn.execute("SELECT position FROM checkpoints WHERE job = ?", (job,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def stats(self) -> Stats:
+        """See :meth:`graph.store.GraphStore.stats`."""
+        with self._locked():
+            entities = dict(self._conn.execute("SELECT kind, count(*) FROM entities GROUP BY kind"))
+            relations = dict(self._conn.execute("SELECT type, count(*) FROM relations GROUP BY type"))
+        return Stats(
+            backend=self.backend, entities=entities, relations=relations, graph_version=self.graph_version()
+        )
+
+    def graph_version(self) -> int:
+        """See :meth:`graph.store.GraphStore.graph_version`."""
+        with self._locked():
+            return int(self._meta(self._conn.cursor(), "graph_version"))
+
+    def ping(self) -> None:
+        """See :meth:`graph.store.GraphStore.ping`."""
+        try:
+            with self._locked():
+                self._conn.execute("SELECT count(*) FROM ckn_meta").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"embedded store at {self.path} does not answer: {exc}") from None
+
+    def close(self) -> None:
+        """See :meth:`graph.store.GraphStore.close`."""
+        with self._locked():
+            self._conn.close()
+            self._view = None
+        self._behind.close()
+
+    # -- the traversal view (graph.adjacency) ----------------------------------------------------------------
+
+    def _graph_view(self) -> Adjacency:
+        """The traversal view, rebuilt when the store changed outside this object."""
+        with self._locked():
+            version = self.graph_version()
+            if self._view is None or self._view_version != version:
+                with paused_gc():
+                    self._view = None  # the old one is freed before the new one is built
+                    self._view, self._view_version = self._build_view(), version
+            return self._view
+
+    def _build_view(self) -> Adjacency:
+        return Adjacency(
+            (r[0] for r in self._conn.execute("SELECT id FROM entities")),
+            self._conn.execute("SELECT id, type, source, target FROM relations"),
+        )
+
+    def _apply_to_view(self, plan: WritePlan, before: int, after: int) -> None:
+        """Called in the write's transaction (the lock held)."""
+        deleted = plan.delete_entities or plan.delete_relations
+        if self._view is None or self._view_version != before or deleted:
+            self._view = None  # deletions, or someone else wrote in between: rebuild on next read
+            return
+        stored = {fact_id for fact, fact_id in plan.restated if fact == "r"}  # already in the view
+        self._view.add(
+            (e.id for e in plan.entities),
+            ((r.id, r.type, r.source, r.target) for r in plan.relations if r.id not in stored),
+        )
+        self._view_version = after

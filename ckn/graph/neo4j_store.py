@@ -1,0 +1,679 @@
+"""The Neo4j store: the production adapter, through the official ``neo4j`` driver.
+
+Writes are managed transactions (retried by the driver on transient errors such as deadlocks), each
+batch one transaction: lock the entities it touches, read them, merge in Python with the same rules as
+the embedded store (:mod:`graph.merge`), write with ``UNWIND ... MERGE``, finding the locked nodes by
+the element ids the lock statements returned. Inside ``write_behind()`` a batch runs in an explicit
+transaction instead, committed behind (:mod:`graph.behind`). Reads are routed as reads.
+Every statement comes from :mod:`graph.cypher`; this is the only module that imports ``neo4j``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import neo4j
+import networkx as nx
+from neo4j import GraphDatabase, ManagedTransaction, Query, RoutingControl
+from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable
+
+from ckn.graph import cypher, traversal
+from ckn.graph.behind import CommitsBehind
+from ckn.graph.errors import StoreUnavailable, StoreVersionError
+from ckn.graph.heap import Projection
+from ckn.graph.ids import relation_type_of
+from ckn.graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_write
+from ckn.graph.model import (
+    RESERVED_PROPS,
+    Batch,
+    Entity,
+    EvidenceJson,
+    NodeKind,
+    Provenance,
+    Relation,
+    RelType,
+    utcnow,
+)
+from ckn.graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteResult
+from ckn.graph.writer import WriterLock, holder_name
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 5000
+
+Tx = ManagedTransaction | neo4j.Transaction
+"""A write transaction: managed (the driver commits and retries it) or explicit (committed behind)."""
+
+Nodes = dict[str, str]
+"""Entity id -> the ``elementId`` of its node, as a lock statement of the transaction returned it."""
+
+
+class _Unprinted(list[Any]):
+    """A statement's list parameter (rows, ids) that prints as its length.
+
+    The driver formats every statement's parameters for its debug log (``" ".join(map(repr, fields))``)
+    before the logger decides whether to print them: for a batch of 10,000 rows that costs as much as
+    encoding them, in the writer's thread, and a debug log would hold every customer's details. The
+    encoder sends it as the list it is.
+    """
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} values>"
+
+
+def _params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters for the driver, their lists unprinted (see :class:`_Unprinted`)."""
+    return {k: _Unprinted(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, Neo4jError | DriverError) and exc.is_retryable()
+
+
+OLDEST_SERVER = (5, 26)
+"""The oldest Neo4j ckn runs on: its statements use dynamic relationship types (new in 5.26)."""
+
+
+def check_server(agent: str) -> None:
+    """Refuse a server older than :data:`OLDEST_SERVER`, from its agent string (``Neo4j/5.26.12``)."""
+    found = re.match(r"Neo4j/(\d+)\.(\d+)", agent)
+    if found and (int(found[1]), int(found[2])) < OLDEST_SERVER:
+        oldest = ".".join(map(str, OLDEST_SERVER))
+        raise StoreVersionError(f"the server is {agent}; ckn needs Neo4j {oldest} or later")
+
+
+def _user_props(props: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if not k.startswith("_") and k not in RESERVED_PROPS}
+
+
+def _evidence(props: dict[str, Any]) -> tuple[Provenance, ...]:
+    items = [Provenance.model_validate_json(p) for p in props.get("_prov", [])]
+    return tuple(sorted(items, key=lambda p: (p.observed_at, p.key)))
+
+
+def _entity(props: dict[str, Any]) -> Entity:
+    return Entity(
+        id=props["id"],
+        kind=NodeKind(props["_kind"]),
+        name=props.get("name", ""),
+        props=_user_props(props),
+        provenance=_evidence(props),
+    )
+
+
+def _relation(source: str, target: str, rtype: str, props: dict[str, Any]) -> Relation:
+    return Relation(
+        type=RelType(rtype),
+        source=source,
+        target=target,
+        key=props.get("key", ""),
+        props=_user_props(props),
+        valid_from=props.get("valid_from"),
+        valid_to=props.get("valid_to"),
+        provenance=_evidence(props),
+    )
+
+
+def _stored_props(fact: Entity | Relation, fact_id: str, now: str, as_json: EvidenceJson) -> dict[str, Any]:
+    stored: dict[str, Any] = {
+        **fact.props,
+        "id": fact_id,
+        "_prov": [as_json(p) for p in fact.provenance],
+        "_prov_sources": sorted({p.source_id for p in fact.provenance}),
+        "_updated_at": now,
+    }
+    if isinstance(fact, Entity):
+        stored.update(name=fact.name, _kind=fact.kind.value)
+    else:
+        stored["key"] = fact.key
+        if fact.valid_from:
+            stored["valid_from"] = fact.valid_from.isoformat()
+        if fact.valid_to:
+            stored["valid_to"] = fact.valid_to.isoformat()
+    return stored
+
+
+def _q(text: str, timeout: float) -> Query:
+    return Query(text, timeout=timeout)
+
+
+class Neo4jStore(traversal.Traversals):
+    """Neo4j implementation of :class:`graph.store.GraphStore`."""
+
+    backend = "neo4j"
+
+    def __init__(
+        self,
+        uri: str,
+        user: str,
+        password: str,
+        *,
+        database: str = "neo4j",
+        timeout_s: float = 30.0,
+        limits: Limits | None = None,
+        lock_lease_s: float = 10.0,
+    ) -> None:
+        """Connect, check the server answers, and bring the schema up to date."""
+        self.limits = limits or Limits()
+        self.database = database
+        self._timeout = timeout_s
+        self._behind = CommitsBehind()
+        self._driver = GraphDatabase.driver(
+            uri,
+            auth=(user, password),
+            connection_timeout=timeout_s,
+            connection_acquisition_timeout=timeout_s,
+            max_transaction_retry_time=timeout_s,
+            notifications_min_severity="OFF",  # schema hints on an empty database are noise, not errors
+        )
+        try:
+            self._driver.verify_connectivity()
+        except (ServiceUnavailable, AuthError, OSError, Neo4jError) as exc:
+            self._driver.close()
+            raise StoreUnavailable(f"cannot reach Neo4j at {uri}: {exc}") from None
+        try:
+            check_server(self._driver.get_server_info().agent)
+        except StoreVersionError:
+            self._driver.close()
+            raise
+        self._migrate()
+        self._holder = holder_name()
+        self._lease_ms = int(lock_lease_s * 1000)
+        self._writer = WriterLock(
+            self._take_writer, self._release_writer, self._renew_writer, renew_every_s=lock_lease_s / 4
+        )
+
+    # -- one writer at a time ------------------------------------------------------------------------
+
+    def writer(
+        self, *, wait_s: float, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[None]:
+        """See :meth:`graph.store.GraphStore.writer`: a lease on a lock node, renewed while held.
+
+        The lease (``lock_lease_s``) is timed by the server's clock, so replicas on other machines
+        agree; a writer killed with ``kill -9`` blocks the next one until its lease runs out.
+        """
+        return self._writer.held(wait_s, on_wait)
+
+    def _take_writer(self) -> str | None:
+        def work(tx: ManagedTransaction) -> str | None:
+            (record,) = self._run(tx, cypher.TAKE_WRITER_LOCK, holder=self._holder, lease_ms=self._lease_ms)
+            return None if record["taken"] else str(record["holder"])
+
+        result: str | None = self._managed_write(work)
+        return result
+
+    def _renew_writer(self) -> bool:
+        def work(tx: ManagedTransaction) -> bool:
+            records = self._run(tx, cypher.RENEW_WRITER_LOCK, holder=self._holder, lease_ms=self._lease_ms)
+            return bool(records)
+
+        try:
+            renewed: bool = self._managed_write(work)
+        except (Neo4jError, DriverError) as exc:
+            log.warning("could not renew the write lock's lease: %s", exc)
+            return True  # the next renewal tries again; the lease has time left
+        return renewed
+
+    def _release_writer(self) -> None:
+        self._managed_write(lambda tx: self._run(tx, cypher.RELEASE_WRITER_LOCK, holder=self._holder))
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _read(self, text: str, **params: Any) -> list[neo4j.Record]:
+        self._behind.wait()
+        records, _, _ = self._driver.execute_query(
+            _q(text, self._timeout), _params(params), routing_=RoutingControl.READ, database_=self.database
+        )
+        return records
+
+    def _write_tx(self, work: Any) -> Any:
+        self._behind.wait()
+        return self._managed_write(work)
+
+    def _managed_write(self, work: Any) -> Any:
+        with self._driver.session(database=self.database) as session:
+            return session.execute_write(work)
+
+    def _begin(self, work: Any) -> tuple[neo4j.Session, neo4j.Transaction, Any]:
+        """``work`` run in an explicit transaction left open for its commit; retried as managed ones are."""
+        deadline, delay = time.monotonic() + self._timeout, 0.1
+        while True:
+            session = self._driver.session(database=self.database)
+            try:
+                tx = session.begin_transaction()
+                return session, tx, work(tx)
+            except BaseException as exc:
+                session.close()  # rolls the transaction back
+                if not _retryable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.info("write transaction failed (%s); trying again", exc)
+            time.sleep(delay)
+            delay *= 2
+
+    def _commit(
+        self, session: neo4j.Session, tx: neo4j.Transaction, work: Any, new_relations: list[dict[str, Any]]
+    ) -> None:
+        """Create a batch's new relations and commit (behind); a transient error writes it again."""
+        try:
+            if new_relations:
+                self._run(tx, cypher.CREATE_RELATIONS, rows=new_relations)
+            tx.commit()
+            return
+        except Exception as exc:
+            if not _retryable(exc):
+                raise
+            log.warning("a commit behind failed (%s); writing its batch again", exc)
+        finally:
+            session.close()
+        self._managed_write(work)
+
+    @staticmethod
+    def _run(tx: Tx, text: str, **params: Any) -> list[neo4j.Record]:
+        return list(tx.run(text, _params(params)))
+
+    def _migrate(self) -> None:
+        records = self._read(cypher.GET_SCHEMA_VERSION)
+        current = records[0]["version"] or 0
+        if current > cypher.SCHEMA_VERSION:
+            raise StoreVersionError(
+                f"Neo4j database {self.database!r} has ckn schema {current}; this ckn knows up to"
+                f" {cypher.SCHEMA_VERSION}: upgrade ckn"
+            )
+        for version in range(current + 1, cypher.SCHEMA_VERSION + 1):
+            log.info("migrating Neo4j database %s to ckn schema %d", self.database, version)
+            for statement in cypher.MIGRATIONS[version]:
+                self._driver.execute_query(_q(statement, self._timeout), database_=self.database)
+            self._driver.execute_query(
+                _q(cypher.SET_SCHEMA_VERSION, self._timeout), {"version": version}, database_=self.database
+            )
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def write_behind(self) -> AbstractContextManager[None]:
+        """See :meth:`graph.store.GraphStore.write_behind` and :mod:`graph.behind`.
+
+        Here a write runs its statements (locks, reads, entity writes) in the caller's thread, in an
+        explicit transaction, and returns; the statement creating its new relations (its largest) and
+        the commit, where the server applies the batch to its store and indexes, run behind while the
+        caller prepares the next batch. The next write starts once it is committed, so it sees every
+        node the batch created.
+        """
+        return self._behind.block()
+
+    def write(self, batch: Batch) -> WriteResult:
+        """See :meth:`graph.store.GraphStore.write`."""
+        new_relations: list[dict[str, Any]] = []  # behind: created with the commit
+
+        def work(tx: Tx, defer: bool = False) -> WritePlan:
+            nodes: Nodes = {}
+
+            def load_entities(ids: list[str]) -> dict[str, Entity]:
+                rows = self._run(tx, cypher.LOCK_ENTITIES, ids=sorted(ids))
+                nodes.update((r["id"], r["node"]) for r in rows)
+                return {r["id"]: _entity(r["props"]) for r in rows if not r["pending"]}
+
+            def load_kinds(ids: list[str]) -> dict[str, NodeKind]:
+                rows = self._lock_stored(tx, ids, nodes)
+                return {r["id"]: NodeKind(r["kind"]) for r in rows}
+
+            plan = plan_write(batch, load_entities, load_kinds, lambda ids: self._relations_by_id(tx, ids))
+            now, as_json = utcnow().isoformat(), EvidenceJson()
+            self._persist_entities(tx, plan, nodes, now, as_json)
+            if plan.delete_entities or plan.delete_relations:
+                self._lock_stored(tx, plan.delete_entities, nodes)
+                self._delete(tx, plan.delete_entities, plan.delete_relations)
+            if batch.checkpoint is not None:
+                self._run(
+                    tx,
+                    cypher.SET_CHECKPOINT,
+                    job=batch.checkpoint.job,
+                    position=batch.checkpoint.position,
+                    at=utcnow().isoformat(),
+                )
+            if plan.changed:
+                self._run(tx, cypher.BUMP_GRAPH_VERSION)
+            new_relations[:] = self._persist_relations(tx, plan, nodes, now, as_json, defer=defer)
+            return plan
+
+        if not self._behind.active:
+            plan: WritePlan = self._write_tx(work)
+            return plan.result()
+        self._behind.check()
+        session, tx, plan = self._begin(lambda tx_: work(tx_, defer=True))
+        self._behind.submit(lambda: self._commit(session, tx, work, new_relations))
+        return plan.result()
+
+    def _lock_stored(self, tx: Tx, ids: Iterable[str], nodes: Nodes) -> list[neo4j.Record]:
+        """Lock stored entities (:data:`cypher.LOCK_STORED`), noting their nodes in ``nodes``."""
+        rows = self._run(tx, cypher.LOCK_STORED, ids=sorted(ids))
+        nodes.update((r["id"], r["node"]) for r in rows)
+        return rows
+
+    def _persist(self, tx: Tx, plan: WritePlan) -> None:
+        """Write a plan whose facts are all stored (locked by the caller)."""
+        nodes: Nodes = {}
+        ends = {r.source for r in plan.relations} | {r.target for r in plan.relations}
+        self._lock_stored(tx, ends | {e.id for e in plan.entities}, nodes)
+        now, as_json = utcnow().isoformat(), EvidenceJson()
+        self._persist_entities(tx, plan, nodes, now, as_json)
+        self._persist_relations(tx, plan, nodes, now, as_json)
+
+    def _persist_entities(
+        self, tx: Tx, plan: WritePlan, nodes: Nodes, now: str, as_json: EvidenceJson
+    ) -> None:
+        by_kind: dict[NodeKind, list[dict[str, Any]]] = defaultdict(list)
+        for entity in plan.entities:
+            by_kind[entity.kind].append(
+                {"node": nodes[entity.id], "props": _stored_props(entity, entity.id, now, as_json)}
+            )
+        for kind, rows in sorted(by_kind.items()):
+            self._run(tx, cypher.write_entities(kind), rows=rows)
+
+    def _persist_relations(
+        self, tx: Tx, plan: WritePlan, nodes: Nodes, now: str, as_json: EvidenceJson, *, defer: bool = False
+    ) -> list[dict[str, Any]]:
+        """Write a plan's relations: those stored before merged per type, the new ones in one statement.
+
+        ``nodes``: the element ids of the endpoints, which the caller locked.
+
+        ``defer``: return the new ones' rows instead of creating them. A batch written behind creates
+        them with its commit, in the committer thread, so the server writes them (its largest
+        statement) while the caller converts the next batch (see :meth:`write_behind`).
+        """
+        stored = {fact_id for fact, fact_id in plan.restated if fact == "r"}
+        merged: dict[RelType, list[dict[str, Any]]] = defaultdict(list)
+        new: list[dict[str, Any]] = []
+        for rel in plan.relations:
+            rel_id = rel.id  # a hash: computed once
+            row = {
+                "source": nodes[rel.source],
+                "target": nodes[rel.target],
+                "props": _stored_props(rel, rel_id, now, as_json),
+            }
+            if rel_id in stored:
+                merged[rel.type].append({**row, "id": rel_id})
+            else:
+                new.append({**row, "type": cypher.CHECKED_TYPES[rel.type]})
+        for rtype, rows in sorted(merged.items()):
+            self._run(tx, cypher.write_relations(rtype), rows=rows)
+        if defer:
+            return new
+        if new:
+            self._run(tx, cypher.CREATE_RELATIONS, rows=new)
+        return []
+
+    def _relations_by_id(self, tx: Tx | None, ids: Sequence[str]) -> dict[str, Relation]:
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for rid in dict.fromkeys(ids):
+            prefix = relation_type_of(rid)
+            if prefix in RelType.__members__.values():
+                by_type[prefix].append(rid)
+        found: dict[str, Relation] = {}
+        for rtype, chunk_ids in sorted(by_type.items()):
+            text = cypher.relations_by_id(rtype)
+            rows = self._run(tx, text, ids=chunk_ids) if tx else self._read(text, ids=chunk_ids)
+            for r in rows:
+                rel = _relation(r["source"], r["target"], r["type"], r["props"])
+                found[rel.id] = rel
+        return found
+
+    def _doomed(self, tx: Tx, entity_ids: list[str], relation_ids: list[str]) -> set[str]:
+        """The relations deleting these entities and relations removes."""
+        doomed = set(relation_ids)
+        doomed.update(r["id"] for r in self._run(tx, cypher.RELATIONS_TOUCHING, ids=entity_ids))
+        return doomed
+
+    def _delete(self, tx: Tx, entity_ids: list[str], relation_ids: list[str]) -> int:
+        """Delete relations and entities (which the caller locked, so no relation to them is unseen)."""
+        doomed = self._doomed(tx, entity_ids, relation_ids)
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for rid in relation_ids:
+            if relation_type_of(rid) in RelType.__members__.values():  # other ids name nothing
+                by_type[relation_type_of(rid)].append(rid)
+        for rtype, ids in sorted(by_type.items()):
+            self._run(tx, cypher.delete_relations(rtype), ids=ids)
+        self._run(tx, cypher.DELETE_ENTITIES, ids=entity_ids)
+        return len(doomed)
+
+    def delete_source(
+        self, *source_ids: str, dry_run: bool = False, keep: Iterable[str] = ()
+    ) -> DeleteResult:
+        """See :meth:`graph.store.GraphStore.delete_source`."""
+        sources, kept = list(source_ids), set(keep)
+
+        def work(tx: ManagedTransaction) -> DeleteResult:
+            entities = [
+                _entity(r["props"]) for r in self._run(tx, cypher.FACTS_OF_SOURCE_ENTITIES, sources=sources)
+            ]
+            relations = [
+                _relation(r["source"], r["target"], r["type"], r["props"])
+                for r in self._run(tx, cypher.FACTS_OF_SOURCE_RELATIONS, sources=sources)
+            ]
+            plan = plan_source_deletion(sources, entities, relations, kept)
+            touching = self._doomed(tx, plan.delete_entities, [])
+            keep_referenced(plan, self._relations_by_id(tx, sorted(touching)).values(), sources)
+            if dry_run:
+                return plan.result(len(self._doomed(tx, plan.delete_entities, plan.delete_relations)))
+            deleted = self._delete(tx, plan.delete_entities, plan.delete_relations)
+            trimmed = WritePlan.restating(plan.trimmed_entities, plan.trimmed_relations)
+            self._persist(tx, trimmed)
+            if deleted or plan.delete_entities or trimmed.changed:
+                self._run(tx, cypher.BUMP_GRAPH_VERSION)
+            return plan.result(relations_deleted=deleted)
+
+        result: DeleteResult = self._write_tx(work)
+        return result
+
+    def erase_entity(self, entity_id: str) -> DeleteResult:
+        """See :meth:`graph.store.GraphStore.erase_entity`.
+
+        The entity leaves the graph; Neo4j's transaction logs keep old records until they rotate out
+        (``db.tx_log.rotation.retention_policy``), which the operator must set to honour erasure.
+        """
+
+        def work(tx: ManagedTransaction) -> DeleteResult:
+            if not self._run(tx, cypher.LOCK_STORED, ids=[entity_id]):
+                return DeleteResult()
+            deleted = self._delete(tx, [entity_id], [])
+            self._run(tx, cypher.BUMP_GRAPH_VERSION)
+            return DeleteResult(entities_deleted=1, relations_deleted=deleted)
+
+        result: DeleteResult = self._write_tx(work)
+        return result
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def get_entity(self, entity_id: str) -> Entity | None:
+        """See :meth:`graph.store.GraphStore.get_entity`."""
+        return self.get_entities([entity_id]).get(entity_id)
+
+    def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """See :meth:`graph.store.GraphStore.get_entities`."""
+        ids = list(dict.fromkeys(entity_ids))
+        found: dict[str, Entity] = {}
+        for start in range(0, len(ids), _CHUNK):
+            for r in self._read(cypher.GET_ENTITIES, ids=ids[start : start + _CHUNK]):
+                entity = _entity(r["props"])
+                found[entity.id] = entity
+        return found
+
+    def list_entities(
+        self, kind: NodeKind | None = None, *, after: str = "", limit: int = 100
+    ) -> list[Entity]:
+        """See :meth:`graph.store.GraphStore.list_entities`."""
+        self.limits.check_page(limit)
+        rows = self._read(cypher.list_entities(kind), after=after, limit=limit)
+        return [_entity(r["props"]) for r in rows]
+
+    def get_relations_by_id(self, relation_ids: Sequence[str]) -> dict[str, Relation]:
+        """See :meth:`graph.store.GraphStore.get_relations_by_id`."""
+        return self._relations_by_id(None, relation_ids)
+
+    @staticmethod
+    def _type_values(types: Iterable[RelType] | None) -> list[str] | None:
+        return None if types is None else sorted({cypher.rel_type(t) for t in types})
+
+    def get_relations(
+        self,
+        entity_id: str,
+        *,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 100,
+    ) -> list[Relation]:
+        """See :meth:`graph.store.GraphStore.get_relations`."""
+        self.limits.check_page(limit)
+        rows = self._read(
+            cypher.relations_of(Direction(direction).value),
+            id=entity_id,
+            types=self._type_values(types),
+            limit=limit,
+        )
+        return [_relation(r["source"], r["target"], r["type"], r["props"]) for r in rows]
+
+    def expand(
+        self,
+        entity_ids: Sequence[str],
+        *,
+        types: Iterable[RelType] | None,
+        direction: Direction,
+        towards: Collection[str] | None = None,
+    ) -> list[Hop]:
+        """See :meth:`graph.store.GraphStore.expand`."""
+        rows = self._read(
+            cypher.expand(Direction(direction).value),
+            ids=list(entity_ids),
+            types=self._type_values(types),
+            towards=None if towards is None else list(towards),
+        )
+        hops = {
+            r["id"]: Hop(relation_id=r["id"], type=RelType(r["type"]), source=r["source"], target=r["target"])
+            for r in rows
+        }
+        return [hops[rid] for rid in sorted(hops)]
+
+    def degree(
+        self,
+        entity_ids: Sequence[str],
+        *,
+        types: Iterable[RelType] | None,
+        direction: Direction,
+        at_most: int | None = None,
+    ) -> int:
+        """See :meth:`graph.store.GraphStore.degree` (counted whole: Neo4j keeps degree counts)."""
+        text = cypher.degree(Direction(direction).value, self._type_values(types))
+        return int(self._read(text, ids=list(entity_ids))[0]["degree"] or 0)
+
+    def project(
+        self,
+        *,
+        kinds: Iterable[NodeKind] | None = None,
+        types: Iterable[RelType] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> nx.MultiDiGraph:
+        """See :meth:`graph.store.GraphStore.project`."""
+        kind_values = None if kinds is None else sorted({cypher.label(k) for k in kinds})
+        type_values = self._type_values(types)
+        graph = Projection()
+        if fields is not None:
+            return self._project_fields(graph, kind_values, type_values, list(fields))
+        nodes = [_entity(r["props"]) for r in self._read(cypher.PROJECT_NODES, kinds=kind_values)]
+        for entity in sorted(nodes, key=lambda e: e.id):
+            graph.add_node(entity.id, **entity.props, kind=entity.kind.value, name=entity.name)
+        if type_values == []:  # entities only
+            return graph
+        rows = self._read(cypher.PROJECT_RELATIONS, kinds=kind_values, types=type_values)
+        relations = [_relation(r["source"], r["target"], r["type"], r["props"]) for r in rows]
+        for rel in sorted(relations, key=lambda r: r.id):
+            graph.add_edge(
+                rel.source,
+                rel.target,
+                key=rel.id,
+                **rel.props,
+                type=rel.type.value,
+                valid_from=rel.valid_from.isoformat() if rel.valid_from else None,
+                valid_to=rel.valid_to.isoformat() if rel.valid_to else None,
+            )
+        return graph
+
+    def _project_fields(
+        self, graph: nx.MultiDiGraph, kinds: list[str] | None, types: list[str] | None, fields: list[str]
+    ) -> nx.MultiDiGraph:
+        """A projection with only some node properties and no edge properties (large graphs stay cheap)."""
+        nodes = self._read(cypher.PROJECT_NODE_FIELDS, kinds=kinds, fields=fields)
+        for r in sorted(nodes, key=lambda r: r["id"]):
+            values = {k: v for k, v in zip(fields, r["values"], strict=True) if v is not None}
+            graph.add_node(r["id"], **values, kind=r["kind"], name=r["name"] or "")
+        if types == []:  # entities only
+            return graph
+        rows = self._read(cypher.PROJECT_RELATION_FIELDS, kinds=kinds, types=types)
+        for r in sorted(rows, key=lambda r: r["id"]):
+            graph.add_edge(
+                r["source"],
+                r["target"],
+                key=r["id"],
+                type=r["type"],
+                valid_from=r["valid_from"],
+                valid_to=r["valid_to"],
+            )
+        return graph
+
+    def scan_entities(
+        self, *, kinds: Iterable[NodeKind], fields: Sequence[str]
+    ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """See :meth:`graph.store.GraphStore.scan_entities`."""
+        wanted, names = sorted({cypher.label(k) for k in kinds}), list(fields)
+        for r in self._stream(cypher.PROJECT_NODE_FIELDS, kinds=wanted, fields=names):
+            values = {k: v for k, v in zip(names, r["values"], strict=True) if v is not None}
+            yield r["id"], r["kind"], r["name"] or "", values
+
+    def scan_relations(self, *, types: Iterable[RelType]) -> Iterator[tuple[str, str, str]]:
+        """See :meth:`graph.store.GraphStore.scan_relations`."""
+        for r in self._stream(cypher.PROJECT_RELATION_FIELDS, kinds=None, types=self._type_values(types)):
+            yield r["source"], r["target"], r["type"]
+
+    def _stream(self, text: str, **params: Any) -> Iterator[neo4j.Record]:
+        """Records as the server sends them (a read transaction), not all held at once."""
+        self._behind.wait()
+        with self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+            yield from session.run(_q(text, self._timeout), _params(params))
+
+    def get_checkpoint(self, job: str) -> str | None:
+        """See :meth:`graph.store.GraphStore.get_checkpoint`."""
+        rows = self._read(cypher.GET_CHECKPOINT, job=job)
+        return None if not rows else str(rows[0]["position"])
+
+    def stats(self) -> Stats:
+        """See :meth:`graph.store.GraphStore.stats`."""
+        entities = {r["kind"]: r["n"] for r in self._read(cypher.COUNT_ENTITIES) if r["kind"]}
+        relations = {}
+        for rtype in RelType:
+            count = self._read(cypher.count_relations(rtype))[0]["n"]
+            if count:
+                relations[rtype.value] = count
+        return Stats(
+            backend=self.backend, entities=entities, relations=relations, graph_version=self.graph_version()
+        )
+
+    def graph_version(self) -> int:
+        """See :meth:`graph.store.GraphStore.graph_version`."""
+        return int(self._read(cypher.GET_GRAPH_VERSION)[0]["version"])
+
+    def ping(self) -> None:
+        """See :meth:`graph.store.GraphStore.ping`."""
+        try:
+            self._read(cypher.PING)
+        except (ServiceUnavailable, Neo4jError, OSError) as exc:
+            raise StoreUnavailable(f"Neo4j does not answer: {exc}") from None
+
+    def close(self) -> None:
+        """See :meth:`graph.store.GraphStore.close`."""
+        self._behind.close()
+        self._driver.close()

@@ -1,0 +1,381 @@
+"""The storage port: one protocol of domain operations, implemented natively by each adapter.
+
+Adapters: :class:`graph.embedded_store.EmbeddedStore` (SQLite with an in-memory traversal view, the
+default) and :class:`graph.neo4j_store.Neo4jStore`. Nothing outside ``ckn/graph/`` knows which one it talks
+to; the contract suite in ``tests/contract/`` runs every test against both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from ckn.graph.errors import LimitExceeded
+from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
+
+T = TypeVar("T")
+
+
+class Direction(StrEnum):
+    """Which way a traversal follows relationships."""
+
+    OUT = "out"
+    IN = "in"
+    BOTH = "both"
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Counts(_Result):
+    """How many facts a write created, updated (content or new evidence) or left unchanged."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            created=self.created + other.created,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+        )
+
+
+class WriteResult(_Result):
+    """Outcome of one or more batches."""
+
+    entities: Counts = Counts()
+    relations: Counts = Counts()
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(
+            entities=self.entities + other.entities, relations=self.relations + other.relations
+        )
+
+
+class DeleteResult(_Result):
+    """Outcome of deleting a source or erasing a subject."""
+
+    entities_deleted: int = 0
+    relations_deleted: int = 0
+    facts_trimmed: int = 0
+    """Facts that lost this evidence but are still supported by other sources."""
+    facts_supported: int = 0
+    """Facts the deleted sources supported (deleted, trimmed, or kept by a dry run's ``keep``), not
+    counting the ``Source`` entities themselves."""
+
+
+class Hop(_Result):
+    """One relationship crossed by a traversal."""
+
+    relation_id: str
+    type: RelType
+    source: str
+    target: str
+
+
+class Path(_Result):
+    """A simple path: ``nodes[i]`` and ``nodes[i + 1]`` are joined by ``hops[i]``."""
+
+    nodes: tuple[str, ...]
+    hops: tuple[Hop, ...]
+
+    @property
+    def length(self) -> int:
+        """Number of relationships on the path."""
+        return len(self.hops)
+
+
+class Subgraph(_Result):
+    """Entities around a start node, with their distance, and the relationships among them."""
+
+    start: str
+    entities: tuple[Entity, ...]
+    distances: dict[str, int]
+    relations: tuple[Relation, ...]
+    truncated: bool = False
+    """True when ``limit`` cut the answer short."""
+
+
+class Stats(_Result):
+    """Counts by node kind and relationship type, and the graph version."""
+
+    backend: str
+    entities: dict[str, int]
+    relations: dict[str, int]
+    graph_version: int
+
+    @property
+    def total_entities(self) -> int:
+        """All nodes."""
+        return sum(self.entities.values())
+
+    @property
+    def total_relations(self) -> int:
+        """All relationships."""
+        return sum(self.relations.values())
+
+
+class Limits(_Result):
+    """Caps every traversal obeys; a request above a cap fails with :class:`LimitExceeded`."""
+
+    max_depth: int = Field(default=6, ge=1, le=10)
+    max_page: int = Field(default=1000, ge=1)
+    max_expansion: int = Field(default=200_000, ge=1)
+    """Relationships a single traversal may look at before it gives up."""
+    max_paths: int = Field(default=10_000, ge=1)
+    """Paths enumerated before ranking; more means the request is too broad."""
+    time_budget_s: float = Field(default=10.0, gt=0)
+    """Seconds one traversal or answer may take before it stops with :class:`LimitExceeded`."""
+
+    def deadline(self) -> Deadline:
+        """A clock for one request: ``check()`` refuses to go on past the time budget."""
+        return Deadline(self.time_budget_s)
+
+    def check_depth(self, depth: int) -> None:
+        """Refuse a depth outside 1..max_depth."""
+        if not 1 <= depth <= self.max_depth:
+            raise LimitExceeded(
+                f"depth must be between 1 and {self.max_depth}, got {depth}", max_depth=self.max_depth
+            )
+
+    def check_page(self, limit: int) -> None:
+        """Refuse a page size outside 1..max_page."""
+        if not 1 <= limit <= self.max_page:
+            raise LimitExceeded(
+                f"limit must be between 1 and {self.max_page}, got {limit}", max_page=self.max_page
+            )
+
+
+class Deadline:
+    """The time budget of one request."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.until = time.monotonic() + seconds
+
+    def check(self) -> None:
+        """Raise :class:`LimitExceeded` once the budget is spent."""
+        if time.monotonic() > self.until:
+            raise LimitExceeded(
+                f"the request took longer than its budget of {self.seconds:g} s; ask for less",
+                time_budget_s=self.seconds,
+            )
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """Domain operations on the customer knowledge graph."""
+
+    backend: str
+    limits: Limits
+
+    def write(self, batch: Batch) -> WriteResult:
+        """Upsert a batch of entities and relations (and its checkpoint) in one transaction.
+
+        Merging: an entity keeps its kind; a non-empty name replaces the old one; properties merge key by
+        key (``None`` removes a key); provenance is the union of the evidence. Relations merge the same
+        way on (type, source, target, key). Writing the same batch twice changes nothing.
+
+        Raises:
+            DanglingRelation: an endpoint is neither in the store nor in the batch.
+            SchemaViolation: a relation joins kinds its type does not allow, or an id changes kind.
+
+        """
+        ...
+
+    def write_behind(self) -> AbstractContextManager[None]:
+        """A block whose writes may return before they are durable: bulk loads overlap I/O with work.
+
+        Every write is still atomic, and reads see it at once. Writes are durable when the block ends
+        (it raises if one failed); after a crash inside the block, each batch is wholly there or not at
+        all, so a checkpoint written with its batch stays true. A store may keep its writes synchronous.
+        """
+        ...
+
+    def writer(
+        self, *, wait_s: float, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[None]:
+        """Hold the store's write lock while the block runs: one ingest at a time, across processes.
+
+        A second writer waits (``on_wait(holder)`` is called once when it starts waiting) for up to
+        ``wait_s`` seconds, then gets :class:`graph.errors.StoreBusy`. A writer killed with
+        ``kill -9`` lets go of it: the embedded store's lock file is unlocked by the system, Neo4j's
+        lease runs out. Re-entrant in the thread that holds it.
+        """
+        ...
+
+    def get_entity(self, entity_id: str) -> Entity | None:
+        """One entity with all its provenance, or None."""
+        ...
+
+    def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """The entities among ``entity_ids`` that exist, by id."""
+        ...
+
+    def list_entities(
+        self, kind: NodeKind | None = None, *, after: str = "", limit: int = 100
+    ) -> list[Entity]:
+        """Entities in id order, after the id ``after`` (keyset pagination)."""
+        ...
+
+    def get_relations_by_id(self, relation_ids: Sequence[str]) -> dict[str, Relation]:
+        """The relations among ``relation_ids`` that exist, by id."""
+        ...
+
+    def get_relations(
+        self,
+        entity_id: str,
+        *,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 100,
+    ) -> list[Relation]:
+        """Relations touching one entity, in id order."""
+        ...
+
+    def expand(
+        self,
+        entity_ids: Sequence[str],
+        *,
+        types: Iterable[RelType] | None,
+        direction: Direction,
+        towards: Collection[str] | None = None,
+    ) -> list[Hop]:
+        """Every relationship touching the given entities (one traversal step), in id order.
+
+        ``towards``: only the relationships whose other end is one of these entities.
+        """
+        ...
+
+    def degree(
+        self,
+        entity_ids: Sequence[str],
+        *,
+        types: Iterable[RelType] | None,
+        direction: Direction,
+        at_most: int | None = None,
+    ) -> int:
+        """How many relationships :meth:`expand` of these entities would cross (each entity counted).
+
+        ``at_most``: the count may stop anywhere above this (the caller only compares).
+        """
+        ...
+
+    def neighbourhood(
+        self,
+        entity_id: str,
+        *,
+        depth: int = 1,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 200,
+    ) -> Subgraph:
+        """Entities within ``depth`` steps, nearest first (ties by id), capped at ``limit``."""
+        ...
+
+    def paths(
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        max_depth: int = 4,
+        types: Iterable[RelType] | None = None,
+        direction: Direction = Direction.BOTH,
+        limit: int = 10,
+    ) -> list[Path]:
+        """Simple paths of at most ``max_depth`` steps, shortest first, then by node and relation ids."""
+        ...
+
+    def project(
+        self,
+        *,
+        kinds: Iterable[NodeKind] | None = None,
+        types: Iterable[RelType] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> nx.MultiDiGraph:
+        """The graph (or the part with these kinds and types) as networkx, for analysis.
+
+        Nodes carry ``kind``, ``name`` and their properties; edges are keyed by relation id and carry
+        ``type``, ``valid_from``, ``valid_to`` (ISO strings or None) and their properties. ``fields``
+        loads only those properties of nodes (the ones that are set) and none of edges, which is much
+        cheaper on large graphs (millions of edges).
+        """
+        ...
+
+    def scan_entities(
+        self, *, kinds: Iterable[NodeKind], fields: Sequence[str]
+    ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """``(id, kind, name, {field: value})`` of every entity of these kinds, one at a time, in no order.
+
+        Only the ``fields`` that are set are given. For indexes over millions of entities, which a
+        projection would hold in many gigabytes. Writes made while it runs may or may not be seen.
+        """
+        ...
+
+    def scan_relations(self, *, types: Iterable[RelType]) -> Iterator[tuple[str, str, str]]:
+        """``(source, target, type)`` of every relation of these types, one at a time, in no order."""
+        ...
+
+    def delete_source(
+        self, *source_ids: str, dry_run: bool = False, keep: Iterable[str] = ()
+    ) -> DeleteResult:
+        """Remove the evidence of sources; facts no other source supports are deleted.
+
+        ``dry_run``: change nothing, say what would change, counting the facts in ``keep`` (ids of
+        facts a new version would write) as supported elsewhere.
+        """
+        ...
+
+    def erase_entity(self, entity_id: str) -> DeleteResult:
+        """Erase a subject: the entity, every relation touching it and all their evidence."""
+        ...
+
+    def get_checkpoint(self, job: str) -> str | None:
+        """The last position a job committed, or None."""
+        ...
+
+    def stats(self) -> Stats:
+        """Counts by kind and type, and the graph version (it grows with every change)."""
+        ...
+
+    def graph_version(self) -> int:
+        """A number that grows with every change (cheap: for caches keyed on the graph's state)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise :class:`graph.errors.StoreUnavailable` unless the store answers."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+def write_all(
+    store: GraphStore,
+    entities: Iterable[Entity] = (),
+    relations: Iterable[Relation] = (),
+    *,
+    batch_size: int = 1000,
+) -> WriteResult:
+    """Write entities, then relations, in transactions of ``batch_size`` facts each."""
+    total = WriteResult()
+    for chunk in _chunks(list(entities), batch_size):
+        total += store.write(Batch(entities=tuple(chunk)))
+    for rel_chunk in _chunks(list(relations), batch_size):
+        total += store.write(Batch(relations=tuple(rel_chunk)))
+    return total
+
+
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

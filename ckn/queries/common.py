@@ -1,0 +1,39 @@
+"""Small helpers every query shares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ckn.graph.errors import InvalidInput, NotFound
+from ckn.graph.model import Entity, NodeKind
+from ckn.graph.store import GraphStore
+
+
+def moment(props: dict[str, Any], *keys: str) -> datetime | None:
+    """The first of ``keys`` that holds an ISO date or time, as an aware datetime (UTC when unzoned)."""
+    for key in keys:
+        value = props.get(key)
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def require(store: GraphStore, entity_id: str, kind: NodeKind) -> Entity:
+    """The entity, which must exist and be of ``kind``.
+
+    Raises:
+        NotFound: no such entity.
+        InvalidInput: it is of another kind.
+
+    """
+    entity = store.get_entity(entity_id)
+    if entity is None:
+        raise NotFound(f"no entity with id {entity_id!r}", entity_id=entity_id)
+    if entity.kind is not kind:
+        raise InvalidInput(f"{entity_id} is a {entity.kind.value}, not of kind {kind.value}")
+    return entity

@@ -1,0 +1,246 @@
+"""Sales: who in our company knows this product, customer or topic, and on what evidence.
+
+Every answer is a ranked list of colleagues, each with the evidence behind the score: documents
+written, tickets and complaints resolved, escalations answered, interactions about the subject or with
+the customer, accounts owned, each with its date and the source it came from. Evidence is weighted by
+kind (:data:`WEIGHTS`) and halves in value every ``half_life_days``. People who left are left out (or
+flagged when asked for); people who opted out of expertise inference are never shown. When several
+subjects are asked together, people who know all of them, and whose work is about them rather than
+about everything, come first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from ckn.graph.errors import InvalidInput, NotFound
+from ckn.graph.model import Entity, NodeKind
+from ckn.graph.store import GraphStore
+from ckn.queries.common import moment
+from ckn.queries.evidence import AUTHORED, KINDS, WEIGHTS, EvidenceIndex, Rows, decayed, evidence_index
+
+__all__ = ["DEFAULT_HALF_LIFE_DAYS", "WEIGHTS", "Evidence", "Expert", "experts", "has_left", "subjects_in"]
+
+DEFAULT_HALF_LIFE_DAYS = 365.0
+EVIDENCE_SHOWN = 20
+"""Pieces of evidence listed per person (strongest first); ``evidence_count`` says how many there are."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One thing a colleague did that shows they know the subject."""
+
+    kind: str
+    item_id: str
+    item_name: str
+    subject_ids: tuple[str, ...]
+    when: str | None
+    weight: float
+    source_id: str
+
+
+@dataclass
+class Expert:
+    """A colleague, the score and the evidence behind it."""
+
+    employee_id: str
+    name: str
+    score: float = 0.0
+    subjects: list[str] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    left: bool = False
+    focus: float = 1.0
+    """Share of this person's work that is about the subjects asked (specialists score higher)."""
+    strength: float = 0.0
+    """All their decayed evidence on the subjects, added up."""
+    documented: float = 0.0
+    """The part of ``strength`` that comes from documents they wrote."""
+    evidence_count: int = 0
+
+
+def has_left(employee: Entity, now: datetime) -> bool:
+    """Whether an employee's ``left_at`` is in the past."""
+    left_at = moment(employee.props, "left_at")
+    return left_at is not None and left_at <= now
+
+
+def experts(
+    store: GraphStore,
+    subject_ids: Sequence[str],
+    *,
+    now: datetime | None = None,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    include_left: bool = False,
+    limit: int = 10,
+    evidence_shown: int = EVIDENCE_SHOWN,
+    evidence_for: int | None = None,
+    min_strength: float = 0.0,
+    among: set[str] | None = None,
+) -> list[Expert]:
+    """Colleagues ranked by decayed, weighted evidence about all of ``subject_ids``, with the evidence.
+
+    ``evidence_for``: only the first that many get their evidence (all when None); ``min_strength``:
+    only colleagues whose evidence adds up to that; ``among``: only these colleagues.
+
+    Score = log(1 + evidence), times the squared share of subjects covered, times focus on them:
+    covering every subject asked matters more than depth on one; among those who cover them, people
+    whose work is about them (focus) beat people who do everything.
+
+    Raises:
+        NotFound: a subject does not exist.
+        InvalidInput: no subject, or a subject that is not a product, topic or customer.
+
+    """
+    store.limits.check_page(limit)
+    if not subject_ids:
+        raise InvalidInput("name at least one product, topic or customer")
+    now = now or datetime.now(UTC)
+    wanted = list(dict.fromkeys(subject_ids))
+    subjects = store.get_entities(wanted)
+    for sid in wanted:
+        if sid not in subjects:
+            raise NotFound(f"no entity with id {sid!r}", entity_id=sid)
+        if subjects[sid].kind not in {NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER}:
+            raise InvalidInput(
+                f"{sid} is a {subjects[sid].kind.value}; ask about a product, topic or customer"
+            )
+    index = evidence_index(store)
+    parts = [index.rows(sid) for sid in wanted]
+    rows = Rows(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("person", "item", "kind", "in_work"))
+    )
+    subject_of = np.concatenate([np.full(len(p.person), i, np.int32) for i, p in enumerate(parts)])
+    weight = np.round(decayed(index, rows, now, half_life_days), 4)
+    # one piece of evidence per person and item (the strongest, when an item is about several subjects)
+    if len(parts) == 1:  # one subject: its rows are already one per person and item
+        first = np.arange(len(rows.person))
+    else:
+        pair = rows.person.astype(np.int64) * max(len(index.items), 1) + rows.item
+        order = np.lexsort((-weight, pair))
+        first = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
+    n_people = len(index.people)
+    person, counted = rows.person[first], weight[first]
+    strength = np.bincount(person, weights=counted, minlength=n_people)
+    documented = np.bincount(
+        person, weights=np.where(rows.kind[first] == AUTHORED, counted, 0.0), minlength=n_people
+    )
+    on_subject = np.bincount(person, minlength=n_people)
+    outside_work = np.bincount(person, weights=~rows.in_work[first], minlength=n_people)
+    covered = np.zeros((n_people, len(wanted)), np.bool_)
+    covered[rows.person, subject_of] = True
+    coverage = covered.sum(axis=1) / len(wanted)
+    everything = index.work + outside_work
+    focus = np.where(everything > 0, on_subject / np.maximum(everything, 1), 1.0)
+    score = np.log1p(strength) * coverage**2 * (0.5 + 0.5 * focus)
+
+    ranked: list[Expert] = []
+    eligible = np.flatnonzero((on_subject > 0) & (strength >= min_strength))
+    if among is not None:
+        eligible = np.array([p for p in eligible if index.people[p] in among], dtype=np.int64)
+    for p in sorted(eligible, key=lambda p: (-round(float(score[p]), 4), index.people[p])):
+        left_at = index.left_at[p]
+        left = left_at is not None and left_at <= now
+        if left and not include_left:
+            continue
+        ranked.append(
+            Expert(
+                index.people[p],
+                index.names[p],
+                score=round(float(score[p]), 4),
+                left=left,
+                focus=round(float(focus[p]), 4),
+                strength=round(float(strength[p]), 4),
+                documented=round(float(documented[p]), 4),
+                evidence_count=int(on_subject[p]),
+            )
+        )
+        if len(ranked) == limit:
+            break
+    shown_to = ranked if evidence_for is None else ranked[:evidence_for]
+    _attach_evidence(store, index, shown_to, rows, subject_of, weight, wanted, evidence_shown)
+    return ranked
+
+
+def _attach_evidence(
+    store: GraphStore,
+    index: EvidenceIndex,
+    ranked: list[Expert],
+    rows: Rows,
+    subject_of: np.ndarray,
+    weight: np.ndarray,
+    subjects: list[str],
+    shown: int,
+) -> None:
+    """The strongest ``shown`` pieces of evidence of each ranked person, with names, dates and sources."""
+    if shown == 0 and len(subjects) == 1:  # nothing to find: everyone ranked has evidence on it
+        for expert in ranked:
+            expert.subjects = list(subjects)
+        return
+    person_number = {pid: i for i, pid in enumerate(index.people)}
+    # rows grouped by person, found by bisection (one subject's rows already are: no sort)
+    in_order = bool(np.all(rows.person[1:] >= rows.person[:-1]))
+    by_person = np.arange(len(rows.person)) if in_order else np.argsort(rows.person, kind="stable")
+    grouped = rows.person[by_person]
+    chosen: dict[str, list[tuple[int, int, float, tuple[str, ...]]]] = {}
+    for expert in ranked:
+        number = person_number[expert.employee_id]
+        mine = by_person[np.searchsorted(grouped, number) : np.searchsorted(grouped, number, side="right")]
+        expert.subjects = [subjects[i] for i in np.unique(subject_of[mine])]
+        if shown == 0:
+            chosen[expert.employee_id] = []
+            continue
+        if len(subjects) == 1:  # one row per item already
+            best = mine
+        else:
+            order = mine[np.lexsort((-weight[mine], rows.item[mine]))]
+            best = order[np.r_[True, rows.item[order][1:] != rows.item[order][:-1]]]  # per item, strongest
+        if len(best) > shown:  # everything tied with the last one shown, then ordered exactly
+            cut = np.partition(weight[best], -shown)[-shown]
+            best = best[weight[best] >= cut]
+        strongest = sorted(best, key=lambda r: (-weight[r], index.items[rows.item[r]]))[:shown]
+        my_items = rows.item[mine]
+        chosen[expert.employee_id] = [
+            (
+                int(rows.item[r]),
+                int(rows.kind[r]),
+                float(weight[r]),
+                tuple(sorted(subjects[i] for i in np.unique(subject_of[mine[my_items == rows.item[r]]])))
+                if len(subjects) > 1
+                else (subjects[0],),
+            )
+            for r in strongest
+        ]
+    unseen = sorted({index.items[i] for found in chosen.values() for i, *_ in found if i not in index.shown})
+    if unseen:
+        entities = store.get_entities(unseen)
+        item_number = {item: i for found in chosen.values() for i, *_ in found for item in [index.items[i]]}
+        for item_id in unseen:
+            entity = entities.get(item_id)
+            source = next((p.source_id for p in entity.provenance), "") if entity else ""
+            index.shown[item_number[item_id]] = (entity.name if entity else item_id, source)
+    for expert in ranked:
+        for item, kind, w, about in chosen[expert.employee_id]:
+            name, source = index.shown[item]
+            when = index.when[item]
+            expert.evidence.append(
+                Evidence(
+                    KINDS[kind],
+                    index.items[item],
+                    name,
+                    about,
+                    None if np.isnan(when) else datetime.fromtimestamp(float(when), UTC).isoformat(),
+                    w,
+                    source,
+                )
+            )
+
+
+def subjects_in(store: GraphStore, ids: Iterable[str]) -> list[str]:
+    """The ids among ``ids`` that exist (for callers that collect subjects from several options)."""
+    wanted = [i for i in ids if i]
+    found = store.get_entities(wanted)
+    return [i for i in wanted if i in found]

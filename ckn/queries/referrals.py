@@ -1,0 +1,279 @@
+"""Referral chains: who brought a customer in, and whom a customer brought in."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from ckn.graph.cache import cached
+from ckn.graph.errors import InvalidInput, NotFound
+from ckn.graph.model import NodeKind, RelType
+from ckn.graph.store import Direction, GraphStore
+
+
+def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -> list[str]:
+    """The chain of referrers above a customer, nearest first, up to ``max_depth`` steps.
+
+    Where several customers are said to have referred one, the best-attested referral wins (the
+    highest confidence of its evidence, then the most pieces of evidence, then the smallest id). Stops
+    at a customer nobody referred, or where the chain would loop back on itself.
+    """
+    store.limits.check_depth(max_depth)
+    if store.get_entity(customer_id) is None:
+        raise NotFound(f"no entity with id {customer_id!r}", entity_id=customer_id)
+    chain: list[str] = []
+    seen = {customer_id}
+    current = customer_id
+    for _ in range(max_depth):
+        best = _best_referrer(store, current)
+        if best is None or best in seen:
+            break
+        current = best
+        chain.append(current)
+        seen.add(current)
+    return chain
+
+
+def _best_referrer(store: GraphStore, customer_id: str) -> str | None:
+    """Who referred a customer, by the best evidence: confidence, then pieces of evidence, then id."""
+    hops = store.expand([customer_id], types=[RelType.REFERRED], direction=Direction.IN)
+    relations = store.get_relations_by_id([h.relation_id for h in hops])
+    attested: dict[str, tuple[float, int]] = {}
+    for relation in relations.values():
+        confidence, pieces = attested.get(relation.source, (0.0, 0))
+        best = max((p.confidence for p in relation.provenance), default=0.0)
+        attested[relation.source] = (max(confidence, best), pieces + len(relation.provenance))
+    if not attested:
+        return None
+    return min(attested, key=lambda source: (-attested[source][0], -attested[source][1], source))
+
+
+@dataclass
+class TreeNode:
+    """A customer in a referral tree, with the totals of its branch."""
+
+    customer_id: str
+    name: str
+    depth: int
+    lifetime_value: float
+    confidence: float
+    """Best confidence of the evidence that this customer was referred by its parent (1.0 at the root)."""
+    children: list[TreeNode] = field(default_factory=list)
+    branch_customers: int = 0
+    branch_value: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The tree as nested JSON."""
+        return {
+            "customer_id": self.customer_id,
+            "name": self.name,
+            "depth": self.depth,
+            "lifetime_value": self.lifetime_value,
+            "confidence": self.confidence,
+            "branch_customers": self.branch_customers,
+            "branch_value": self.branch_value,
+            "children": [c.as_dict() for c in self.children],
+        }
+
+
+def _referral_graph(store: GraphStore) -> nx.MultiDiGraph:
+    """Customers and their referrals, each referral with its best evidence's ``confidence``.
+
+    Built once per graph version (every referral question reads it) with only the properties they use.
+    """
+
+    def build() -> nx.MultiDiGraph:
+        graph = store.project(
+            kinds=[NodeKind.CUSTOMER], types=[RelType.REFERRED], fields=("lifetime_value", "acquired_at")
+        )
+        relations = store.get_relations_by_id([key for _, _, key in graph.edges(keys=True)])
+        for _, _, key, data in graph.edges(keys=True, data=True):
+            evidence = relations[key].provenance if key in relations else ()
+            data["confidence"] = max((p.confidence for p in evidence), default=1.0)
+        return graph
+
+    return cached(store, ("referral-graph",), build)
+
+
+def _value(data: dict[str, Any]) -> float:
+    value = data.get("lifetime_value")
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _confidence(graph: nx.MultiDiGraph, source: str, target: str) -> float:
+    return max(float(data["confidence"]) for data in (graph.get_edge_data(source, target) or {}).values())
+
+
+def referral_tree(
+    store: GraphStore, customer_id: str, *, max_depth: int = 6, max_cycles: int = 20
+) -> tuple[TreeNode, list[list[str]]]:
+    """The downstream referral tree of a customer, and the referral cycles among the customers reached.
+
+    A customer referred along several paths appears once, under the referrer that reaches it in the
+    fewest steps (then with the best-attested referral, then the smallest id), so branch totals never
+    count anyone twice.
+
+    Raises:
+        NotFound: no such customer.
+        LimitExceeded: ``max_depth`` above the cap.
+
+    """
+    store.limits.check_depth(max_depth)
+    graph = _referral_graph(store)
+    if customer_id not in graph:
+        raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
+    depth = nx.single_source_shortest_path_length(graph, customer_id, cutoff=max_depth)
+    parent: dict[str, tuple[str, float]] = {}
+    for node, d in depth.items():
+        if d == 0:
+            continue
+        options = [
+            (p, _confidence(graph, p, node)) for p in graph.predecessors(node) if depth.get(p) == d - 1
+        ]
+        parent[node] = min(options, key=lambda o: (-o[1], o[0]))
+    nodes = {
+        n: TreeNode(n, graph.nodes[n].get("name", ""), d, _value(graph.nodes[n]), parent.get(n, ("", 1.0))[1])
+        for n, d in depth.items()
+    }
+    for node in sorted(parent, key=lambda n: (depth[n], n)):
+        nodes[parent[node][0]].children.append(nodes[node])
+    for node in sorted(nodes, key=lambda n: -depth[n]):  # deepest first: children are complete
+        tree = nodes[node]
+        tree.branch_customers = sum(1 + c.branch_customers for c in tree.children)
+        tree.branch_value = sum(c.lifetime_value + c.branch_value for c in tree.children)
+    return nodes[customer_id], _cycles(graph, depth, max_cycles)
+
+
+def _cycles(graph: nx.MultiDiGraph, depth: dict[str, int], most: int) -> list[list[str]]:
+    """The first ``most`` referral cycles among the customers reached (each sorted), sorted."""
+    order = sorted(depth)  # the projection's order, so the same cycles are found first on every store
+    links = [(u, v) for u in order for v in graph.successors(u) if v in depth]
+    if all(depth[v] > depth[u] for u, v in links):  # every link leads one step further: no cycle
+        return []
+    reached = nx.DiGraph()
+    reached.add_nodes_from(order)
+    reached.add_edges_from(links)
+    cycles = []
+    for cycle in nx.simple_cycles(reached):
+        cycles.append(sorted(cycle))
+        if len(cycles) >= most:
+            break
+    return sorted(cycles)
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """A customer ranked by the customers their referrals brought in."""
+
+    customer_id: str
+    name: str
+    direct: int
+    indirect: int
+    downstream_value: float
+
+
+def referrers(
+    store: GraphStore, *, top: int = 10, since: str | None = None, max_depth: int = 6
+) -> list[Referrer]:
+    """Customers ranked by downstream reach (then value, then id).
+
+    ``since`` counts only customers acquired on or after that ISO date. The full ranking is remembered
+    per graph version; ``top`` cuts it.
+    """
+    store.limits.check_page(top)
+    store.limits.check_depth(max_depth)
+    ranked: list[Referrer] = cached(
+        store, ("referrers", since, max_depth), lambda: _referrers(store, since, max_depth)
+    )
+    return ranked[:top]
+
+
+def _referrers(store: GraphStore, since: str | None, max_depth: int) -> list[Referrer]:
+    graph = _referral_graph(store)
+    found = []
+    for node in graph.nodes:
+        if graph.out_degree(node) == 0:
+            continue
+        reached = nx.single_source_shortest_path_length(graph, node, cutoff=max_depth)
+        reached.pop(node, None)
+        if since:
+            reached = {
+                n: d for n, d in reached.items() if str(graph.nodes[n].get("acquired_at", "")) >= since
+            }
+        if not reached:
+            continue
+        found.append(
+            Referrer(
+                node,
+                graph.nodes[node].get("name", ""),
+                sum(1 for d in reached.values() if d == 1),
+                sum(1 for d in reached.values() if d > 1),
+                sum(_value(graph.nodes[n]) for n in reached),
+            )
+        )
+    found.sort(key=lambda r: (-(r.direct + r.indirect), -r.downstream_value, r.customer_id))
+    return found
+
+
+def referral_stats(store: GraphStore, *, period: str = "quarter", max_cycles: int = 100) -> dict[str, Any]:
+    """K-factor by acquisition cohort, depth distribution, share acquired by referral, cycles.
+
+    Remembered per graph version.
+    """
+    if period not in {"month", "quarter"}:
+        raise InvalidInput("period is month or quarter")
+    stats: dict[str, Any] = cached(
+        store, ("referral-stats", period, max_cycles), lambda: _referral_stats(store, period, max_cycles)
+    )
+    return stats
+
+
+def _referral_stats(store: GraphStore, period: str, max_cycles: int) -> dict[str, Any]:
+    graph = _referral_graph(store)
+    simple = nx.DiGraph(graph)
+
+    def cohort(node: str) -> str:
+        acquired = str(graph.nodes[node].get("acquired_at", ""))
+        if len(acquired) < 7:
+            return "unknown"
+        year, month = acquired[:4], int(acquired[5:7])
+        return f"{year}-{month:02d}" if period == "month" else f"{year}-Q{(month - 1) // 3 + 1}"
+
+    cohorts: dict[str, list[str]] = defaultdict(list)
+    for node in sorted(graph.nodes):
+        cohorts[cohort(node)].append(node)
+    k_factor = {
+        c: {
+            "customers": len(ns),
+            "referrals": sum(simple.out_degree(n) for n in ns),
+            "k_factor": round(sum(simple.out_degree(n) for n in ns) / len(ns), 4),
+        }
+        for c, ns in sorted(cohorts.items())
+    }
+    cycles = []
+    for cycle in nx.simple_cycles(simple):
+        cycles.append(sorted(cycle))
+        if len(cycles) >= max_cycles:
+            break
+    in_cycle = {n for c in cycles for n in c}
+    depth: dict[str, int] = {}
+    roots = [n for n in simple.nodes if simple.in_degree(n) == 0]
+    for root in roots:
+        for node, d in nx.single_source_shortest_path_length(simple, root).items():
+            depth[node] = min(d, depth.get(node, d))
+    distribution: dict[int, int] = defaultdict(int)
+    for node in simple.nodes:
+        if node in depth and node not in in_cycle:
+            distribution[depth[node]] += 1
+    referred = sum(1 for n in simple.nodes if simple.in_degree(n) > 0)
+    return {
+        "customers": simple.number_of_nodes(),
+        "referred": referred,
+        "share_referred": round(referred / simple.number_of_nodes(), 4) if simple.number_of_nodes() else 0.0,
+        "k_factor_by_cohort": k_factor,
+        "depth_distribution": dict(sorted(distribution.items())),
+        "cycles": sorted(cycles),
+    }
