@@ -8,6 +8,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from ckn.api.deps import SettingsDep, StoreDep
+from ckn.api.schemas import (
+    AnalysisAnswer,
+    BusFactorAnswer,
+    Customer360,
+    DepartureAnswer,
+    ExpertsAnswer,
+    Gap,
+    IntroPath,
+    MapRow,
+    ReferralsAnswer,
+    ReferralStats,
+    SearchHit,
+    TacitAnswer,
+)
 from ckn.api.understand import entity_ref, search, subjects_of
 from ckn.graph.cache import cached
 from ckn.graph.errors import InvalidInput
@@ -35,8 +49,8 @@ from ckn.queries.knowledge import (
     knowledge_map,
     tacit_holders,
 )
-from ckn.queries.referrals import referral_chain, referral_stats, referral_tree, referrers
-from ckn.queries.relationships import warm_intros, who_knows
+from ckn.queries.referrals import Referrer, referral_chain, referral_stats, referral_tree, referrers
+from ckn.queries.relationships import Relationship, warm_intros, who_knows
 
 
 def experts_answer(
@@ -140,7 +154,7 @@ router = APIRouter()
 Offset = Annotated[int, Query(ge=0, description="Skip this many of the ranked answers (the next page).")]
 
 
-@router.get("/experts", tags=["sales"])
+@router.get("/experts", tags=["sales"], response_model=ExpertsAnswer)
 def get_experts(
     store: StoreDep,
     settings: SettingsDep,
@@ -166,7 +180,7 @@ def get_experts(
     return {**answer, "experts": answer["experts"][offset:]}
 
 
-@router.get("/knowledge/tacit", tags=["knowledge"])
+@router.get("/knowledge/tacit", tags=["knowledge"], response_model=TacitAnswer)
 def get_tacit(
     store: StoreDep,
     settings: SettingsDep,
@@ -179,13 +193,13 @@ def get_tacit(
     return {**answer, "tacit_holders": answer["tacit_holders"][offset:]}
 
 
-@router.get("/knowledge/bus-factor", tags=["knowledge"])
+@router.get("/knowledge/bus-factor", tags=["knowledge"], response_model=BusFactorAnswer)
 def get_bus_factor(store: StoreDep, settings: SettingsDep, subject: str | None = None) -> dict[str, Any]:
     """How many people a subject rests on; without a subject, every topic and product resting on one."""
     return bus_factor_answer(store, settings, subject)
 
 
-@router.get("/employees/{employee_id}/departure-impact", tags=["knowledge"])
+@router.get("/employees/{employee_id}/departure-impact", tags=["knowledge"], response_model=DepartureAnswer)
 def get_departure(store: StoreDep, settings: SettingsDep, employee_id: str) -> dict[str, Any]:
     """What becomes uncovered if this colleague leaves, and who could take it over."""
     return departure_answer(store, settings, employee_id)
@@ -208,7 +222,12 @@ def referrals_answer(
     return {"customer_id": customer_id, "direction": "down", "tree": tree.as_dict(), "cycles": cycles}
 
 
-@router.get("/customers/{customer_id}/referrals", tags=["marketing"])
+@router.get(
+    "/customers/{customer_id}/referrals",
+    tags=["marketing"],
+    response_model=ReferralsAnswer,
+    response_model_exclude_unset=True,
+)
 def get_referrals(
     store: StoreDep,
     customer_id: str,
@@ -219,7 +238,7 @@ def get_referrals(
     return referrals_answer(store, customer_id, up=direction == "up", depth=depth)
 
 
-@router.get("/referrers", tags=["marketing"])
+@router.get("/referrers", tags=["marketing"], response_model=list[Referrer])
 def get_referrers(
     store: StoreDep, top: Annotated[int, Query(ge=1)] = 10, since: str | None = None, offset: Offset = 0
 ) -> list[dict[str, Any]]:
@@ -227,7 +246,7 @@ def get_referrers(
     return [r.__dict__ for r in referrers(store, top=offset + top, since=since)][offset:]
 
 
-@router.get("/referrals/stats", tags=["marketing"])
+@router.get("/referrals/stats", tags=["marketing"], response_model=ReferralStats)
 def get_referral_stats(
     store: StoreDep, period: Annotated[str, Query(pattern="^(month|quarter)$")] = "quarter"
 ) -> dict[str, Any]:
@@ -235,14 +254,14 @@ def get_referral_stats(
     return referral_stats(store, period=period)
 
 
-@router.get("/customers/{customer_id}", tags=["everyone"])
+@router.get("/customers/{customer_id}", tags=["everyone"], response_model=Customer360)
 def get_customer(store: StoreDep, settings: SettingsDep, customer_id: str) -> dict[str, Any]:
     """The customer 360: identity, channels, needs, behaviour, value, owners, complaints, colleagues."""
     customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,))
     return customer_360(store, customer_id, half_life_days=settings.expertise_half_life_days)
 
 
-@router.get("/search", tags=["everyone"])
+@router.get("/search", tags=["everyone"], response_model=list[SearchHit])
 def get_search(
     store: StoreDep,
     q: Annotated[str, Query(min_length=1)],
@@ -253,7 +272,7 @@ def get_search(
     return search(store, q, limit=offset + limit)[offset:]
 
 
-@router.get("/customers/{customer_id}/relationships", tags=["sales"])
+@router.get("/customers/{customer_id}/relationships", tags=["sales"], response_model=list[Relationship])
 def get_relationships(
     store: StoreDep,
     settings: SettingsDep,
@@ -268,7 +287,7 @@ def get_relationships(
     return [r.__dict__ for r in found][offset:]
 
 
-@router.get("/paths/intro", tags=["sales"])
+@router.get("/paths/intro", tags=["sales"], response_model=list[IntroPath])
 def get_intro(
     store: StoreDep,
     settings: SettingsDep,
@@ -290,7 +309,7 @@ def get_intro(
     )
 
 
-@router.get("/knowledge/map", tags=["knowledge"])
+@router.get("/knowledge/map", tags=["knowledge"], response_model=list[MapRow])
 def get_knowledge_map(
     store: StoreDep,
     settings: SettingsDep,
@@ -303,7 +322,7 @@ def get_knowledge_map(
     )
 
 
-@router.get("/knowledge/gaps", tags=["knowledge"])
+@router.get("/knowledge/gaps", tags=["knowledge"], response_model=list[Gap])
 def get_gaps(
     store: StoreDep, limit: Annotated[int, Query(ge=1)] = 50, offset: Offset = 0
 ) -> list[dict[str, object]]:
@@ -389,7 +408,12 @@ def analysis_answer(
     return cached(store, key, compute)
 
 
-@router.get("/analysis/{network_name}/{measure}", tags=["analysis"])
+@router.get(
+    "/analysis/{network_name}/{measure}",
+    tags=["analysis"],
+    response_model=AnalysisAnswer,
+    responses={200: {"content": {"application/xml": {}, "text/csv": {}}, "description": "an export"}},
+)
 def get_analysis(
     store: StoreDep,
     network_name: str,

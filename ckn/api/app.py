@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,7 +22,16 @@ from ckn.api.answers import router as answers_router
 from ckn.api.deps import SettingsDep, StoreDep
 from ckn.api.jobs import Jobs, UploadLimit
 from ckn.api.jobs import router as jobs_router
-from ckn.api.schemas import EntityOut, Page, RelationOut, ReviewDecision, SubgraphOut
+from ckn.api.schemas import (
+    Decided,
+    EntityOut,
+    Health,
+    Page,
+    Ready,
+    RelationOut,
+    ReviewDecision,
+    SubgraphOut,
+)
 from ckn.api.understand import entity_ref
 from ckn.graph.errors import CknError, InvalidInput, NotFound
 from ckn.graph.factory import open_store
@@ -76,6 +86,47 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _problem(500, "Internal error", "an unexpected error occurred; see the server log")
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+"""RFC 9457: every error answer, whatever its status (its other members name the ids concerned)."""
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Say in the OpenAPI document that every operation's errors are ``application/problem+json``."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+            problem = {"$ref": "#/components/schemas/Problem"}
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    responses = operation.setdefault("responses", {})
+                    responses.pop("422", None)  # FastAPI's own validation shape: ckn answers a problem
+                    for status in ("4XX", "5XX"):
+                        responses[status] = {
+                            "description": "a problem (RFC 9457)",
+                            "content": {PROBLEM: {"schema": problem}},
+                        }
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema["components"]["schemas"].pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 TypesQuery = Annotated[
     list[RelType] | None, Query(description="Relationship types to follow (all if omitted).")
 ]
@@ -111,21 +162,22 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         settings.phone_region,
     )
     _install_error_handlers(app)
+    _document_problems(app)
     app.add_middleware(UploadLimit)
     app.state.settings = settings
     app.include_router(jobs_router)
     app.include_router(answers_router)
 
     @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
+    def healthz() -> Health:
         """Liveness: the process answers."""
-        return {"status": "ok"}
+        return Health(status="ok")
 
     @app.get("/readyz", tags=["operations"])
-    def readyz(store: StoreDep) -> dict[str, str]:
+    def readyz(store: StoreDep) -> Ready:
         """Readiness: the graph store answers."""
         store.ping()
-        return {"status": "ready", "store": store.backend}
+        return Ready(status="ready", store=store.backend)
 
     @app.get("/stats", tags=["graph"])
     def stats(store: StoreDep) -> Stats:
@@ -204,25 +256,25 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         return everyone_on(store, subject_id, half_life_days=settings.expertise_half_life_days, limit=limit)
 
     @app.get("/review", tags=["review"])
-    def review_list(store: StoreDep, include_decided: bool = False) -> list[dict[str, Any]]:
+    def review_list(store: StoreDep, include_decided: bool = False) -> list[review.Candidate]:
         """Merge candidates: people who may be one person, best score first."""
-        return [c.__dict__ for c in review.list_candidates(store, include_decided=include_decided)]
+        return review.list_candidates(store, include_decided=include_decided)
 
     @app.post("/review/accept", tags=["review"])
-    def review_accept(store: StoreDep, decision: ReviewDecision) -> dict[str, Any]:
+    def review_accept(store: StoreDep, decision: ReviewDecision) -> review.MergeResult:
         """Merge ``entity_id`` into ``candidate_id``; reversible with ``/review/undo``."""
-        return review.accept(store, decision.entity_id, decision.candidate_id, reviewer="api").__dict__
+        return review.accept(store, decision.entity_id, decision.candidate_id, reviewer="api")
 
     @app.post("/review/reject", tags=["review"])
-    def review_reject(store: StoreDep, decision: ReviewDecision) -> dict[str, str]:
+    def review_reject(store: StoreDep, decision: ReviewDecision) -> Decided:
         """Keep two candidates apart for good."""
         review.reject(store, decision.entity_id, decision.candidate_id, reviewer="api")
-        return {"status": "rejected"}
+        return Decided(status="rejected")
 
     @app.post("/review/undo", tags=["review"])
-    def review_undo(store: StoreDep, decision: ReviewDecision) -> dict[str, Any]:
+    def review_undo(store: StoreDep, decision: ReviewDecision) -> review.MergeResult:
         """Undo a merge: ``candidate_id`` is the entity that was kept, ``entity_id`` the merged one."""
-        return review.undo(store, decision.candidate_id, decision.entity_id).__dict__
+        return review.undo(store, decision.candidate_id, decision.entity_id)
 
     @app.delete("/sources/{source_id}", tags=["graph"])
     def delete_source(store: StoreDep, source_id: str) -> DeleteResult:

@@ -19,8 +19,8 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ckn.api.schemas import ingest_report_json
-from ckn.graph.errors import CknError, InvalidInput, NotFound, UploadTooLarge
+from ckn.api.schemas import JobOut, ingest_report_json
+from ckn.graph.errors import CknError, Conflict, NotFound, UploadTooLarge
 from ckn.graph.model import utcnow
 from ckn.graph.store import GraphStore
 from ckn.ingest.pipeline import NlpOptions, Replace, ingest_paths
@@ -215,13 +215,16 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-@router.post("/ingest", status_code=202)
+@router.post("/ingest", status_code=202, response_model=JobOut, response_model_exclude_unset=True)
 async def start_ingest(
     request: Request,
     background: BackgroundTasks,
     files: Annotated[
         list[UploadFile],
-        File(description="CSV exports, vCards, documents; a name may keep its folder (a/customers.csv)."),
+        File(
+            min_length=1,
+            description="CSV exports, vCards, documents; a name may keep its folder (a/customers.csv).",
+        ),
     ],
     preset: Annotated[str | None, Form(description="hubspot or salesforce")] = None,
     source: Annotated[
@@ -251,7 +254,7 @@ async def start_ingest(
             key = f"{source.strip('/')}/{name}" if source else name
             target = folder / name
             if target in keys:
-                raise InvalidInput(f"two uploads are named {name!r}; name them apart (a folder each)")
+                raise Conflict(f"two uploads are named {name!r}; name them apart (a folder each)")
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("wb") as out:
                 while chunk := await upload.read(_CHUNK):
@@ -273,7 +276,7 @@ async def start_ingest(
     return {**job.view(), "status_url": f"/ingest/jobs/{job.id}"}
 
 
-@router.get("/ingest/jobs/{job_id}")
+@router.get("/ingest/jobs/{job_id}", response_model=JobOut, response_model_exclude_unset=True)
 def ingest_job(request: Request, job_id: str) -> dict[str, Any]:
     """Status of an ingest job, with its report when it is done."""
     job: Job | None = request.app.state.jobs.get(job_id)

@@ -85,6 +85,13 @@ class StoreBusy(CknError):
     status = 409
 
 
+class Conflict(CknError):
+    """A request that contradicts itself or what is stored (two uploads of one name)."""
+
+    title = "Conflict"
+    status = 409
+
+
 class Ambiguous(CknError):
     """A name or imported id that several entities answer to (the problem lists them)."""
 

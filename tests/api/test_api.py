@@ -337,3 +337,44 @@ def test_a_name_several_customers_share_lists_them(client: TestClient, store: Gr
 
     assert {c["id"] for c in body["candidates"]} == {"customer:LQ1", "customer:LQ2"}
     assert "customer:LQ1" in body["detail"]
+
+
+def test_every_operation_declares_the_schema_of_its_answer(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    untyped = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            ok = next(v for k, v in operation["responses"].items() if k.startswith("2"))
+            schema = ok.get("content", {}).get("application/json", {}).get("schema", {})
+            declared = "$ref" in schema or schema.get("items", {}).get("$ref") or schema.get("properties")
+            if not declared:
+                untyped.append(f"{method.upper()} {path}")
+    assert untyped == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/experts?q=calibration",
+        "/knowledge/tacit",
+        "/knowledge/bus-factor",
+        "/employees/E01/departure-impact",
+        "/customers/C101/referrals",
+        "/customers/C102/referrals?direction=up",
+        "/referrers",
+        "/referrals/stats",
+        "/customers/C101",
+        "/search?q=张伟",
+        "/customers/C101/relationships",
+        "/paths/intro?employee_id=E01&customer_id=C101",
+        "/knowledge/map",
+        "/knowledge/gaps",
+        "/analysis/referral/pagerank",
+        "/analysis/collaboration/communities",
+        "/review",
+    ],
+)
+def test_real_answers_match_their_declared_schema(client: TestClient, url: str) -> None:
+    answer = client.get(url)  # the app validates each answer against its model: a mismatch is a 500
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/json"

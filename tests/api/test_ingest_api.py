@@ -93,7 +93,7 @@ def test_uploads_of_one_name_are_refused_and_folders_kept_apart(
 ) -> None:
     twice = _upload("products.csv") + _upload("products.csv")
     refused = client.post("/ingest", files=twice)
-    assert refused.status_code == 422 and "products.csv" in refused.json()["detail"]
+    assert refused.status_code == 409 and "products.csv" in refused.json()["detail"]
 
     apart = [
         ("files", ("north/topics.csv", b"topic_id,name\nT1,Waterproofing\n", "text/csv")),
