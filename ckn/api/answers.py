@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field, ValidationError
 
 from ckn.api.deps import SettingsDep, StoreDep
 from ckn.api.schemas import (
@@ -330,21 +331,39 @@ def get_gaps(
     return gaps(store, limit=offset + limit)[offset:]
 
 
+class AnalysisOptions(BaseModel):
+    """The options of a network analysis, for the route (query parameters) and the CLI alike."""
+
+    method: Literal["leiden", "louvain"] = Field(
+        default="leiden", description="Communities: leiden or louvain."
+    )
+    top: int = Field(default=20, ge=1, le=1000, description="How many to list.")
+    reverse: bool = Field(default=False, description="PageRank against the edges (referrers collect it).")
+    format: Literal["json", "graphml", "gexf", "csv"] = Field(
+        default="json", description="Export: json, graphml, gexf or csv."
+    )
+    node: str | None = Field(default=None, description="PageRank around / suggestions for this node.")
+    since: str | None = Field(default=None, description="Only work from this ISO date on.")
+    department: str | None = Field(default=None, description="Only the colleagues of this department.")
+    segment: str | None = Field(default=None, description="Only the customers of this segment.")
+
+    @classmethod
+    def checked(cls, **values: Any) -> AnalysisOptions:
+        """The options, or :class:`InvalidInput` saying which one is wrong."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise InvalidInput(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
 def analysis_answer(
-    store: GraphStore,
-    network_name: str,
-    measure: str,
-    *,
-    method: str = "leiden",
-    top: int = 20,
-    reverse: bool = False,
-    fmt: str = "json",
-    node: str | None = None,
-    since: str | None = None,
-    department: str | None = None,
-    segment: str | None = None,
+    store: GraphStore, network_name: str, measure: str, options: AnalysisOptions | None = None
 ) -> Any:
     """One measure on one projected network, with what it means; remembered until the graph changes."""
+    options = options or AnalysisOptions()
+    method, top, reverse, fmt = options.method, options.top, options.reverse, options.format
+    node, since, department, segment = options.node, options.since, options.department, options.segment
     key = ("analysis", network_name, measure, method, top, reverse, fmt, node, since, department, segment)
 
     def compute() -> Any:
@@ -418,32 +437,13 @@ def get_analysis(
     store: StoreDep,
     network_name: str,
     measure: str,
-    method: Annotated[str, Query(pattern="^(leiden|louvain)$")] = "leiden",
-    top: Annotated[int, Query(ge=1, le=1000)] = 20,
-    reverse: bool = False,
-    format: Annotated[str, Query(pattern="^(json|graphml|gexf|csv)$")] = "json",
-    node: Annotated[str | None, Query(description="PageRank around / suggestions for this node.")] = None,
-    since: Annotated[str | None, Query(description="Only work from this ISO date on.")] = None,
-    department: Annotated[str | None, Query(description="Only the colleagues of this department.")] = None,
-    segment: Annotated[str | None, Query(description="Only the customers of this segment.")] = None,
+    options: Annotated[AnalysisOptions, Query()],
 ) -> Any:
     """Influencers, brokers, communities, suggestions, ambassadors, departments, or an export.
 
     Networks: referral, collaboration, knows, customer-product, employee-topic, practice, topics.
     """
-    answer = analysis_answer(
-        store,
-        network_name,
-        measure,
-        method=method,
-        top=top,
-        reverse=reverse,
-        fmt=format,
-        node=node,
-        since=since,
-        department=department,
-        segment=segment,
-    )
+    answer = analysis_answer(store, network_name, measure, options)
     if measure == "export":
         media = {
             "json": "application/json",
@@ -451,5 +451,5 @@ def get_analysis(
             "gexf": "application/xml",
             "csv": "text/csv",
         }
-        return Response(answer, media_type=media[format])
+        return Response(answer, media_type=media[options.format])
     return answer

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from ckn.api.answers import (
+    AnalysisOptions,
     analysis_answer,
     bus_factor_answer,
     departure_answer,
@@ -696,6 +697,18 @@ def intro(
         typer.echo(f"no introduction path within {max_depth} steps")
 
 
+_ANALYSIS = AnalysisOptions.model_fields
+
+
+def _analysis_option(name: str, *decls: str) -> Any:
+    """A CLI option of ``ckn analyze`` as :class:`AnalysisOptions` declares it.
+
+    Its help comes from the model; its default and limits are the model's, checked when the command
+    runs.
+    """
+    return typer.Option(*decls, help=_ANALYSIS[name].description)
+
+
 @app.command()
 def analyze(
     network_name: Annotated[
@@ -711,32 +724,30 @@ def analyze(
             help="pagerank, brokers, communities, suggestions, ambassadors, departments or export"
         ),
     ],
-    method: Annotated[str, typer.Option(help="Communities: leiden or louvain.")] = "leiden",
-    top: Annotated[int, typer.Option(help="How many to list.")] = 20,
-    reverse: Annotated[bool, typer.Option(help="PageRank against the edges (referrers collect it).")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="Export: json, graphml, gexf or csv.")] = "json",
-    node: Annotated[str | None, typer.Option(help="PageRank around / suggestions for this node.")] = None,
-    since: Annotated[str | None, typer.Option(help="Only work from this ISO date on.")] = None,
-    department: Annotated[str | None, typer.Option(help="Only the colleagues of this department.")] = None,
-    segment: Annotated[str | None, typer.Option(help="Only the customers of this segment.")] = None,
+    method: Annotated[str, _analysis_option("method")] = _ANALYSIS["method"].default,
+    top: Annotated[int, _analysis_option("top")] = _ANALYSIS["top"].default,
+    reverse: Annotated[bool, _analysis_option("reverse")] = _ANALYSIS["reverse"].default,
+    fmt: Annotated[str, _analysis_option("format", "--format")] = _ANALYSIS["format"].default,
+    node: Annotated[str | None, _analysis_option("node")] = None,
+    since: Annotated[str | None, _analysis_option("since")] = None,
+    department: Annotated[str | None, _analysis_option("department")] = None,
+    segment: Annotated[str | None, _analysis_option("segment")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Network analysis: influencers, brokers, communities, suggestions, ambassadors, departments, export."""
-    answer = _run(
-        lambda: analysis_answer(
-            _store(),
-            network_name,
-            measure,
+    options = _run(
+        lambda: AnalysisOptions.checked(
             method=method,
             top=top,
             reverse=reverse,
-            fmt=fmt,
+            format=fmt,
             node=node,
             since=since,
             department=department,
             segment=segment,
         )
     )
+    answer = _run(lambda: analysis_answer(_store(), network_name, measure, options))
     if measure == "export":
         typer.echo(answer)
         return

@@ -370,7 +370,7 @@ def _cues(text: str, mentions: Sequence[Mention]) -> list[Cue]:
 
 
 MAX_NEW_STRINGS = 200_000
-"""New strings the pipelines' vocabularies may take in before they are built again (about 100 MB)."""
+"""New strings the pipelines' vocabularies may take in before they are built again."""
 
 
 class TextAnalyzer:

@@ -233,3 +233,14 @@ def test_the_cli_reference_is_what_the_commands_say() -> None:
 
     written = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
     assert written == reference(), "docs/cli.md is stale: run python -m ckn.api.clidoc > docs/cli.md"
+
+
+def test_analysis_options_are_checked_as_the_api_checks_them(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert run("demo").exit_code == 0
+    client = TestClient(create_app(store=EmbeddedStore(tmp_path / "home")))
+
+    cli = run("analyze", "referral", "communities", "--method", "kmeans")
+    http = client.get("/analysis/referral/communities?method=kmeans")
+
+    assert cli.exit_code == EXIT_INPUT and "method" in cli.output
+    assert http.status_code == 422

@@ -186,14 +186,16 @@ def test_networks_narrow_to_a_department_or_segment(store: GraphStore) -> None:
 
 
 def test_networks_and_answers_follow_the_graph_when_it_changes(store: GraphStore) -> None:
-    from ckn.api.answers import analysis_answer
+    from ckn.api.answers import AnalysisOptions, analysis_answer
     from ckn.graph.model import Batch, RelType
     from tests.factories import customer, rel
 
     store.write(Batch(entities=tuple(customer(f"customer:{c}", c) for c in ("A", "B", "C"))))
     store.write(Batch(relations=(rel(RelType.REFERRED, "customer:A", "customer:B"),)))
-    first = analysis_answer(store, "referral", "pagerank", reverse=True)
-    assert analysis_answer(store, "referral", "pagerank", reverse=True) is first  # remembered
+    first = analysis_answer(store, "referral", "pagerank", AnalysisOptions(reverse=True))
+    assert (
+        analysis_answer(store, "referral", "pagerank", AnalysisOptions(reverse=True)) is first
+    )  # remembered
 
     store.write(Batch(relations=(rel(RelType.REFERRED, "customer:C", "customer:A"),)))
 
@@ -201,7 +203,7 @@ def test_networks_and_answers_follow_the_graph_when_it_changes(store: GraphStore
         ("customer:A", "customer:B"),
         ("customer:C", "customer:A"),
     ]
-    again = analysis_answer(store, "referral", "pagerank", reverse=True)
+    again = analysis_answer(store, "referral", "pagerank", AnalysisOptions(reverse=True))
     assert again["edges"] == 2 and again["ranking"][0]["id"] == "customer:C"  # the root of the chain now
 
 
