@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ckn.api.answers import router as answers_router
+from ckn.api.auth import Keys, authorize
 from ckn.api.deps import SettingsDep, StoreDep
 from ckn.api.jobs import Jobs, UploadLimit
 from ckn.api.jobs import router as jobs_router
@@ -150,8 +151,10 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         version="0.1.0",
         description="Who knows what about our customers, products and topics, and how we know it.",
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],
     )
     app.state.store = store
+    app.state.keys = Keys(settings.home)
     app.state.jobs = Jobs(
         settings.home / "uploads",
         settings.home / "quarantine",

@@ -26,6 +26,7 @@ from ckn.api.answers import (
     tacit_answer,
 )
 from ckn.api.app import create_app, nlp_options
+from ckn.api.auth import Keys, check_exposure
 from ckn.api.demo import run_demo
 from ckn.api.schemas import EntityOut, SubgraphOut, ingest_report_json
 from ckn.api.understand import REFERABLE, entity_ref, search
@@ -879,12 +880,60 @@ def bench_command(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Serve beyond loopback although no API key exists (anyone may call it).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API with uvicorn (OpenAPI docs at /docs)."""
+    """Serve the HTTP API with uvicorn (OpenAPI docs at /docs); API keys decide who may call what."""
     import uvicorn
 
     settings = _run(lambda: load_settings(**_State.overrides))
+    _run(lambda: check_exposure(host, Keys(settings.home), insecure_no_auth=insecure_no_auth))
+    if insecure_no_auth and not Keys(settings.home).active():
+        typer.secho(
+            f"warning: serving on {host} without authentication: anyone who reaches it can read and "
+            "change everything",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     uvicorn.run(create_app(settings), host=host, port=port)
+
+
+keys_app = typer.Typer(help="API keys: who may call the HTTP API, and in which role.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Whose key it is (a person or a service).")],
+    role: Annotated[str, typer.Option(help="viewer, sales, marketing, knowledge_manager or admin.")],
+) -> None:
+    """Create an API key; its secret is shown once (only a salted hash of it is kept)."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    key, token = _run(lambda: Keys(settings.home).create(name, role))
+    typer.echo(f"{key.id}  {key.role}  {key.name}")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The API keys: id, role, name, created, revoked (never their secrets)."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    for key in Keys(settings.home).list():
+        revoked = f"  revoked {key.revoked_at[:19]}" if key.revoked_at else ""
+        typer.echo(f"{key.id}  {key.role:<17} {key.name}  created {key.created_at[:19]}{revoked}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key: it is refused from now on."""
+    settings = _run(lambda: load_settings(**_State.overrides))
+    key = _run(lambda: Keys(settings.home).revoke(key_id))
+    typer.echo(f"revoked {key.id} ({key.role}, {key.name})")
 
 
 def main() -> None:

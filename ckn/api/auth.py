@@ -1,0 +1,205 @@
+"""Who may call what: API keys, roles, and the one policy table that maps role × operation.
+
+Keys are kept in ``CKN_HOME/keys.json`` as a salted SHA-256 of their secret, never the secret
+itself; ``ckn keys create`` shows a new key once. A request names its key in ``Authorization: Bearer
+<key>`` or ``X-API-Key``. As long as no key exists the API is open, for a single user on their own
+machine (``ckn serve`` refuses any other address than loopback then, unless told
+``--insecure-no-auth``); once a key exists, every operation but liveness and readiness needs one, and
+:data:`POLICY` says which roles may call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Request
+
+from ckn.graph.errors import CknError, InvalidInput, NotFound
+from ckn.graph.model import utcnow
+
+Role = Literal["viewer", "sales", "marketing", "knowledge_manager", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "sales", "marketing", "knowledge_manager", "admin")
+
+PUBLIC: frozenset[Role] = frozenset()
+"""No key needed (liveness and readiness)."""
+ANYONE: frozenset[Role] = frozenset(ROLES)
+"""Any key: answers that name no customer's personal data."""
+PEOPLE: frozenset[Role] = frozenset({"sales", "marketing", "knowledge_manager", "admin"})
+"""Answers that show customers or colleagues: not the read-only ``viewer``."""
+WRITERS: frozenset[Role] = frozenset({"knowledge_manager", "admin"})
+"""Changes to the graph: ingest, deletion, review decisions."""
+
+POLICY: dict[str, frozenset[Role]] = {
+    "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
+    "GET /stats": ANYONE,
+    "GET /knowledge/map": ANYONE,
+    "GET /knowledge/gaps": ANYONE,
+    "GET /knowledge/bus-factor": ANYONE,
+    "GET /referrals/stats": ANYONE,
+    "GET /entities": PEOPLE,
+    "GET /entities/{entity_id}": PEOPLE,
+    "GET /entities/{entity_id}/relations": PEOPLE,
+    "GET /entities/{entity_id}/neighbourhood": PEOPLE,
+    "GET /paths": PEOPLE,
+    "GET /holders/{subject_id}": PEOPLE,
+    "GET /experts": PEOPLE,
+    "GET /knowledge/tacit": PEOPLE,
+    "GET /employees/{employee_id}/departure-impact": PEOPLE,
+    "GET /customers/{customer_id}/referrals": PEOPLE,
+    "GET /referrers": PEOPLE,
+    "GET /customers/{customer_id}": PEOPLE,
+    "GET /search": PEOPLE,
+    "GET /customers/{customer_id}/relationships": PEOPLE,
+    "GET /paths/intro": PEOPLE,
+    "GET /analysis/{network_name}/{measure}": PEOPLE,
+    "GET /ingest/jobs/{job_id}": WRITERS,
+    "POST /ingest": WRITERS,
+    "GET /review": WRITERS,
+    "POST /review/accept": WRITERS,
+    "POST /review/reject": WRITERS,
+    "POST /review/undo": WRITERS,
+    "DELETE /sources/{source_id}": WRITERS,
+}
+"""Which roles may call each operation (``METHOD path``); an operation missing here is refused to all."""
+
+
+class Unauthorized(CknError):
+    """No key, or a key that is not valid."""
+
+    title = "Authentication required"
+    status = 401
+
+
+class Forbidden(CknError):
+    """A valid key whose role may not call this operation."""
+
+    title = "Not allowed for this role"
+    status = 403
+
+
+@dataclass
+class ApiKey:
+    """A key as kept at rest: its id, name, role, and a salted hash of its secret."""
+
+    id: str
+    name: str
+    role: str
+    salt: str
+    hash: str
+    created_at: str
+    revoked_at: str | None = None
+
+
+class Keys:
+    """The API keys of one ckn home (``keys.json``), created, listed and revoked."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / "keys.json"
+
+    def _load(self) -> list[ApiKey]:
+        if not self.path.exists():
+            return []
+        return [ApiKey(**k) for k in json.loads(self.path.read_text(encoding="utf-8"))]
+
+    def _save(self, keys: list[ApiKey]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = self.path.with_suffix(f".{os.getpid()}.tmp")
+        fresh.write_text(json.dumps([asdict(k) for k in keys], indent=1), encoding="utf-8")
+        fresh.chmod(0o600)
+        os.replace(fresh, self.path)
+
+    def create(self, name: str, role: str) -> tuple[ApiKey, str]:
+        """A new key for ``role``; returns it and its secret token (shown once, kept only hashed)."""
+        if role not in ROLES:
+            raise InvalidInput(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        key_id, secret, salt = secrets.token_hex(4), secrets.token_urlsafe(24), secrets.token_hex(8)
+        key = ApiKey(key_id, name, role, salt, _digest(salt, secret), utcnow().isoformat())
+        self._save([*self._load(), key])
+        return key, f"ckn_{key_id}_{secret}"
+
+    def list(self) -> list[ApiKey]:
+        """Every key, revoked ones included (without secrets: none is kept)."""
+        return self._load()
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Revoke a key by id: it is refused from now on."""
+        keys = self._load()
+        found = next((k for k in keys if k.id == key_id), None)
+        if found is None:
+            raise NotFound(f"no API key {key_id!r}")
+        found.revoked_at = found.revoked_at or utcnow().isoformat()
+        self._save(keys)
+        return found
+
+    def active(self) -> bool:
+        """Whether any key is in force (then every protected operation needs one)."""
+        return any(k.revoked_at is None for k in self._load())
+
+    def role_of(self, token: str) -> str:
+        """The role of a presented token.
+
+        Raises:
+            Unauthorized: the token is malformed, unknown, revoked or wrong.
+
+        """
+        _, key_id, secret = [*token.split("_", 2), "", ""][:3] if token.startswith("ckn_") else ["", "", ""]
+        for key in self._load():
+            if (
+                key.id == key_id
+                and key.revoked_at is None
+                and hmac.compare_digest(key.hash, _digest(key.salt, secret))
+            ):
+                return key.role
+        raise Unauthorized("the API key is not valid (unknown, revoked or mistyped)")
+
+
+def _digest(salt: str, secret: str) -> str:
+    return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
+
+
+def authorize(request: Request) -> None:
+    """Let a request through if its key's role may call its operation (see :data:`POLICY`)."""
+    route = request.scope.get("route")
+    operation = f"{request.method} {getattr(route, 'path', request.url.path)}"
+    allowed = POLICY.get(operation)
+    if allowed is PUBLIC:
+        return
+    keys: Keys = request.app.state.keys
+    if not keys.active():
+        return  # no key exists: a single user's API on their own machine
+    header = request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    token = token or request.headers.get("x-api-key", "").strip()
+    if not token:
+        raise Unauthorized("this operation needs an API key: Authorization: Bearer <key> or X-API-Key")
+    role = keys.role_of(token)
+    if allowed is None or role not in allowed:
+        raise Forbidden(f"the role {role!r} may not call {operation}")
+    request.state.role = role
+
+
+def check_exposure(host: str, keys: Keys, *, insecure_no_auth: bool) -> None:
+    """Refuse to serve an open API beyond this machine.
+
+    Raises:
+        InvalidInput: ``host`` is not loopback, no API key exists, and ``insecure_no_auth`` is off.
+
+    """
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not keys.active() and not insecure_no_auth:
+        raise InvalidInput(
+            f"refusing to serve on {host} without authentication: create a key with "
+            "`ckn keys create NAME --role admin`, or pass --insecure-no-auth to serve it open anyway"
+        )

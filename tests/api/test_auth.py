@@ -1,0 +1,81 @@
+"""Who may call what: API keys, roles, the policy table, and the server's refusal to serve open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ckn.api.app import create_app
+from ckn.api.auth import POLICY, Keys, check_exposure
+from ckn.api.demo import load_sample
+from ckn.graph.errors import InvalidInput
+from ckn.graph.settings import Settings
+from ckn.graph.store import GraphStore
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def client(store: GraphStore, home: Path, tmp_path: Path) -> Iterator[TestClient]:
+    load_sample(store, tmp_path / "quarantine")
+    with TestClient(create_app(Settings(home=home), store=store), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _as(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_every_operation_is_in_the_policy_table(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    operations = {f"{method.upper()} {path}" for path, ops in spec["paths"].items() for method in ops}
+    assert operations == set(POLICY)
+
+
+def test_once_a_key_exists_each_role_calls_what_the_table_allows(
+    client: TestClient, store: GraphStore, home: Path
+) -> None:
+    keys = Keys(home)
+    _, viewer = keys.create("看板 dashboard", "viewer")
+    _, sales = keys.create("王芳", "sales")
+    _, manager = keys.create("Li Na", "knowledge_manager")
+    entities = store.stats().total_entities
+
+    anonymous = client.get("/customers/C101")
+    assert anonymous.status_code == 401 and anonymous.headers["content-type"] == "application/problem+json"
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/customers/C101", headers=_as(viewer)).status_code == 403
+    assert client.get("/knowledge/map", headers=_as(viewer)).status_code == 200
+    assert client.get("/customers/C101", headers=_as(sales)).status_code == 200
+    assert client.delete("/sources/source:x", headers=_as(sales)).status_code == 403
+    assert client.delete("/sources/source:x", headers={"X-API-Key": manager}).status_code == 200
+    assert client.get("/customers/C101", headers=_as(sales + "x")).status_code == 401
+    assert store.stats().total_entities == entities  # nothing the refused calls asked for happened
+
+
+def test_a_revoked_key_is_refused_and_no_secret_is_kept(client: TestClient, home: Path) -> None:
+    keys = Keys(home)
+    key, token = keys.create("ops", "admin")
+    keys.create("other", "viewer")  # keeps authentication on after the revocation
+    assert client.get("/stats", headers=_as(token)).status_code == 200
+
+    keys.revoke(key.id)
+
+    assert client.get("/stats", headers=_as(token)).status_code == 401
+    assert token.split("_", 2)[2] not in (home / "keys.json").read_text(encoding="utf-8")
+
+
+def test_the_server_refuses_to_serve_open_beyond_loopback(home: Path) -> None:
+    keys = Keys(home)
+    check_exposure("127.0.0.1", keys, insecure_no_auth=False)  # a single user's machine: fine
+    with pytest.raises(InvalidInput, match="without authentication"):
+        check_exposure("0.0.0.0", keys, insecure_no_auth=False)
+    check_exposure("0.0.0.0", keys, insecure_no_auth=True)
+    keys.create("ops", "admin")
+    check_exposure("0.0.0.0", keys, insecure_no_auth=False)
