@@ -136,6 +136,7 @@ class Jobs:
                 )
                 for file in report.files:  # the user's names, not the server's folders
                     file.path = keys.get(Path(file.path), Path(file.path).name)
+                report.quarantine_dir = "quarantine"  # on the server, beside its store: not a path to show
                 job.report = ingest_report_json(report)
                 job.status = "done"
             except CknError as exc:

@@ -170,12 +170,16 @@ DELETE r
 
 TAKE_WRITER_LOCK = f"""
 MERGE (m:{META} {{key: 'writer'}})
+SET m.key = m.key
 WITH m, m.holder IS NULL OR m.holder = $holder OR m.expires_at < timestamp() AS taken
 SET m.holder = CASE WHEN taken THEN $holder ELSE m.holder END,
     m.expires_at = CASE WHEN taken THEN timestamp() + $lease_ms ELSE m.expires_at END
 RETURN taken, m.holder AS holder
 """
-"""Take the store's write lock if it is free or its lease ran out (the server's clock)."""
+"""Take the store's write lock if it is free or its lease ran out (the server's clock).
+
+The node is locked (``SET m.key = m.key``) before its holder is read: two writers asking at once are
+served one after the other, the second reading what the first wrote, never both taking it."""
 
 RENEW_WRITER_LOCK = f"""
 MATCH (m:{META} {{key: 'writer'}}) WHERE m.holder = $holder

@@ -40,6 +40,7 @@ from ckn.graph.errors import InvalidInput
 from ckn.graph.model import NodeKind, RelType
 from ckn.graph.store import GraphStore
 from ckn.queries.common import moment
+from ckn.queries.evidence import truthy
 
 NETWORKS = (
     "referral",
@@ -199,12 +200,13 @@ def _employee_topic(store: GraphStore, since: datetime | None) -> nx.Graph:
             NodeKind.KNOWLEDGE_ITEM,
         ],
         types=[RelType.AUTHORED, RelType.RESOLVED, RelType.PARTICIPATED_IN, RelType.ABOUT],
-        fields=_DATES,
+        fields=(*_DATES, "expertise_opt_out"),
     )
     kind = nx.get_node_attributes(source, "kind")
     graph = nx.Graph()
     for person, item in source.edges():
-        if kind.get(person) != "Employee":
+        # who works on which topic is expertise inferred: a colleague who opted out is not in it
+        if kind.get(person) != "Employee" or truthy(source.nodes[person].get("expertise_opt_out")):
             continue
         when = moment(source.nodes[item], "occurred_at", "submitted_at", "created_at")
         if since and when and when < since:

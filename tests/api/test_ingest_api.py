@@ -64,6 +64,13 @@ def test_bad_ingest_requests_are_problems(client: TestClient) -> None:
     assert missing.status_code == 404 and missing.json()["title"] == "Not found"
 
 
+def test_job_reports_show_no_server_path(client: TestClient, tmp_path: Path) -> None:
+    job = client.post("/ingest", files=_upload("customers.csv")).json()
+    report = client.get(job["status_url"]).text
+
+    assert str(tmp_path) not in report and "/home" not in report and '"quarantine_dir":"quarantine"' in report
+
+
 def test_uploads_merge_and_replace_only_when_asked(client: TestClient, store: GraphStore) -> None:
     products = (BUNDLE / "products.csv").read_bytes()
     without_k9 = b"".join(line for line in products.splitlines(keepends=True) if not line.startswith(b"K9,"))

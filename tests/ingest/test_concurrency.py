@@ -76,3 +76,34 @@ def test_two_ingests_at_once_leave_the_store_one_ingest_leaves(
     again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert set(again.stdout.split()) >= {"unchanged"} and "ingested" not in again.stdout.split()
     assert _snapshot(store, home) == expected  # a rerun changes nothing
+
+
+def _ask(store: GraphStore, barrier: threading.Barrier, results: list[str], release: threading.Event) -> None:
+    barrier.wait()
+    try:
+        with store.writer(wait_s=0):
+            results.append("got")
+            release.wait(10)
+    except StoreBusy:
+        results.append("busy")
+
+
+def test_two_writers_asking_at_the_same_moment_never_both_get_the_lock(
+    store_factory: Callable[..., GraphStore],
+) -> None:
+    first, second = store_factory(), store_factory()
+    for _ in range(30):
+        results: list[str] = []
+        barrier, release = threading.Barrier(2), threading.Event()
+        threads = [
+            threading.Thread(target=_ask, args=(s, barrier, results, release)) for s in (first, second)
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(results) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+        for thread in threads:
+            thread.join()
+        assert sorted(results) == ["busy", "got"], f"not one writer alone: {results}"
