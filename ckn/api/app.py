@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ckn.api.answers import router as answers_router
-from ckn.api.auth import Keys, authorize
+from ckn.api.auth import Keys, RateLimits, authorize
 from ckn.api.deps import SettingsDep, StoreDep
 from ckn.api.jobs import Jobs, UploadLimit
 from ckn.api.jobs import router as jobs_router
@@ -68,7 +68,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def ckn_error(_: Request, exc: CknError) -> JSONResponse:
         if exc.status >= 500:
             log.error("%s: %s", type(exc).__name__, exc.detail)
-        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM)
+        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -133,6 +133,21 @@ TypesQuery = Annotated[
 ]
 
 
+def _install_state(app: FastAPI, settings: Settings) -> None:
+    """What the routes share besides the store: keys, rate limits, ingest jobs, settings."""
+    app.state.keys = Keys(settings.home)
+    app.state.rate_limits = RateLimits(settings.rate_limit_per_minute)
+    app.state.jobs = Jobs(
+        settings.home / "uploads",
+        settings.home / "quarantine",
+        settings.batch_size,
+        nlp_options(settings),
+        settings.match_threshold,
+        settings.write_lock_wait_s,
+        settings.phone_region,
+    )
+
+
 def create_app(settings: Settings | None = None, *, store: GraphStore | None = None) -> FastAPI:
     """Build the API over ``store``, or over the store ``settings`` (or the environment) name."""
     owns_store = store is None
@@ -154,16 +169,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         dependencies=[Depends(authorize)],
     )
     app.state.store = store
-    app.state.keys = Keys(settings.home)
-    app.state.jobs = Jobs(
-        settings.home / "uploads",
-        settings.home / "quarantine",
-        settings.batch_size,
-        nlp_options(settings),
-        settings.match_threshold,
-        settings.write_lock_wait_s,
-        settings.phone_region,
-    )
+    _install_state(app, settings)
     _install_error_handlers(app)
     _document_problems(app)
     app.add_middleware(UploadLimit)

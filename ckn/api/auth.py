@@ -14,8 +14,11 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import math
 import os
 import secrets
+import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -77,6 +80,46 @@ class Unauthorized(CknError):
 
     title = "Authentication required"
     status = 401
+
+
+class RateLimited(CknError):
+    """A key that made more requests than its share of a minute."""
+
+    title = "Too many requests"
+    status = 429
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class RateLimits:
+    """How many requests each key may make per minute: a token bucket per key, in this process."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> None:
+        """Count one request of ``key``.
+
+        Raises:
+            RateLimited: the key has no request left; ``Retry-After`` says when it has one again.
+
+        """
+        rate = self.per_minute / 60.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, since = self._buckets.get(key, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - since) * rate)
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                wait = max(1, math.ceil((1 - tokens) / rate))
+                raise RateLimited(
+                    f"this key may make {self.per_minute} requests a minute; try again in {wait} s", wait
+                )
+            self._buckets[key] = (tokens - 1, now)
 
 
 class Forbidden(CknError):
@@ -184,6 +227,8 @@ def authorize(request: Request) -> None:
     role = keys.role_of(token)
     if allowed is None or role not in allowed:
         raise Forbidden(f"the role {role!r} may not call {operation}")
+    limits: RateLimits = request.app.state.rate_limits
+    limits.take(token.split("_", 2)[1])
     request.state.role = role
 
 

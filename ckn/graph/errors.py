@@ -20,6 +20,8 @@ class CknError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.headers: dict[str, str] = {}
+        """HTTP headers the answer carries (``Retry-After``)."""
 
     def problem(self) -> dict[str, Any]:
         """The RFC 9457 problem document for this error."""

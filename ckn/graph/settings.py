@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         description="Region (ISO 3166 code) of phone numbers written without a country code, unless the "
         "row's country or city column says otherwise.",
     )
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=1,
+        description="Requests one API key may make per minute (then 429 with Retry-After).",
+    )
     replace_max_share: float = Field(
         default=0.25,
         ge=0,

@@ -79,3 +79,19 @@ def test_the_server_refuses_to_serve_open_beyond_loopback(home: Path) -> None:
     check_exposure("0.0.0.0", keys, insecure_no_auth=True)
     keys.create("ops", "admin")
     check_exposure("0.0.0.0", keys, insecure_no_auth=False)
+
+
+def test_a_key_over_its_rate_gets_429_with_retry_after(store: GraphStore, home: Path, tmp_path: Path) -> None:
+    load_sample(store, tmp_path / "quarantine")
+    _, token = Keys(home).create("批量脚本 batch script", "sales")
+    _, other = Keys(home).create("王芳", "sales")
+    app = create_app(Settings(home=home, rate_limit_per_minute=3), store=store)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answers = [client.get("/stats", headers=_as(token)).status_code for _ in range(4)]
+        limited = client.get("/stats", headers=_as(token))
+        elsewhere = client.get("/stats", headers=_as(other))
+
+    assert answers[:3] == [200, 200, 200] and 429 in answers[3:] and limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert elsewhere.status_code == 200  # each key has its own share
