@@ -25,7 +25,7 @@ from typing import Literal
 
 from fastapi import Request
 
-from ckn.graph.errors import CknError, InvalidInput, NotFound
+from ckn.graph.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from ckn.graph.model import utcnow
 
 Role = Literal["viewer", "sales", "marketing", "knowledge_manager", "admin"]
@@ -75,24 +75,6 @@ POLICY: dict[str, frozenset[Role]] = {
 """Which roles may call each operation (``METHOD path``); an operation missing here is refused to all."""
 
 
-class Unauthorized(CknError):
-    """No key, or a key that is not valid."""
-
-    title = "Authentication required"
-    status = 401
-
-
-class RateLimited(CknError):
-    """A key that made more requests than its share of a minute."""
-
-    title = "Too many requests"
-    status = 429
-
-    def __init__(self, detail: str, retry_after_s: int) -> None:
-        super().__init__(detail, retry_after_s=retry_after_s)
-        self.headers = {"Retry-After": str(retry_after_s)}
-
-
 class RateLimits:
     """How many requests each key may make per minute: a token bucket per key, in this process."""
 
@@ -122,13 +104,6 @@ class RateLimits:
             self._buckets[key] = (tokens - 1, now)
 
 
-class Forbidden(CknError):
-    """A valid key whose role may not call this operation."""
-
-    title = "Not allowed for this role"
-    status = 403
-
-
 @dataclass
 class ApiKey:
     """A key as kept at rest: its id, name, role, and a salted hash of its secret."""
@@ -147,11 +122,19 @@ class Keys:
 
     def __init__(self, home: Path) -> None:
         self.path = home / "keys.json"
+        self._read: tuple[tuple[int, int], list[ApiKey]] | None = None
 
     def _load(self) -> list[ApiKey]:
-        if not self.path.exists():
+        """The keys, read again only when the file changed (every request asks)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
             return []
-        return [ApiKey(**k) for k in json.loads(self.path.read_text(encoding="utf-8"))]
+        version = (stat.st_mtime_ns, stat.st_size)
+        if self._read is None or self._read[0] != version:
+            keys = [ApiKey(**k) for k in json.loads(self.path.read_text(encoding="utf-8"))]
+            self._read = (version, keys)
+        return [ApiKey(**asdict(k)) for k in self._read[1]]  # copies: a caller may change them
 
     def _save(self, keys: list[ApiKey]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -567,8 +567,7 @@ def bus_factor_command(
 def departure(employee_id: str, as_json: JsonOpt = False) -> None:
     """What becomes uncovered if this colleague leaves, with suggested successors."""
     settings = _run(lambda: load_settings(**_State.overrides))
-    employee_id = _ref(employee_id, NodeKind.EMPLOYEE)
-    answer = _run(lambda: departure_answer(_store(), settings, employee_id))
+    answer = _run(lambda: departure_answer(_store(), settings, employee_id))  # it resolves names too
     if as_json:
         _print_json(answer)
         return
@@ -595,13 +594,16 @@ def referrals(
     if up and down:
         typer.secho("error: --up or --down, not both", err=True, fg=typer.colors.RED)
         raise typer.Exit(EXIT_INPUT)
-    customer_id = _ref(customer_id, NodeKind.CUSTOMER)
-    answer = _run(lambda: referrals_answer(_store(), customer_id, up=up, depth=depth))
+    answer = _run(lambda: referrals_answer(_store(), customer_id, up=up, depth=depth))  # resolves names
     if as_json:
         _print_json(answer)
         return
     if up:
-        typer.echo(" ← ".join([customer_id, *(f"{c['name']} [{c['customer_id']}]" for c in answer["chain"])]))
+        typer.echo(
+            " ← ".join(
+                [answer["customer_id"], *(f"{c['name']} [{c['customer_id']}]" for c in answer["chain"])]
+            )
+        )
         return
 
     def show_node(node: dict[str, Any]) -> None:

@@ -101,6 +101,31 @@ class Ambiguous(CknError):
     status = 409
 
 
+class Unauthorized(CknError):
+    """No key, or a key that is not valid."""
+
+    title = "Authentication required"
+    status = 401
+
+
+class Forbidden(CknError):
+    """A valid key whose role may not call this operation."""
+
+    title = "Not allowed for this role"
+    status = 403
+
+
+class RateLimited(CknError):
+    """A key that made more requests than its share of a minute."""
+
+    title = "Too many requests"
+    status = 429
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
 class NotFound(CknError):
     """The entity or resource does not exist."""
 

@@ -47,7 +47,11 @@ class LoadReport:
 
 def source_id_for(path: Path) -> str:
     """The id of the Source entity for a file: its name and a digest of its content."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    hasher = hashlib.sha256()
+    with path.open("rb") as handle:  # read in pieces: the file is streamed, never held whole
+        while chunk := handle.read(2**20):
+            hasher.update(chunk)
+    digest = hasher.hexdigest()[:12]
     return f"source:{path.name}@{digest}"
 
 

@@ -21,7 +21,6 @@ the quarantine of a file is kept in step with its checkpoint, so a resumed run l
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -53,9 +52,9 @@ from ckn.ingest.tabular import (
     Mapping,
     Row,
     Scanned,
-    read_header,
     read_rows,
     scan_file,
+    sniff_header,
 )
 from ckn.ingest.vcard import read_cards
 
@@ -231,20 +230,9 @@ PRESET_COLUMNS = {
 
 
 def _header(path: Path, mapping: Mapping) -> list[str]:
-    """A CSV file's header row, canonical names and raw normalised ones (empty if unreadable)."""
-    with path.open("rb") as handle:
-        head = handle.read(65_536)
-    for encoding in ("utf-8-sig", "utf-16", "gb18030"):
-        if encoding == "utf-16" and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-            continue
-        text = head.decode(encoding, errors="ignore")
-        try:
-            raw = read_header(io.StringIO(text.split("\n", 1)[0]))
-        except InvalidInput:
-            return []
-        if raw:
-            return [*raw, *(mapping.canonical(h) for h in raw)]
-    return []
+    """A CSV file's header row: its raw names and their canonical ones (empty if unreadable)."""
+    raw = sniff_header(path)
+    return [*raw, *(mapping.canonical(h) for h in raw)]
 
 
 def _plan(path: Path, key: str, mapping: Mapping, system: str, encoding: str | None) -> _Source | None:
@@ -423,8 +411,9 @@ def ingest_paths(
                     progress(file_report)
         if replace is not None:
             kept = preview.written if preview else set()
+            versions = _versions(store)  # once: a folder of documents is thousands of sources
             for file_report in report.files:
-                retire_older(store, file_report, replace, dry_run=dry_run, kept=kept)
+                retire_older(store, file_report, replace, versions, dry_run=dry_run, kept=kept)
                 if progress and file_report.status != "skipped":
                     progress(file_report)
     if preview:
@@ -460,18 +449,25 @@ def _plan_all(
 
 
 def retire_older(
-    store: GraphStore, file: FileReport, replace: Replace, *, dry_run: bool, kept: Iterable[str] = ()
+    store: GraphStore,
+    file: FileReport,
+    replace: Replace,
+    versions: dict[str, list[str]],
+    *,
+    dry_run: bool,
+    kept: Iterable[str] = (),
 ) -> None:
     """Replace the older versions of ``file``'s source with it (deleting what only they supported).
 
     Runs once the new version is stored (merged), so a refusal loses nothing: both versions stay
     until the user confirms. A replacement that would delete more than ``replace.max_share`` of the
     older versions' facts is refused unless ``replace.confirmed``. In a dry run, ``kept`` are the
-    facts the new version would write (they are kept, not deleted).
+    facts the new version would write (they are kept, not deleted). ``versions``: the sources in the
+    store by key (:func:`_versions`).
     """
     if not file.source_id or file.status in {"rejected", "skipped"}:
         return
-    file.replaces = [s for s in _sources_of(store, file.key) if s != file.source_id]
+    file.replaces = [s for s in versions.get(file.key, []) if s != file.source_id]
     if not file.replaces:
         return
     preview = store.delete_source(*file.replaces, dry_run=True, keep=kept)
@@ -491,12 +487,13 @@ def retire_older(
     file.replaced = True
 
 
-def _sources_of(store: GraphStore, key: str) -> list[str]:
-    """The versions of the source ``key`` in the store."""
-    found: list[str] = []
+def _versions(store: GraphStore) -> dict[str, list[str]]:
+    """The sources in the store by key: the versions of each."""
+    found: dict[str, list[str]] = defaultdict(list)
     after = ""
     while page := store.list_entities(NodeKind.SOURCE, after=after, limit=min(500, store.limits.max_page)):
-        found += [source.id for source in page if source.props.get("source_key") == key]
+        for source in page:
+            found[str(source.props.get("source_key", ""))].append(source.id)
         after = page[-1].id
     return found
 

@@ -386,6 +386,22 @@ def read_header(stream: TextIO, mapping: Mapping = NO_MAPPING) -> list[str]:
     return [mapping.canonical(h) for h in headers]
 
 
+def sniff_header(path: Path, size: int = 65_536) -> list[str]:
+    """The header row of a CSV file from its first bytes, in the first encoding that reads them.
+
+    Names as :data:`NO_MAPPING` maps them; empty when the file is empty or no encoding reads it.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(size)
+    for candidate in _candidates(head[:4]):
+        try:  # not final: a character cut in two at the end of the piece read is left out
+            text = codecs.getincrementaldecoder(candidate)().decode(head)
+            return read_header(io.StringIO(text.split("\n", 1)[0]))
+        except (UnicodeDecodeError, InvalidInput):
+            continue
+    return []
+
+
 def read_rows(text: str | TextIO, mapping: Mapping = NO_MAPPING) -> Iterator[Row | BadRow]:
     """Rows of a CSV text or stream with a header row, as :class:`Row` or :class:`BadRow`, in file order.
 
