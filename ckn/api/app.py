@@ -19,10 +19,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ckn.api.answers import router as answers_router
+from ckn.api.audit import AuditTrail, note_subject
+from ckn.api.audit import router as audit_router
 from ckn.api.auth import Keys, RateLimits, authorize
 from ckn.api.deps import SettingsDep, StoreDep
 from ckn.api.jobs import Jobs, UploadLimit
 from ckn.api.jobs import router as jobs_router
+from ckn.api.privacy import Masking
+from ckn.api.privacy import router as privacy_router
 from ckn.api.schemas import (
     Decided,
     EntityOut,
@@ -135,6 +139,7 @@ TypesQuery = Annotated[
 
 def _install_state(app: FastAPI, settings: Settings) -> None:
     """What the routes share besides the store: keys, rate limits, ingest jobs, settings."""
+    app.state.settings = settings
     app.state.keys = Keys(settings.home)
     app.state.rate_limits = RateLimits(settings.rate_limit_per_minute)
     app.state.jobs = Jobs(
@@ -146,6 +151,15 @@ def _install_state(app: FastAPI, settings: Settings) -> None:
         settings.write_lock_wait_s,
         settings.phone_region,
     )
+
+
+def _mount(app: FastAPI) -> None:
+    """The middleware (the last added is outermost) and the routers of the other modules."""
+    app.add_middleware(UploadLimit)
+    app.add_middleware(Masking)
+    app.add_middleware(AuditTrail)  # outermost: it records the status the client got
+    for router in (jobs_router, answers_router, privacy_router, audit_router):
+        app.include_router(router)
 
 
 def create_app(settings: Settings | None = None, *, store: GraphStore | None = None) -> FastAPI:
@@ -172,10 +186,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     _install_state(app, settings)
     _install_error_handlers(app)
     _document_problems(app)
-    app.add_middleware(UploadLimit)
-    app.state.settings = settings
-    app.include_router(jobs_router)
-    app.include_router(answers_router)
+    _mount(app)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> Health:
@@ -290,6 +301,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         """Remove a source's evidence; facts nothing else supports go with it."""
         if not source_id:
             raise InvalidInput("source id is empty")
+        note_subject(source_id)
         return store.delete_source(source_id)
 
     return app

@@ -38,7 +38,9 @@ ANYONE: frozenset[Role] = frozenset(ROLES)
 PEOPLE: frozenset[Role] = frozenset({"sales", "marketing", "knowledge_manager", "admin"})
 """Answers that show customers or colleagues: not the read-only ``viewer``."""
 WRITERS: frozenset[Role] = frozenset({"knowledge_manager", "admin"})
-"""Changes to the graph: ingest, deletion, review decisions."""
+"""Changes to the graph: ingest, deletion, erasure, review decisions; and access requests."""
+ADMIN: frozenset[Role] = frozenset({"admin"})
+"""The audit log."""
 
 POLICY: dict[str, frozenset[Role]] = {
     "GET /healthz": PUBLIC,
@@ -71,6 +73,10 @@ POLICY: dict[str, frozenset[Role]] = {
     "POST /review/reject": WRITERS,
     "POST /review/undo": WRITERS,
     "DELETE /sources/{source_id}": WRITERS,
+    "DELETE /customers/{customer_id}": WRITERS,
+    "GET /customers/{customer_id}/export": WRITERS,
+    "GET /audit": ADMIN,
+    "GET /audit/verify": ADMIN,
 }
 """Which roles may call each operation (``METHOD path``); an operation missing here is refused to all."""
 
@@ -170,8 +176,8 @@ class Keys:
         """Whether any key is in force (then every protected operation needs one)."""
         return any(k.revoked_at is None for k in self._load())
 
-    def role_of(self, token: str) -> str:
-        """The role of a presented token.
+    def key_of(self, token: str) -> ApiKey:
+        """The key of a presented token.
 
         Raises:
             Unauthorized: the token is malformed, unknown, revoked or wrong.
@@ -184,7 +190,7 @@ class Keys:
                 and key.revoked_at is None
                 and hmac.compare_digest(key.hash, _digest(key.salt, secret))
             ):
-                return key.role
+                return key
         raise Unauthorized("the API key is not valid (unknown, revoked or mistyped)")
 
 
@@ -201,18 +207,19 @@ def authorize(request: Request) -> None:
         return
     keys: Keys = request.app.state.keys
     if not keys.active():
+        request.state.who = "anonymous (no API key exists)"
         return  # no key exists: a single user's API on their own machine
     header = request.headers.get("authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     token = token or request.headers.get("x-api-key", "").strip()
     if not token:
         raise Unauthorized("this operation needs an API key: Authorization: Bearer <key> or X-API-Key")
-    role = keys.role_of(token)
-    if allowed is None or role not in allowed:
-        raise Forbidden(f"the role {role!r} may not call {operation}")
+    key = keys.key_of(token)
+    request.state.who, request.state.role = f"key:{key.id} ({key.name})", key.role
+    if allowed is None or key.role not in allowed:
+        raise Forbidden(f"the role {key.role!r} may not call {operation}")
     limits: RateLimits = request.app.state.rate_limits
-    limits.take(token.split("_", 2)[1])
-    request.state.role = role
+    limits.take(key.id)
 
 
 def check_exposure(host: str, keys: Keys, *, insecure_no_auth: bool) -> None:

@@ -26,16 +26,19 @@ from ckn.api.answers import (
     tacit_answer,
 )
 from ckn.api.app import create_app, nlp_options
+from ckn.api.audit import all_entries, record_local
 from ckn.api.auth import Keys, check_exposure
 from ckn.api.demo import run_demo
 from ckn.api.schemas import EntityOut, SubgraphOut, ingest_report_json
 from ckn.api.understand import REFERABLE, entity_ref, search
-from ckn.graph.errors import CknError, NotFound
+from ckn.graph.audit import verify
+from ckn.graph.errors import Ambiguous, CknError, NotFound
 from ckn.graph.factory import open_store
 from ckn.graph.model import NodeKind, RelType
 from ckn.graph.settings import load_settings
 from ckn.graph.store import Direction, GraphStore
-from ckn.ingest import review
+from ckn.ingest import erasure, review
+from ckn.ingest.erasure import ErasureReport
 from ckn.ingest.generate import generate as generate_bundle
 from ckn.ingest.jsonl import load_jsonl
 from ckn.ingest.pipeline import FileReport, Replace, ingest_paths
@@ -80,12 +83,31 @@ def _run(action: Callable[[], T]) -> T:
         return action()
     except CknError as exc:
         typer.secho(f"error: {exc.title}: {exc.detail}", err=True, fg=typer.colors.RED)
+        if isinstance(exc, Ambiguous) and _State.store is not None:  # the local user may see names
+            ids = [str(c["id"]) for c in exc.extra.get("candidates", [])]
+            for found in _State.store.get_entities(ids).values():
+                typer.secho(f"  {found.id}  {found.name}", err=True)
         raise typer.Exit(EXIT_INPUT if exc.status < 500 else 1) from None
 
 
 def _ref(text: str, *kinds: NodeKind) -> str:
     """The id meant by ``text`` (an id, an id as imported, a name); several candidates: exit 2."""
-    return _run(lambda: entity_ref(_store(), text, kinds or REFERABLE))
+
+    def find() -> str:
+        try:
+            return entity_ref(_store(), text, kinds or REFERABLE)
+        except NotFound as exc:  # the API's error does not repeat what was asked; the local user's may
+            raise NotFound(f"{exc.detail}: {text!r}") from None
+
+    return _run(find)
+
+
+def _waiting(holder: str) -> None:
+    """Say that the store's write lock is held by another writer, and for how long this one waits."""
+    wait = load_settings(**_State.overrides).write_lock_wait_s
+    typer.secho(
+        f"waiting for another ingest to finish ({holder}), up to {wait:g} s", err=True, fg=typer.colors.YELLOW
+    )
 
 
 def _print_json(data: Any) -> None:
@@ -137,6 +159,7 @@ def load(
     partial = False
     for path in files:
         report = _run(lambda: load_jsonl(_store(), path))  # noqa: B023 - called at once
+        record_local(_store(), "load", [report.source_id])
         partial = partial or bool(report.rejected)
         if as_json:
             _print_json(
@@ -231,10 +254,15 @@ def ingest(
             detail = (file.status in {"rejected", "skipped"} and file.reason) or (
                 f"{file.rows} rows, {e.created + r.created} created, {e.updated + r.updated} updated, "
                 f"{e.unchanged + r.unchanged} unchanged, {file.quarantined} quarantined, "
-                f"{file.rows_per_second:,.0f} rows/s"
+                + (f"{file.suppressed} suppressed (erased people), " if file.suppressed else "")
+                + f"{file.rows_per_second:,.0f} rows/s"
                 + (f", {file.words:,} words at {file.words_per_second:,.0f} words/s" if file.words else "")
             )
             typer.echo(f"{file.status:<10} {file.kind:<13} {Path(file.path).name}: {detail}")
+            if file.suppressed:
+                lines = ", ".join(map(str, file.suppressed_lines[:20]))
+                more = " ..." if file.suppressed > 20 else ""
+                typer.echo(f"{'':<10} rows about erased people, not brought back: lines {lines}{more}")
             if file.replacement is not None:
                 d = file.replacement
                 done = "replaced" if file.replaced else "would replace"
@@ -260,15 +288,13 @@ def ingest(
             name=source,
             phone_region=settings.phone_region,
             lock_wait_s=settings.write_lock_wait_s,
-            on_wait=lambda holder: typer.secho(
-                f"waiting for another ingest to finish ({holder}), up to {settings.write_lock_wait_s:g} s",
-                err=True,
-                fg=typer.colors.YELLOW,
-            ),
+            on_wait=_waiting,
             replace=Replace(confirmed=yes, max_share=settings.replace_max_share) if replace else None,
             dry_run=dry_run,
         )
     )
+    if not dry_run:
+        record_local(_store(), "ingest", [f.source_id for f in report.files if f.source_id][:50])
     if as_json:
         _print_json(ingest_report_json(report))
     else:
@@ -330,6 +356,7 @@ def review_list(
 def review_accept(entity_id: str, candidate_id: str) -> None:
     """Merge ENTITY_ID into CANDIDATE_ID (reversible with `ckn review undo`)."""
     result = _run(lambda: review.accept(_store(), entity_id, candidate_id))
+    record_local(_store(), "review accept", [entity_id, candidate_id])
     typer.echo(f"merged {result.merged} into {result.kept}; {result.relations_moved} relationships moved")
 
 
@@ -337,6 +364,7 @@ def review_accept(entity_id: str, candidate_id: str) -> None:
 def review_reject(entity_id: str, candidate_id: str) -> None:
     """Record that ENTITY_ID and CANDIDATE_ID are different people."""
     _run(lambda: review.reject(_store(), entity_id, candidate_id))
+    record_local(_store(), "review reject", [entity_id, candidate_id])
     typer.echo(f"{entity_id} and {candidate_id} are kept apart")
 
 
@@ -344,6 +372,7 @@ def review_reject(entity_id: str, candidate_id: str) -> None:
 def review_undo(kept_id: str, merged_id: str) -> None:
     """Undo the merge of MERGED_ID into KEPT_ID."""
     result = _run(lambda: review.undo(_store(), kept_id, merged_id))
+    record_local(_store(), "review undo", [kept_id, merged_id])
     typer.echo(f"{result.merged} is back, with {result.relations_moved} relationships")
 
 
@@ -829,6 +858,7 @@ def holders(subject_id: str, limit: int = 20, as_json: JsonOpt = False) -> None:
 def delete_source(source_id: str, as_json: JsonOpt = False) -> None:
     """Remove one source's evidence; facts that nothing else supports are deleted."""
     result = _run(lambda: _store().delete_source(source_id))
+    record_local(_store(), "delete-source", [source_id])
     if as_json:
         _print_json(result.model_dump())
         return
@@ -842,17 +872,86 @@ def delete_source(source_id: str, as_json: JsonOpt = False) -> None:
 def erase(
     entity_id: str,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: erasure cannot be undone.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Erase a person or organisation: the entity, its relationships and their evidence."""
+    """Erase a customer or colleague for good: every trace, kept out of later ingests, then a scan."""
     if not yes:
         typer.secho("erase cannot be undone; repeat with --yes", err=True, fg=typer.colors.RED)
         raise typer.Exit(EXIT_INPUT)
     entity_id = _ref(entity_id)
-    result = _run(lambda: _store().erase_entity(entity_id))
-    if not result.entities_deleted:
-        typer.secho(f"no entity with id {entity_id!r}", err=True)
-        raise typer.Exit(EXIT_INPUT)
-    typer.echo(f"erased {entity_id} and {result.relations_deleted} relationships")
+    settings = _run(lambda: load_settings(**_State.overrides))
+    store = _store()
+
+    def work() -> ErasureReport:
+        with store.writer(wait_s=settings.write_lock_wait_s, on_wait=_waiting):
+            return erasure.erase(store, entity_id, settings.home / "quarantine")
+
+    report = _run(work)
+    record_local(store, "erase", [report.entity_id])
+    if as_json:
+        _print_json(report.model_dump())
+        return
+    typer.echo(
+        f"erased {report.entity_id} and {report.relations_deleted} relationships; "
+        f"{len(report.items_deleted)} of their own items deleted, {report.texts_redacted} texts redacted, "
+        f"{report.quarantine_rows_removed} quarantined rows removed, {report.suppressed_keys} keys suppressed"
+    )
+    scan = report.scan
+    verdict = "nothing left" if report.clean else f"{scan.store_hits + scan.quarantine_hits} traces LEFT"
+    namesakes = f"; {scan.namesakes} other people have the same name (kept)" if scan.namesakes else ""
+    typer.echo(f"scan of {scan.items_scanned} items and the quarantine: {verdict}{namesakes}")
+    if not report.clean:
+        raise typer.Exit(1)
+
+
+@app.command("export-person")
+def export_person_command(entity_id: str) -> None:
+    """Everything held about a customer or colleague, as JSON (an access request)."""
+    entity_id = _ref(entity_id)
+    settings = _run(lambda: load_settings(**_State.overrides))
+    exported = _run(lambda: erasure.export_person(_store(), entity_id, settings.home / "quarantine"))
+    record_local(_store(), "export-person", [entity_id])
+    _print_json(exported)
+
+
+audit_app = typer.Typer(help="The audit log: who called what, about whom, when.", invoke_without_command=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.callback()
+def audit_command(
+    ctx: typer.Context,
+    after: Annotated[int, typer.Option(help="Records after this sequence number.")] = 0,
+    limit: Annotated[int, typer.Option(help="How many records.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit log, oldest first (``ckn audit verify`` checks its hash chain)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    entries = _run(lambda: _store().read_audit(after=after, limit=limit))
+    if as_json:
+        _print_json([e.model_dump() for e in entries])
+        return
+    for e in entries:
+        r = e.record
+        subjects = ", ".join(r.get("subjects", []))
+        typer.echo(
+            f"{e.seq:>6} {str(r.get('at', ''))[:19]} {r.get('who')} ({r.get('role')}) "
+            f"{r.get('operation')} -> {r.get('status')}" + (f" [{subjects}]" if subjects else "")
+        )
+
+
+@audit_app.command("verify")
+def audit_verify_command() -> None:
+    """Check the audit log's hash chain; exit 1 when a record was changed, removed or reordered."""
+    verdict = verify(all_entries(_store()))
+    if verdict.intact:
+        typer.echo(f"audit log intact: {verdict.records} records")
+        return
+    typer.secho(
+        f"audit log BROKEN at record {verdict.broken_at}: {verdict.reason}", err=True, fg=typer.colors.RED
+    )
+    raise typer.Exit(1)
 
 
 @app.command("bench")
@@ -917,6 +1016,7 @@ def keys_create(
     """Create an API key; its secret is shown once (only a salted hash of it is kept)."""
     settings = _run(lambda: load_settings(**_State.overrides))
     key, token = _run(lambda: Keys(settings.home).create(name, role))
+    record_local(_store(), "keys create", [f"key:{key.id}"])
     typer.echo(f"{key.id}  {key.role}  {key.name}")
     typer.echo(token)
 
@@ -935,6 +1035,7 @@ def keys_revoke(key_id: str) -> None:
     """Revoke an API key: it is refused from now on."""
     settings = _run(lambda: load_settings(**_State.overrides))
     key = _run(lambda: Keys(settings.home).revoke(key_id))
+    record_local(_store(), "keys revoke", [f"key:{key.id}"])
     typer.echo(f"revoked {key.id} ({key.role}, {key.name})")
 
 

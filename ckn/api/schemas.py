@@ -6,6 +6,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ckn.graph.audit import AuditEntry
 from ckn.graph.model import Entity, Provenance, Relation
 from ckn.graph.store import DeleteResult, Subgraph, WriteResult
 from ckn.ingest.pipeline import IngestReport
@@ -13,6 +14,13 @@ from ckn.queries.experts import Evidence
 from ckn.queries.knowledge import BusFactor, Loss, TacitHolder
 
 T = TypeVar("T")
+
+
+class AuditPage(BaseModel):
+    """A page of the audit log; pass ``next_after`` as ``after`` for the next."""
+
+    items: list[AuditEntry]
+    next_after: int | None
 
 
 class Page(BaseModel, Generic[T]):
@@ -119,6 +127,8 @@ def ingest_report_json(report: IngestReport) -> dict[str, Any]:
                 "replaced": f.replaced,
                 "rows": f.rows,
                 "quarantined": f.quarantined,
+                "suppressed": f.suppressed,
+                "suppressed_lines": f.suppressed_lines[:1000],
                 "written": f.written.model_dump(),
                 "seconds": round(f.seconds, 3),
                 "rows_per_second": round(f.rows_per_second, 1),
@@ -472,6 +482,9 @@ class FileOut(_Out):
     replaced: bool
     rows: int
     quarantined: int
+    suppressed: int
+    """Rows about people erased before: not written (or written without the link to them)."""
+    suppressed_lines: list[int]
     written: WriteResult
     seconds: float
     rows_per_second: float
@@ -499,3 +512,14 @@ class JobOut(_Out):
     report: IngestReportOut | None
     error: str | None
     status_url: str | None = None
+
+
+class PersonExport(_Out):
+    """Everything held about a person (an access request): record, relationships, items, quarantine."""
+
+    format: str
+    person: dict[str, Any]
+    relations: list[dict[str, Any]]
+    items: list[dict[str, Any]]
+    """Interactions, feedback and documents linked to them."""
+    quarantined_rows: list[dict[str, Any]]

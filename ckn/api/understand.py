@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz, process
 
+from ckn.api.audit import note_subject
 from ckn.graph.cache import cached
 from ckn.graph.errors import Ambiguous, NotFound
 from ckn.graph.ids import entity_id
@@ -82,6 +83,13 @@ REFERABLE = RESOLVED_KINDS
 
 
 def entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = REFERABLE) -> str:
+    """The id of the entity a user means by ``text`` (see :func:`_entity_ref`), noted for the audit."""
+    found = _entity_ref(store, text, kinds)
+    note_subject(found)
+    return found
+
+
+def _entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...]) -> str:
     """The id of the entity a user means by ``text``: an id, an id as imported, or a name.
 
     ``customer:C016`` is an id; ``C016`` is the id the CRM export gave (``customer:C016`` or
@@ -91,7 +99,7 @@ def entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = REFER
 
     Raises:
         NotFound: nothing of these kinds is called that.
-        Ambiguous: several entities are; they are listed with their ids.
+        Ambiguous: several entities are; they are listed by id (errors name no one).
 
     """
     text = text.strip()
@@ -101,7 +109,7 @@ def entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = REFER
     if len(by_crm_id) == 1:
         return next(iter(by_crm_id))
     if len(by_crm_id) > 1:
-        raise _ambiguous(text, [(e.id, e.name) for e in by_crm_id.values()])
+        raise _ambiguous(list(by_crm_id))
     resolver = _resolver(store)
     named = sorted({i for kind in kinds for i in resolver.named(kind, text)})
     if not named:  # an e-mail address, a phone number
@@ -110,24 +118,24 @@ def entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = REFER
         return named[0]
     if named:
         entities = store.get_entities(named)
-        raise _ambiguous(text, [(i, entities[i].name) for i in named if i in entities])
+        raise _ambiguous([i for i in named if i in entities])
     hits = [h for h in search(store, text, limit=10) if NodeKind(str(h["kind"])) in kinds] if text else []
     exact = [h for h in hits if fold(str(h["name"]))[0] == fold(text)[0] or float(str(h["score"])) >= 100]
     close = exact or [h for h in hits if float(str(h["score"])) >= EXACT_ENOUGH]
     if len(close) == 1:
         return str(close[0]["id"])
     if close or hits:
-        raise _ambiguous(text, [(str(h["id"]), str(h["name"])) for h in close or hits])
-    raise NotFound(f"no {' or '.join(k.value.lower() for k in kinds)} with id or name {text!r}")
+        raise _ambiguous([str(h["id"]) for h in close or hits])
+    raise NotFound(f"no {' or '.join(k.value.lower() for k in kinds)} has this id, name, e-mail or phone")
 
 
 EXACT_ENOUGH = 90.0
 """Least search score at which a name is taken as meant when nothing else comes close."""
 
 
-def _ambiguous(text: str, candidates: list[tuple[str, str]]) -> Ambiguous:
-    listed = "; ".join(f"{i} ({name})" for i, name in candidates[:10])
+def _ambiguous(candidates: list[str]) -> Ambiguous:
+    listed = ", ".join(candidates[:10])
     return Ambiguous(
-        f"{text!r} could be any of: {listed}; give one of these ids",
-        candidates=[{"id": i, "name": name} for i, name in candidates[:10]],
+        f"several entities match: {listed}; give one of these ids",
+        candidates=[{"id": i} for i in candidates[:10]],
     )

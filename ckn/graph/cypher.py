@@ -21,6 +21,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z_]{0,63}")
 ENTITY = "Entity"
 META = "CknMeta"
 CHECKPOINT = "CknCheckpoint"
+AUDIT = "CknAudit"
+SUPPRESSED = "CknSuppressed"
 
 
 def label(kind: NodeKind | str) -> str:
@@ -61,6 +63,10 @@ MIGRATIONS: dict[int, list[str]] = {
         f"CREATE CONSTRAINT ckn_meta_key IF NOT EXISTS FOR (m:{META}) REQUIRE m.key IS UNIQUE",
         f"CREATE CONSTRAINT ckn_checkpoint_job IF NOT EXISTS FOR (c:{CHECKPOINT}) REQUIRE c.job IS UNIQUE",
         *_relation_constraints(),
+    ],
+    2: [
+        f"CREATE CONSTRAINT ckn_audit_seq IF NOT EXISTS FOR (a:{AUDIT}) REQUIRE a.seq IS UNIQUE",
+        f"CREATE CONSTRAINT ckn_suppressed_hash IF NOT EXISTS FOR (s:{SUPPRESSED}) REQUIRE s.hash IS UNIQUE",
     ],
 }
 """Schema version -> idempotent statements that bring the database to it. Every relationship type
@@ -327,3 +333,23 @@ def count_relations(rtype: RelType | str) -> str:
 
 
 PING = "RETURN 1 AS ok"
+
+# -- suppression list and audit log ----------------------------------------------------------------
+
+SUPPRESS = f"UNWIND $hashes AS h MERGE (s:{SUPPRESSED} {{hash: h}}) ON CREATE SET s.added_at = $at"
+LIST_SUPPRESSED = f"MATCH (s:{SUPPRESSED}) RETURN s.hash AS hash"
+LOCK_AUDIT = f"""
+MERGE (m:{META} {{key: 'audit'}}) ON CREATE SET m.seq = 0, m.hash = ''
+SET m.key = m.key
+RETURN m.seq AS seq, m.hash AS hash
+"""
+"""The chain's head, locked (``SET``) before it is read, so appends from replicas queue up."""
+APPEND_AUDIT = f"""
+MATCH (m:{META} {{key: 'audit'}})
+CREATE (:{AUDIT} {{seq: $seq, record: $record, prev: $prev, hash: $hash}})
+SET m.seq = $seq, m.hash = $hash
+"""
+READ_AUDIT = f"""
+MATCH (a:{AUDIT}) WHERE a.seq > $after
+RETURN a.seq AS seq, a.record AS record, a.prev AS prev, a.hash AS hash ORDER BY a.seq LIMIT $limit
+"""

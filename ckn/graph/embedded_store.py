@@ -25,6 +25,7 @@ import networkx as nx
 
 from ckn.graph import traversal
 from ckn.graph.adjacency import Adjacency
+from ckn.graph.audit import GENESIS, AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
 from ckn.graph.errors import StoreUnavailable, StoreVersionError
 from ckn.graph.heap import Projection, paused_gc
@@ -46,7 +47,7 @@ from ckn.graph.writer import WriterLock, holder_name
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Format of the files on disk; bump it with a migration in ``_MIGRATIONS``."""
 
 DB_FILE = "ckn.sqlite3"
@@ -87,9 +88,19 @@ CREATE TABLE checkpoints (job TEXT PRIMARY KEY, position TEXT NOT NULL, updated_
 
 SCHEMA = _SCHEMA_V1
 """The tables and indexes of the current format (benchmarks write the same rows into them bare)."""
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_MIGRATIONS: dict[int, str] = {
+    1: _SCHEMA_V1,
+    2: "CREATE TABLE suppressed (hash TEXT PRIMARY KEY, added_at TEXT NOT NULL) WITHOUT ROWID",
+}
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
+
+AUDIT_FILE = "audit.sqlite"
+"""The audit log, beside the store: its appends never wait for an ingest's write transaction."""
+_AUDIT_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL, prev TEXT NOT NULL,"
+    " hash TEXT NOT NULL)"
+)
 
 _json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 """Properties as stored: compact, keys sorted (one encoder: ``json.dumps`` with options makes one
@@ -160,6 +171,8 @@ class EmbeddedStore(traversal.Traversals):
             self._conn.execute(f"PRAGMA {pragma}")
         self._migrate()
         self._lock_file: IO[str] | None = None
+        self._audit: sqlite3.Connection | None = None
+        self._audit_lock = threading.Lock()
         self._writer = WriterLock(self._take_writer, self._release_writer)
 
     # -- one writer at a time -----------------------------------------------------------------------
@@ -600,6 +613,53 @@ class EmbeddedStore(traversal.Traversals):
             row = self._conn.execute("SELECT position FROM checkpoints WHERE job = ?", (job,)).fetchone()
         return None if row is None else str(row[0])
 
+    # -- suppression list and audit log ------------------------------------------------------------
+
+    def suppress(self, hashes: Iterable[str]) -> None:
+        """See :meth:`graph.store.GraphStore.suppress`."""
+        at = utcnow().isoformat()
+        with self._tx() as cur:
+            cur.executemany("INSERT OR IGNORE INTO suppressed VALUES (?, ?)", [(h, at) for h in hashes])
+
+    def suppressed(self) -> frozenset[str]:
+        """See :meth:`graph.store.GraphStore.suppressed`."""
+        with self._locked():
+            return frozenset(r[0] for r in self._conn.execute("SELECT hash FROM suppressed"))
+
+    def _audit_conn(self) -> sqlite3.Connection:
+        if self._audit is None:
+            conn = sqlite3.connect(self.home / AUDIT_FILE, isolation_level=None, check_same_thread=False)
+            for pragma in ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 60000"):
+                conn.execute(f"PRAGMA {pragma}")
+            conn.execute(_AUDIT_SCHEMA)
+            self._audit = conn
+        return self._audit
+
+    def append_audit(self, record: dict[str, Any]) -> AuditEntry:
+        """See :meth:`graph.store.GraphStore.append_audit` (``BEGIN IMMEDIATE``: one chain for all)."""
+        text = canonical(record)
+        with self._audit_lock:
+            conn = self._audit_conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+                digest = chain_hash(prev, text)
+                conn.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, text, prev, digest))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return AuditEntry(seq=seq, record=record, prev=prev, hash=digest)
+
+    def read_audit(self, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
+        """See :meth:`graph.store.GraphStore.read_audit`."""
+        with self._audit_lock:
+            rows = self._audit_conn().execute(
+                "SELECT seq, record, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            )
+            return [AuditEntry(seq=s, record=json.loads(r), prev=p, hash=h) for s, r, p, h in rows]
+
     def stats(self) -> Stats:
         """See :meth:`graph.store.GraphStore.stats`."""
         with self._locked():
@@ -627,6 +687,10 @@ class EmbeddedStore(traversal.Traversals):
         with self._locked():
             self._conn.close()
             self._view = None
+        with self._audit_lock:
+            if self._audit is not None:
+                self._audit.close()
+                self._audit = None
         self._behind.close()
 
     # -- the traversal view (graph.adjacency) ----------------------------------------------------------------

@@ -10,6 +10,7 @@ Every statement comes from :mod:`graph.cypher`; this is the only module that imp
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -24,6 +25,7 @@ from neo4j import GraphDatabase, ManagedTransaction, Query, RoutingControl
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable
 
 from ckn.graph import cypher, traversal
+from ckn.graph.audit import AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
 from ckn.graph.errors import StoreUnavailable, StoreVersionError
 from ckn.graph.heap import Projection
@@ -644,6 +646,39 @@ class Neo4jStore(traversal.Traversals):
         self._behind.wait()
         with self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
             yield from session.run(_q(text, self._timeout), _params(params))
+
+    # -- suppression list and audit log ------------------------------------------------------------
+
+    def suppress(self, hashes: Iterable[str]) -> None:
+        """See :meth:`graph.store.GraphStore.suppress`."""
+        rows, at = sorted(set(hashes)), utcnow().isoformat()
+        self._write_tx(lambda tx: self._run(tx, cypher.SUPPRESS, hashes=rows, at=at))
+
+    def suppressed(self) -> frozenset[str]:
+        """See :meth:`graph.store.GraphStore.suppressed`."""
+        return frozenset(str(r["hash"]) for r in self._read(cypher.LIST_SUPPRESSED))
+
+    def append_audit(self, record: dict[str, Any]) -> AuditEntry:
+        """See :meth:`graph.store.GraphStore.append_audit`: the chain's head node is locked first."""
+        text = canonical(record)
+
+        def work(tx: ManagedTransaction) -> AuditEntry:
+            (head,) = self._run(tx, cypher.LOCK_AUDIT)
+            seq, prev = int(head["seq"]) + 1, str(head["hash"])
+            digest = chain_hash(prev, text)
+            self._run(tx, cypher.APPEND_AUDIT, seq=seq, record=text, prev=prev, hash=digest)
+            return AuditEntry(seq=seq, record=record, prev=prev, hash=digest)
+
+        entry: AuditEntry = self._managed_write(work)
+        return entry
+
+    def read_audit(self, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
+        """See :meth:`graph.store.GraphStore.read_audit`."""
+        rows = self._read(cypher.READ_AUDIT, after=after, limit=limit)
+        return [
+            AuditEntry(seq=r["seq"], record=json.loads(r["record"]), prev=r["prev"], hash=r["hash"])
+            for r in rows
+        ]
 
     def get_checkpoint(self, job: str) -> str | None:
         """See :meth:`graph.store.GraphStore.get_checkpoint`."""

@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
+from ckn.graph.audit import AuditEntry
 from ckn.graph.errors import LimitExceeded
 from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
 
@@ -341,6 +342,22 @@ class GraphStore(Protocol):
 
     def get_checkpoint(self, job: str) -> str | None:
         """The last position a job committed, or None."""
+        ...
+
+    def suppress(self, hashes: Iterable[str]) -> None:
+        """Add hashed keys of erased people to the suppression list (kept for good)."""
+        ...
+
+    def suppressed(self) -> frozenset[str]:
+        """Every hashed key on the suppression list (small: a few per erased person)."""
+        ...
+
+    def append_audit(self, record: dict[str, Any]) -> AuditEntry:
+        """Append a record to the audit log, chained to the last one (one chain across processes)."""
+        ...
+
+    def read_audit(self, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
+        """Audit records with ``seq`` above ``after``, oldest first."""
         ...
 
     def stats(self) -> Stats:

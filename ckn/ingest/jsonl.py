@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ckn.graph.errors import DanglingRelation, InvalidInput
 from ckn.graph.model import Batch, Entity, NodeKind, Provenance, Relation
 from ckn.graph.store import GraphStore, WriteResult
+from ckn.ingest.erasure import Suppression
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class LoadReport:
     lines: int = 0
     written: WriteResult = field(default_factory=WriteResult)
     rejected: list[Rejected] = field(default_factory=list)
+    suppressed: list[int] = field(default_factory=list)
+    """Lines about people erased before (:mod:`ingest.erasure`): not loaded."""
 
 
 def source_id_for(path: Path) -> str:
@@ -112,6 +115,7 @@ def _load(store: GraphStore, path: Path, batch_size: int) -> LoadReport:
             Provenance(source_id=source_id, extractor=EXTRACTOR, extractor_version=EXTRACTOR_VERSION),
         ),
     )
+    suppression = Suppression.of(store)
     entities: list[tuple[int, Entity]] = [(0, source)]
     relations: list[tuple[int, Relation]] = []
     later: list[tuple[int, Relation]] = []  # relations to entities further down the file
@@ -133,6 +137,11 @@ def _load(store: GraphStore, path: Path, batch_size: int) -> LoadReport:
                 fact = _record(raw, number, source_id)
             except (ValueError, InvalidInput) as exc:
                 report.rejected.append(Rejected(number, _reason(exc)))
+                continue
+            if suppression and (
+                suppression.entity(fact) if isinstance(fact, Entity) else suppression.relation(fact)
+            ):
+                report.suppressed.append(number)  # an erased person's: not brought back
                 continue
             if isinstance(fact, Entity):
                 entities.append((number, fact))

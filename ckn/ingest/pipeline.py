@@ -21,6 +21,7 @@ the quarantine of a file is kept in step with its checkpoint, so a resumed run l
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from ckn.graph.merge import plan_write
 from ckn.graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
 from ckn.graph.store import DeleteResult, GraphStore, WriteResult
 from ckn.ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
+from ckn.ingest.erasure import Suppression
 from ckn.ingest.nlp import Gazetteer, TextAnalyzer
 from ckn.ingest.normalise import DEFAULT_REGION, BadValue
 from ckn.ingest.records import CONVERTERS, ORDER, TEXT_KINDS, Context, text_facts, text_of
@@ -116,6 +118,14 @@ class FileReport:
     """What replacing them deletes (or, in a dry run or when refused, would delete)."""
     replaced: bool = False
     """Whether the older versions were retired (False: none, a dry run, or refused)."""
+    suppressed_lines: list[int] = field(default_factory=list)
+    """Lines of rows about people erased before (:mod:`ingest.erasure`): not written, or written
+    without the reference to them."""
+
+    @property
+    def suppressed(self) -> int:
+        """How many rows were about erased people."""
+        return len(self.suppressed_lines)
 
     @property
     def rows_per_second(self) -> float:
@@ -371,6 +381,7 @@ def ingest_paths(
     with locked:
         with paused_gc(), target.write_behind():
             resolver = Resolver.from_store(store)
+            suppression = Suppression.of(store)
             settle()  # the resolver lives as long as the ingest: later young collections skip it
             texts = _Texts(resolver, nlp or NlpOptions())
             for source in sorted(planned, key=lambda p: p.order):
@@ -398,6 +409,7 @@ def ingest_paths(
                         threshold=match_threshold,
                         key=source.key,
                         phone_region=phone_region,
+                        suppression=suppression,
                     )
                 except InvalidInput as exc:  # the whole file is unreadable: say so, go on with the others
                     file_report = FileReport(
@@ -760,8 +772,10 @@ class _RowPass:
         writer: _Writer,
         threshold: int | None,
         lines: int = 0,
+        suppression: Suppression | None = None,
     ) -> None:
         self.name, self.rows, self.convert = name, rows, convert
+        self.suppression = suppression or Suppression(frozenset())
         self.first, self.writer, self.threshold = first, writer, threshold
         self.resolver, self.quarantine = first.resolver, writer.quarantine
         self.held: deque[Row] = deque()
@@ -799,6 +813,8 @@ class _RowPass:
         """Learn a row committed before an interruption again, as it was learned when first read."""
         misses = self.first.misses
         again = _quiet(self.convert, row, self.first)
+        if any(isinstance(f, Entity) and self.suppression.entity(f) for f in again):
+            return  # an erased person's row: never written
         self.resolver.learn_all(again)
         if row.line in self.quarantine.lines:
             return  # held back, then bad on its second conversion: learned, never written
@@ -822,11 +838,36 @@ class _RowPass:
 
     def _converted(self, row: Row, ctx: Context) -> list[Entity | Relation] | None:
         try:
-            return self.convert(row, ctx)
+            facts = self.convert(row, ctx)
         except BadValue as exc:
+            if self.suppression and self.suppression.cells(row.cells):
+                self._suppressed(row.line)  # an erased person's row is not kept, not even as bad
+                return None
             raw = json.dumps(row.cells, ensure_ascii=False)
             self.quarantine.add(self.name, BadRow(row.line, exc.detail, raw))
             return None
+        return self._unsuppressed(row, facts, ctx) if self.suppression else facts
+
+    def _unsuppressed(
+        self, row: Row, facts: list[Entity | Relation], ctx: Context
+    ) -> list[Entity | Relation] | None:
+        """A row's facts without erased people: none if the row is about one, else without links to them."""
+        check = self.suppression
+        if any(isinstance(f, Entity) and check.entity(f) for f in facts) or (
+            ctx.file_kind in _ONE_PASS and any(isinstance(f, Relation) and check.relation(f) for f in facts)
+        ):
+            self._suppressed(row.line)
+            return None
+        kept = [f for f in facts if not (isinstance(f, Relation) and check.relation(f))]
+        if len(kept) != len(facts):
+            self._suppressed(row.line)
+        return [check.scrubbed(f) if isinstance(f, Entity) else f for f in kept]
+
+    def _suppressed(self, line: int) -> None:
+        lines = self.writer.report.suppressed_lines
+        at = bisect.bisect_left(lines, line)  # rows held back come again at the end: kept in order
+        if at == len(lines) or lines[at] != line:
+            lines.insert(at, line)
 
     def _flush_if_full(self, line: int, on_rows: Callable[[str, int, int], None] | None) -> None:
         if not self.writer.full():
@@ -854,6 +895,7 @@ def ingest_records(
     threshold: int = MATCH_THRESHOLD,
     key: str = "",
     phone_region: str = DEFAULT_REGION,
+    suppression: Suppression | None = None,
 ) -> FileReport:
     """Ingest the records of one source (a file, ``scanned`` for its digest, streamed into rows by ``read``).
 
@@ -901,7 +943,14 @@ def ingest_records(
     try:
         writer.add([source])
         rows = _RowPass(
-            name, read(scanned), convert, first, writer, threshold if reviewed else None, scanned.lines
+            name,
+            read(scanned),
+            convert,
+            first,
+            writer,
+            threshold if reviewed else None,
+            scanned.lines,
+            suppression or Suppression(frozenset()),
         )
         rows.run(resumed.line, on_rows)
         writer.add([source.model_copy(update={"props": {**source.props, "rows": report.rows}})])
@@ -912,7 +961,14 @@ def ingest_records(
             resolver.forget(never_written)
     report.quarantined = quarantine.count
     report.seconds = time.perf_counter() - started
-    log.info("%s: %d rows, %s, %d quarantined", name, report.rows, report.written, report.quarantined)
+    log.info(
+        "%s: %d rows, %s, %d quarantined, %d suppressed",
+        name,
+        report.rows,
+        report.written,
+        report.quarantined,
+        report.suppressed,
+    )
     return report
 
 

@@ -1,0 +1,155 @@
+"""Field-level masking: what each role may not see, taken out of every answer wherever it sits.
+
+:data:`HIDDEN` is the documented table of fields per role (beside :data:`api.auth.POLICY`, which says
+what each role may call). The :class:`Masking` middleware applies it to every response body of a masked
+role, whatever its shape: each object at any depth (entities inside paths, trees, evidence lists,
+search hits, problem details) loses the hidden fields, and every other string is scrubbed of e-mail
+addresses and phone numbers (free text, and exports: GraphML, GEXF, CSV, JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ckn.api.auth import Role
+from ckn.api.deps import SettingsDep, StoreDep
+from ckn.api.schemas import PersonExport
+from ckn.api.understand import entity_ref
+from ckn.graph.model import NodeKind
+from ckn.ingest.erasure import ErasureReport, erase, export_person
+
+CONTACT = frozenset({"email", "emails", "phone", "phones", "mobile", "fax", "address", "addresses"})
+"""Ways to reach a person."""
+TEXT = frozenset({"notes", "text", "snippet", "keyphrases", "resolution", "quote"})
+"""Free text, which may say anything about anyone."""
+
+HIDDEN: dict[Role, frozenset[str]] = {
+    "viewer": CONTACT | TEXT,
+    "sales": frozenset(),
+    "marketing": CONTACT,
+    "knowledge_manager": frozenset(),
+    "admin": frozenset(),
+}
+"""The fields each role does not see, at any depth of any answer. Roles with hidden contact fields also
+get every other string scrubbed of e-mail addresses and phone numbers."""
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"(?<![\w+:@/#.])(?:\+|00)?\d[\d\s().\-/]{5,20}\d(?![\w@])")
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}:\d{2}")
+MASKED = "[masked]"
+
+
+def _phone_like(match: re.Match[str]) -> str:
+    text = match.group()
+    if _DATE.search(text) or sum(c.isdigit() for c in text) < 7:
+        return text
+    return MASKED
+
+
+def scrub(text: str) -> str:
+    """``text`` without e-mail addresses and phone numbers."""
+    if "@" in text:
+        text = EMAIL.sub(MASKED, text)
+    return PHONE.sub(_phone_like, text) if any(c.isdigit() for c in text) else text
+
+
+def mask(value: Any, hidden: frozenset[str]) -> Any:
+    """``value`` (parsed JSON) with the ``hidden`` fields emptied at any depth and every string scrubbed."""
+    if isinstance(value, dict):
+        return {k: _emptied(v) if k in hidden else mask(v, hidden) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v, hidden) for v in value]
+    if isinstance(value, str):
+        return scrub(value)
+    return value
+
+
+def _emptied(value: Any) -> Any:
+    """A hidden field's value replaced by an empty one of its type (answers keep their shape)."""
+    if isinstance(value, list):
+        return []
+    if isinstance(value, dict):
+        return {}
+    if isinstance(value, str):
+        return MASKED
+    return None
+
+
+def masked_body(body: bytes, content_type: str, hidden: frozenset[str]) -> bytes:
+    """A response body without the ``hidden`` fields, its strings scrubbed."""
+    if "json" in content_type:
+        try:
+            return json.dumps(mask(json.loads(body), hidden), ensure_ascii=False).encode()
+        except ValueError:
+            pass
+    return scrub(body.decode("utf-8", errors="replace")).encode()
+
+
+class Masking:
+    """ASGI middleware: the body of every answer to a masked role, masked (see :data:`HIDDEN`).
+
+    The role is the one :func:`api.auth.authorize` found for the request's key; an open API (no key
+    exists) masks nothing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; hold a masked role's answer until it is whole, then mask it."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        parts: list[bytes] = []
+
+        async def masking_send(message: Message) -> None:
+            nonlocal start
+            role = (scope.get("state") or {}).get("role")
+            hidden = HIDDEN.get(role, CONTACT | TEXT) if role else frozenset()
+            if not hidden:  # the role is known before the answer starts
+                await send(message)
+                return
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            parts.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            content_type = dict(headers).get(b"content-type", b"").decode("latin-1")
+            body = masked_body(b"".join(parts), content_type, hidden)
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await self.app(scope, receive, masking_send)
+
+
+ERASE_WAIT_S = 10.0
+"""How long an erasure asked over HTTP waits for a running ingest (then: 409, try again)."""
+
+router = APIRouter(tags=["privacy"])
+
+
+@router.delete("/customers/{customer_id}")
+def erase_customer(store: StoreDep, settings: SettingsDep, customer_id: str) -> ErasureReport:
+    """Erase a customer and every trace of them, and keep them out of later ingests (for good)."""
+    customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,))
+    with store.writer(wait_s=min(settings.write_lock_wait_s, ERASE_WAIT_S)):
+        return erase(store, customer_id, settings.home / "quarantine", kinds=(NodeKind.CUSTOMER,))
+
+
+@router.get("/customers/{customer_id}/export")
+def export_customer(store: StoreDep, settings: SettingsDep, customer_id: str) -> PersonExport:
+    """Everything held about a customer, machine-readable (an access request)."""
+    customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,))
+    return PersonExport(**export_person(store, customer_id, settings.home / "quarantine"))

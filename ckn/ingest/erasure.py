@@ -1,0 +1,509 @@
+"""Erasure that lasts, and access requests: everything held about a person, removed or handed over.
+
+:func:`erase` removes a customer or colleague and every trace of them: their relationships (review
+candidates and mentions included), the feedback they submitted, their name, e-mail addresses and phone
+numbers in the texts and key phrases of other items, and the quarantined rows that hold them. It then
+puts hashed keys of them on the store's suppression list (:class:`Suppression`), which every later
+ingest checks, so a new export of the same CRM table does not bring them back, and scans the store and
+the quarantine to say that nothing is left.
+
+A name is redacted from texts the person is linked to, and from all texts when no other person has that
+name; a same-named other customer and what is said about them stay. :func:`export_person` gives a
+machine-readable copy of everything held about a person.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ckn.graph.errors import InvalidInput, NotFound
+from ckn.graph.ids import normalise_key
+from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
+from ckn.graph.store import GraphStore
+from ckn.ingest import normalise
+from ckn.ingest.normalise import BadValue
+
+PEOPLE = (NodeKind.CUSTOMER, NodeKind.EMPLOYEE)
+TEXTS = (NodeKind.KNOWLEDGE_ITEM, NodeKind.INTERACTION, NodeKind.FEEDBACK)
+"""Kinds whose properties hold free text that may name a person."""
+_PAGE = 1000
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d[\d\s().\-]{4,18}\d(?!\w)")
+
+
+# -- the suppression list ------------------------------------------------------------------------------
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(f"ckn-suppress\x1f{key}".encode()).hexdigest()
+
+
+def person_keys(entity: Entity, organisations: Iterable[str] = ()) -> set[str]:
+    """The keys a person is recognised by.
+
+    Their id, CRM and other external ids, e-mails, phones, and their name together with their city or
+    organisation (a name alone would keep out a namesake).
+    """
+    props = entity.props
+    keys = {f"id:{entity.id}"}
+    keys |= {f"ext:{x}" for x in _strings(props.get("external_ids"))}
+    keys |= {f"email:{e.lower()}" for e in _strings(props.get("emails"))}
+    keys |= {f"phone:{p}" for p in _strings(props.get("phones"))}
+    name = normalise_key(entity.name)
+    if name and props.get("city"):
+        keys.add(f"name+city:{name}|{normalise_key(str(props['city']))}")
+    keys |= {f"name+org:{name}|{org}" for org in organisations if name}
+    return keys
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)] if value else []
+
+
+class _Finder:
+    """Finds a person's traces in text (:meth:`spans`) and masks them (:meth:`redact`)."""
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` holds a trace, as spans of the original text."""
+        raise NotImplementedError
+
+    def redact(self, text: str) -> tuple[str, int]:
+        """``text`` with every trace masked (one ``█`` a character: other spans keep their offsets)."""
+        spans = self.spans(text)
+        if not spans:
+            return text, 0
+        chars = list(text)
+        for start, end in spans:
+            chars[start:end] = MASK * (end - start)
+        return "".join(chars), len(spans)
+
+
+class Suppression(_Finder):
+    """The suppression list as an ingest checks it: rows of erased people are not written again."""
+
+    def __init__(self, hashes: frozenset[str]) -> None:
+        self.hashes = hashes
+
+    @classmethod
+    def of(cls, store: GraphStore) -> Suppression:
+        """The store's list, read once for an ingest run."""
+        return cls(store.suppressed())
+
+    def __bool__(self) -> bool:
+        return bool(self.hashes)
+
+    def _any(self, keys: Iterable[str]) -> bool:
+        return any(_hash(k) in self.hashes for k in keys)
+
+    def entity(self, entity: Entity) -> bool:
+        """Whether an entity a row states is an erased person."""
+        return entity.kind in PEOPLE and self._any(person_keys(entity))
+
+    def relation(self, relation: Relation) -> bool:
+        """Whether a relation joins an erased person."""
+        return self._any((f"id:{relation.source}", f"id:{relation.target}"))
+
+    def cells(self, cells: dict[str, str]) -> bool:
+        """Whether a row that could not be read names an erased person by id, e-mail or phone."""
+        keys: set[str] = set()
+        for value in cells.values():
+            text = normalise.text(value or "")
+            if not text:
+                continue
+            keys.add(f"ext:crm:{text}")
+            if "@" in text:
+                keys.add(f"email:{text.lower()}")
+            elif sum(c.isdigit() for c in text) >= 6:
+                with contextlib.suppress(BadValue):
+                    keys.add(f"phone:{normalise.phone(text)}")
+        return self._any(keys)
+
+    def scrubbed(self, entity: Entity) -> Entity:
+        """An item whose text names an erased person (name, e-mail, phone), with those masked."""
+        if entity.kind not in TEXTS:
+            return entity
+        name, props, found = _redacted_props(entity, self)
+        return entity.model_copy(update={"name": name, "props": props}) if found else entity
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` names an erased person: e-mails, phones, and names kept as ``name:`` keys."""
+        folded, index = _folded(text)
+        found = [m.span() for m in _EMAIL.finditer(folded) if self._any([f"email:{m.group()}"])]
+        found += [
+            m.span()
+            for m in _PHONE.finditer(folded)
+            if (number := _phone_of(m.group())) and self._any([f"phone:{number}"])
+        ]
+        found += [span for span, words in _name_candidates(folded) if self._any([f"name:{words}"])]
+        return [(index[a], index[b - 1] + 1) for a, b in found if b > a]
+
+
+def _name_candidates(folded: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """Every run of 2 to 4 Chinese characters, and of 1 to 4 words, that could be a name."""
+    for run in re.finditer(r"[\u3400-\u9fff]{2,}", folded):
+        start, chars = run.start(), run.group()
+        for i in range(len(chars)):
+            for size in (2, 3, 4):
+                if i + size <= len(chars):
+                    yield (start + i, start + i + size), chars[i : i + size]
+    words = list(re.finditer(r"[^\W\d_]+", folded))
+    for i in range(len(words)):
+        for size in (2, 3, 4):
+            if i + size <= len(words):
+                span = (words[i].start(), words[i + size - 1].end())
+                yield span, " ".join(w.group() for w in words[i : i + size])
+
+
+# -- finding a person in text --------------------------------------------------------------------------
+
+
+@dataclass
+class Traces(_Finder):
+    """What identifies one person in text: their name (when it may be redacted), e-mails and phones.
+
+    Text is compared in its NFKC, case-folded form (full-width letters and digits, any case), and a
+    trace is masked in the original text character by character (``█``), so the offsets of every other
+    piece of evidence in it stay right.
+    """
+
+    names: list[str]
+    emails: set[str]
+    phones: set[str]
+    values: set[str] = field(default_factory=set)
+    """Ids as imported (``C101``), looked for in quarantined rows only."""
+
+    def __post_init__(self) -> None:
+        folded = [_fold(n) for n in self.names if len(_fold(n)) >= 2]
+        self._folded_names = folded
+        self._name = (
+            re.compile(
+                "|".join(
+                    r"\s*".join(map(re.escape, n))
+                    if _cjk(n)
+                    else r"(?<!\w)" + r"\s+".join(map(re.escape, n.split())) + r"(?!\w)"
+                    for n in folded
+                )
+            )
+            if folded
+            else None
+        )
+        self._phone_tails = {p[-4:] for p in self.phones}
+
+    def _maybe(self, folded: str) -> bool:
+        """Whether ``folded`` could hold a trace at all (a cheap first look)."""
+        return (
+            any(n.split()[0] in folded for n in self._folded_names)
+            or (bool(self.emails) and "@" in folded)
+            or any(t in folded for t in self._phone_tails)
+        )
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` holds a trace, as spans of the original text."""
+        if not self._maybe(unicodedata.normalize("NFKC", text).casefold()):
+            return []
+        folded, index = _folded(text)
+        found: list[tuple[int, int]] = []
+        if self.emails:
+            found += [m.span() for m in _EMAIL.finditer(folded) if m.group() in self.emails]
+        if self.phones:
+            found += [m.span() for m in _PHONE.finditer(folded) if _phone_of(m.group()) in self.phones]
+        if self._name is not None:
+            found += [m.span() for m in self._name.finditer(folded)]
+        return [(index[a], index[b - 1] + 1) for a, b in found if b > a]
+
+    def in_raw(self, line: str) -> bool:
+        """Whether a quarantined row (its line in the quarantine) holds any trace, or an id as imported."""
+        texts, cells = [line], []
+        with contextlib.suppress(ValueError, AttributeError):
+            raw = json.loads(line).get("raw")
+            if isinstance(raw, str):
+                texts.append(raw)
+                try:
+                    cells = [str(v) for v in json.loads(raw).values()]
+                except (ValueError, AttributeError):
+                    cells = re.split(r"[,;\t|\"]", raw)
+        if any(self.spans(t) for t in [*texts, *cells]):
+            return True
+        return any(normalise.text(c).strip() in self.values for c in cells)
+
+
+MASK = "\u2588"
+"""What a trace is replaced with, one for each character it had."""
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """``text`` folded character by character, and the original position of each folded character."""
+    parts: list[str] = []
+    index: list[int] = []
+    for position, char in enumerate(text):
+        folded = _fold(char) if not char.isascii() else char.lower()
+        parts.append(folded)
+        index.extend([position] * len(folded))
+    return "".join(parts), index
+
+
+def _phone_of(text: str) -> str | None:
+    with contextlib.suppress(BadValue):
+        return normalise.phone(text)
+    return None
+
+
+def _cjk(text: str) -> bool:
+    return any("\u3400" <= c <= "\u9fff" for c in text)
+
+
+def _redacted_props(entity: Entity, traces: _Finder) -> tuple[str, dict[str, Any], int]:
+    name, found = traces.redact(entity.name)
+    props: dict[str, Any] = {}
+    for key, value in entity.props.items():
+        if isinstance(value, str):
+            props[key], n = traces.redact(value)
+            found += n
+        elif isinstance(value, list) and value and isinstance(value[0], str):
+            items = [traces.redact(v) for v in value]
+            found += sum(n for _, n in items)
+            kept = [v for v, n in items if not n]  # a key phrase that named them goes whole
+            props[key] = kept or None
+        else:
+            props[key] = value
+    return name, props, found
+
+
+# -- erasure ------------------------------------------------------------------------------------------
+
+
+class Scan(BaseModel):
+    """What a scan after erasure found of the person."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    items_scanned: int
+    store_hits: int
+    quarantine_hits: int
+    namesakes: int
+    """Other people with the same name: kept, with what is said about them."""
+
+    @property
+    def clean(self) -> bool:
+        """Nothing of the person was found."""
+        return not (self.store_hits or self.quarantine_hits)
+
+
+class ErasureReport(BaseModel):
+    """What :func:`erase` removed, and what the scan after it found (nothing, when ``clean``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entity_id: str
+    kind: str
+    relations_deleted: int
+    items_deleted: list[str]
+    """Items that were the person's own (feedback they submitted)."""
+    texts_redacted: int
+    """Other items whose text, title or key phrases named them."""
+    quarantine_rows_removed: int
+    suppressed_keys: int
+    scan: Scan
+    clean: bool
+
+
+def _relations(store: GraphStore, entity_id: str) -> list[Relation]:
+    found: list[Relation] = []
+    for rel_type in RelType:  # a page per type: nobody has a page's worth of one type... almost
+        page = store.get_relations(entity_id, types=[rel_type], limit=store.limits.max_page)
+        found += page
+    return found
+
+
+def _person(store: GraphStore, entity_id: str, kinds: tuple[NodeKind, ...]) -> Entity:
+    entity = store.get_entity(entity_id)
+    if entity is None:
+        raise NotFound("no such person", entity_id=entity_id)
+    if entity.kind not in kinds:
+        wanted = " or ".join(k.value for k in kinds)
+        raise InvalidInput(f"{entity_id} is a {entity.kind.value}, not a {wanted}")
+    return entity
+
+
+def _traces(store: GraphStore, entity: Entity) -> tuple[Traces, int]:
+    """The person's traces; their name only if no one else has it (then also: how many namesakes)."""
+    name = normalise_key(entity.name)
+    namesakes = sum(
+        1
+        for i, _, other, _ in store.scan_entities(kinds=PEOPLE, fields=())
+        if i != entity.id and normalise_key(other) == name
+    )
+    ids = {x.partition(":")[2] for x in _strings(entity.props.get("external_ids")) if ":" in x}
+    traces = Traces(
+        names=[entity.name] if len(name) >= 2 else [],
+        emails={e.lower() for e in _strings(entity.props.get("emails"))},
+        phones=set(_strings(entity.props.get("phones"))),
+        values=ids | {entity.id.partition(":")[2]},
+    )
+    return traces, namesakes
+
+
+def _text_items(store: GraphStore) -> Iterator[str]:
+    for item_id, _, _, _ in store.scan_entities(kinds=TEXTS, fields=()):
+        yield item_id
+
+
+def _scan_texts(store: GraphStore, ids: list[str], traces: Traces) -> tuple[list[Entity], int]:
+    """Items among ``ids`` that hold a trace."""
+    hits: list[Entity] = []
+    for start in range(0, len(ids), _PAGE):
+        for item in store.get_entities(ids[start : start + _PAGE]).values():
+            if _redacted_props(item, traces)[2]:
+                hits.append(item)
+    return hits, len(ids)
+
+
+def erase(
+    store: GraphStore, entity_id: str, quarantine_dir: Path, *, kinds: tuple[NodeKind, ...] = PEOPLE
+) -> ErasureReport:
+    """Erase a person and every trace of them, keep them out of later ingests, and scan for leftovers."""
+    person = _person(store, entity_id, kinds)
+    relations = _relations(store, person.id)
+    organisations = [r.target for r in relations if r.type is RelType.WORKS_AT and r.source == person.id]
+    keys = person_keys(person, organisations)
+    traces, namesakes = _traces(store, person)
+    if not namesakes and traces.names:  # new texts naming them are masked too, unless a namesake exists
+        keys.add(f"name:{normalise_key(person.name)}")
+    linked = {r.target if r.source == person.id else r.source for r in relations}
+    own = sorted(
+        r.target for r in relations if r.type is RelType.SUBMITTED and r.source == person.id
+    )  # their feedback: their words
+    everywhere = traces if not namesakes else Traces(names=[], emails=traces.emails, phones=traces.phones)
+    texts = list(_text_items(store))
+    redacted = 0
+    for start in range(0, len(texts), _PAGE):
+        for item in store.get_entities(texts[start : start + _PAGE]).values():
+            if item.id in own:
+                continue
+            name, props, found = _redacted_props(item, traces if item.id in linked else everywhere)
+            if found:
+                store.write(Batch(entities=(item.model_copy(update={"name": name, "props": props}),)))
+                redacted += 1
+    deleted = 0
+    for item_id in own:
+        deleted += store.erase_entity(item_id).relations_deleted
+    deleted += store.erase_entity(person.id).relations_deleted
+    removed = _clean_quarantine(quarantine_dir, traces if not namesakes else _with_ids(everywhere, traces))
+    store.suppress(_hash(k) for k in keys)
+    scan = _scan(store, texts, everywhere, quarantine_dir, traces, namesakes)
+    return ErasureReport(
+        entity_id=person.id,
+        kind=person.kind.value,
+        relations_deleted=deleted,
+        items_deleted=own,
+        texts_redacted=redacted,
+        quarantine_rows_removed=removed,
+        suppressed_keys=len(keys),
+        scan=scan,
+        clean=scan.clean,
+    )
+
+
+def _with_ids(traces: Traces, full: Traces) -> Traces:
+    return Traces(names=traces.names, emails=traces.emails, phones=traces.phones, values=full.values)
+
+
+def _scan(
+    store: GraphStore, texts: list[str], traces: Traces, quarantine_dir: Path, full: Traces, namesakes: int
+) -> Scan:
+    """Look for the person again: people's e-mails and phones, the texts, and the quarantine."""
+    person_hits = 0
+    for _, _, _, props in store.scan_entities(kinds=PEOPLE, fields=("emails", "phones")):
+        emails = {e.lower() for e in _strings(props.get("emails"))}
+        phones = set(_strings(props.get("phones")))
+        person_hits += bool(emails & full.emails or phones & full.phones)
+    remaining = [i for i in texts if store.get_entity(i) is not None]
+    hits, scanned = _scan_texts(store, remaining, traces)
+    rows = _with_ids(traces, full)
+    quarantine = sum(1 for _, line in _quarantine_lines(quarantine_dir) if rows.in_raw(line))
+    return Scan(
+        items_scanned=scanned,
+        store_hits=person_hits + len(hits),
+        quarantine_hits=quarantine,
+        namesakes=namesakes,
+    )
+
+
+def _quarantine_lines(folder: Path) -> Iterator[tuple[Path, str]]:
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.jsonl")):
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                yield path, line
+
+
+def _clean_quarantine(folder: Path, traces: Traces) -> int:
+    """Drop the quarantined rows that hold a trace of the person; how many."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for path in sorted(folder.glob("*.jsonl")):
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if not traces.in_raw(line)]
+        if len(kept) != len(lines):
+            removed += len(lines) - len(kept)
+            fresh = path.with_suffix(f".{os.getpid()}.tmp")
+            fresh.write_text("".join(kept), encoding="utf-8")
+            os.replace(fresh, path)
+    return removed
+
+
+# -- access requests -------------------------------------------------------------------------------------
+
+
+def export_person(store: GraphStore, entity_id: str, quarantine_dir: Path) -> dict[str, Any]:
+    """Everything held about a person, machine-readable.
+
+    The record and its evidence, every relationship (with what is at its other end), the items that
+    name them, and their quarantined rows.
+    """
+    person = _person(store, entity_id, PEOPLE)
+    relations = _relations(store, person.id)
+    others = store.get_entities(sorted({r.target if r.source == person.id else r.source for r in relations}))
+    traces, _ = _traces(store, person)
+    named = [
+        {"id": other.id, "kind": other.kind.value, "name": other.name, "props": other.props}
+        for other in others.values()
+        if other.kind in TEXTS
+    ]
+    quarantined = [json.loads(line) for _, line in _quarantine_lines(quarantine_dir) if traces.in_raw(line)]
+    return {
+        "format": "ckn person export 1",
+        "person": json.loads(person.model_dump_json()),
+        "relations": [
+            {
+                **json.loads(r.model_dump_json()),
+                "other": {
+                    "id": (o := r.target if r.source == person.id else r.source),
+                    "kind": others[o].kind.value if o in others else None,
+                    "name": others[o].name if o in others else None,
+                },
+            }
+            for r in relations
+        ],
+        "items": named,
+        "quarantined_rows": quarantined,
+    }

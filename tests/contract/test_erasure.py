@@ -1,0 +1,142 @@
+"""Erasure that lasts (every store): a customer erased leaves no trace, and a new export keeps them out."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from ckn.graph.model import NodeKind
+from ckn.graph.store import GraphStore
+from ckn.ingest.erasure import erase, export_person
+from ckn.ingest.pipeline import ingest_paths
+
+NAME, EMAIL, PHONE = "欧阳晓燕", "ouyang.xy@canary.example", "+86 139 1234 5678"
+CANARIES = (NAME, EMAIL, "13912345678", "139 1234 5678", "Ouyang.XY@Canary.example")
+"""The erased person's name, e-mail and phone, as they are written in the files below."""
+
+CUSTOMERS = f"""customer_id,name,kind,email,phone,city,segment,referred_by,lifetime_value
+C1,{NAME},person,{EMAIL},{PHONE},杭州,SMB,,1200
+C2,王伟,person,wang.wei@north.example,+86 138 0000 1111,北京,SMB,C1,800
+C3,王伟,person,wangwei@south.example,+86 137 0000 2222,广州,SMB,,300
+C4,Northwind GmbH,organization,info@northwind.example,+49 89 1234567,München,Enterprise,,9000
+C1,{NAME},person,not-an-email,{PHONE},杭州,SMB,,1200
+"""
+INTERACTIONS = f"""interaction_id,occurred_at,channel,direction,employee_id,customer_id,product_id,subject,notes,amount
+I1,2026-10-02 09:15,call,inbound,E1,C1,P1,X200 drift,{NAME} 来电：X200 漂移，回电 139-1234-5678,
+I2,2026-10-03 10:00,email,inbound,E1,C4,P1,X200 order,"Northwind asked; cc {EMAIL.upper()}",
+I3,2026-10-04 11:00,call,outbound,E1,C2,P1,X200 follow-up,王伟 (北京) 确认续约,
+"""
+FEEDBACK = """feedback_id,submitted_at,customer_id,product_id,rating,kind,text,handled_by,resolution
+F1,2026-10-05,C1,P1,2,投诉,我的读数偏高，请回电 13912345678,E1,已处理
+F2,2026-10-06,C3,P1,5,praise,很好,E1,
+"""
+EMPLOYEES = "employee_id,name,email,department\nE1,李娜,li.na@example.cn,客户服务部\n"
+PRODUCTS = "product_id,name,category\nP1,X200,instrument\n"
+NOTE = f"""---
+title: 拜访纪要
+authors: 李娜
+customers: C1
+---
+拜访{NAME}（Ｏｕｙａｎｇ ｘｉａｏｙａｎ），联系 {EMAIL}。王伟也在场。
+"""
+
+
+def _bundle(folder: Path, customers: str = CUSTOMERS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in {
+        "employees.csv": EMPLOYEES,
+        "products.csv": PRODUCTS,
+        "customers.csv": customers,
+        "interactions.csv": INTERACTIONS,
+        "feedback.csv": FEEDBACK,
+    }.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "documents").mkdir(exist_ok=True)
+    (folder / "documents" / "visit.md").write_text(NOTE, encoding="utf-8")
+    return folder
+
+
+def _everything(store: GraphStore) -> str:
+    """Every entity and relation the store holds, as text."""
+    parts = []
+    for kind in NodeKind:
+        after = ""
+        while page := store.list_entities(kind, after=after, limit=500):
+            for entity in page:
+                parts.append(entity.model_dump_json())
+                parts += [r.model_dump_json() for r in store.get_relations(entity.id, limit=1000)]
+            after = page[-1].id
+    return unicodedata.normalize("NFKC", json.loads(json.dumps("\n".join(parts)))).casefold()
+
+
+def _leaks(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return [c for c in CANARIES if unicodedata.normalize("NFKC", c).casefold() in folded]
+
+
+def _files(home: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def erased(store: GraphStore, tmp_path: Path) -> tuple[GraphStore, Path, object]:
+    quarantine = tmp_path / "quarantine"
+    ingest_paths(store, [_bundle(tmp_path / "export")], quarantine_dir=quarantine)
+    assert store.get_entity("customer:C1") is not None
+    assert _leaks(_everything(store)) and any(_leaks(p.read_text()) for p in quarantine.glob("*.jsonl"))
+    report = erase(store, "customer:C1", quarantine)
+    return store, quarantine, report
+
+
+def test_an_erased_customer_leaves_no_trace_in_the_store_or_the_quarantine(erased, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store, quarantine, report = erased
+    assert report.clean and report.scan.store_hits == 0 and report.scan.quarantine_hits == 0
+    assert report.items_deleted == ["feedback:F1"] and report.texts_redacted >= 2
+    assert report.quarantine_rows_removed == 1 and report.scan.namesakes == 0
+    assert store.get_entity("customer:C1") is None and store.get_entity("feedback:F1") is None
+    assert _leaks(_everything(store)) == []
+    assert all(_leaks(p.read_text(encoding="utf-8")) == [] for p in quarantine.glob("*.jsonl"))
+    if store.backend == "embedded":  # the store's own files: pages, log and all
+        raw = _files(tmp_path / "store") if (tmp_path / "store").exists() else b""
+        assert all(c.encode() not in raw for c in CANARIES)
+
+
+def test_what_others_said_stays_and_a_namesake_is_untouched(erased) -> None:  # type: ignore[no-untyped-def]
+    store, _, _ = erased
+    north, south = store.get_entity("customer:C2"), store.get_entity("customer:C3")
+    assert north is not None and south is not None
+    assert north.name == south.name == "王伟" and north.props["emails"] == ["wang.wei@north.example"]
+    other = store.get_entity("interaction:I3")
+    assert other is not None and "王伟 (北京) 确认续约" in str(other.props)
+    note = store.get_entity("interaction:I1")
+    assert note is not None and "X200 漂移" in str(note.props["notes"])  # the rest of the text stays
+    order = store.get_entity("interaction:I2")
+    assert order is not None and "Northwind asked" in str(order.props["notes"])
+
+
+def test_a_new_export_of_the_same_table_does_not_bring_them_back(erased, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store, quarantine, _ = erased
+    changed = CUSTOMERS.replace("Enterprise", "Key Account").replace(f"C1,{NAME}", f"C1,{NAME} ")
+    report = ingest_paths(store, [_bundle(tmp_path / "next", changed)], quarantine_dir=quarantine)
+    by_kind = {f.kind: f for f in report.files}
+    assert by_kind["customers"].suppressed_lines == [2, 3, 6]  # C1 twice; C2's referrer link
+    assert by_kind["interactions"].suppressed_lines == [2]
+    assert by_kind["feedback"].suppressed_lines == [2]
+    assert store.get_entity("customer:C1") is None
+    assert store.get_entity("customer:C2") is not None
+    assert _leaks(_everything(store)) == []
+    assert all(_leaks(p.read_text(encoding="utf-8")) == [] for p in quarantine.glob("*.jsonl"))
+
+
+def test_an_access_request_gives_everything_held_about_a_person(store: GraphStore, tmp_path: Path) -> None:
+    quarantine = tmp_path / "quarantine"
+    ingest_paths(store, [_bundle(tmp_path / "export")], quarantine_dir=quarantine)
+    copy = export_person(store, "customer:C1", quarantine)
+    text = json.dumps(copy, ensure_ascii=False)
+    assert copy["person"]["id"] == "customer:C1" and EMAIL in copy["person"]["props"]["emails"]
+    assert {r["other"]["id"] for r in copy["relations"]} >= {"interaction:I1", "feedback:F1", "customer:C2"}
+    assert len(copy["quarantined_rows"]) == 1 and "not-an-email" in text
+    assert "wang.wei@north.example" not in text  # another person's record is not theirs
