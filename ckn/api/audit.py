@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ckn.api.deps import StoreDep
 from ckn.api.schemas import AuditPage
 from ckn.graph.audit import AuditEntry, Verdict, verify
+from ckn.graph.errors import CknError
 from ckn.graph.model import utcnow
 from ckn.graph.store import GraphStore
 
@@ -135,7 +136,9 @@ class AuditTrail:
                 status=status,
                 request_id=request_id,
             )
-        except Exception:  # the answer was sent; a lost record is logged, never hidden
+        except CknError as exc:  # the answer was sent; a lost record is logged, never hidden
+            log.error("could not write the audit record of request %s: %s", request_id, exc.detail)
+        except Exception:
             log.exception("could not write the audit record of request %s", request_id)
 
 

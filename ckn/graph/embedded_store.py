@@ -680,7 +680,8 @@ class EmbeddedStore(traversal.Traversals):
             with self._locked():
                 self._conn.execute("SELECT count(*) FROM ckn_meta").fetchone()
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"embedded store at {self.path} does not answer: {exc}") from None
+            log.error("the embedded store at %s does not answer: %s", self.path, exc)
+            raise StoreUnavailable("the embedded store does not answer; see the server log") from None
 
     def close(self) -> None:
         """See :meth:`graph.store.GraphStore.close`."""

@@ -139,6 +139,11 @@ class StoreUnavailable(CknError):
     status = 503
     title = "Store unavailable"
 
+    def __init__(self, detail: str, retry_after_s: int | None = None) -> None:
+        super().__init__(detail)
+        if retry_after_s is not None:
+            self.headers = {"Retry-After": str(retry_after_s)}
+
 
 class StoreVersionError(CknError):
     """The data on disk was written by an incompatible version of ckn."""

@@ -28,6 +28,7 @@ def open_store(settings: Settings) -> GraphStore:
             settings.neo4j_password.get_secret_value(),
             database=settings.neo4j_database,
             timeout_s=settings.neo4j_timeout_s,
+            connect_timeout_s=settings.neo4j_connect_timeout_s,
             limits=limits_from(settings),
             lock_lease_s=settings.neo4j_lock_lease_s,
         )

@@ -17,16 +17,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 import neo4j
 import networkx as nx
 from neo4j import GraphDatabase, ManagedTransaction, Query, RoutingControl
-from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from ckn.graph import cypher, traversal
 from ckn.graph.audit import AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
+from ckn.graph.breaker import Breaker
 from ckn.graph.errors import StoreUnavailable, StoreVersionError
 from ckn.graph.heap import Projection
 from ckn.graph.ids import relation_type_of
@@ -46,6 +47,7 @@ from ckn.graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteRe
 from ckn.graph.writer import WriterLock, holder_name
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _CHUNK = 5000
 
@@ -72,6 +74,13 @@ class _Unprinted(list[Any]):
 def _params(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters for the driver, their lists unprinted (see :class:`_Unprinted`)."""
     return {k: _Unprinted(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
+def _outage(exc: BaseException) -> bool:
+    """Whether an error means the server is away (down, restarting, unreachable), not a bad query."""
+    if isinstance(exc, ServiceUnavailable | SessionExpired | OSError):
+        return True
+    return isinstance(exc, Neo4jError) and "DatabaseUnavailable" in (exc.code or "")
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -160,18 +169,25 @@ class Neo4jStore(traversal.Traversals):
         timeout_s: float = 30.0,
         limits: Limits | None = None,
         lock_lease_s: float = 10.0,
+        connect_timeout_s: float = 1.0,
     ) -> None:
-        """Connect, check the server answers, and bring the schema up to date."""
+        """Connect, check the server answers, and bring the schema up to date.
+
+        ``timeout_s`` bounds a query; ``connect_timeout_s`` bounds connecting and the retries of a
+        transient failure, so a request meets an outage within it (then the circuit opens: see
+        :mod:`graph.breaker`).
+        """
         self.limits = limits or Limits()
         self.database = database
         self._timeout = timeout_s
         self._behind = CommitsBehind()
+        self._breaker = Breaker("Neo4j", _outage)
         self._driver = GraphDatabase.driver(
             uri,
             auth=(user, password),
-            connection_timeout=timeout_s,
-            connection_acquisition_timeout=timeout_s,
-            max_transaction_retry_time=timeout_s,
+            connection_timeout=connect_timeout_s,
+            connection_acquisition_timeout=connect_timeout_s,
+            max_transaction_retry_time=0,  # ckn retries transient errors itself, not outages (_retrying)
             notifications_min_severity="OFF",  # schema hints on an empty database are noise, not errors
         )
         try:
@@ -230,18 +246,42 @@ class Neo4jStore(traversal.Traversals):
 
     def _read(self, text: str, **params: Any) -> list[neo4j.Record]:
         self._behind.wait()
-        records, _, _ = self._driver.execute_query(
-            _q(text, self._timeout), _params(params), routing_=RoutingControl.READ, database_=self.database
-        )
+        query, values = _q(text, self._timeout), _params(params)
+        with self._breaker.guard():
+            records, _, _ = self._retrying(
+                lambda: self._driver.execute_query(
+                    query, values, routing_=RoutingControl.READ, database_=self.database
+                )
+            )
         return records
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """``call()``, tried again after a transient error (a deadlock, a leader switch).
+
+        For up to the query timeout; an outage is not retried: it opens the circuit at once.
+        """
+        deadline, delay = time.monotonic() + self._timeout, 0.05
+        while True:
+            try:
+                return call()
+            except Exception as exc:
+                if _outage(exc) or not _retryable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.info("transient Neo4j error (%s); trying again", exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _write_tx(self, work: Any) -> Any:
         self._behind.wait()
         return self._managed_write(work)
 
     def _managed_write(self, work: Any) -> Any:
-        with self._driver.session(database=self.database) as session:
-            return session.execute_write(work)
+        def once() -> Any:
+            with self._driver.session(database=self.database) as session:
+                return session.execute_write(work)
+
+        with self._breaker.guard():
+            return self._retrying(once)
 
     def _begin(self, work: Any) -> tuple[neo4j.Session, neo4j.Transaction, Any]:
         """``work`` run in an explicit transaction left open for its commit; retried as managed ones are."""
@@ -644,7 +684,10 @@ class Neo4jStore(traversal.Traversals):
     def _stream(self, text: str, **params: Any) -> Iterator[neo4j.Record]:
         """Records as the server sends them (a read transaction), not all held at once."""
         self._behind.wait()
-        with self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+        with (
+            self._breaker.guard(),
+            self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session,
+        ):
             yield from session.run(_q(text, self._timeout), _params(params))
 
     # -- suppression list and audit log ------------------------------------------------------------
@@ -706,7 +749,8 @@ class Neo4jStore(traversal.Traversals):
         try:
             self._read(cypher.PING)
         except (ServiceUnavailable, Neo4jError, OSError) as exc:
-            raise StoreUnavailable(f"Neo4j does not answer: {exc}") from None
+            log.error("Neo4j does not answer: %s", exc)
+            raise StoreUnavailable("Neo4j does not answer; see the server log", retry_after_s=5) from None
 
     def close(self) -> None:
         """See :meth:`graph.store.GraphStore.close`."""

@@ -44,7 +44,14 @@ class Settings(BaseSettings):
     )
     neo4j_database: str = Field(default="neo4j", description="Neo4j database name.")
     neo4j_timeout_s: float = Field(
-        default=30.0, gt=0, description="Timeout of one Neo4j transaction and of connecting, in seconds."
+        default=30.0, gt=0, description="Timeout of one Neo4j transaction, in seconds."
+    )
+    neo4j_connect_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="Seconds to connect to Neo4j: how soon a request meets an outage (a 503 with "
+        "Retry-After; later requests get it at once until Neo4j answers).",
     )
     neo4j_lock_lease_s: float = Field(
         default=10.0,
