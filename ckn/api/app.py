@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ckn.api.answers import router as answers_router
 from ckn.api.audit import AuditTrail, note_subject
 from ckn.api.audit import router as audit_router
-from ckn.api.auth import Keys, RateLimits, authorize
+from ckn.api.auth import Keys, RateLimits, Tokens, authorize
 from ckn.api.deps import SettingsDep, StoreDep
 from ckn.api.jobs import Jobs, UploadLimit
 from ckn.api.jobs import router as jobs_router
@@ -141,6 +141,9 @@ def _install_state(app: FastAPI, settings: Settings) -> None:
     """What the routes share besides the store: keys, rate limits, ingest jobs, settings."""
     app.state.settings = settings
     app.state.keys = Keys(settings.home)
+    app.state.tokens = Tokens(
+        settings.jwt_issuer, settings.jwt_audience, settings.jwks_url, settings.jwt_role_claim
+    )
     app.state.rate_limits = RateLimits(settings.rate_limit_per_minute)
     app.state.jobs = Jobs(
         settings.home / "uploads",

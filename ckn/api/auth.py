@@ -1,11 +1,13 @@
-"""Who may call what: API keys, roles, and the one policy table that maps role × operation.
+"""Who may call what: API keys, identity-provider tokens, roles, and the policy table of role × operation.
 
 Keys are kept in ``CKN_HOME/keys.json`` as a salted SHA-256 of their secret, never the secret
 itself; ``ckn keys create`` shows a new key once. A request names its key in ``Authorization: Bearer
-<key>`` or ``X-API-Key``. As long as no key exists the API is open, for a single user on their own
-machine (``ckn serve`` refuses any other address than loopback then, unless told
-``--insecure-no-auth``); once a key exists, every operation but liveness and readiness needs one, and
-:data:`POLICY` says which roles may call it.
+<key>`` or ``X-API-Key``; with an identity provider set (:class:`Tokens`), a JWT it signed works in
+``Authorization: Bearer`` too. As long as no key exists and no provider is set, the API is open, for a
+single user on their own machine (``ckn serve`` refuses any other address than loopback then, unless
+told ``--insecure-no-auth``); otherwise every operation but liveness and readiness needs a key or a
+token, and :data:`POLICY` says which roles may call it (:data:`api.privacy.HIDDEN`: which fields
+each role sees).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+import jwt
 from fastapi import Request
 
 from ckn.graph.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
@@ -194,6 +197,54 @@ class Keys:
         raise Unauthorized("the API key is not valid (unknown, revoked or mistyped)")
 
 
+class Tokens:
+    """Bearer tokens from an external identity provider: JWTs checked against its published keys.
+
+    On when ``CKN_JWT_ISSUER``, ``CKN_JWT_AUDIENCE`` and ``CKN_JWKS_URL`` are set. A token must be
+    signed by a key of the JWKS (RS256, ES256 or EdDSA), unexpired, from that issuer, for that audience,
+    and name a ckn role in its ``CKN_JWT_ROLE_CLAIM`` claim (a role, or a list: the first ckn role).
+    """
+
+    ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA")
+
+    def __init__(
+        self, issuer: str | None, audience: str | None, jwks_url: str | None, role_claim: str
+    ) -> None:
+        self.issuer, self.audience, self.role_claim = issuer, audience, role_claim
+        self.enabled = bool(issuer and audience and jwks_url)
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5) if jwks_url else None
+
+    def identity(self, token: str) -> tuple[str, Role]:
+        """Who a token is (``jwt:<subject>``) and their role.
+
+        Raises:
+            Unauthorized: the token is not valid (signature, expiry, issuer, audience).
+            Forbidden: it names no ckn role.
+
+        """
+        if self._jwks is None:
+            raise Unauthorized("bearer tokens are not accepted here (no identity provider is set)")
+        try:
+            key = self._jwks.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=list(self.ALGORITHMS),
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWKClientError:
+            raise Unauthorized("the token's signing key is not one of the identity provider's") from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"the token is not valid: {exc}") from None
+        named = claims.get(self.role_claim)
+        for role in [named] if isinstance(named, str) else list(named or []):
+            if role in ROLES:
+                return f"jwt:{claims['sub']}", role
+        raise Forbidden(f"the token names no ckn role in its {self.role_claim!r} claim")
+
+
 def _digest(salt: str, secret: str) -> str:
     return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
 
@@ -206,34 +257,40 @@ def authorize(request: Request) -> None:
     if allowed is PUBLIC:
         return
     keys: Keys = request.app.state.keys
-    if not keys.active():
+    tokens: Tokens = request.app.state.tokens
+    if not keys.active() and not tokens.enabled:
         request.state.who = "anonymous (no API key exists)"
         return  # no key exists: a single user's API on their own machine
     header = request.headers.get("authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     token = token or request.headers.get("x-api-key", "").strip()
     if not token:
-        raise Unauthorized("this operation needs an API key: Authorization: Bearer <key> or X-API-Key")
-    key = keys.key_of(token)
-    request.state.who, request.state.role = f"key:{key.id} ({key.name})", key.role
-    if allowed is None or key.role not in allowed:
-        raise Forbidden(f"the role {key.role!r} may not call {operation}")
+        raise Unauthorized("this operation needs an API key or token: Authorization: Bearer ... or X-API-Key")
+    if token.startswith("ckn_") or not tokens.enabled:
+        key = keys.key_of(token)
+        who, role = f"key:{key.id} ({key.name})", key.role
+    else:
+        who, role = tokens.identity(token)
+    request.state.who, request.state.role = who, role
+    if allowed is None or role not in allowed:
+        raise Forbidden(f"the role {role!r} may not call {operation}")
     limits: RateLimits = request.app.state.rate_limits
-    limits.take(key.id)
+    limits.take(who)
 
 
-def check_exposure(host: str, keys: Keys, *, insecure_no_auth: bool) -> None:
-    """Refuse to serve an open API beyond this machine.
+def check_exposure(host: str, keys: Keys, *, insecure_no_auth: bool, tokens: bool = False) -> None:
+    """Refuse to serve an open API beyond this machine (``tokens``: an identity provider is set).
 
     Raises:
-        InvalidInput: ``host`` is not loopback, no API key exists, and ``insecure_no_auth`` is off.
+        InvalidInput: ``host`` is not loopback, no API key exists nor identity provider is set, and
+            ``insecure_no_auth`` is off.
 
     """
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
-    if not loopback and not keys.active() and not insecure_no_auth:
+    if not loopback and not keys.active() and not tokens and not insecure_no_auth:
         raise InvalidInput(
             f"refusing to serve on {host} without authentication: create a key with "
             "`ckn keys create NAME --role admin`, or pass --insecure-no-auth to serve it open anyway"

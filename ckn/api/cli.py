@@ -993,8 +993,11 @@ def serve(
     import uvicorn
 
     settings = _run(lambda: load_settings(**_State.overrides))
-    _run(lambda: check_exposure(host, Keys(settings.home), insecure_no_auth=insecure_no_auth))
-    if insecure_no_auth and not Keys(settings.home).active():
+    providers = bool(settings.jwt_issuer and settings.jwt_audience and settings.jwks_url)
+    _run(
+        lambda: check_exposure(host, Keys(settings.home), insecure_no_auth=insecure_no_auth, tokens=providers)
+    )
+    if insecure_no_auth and not Keys(settings.home).active() and not providers:
         typer.secho(
             f"warning: serving on {host} without authentication: anyone who reaches it can read and "
             "change everything",

@@ -186,7 +186,7 @@ class Neo4jStore(traversal.Traversals):
             uri,
             auth=(user, password),
             connection_timeout=connect_timeout_s,
-            connection_acquisition_timeout=connect_timeout_s,
+            connection_acquisition_timeout=connect_timeout_s * 2.5,  # a busy server: not an outage
             max_transaction_retry_time=0,  # ckn retries transient errors itself, not outages (_retrying)
             notifications_min_severity="OFF",  # schema hints on an empty database are noise, not errors
         )

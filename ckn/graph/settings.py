@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         description="Region (ISO 3166 code) of phone numbers written without a country code, unless the "
         "row's country or city column says otherwise.",
     )
+    jwt_issuer: str | None = Field(
+        default=None, description="Issuer (`iss`) of the identity provider's bearer tokens (JWT)."
+    )
+    jwt_audience: str | None = Field(default=None, description="Audience (`aud`) those tokens must name.")
+    jwks_url: str | None = Field(
+        default=None,
+        description="URL of the identity provider's signing keys (JWKS); with the issuer and audience "
+        "set, its tokens are accepted beside API keys.",
+    )
+    jwt_role_claim: str = Field(
+        default="ckn_role", description="Claim of a token that names its ckn role (a role, or a list)."
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=1,

@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
+import phonenumbers
 import pytest
 from fastapi.testclient import TestClient
 
@@ -54,9 +55,8 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture
 def tokens(home: Path) -> dict[str, str]:
     keys = Keys(home)
-    return {role: keys.create(f"{role} 用户", role)[1] for role in ("viewer", "sales", "marketing", "admin")} | {
-        "knowledge_manager": keys.create("李娜", "knowledge_manager")[1]
-    }
+    made = {role: keys.create(f"{role} 用户", role)[1] for role in ("viewer", "sales", "marketing", "admin")}
+    return made | {"knowledge_manager": keys.create("李娜", "knowledge_manager")[1]}
 
 
 @pytest.fixture
@@ -76,7 +76,8 @@ def _contacts(store: GraphStore) -> tuple[set[str], set[str]]:
     for kind in (NodeKind.CUSTOMER, NodeKind.EMPLOYEE):
         for entity in store.list_entities(kind, limit=1000):
             emails |= {e.lower() for e in entity.props.get("emails") or []}  # type: ignore[union-attr]
-            phones |= {p[3:] if p.startswith("+86") else p[3:] for p in entity.props.get("phones") or []}  # type: ignore[union-attr]
+            numbers = [phonenumbers.parse(str(p)) for p in entity.props.get("phones") or []]  # type: ignore[union-attr]
+            phones |= {str(n.national_number) for n in numbers}
     return emails, phones
 
 
@@ -102,7 +103,9 @@ def test_sales_sees_the_contacts_marketing_may_not(client: TestClient, tokens) -
     assert "zhang.wei@hdjm.cn" in shown["channels"]["emails"] and shown["channels"]["phones"]
 
 
-def test_the_viewer_sees_no_personal_fields_in_what_it_may_read(client: TestClient, store: GraphStore, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_the_viewer_sees_no_personal_fields_in_what_it_may_read(  # type: ignore[no-untyped-def]
+    client: TestClient, store: GraphStore, tokens
+) -> None:
     emails, phones = _contacts(store)
     for path in ["/stats", "/knowledge/map", "/knowledge/gaps", "/knowledge/bus-factor", "/referrals/stats"]:
         answer = client.get(path, headers=_as(tokens["viewer"]))
@@ -116,7 +119,7 @@ def test_an_unknown_reference_is_not_repeated_back(client: TestClient, tokens) -
     assert unknown.status_code == 404 and asked not in unknown.text
 
 
-def test_every_call_is_audited_with_ids_not_personal_data(client: TestClient, tokens, store: GraphStore) -> None:  # type: ignore[no-untyped-def]
+def test_every_call_is_audited_with_ids_not_personal_data(client: TestClient, tokens) -> None:  # type: ignore[no-untyped-def]
     client.get("/customers/张伟", headers=_as(tokens["sales"]) | {"X-Request-ID": "req-42"})
     client.get("/customers/C101", headers=_as(tokens["viewer"]))  # refused: recorded too
     client.get("/healthz")  # liveness: not recorded
@@ -134,7 +137,7 @@ def test_every_call_is_audited_with_ids_not_personal_data(client: TestClient, to
     assert client.get("/audit/verify", headers=_as(tokens["admin"])).json()["intact"] is True
 
 
-def test_a_changed_audit_record_breaks_the_chain(client: TestClient, tokens, store: GraphStore, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_audit_record_breaks_the_chain(client: TestClient, tokens, store: GraphStore) -> None:  # type: ignore[no-untyped-def]
     for _ in range(3):
         client.get("/stats", headers=_as(tokens["sales"]))
     if store.backend == "embedded":  # someone with the files changes a record

@@ -24,11 +24,13 @@ C3,王伟,person,wangwei@south.example,+86 137 0000 2222,广州,SMB,,300
 C4,Northwind GmbH,organization,info@northwind.example,+49 89 1234567,München,Enterprise,,9000
 C1,{NAME},person,not-an-email,{PHONE},杭州,SMB,,1200
 """
-INTERACTIONS = f"""interaction_id,occurred_at,channel,direction,employee_id,customer_id,product_id,subject,notes,amount
-I1,2026-10-02 09:15,call,inbound,E1,C1,P1,X200 drift,{NAME} 来电：X200 漂移，回电 139-1234-5678,
+INTERACTIONS = (
+    ("interaction_id,occurred_at,channel,direction,employee_id,customer_id,product_id,subject,notes,amount\n")
+    + f"""I1,2026-10-02 09:15,call,inbound,E1,C1,P1,X200 drift,{NAME} 来电：X200 漂移，回电 139-1234-5678,
 I2,2026-10-03 10:00,email,inbound,E1,C4,P1,X200 order,"Northwind asked; cc {EMAIL.upper()}",
 I3,2026-10-04 11:00,call,outbound,E1,C2,P1,X200 follow-up,王伟 (北京) 确认续约,
 """
+)
 FEEDBACK = """feedback_id,submitted_at,customer_id,product_id,rating,kind,text,handled_by,resolution
 F1,2026-10-05,C1,P1,2,投诉,我的读数偏高，请回电 13912345678,E1,已处理
 F2,2026-10-06,C3,P1,5,praise,很好,E1,
