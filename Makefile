@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint pytest neo4j lock clean bench
+.PHONY: setup demo test test-trust lint pytest neo4j lock clean bench
 
 setup: $(STAMP)
 
@@ -32,6 +32,10 @@ pytest: setup
 	$(BIN)/python -m pytest
 
 test: lint pytest
+
+# The trust battery alone (make test runs it too): roles, masking, audit, erasure, limits, outages.
+test-trust: setup
+	$(BIN)/python -m pytest -m trust
 
 neo4j: setup
 	$(BIN)/python scripts/neo4j_dev.py start

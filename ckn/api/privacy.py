@@ -27,16 +27,18 @@ CONTACT = frozenset({"email", "emails", "phone", "phones", "mobile", "fax", "add
 """Ways to reach a person."""
 TEXT = frozenset({"notes", "text", "snippet", "keyphrases", "resolution", "quote"})
 """Free text, which may say anything about anyone."""
+SERVER = frozenset({"source_key", "quarantine_dir"})
+"""Where a file was on the machine that ingested it: for those who ingest."""
 
 HIDDEN: dict[Role, frozenset[str]] = {
-    "viewer": CONTACT | TEXT,
-    "sales": frozenset(),
-    "marketing": CONTACT,
+    "viewer": CONTACT | TEXT | SERVER,
+    "sales": SERVER,
+    "marketing": CONTACT | SERVER,
     "knowledge_manager": frozenset(),
     "admin": frozenset(),
 }
 """The fields each role does not see, at any depth of any answer. Roles with hidden contact fields also
-get every other string scrubbed of e-mail addresses and phone numbers."""
+get every other string scrubbed of e-mail addresses and phone numbers (free text, exports)."""
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"(?<![\w+:@/#.])(?:\+|00)?\d[\d\s().\-/]{5,20}\d(?![\w@])")
@@ -59,12 +61,16 @@ def scrub(text: str) -> str:
 
 
 def mask(value: Any, hidden: frozenset[str]) -> Any:
-    """``value`` (parsed JSON) with the ``hidden`` fields emptied at any depth and every string scrubbed."""
+    """``value`` (parsed JSON) with the ``hidden`` fields emptied at any depth.
+
+    With contact fields hidden, every other string is scrubbed of contacts too.
+    """
+    contacts = not CONTACT.isdisjoint(hidden)
     if isinstance(value, dict):
         return {k: _emptied(v) if k in hidden else mask(v, hidden) for k, v in value.items()}
     if isinstance(value, list):
         return [mask(v, hidden) for v in value]
-    if isinstance(value, str):
+    if isinstance(value, str) and contacts:
         return scrub(value)
     return value
 
@@ -87,6 +93,8 @@ def masked_body(body: bytes, content_type: str, hidden: frozenset[str]) -> bytes
             return json.dumps(mask(json.loads(body), hidden), ensure_ascii=False).encode()
         except ValueError:
             pass
+    if CONTACT.isdisjoint(hidden):
+        return body
     return scrub(body.decode("utf-8", errors="replace")).encode()
 
 
@@ -111,7 +119,7 @@ class Masking:
         async def masking_send(message: Message) -> None:
             nonlocal start
             role = (scope.get("state") or {}).get("role")
-            hidden = HIDDEN.get(role, CONTACT | TEXT) if role else frozenset()
+            hidden = HIDDEN.get(role, CONTACT | TEXT | SERVER) if role else frozenset()
             if not hidden:  # the role is known before the answer starts
                 await send(message)
                 return

@@ -15,6 +15,8 @@ from ckn.graph.errors import InvalidInput
 from ckn.graph.settings import Settings
 from ckn.graph.store import GraphStore
 
+pytestmark = pytest.mark.trust
+
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:

@@ -23,6 +23,8 @@ from ckn.graph.neo4j_store import Neo4jStore
 from ckn.graph.settings import Settings
 from tests.conftest import Neo4jTarget
 
+pytestmark = pytest.mark.trust
+
 
 class Proxy:
     """Forwards a loopback port to the server; :meth:`cut` refuses, :meth:`swallow` hangs, :meth:`restore`."""

@@ -19,6 +19,8 @@ from ckn.graph.model import NodeKind
 from ckn.graph.settings import Settings
 from ckn.graph.store import GraphStore
 
+pytestmark = pytest.mark.trust
+
 READS = [
     "/customers/C101",
     "/customers/张伟",

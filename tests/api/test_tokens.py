@@ -21,6 +21,8 @@ from ckn.api.demo import load_sample
 from ckn.graph.settings import Settings
 from ckn.graph.store import GraphStore
 
+pytestmark = pytest.mark.trust
+
 ISSUER, AUDIENCE = "https://login.example.cn/realms/ckn", "ckn-api"
 
 

@@ -13,6 +13,8 @@ from ckn.graph.store import GraphStore
 from ckn.ingest.erasure import erase, export_person
 from ckn.ingest.pipeline import ingest_paths
 
+pytestmark = pytest.mark.trust
+
 NAME, EMAIL, PHONE = "欧阳晓燕", "ouyang.xy@canary.example", "+86 139 1234 5678"
 CANARIES = (NAME, EMAIL, "13912345678", "139 1234 5678", "Ouyang.XY@Canary.example")
 """The erased person's name, e-mail and phone, as they are written in the files below."""
