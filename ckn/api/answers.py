@@ -71,11 +71,11 @@ def experts_answer(
         if named:
             found = subjects_of(store, named)
             if not found:
-                raise InvalidInput(f"nothing known is called {named!r}")
+                raise InvalidInput("no product, customer or topic has the name or id given")
             subjects += found
     subjects = list(dict.fromkeys(subjects))
     if not subjects:
-        raise InvalidInput(f"no product, topic or customer recognised in {query!r}")
+        raise InvalidInput("no product, topic or customer recognised in the question")
     ranked = experts(
         store,
         subjects,
@@ -110,7 +110,7 @@ def experts_answer(
 def _one_subject(store: GraphStore, named: str) -> str:
     found = subjects_of(store, named)
     if not found:
-        raise InvalidInput(f"nothing known is called {named!r}")
+        raise InvalidInput("no product, customer or topic has the name or id given")
     return found[0]
 
 
