@@ -28,7 +28,7 @@ from typing import Literal
 import jwt
 from fastapi import Request
 
-from ckn.graph.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
+from ckn.graph.errors import Forbidden, InvalidInput, NotFound, ProviderUnavailable, RateLimited, Unauthorized
 from ckn.graph.model import utcnow
 
 Role = Literal["viewer", "sales", "marketing", "knowledge_manager", "admin"]
@@ -234,13 +234,17 @@ class Tokens:
                 issuer=self.issuer,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
+        except jwt.PyJWKClientConnectionError:
+            raise ProviderUnavailable(
+                "the identity provider's keys cannot be fetched; try again shortly", retry_after_s=5
+            ) from None
         except jwt.PyJWKClientError:
             raise Unauthorized("the token's signing key is not one of the identity provider's") from None
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"the token is not valid: {exc}") from None
         named = claims.get(self.role_claim)
-        for role in [named] if isinstance(named, str) else list(named or []):
-            if role in ROLES:
+        for role in [named] if isinstance(named, str) else named if isinstance(named, list) else []:
+            if isinstance(role, str) and role in ROLES:
                 return f"jwt:{claims['sub']}", role
         raise Forbidden(f"the token names no ckn role in its {self.role_claim!r} claim")
 

@@ -90,12 +90,12 @@ def _run(action: Callable[[], T]) -> T:
         raise typer.Exit(EXIT_INPUT if exc.status < 500 else 1) from None
 
 
-def _ref(text: str, *kinds: NodeKind) -> str:
+def _ref(text: str, *kinds: NodeKind, exact: bool = False) -> str:
     """The id meant by ``text`` (an id, an id as imported, a name); several candidates: exit 2."""
 
     def find() -> str:
         try:
-            return entity_ref(_store(), text, kinds or REFERABLE)
+            return entity_ref(_store(), text, kinds or REFERABLE, exact=exact)
         except NotFound as exc:  # the API's error does not repeat what was asked; the local user's may
             raise NotFound(f"{exc.detail}: {text!r}") from None
 
@@ -878,7 +878,7 @@ def erase(
     if not yes:
         typer.secho("erase cannot be undone; repeat with --yes", err=True, fg=typer.colors.RED)
         raise typer.Exit(EXIT_INPUT)
-    entity_id = _ref(entity_id)
+    entity_id = _ref(entity_id, NodeKind.CUSTOMER, NodeKind.EMPLOYEE, exact=True)
     settings = _run(lambda: load_settings(**_State.overrides))
     store = _store()
 
@@ -907,7 +907,7 @@ def erase(
 @app.command("export-person")
 def export_person_command(entity_id: str) -> None:
     """Everything held about a customer or colleague, as JSON (an access request)."""
-    entity_id = _ref(entity_id)
+    entity_id = _ref(entity_id, NodeKind.CUSTOMER, NodeKind.EMPLOYEE, exact=True)
     settings = _run(lambda: load_settings(**_State.overrides))
     exported = _run(lambda: erasure.export_person(_store(), entity_id, settings.home / "quarantine"))
     record_local(_store(), "export-person", [entity_id])

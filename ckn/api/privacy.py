@@ -25,7 +25,9 @@ from ckn.ingest.erasure import ErasureReport, erase, export_person
 
 CONTACT = frozenset({"email", "emails", "phone", "phones", "mobile", "fax", "address", "addresses"})
 """Ways to reach a person."""
-TEXT = frozenset({"notes", "text", "snippet", "keyphrases", "resolution", "quote"})
+TEXT = frozenset(
+    {"notes", "text", "snippet", "keyphrases", "resolution", "quote", "examples", "named_entities"}
+)
 """Free text, which may say anything about anyone."""
 SERVER = frozenset({"source_key", "quarantine_dir"})
 """Where a file was on the machine that ingested it: for those who ingest."""
@@ -41,14 +43,24 @@ HIDDEN: dict[Role, frozenset[str]] = {
 get every other string scrubbed of e-mail addresses and phone numbers (free text, exports)."""
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-PHONE = re.compile(r"(?<![\w+:@/#.])(?:\+|00)?\d[\d\s().\-/]{5,20}\d(?![\w@])")
-_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}:\d{2}")
+PHONE = re.compile(r"(?<![\w+@/.])(?:\+|00)?\d[\d\s().\-/]{5,20}\d(?![\w@])")
+_DATE = re.compile(
+    r"((?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])|\b\d{1,2}:\d{2}(?::\d{2})?)"
+)
+_ID_BEFORE = re.compile(
+    r"(?:^|[^\w])(?:" + "|".join(k.value.lower() for k in NodeKind) + r"|crm|hubspot|salesforce|vcard):$"
+)
+"""``customer:`` and the like (an id's prefix): the number after it is an id, not a phone."""
 MASKED = "[masked]"
 
 
 def _phone_like(match: re.Match[str]) -> str:
     text = match.group()
-    if _DATE.search(text) or sum(c.isdigit() for c in text) < 7:
+    if _DATE.search(text):  # a date or a time beside a number: look at what is between them
+        return "".join(p if _DATE.fullmatch(p) else PHONE.sub(_phone_like, p) for p in _DATE.split(text))
+    if sum(c.isdigit() for c in text) < 7 or _ID_BEFORE.search(
+        match.string[max(0, match.start() - 20) : match.start()]
+    ):
         return text
     return MASKED
 
@@ -151,7 +163,7 @@ router = APIRouter(tags=["privacy"])
 @router.delete("/customers/{customer_id}")
 def erase_customer(store: StoreDep, settings: SettingsDep, customer_id: str) -> ErasureReport:
     """Erase a customer and every trace of them, and keep them out of later ingests (for good)."""
-    customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,))
+    customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,), exact=True)
     with store.writer(wait_s=min(settings.write_lock_wait_s, ERASE_WAIT_S)):
         return erase(store, customer_id, settings.home / "quarantine", kinds=(NodeKind.CUSTOMER,))
 
@@ -159,5 +171,5 @@ def erase_customer(store: StoreDep, settings: SettingsDep, customer_id: str) -> 
 @router.get("/customers/{customer_id}/export")
 def export_customer(store: StoreDep, settings: SettingsDep, customer_id: str) -> PersonExport:
     """Everything held about a customer, machine-readable (an access request)."""
-    customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,))
+    customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,), exact=True)
     return PersonExport(**export_person(store, customer_id, settings.home / "quarantine"))

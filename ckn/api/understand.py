@@ -82,14 +82,20 @@ REFERABLE = RESOLVED_KINDS
 """Kinds a user names by their imported id or their name: those rows name too."""
 
 
-def entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = REFERABLE) -> str:
-    """The id of the entity a user means by ``text`` (see :func:`_entity_ref`), noted for the audit."""
-    found = _entity_ref(store, text, kinds)
+def entity_ref(
+    store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = REFERABLE, *, exact: bool = False
+) -> str:
+    """The id of the entity a user means by ``text`` (see :func:`_entity_ref`), noted for the audit.
+
+    ``exact``: no close spelling, only an id, an id as imported, a name, an e-mail or a phone (what
+    cannot be undone, an erasure, is never done to whoever is spelled most like it).
+    """
+    found = _entity_ref(store, text, kinds, spelled=not exact)
     note_subject(found)
     return found
 
 
-def _entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...]) -> str:
+def _entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...], spelled: bool = True) -> str:
     """The id of the entity a user means by ``text``: an id, an id as imported, or a name.
 
     ``customer:C016`` is an id; ``C016`` is the id the CRM export gave (``customer:C016`` or
@@ -119,7 +125,8 @@ def _entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...]) -> st
     if named:
         entities = store.get_entities(named)
         raise _ambiguous([i for i in named if i in entities])
-    hits = [h for h in search(store, text, limit=10) if NodeKind(str(h["kind"])) in kinds] if text else []
+    searched = search(store, text, limit=10) if text and spelled else []
+    hits = [h for h in searched if NodeKind(str(h["kind"])) in kinds]
     exact = [h for h in hits if fold(str(h["name"]))[0] == fold(text)[0] or float(str(h["score"])) >= 100]
     close = exact or [h for h in hits if float(str(h["score"])) >= EXACT_ENOUGH]
     if len(close) == 1:

@@ -145,6 +145,17 @@ class StoreUnavailable(CknError):
             self.headers = {"Retry-After": str(retry_after_s)}
 
 
+class ProviderUnavailable(CknError):
+    """The identity provider's signing keys cannot be fetched: no token can be checked now."""
+
+    status = 503
+    title = "Identity provider unavailable"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
 class StoreVersionError(CknError):
     """The data on disk was written by an incompatible version of ckn."""
 

@@ -224,7 +224,7 @@ class Neo4jStore(traversal.Traversals):
             (record,) = self._run(tx, cypher.TAKE_WRITER_LOCK, holder=self._holder, lease_ms=self._lease_ms)
             return None if record["taken"] else str(record["holder"])
 
-        result: str | None = self._managed_write(work)
+        result: str | None = self._lock_write(work)
         return result
 
     def _renew_writer(self) -> bool:
@@ -233,14 +233,26 @@ class Neo4jStore(traversal.Traversals):
             return bool(records)
 
         try:
-            renewed: bool = self._managed_write(work)
-        except (Neo4jError, DriverError) as exc:
+            renewed: bool = self._lock_write(work)
+        except (Neo4jError, DriverError, OSError) as exc:
             log.warning("could not renew the write lock's lease: %s", exc)
             return True  # the next renewal tries again; the lease has time left
         return renewed
 
     def _release_writer(self) -> None:
-        self._managed_write(lambda tx: self._run(tx, cypher.RELEASE_WRITER_LOCK, holder=self._holder))
+        try:
+            self._lock_write(lambda tx: self._run(tx, cypher.RELEASE_WRITER_LOCK, holder=self._holder))
+        except (Neo4jError, DriverError, OSError) as exc:  # the writes are committed; the lease runs out
+            log.warning("could not release the write lock (its lease runs out by itself): %s", exc)
+
+    def _lock_write(self, work: Any) -> Any:
+        """A write of the lock node: past the circuit breaker (the lease has its own timing)."""
+
+        def once() -> Any:
+            with self._driver.session(database=self.database) as session:
+                return session.execute_write(work)
+
+        return self._retrying(once)
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -258,13 +270,17 @@ class Neo4jStore(traversal.Traversals):
     def _retrying(self, call: Callable[[], T]) -> T:
         """``call()``, tried again after a transient error (a deadlock, a leader switch).
 
-        For up to the query timeout; an outage is not retried: it opens the circuit at once.
+        For up to the query timeout. An outage is tried once more at once (the error may come from a
+        pooled connection the server closed), then not again: it opens the circuit.
         """
-        deadline, delay = time.monotonic() + self._timeout, 0.05
+        deadline, delay, fresh = time.monotonic() + self._timeout, 0.05, True
         while True:
             try:
                 return call()
             except Exception as exc:
+                if _outage(exc) and fresh:  # a pooled connection gone stale: once more, on a new one
+                    fresh = False
+                    continue
                 if _outage(exc) or not _retryable(exc) or time.monotonic() + delay > deadline:
                     raise
                 log.info("transient Neo4j error (%s); trying again", exc)

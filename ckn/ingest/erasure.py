@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict
 
 from ckn.graph.errors import InvalidInput, NotFound
@@ -60,11 +61,27 @@ def person_keys(entity: Entity, organisations: Iterable[str] = ()) -> set[str]:
     keys |= {f"ext:{x}" for x in _strings(props.get("external_ids"))}
     keys |= {f"email:{e.lower()}" for e in _strings(props.get("emails"))}
     keys |= {f"phone:{p}" for p in _strings(props.get("phones"))}
+    keys |= {f"phone#:{n}" for n in _nationals(_strings(props.get("phones")))}
     name = normalise_key(entity.name)
     if name and props.get("city"):
         keys.add(f"name+city:{name}|{normalise_key(str(props['city']))}")
     keys |= {f"name+org:{name}|{org}" for org in organisations if name}
     return keys
+
+
+def _nationals(phones: Iterable[str]) -> set[str]:
+    """The national significant numbers of E.164 phones (``+49301234567`` -> ``301234567``)."""
+    found = set()
+    for phone in phones:
+        with contextlib.suppress(phonenumbers.NumberParseException):
+            found.add(str(phonenumbers.parse(phone).national_number))
+    return found
+
+
+def _phone_variants(text: str) -> set[str]:
+    """The ways a phone written in text may be its national number (without trunk 0, country code)."""
+    digits = re.sub(r"\D", "", text).lstrip("0")
+    return {digits[k:] for k in range(4) if len(digits) - k >= 6}
 
 
 def _strings(value: Any) -> list[str]:
@@ -109,8 +126,10 @@ class Suppression(_Finder):
         return any(_hash(k) in self.hashes for k in keys)
 
     def entity(self, entity: Entity) -> bool:
-        """Whether an entity a row states is an erased person."""
-        return entity.kind in PEOPLE and self._any(person_keys(entity))
+        """Whether an entity a row states is an erased person, or an item that was theirs."""
+        if entity.kind in PEOPLE:
+            return self._any(person_keys(entity))
+        return self._any([f"id:{entity.id}"])
 
     def relation(self, relation: Relation) -> bool:
         """Whether a relation joins an erased person."""
@@ -119,16 +138,18 @@ class Suppression(_Finder):
     def cells(self, cells: dict[str, str]) -> bool:
         """Whether a row that could not be read names an erased person by id, e-mail or phone."""
         keys: set[str] = set()
-        for value in cells.values():
+        for column, value in cells.items():
             text = normalise.text(value or "")
             if not text:
                 continue
-            keys.add(f"ext:crm:{text}")
+            if _id_column(column):
+                keys.add(f"ext:crm:{text}")
             if "@" in text:
                 keys.add(f"email:{text.lower()}")
             elif sum(c.isdigit() for c in text) >= 6:
                 with contextlib.suppress(BadValue):
                     keys.add(f"phone:{normalise.phone(text)}")
+                keys |= {f"phone#:{v}" for v in _phone_variants(text)}
         return self._any(keys)
 
     def scrubbed(self, entity: Entity) -> Entity:
@@ -145,10 +166,20 @@ class Suppression(_Finder):
         found += [
             m.span()
             for m in _PHONE.finditer(folded)
-            if (number := _phone_of(m.group())) and self._any([f"phone:{number}"])
+            if self._any(
+                [f"phone:{_phone_of(m.group())}", *(f"phone#:{v}" for v in _phone_variants(m.group()))]
+            )
         ]
         found += [span for span, words in _name_candidates(folded) if self._any([f"name:{words}"])]
         return [(index[a], index[b - 1] + 1) for a, b in found if b > a]
+
+
+def _id_column(column: str) -> bool:
+    """Whether a column holds ids (``customer_id``, ``referred_by``...), where a bare ``101`` is an id."""
+    return column.endswith("_id") or column in ID_COLUMNS
+
+
+ID_COLUMNS = frozenset({"id", "referred_by", "handled_by", "customers", "authors", "delivered_to"})
 
 
 def _name_candidates(folded: str) -> Iterator[tuple[tuple[int, int], str]]:
@@ -183,9 +214,14 @@ class Traces(_Finder):
     emails: set[str]
     phones: set[str]
     values: set[str] = field(default_factory=set)
-    """Ids as imported (``C101``), looked for in quarantined rows only."""
+    """Ids as imported (``C101``), looked for in the id columns of quarantined rows only."""
+    longer: list[str] = field(default_factory=list)
+    """Other people's names that contain the name (王伟东 for 王伟): not masked."""
 
     def __post_init__(self) -> None:
+        self._nationals = _nationals(self.phones)
+        longer = [re.escape(_fold(n)) for n in self.longer]
+        self._longer = re.compile("|".join(longer)) if longer else None
         folded = [_fold(n) for n in self.names if len(_fold(n)) >= 2]
         self._folded_names = folded
         self._name = (
@@ -200,14 +236,14 @@ class Traces(_Finder):
             if folded
             else None
         )
-        self._phone_tails = {p[-4:] for p in self.phones}
+        self._phone_tails = {n[-4:] for n in self._nationals}
 
     def _maybe(self, folded: str) -> bool:
         """Whether ``folded`` could hold a trace at all (a cheap first look)."""
         return (
             any(n.split()[0] in folded for n in self._folded_names)
             or (bool(self.emails) and "@" in folded)
-            or any(t in folded for t in self._phone_tails)
+            or (bool(self._phone_tails) and any(t in re.sub(r"\D", "", folded) for t in self._phone_tails))
         )
 
     def spans(self, text: str) -> list[tuple[int, int]]:
@@ -219,25 +255,35 @@ class Traces(_Finder):
         if self.emails:
             found += [m.span() for m in _EMAIL.finditer(folded) if m.group() in self.emails]
         if self.phones:
-            found += [m.span() for m in _PHONE.finditer(folded) if _phone_of(m.group()) in self.phones]
+            found += [m.span() for m in _PHONE.finditer(folded) if self._phone(m.group())]
         if self._name is not None:
-            found += [m.span() for m in self._name.finditer(folded)]
+            others = [m.span() for m in self._longer.finditer(folded)] if self._longer else []
+            found += [
+                m.span()
+                for m in self._name.finditer(folded)
+                if not any(a <= m.start() and m.end() <= b for a, b in others)
+            ]
         return [(index[a], index[b - 1] + 1) for a, b in found if b > a]
+
+    def _phone(self, text: str) -> bool:
+        return _phone_of(text) in self.phones or bool(_phone_variants(text) & self._nationals)
 
     def in_raw(self, line: str) -> bool:
         """Whether a quarantined row (its line in the quarantine) holds any trace, or an id as imported."""
-        texts, cells = [line], []
+        texts, cells, ids = [line], [], []
         with contextlib.suppress(ValueError, AttributeError):
             raw = json.loads(line).get("raw")
             if isinstance(raw, str):
                 texts.append(raw)
                 try:
-                    cells = [str(v) for v in json.loads(raw).values()]
-                except (ValueError, AttributeError):
-                    cells = re.split(r"[,;\t|\"]", raw)
+                    row = json.loads(raw)
+                    cells = [str(v) for v in row.values()]
+                    ids = [str(v) for k, v in row.items() if _id_column(str(k))]
+                except (ValueError, AttributeError):  # a line that could not be read as a row
+                    cells = ids = re.split(r"[,;\t|\"]", raw)
         if any(self.spans(t) for t in [*texts, *cells]):
             return True
-        return any(normalise.text(c).strip() in self.values for c in cells)
+        return any(normalise.text(c).strip() in self.values for c in ids)
 
 
 MASK = "\u2588"
@@ -343,19 +389,28 @@ def _person(store: GraphStore, entity_id: str, kinds: tuple[NodeKind, ...]) -> E
 
 
 def _traces(store: GraphStore, entity: Entity) -> tuple[Traces, int]:
-    """The person's traces; their name only if no one else has it (then also: how many namesakes)."""
+    """The person's traces, and how many other people have their name.
+
+    E-mails and phones another person also has (a switchboard, ``info@``) are not theirs alone: they
+    are neither masked nor suppressed.
+    """
     name = normalise_key(entity.name)
-    namesakes = sum(
-        1
-        for i, _, other, _ in store.scan_entities(kinds=PEOPLE, fields=())
-        if i != entity.id and normalise_key(other) == name
-    )
+    namesakes, longer, shared = 0, [], set()
+    for i, _, other, props in store.scan_entities(kinds=PEOPLE, fields=("emails", "phones")):
+        if i == entity.id:
+            continue
+        folded = normalise_key(other)
+        namesakes += folded == name
+        if len(name) >= 2 and name in folded and folded != name:
+            longer.append(other)
+        shared |= {e.lower() for e in _strings(props.get("emails"))} | set(_strings(props.get("phones")))
     ids = {x.partition(":")[2] for x in _strings(entity.props.get("external_ids")) if ":" in x}
     traces = Traces(
         names=[entity.name] if len(name) >= 2 else [],
-        emails={e.lower() for e in _strings(entity.props.get("emails"))},
-        phones=set(_strings(entity.props.get("phones"))),
+        emails={e.lower() for e in _strings(entity.props.get("emails"))} - shared,
+        phones=set(_strings(entity.props.get("phones"))) - shared,
         values=ids | {entity.id.partition(":")[2]},
+        longer=longer,
     )
     return traces, namesakes
 
@@ -375,6 +430,28 @@ def _scan_texts(store: GraphStore, ids: list[str], traces: Traces) -> tuple[list
     return hits, len(ids)
 
 
+def _suppression_keys(
+    person: Entity, organisations: list[str], traces: Traces, namesakes: int, own: list[str]
+) -> set[str]:
+    """What keeps a person out.
+
+    Their keys (not the contacts others share), their own items' ids, and their name (alone, or with
+    city or organisation) only when nobody else has it.
+    """
+    keys = {
+        k
+        for k in person_keys(person, organisations)
+        if not (k.startswith("email:") and k[6:] not in traces.emails)
+        and not (k.startswith("phone:") and k[6:] not in traces.phones)
+        and not (k.startswith("phone#:") and not traces.phones)
+        and not (k.startswith("name+") and namesakes)
+    }
+    keys |= {f"id:{item}" for item in own}
+    if not namesakes and traces.names:  # new texts naming them are masked too
+        keys.add(f"name:{normalise_key(person.name)}")
+    return keys
+
+
 def erase(
     store: GraphStore, entity_id: str, quarantine_dir: Path, *, kinds: tuple[NodeKind, ...] = PEOPLE
 ) -> ErasureReport:
@@ -382,14 +459,13 @@ def erase(
     person = _person(store, entity_id, kinds)
     relations = _relations(store, person.id)
     organisations = [r.target for r in relations if r.type is RelType.WORKS_AT and r.source == person.id]
-    keys = person_keys(person, organisations)
     traces, namesakes = _traces(store, person)
-    if not namesakes and traces.names:  # new texts naming them are masked too, unless a namesake exists
-        keys.add(f"name:{normalise_key(person.name)}")
     linked = {r.target if r.source == person.id else r.source for r in relations}
     own = sorted(
         r.target for r in relations if r.type is RelType.SUBMITTED and r.source == person.id
     )  # their feedback: their words
+    keys = _suppression_keys(person, organisations, traces, namesakes, own)
+    store.suppress(_hash(k) for k in keys)  # first: an erasure cut short and run again keeps them out
     everywhere = traces if not namesakes else Traces(names=[], emails=traces.emails, phones=traces.phones)
     texts = list(_text_items(store))
     redacted = 0
@@ -406,7 +482,6 @@ def erase(
         deleted += store.erase_entity(item_id).relations_deleted
     deleted += store.erase_entity(person.id).relations_deleted
     removed = _clean_quarantine(quarantine_dir, traces if not namesakes else _with_ids(everywhere, traces))
-    store.suppress(_hash(k) for k in keys)
     scan = _scan(store, texts, everywhere, quarantine_dir, traces, namesakes)
     return ErasureReport(
         entity_id=person.id,

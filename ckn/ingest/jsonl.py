@@ -143,6 +143,8 @@ def _load(store: GraphStore, path: Path, batch_size: int) -> LoadReport:
             ):
                 report.suppressed.append(number)  # an erased person's: not brought back
                 continue
+            if suppression and isinstance(fact, Entity):
+                fact = suppression.scrubbed(fact)  # a text that names them: masked
             if isinstance(fact, Entity):
                 entities.append((number, fact))
             else:

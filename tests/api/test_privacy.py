@@ -157,6 +157,8 @@ def test_a_changed_audit_record_breaks_the_chain(client: TestClient, tokens, sto
 
 def test_erasure_and_access_requests_over_http(client: TestClient, tokens, store: GraphStore) -> None:  # type: ignore[no-untyped-def]
     assert client.delete("/customers/C101", headers=_as(tokens["sales"])).status_code == 403
+    spelled = client.delete("/customers/张玮", headers=_as(tokens["admin"]))  # close to 张伟, not 张伟
+    assert spelled.status_code == 404 and store.get_entity("customer:C101") is not None
     copy = client.get("/customers/C101/export", headers=_as(tokens["admin"]))
     assert copy.status_code == 200 and "zhang.wei@hdjm.cn" in copy.text
 

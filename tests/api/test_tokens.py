@@ -103,6 +103,7 @@ def test_a_token_signed_by_another_key_or_without_a_role_is_refused(
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     assert client.get("/stats", headers=_as(_token(stranger, ckn_role="admin"))).status_code == 401
     assert client.get("/stats", headers=_as(_token(provider[0], ckn_role="owner"))).status_code == 403
+    assert client.get("/stats", headers=_as(_token(provider[0], ckn_role=7))).status_code == 403
 
 
 def test_a_provider_counts_as_authentication_for_serving_beyond_loopback(tmp_path: Path) -> None:

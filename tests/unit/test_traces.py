@@ -1,0 +1,50 @@
+"""Finding a person in text, to mask them: widths, cases, local phone forms, longer names, contacts."""
+
+from __future__ import annotations
+
+import pytest
+
+from ckn.api.privacy import scrub
+from ckn.ingest.erasure import MASK, Traces
+
+pytestmark = pytest.mark.trust
+
+
+def test_a_name_email_and_phone_are_masked_in_any_width_case_and_local_form() -> None:
+    traces = Traces(names=["Anna Schmidt"], emails={"anna@acme.example"}, phones={"+49301234567"})
+    text = "Ａｎｎａ SCHMIDT (ANNA@ACME.EXAMPLE) rief an: 030 123 4567, sonst +49 30 1234567."
+    masked, found = traces.redact(text)
+    assert found == 4 and len(masked) == len(text)  # masked in place: other offsets stay
+    assert "Schmidt" not in masked and "SCHMIDT" not in masked and "ACME" not in masked
+    assert "1234567" not in masked.replace(" ", "") and "rief an" in masked
+
+
+def test_a_longer_name_that_contains_the_name_is_left_alone() -> None:
+    traces = Traces(names=["王伟"], emails=set(), phones=set(), longer=["王伟东"])
+    masked, found = traces.redact("王伟和王伟东都来了")
+    assert found == 1 and masked == f"{MASK * 2}和王伟东都来了"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("on 2024-03-01 13800138000", "on 2024-03-01 "),
+        ("Phone:13800138000", "Phone:"),
+        ("phone:13800138000", "phone:"),
+        ("mobile #138 0013 8000", "mobile #"),
+        ("Tel. 0049.30.12.34.56", "Tel. "),
+        ("write to Li.Na@Example.CN", "write to "),
+    ],
+)
+def test_contacts_are_scrubbed_from_free_text(text: str, kept: str) -> None:
+    scrubbed = scrub(text)
+    assert scrubbed.startswith(kept) and "[masked]" in scrubbed
+    assert not any(c.isdigit() for c in scrubbed.removeprefix(kept).replace("[masked]", ""))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["customer:10023456", "crm:10023456", "2026-10-02T09:15:00+00:00", "amount 1200.50", "source:a@4d2d146c"],
+)
+def test_ids_dates_and_amounts_are_not_taken_for_phones(text: str) -> None:
+    assert scrub(text) == text
