@@ -268,7 +268,9 @@ def authorize(request: Request) -> None:
     header = request.headers.get("authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     token = token or request.headers.get("x-api-key", "").strip()
+    limits: RateLimits = request.app.state.rate_limits
     if not token:
+        limits.take(f"address:{request.client.host if request.client else 'unknown'}")  # no flood either
         raise Unauthorized("this operation needs an API key or token: Authorization: Bearer ... or X-API-Key")
     if token.startswith("ckn_") or not tokens.enabled:
         key = keys.key_of(token)
@@ -278,7 +280,6 @@ def authorize(request: Request) -> None:
     request.state.who, request.state.role = who, role
     if allowed is None or role not in allowed:
         raise Forbidden(f"the role {role!r} may not call {operation}")
-    limits: RateLimits = request.app.state.rate_limits
     limits.take(who)
 
 

@@ -946,7 +946,7 @@ def audit_verify_command() -> None:
     """Check the audit log's hash chain; exit 1 when a record was changed, removed or reordered."""
     verdict = verify(all_entries(_store()))
     if verdict.intact:
-        typer.echo(f"audit log intact: {verdict.records} records")
+        typer.echo(f"audit log intact: {verdict.records} records; last hash {verdict.head or '-'}")
         return
     typer.secho(
         f"audit log BROKEN at record {verdict.broken_at}: {verdict.reason}", err=True, fg=typer.colors.RED

@@ -49,6 +49,8 @@ class Verdict(BaseModel):
     intact: bool
     broken_at: int | None = None
     reason: str | None = None
+    head: str | None = None
+    """The last record's hash: kept elsewhere, it shows records cut from the end too."""
 
 
 def verify(entries: Iterable[AuditEntry]) -> Verdict:
@@ -64,4 +66,4 @@ def verify(entries: Iterable[AuditEntry]) -> Verdict:
         if chain_hash(prev, canonical(entry.record)) != entry.hash:
             return Verdict(records=count, intact=False, broken_at=entry.seq, reason="the record was changed")
         prev, expected_seq = entry.hash, entry.seq + 1
-    return Verdict(records=count, intact=True)
+    return Verdict(records=count, intact=True, head=prev or None)
