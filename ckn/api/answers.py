@@ -24,7 +24,7 @@ from ckn.api.schemas import (
     TacitAnswer,
 )
 from ckn.api.understand import entity_ref, search, subjects_of
-from ckn.graph.cache import cached
+from ckn.graph.cache import Tier, cached
 from ckn.graph.errors import InvalidInput
 from ckn.graph.model import NodeKind
 from ckn.graph.settings import Settings
@@ -424,7 +424,7 @@ def analysis_answer(
             "measure is pagerank, brokers, communities, suggestions, ambassadors, departments or export"
         )
 
-    return cached(store, key, compute)
+    return cached(store, key, compute, Tier.ANSWER)
 
 
 @router.get(

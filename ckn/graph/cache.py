@@ -9,22 +9,41 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from ckn.graph.heap import paused_gc
 from ckn.graph.store import GraphStore
 
 T = TypeVar("T")
-CACHED_PER_STORE = 64
-"""How many results (networks, measures, indexes) are kept per store for its current graph version."""
+
+
+class Tier(StrEnum):
+    """What a remembered result is, which says how long it is kept within a graph version."""
+
+    CORE = "core"
+    """A structure many answers rely on (the evidence index, the referral graph, the resolver): kept
+    until the next write, never pushed out by other results."""
+    PROJECTION = "projection"
+    """A network projected for analysis (one per network and filter): the last few used are kept."""
+    ANSWER = "answer"
+    """One request's answer (per parameters): the last many used are kept."""
+
+
+KEPT: dict[Tier, int | None] = {Tier.CORE: None, Tier.PROJECTION: 8, Tier.ANSWER: 64}
+"""How many results of each tier are kept per store and graph version (None: all; the core is a
+handful of named structures). Least recently used results go first."""
 
 
 @dataclass
 class _StoreCache:
     version: object
-    values: dict[Hashable, Any] = field(default_factory=dict)
+    values: dict[Tier, OrderedDict[Hashable, Any]] = field(
+        default_factory=lambda: {tier: OrderedDict() for tier in Tier}
+    )
     locks: dict[Hashable, threading.Lock] = field(default_factory=dict)
 
 
@@ -32,8 +51,11 @@ _caches: weakref.WeakKeyDictionary[Any, _StoreCache] = weakref.WeakKeyDictionary
 _lock = threading.Lock()
 
 
-def cached(store: GraphStore, key: Hashable, compute: Callable[[], T]) -> T:
-    """``compute()``, remembered for the store's current graph version.
+def cached(store: GraphStore, key: Hashable, compute: Callable[[], T], tier: Tier = Tier.CORE) -> T:
+    """``compute()``, remembered for the store's current graph version, in its ``tier``.
+
+    Answers and projections are kept apart from the core structures: however many distinct analysis
+    requests come, the evidence index an expert question needs stays.
 
     Any write makes a new graph version, which drops everything remembered for the store. Requests
     asking for the same thing at the same time wait for one computation instead of each doing it.
@@ -50,17 +72,21 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T]) -> T:
             if entry is not None:
                 gc.unfreeze()  # what the old version held can be collected (networkx graphs hold cycles)
             entry = _caches[store] = _StoreCache(version)
-        if key in entry.values:
-            return entry.values[key]  # type: ignore[no-any-return]
-        key_lock = entry.locks.setdefault(key, threading.Lock())
+        kept = entry.values[tier]
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]  # type: ignore[no-any-return]
+        key_lock = entry.locks.setdefault((tier, key), threading.Lock())
     with key_lock:
         with _lock:
-            if key in entry.values:
-                return entry.values[key]  # type: ignore[no-any-return]
+            if key in kept:
+                return kept[key]  # type: ignore[no-any-return]
         with paused_gc():  # frozen when the outermost pause ends
             value = compute()
         with _lock:
-            entry.values[key] = value
-            while len(entry.values) > CACHED_PER_STORE:
-                entry.values.pop(next(iter(entry.values)))
+            kept[key] = value
+            limit = KEPT[tier]
+            while limit is not None and len(kept) > limit:
+                old, _ = kept.popitem(last=False)
+                entry.locks.pop((tier, old), None)
     return value

@@ -35,7 +35,7 @@ from typing import Any
 
 import networkx as nx
 
-from ckn.graph.cache import cached
+from ckn.graph.cache import Tier, cached
 from ckn.graph.errors import InvalidInput
 from ckn.graph.model import NodeKind, RelType
 from ckn.graph.store import GraphStore
@@ -84,7 +84,7 @@ def network(
         }
         return _project(store, name, since, keep if department or segment else None)
 
-    return cached(store, ("network", name, since, department, segment), project)
+    return cached(store, ("network", name, since, department, segment), project, Tier.PROJECTION)
 
 
 _MADE_OF = {

@@ -8,7 +8,7 @@ from typing import Any
 
 import networkx as nx
 
-from ckn.graph.cache import cached
+from ckn.graph.cache import Tier, cached
 from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.model import NodeKind, RelType
 from ckn.graph.store import Direction, GraphStore
@@ -186,7 +186,7 @@ def referrers(
     store.limits.check_page(top)
     store.limits.check_depth(max_depth)
     ranked: list[Referrer] = cached(
-        store, ("referrers", since, max_depth), lambda: _referrers(store, since, max_depth)
+        store, ("referrers", since, max_depth), lambda: _referrers(store, since, max_depth), Tier.ANSWER
     )
     return ranked[:top]
 
@@ -226,7 +226,10 @@ def referral_stats(store: GraphStore, *, period: str = "quarter", max_cycles: in
     if period not in {"month", "quarter"}:
         raise InvalidInput("period is month or quarter")
     stats: dict[str, Any] = cached(
-        store, ("referral-stats", period, max_cycles), lambda: _referral_stats(store, period, max_cycles)
+        store,
+        ("referral-stats", period, max_cycles),
+        lambda: _referral_stats(store, period, max_cycles),
+        Tier.ANSWER,
     )
     return stats
 
