@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -988,6 +989,9 @@ def serve(
             help="Serve beyond loopback although no API key exists (anyone may call it).",
         ),
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (each with its own store connection).")
+    ] = 1,
 ) -> None:
     """Serve the HTTP API with uvicorn (OpenAPI docs at /docs); API keys decide who may call what."""
     import uvicorn
@@ -1004,7 +1008,13 @@ def serve(
             err=True,
             fg=typer.colors.YELLOW,
         )
-    uvicorn.run(create_app(settings), host=host, port=port)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port)
+        return
+    for name, value in _State.overrides.items():  # the workers read their settings from the environment
+        if value is not None:
+            os.environ[f"CKN_{name.upper()}"] = str(value)
+    uvicorn.run("ckn.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
 keys_app = typer.Typer(help="API keys: who may call the HTTP API, and in which role.", no_args_is_help=True)

@@ -21,6 +21,7 @@ def test_compose_runs_neo4j_5_26_with_a_volume_and_a_healthcheck_and_the_api_on_
     assert api["environment"]["CKN_STORE"] == "neo4j"
     assert api["environment"]["CKN_NEO4J_URI"] == "neo4j://neo4j:7687"
     assert api["depends_on"]["neo4j"]["condition"] == "service_healthy"
+    assert api["ports"] == ["127.0.0.1:8000-8001:8000"]  # `--scale api=2`: a host port a replica
     assert (ROOT / "Dockerfile").read_text(encoding="utf-8").count("requirements.lock") == 2
 
 
