@@ -7,6 +7,7 @@ read with) is worth keeping until the next write; every layer above the port use
 from __future__ import annotations
 
 import gc
+import math
 import threading
 import weakref
 from collections import OrderedDict
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from ckn.graph.errors import Computing
 from ckn.graph.heap import paused_gc
 from ckn.graph.store import GraphStore
 
@@ -58,7 +60,9 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T], tier: Tie
     requests come, the evidence index an expert question needs stays.
 
     Any write makes a new graph version, which drops everything remembered for the store. Requests
-    asking for the same thing at the same time wait for one computation instead of each doing it.
+    asking for the same thing at the same time wait for one computation instead of each doing it, for
+    up to the store's time budget; then they get :class:`graph.errors.Computing` (a 503 with
+    ``Retry-After``) rather than a pile of waiting requests.
     It is computed with the cyclic collector paused, which leaves it out of the collector's sight
     (``gc.freeze``, see :mod:`graph.heap`): a projection holds millions of objects, and scanning them
     again at every full collection would add pauses of a tenth of a second to unrelated requests. When
@@ -77,7 +81,13 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T], tier: Tie
             kept.move_to_end(key)
             return kept[key]  # type: ignore[no-any-return]
         key_lock = entry.locks.setdefault((tier, key), threading.Lock())
-    with key_lock:
+    budget = store.limits.time_budget_s
+    if not key_lock.acquire(timeout=budget):  # another request computes it: wait no longer than this
+        raise Computing(
+            f"this answer is being computed for another request; try again in {math.ceil(budget)} s",
+            retry_after_s=math.ceil(budget),
+        )
+    try:
         with _lock:
             if key in kept:
                 return kept[key]  # type: ignore[no-any-return]
@@ -89,4 +99,6 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T], tier: Tie
             while limit is not None and len(kept) > limit:
                 old, _ = kept.popitem(last=False)
                 entry.locks.pop((tier, old), None)
+    finally:
+        key_lock.release()
     return value

@@ -145,6 +145,17 @@ class StoreUnavailable(CknError):
             self.headers = {"Retry-After": str(retry_after_s)}
 
 
+class Computing(CknError):
+    """What a request asks for is being computed for another request, for longer than its budget."""
+
+    status = 503
+    title = "Being computed"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
 class ProviderUnavailable(CknError):
     """The identity provider's signing keys cannot be fetched: no token can be checked now."""
 
