@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.ids import normalise_key
 from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
-from ckn.graph.store import GraphStore
+from ckn.graph.store import Direction, GraphStore
 from ckn.ingest import normalise
 from ckn.ingest.normalise import BadValue
 
@@ -371,10 +371,11 @@ class ErasureReport(BaseModel):
 
 
 def _relations(store: GraphStore, entity_id: str) -> list[Relation]:
+    """Every relationship touching the person, however many (read a page of ids at a time)."""
+    ids = sorted({hop.relation_id for hop in store.expand([entity_id], types=None, direction=Direction.BOTH)})
     found: list[Relation] = []
-    for rel_type in RelType:  # a page per type: nobody has a page's worth of one type... almost
-        page = store.get_relations(entity_id, types=[rel_type], limit=store.limits.max_page)
-        found += page
+    for start in range(0, len(ids), _PAGE):
+        found += store.get_relations_by_id(ids[start : start + _PAGE]).values()
     return found
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ckn.graph.model import NodeKind
-from ckn.graph.store import GraphStore
+from ckn.graph.store import GraphStore, Limits
 from ckn.ingest.erasure import erase, export_person
 from ckn.ingest.pipeline import ingest_paths
 
@@ -144,3 +145,20 @@ def test_an_access_request_gives_everything_held_about_a_person(store: GraphStor
     assert {r["other"]["id"] for r in copy["relations"]} >= {"interaction:I1", "feedback:F1", "customer:C2"}
     assert len(copy["quarantined_rows"]) == 1 and "not-an-email" in text
     assert "wang.wei@north.example" not in text  # another person's record is not theirs
+
+
+def test_a_person_with_more_links_than_a_page_loses_every_one(
+    store_factory: Callable[..., GraphStore], tmp_path: Path
+) -> None:
+    store = store_factory(Limits(max_page=2))  # pages of two: the person submitted five complaints
+    many = FEEDBACK.splitlines()[0] + "\n"
+    many += "".join(f"G{i},2026-11-0{i},C1,P1,1,投诉,第{i}次投诉,E1,\n" for i in range(1, 6))
+    folder = _bundle(tmp_path / "export")
+    (folder / "feedback.csv").write_text(many, encoding="utf-8")
+    ingest_paths(store, [folder], quarantine_dir=tmp_path / "q")
+    assert all(store.get_entity(f"feedback:G{i}") is not None for i in range(1, 6))
+
+    report = erase(store, "customer:C1", tmp_path / "q")
+
+    assert report.clean and report.items_deleted == [f"feedback:G{i}" for i in range(1, 6)]
+    assert all(store.get_entity(f"feedback:G{i}") is None for i in range(1, 6))
