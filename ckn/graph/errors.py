@@ -16,12 +16,14 @@ class CknError(Exception):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, retry_after_s: int | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
         self.headers: dict[str, str] = {}
-        """HTTP headers the answer carries (``Retry-After``)."""
+        """HTTP headers the answer carries: ``Retry-After`` when ``retry_after_s`` says when to."""
+        if retry_after_s is not None:
+            self.headers["Retry-After"] = str(retry_after_s)
 
     def problem(self) -> dict[str, Any]:
         """The RFC 9457 problem document for this error."""
@@ -123,7 +125,7 @@ class RateLimited(CknError):
 
     def __init__(self, detail: str, retry_after_s: int) -> None:
         super().__init__(detail, retry_after_s=retry_after_s)
-        self.headers = {"Retry-After": str(retry_after_s)}
+        self.extra["retry_after_s"] = retry_after_s  # in the problem too, as before
 
 
 class NotFound(CknError):
@@ -139,11 +141,6 @@ class StoreUnavailable(CknError):
     status = 503
     title = "Store unavailable"
 
-    def __init__(self, detail: str, retry_after_s: int | None = None) -> None:
-        super().__init__(detail)
-        if retry_after_s is not None:
-            self.headers = {"Retry-After": str(retry_after_s)}
-
 
 class Computing(CknError):
     """What a request asks for is being computed for another request, for longer than its budget."""
@@ -151,20 +148,12 @@ class Computing(CknError):
     status = 503
     title = "Being computed"
 
-    def __init__(self, detail: str, retry_after_s: int) -> None:
-        super().__init__(detail)
-        self.headers = {"Retry-After": str(retry_after_s)}
-
 
 class ProviderUnavailable(CknError):
     """The identity provider's signing keys cannot be fetched: no token can be checked now."""
 
     status = 503
     title = "Identity provider unavailable"
-
-    def __init__(self, detail: str, retry_after_s: int) -> None:
-        super().__init__(detail)
-        self.headers = {"Retry-After": str(retry_after_s)}
 
 
 class StoreVersionError(CknError):

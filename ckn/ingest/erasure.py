@@ -424,11 +424,13 @@ def _text_items(store: GraphStore) -> Iterator[str]:
 def _scan_texts(store: GraphStore, ids: list[str], traces: Traces) -> tuple[list[Entity], int]:
     """Items among ``ids`` that hold a trace."""
     hits: list[Entity] = []
+    scanned = 0
     for start in range(0, len(ids), _PAGE):
         for item in store.get_entities(ids[start : start + _PAGE]).values():
+            scanned += 1
             if _redacted_props(item, traces)[2]:
                 hits.append(item)
-    return hits, len(ids)
+    return hits, scanned
 
 
 def _suppression_keys(
@@ -510,8 +512,7 @@ def _scan(
         emails = {e.lower() for e in _strings(props.get("emails"))}
         phones = set(_strings(props.get("phones")))
         person_hits += bool(emails & full.emails or phones & full.phones)
-    remaining = [i for i in texts if store.get_entity(i) is not None]
-    hits, scanned = _scan_texts(store, remaining, traces)
+    hits, scanned = _scan_texts(store, texts, traces)  # the items erased since are simply not found
     rows = _with_ids(traces, full)
     quarantine = sum(1 for _, line in _quarantine_lines(quarantine_dir) if rows.in_raw(line))
     return Scan(
