@@ -95,6 +95,24 @@ class Adjacency:
             self.out.more.setdefault(s, []).append((t, edge))
             self.into.more.setdefault(t, []).append((s, edge))
 
+    def linked(self, node_id: str, wanted: Collection[RelType], outgoing: bool) -> list[tuple[str, RelType]]:
+        """The other ends and types of ``node_id``'s relations of these types, one per relation."""
+        u = self.number.get(node_id)
+        if u is None:
+            return []
+        codes = {_CODE[t.value] for t in wanted}
+        others, edges = (self.out if outgoing else self.into).around(u)
+        ids, types = self.ids, self.types
+        return [(ids[o], TYPES[types[e]]) for o, e in zip(others, edges, strict=True) if types[e] in codes]
+
+    def count(self, node_id: str, wanted: Collection[RelType], outgoing: bool) -> int:
+        """How many relations of these types ``node_id`` has this way."""
+        u = self.number.get(node_id)
+        if u is None:
+            return 0
+        codes, types = {_CODE[t.value] for t in wanted}, self.types
+        return sum(types[e] in codes for e in (self.out if outgoing else self.into).around(u)[1])
+
     def _sides(self, direction: Direction) -> list[tuple[bool, _Csr]]:
         out, into = (True, self.out), (False, self.into)
         return {Direction.OUT: [out], Direction.IN: [into]}.get(direction, [out, into])

@@ -7,6 +7,7 @@ read with) is worth keeping until the next write; every layer above the port use
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import threading
 import weakref
@@ -18,7 +19,9 @@ from typing import Any, TypeVar
 
 from ckn.graph.errors import Computing
 from ckn.graph.heap import paused_gc
-from ckn.graph.store import GraphStore
+from ckn.graph.store import Changes, GraphStore
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -51,6 +54,100 @@ class _StoreCache:
 
 _caches: weakref.WeakKeyDictionary[Any, _StoreCache] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+
+
+@dataclass
+class _Kept:
+    version: int = -1
+    value: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    warming: bool = False
+
+
+_kept: weakref.WeakKeyDictionary[Any, dict[Hashable, _Kept]] = weakref.WeakKeyDictionary()
+
+
+def _kept_entry(store: GraphStore, key: Hashable) -> _Kept:
+    with _lock:
+        return _kept.setdefault(store, {}).setdefault(key, _Kept())
+
+
+def maintained(
+    store: GraphStore,
+    key: Hashable,
+    build: Callable[[], T],
+    advance: Callable[[T, Changes], T | None],
+) -> T:
+    """A structure kept in step with the graph: ``build()`` once, then ``advance(value, changes)``.
+
+    After writes, what the store says changed (:meth:`graph.store.GraphStore.changes_since`) is
+    applied to the structure; ``advance`` returns None (or the store cannot tell what changed) when it
+    must be built again. Never dropped by other results, and not by writes that ``advance`` applies.
+    Requests wait for one update or build, for up to the store's time budget (then
+    :class:`graph.errors.Computing`).
+    """
+    entry = _kept_entry(store, key)
+    version = store.graph_version()
+    if entry.value is not None and entry.version == version:
+        return entry.value  # type: ignore[no-any-return]
+    budget = store.limits.time_budget_s
+    if not entry.lock.acquire(timeout=budget):
+        raise Computing(
+            f"this answer is being computed for another request; try again in {math.ceil(budget)} s",
+            retry_after_s=math.ceil(budget),
+        )
+    try:
+        version = store.graph_version()
+        if entry.value is not None and entry.version == version:
+            return entry.value  # type: ignore[no-any-return]
+        if entry.value is not None:
+            changes = store.changes_since(entry.version)
+            value = None
+            if changes is not None:
+                try:
+                    value = advance(entry.value, changes)
+                except Exception:
+                    entry.value = None  # half applied: build it again
+                    raise
+            if value is not None and changes is not None:
+                entry.version, entry.value = changes.version, value
+                return value
+        entry.value = None  # the old one is freed before the new one is built
+        with paused_gc():
+            entry.value = build()
+        entry.version = version
+        return entry.value  # type: ignore[no-any-return]
+    finally:
+        entry.lock.release()
+
+
+def ready(store: GraphStore, key: Hashable) -> bool:
+    """Whether a :func:`maintained` structure has been built (it may still have writes to apply)."""
+    return _kept_entry(store, key).value is not None
+
+
+def warm(
+    store: GraphStore,
+    key: Hashable,
+    build: Callable[[], T],
+    advance: Callable[[T, Changes], T | None],
+) -> None:
+    """Build a :func:`maintained` structure in a background thread (once), so later requests find it."""
+    entry = _kept_entry(store, key)
+    with _lock:
+        if entry.warming or entry.value is not None:
+            return
+        entry.warming = True
+
+    def run() -> None:
+        try:
+            maintained(store, key, build, advance)
+        except Exception:  # the next request that needs it tries again, and sees the error
+            log.exception("building %s in the background failed", key)
+        finally:
+            entry.warming = False
+
+    threading.Thread(target=run, name=f"ckn-warm-{key}", daemon=True).start()
 
 
 def cached(store: GraphStore, key: Hashable, compute: Callable[[], T], tier: Tier = Tier.CORE) -> T:

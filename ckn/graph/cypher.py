@@ -324,6 +324,46 @@ RETURN r.id AS id, a.id AS source, b.id AS target, type(r) AS type, r.valid_from
        r.valid_to AS valid_to
 """
 
+EVIDENCE_ITEMS = f"""
+CALL () {{
+  UNWIND $subjects AS sid
+  MATCH (s:{ENTITY} {{id: sid}})
+  CALL (s) {{
+    MATCH (x:{ENTITY})-[:ABOUT|DELIVERED_TO]->(s) RETURN x
+    UNION
+    MATCH (s:Customer)-[:PARTICIPATED_IN|SUBMITTED]->(x:{ENTITY}) RETURN x
+    UNION
+    MATCH (s)<-[:OWNS_ACCOUNT]-(:Employee) RETURN s AS x
+  }}
+  RETURN x, s
+  UNION
+  UNWIND $items AS iid
+  MATCH (x:{ENTITY} {{id: iid}})
+  CALL (x) {{
+    MATCH (x)-[:ABOUT|DELIVERED_TO]->(s:{ENTITY}) RETURN s
+    UNION
+    MATCH (s:Customer)-[:PARTICIPATED_IN|SUBMITTED]->(x) RETURN s
+    UNION
+    MATCH (x)<-[:OWNS_ACCOUNT]-(:Employee) RETURN x AS s
+  }}
+  RETURN x, s
+}}
+WITH x, collect(DISTINCT s.id) AS subjects
+RETURN x.id AS item, subjects,
+       [(p:Employee)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x) | [p.id, type(r)]]
+       + [(x)-[r:ESCALATED_TO]->(p:Employee) | [p.id, type(r)]] AS acts,
+       [k IN $fields | x[k]] AS values
+"""
+"""Every item about ``$subjects`` or among ``$items``: the subjects it is about, who did what with it,
+its ``$fields`` (see :meth:`graph.store.GraphStore.evidence`)."""
+
+EVIDENCE_PEOPLE = f"""
+UNWIND $ids AS pid
+MATCH (p:{ENTITY} {{id: pid}})
+RETURN p.id AS id, p.name AS name, [k IN $fields | p[k]] AS values,
+       COUNT {{ (p)-[:AUTHORED|RESOLVED|PARTICIPATED_IN]->() }} AS work
+"""
+
 COUNT_ENTITIES = f"MATCH (n:{ENTITY}) RETURN n._kind AS kind, count(*) AS n"
 
 

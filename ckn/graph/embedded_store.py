@@ -23,6 +23,7 @@ from typing import IO, Any
 
 import networkx as nx
 
+from ckn.graph import evidence as evidence_read
 from ckn.graph import traversal
 from ckn.graph.adjacency import Adjacency
 from ckn.graph.audit import GENESIS, AuditEntry, canonical, chain_hash
@@ -42,12 +43,22 @@ from ckn.graph.model import (
     as_type,
     utcnow,
 )
-from ckn.graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteResult
+from ckn.graph.store import (
+    WORK_TYPES,
+    Changes,
+    DeleteResult,
+    Direction,
+    EvidenceFacts,
+    Hop,
+    Limits,
+    Stats,
+    WriteResult,
+)
 from ckn.graph.writer import WriterLock, holder_name
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Format of the files on disk; bump it with a migration in ``_MIGRATIONS``."""
 
 DB_FILE = "ckn.sqlite3"
@@ -91,9 +102,16 @@ SCHEMA = _SCHEMA_V1
 _MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: "CREATE TABLE suppressed (hash TEXT PRIMARY KEY, added_at TEXT NOT NULL) WITHOUT ROWID",
+    3: "CREATE TABLE changes (version INTEGER PRIMARY KEY, entities TEXT NOT NULL, relations TEXT NOT NULL,"
+    " deleted INTEGER NOT NULL)",
 }
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
+
+KEEP_CHANGES = 1000
+"""Graph versions the change log keeps: a process further behind builds its structures again."""
+CHANGES_APPLIED_AT_MOST = 200_000
+"""Relationships a catch-up applies; past that, building again is cheaper (a bulk load ran)."""
 
 AUDIT_FILE = "audit.sqlite"
 """The audit log, beside the store: its appends never wait for an ingest's write transaction."""
@@ -152,6 +170,7 @@ class EmbeddedStore(traversal.Traversals):
     """SQLite implementation of :class:`graph.store.GraphStore`, with a compact traversal view in memory."""
 
     backend = "embedded"
+    answers_in_place = False
 
     def __init__(self, home: Path, *, limits: Limits | None = None) -> None:
         """Open (and create if needed) the store in directory ``home``."""
@@ -285,9 +304,49 @@ class EmbeddedStore(traversal.Traversals):
         """
         return self._behind.block()
 
-    def _bump(self, cur: sqlite3.Cursor) -> int:
+    def _bump(self, cur: sqlite3.Cursor, plan: WritePlan | None = None) -> int:
+        """A new graph version, with what changed in the change log (``plan`` None: a deletion)."""
         cur.execute("UPDATE ckn_meta SET value = value + 1 WHERE key = 'graph_version'")
-        return int(self._meta(cur, "graph_version"))
+        version = int(self._meta(cur, "graph_version"))
+        deleted = plan is None or bool(plan.delete_entities or plan.delete_relations)
+        entities = [] if plan is None else [e.id for e in plan.entities]
+        stored = set() if plan is None else {fact_id for fact, fact_id in plan.restated if fact == "r"}
+        relations = (
+            []
+            if plan is None
+            else [(r.id, r.type.value, r.source, r.target) for r in plan.relations if r.id not in stored]
+        )
+        cur.execute(
+            "INSERT INTO changes VALUES (?, ?, ?, ?)", (version, _json(entities), _json(relations), deleted)
+        )
+        cur.execute("DELETE FROM changes WHERE version <= ?", (version - KEEP_CHANGES,))
+        return version
+
+    def changes_since(self, version: int) -> Changes | None:
+        """See :meth:`graph.store.GraphStore.changes_since`: read from the change log."""
+        with self._locked():
+            return self._changes(self._conn, version)
+
+    @staticmethod
+    def _changes(conn: sqlite3.Connection | sqlite3.Cursor, version: int) -> Changes | None:
+        entities: set[str] = set()
+        relations: list[Hop] = []
+        deleted, last = False, version
+        sql = "SELECT version, entities, relations, deleted FROM changes WHERE version > ? ORDER BY version"
+        for number, changed, added, gone in conn.execute(sql, (version,)):
+            if number != last + 1:  # the log no longer reaches back that far
+                return None
+            last, deleted = number, deleted or bool(gone)
+            entities.update(json.loads(changed))
+            relations.extend(
+                Hop.model_construct(relation_id=rid, type=RelType(rtype), source=source, target=target)
+                for rid, rtype, source, target in json.loads(added)
+            )
+            if len(relations) > CHANGES_APPLIED_AT_MOST:
+                return None
+        return Changes.model_construct(
+            version=last, entities=frozenset(entities), relations=tuple(relations), deleted=deleted
+        )
 
     # -- rows <-> models ---------------------------------------------------------------------------
 
@@ -351,7 +410,7 @@ class EmbeddedStore(traversal.Traversals):
                     (batch.checkpoint.job, batch.checkpoint.position, utcnow().isoformat()),
                 )
             if plan.changed:  # in the transaction: a commit that fails drops the view
-                self._apply_to_view(plan, before, self._bump(cur))
+                self._apply_to_view(cur, plan, before, self._bump(cur, plan))
         return plan.result()
 
     def _persist(self, cur: sqlite3.Cursor, plan: WritePlan) -> None:
@@ -607,6 +666,42 @@ class EmbeddedStore(traversal.Traversals):
         finally:
             conn.close()
 
+    def evidence(self, subject_ids: Sequence[str] = (), *, item_ids: Sequence[str] = ()) -> EvidenceFacts:
+        """See :meth:`graph.store.GraphStore.evidence`: indexed reads of the relations and fields."""
+        with self._locked():
+            return evidence_read.gather(self._linked, self._fields, self._work, subject_ids, item_ids)
+
+    def _linked(
+        self, nodes: Sequence[str], types: tuple[RelType, ...], outgoing: bool
+    ) -> list[tuple[str, str, RelType]]:
+        near, far = ("source", "target") if outgoing else ("target", "source")
+        found: list[tuple[str, str, RelType]] = []
+        for chunk in _chunks(nodes):
+            sql = (
+                f"SELECT {near}, {far}, type FROM relations"  # noqa: S608
+                f" WHERE {near} IN ({_marks(chunk)}) AND type IN ({_marks(types)})"
+            )
+            found.extend((a, b, RelType(t)) for a, b, t in self._conn.execute(sql, (*chunk, *types)))
+        return found
+
+    def _work(self, people: Sequence[str]) -> dict[str, int]:
+        counts = dict.fromkeys(people, 0)
+        for chunk in _chunks(people):
+            sql = (
+                f"SELECT source, count(*) FROM relations WHERE source IN ({_marks(chunk)})"  # noqa: S608
+                f" AND type IN ({_marks(WORK_TYPES)}) GROUP BY source"
+            )
+            counts.update(self._conn.execute(sql, (*chunk, *WORK_TYPES)))
+        return counts
+
+    def _fields(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, evidence_read.Found]:
+        found: dict[str, evidence_read.Found] = {}
+        for chunk in _chunks(ids):
+            sql = f"SELECT id, kind, name, {_json_fields(fields)} FROM entities WHERE id IN ({_marks(chunk)})"  # noqa: S608
+            for entity_id, kind, name, values in self._conn.execute(sql, chunk):
+                found[entity_id] = (kind, name, _loaded(values, sparse=True))
+        return found
+
     def get_checkpoint(self, job: str) -> str | None:
         """See :meth:`graph.store.GraphStore.get_checkpoint`."""
         with self._locked():
@@ -697,14 +792,27 @@ class EmbeddedStore(traversal.Traversals):
     # -- the traversal view (graph.adjacency) ----------------------------------------------------------------
 
     def _graph_view(self) -> Adjacency:
-        """The traversal view, rebuilt when the store changed outside this object."""
+        """The traversal view, brought up to date with other processes' writes from the change log."""
         with self._locked():
             version = self.graph_version()
+            if self._view is not None and self._view_version != version:
+                self._catch_up(self._conn)
             if self._view is None or self._view_version != version:
                 with paused_gc():
                     self._view = None  # the old one is freed before the new one is built
                     self._view, self._view_version = self._build_view(), version
             return self._view
+
+    def _catch_up(self, conn: sqlite3.Connection | sqlite3.Cursor) -> None:
+        """Apply what the change log says was written since the view's version (or drop the view)."""
+        changes = self._changes(conn, self._view_version)
+        if self._view is None or changes is None or changes.deleted:
+            self._view = None
+            return
+        self._view.add(
+            changes.entities, ((h.relation_id, h.type, h.source, h.target) for h in changes.relations)
+        )
+        self._view_version = changes.version
 
     def _build_view(self) -> Adjacency:
         return Adjacency(
@@ -712,11 +820,14 @@ class EmbeddedStore(traversal.Traversals):
             self._conn.execute("SELECT id, type, source, target FROM relations"),
         )
 
-    def _apply_to_view(self, plan: WritePlan, before: int, after: int) -> None:
+    def _apply_to_view(self, cur: sqlite3.Cursor, plan: WritePlan, before: int, after: int) -> None:
         """Called in the write's transaction (the lock held)."""
+        if self._view is not None and self._view_version != before:
+            self._catch_up(cur)  # someone else wrote in between: the log has theirs and this write
+            return
         deleted = plan.delete_entities or plan.delete_relations
         if self._view is None or self._view_version != before or deleted:
-            self._view = None  # deletions, or someone else wrote in between: rebuild on next read
+            self._view = None  # deletions: rebuild on next read
             return
         stored = {fact_id for fact, fact_id in plan.restated if fact == "r"}  # already in the view
         self._view.add(

@@ -43,7 +43,18 @@ from ckn.graph.model import (
     RelType,
     utcnow,
 )
-from ckn.graph.store import DeleteResult, Direction, Hop, Limits, Stats, WriteResult
+from ckn.graph.store import (
+    ITEM_FIELDS,
+    PERSON_FIELDS,
+    Changes,
+    DeleteResult,
+    Direction,
+    EvidenceFacts,
+    Hop,
+    Limits,
+    Stats,
+    WriteResult,
+)
 from ckn.graph.writer import WriterLock, holder_name
 
 log = logging.getLogger(__name__)
@@ -158,6 +169,7 @@ class Neo4jStore(traversal.Traversals):
     """Neo4j implementation of :class:`graph.store.GraphStore`."""
 
     backend = "neo4j"
+    answers_in_place = True
 
     def __init__(
         self,
@@ -707,6 +719,41 @@ class Neo4jStore(traversal.Traversals):
             yield from session.run(_q(text, self._timeout), _params(params))
 
     # -- suppression list and audit log ------------------------------------------------------------
+
+    def evidence(self, subject_ids: Sequence[str] = (), *, item_ids: Sequence[str] = ()) -> EvidenceFacts:
+        """See :meth:`graph.store.GraphStore.evidence`: two queries, bounded by the subjects' items."""
+        rows = self._read(
+            cypher.EVIDENCE_ITEMS,
+            subjects=list(dict.fromkeys(subject_ids)),
+            items=list(dict.fromkeys(item_ids)),
+            fields=list(ITEM_FIELDS),
+        )
+        about: set[tuple[str, str]] = set()
+        acts: list[tuple[str, str, str]] = []
+        items: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            item = r["item"]
+            about.update((item, subject) for subject in r["subjects"])
+            acts.extend((person, rtype, item) for person, rtype in r["acts"])
+            items[item] = {k: v for k, v in zip(ITEM_FIELDS, r["values"], strict=True) if v is not None}
+        people: dict[str, dict[str, Any]] = {}
+        work: dict[str, int] = {}
+        found = self._read(
+            cypher.EVIDENCE_PEOPLE, ids=sorted({p for p, _, _ in acts}), fields=list(PERSON_FIELDS)
+        )
+        for r in found:
+            values = {k: v for k, v in zip(PERSON_FIELDS, r["values"], strict=True) if v is not None}
+            people[r["id"]], work[r["id"]] = {**values, "name": r["name"] or ""}, int(r["work"])
+        return EvidenceFacts.model_construct(
+            about=tuple(sorted(about)), acts=tuple(sorted(acts)), items=items, people=people, work=work
+        )
+
+    def changes_since(self, version: int) -> Changes | None:
+        """See :meth:`graph.store.GraphStore.changes_since`: Neo4j keeps no change log.
+
+        Its answers are computed in the database rather than kept in step.
+        """
+        return None if version != self.graph_version() else Changes(version=version)
 
     def suppress(self, hashes: Iterable[str]) -> None:
         """See :meth:`graph.store.GraphStore.suppress`."""

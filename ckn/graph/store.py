@@ -125,6 +125,53 @@ class Stats(_Result):
         return sum(self.relations.values())
 
 
+class EvidenceFacts(_Result):
+    """What :meth:`GraphStore.evidence` reads: the items about some subjects and who did what with them.
+
+    An item (interaction, feedback, document) is *about* a subject when it has an ``ABOUT`` or
+    ``DELIVERED_TO`` relation to it, or when the subject is a customer who ``PARTICIPATED_IN`` or
+    ``SUBMITTED`` it; a customer's account is about the customer itself when a colleague
+    ``OWNS_ACCOUNT`` of it. A colleague *acts* on an item when they ``AUTHORED``, ``RESOLVED`` or
+    ``PARTICIPATED_IN`` it, own the account (``OWNS_ACCOUNT``), or the item ``ESCALATED_TO`` them.
+    """
+
+    about: tuple[tuple[str, str], ...] = ()
+    """``(item, subject)`` pairs."""
+    acts: tuple[tuple[str, str, str], ...] = ()
+    """``(person, relation type, item)``, one per relationship (an item's every act, whoever did it)."""
+    items: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Each item's :data:`ITEM_FIELDS` that are set."""
+    people: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Each acting colleague's ``name`` and :data:`PERSON_FIELDS` that are set."""
+    work: dict[str, int] = Field(default_factory=dict)
+    """Each acting colleague's relationships of their own work (:data:`WORK_TYPES`), on every subject."""
+
+
+ABOUT_TYPES = (RelType.ABOUT, RelType.DELIVERED_TO)
+"""Item -> subject."""
+CUSTOMER_ITEM_TYPES = (RelType.PARTICIPATED_IN, RelType.SUBMITTED)
+"""Customer -> item."""
+WORK_TYPES = (RelType.AUTHORED, RelType.RESOLVED, RelType.PARTICIPATED_IN)
+"""Colleague -> item: their own work."""
+ACT_TYPES = (*WORK_TYPES, RelType.OWNS_ACCOUNT, RelType.ESCALATED_TO)
+"""Everything that makes a piece of evidence (``ESCALATED_TO`` goes item -> colleague)."""
+ITEM_FIELDS = ("occurred_at", "submitted_at", "created_at", "channel")
+PERSON_FIELDS = ("left_at", "expertise_opt_out")
+
+
+class Changes(_Result):
+    """What the writes after a graph version did (:meth:`GraphStore.changes_since`)."""
+
+    version: int
+    """The graph version these changes lead to."""
+    entities: frozenset[str] = frozenset()
+    """Entities created or changed."""
+    relations: tuple[Hop, ...] = ()
+    """Relationships created."""
+    deleted: bool = False
+    """Whether anything was deleted (what was is not listed: a structure kept in step starts again)."""
+
+
 class Limits(_Result):
     """Caps every traversal obeys; a request above a cap fails with :class:`LimitExceeded`."""
 
@@ -178,6 +225,10 @@ class GraphStore(Protocol):
 
     backend: str
     limits: Limits
+    answers_in_place: bool
+    """True when questions about a few subjects are best asked of the store each time (Neo4j computes
+    them where the data lives); False when answers come from structures this process keeps in step
+    with the store's change log (the embedded store)."""
 
     def write(self, batch: Batch) -> WriteResult:
         """Upsert a batch of entities and relations (and its checkpoint) in one transaction.
@@ -324,6 +375,22 @@ class GraphStore(Protocol):
 
     def scan_relations(self, *, types: Iterable[RelType]) -> Iterator[tuple[str, str, str]]:
         """``(source, target, type)`` of every relation of these types, one at a time, in no order."""
+        ...
+
+    def evidence(self, subject_ids: Sequence[str] = (), *, item_ids: Sequence[str] = ()) -> EvidenceFacts:
+        """The evidence about these subjects (every item about them) and in these items (about anything).
+
+        Read where the data lives, bounded by the subjects' neighbourhood: what expert questions on
+        a few subjects need, without any whole-graph structure.
+        """
+        ...
+
+    def changes_since(self, version: int) -> Changes | None:
+        """What changed after graph version ``version``, or None when the store cannot tell.
+
+        Structures kept in step with the graph (the evidence index, the referral graph) apply these
+        instead of being built again; None means build again.
+        """
         ...
 
     def delete_source(

@@ -2,28 +2,42 @@
 
 Expert finding, tacit knowledge, bus factors and departure impact read the same evidence: a
 colleague *authored*, *resolved* or *took part in* an item (interaction, feedback, document) that is
-*about* a subject, *answered an escalation* of it, or *owns the account* of a customer. Reading it item
-by item on every request costs time in proportion to the evidence (hundreds of thousands of items at a
-million edges), so it is read once per graph version (one projection carrying only the dates and
-flags it needs) into compact arrays; each question is then answered with vectorised arithmetic.
+*about* a subject, *answered an escalation* of it, or *owns the account* of a customer
+(:class:`graph.store.EvidenceFacts`). Each question is answered with vectorised arithmetic over
+compact arrays of it, which come from one of two places:
 
-The first question after the graph changed pays for the build (seconds at a million edges; see the
-README's performance section); every later one is answered from memory.
+- Neo4j reads the evidence about the subjects asked, in the database, for every question
+  (:meth:`graph.store.GraphStore.evidence`): nothing in the API process grows with the graph.
+- The embedded store's serving process keeps everyone's evidence on every subject in memory, built
+  once from streamed scans and then kept in step with the store's change log (:func:`advance`): a
+  write, from this process or another, touches only the items it wrote. Until the first build is done
+  (in the background) questions read their subjects' evidence from the store, as on Neo4j.
 """
 
 from __future__ import annotations
 
 import itertools
 from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ckn.graph.cache import cached
+from ckn.graph.cache import maintained, ready, warm
 from ckn.graph.model import NodeKind, RelType
-from ckn.graph.store import GraphStore
+from ckn.graph.store import (
+    ABOUT_TYPES,
+    ACT_TYPES,
+    CUSTOMER_ITEM_TYPES,
+    ITEM_FIELDS,
+    PERSON_FIELDS,
+    Changes,
+    EvidenceFacts,
+    GraphStore,
+)
 from ckn.queries.common import moment
 
 WEIGHTS: dict[str, float] = {
@@ -40,10 +54,6 @@ KINDS = tuple(WEIGHTS)
 BASE_WEIGHT = np.array([WEIGHTS[k] for k in KINDS])
 AUTHORED = KINDS.index("authored")
 _DEEP_CHANNELS = frozenset({"meeting", "visit"})
-_FIELDS = ("occurred_at", "submitted_at", "created_at", "channel", "left_at", "expertise_opt_out")
-_ITEM_KINDS = frozenset({"Interaction", "Feedback", "KnowledgeItem"})
-_ACT_KIND = {"AUTHORED": "authored", "RESOLVED": "resolved", "PARTICIPATED_IN": "interaction"}
-_CUSTOMER_ITEMS = {"PARTICIPATED_IN", "SUBMITTED"}  # customer -> item
 
 
 def truthy(value: object) -> bool:
@@ -64,17 +74,25 @@ class Rows:
 
 @dataclass(frozen=True)
 class EvidenceIndex:
-    """Everyone's evidence on every subject, as arrays indexed by person and item number."""
+    """Everyone's evidence on every subject (or on some), as arrays indexed by person and item number.
+
+    Kept in step with the graph by :func:`advance`: numbers are only ever added, so an older index a
+    request still reads stays valid.
+    """
 
     people: list[str]
     names: list[str]
     left_at: list[datetime | None]
     work: npt.NDArray[np.int64]
-    """How many items each person authored, resolved or took part in (the denominator of focus)."""
+    """How many relationships of their own work (documents written, tickets resolved, interactions taken
+    part in) each person has, on any subject (the denominator of focus)."""
     items: list[str]
     when: npt.NDArray[np.float64]
     """Each item's date as POSIX seconds, NaN when undated."""
     subjects: dict[str, Rows]
+    person_of: dict[str, int] = field(default_factory=dict)
+    item_of: dict[str, int] = field(default_factory=dict)
+    opted_out: frozenset[str] = frozenset()
     shown: dict[int, tuple[str, str]] = field(default_factory=dict)
     """Name and first source of the items evidence lists have shown (filled as answers show them)."""
 
@@ -84,11 +102,32 @@ class EvidenceIndex:
 
 
 _EMPTY = Rows(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(0, np.bool_))
+_KEY = ("evidence-index",)
 
 
 def evidence_index(store: GraphStore) -> EvidenceIndex:
-    """The index for the store's current graph version (built on first use, then cached)."""
-    return cached(store, ("evidence-index",), lambda: _build(store))
+    """Everyone's evidence on every subject, kept in step with the graph (built on first use).
+
+    Where the store keeps a change log (the embedded store), writes are applied to it as they come
+    (:func:`advance`); elsewhere it is built again after a write.
+    """
+    return maintained(
+        store, _KEY, lambda: _build(store), lambda index, changes: advance(store, index, changes)
+    )
+
+
+def evidence_about(store: GraphStore, subject_ids: Sequence[str]) -> EvidenceIndex:
+    """The evidence to answer a question on these subjects with.
+
+    The index kept in step with the graph when the store keeps one and it is built; otherwise (Neo4j,
+    whose answers are computed where the data lives, or an embedded store whose index is still being
+    built in the background) the subjects' own evidence, read from the store.
+    """
+    if not store.answers_in_place:
+        if ready(store, _KEY):
+            return evidence_index(store)
+        warm(store, _KEY, lambda: _build(store), lambda index, changes: advance(store, index, changes))
+    return assemble(store.evidence(subject_ids))
 
 
 _KINDS = (
@@ -100,91 +139,233 @@ _KINDS = (
     NodeKind.FEEDBACK,
     NodeKind.KNOWLEDGE_ITEM,
 )
-_TYPES = (
-    RelType.ABOUT,
-    RelType.PARTICIPATED_IN,
-    RelType.SUBMITTED,
-    RelType.DELIVERED_TO,
-    RelType.AUTHORED,
-    RelType.RESOLVED,
-    RelType.ESCALATED_TO,
-    RelType.OWNS_ACCOUNT,
-)
+_TYPES = (*ABOUT_TYPES, *CUSTOMER_ITEM_TYPES, *ACT_TYPES)
+_ACT_KIND = {"AUTHORED": "authored", "RESOLVED": "resolved", "PARTICIPATED_IN": "interaction"}
+_OTHER_KIND = {"ESCALATED_TO": "escalation_answered", "OWNS_ACCOUNT": "owns_account"}
+_WORK_CODES = frozenset(KINDS.index(k) for k in ("authored", "resolved", "meeting", "interaction"))
 
 
 def _build(store: GraphStore) -> EvidenceIndex:
-    """Read entities and relations once, as streams, into per-subject arrays.
+    """Read every entity and relation of the kinds evidence needs, as streams (the whole graph).
 
     A projection would hold the large scale's 14 million relations in more memory than the machine has.
+    This is also the oracle the stores' own :meth:`graph.store.GraphStore.evidence` is checked against.
     """
     kind_of: dict[str, str] = {}
-    employees: dict[str, dict[str, object]] = {}
-    when_of: dict[str, float] = {}  # dated entities -> POSIX seconds
-    deep: set[str] = set()  # interactions in a meeting or a visit
-    for entity_id, kind, name, values in store.scan_entities(kinds=_KINDS, fields=_FIELDS):
+    items: dict[str, dict[str, object]] = {}
+    people: dict[str, dict[str, object]] = {}
+    for entity_id, kind, name, values in store.scan_entities(
+        kinds=_KINDS, fields=(*ITEM_FIELDS, *PERSON_FIELDS)
+    ):
         kind_of[entity_id] = _KIND_NAMES.get(kind, kind)  # one string per kind, not one per entity
         if kind == "Employee":
-            employees[entity_id] = {**values, "name": name}
-        if when := moment(values, "occurred_at", "submitted_at", "created_at"):
-            when_of[entity_id] = when.timestamp()
-        if values.get("channel") in _DEEP_CHANNELS:
-            deep.add(entity_id)
-    people = sorted(e for e, data in employees.items() if not truthy(data.get("expertise_opt_out")))
-    person_of = {p: i for i, p in enumerate(people)}
-
-    # item -> subjects it is about; (person, kind, item) acts; (person, item) pairs of their own work
-    about: dict[str, list[str]] = {}
-    acts: list[tuple[int, int, str]] = []
-    work: dict[int, set[str]] = {}
+            people[entity_id] = {**{f: values[f] for f in PERSON_FIELDS if f in values}, "name": name}
+        else:
+            items[entity_id] = {f: values[f] for f in ITEM_FIELDS if f in values}
+    about: list[tuple[str, str]] = []
+    acts: list[tuple[str, str, str]] = []
+    work: dict[str, int] = {}
+    owned: set[str] = set()
     for source, target, rtype in store.scan_relations(types=_TYPES):
         if source not in kind_of or target not in kind_of:
             continue
         if rtype in ("ABOUT", "DELIVERED_TO"):
-            about.setdefault(source, []).append(target)
-        elif rtype in _CUSTOMER_ITEMS and kind_of[source] == "Customer":
-            about.setdefault(target, []).append(source)
-        elif rtype in _ACT_KIND and source in person_of:
-            kind = _ACT_KIND[rtype]
-            if kind == "interaction" and target in deep:
-                kind = "meeting"
-            acts.append((person_of[source], KINDS.index(kind), target))
-            work.setdefault(person_of[source], set()).add(target)
-        elif rtype == "ESCALATED_TO" and target in person_of:
-            acts.append((person_of[target], KINDS.index("escalation_answered"), source))
-        elif rtype == "OWNS_ACCOUNT" and source in person_of:
-            about.setdefault(target, []).append(target)  # the account itself is the evidence
-            acts.append((person_of[source], KINDS.index("owns_account"), target))
+            about.append((source, target))
+        elif rtype in ("PARTICIPATED_IN", "SUBMITTED") and kind_of[source] == "Customer":
+            about.append((target, source))
+        elif rtype == "ESCALATED_TO":
+            if kind_of[target] == "Employee":
+                acts.append((target, rtype, source))
+        elif kind_of[source] == "Employee":
+            acts.append((source, rtype, target))
+            if rtype == "OWNS_ACCOUNT":
+                owned.add(target)
+            else:
+                work[source] = work.get(source, 0) + 1
+    about.extend((c, c) for c in owned)  # the account itself is the evidence
+    return _assemble(about, acts, items, people, work)
 
-    items = sorted({item for _, _, item in acts})
-    item_of = {item: i for i, item in enumerate(items)}
+
+def assemble(facts: EvidenceFacts) -> EvidenceIndex:
+    """An index of the evidence a store read (:meth:`graph.store.GraphStore.evidence`)."""
+    return _assemble(facts.about, facts.acts, facts.items, facts.people, facts.work)
+
+
+def _assemble(
+    about: Iterable[tuple[str, str]],
+    acts: Iterable[tuple[str, str, str]],
+    items: dict[str, dict[str, Any]],
+    people: dict[str, dict[str, Any]],
+    work: dict[str, int],
+) -> EvidenceIndex:
+    """Evidence rows per subject: for each act on an item, one row per subject the item is about."""
+    persons = sorted(p for p, values in people.items() if not truthy(values.get("expertise_opt_out")))
+    person_of = {p: i for i, p in enumerate(persons)}
+    coded = [
+        (person_of[p], _code(rtype, items.get(item, {})), item) for p, rtype, item in acts if p in person_of
+    ]
+    names = sorted({item for _, _, item in coded})
+    item_of = {item: i for i, item in enumerate(names)}
+    index = EvidenceIndex(
+        people=persons,
+        names=[str(people[p].get("name") or p) for p in persons],
+        left_at=[moment(people[p], "left_at") for p in persons],
+        work=np.array([work.get(p, 0) for p in persons], np.int64),
+        items=names,
+        when=np.array([_when(items.get(i, {})) for i in names], np.float64),
+        subjects={},
+        person_of=person_of,
+        item_of=item_of,
+        opted_out=frozenset(people) - set(persons),
+    )
+    index.subjects.update(_rows_by_subject(about, item_of, ((p, c, item_of[i]) for p, c, i in coded)))
+    return index
+
+
+ADVANCE_AT_MOST = 50_000
+"""Items a write may touch for :func:`advance` to apply it; past that the index is built again."""
+
+
+def advance(store: GraphStore, index: EvidenceIndex, changes: Changes) -> EvidenceIndex | None:
+    """The index with the writes ``changes`` lists applied, or None when it must be built again.
+
+    The items those writes touched (a relationship to or from them was created, or they changed) are
+    read again from the store with everything about them (:meth:`graph.store.GraphStore.evidence`),
+    and their rows replace the old ones in every subject they are about; the acting colleagues' work
+    counts are read again. Deletions, and a colleague's consent changing, build it again.
+    """
+    if changes.deleted:
+        return None
+    touched = _touched(index, changes)
+    colleagues = [e for e in changes.entities if e in index.person_of or e in index.opted_out]
+    if len(touched) > ADVANCE_AT_MOST or any(e in index.opted_out for e in colleagues):
+        return None
+    facts = store.evidence(item_ids=sorted(touched)) if touched else EvidenceFacts()
+    found = {e.id: {**e.props, "name": e.name} for e in store.get_entities(colleagues).values()}
+    people = {**found, **facts.people}
+    if any(truthy(v.get("expertise_opt_out")) for p, v in people.items() if p in index.person_of):
+        return None  # someone withdrew consent: nothing of theirs may stay
+    opted_out = index.opted_out | {p for p, v in people.items() if truthy(v.get("expertise_opt_out"))}
+    # new lists: a request still reading the old index sees lengths that match its arrays
+    everyone, items, names, left_at = (
+        list(index.people),
+        list(index.items),
+        list(index.names),
+        list(index.left_at),
+    )
+    for person, values in sorted(people.items()):
+        if person in opted_out:
+            continue
+        number = index.person_of.setdefault(person, len(everyone))
+        if number == len(everyone):
+            everyone.append(person)
+            names.append("")
+            left_at.append(None)
+        names[number], left_at[number] = str(values.get("name") or person), moment(values, "left_at")
+    work = np.zeros(len(everyone), np.int64)
+    work[: len(index.work)] = index.work
+    for person, count in facts.work.items():
+        if person in index.person_of:
+            work[index.person_of[person]] = count
+    for _, _, item in facts.acts:
+        if index.item_of.setdefault(item, len(items)) == len(items):
+            items.append(item)
+    when = np.full(len(items), np.nan)
+    when[: len(index.when)] = index.when
+    for item, values in facts.items.items():
+        if item in index.item_of:
+            when[index.item_of[item]] = _when(values)
+    coded = [
+        (index.person_of[p], _code(rtype, facts.items.get(item, {})), index.item_of[item])
+        for p, rtype, item in facts.acts
+        if p in index.person_of
+    ]
+    added = _rows_by_subject(facts.about, index.item_of, coded)
+    gone = np.array(sorted(index.item_of[i] for i in touched if i in index.item_of), np.int32)
+    subjects = _merged(index.subjects, added, {s for _, s in facts.about}, gone)
+    shown = {i: v for i, v in index.shown.items() if i not in set(gone.tolist())}
+    return EvidenceIndex(
+        people=everyone,
+        names=names,
+        left_at=left_at,
+        work=work,
+        items=items,
+        when=when,
+        subjects=subjects,
+        person_of=index.person_of,
+        item_of=index.item_of,
+        opted_out=opted_out,
+        shown=shown,
+    )
+
+
+def _touched(index: EvidenceIndex, changes: Changes) -> set[str]:
+    """The items whose evidence the changes may have changed."""
+    touched = {e for e in changes.entities if e in index.item_of}
+    for hop in changes.relations:
+        if hop.type in _FROM_ITEM:
+            touched.add(hop.source)
+        elif hop.type in _TO_ITEM:
+            touched.add(hop.target)
+    return touched
+
+
+def _merged(
+    subjects: dict[str, Rows], added: dict[str, Rows], changed: set[str], gone: npt.NDArray[np.int32]
+) -> dict[str, Rows]:
+    """``subjects`` with the rows of the items ``gone`` replaced by ``added`` in the ``changed`` ones."""
+    merged_subjects = dict(subjects)
+    for subject in changed:
+        old, new = subjects.get(subject, _EMPTY), added.get(subject, _EMPTY)
+        keep = ~np.isin(old.item, gone)
+        merged = [np.concatenate([getattr(old, f)[keep], getattr(new, f)]) for f in _ROW_FIELDS]
+        order = np.lexsort((merged[1], merged[0]))  # by person, then item
+        merged_subjects[subject] = Rows(*(column[order] for column in merged))
+    return merged_subjects
+
+
+_FROM_ITEM = frozenset({*ABOUT_TYPES, RelType.ESCALATED_TO})
+_TO_ITEM = frozenset({*CUSTOMER_ITEM_TYPES, *ACT_TYPES} - {RelType.ESCALATED_TO})
+_ROW_FIELDS = ("person", "item", "kind", "in_work")
+
+
+def _code(rtype: str, item: dict[str, Any]) -> int:
+    kind = _ACT_KIND.get(rtype) or _OTHER_KIND[rtype]
+    if kind == "interaction" and item.get("channel") in _DEEP_CHANNELS:
+        kind = "meeting"
+    return KINDS.index(kind)
+
+
+def _when(item: dict[str, Any]) -> float:
+    found = moment(item, "occurred_at", "submitted_at", "created_at")
+    return found.timestamp() if found else float("nan")
+
+
+def _rows_by_subject(
+    about: Iterable[tuple[str, str]], item_of: dict[str, int], coded: Iterable[tuple[int, int, int]]
+) -> dict[str, Rows]:
+    """Acts on items (``(person, kind, item)`` numbers) as rows of each subject their items are about."""
+    by_item: dict[int, list[int]] = {}
+    own: set[int] = set()
+    for p, code, i in coded:
+        by_item.setdefault(i, []).append(p << 35 | i << 3 | code)
+        if code in _WORK_CODES:
+            own.add(p << 32 | i)
     subjects: list[str] = []
     subject_of: dict[str, int] = {}
     subject_numbers, packed = array("i"), array("q")  # one row per subject and act: person, item, kind
-    for p, code, item in acts:
-        value = p << 35 | item_of[item] << 3 | code
-        for subject in about.get(item, ()):
-            number = subject_of.get(subject)
-            if number is None:
-                number = subject_of[subject] = len(subjects)
-                subjects.append(subject)
-            subject_numbers.append(number)
-            packed.append(value)
-    own = np.array(sorted({p << 32 | item_of[i] for p, done in work.items() for i in done}), np.int64)
-    return EvidenceIndex(
-        people=people,
-        names=[str(employees[p]["name"] or p) for p in people],
-        left_at=[moment(employees[p], "left_at") for p in people],
-        work=np.array([len(work.get(p, ())) for p in range(len(people))], np.int64),
-        items=items,
-        when=np.array([when_of.get(i, np.nan) for i in items], np.float64),
-        subjects={
-            s: rows
-            for s, rows in zip(
-                subjects, _by_subject(subject_numbers, packed, own, len(subjects)), strict=True
-            )
-            if kind_of[s] not in _ITEM_KINDS
-        },
-    )
+    for item, subject in about:
+        values = by_item.get(item_of.get(item, -1))
+        if not values:
+            continue
+        number = subject_of.get(subject)
+        if number is None:
+            number = subject_of[subject] = len(subjects)
+            subjects.append(subject)
+        subject_numbers.extend([number] * len(values))
+        packed.extend(values)
+    own_pairs = np.array(sorted(own), np.int64)
+    return dict(zip(subjects, _by_subject(subject_numbers, packed, own_pairs, len(subjects)), strict=True))
 
 
 def _by_subject(

@@ -21,7 +21,7 @@ from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.model import Entity, NodeKind
 from ckn.graph.store import GraphStore
 from ckn.queries.common import moment
-from ckn.queries.evidence import AUTHORED, KINDS, WEIGHTS, EvidenceIndex, Rows, decayed, evidence_index
+from ckn.queries.evidence import AUTHORED, KINDS, WEIGHTS, EvidenceIndex, Rows, decayed, evidence_about
 
 __all__ = ["DEFAULT_HALF_LIFE_DAYS", "WEIGHTS", "Evidence", "Expert", "experts", "has_left", "subjects_in"]
 
@@ -108,7 +108,7 @@ def experts(
             raise InvalidInput(
                 f"{sid} is a {subjects[sid].kind.value}; ask about a product, topic or customer"
             )
-    index = evidence_index(store)
+    index = evidence_about(store, wanted)
     parts = [index.rows(sid) for sid in wanted]
     rows = Rows(
         *(np.concatenate([getattr(p, f) for p in parts]) for f in ("person", "item", "kind", "in_work"))

@@ -1,0 +1,163 @@
+"""Answers read where the data lives, and kept in step with writes from any process. Every store.
+
+The whole-graph build of the evidence index (streamed scans of every entity and relation) is the
+oracle: what each store reads natively about a few subjects (:meth:`GraphStore.evidence`), and the
+index the embedded store keeps in step with its change log, must equal it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ckn.graph.model import Batch, NodeKind, RelType
+from ckn.graph.store import GraphStore
+from ckn.ingest.generate import generate
+from ckn.ingest.pipeline import ingest_paths
+from ckn.queries import evidence
+from ckn.queries.evidence import KINDS, EvidenceIndex, assemble, evidence_index
+from ckn.queries.experts import experts
+from tests.contract.conftest import NOW, _item
+from tests.factories import customer, employee, rel
+
+Row = tuple[str, str, str, bool, str, str | None, int, float | None]
+
+
+def _rows(index: EvidenceIndex, subject: str) -> set[Row]:
+    """A subject's evidence, by name: person, item, kind, own work, and what the answer reads of them."""
+    rows = index.rows(subject)
+    found: set[Row] = set()
+    for p, i, k, w in zip(rows.person, rows.item, rows.kind, rows.in_work, strict=True):
+        when = float(index.when[i])
+        found.add(
+            (
+                index.people[p],
+                index.items[i],
+                KINDS[k],
+                bool(w),
+                index.names[p],
+                index.left_at[p].isoformat() if index.left_at[p] else None,
+                int(index.work[p]),
+                None if math.isnan(when) else when,
+            )
+        )
+    return found
+
+
+def _subjects(store: GraphStore) -> list[str]:
+    kinds = (NodeKind.TOPIC, NodeKind.PRODUCT, NodeKind.CUSTOMER)
+    return [e.id for kind in kinds for e in store.list_entities(kind, limit=1000)]
+
+
+def _assert_native_equals_oracle(store: GraphStore, subjects: list[str]) -> None:
+    oracle = evidence._build(store)
+    assert any(_rows(oracle, s) for s in subjects)  # there is evidence to compare
+    for subject in subjects:
+        assert _rows(assemble(store.evidence([subject])), subject) == _rows(oracle, subject), subject
+    together = assemble(store.evidence(subjects[:12]))
+    for subject in subjects[:12]:
+        assert _rows(together, subject) == _rows(oracle, subject), subject
+
+
+def test_each_store_reads_the_same_evidence_as_the_whole_graph_oracle(planted: GraphStore) -> None:
+    _assert_native_equals_oracle(planted, _subjects(planted))
+
+
+def test_the_same_on_a_generated_bundle_the_fixture_never_saw(store: GraphStore, tmp_path: Path) -> None:
+    generate(tmp_path / "bundle", "tiny", seed=11)
+    ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
+    subjects = _subjects(store)
+    _assert_native_equals_oracle(store, subjects[:40] + subjects[-40:])
+
+
+def test_experts_answer_from_the_store_as_from_the_oracle(
+    planted: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subjects = ["topic:calib", "topic:export", "topic:single", "customer:hdjm"]
+    native = [experts(planted, [s], now=NOW, include_left=True) for s in subjects]
+    native.append(experts(planted, subjects[:2], now=NOW))
+    oracle_index = evidence._build(planted)
+    monkeypatch.setattr(evidence, "evidence_about", lambda store, ids: oracle_index)
+    monkeypatch.setattr("ckn.queries.experts.evidence_about", lambda store, ids: oracle_index)
+    oracle = [experts(planted, [s], now=NOW, include_left=True) for s in subjects]
+    oracle.append(experts(planted, subjects[:2], now=NOW))
+    assert native == oracle
+    assert [e.employee_id for e in native[0] if not e.left][:2] == ["employee:wang", "employee:anna"]
+
+
+def _writes_of_another_process(other: GraphStore) -> None:
+    """Evidence of every kind, written through a second client (as another process would)."""
+    call = _item(NodeKind.INTERACTION, "call:new", "2026-10-30", channel="visit")
+    ticket = _item(NodeKind.FEEDBACK, "fb:new", "2026-10-29")
+    other.write(
+        Batch(
+            entities=(
+                employee("employee:newbie", "新人 Newbie"),
+                customer("customer:fresh", "新客户 Fresh"),
+                call,
+                ticket,
+            )
+        )
+    )
+    other.write(
+        Batch(
+            relations=(
+                rel(RelType.PARTICIPATED_IN, "employee:newbie", "call:new"),
+                rel(RelType.PARTICIPATED_IN, "employee:junior", "call:new"),
+                rel(RelType.PARTICIPATED_IN, "customer:hdjm", "call:new"),
+                rel(RelType.ABOUT, "call:new", "topic:calib"),
+                rel(RelType.SUBMITTED, "customer:fresh", "fb:new"),
+                rel(RelType.ABOUT, "fb:new", "topic:export"),
+                rel(RelType.ESCALATED_TO, "fb:new", "employee:spec"),
+                rel(RelType.RESOLVED, "employee:newbie", "fb:new"),
+                rel(RelType.OWNS_ACCOUNT, "employee:newbie", "customer:fresh"),
+                rel(RelType.ABOUT, "call:spec-calib", "topic:single"),  # an old item about one more topic
+            )
+        )
+    )
+    # an old item gets a new date, a colleague a new name and a leaving date
+    other.write(Batch(entities=(_item(NodeKind.FEEDBACK, "fb:w0", "2026-10-31"),)))
+    other.write(Batch(entities=(employee("employee:wang", "王芳 Wang Fang", left_at="2026-12-31"),)))
+
+
+def test_writes_from_another_process_are_in_the_next_answer_and_equal_the_oracle(
+    planted: GraphStore, store_factory: Callable[..., GraphStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "employee:newbie" not in [e.employee_id for e in experts(planted, ["topic:calib"], now=NOW)]
+    evidence_index(planted)  # built (the embedded serving process keeps it from now on)
+    builds = []
+    build = evidence._build
+    monkeypatch.setattr(evidence, "_build", lambda store: builds.append(1) or build(store))
+
+    _writes_of_another_process(store_factory())
+
+    ranked = experts(planted, ["topic:calib"], now=NOW)
+    newbie = next(e for e in ranked if e.employee_id == "employee:newbie")
+    assert [(x.item_id, x.kind) for x in newbie.evidence] == [("call:new", "meeting")]
+    wang = next(e for e in ranked if e.employee_id == "employee:wang")
+    assert wang.name == "王芳 Wang Fang"
+    assert [x.when for x in wang.evidence if x.item_id == "fb:w0"] == ["2026-10-31T00:00:00+00:00"]
+    assert "employee:spec" in [e.employee_id for e in experts(planted, ["topic:single"], now=NOW)]
+    fresh = [e.employee_id for e in experts(planted, ["customer:fresh"], now=NOW)]
+    assert fresh == ["employee:newbie", "employee:spec"]  # owns it and resolved its ticket; escalation
+    kept = evidence_index(planted)
+    if not planted.answers_in_place:
+        assert builds == []  # the writes were applied to the index, not a new build
+    oracle = build(planted)
+    for subject in [*_subjects(planted), "customer:fresh"]:
+        assert _rows(kept, subject) == _rows(oracle, subject), subject
+
+
+def test_withdrawn_consent_and_deletions_are_never_served_from_the_kept_index(
+    planted: GraphStore, store_factory: Callable[..., GraphStore]
+) -> None:
+    evidence_index(planted)
+    other = store_factory()
+    other.write(Batch(entities=(employee("employee:wang", "王芳", expertise_opt_out=True),)))
+    assert "employee:wang" not in [e.employee_id for e in experts(planted, ["topic:calib"], now=NOW)]
+    other.erase_entity("employee:anna")
+    assert "employee:anna" not in [e.employee_id for e in experts(planted, ["topic:calib"], now=NOW)]
+    assert "employee:anna" not in evidence_index(planted).people
