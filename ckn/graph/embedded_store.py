@@ -186,6 +186,7 @@ class EmbeddedStore(traversal.Traversals):
         self._behind = CommitsBehind()
         self._view: Adjacency | None = None
         self._view_version = -1
+        self._view_building: threading.Thread | None = None
         for pragma in PRAGMAS:
             self._conn.execute(f"PRAGMA {pragma}")
         self._migrate()
@@ -316,10 +317,13 @@ class EmbeddedStore(traversal.Traversals):
             if plan is None
             else [(r.id, r.type.value, r.source, r.target) for r in plan.relations if r.id not in stored]
         )
+        # after a deletion the log starts again: an erased person's ids are kept nowhere, and whoever
+        # is behind builds again anyway
+        oldest = version if deleted else version - KEEP_CHANGES + 1
+        cur.execute("DELETE FROM changes WHERE version < ?", (oldest,))
         cur.execute(
             "INSERT INTO changes VALUES (?, ?, ?, ?)", (version, _json(entities), _json(relations), deleted)
         )
-        cur.execute("DELETE FROM changes WHERE version <= ?", (version - KEEP_CHANGES,))
         return version
 
     def changes_since(self, version: int) -> Changes | None:
@@ -582,9 +586,18 @@ class EmbeddedStore(traversal.Traversals):
         direction: Direction,
         towards: Collection[str] | None = None,
     ) -> list[Hop]:
-        """See :meth:`graph.store.GraphStore.expand`."""
+        """See :meth:`graph.store.GraphStore.expand`: the view, or indexed reads until it is built."""
         wanted = None if types is None else {as_type(t) for t in types}
-        return self._graph_view().expand(entity_ids, wanted, direction, towards)
+        view = self._view_when_built()
+        if view is not None:
+            return view.expand(entity_ids, wanted, direction, towards)
+        found: dict[str, Hop] = {}
+        for rid, rtype, source, target, outgoing in self._relations_near(entity_ids, wanted, direction):
+            if towards is None or (target if outgoing else source) in towards:
+                found[rid] = Hop.model_construct(
+                    relation_id=rid, type=RelType(rtype), source=source, target=target
+                )
+        return [found[rid] for rid in sorted(found)]
 
     def degree(
         self,
@@ -594,9 +607,29 @@ class EmbeddedStore(traversal.Traversals):
         direction: Direction,
         at_most: int | None = None,
     ) -> int:
-        """See :meth:`graph.store.GraphStore.degree`."""
+        """See :meth:`graph.store.GraphStore.degree`: the view, or indexed reads until it is built."""
         wanted = None if types is None else {as_type(t) for t in types}
-        return self._graph_view().degree(entity_ids, wanted, direction, at_most)
+        view = self._view_when_built()
+        if view is not None:
+            return view.degree(entity_ids, wanted, direction, at_most)
+        return sum(1 for _ in self._relations_near(entity_ids, wanted, direction))
+
+    def _relations_near(
+        self, entity_ids: Iterable[str], wanted: set[RelType] | None, direction: Direction
+    ) -> Iterator[tuple[str, str, str, str, bool]]:
+        """``(id, type, source, target, outgoing)`` of the relations touching these entities (indexed)."""
+        ids = list(dict.fromkeys(entity_ids))
+        typed = sorted(wanted or ())
+        ways = {Direction.OUT: (True,), Direction.IN: (False,)}.get(direction, (True, False))
+        with self._locked():
+            for outgoing in ways:
+                near = "source" if outgoing else "target"
+                for chunk in _chunks(ids):
+                    sql = f"SELECT id, type, source, target FROM relations WHERE {near} IN ({_marks(chunk)})"  # noqa: S608
+                    if wanted is not None:
+                        sql += f" AND type IN ({_marks(typed)})"
+                    for row in self._conn.execute(sql, (*chunk, *typed)).fetchall():
+                        yield (*row, outgoing)
 
     def project(
         self,
@@ -791,17 +824,44 @@ class EmbeddedStore(traversal.Traversals):
 
     # -- the traversal view (graph.adjacency) ----------------------------------------------------------------
 
-    def _graph_view(self) -> Adjacency:
-        """The traversal view, brought up to date with other processes' writes from the change log."""
+    def _view_when_built(self) -> Adjacency | None:
+        """The traversal view if it is built (brought up to date), else None, with a build started.
+
+        The view is built in the background through a connection of its own (seconds at millions of
+        relations); until then traversals read the relations through the indexes.
+        """
         with self._locked():
-            version = self.graph_version()
-            if self._view is not None and self._view_version != version:
-                self._catch_up(self._conn)
-            if self._view is None or self._view_version != version:
-                with paused_gc():
-                    self._view = None  # the old one is freed before the new one is built
-                    self._view, self._view_version = self._build_view(), version
-            return self._view
+            if self._view is not None:
+                version = self.graph_version()
+                if self._view_version > version:  # it holds a write that was rolled back
+                    self._view = None
+                elif self._view_version < version:
+                    self._catch_up(self._conn)
+                if self._view is not None:
+                    return self._view
+            if self._view_building is None or not self._view_building.is_alive():
+                self._view_building = threading.Thread(
+                    target=self._build_view_behind, name="ckn-traversal-view", daemon=True
+                )
+                self._view_building.start()
+            return None
+
+    def _build_view_behind(self) -> None:
+        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            conn.execute("BEGIN")  # one snapshot: the version and the rows agree
+            version = int(self._meta(conn.cursor(), "graph_version"))
+            with paused_gc():
+                view = self._build_view(conn)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception("building the traversal view failed; traversals read the indexes")
+            return
+        finally:
+            conn.close()
+        with self._locked():
+            if self._view is None or self._view_version < version:
+                self._view, self._view_version = view, version
 
     def _catch_up(self, conn: sqlite3.Connection | sqlite3.Cursor) -> None:
         """Apply what the change log says was written since the view's version (or drop the view)."""
@@ -814,15 +874,16 @@ class EmbeddedStore(traversal.Traversals):
         )
         self._view_version = changes.version
 
-    def _build_view(self) -> Adjacency:
+    @staticmethod
+    def _build_view(conn: sqlite3.Connection) -> Adjacency:
         return Adjacency(
-            (r[0] for r in self._conn.execute("SELECT id FROM entities")),
-            self._conn.execute("SELECT id, type, source, target FROM relations"),
+            (r[0] for r in conn.execute("SELECT id FROM entities")),
+            conn.execute("SELECT id, type, source, target FROM relations"),
         )
 
     def _apply_to_view(self, cur: sqlite3.Cursor, plan: WritePlan, before: int, after: int) -> None:
         """Called in the write's transaction (the lock held)."""
-        if self._view is not None and self._view_version != before:
+        if self._view is not None and self._view_version < before:
             self._catch_up(cur)  # someone else wrote in between: the log has theirs and this write
             return
         deleted = plan.delete_entities or plan.delete_relations
