@@ -9,9 +9,9 @@ from typing import Any
 import networkx as nx
 
 from ckn.graph.cache import Tier, cached
-from ckn.graph.errors import InvalidInput, NotFound
+from ckn.graph.errors import InvalidInput, LimitExceeded, NotFound
 from ckn.graph.model import NodeKind, RelType
-from ckn.graph.store import Direction, GraphStore
+from ckn.graph.store import Direction, GraphStore, Hop
 
 
 def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -> list[str]:
@@ -114,15 +114,56 @@ def referral_tree(
 
     A customer referred along several paths appears once, under the referrer that reaches it in the
     fewest steps (then with the best-attested referral, then the smallest id), so branch totals never
-    count anyone twice.
+    count anyone twice. Read from the store a step at a time (:meth:`GraphStore.expand`): it costs
+    what the tree holds, not what the graph holds.
 
     Raises:
         NotFound: no such customer.
-        LimitExceeded: ``max_depth`` above the cap.
+        LimitExceeded: ``max_depth`` above the cap, or a tree over the expansion cap.
 
     """
     store.limits.check_depth(max_depth)
-    graph = _referral_graph(store)
+    return _tree(_reached(store, customer_id, max_depth), customer_id, max_depth, max_cycles)
+
+
+def _reached(store: GraphStore, customer_id: str, max_depth: int) -> nx.MultiDiGraph:
+    """The referrals within ``max_depth`` steps below a customer, as :func:`_referral_graph` has them."""
+    customer = store.get_entity(customer_id)
+    if customer is None or customer.kind is not NodeKind.CUSTOMER:
+        raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
+    deadline, left = store.limits.deadline(), store.limits.max_expansion
+    seen, frontier = {customer_id}, [customer_id]
+    hops: dict[str, Hop] = {}
+    for level in range(max_depth + 1):
+        last = level == max_depth  # the links among the customers reached, for the cycles
+        found = store.expand(
+            frontier, types=[RelType.REFERRED], direction=Direction.OUT, towards=seen if last else None
+        )
+        deadline.check()
+        left -= len(found)
+        if left < 0:
+            raise LimitExceeded(
+                "the referral tree touches too many relationships; lower the depth",
+                max_expansion=store.limits.max_expansion,
+            )
+        hops.update((h.relation_id, h) for h in found)
+        frontier = sorted({h.target for h in found} - seen)
+        seen.update(frontier)
+        if not frontier or last:
+            break
+    graph = nx.MultiDiGraph()
+    for entity in sorted(store.get_entities(sorted(seen)).values(), key=lambda e: e.id):
+        graph.add_node(entity.id, **entity.props, name=entity.name)
+    for relation in sorted(store.get_relations_by_id(sorted(hops)).values(), key=lambda r: r.id):
+        confidence = max((p.confidence for p in relation.provenance), default=1.0)
+        graph.add_edge(relation.source, relation.target, key=relation.id, confidence=confidence)
+    return graph
+
+
+def _tree(
+    graph: nx.MultiDiGraph, customer_id: str, max_depth: int, max_cycles: int
+) -> tuple[TreeNode, list[list[str]]]:
+    """The tree below a customer in ``graph`` (the part read, or the whole referral graph: the oracle)."""
     if customer_id not in graph:
         raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
     depth = nx.single_source_shortest_path_length(graph, customer_id, cutoff=max_depth)

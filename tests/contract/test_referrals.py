@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ckn.graph.errors import LimitExceeded, NotFound
 from ckn.graph.model import Batch, Provenance, RelType
 from ckn.graph.store import GraphStore
-from ckn.queries.referrals import referral_chain, referral_stats, referral_tree, referrers
+from ckn.ingest.generate import generate
+from ckn.ingest.pipeline import ingest_paths
+from ckn.queries.referrals import (
+    _referral_graph,
+    _tree,
+    referral_chain,
+    referral_stats,
+    referral_tree,
+    referrers,
+)
 from tests.factories import customer, rel
 
 #   R ─┬─ A ─┬─ C ── E          X → Y → Z → X   (a cycle: a data problem to report)
@@ -133,3 +144,23 @@ def test_bounds_and_unknown_customers(referrals: GraphStore) -> None:
         referral_tree(referrals, "customer:R", max_depth=7)
     with pytest.raises(NotFound):
         referral_tree(referrals, "customer:nobody")
+
+
+def _assert_trees_equal_the_oracle(store: GraphStore) -> int:
+    """Every referrer's tree, read step by step, equals the one cut from the whole referral graph."""
+    whole = _referral_graph(store)
+    referrers = sorted(n for n in whole if whole.out_degree(n))
+    for top in referrers:
+        for depth in (1, 2, 6):
+            assert referral_tree(store, top, max_depth=depth) == _tree(whole, top, depth, 20), top
+    return len(referrers)
+
+
+def test_referral_trees_read_step_by_step_equal_the_oracle(referrals: GraphStore) -> None:
+    assert _assert_trees_equal_the_oracle(referrals) >= 3
+
+
+def test_referral_trees_equal_the_oracle_on_a_generated_bundle(store: GraphStore, tmp_path: Path) -> None:
+    generate(tmp_path / "bundle", "tiny", seed=5)
+    ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
+    assert _assert_trees_equal_the_oracle(store) >= 5
