@@ -10,11 +10,11 @@ from __future__ import annotations
 from rapidfuzz import fuzz, process
 
 from ckn.api.audit import note_subject
-from ckn.graph.cache import cached
+from ckn.graph.cache import maintained
 from ckn.graph.errors import Ambiguous, NotFound
 from ckn.graph.ids import entity_id
-from ckn.graph.model import NodeKind
-from ckn.graph.store import GraphStore
+from ckn.graph.model import Entity, NodeKind
+from ckn.graph.store import Changes, GraphStore
 from ckn.ingest.nlp import LABELS, Gazetteer, TextAnalyzer, fold
 from ckn.ingest.resolve import RESOLVED_KINDS, Resolver
 
@@ -23,18 +23,65 @@ FUZZY_CUTOFF = 80
 
 
 def _analysis_tools(store: GraphStore) -> tuple[Gazetteer, TextAnalyzer]:
-    """The gazetteer and analyzer for the store's current data (rebuilt when the graph changes)."""
+    """The gazetteer and analyzer for the store's current data (built again when a name is new)."""
 
     def build() -> tuple[Gazetteer, TextAnalyzer]:
         gazetteer = Gazetteer.from_resolver(_resolver(store))
         return gazetteer, TextAnalyzer(gazetteer)
 
-    return cached(store, ("question-understanding",), build)
+    def advance(
+        tools: tuple[Gazetteer, TextAnalyzer], changes: Changes
+    ) -> tuple[Gazetteer, TextAnalyzer] | None:
+        named = _named(store, changes)
+        if named is None:
+            return None
+        gazetteer, resolver = tools[0], _resolver(store)
+        for entity in named:
+            known = resolver.known.get(entity.id)
+            if entity.kind not in LABELS or known is None:
+                continue
+            names = {fold(n)[0].strip() for n in [known.name, *known.aliases]}
+            if any(len(n) >= 2 and n not in gazetteer.terms for n in names):
+                return None  # a new name to find in questions
+            if any(
+                v not in gazetteer.keys for prop in ("emails", "phones") for v in known.keys.get(prop, ())
+            ):
+                return None
+        return tools
+
+    return maintained(store, ("question-understanding",), build, advance)
 
 
 def _resolver(store: GraphStore) -> Resolver:
-    """Who is called what, for the store's current data (rebuilt when the graph changes)."""
-    return cached(store, ("resolver",), lambda: Resolver.from_store(store))
+    """Who is called what, for the store's current data (kept in step with writes)."""
+
+    def advance(resolver: Resolver, changes: Changes) -> Resolver | None:
+        named = _named(store, changes)
+        if named is None:
+            return None
+        for entity in named:
+            resolver.learn(entity)  # a renamed entity is found by its old name too, until a rebuild
+        return resolver
+
+    return maintained(store, ("resolver",), lambda: Resolver.from_store(store), advance)
+
+
+_UNNAMED = ("interaction:", "feedback:", "knowledgeitem:", "source:")
+"""Ids of kinds nobody looks up by name (millions of them): their changes are not read again."""
+
+
+def _named(store: GraphStore, changes: Changes) -> list[Entity] | None:
+    """The entities of named kinds the changes wrote, or None when the tools must be built again."""
+    if changes.deleted:
+        return None
+    ids = sorted(e for e in changes.entities if not e.startswith(_UNNAMED))
+    if len(ids) > _NAMED_AT_MOST:
+        return None
+    return [e for e in store.get_entities(ids).values() if e.kind in RESOLVED_KINDS]
+
+
+_NAMED_AT_MOST = 20_000
+"""Named entities a write may change for the tools to learn them one by one (past that: build again)."""
 
 
 def subjects_of(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = SUBJECT_KINDS) -> list[str]:

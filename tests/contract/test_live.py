@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ckn.api.understand import subjects_of
 from ckn.graph.model import Batch, NodeKind, RelType
 from ckn.graph.store import GraphStore
 from ckn.ingest.generate import generate
@@ -21,7 +22,7 @@ from ckn.queries import evidence
 from ckn.queries.evidence import KINDS, EvidenceIndex, assemble, evidence_index
 from ckn.queries.experts import experts
 from tests.contract.conftest import NOW, _item
-from tests.factories import customer, employee, rel
+from tests.factories import customer, employee, entity, rel
 
 Row = tuple[str, str, str, bool, str, str | None, int, float | None]
 
@@ -161,3 +162,19 @@ def test_withdrawn_consent_and_deletions_are_never_served_from_the_kept_index(
     other.erase_entity("employee:anna")
     assert "employee:anna" not in [e.employee_id for e in experts(planted, ["topic:calib"], now=NOW)]
     assert "employee:anna" not in evidence_index(planted).people
+
+
+def test_a_name_written_by_another_process_is_understood_in_the_next_question(
+    planted: GraphStore, store_factory: Callable[..., GraphStore]
+) -> None:
+    assert subjects_of(planted, "who knows 校准?") == ["topic:calib"]
+    other = store_factory()
+    other.write(
+        Batch(
+            entities=(entity("topic:fw", NodeKind.TOPIC, "固件升级 Firmware upgrade", aliases=["固件升级"]),)
+        )
+    )
+    other.write(Batch(entities=(_item(NodeKind.INTERACTION, "call:later", "2026-10-31"),)))
+
+    assert subjects_of(planted, "who knows 固件升级?") == ["topic:fw"]
+    assert subjects_of(planted, "who knows 校准?") == ["topic:calib"]
