@@ -38,6 +38,7 @@ from ckn.api.schemas import (
     SubgraphOut,
 )
 from ckn.api.understand import entity_ref
+from ckn.graph.cache import warming
 from ckn.graph.errors import CknError, InvalidInput, NotFound
 from ckn.graph.factory import open_store
 from ckn.graph.model import NodeKind, RelType
@@ -45,6 +46,7 @@ from ckn.graph.settings import Settings, load_settings
 from ckn.graph.store import DeleteResult, Direction, GraphStore, Path, Stats, Subgraph
 from ckn.ingest import review
 from ckn.ingest.pipeline import NlpOptions
+from ckn.queries.evidence import prepare
 from ckn.queries.knowledge import Holder, everyone_on
 
 log = logging.getLogger(__name__)
@@ -174,6 +176,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.store is None:
             app.state.store = open_store(settings)
+        prepare(app.state.store)
         yield
         if owns_store:
             app.state.store.close()
@@ -198,9 +201,9 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
 
     @app.get("/readyz", tags=["operations"])
     def readyz(store: StoreDep) -> Ready:
-        """Readiness: the graph store answers."""
+        """Readiness: the graph store answers (and what is still being built to make answers faster)."""
         store.ping()
-        return Ready(status="ready", store=store.backend)
+        return Ready(status="ready", store=store.backend, warming=[*store.warming(), *warming(store)])
 
     @app.get("/stats", tags=["graph"])
     def stats(store: StoreDep) -> Stats:

@@ -160,6 +160,8 @@ class Ready(_Out):
 
     status: str
     store: str
+    warming: list[str] = []
+    """What is still being built in the background to make answers faster (they are served meanwhile)."""
 
 
 class Decided(_Out):

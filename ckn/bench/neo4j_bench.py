@@ -26,7 +26,7 @@ from ckn.graph.cypher import ENTITY, label, rel_type
 from ckn.graph.neo4j_store import Neo4jStore
 from ckn.ingest.pipeline import ingest_paths
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))  # the checkout's scripts/
 import neo4j_dev
 
 BATCH = 1000

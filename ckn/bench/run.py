@@ -9,7 +9,9 @@ versions of what ran. Parts:
 2. structured ingest into Neo4j vs a bare ``UNWIND CREATE`` (needs Java and Maven, as the tests do);
 3. the whole bundle into the embedded store once: time, peak memory, bytes per relationship;
 4. query latency through HTTP on that store vs ``/healthz``;
-5. network analysis at a million edges (a hundred thousand at ``tiny`` and ``small``) vs igraph.
+5. live answers (:mod:`bench.live_bench`): cold start, freshness after another process writes and
+   memory of ``ckn serve``, on that store and on Neo4j holding a copy of it;
+6. network analysis at a million edges (a hundred thousand at ``tiny`` and ``small``) vs igraph.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from ckn.bench.analysis_bench import run_analysis_benchmarks
 from ckn.bench.common import line, rss_mb
 from ckn.bench.ingest_bench import prepare, run_ingest_benchmarks
+from ckn.bench.live_bench import run_live_parts
 from ckn.bench.neo4j_bench import run_neo4j_benchmarks
 from ckn.bench.query_bench import run_query_benchmarks
 from ckn.graph.embedded_store import EmbeddedStore
@@ -34,7 +37,7 @@ from ckn.ingest.pipeline import ingest_paths
 
 ANALYSIS_NODES = {"tiny": 10_000, "small": 10_000, "medium": 100_000, "large": 100_000}
 """Nodes of the synthetic analysis network (about ten edges each)."""
-PARTS = ("ingest", "neo4j", "bundle", "queries", "analysis")
+PARTS = ("ingest", "neo4j", "bundle", "queries", "live", "analysis")
 
 
 def run(scale: str, pairs: int, out: Path, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
@@ -63,6 +66,17 @@ def run(scale: str, pairs: int, out: Path, parts: tuple[str, ...] = PARTS) -> di
         save()
     if "queries" in parts:
         lines += run_query_benchmarks(store_dir, work)
+        save()
+    if "live" in parts:
+        small_dir = None
+        if scale != "small":
+            small_bundle, _ = prepare("small", work)
+            small_dir = work / "query-store-small"
+            if not (small_dir / "done").exists():
+                _whole_bundle(small_bundle, small_dir, work)
+        if not (store_dir / "done").exists():
+            lines.append(_whole_bundle(bundle, store_dir, work))
+        lines += run_live_parts(store_dir, small_dir, work, scale)
         save()
     if "analysis" in parts:
         lines += run_analysis_benchmarks(work, pairs, nodes=ANALYSIS_NODES.get(scale, 100_000))

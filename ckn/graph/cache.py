@@ -126,6 +126,15 @@ def ready(store: GraphStore, key: Hashable) -> bool:
     return _kept_entry(store, key).value is not None
 
 
+def warming(store: GraphStore) -> list[str]:
+    """The :func:`maintained` structures being built in the background for this store."""
+    with _lock:
+        entries = dict(_kept.get(store, {}))
+    return sorted(
+        str(key[0]) if isinstance(key, tuple) else str(key) for key, e in entries.items() if e.warming
+    )
+
+
 def warm(
     store: GraphStore,
     key: Hashable,

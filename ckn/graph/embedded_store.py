@@ -846,6 +846,15 @@ class EmbeddedStore(traversal.Traversals):
                 self._view_building.start()
             return None
 
+    def prepare(self) -> None:
+        """See :meth:`graph.store.GraphStore.prepare`: the traversal view."""
+        self._view_when_built()
+
+    def warming(self) -> list[str]:
+        """See :meth:`graph.store.GraphStore.warming`."""
+        building = self._view_building is not None and self._view_building.is_alive()
+        return ["traversal view"] if building else []
+
     def _build_view_behind(self) -> None:
         conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
         try:

@@ -807,6 +807,13 @@ class Neo4jStore(traversal.Traversals):
         """See :meth:`graph.store.GraphStore.graph_version`."""
         return int(self._read(cypher.GET_GRAPH_VERSION)[0]["version"])
 
+    def prepare(self) -> None:
+        """See :meth:`graph.store.GraphStore.prepare`: Neo4j answers in the database; nothing to build."""
+
+    def warming(self) -> list[str]:
+        """See :meth:`graph.store.GraphStore.warming`."""
+        return []
+
     def ping(self) -> None:
         """See :meth:`graph.store.GraphStore.ping`."""
         try:

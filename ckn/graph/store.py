@@ -435,6 +435,17 @@ class GraphStore(Protocol):
         """A number that grows with every change (cheap: for caches keyed on the graph's state)."""
         ...
 
+    def prepare(self) -> None:
+        """Start building, in the background, what makes answers faster (a server calls it at start).
+
+        Answers never wait for it: until it is built they read the indexes.
+        """
+        ...
+
+    def warming(self) -> list[str]:
+        """What :meth:`prepare` is still building (empty when done, or when the store builds nothing)."""
+        ...
+
     def ping(self) -> None:
         """Raise :class:`graph.errors.StoreUnavailable` unless the store answers."""
         ...

@@ -116,6 +116,13 @@ def evidence_index(store: GraphStore) -> EvidenceIndex:
     )
 
 
+def prepare(store: GraphStore) -> None:
+    """Start building what answers keep in step with the graph (a server calls it at start)."""
+    store.prepare()
+    if not store.answers_in_place:
+        warm(store, _KEY, lambda: _build(store), lambda index, changes: advance(store, index, changes))
+
+
 def evidence_about(store: GraphStore, subject_ids: Sequence[str]) -> EvidenceIndex:
     """The evidence to answer a question on these subjects with.
 

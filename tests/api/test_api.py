@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -31,7 +32,13 @@ def _is_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
 
 def test_health_and_readiness(client: TestClient, store: GraphStore) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "store": store.backend}
+    ready = client.get("/readyz").json()
+    assert (ready["status"], ready["store"]) == ("ready", store.backend)
+    deadline = time.monotonic() + 60
+    while ready["warming"] and time.monotonic() < deadline:  # the embedded store builds its view and index
+        time.sleep(0.1)
+        ready = client.get("/readyz").json()
+    assert ready["warming"] == []
 
 
 def test_an_entity_comes_with_its_evidence(client: TestClient) -> None:
@@ -116,6 +123,10 @@ def test_bad_requests_get_problem_json_never_a_500(
 def test_an_unexpected_failure_is_a_500_problem_without_a_trace(store: GraphStore) -> None:
     class Broken:
         backend = "broken"
+        answers_in_place = True
+
+        def prepare(self) -> None:
+            pass
 
         def ping(self) -> None:
             raise RuntimeError("disk on fire at /secret/path")
