@@ -12,7 +12,7 @@ from rapidfuzz import fuzz, process
 from ckn.api.audit import note_subject
 from ckn.graph.cache import maintained
 from ckn.graph.errors import Ambiguous, NotFound
-from ckn.graph.ids import entity_id
+from ckn.graph.ids import BULK_PREFIXES, entity_id
 from ckn.graph.model import Entity, NodeKind
 from ckn.graph.store import Changes, GraphStore
 from ckn.ingest.nlp import LABELS, Gazetteer, TextAnalyzer, fold
@@ -66,15 +66,11 @@ def _resolver(store: GraphStore) -> Resolver:
     return maintained(store, ("resolver",), lambda: Resolver.from_store(store), advance)
 
 
-_UNNAMED = ("interaction:", "feedback:", "knowledgeitem:", "source:")
-"""Ids of kinds nobody looks up by name (millions of them): their changes are not read again."""
-
-
 def _named(store: GraphStore, changes: Changes) -> list[Entity] | None:
     """The entities of named kinds the changes wrote, or None when the tools must be built again."""
     if changes.deleted:
         return None
-    ids = sorted(e for e in changes.entities if not e.startswith(_UNNAMED))
+    ids = sorted(e for e in changes.entities if not e.startswith(BULK_PREFIXES))
     if len(ids) > _NAMED_AT_MOST:
         return None
     return [e for e in store.get_entities(ids).values() if e.kind in RESOLVED_KINDS]

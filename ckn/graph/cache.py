@@ -10,7 +10,6 @@ import gc
 import logging
 import math
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -44,16 +43,12 @@ handful of named structures). Least recently used results go first."""
 
 
 @dataclass
-class _StoreCache:
+class _Versioned:
     version: object
     values: dict[Tier, OrderedDict[Hashable, Any]] = field(
         default_factory=lambda: {tier: OrderedDict() for tier in Tier}
     )
     locks: dict[Hashable, threading.Lock] = field(default_factory=dict)
-
-
-_caches: weakref.WeakKeyDictionary[Any, _StoreCache] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
 
 
 @dataclass
@@ -64,12 +59,28 @@ class _Kept:
     warming: bool = False
 
 
-_kept: weakref.WeakKeyDictionary[Any, dict[Hashable, _Kept]] = weakref.WeakKeyDictionary()
+class Caches:
+    """What is remembered for one store: each store object holds its own (``store.caches``).
+
+    Created with the store (by the app, the CLI or a test), and gone with it: nothing is kept in
+    module state, and two stores never share an entry.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.versioned: _Versioned | None = None
+        self.kept: dict[Hashable, _Kept] = {}
+
+
+def _caches(store: GraphStore) -> Caches:
+    found: Caches = store.caches
+    return found
 
 
 def _kept_entry(store: GraphStore, key: Hashable) -> _Kept:
-    with _lock:
-        return _kept.setdefault(store, {}).setdefault(key, _Kept())
+    caches = _caches(store)
+    with caches.lock:
+        return caches.kept.setdefault(key, _Kept())
 
 
 def maintained(
@@ -128,8 +139,9 @@ def ready(store: GraphStore, key: Hashable) -> bool:
 
 def warming(store: GraphStore) -> list[str]:
     """The :func:`maintained` structures being built in the background for this store."""
-    with _lock:
-        entries = dict(_kept.get(store, {}))
+    caches = _caches(store)
+    with caches.lock:
+        entries = dict(caches.kept)
     return sorted(
         str(key[0]) if isinstance(key, tuple) else str(key) for key, e in entries.items() if e.warming
     )
@@ -142,8 +154,8 @@ def warm(
     advance: Callable[[T, Changes], T | None],
 ) -> None:
     """Build a :func:`maintained` structure in a background thread (once), so later requests find it."""
-    entry = _kept_entry(store, key)
-    with _lock:
+    entry, caches = _kept_entry(store, key), _caches(store)
+    with caches.lock:
         if entry.warming or entry.value is not None:
             return
         entry.warming = True
@@ -176,12 +188,13 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T], tier: Tie
     is freed.
     """
     version = store.graph_version()
-    with _lock:
-        entry = _caches.get(store)
+    caches = _caches(store)
+    with caches.lock:
+        entry = caches.versioned
         if entry is None or entry.version != version:
             if entry is not None:
                 gc.unfreeze()  # what the old version held can be collected (networkx graphs hold cycles)
-            entry = _caches[store] = _StoreCache(version)
+            entry = caches.versioned = _Versioned(version)
         kept = entry.values[tier]
         if key in kept:
             kept.move_to_end(key)
@@ -194,12 +207,12 @@ def cached(store: GraphStore, key: Hashable, compute: Callable[[], T], tier: Tie
             retry_after_s=math.ceil(budget),
         )
     try:
-        with _lock:
+        with caches.lock:
             if key in kept:
                 return kept[key]  # type: ignore[no-any-return]
         with paused_gc():  # frozen when the outermost pause ends
             value = compute()
-        with _lock:
+        with caches.lock:
             kept[key] = value
             limit = KEPT[tier]
             while limit is not None and len(kept) > limit:

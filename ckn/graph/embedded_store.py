@@ -28,6 +28,7 @@ from ckn.graph import traversal
 from ckn.graph.adjacency import Adjacency
 from ckn.graph.audit import GENESIS, AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
+from ckn.graph.cache import Caches
 from ckn.graph.errors import StoreUnavailable, StoreVersionError
 from ckn.graph.heap import Projection, paused_gc
 from ckn.graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_write
@@ -175,6 +176,7 @@ class EmbeddedStore(traversal.Traversals):
     def __init__(self, home: Path, *, limits: Limits | None = None) -> None:
         """Open (and create if needed) the store in directory ``home``."""
         self.limits = limits or Limits()
+        self.caches = Caches()
         self.home = Path(home)
         self.path = self.home / DB_FILE
         try:
@@ -312,11 +314,10 @@ class EmbeddedStore(traversal.Traversals):
         deleted = plan is None or bool(plan.delete_entities or plan.delete_relations)
         entities = [] if plan is None else [e.id for e in plan.entities]
         stored = set() if plan is None else {fact_id for fact, fact_id in plan.restated if fact == "r"}
-        relations = (
-            []
-            if plan is None
-            else [(r.id, r.type.value, r.source, r.target) for r in plan.relations if r.id not in stored]
-        )
+        relations = [] if plan is None else [
+            (r.id,) if r.id in stored else (r.id, r.type.value, r.source, r.target) for r in plan.relations
+        ]  # fmt: skip
+        # created: id, type and ends; changed: the id alone
         # after a deletion the log starts again: an erased person's ids are kept nowhere, and whoever
         # is behind builds again anyway
         oldest = version if deleted else version - KEEP_CHANGES + 1
@@ -335,6 +336,7 @@ class EmbeddedStore(traversal.Traversals):
     def _changes(conn: sqlite3.Connection | sqlite3.Cursor, version: int) -> Changes | None:
         entities: set[str] = set()
         relations: list[Hop] = []
+        restated: set[str] = set()
         deleted, last = False, version
         sql = "SELECT version, entities, relations, deleted FROM changes WHERE version > ? ORDER BY version"
         for number, changed, added, gone in conn.execute(sql, (version,)):
@@ -342,14 +344,24 @@ class EmbeddedStore(traversal.Traversals):
                 return None
             last, deleted = number, deleted or bool(gone)
             entities.update(json.loads(changed))
-            relations.extend(
-                Hop.model_construct(relation_id=rid, type=RelType(rtype), source=source, target=target)
-                for rid, rtype, source, target in json.loads(added)
-            )
+            for written in json.loads(added):
+                if len(written) == 1:
+                    restated.add(written[0])
+                else:
+                    rid, rtype, source, target = written
+                    relations.append(
+                        Hop.model_construct(
+                            relation_id=rid, type=RelType(rtype), source=source, target=target
+                        )
+                    )
             if len(relations) > CHANGES_APPLIED_AT_MOST:
                 return None
         return Changes.model_construct(
-            version=last, entities=frozenset(entities), relations=tuple(relations), deleted=deleted
+            version=last,
+            entities=frozenset(entities),
+            relations=tuple(relations),
+            restated=frozenset(restated),
+            deleted=deleted,
         )
 
     # -- rows <-> models ---------------------------------------------------------------------------

@@ -59,3 +59,8 @@ def relation_id(rel_type: str, source: str, target: str, key: str = "") -> str:
 def relation_type_of(relation_id_: str) -> str:
     """The type prefix of a relation id (``""`` when it has none)."""
     return relation_id_.partition(":")[0] if ":" in relation_id_ else ""
+
+
+BULK_PREFIXES = ("interaction:", "feedback:", "knowledgeitem:", "source:")
+"""Id prefixes of the kinds there are millions of (interactions, feedback, documents, sources):
+structures about people and subjects skip their changes without reading them."""

@@ -28,6 +28,7 @@ from ckn.graph import cypher, traversal
 from ckn.graph.audit import AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
 from ckn.graph.breaker import Breaker
+from ckn.graph.cache import Caches
 from ckn.graph.errors import StoreUnavailable, StoreVersionError
 from ckn.graph.heap import Projection
 from ckn.graph.ids import relation_type_of
@@ -190,6 +191,7 @@ class Neo4jStore(traversal.Traversals):
         :mod:`graph.breaker`).
         """
         self.limits = limits or Limits()
+        self.caches = Caches()
         self.database = database
         self._timeout = timeout_s
         self._behind = CommitsBehind()

@@ -168,6 +168,8 @@ class Changes(_Result):
     """Entities created or changed."""
     relations: tuple[Hop, ...] = ()
     """Relationships created."""
+    restated: frozenset[str] = frozenset()
+    """Ids of relationships that were there and changed (properties or evidence)."""
     deleted: bool = False
     """Whether anything was deleted (what was is not listed: a structure kept in step starts again)."""
 
@@ -226,6 +228,8 @@ class GraphStore(Protocol):
     backend: str
     limits: Limits
     answers_in_place: bool
+    caches: Any
+    """What is remembered for this store (:class:`graph.cache.Caches`): each store object its own."""
     """True when questions about a few subjects are best asked of the store each time (Neo4j computes
     them where the data lives); False when answers come from structures this process keeps in step
     with the store's change log (the embedded store)."""

@@ -8,10 +8,11 @@ from typing import Any
 
 import networkx as nx
 
-from ckn.graph.cache import Tier, cached
+from ckn.graph.cache import Tier, cached, maintained
 from ckn.graph.errors import InvalidInput, LimitExceeded, NotFound
+from ckn.graph.ids import BULK_PREFIXES
 from ckn.graph.model import NodeKind, RelType
-from ckn.graph.store import Direction, GraphStore, Hop
+from ckn.graph.store import Changes, Direction, GraphStore, Hop
 
 
 def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -> list[str]:
@@ -82,20 +83,52 @@ class TreeNode:
 def _referral_graph(store: GraphStore) -> nx.MultiDiGraph:
     """Customers and their referrals, each referral with its best evidence's ``confidence``.
 
-    Built once per graph version (every referral question reads it) with only the properties they use.
+    Built once, with only the properties referral questions use, then kept in step with writes.
     """
+    return maintained(
+        store,
+        ("referral-graph",),
+        lambda: _build_referral_graph(store),
+        lambda graph, changes: _advance_referral_graph(store, graph, changes),
+    )
 
-    def build() -> nx.MultiDiGraph:
-        graph = store.project(
-            kinds=[NodeKind.CUSTOMER], types=[RelType.REFERRED], fields=("lifetime_value", "acquired_at")
-        )
-        relations = store.get_relations_by_id([key for _, _, key in graph.edges(keys=True)])
-        for _, _, key, data in graph.edges(keys=True, data=True):
-            evidence = relations[key].provenance if key in relations else ()
-            data["confidence"] = max((p.confidence for p in evidence), default=1.0)
+
+def _build_referral_graph(store: GraphStore) -> nx.MultiDiGraph:
+    graph = store.project(kinds=[NodeKind.CUSTOMER], types=[RelType.REFERRED], fields=_FIELDS)
+    relations = store.get_relations_by_id([key for _, _, key in graph.edges(keys=True)])
+    for _, _, key, data in graph.edges(keys=True, data=True):
+        evidence = relations[key].provenance if key in relations else ()
+        data["confidence"] = max((p.confidence for p in evidence), default=1.0)
+    return graph
+
+
+_FIELDS = ("lifetime_value", "acquired_at")
+
+
+def _advance_referral_graph(
+    store: GraphStore, graph: nx.MultiDiGraph, changes: Changes
+) -> nx.MultiDiGraph | None:
+    """The graph with the customers and referrals the changes wrote (a copy: readers keep the old one)."""
+    if changes.deleted:
+        return None
+    named = sorted(e for e in changes.entities if not e.startswith(BULK_PREFIXES))
+    customers = [e for e in store.get_entities(named).values() if e.kind is NodeKind.CUSTOMER]
+    referred = sorted(
+        {h.relation_id for h in changes.relations if h.type is RelType.REFERRED}
+        | {r for r in changes.restated if r.startswith(f"{RelType.REFERRED.value}:")}
+    )
+    if not customers and not referred:
         return graph
-
-    return cached(store, ("referral-graph",), build)
+    graph = graph.copy()
+    for customer in customers:
+        values = {f: customer.props[f] for f in _FIELDS if customer.props.get(f) is not None}
+        graph.add_node(customer.id, kind=customer.kind.value, name=customer.name, **values)
+    for relation in store.get_relations_by_id(referred).values():
+        if relation.source in graph and relation.target in graph:  # customers referring customers
+            confidence = max((p.confidence for p in relation.provenance), default=1.0)
+            graph.add_edge(relation.source, relation.target, key=relation.id, type=relation.type.value,
+                           valid_from=None, valid_to=None, confidence=confidence)  # fmt: skip
+    return graph
 
 
 def _value(data: dict[str, Any]) -> float:

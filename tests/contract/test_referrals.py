@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,22 @@ def test_referral_trees_equal_the_oracle_on_a_generated_bundle(store: GraphStore
     generate(tmp_path / "bundle", "tiny", seed=5)
     ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
     assert _assert_trees_equal_the_oracle(store) >= 5
+
+
+def test_referrals_written_by_another_process_are_in_the_next_rankings(
+    referrals: GraphStore, store_factory: Callable[..., GraphStore]
+) -> None:
+    before = referrers(referrals, top=20)
+    other = store_factory()
+    top = before[0].customer_id
+    late = [
+        customer(f"customer:late{n}", f"后来{n}", acquired_at="2026-11-01T00:00:00+00:00") for n in range(3)
+    ]
+    other.write(Batch(entities=tuple(late)))
+    other.write(Batch(relations=tuple(rel(RelType.REFERRED, top, c.id) for c in late)))
+
+    after = referrers(referrals, top=20)
+    assert after[0].customer_id == top and after[0].direct == before[0].direct + 3
+    fresh = store_factory()  # a new process: nothing kept
+    assert after == referrers(fresh, top=20)
+    assert referral_stats(referrals) == referral_stats(fresh)
