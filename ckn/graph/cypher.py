@@ -349,13 +349,16 @@ CALL () {{
   RETURN x, s
 }}
 WITH x, collect(DISTINCT s.id) AS subjects
-RETURN x.id AS item, subjects,
-       [(p:Employee)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x) | [p.id, type(r)]]
-       + [(x)-[r:ESCALATED_TO]->(p:Employee) | [p.id, type(r)]] AS acts,
-       [k IN $fields | x[k]] AS values
+RETURN collect([
+  x.id, subjects,
+  [(p:Employee)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x) | [p.id, type(r)]]
+  + [(x)-[r:ESCALATED_TO]->(p:Employee) | [p.id, type(r)]],
+  [k IN $fields | x[k]]
+]) AS items
 """
 """Every item about ``$subjects`` or among ``$items``: the subjects it is about, who did what with it,
-its ``$fields`` (see :meth:`graph.store.GraphStore.evidence`)."""
+its ``$fields`` (see :meth:`graph.store.GraphStore.evidence`), in one record (thousands of records
+cost the driver more than one list of them)."""
 
 EVIDENCE_PEOPLE = f"""
 UNWIND $ids AS pid

@@ -733,11 +733,10 @@ class Neo4jStore(traversal.Traversals):
         about: set[tuple[str, str]] = set()
         acts: list[tuple[str, str, str]] = []
         items: dict[str, dict[str, Any]] = {}
-        for r in rows:
-            item = r["item"]
-            about.update((item, subject) for subject in r["subjects"])
-            acts.extend((person, rtype, item) for person, rtype in r["acts"])
-            items[item] = {k: v for k, v in zip(ITEM_FIELDS, r["values"], strict=True) if v is not None}
+        for item, subjects, done, values in rows[0]["items"] if rows else ():
+            about.update((item, subject) for subject in subjects)
+            acts.extend((person, rtype, item) for person, rtype in done)
+            items[item] = {k: v for k, v in zip(ITEM_FIELDS, values, strict=True) if v is not None}
         people: dict[str, dict[str, Any]] = {}
         work: dict[str, int] = {}
         found = self._read(
