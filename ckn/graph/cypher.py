@@ -360,6 +360,24 @@ RETURN collect([
 its ``$fields`` (see :meth:`graph.store.GraphStore.evidence`), in one record (thousands of records
 cost the driver more than one list of them)."""
 
+UNMET_DEMAND = f"""
+MATCH (t:Topic)
+WHERE NOT EXISTS {{ MATCH (t)<-[:ABOUT]-(:KnowledgeItem) }}
+CALL (t) {{
+  MATCH (t)<-[:ABOUT]-(x:{ENTITY})
+  WHERE x:Feedback OR (x:Interaction AND x.channel = 'ticket')
+  RETURN count(*) AS asked, sum(CASE WHEN x.feedback_kind = 'complaint' THEN 1 ELSE 0 END) AS complaints
+}}
+CALL (t) {{
+  MATCH (t)<-[:ABOUT]-(x:{ENTITY})
+  WHERE x:Feedback OR (x:Interaction AND x.channel = 'ticket')
+  WITH DISTINCT x.id AS example ORDER BY example LIMIT 5
+  RETURN collect(example) AS examples
+}}
+WITH t, asked, complaints, examples WHERE asked > 0
+RETURN t.id AS topic, t.name AS name, asked, complaints, examples
+"""
+
 EVIDENCE_PEOPLE = f"""
 UNWIND $ids AS pid
 MATCH (p:{ENTITY} {{id: pid}})

@@ -48,6 +48,7 @@ from ckn.graph.store import (
     WORK_TYPES,
     Changes,
     DeleteResult,
+    Demand,
     Direction,
     EvidenceFacts,
     Hop,
@@ -710,6 +711,42 @@ class EmbeddedStore(traversal.Traversals):
             yield from conn.execute(sql, params)
         finally:
             conn.close()
+
+    def unmet_demand(self) -> list[Demand]:
+        """See :meth:`graph.store.GraphStore.unmet_demand`: one aggregate query over the indexes."""
+        sql = """
+            WITH asking AS (
+                SELECT r.target AS topic, r.source AS item,
+                       json_extract(i.props, '$.feedback_kind') = 'complaint' AS complaint
+                FROM entities t
+                JOIN relations r ON r.target = t.id AND r.type = 'ABOUT'
+                JOIN entities i ON i.id = r.source
+                WHERE t.kind = 'Topic'
+                  AND (i.kind = 'Feedback'
+                       OR (i.kind = 'Interaction' AND json_extract(i.props, '$.channel') = 'ticket'))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM relations d JOIN entities k ON k.id = d.source
+                      WHERE d.target = t.id AND d.type = 'ABOUT' AND k.kind = 'KnowledgeItem'
+                  )
+            )
+            SELECT a.topic, t.name, count(*), coalesce(sum(a.complaint), 0),
+                   (SELECT json_group_array(item) FROM (
+                        SELECT DISTINCT item FROM asking b WHERE b.topic = a.topic ORDER BY item LIMIT 5))
+            FROM asking a JOIN entities t ON t.id = a.topic
+            GROUP BY a.topic
+        """
+        with self._locked():
+            rows = self._conn.execute(sql).fetchall()
+        return [
+            Demand(
+                topic_id=topic,
+                name=name,
+                asked=asked,
+                complaints=complaints,
+                examples=tuple(json.loads(examples)),
+            )
+            for topic, name, asked, complaints, examples in rows
+        ]
 
     def evidence(self, subject_ids: Sequence[str] = (), *, item_ids: Sequence[str] = ()) -> EvidenceFacts:
         """See :meth:`graph.store.GraphStore.evidence`: indexed reads of the relations and fields."""

@@ -49,6 +49,7 @@ from ckn.graph.store import (
     PERSON_FIELDS,
     Changes,
     DeleteResult,
+    Demand,
     Direction,
     EvidenceFacts,
     Hop,
@@ -748,6 +749,19 @@ class Neo4jStore(traversal.Traversals):
         return EvidenceFacts.model_construct(
             about=tuple(sorted(about)), acts=tuple(sorted(acts)), items=items, people=people, work=work
         )
+
+    def unmet_demand(self) -> list[Demand]:
+        """See :meth:`graph.store.GraphStore.unmet_demand`: one aggregate query."""
+        return [
+            Demand(
+                topic_id=r["topic"],
+                name=r["name"] or "",
+                asked=int(r["asked"]),
+                complaints=int(r["complaints"]),
+                examples=tuple(r["examples"]),
+            )
+            for r in self._read(cypher.UNMET_DEMAND)
+        ]
 
     def changes_since(self, version: int) -> Changes | None:
         """See :meth:`graph.store.GraphStore.changes_since`: Neo4j keeps no change log.

@@ -159,6 +159,19 @@ ITEM_FIELDS = ("occurred_at", "submitted_at", "created_at", "channel")
 PERSON_FIELDS = ("left_at", "expertise_opt_out")
 
 
+class Demand(_Result):
+    """A topic customers ask or complain about that no knowledge item is about."""
+
+    topic_id: str
+    name: str
+    asked: int
+    """Feedback and tickets about it (once per relationship)."""
+    complaints: int
+    """Those of them that are complaints."""
+    examples: tuple[str, ...]
+    """The first five of those items, by id."""
+
+
 class Changes(_Result):
     """What the writes after a graph version did (:meth:`GraphStore.changes_since`)."""
 
@@ -386,6 +399,14 @@ class GraphStore(Protocol):
 
         Read where the data lives, bounded by the subjects' neighbourhood: what expert questions on
         a few subjects need, without any whole-graph structure.
+        """
+        ...
+
+    def unmet_demand(self) -> list[Demand]:
+        """Topics customers ask about and no ``KnowledgeItem`` is about, in no particular order.
+
+        Asked: a ``Feedback``, or an interaction on the ``ticket`` channel, is ``ABOUT`` them.
+        Aggregated where the data lives (a Cypher query; SQL on the embedded store), per topic.
         """
         ...
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ckn.graph.cache import cached
+from ckn.graph.cache import Tier, cached
 from ckn.graph.errors import NotFound
 from ckn.graph.model import NodeKind, RelType
 from ckn.graph.store import Direction, GraphStore
@@ -440,15 +440,31 @@ def knowledge_map(
 def gaps(store: GraphStore, *, limit: int = 50) -> list[dict[str, object]]:
     """Topics customers ask or complain about (feedback, tickets) that no knowledge item covers.
 
-    Most asked first; a complaint counts twice. Read from one projection, remembered per graph version.
+    Most asked first; a complaint counts twice. Aggregated by the store (:meth:`GraphStore.unmet_demand`),
+    remembered until the next write.
     """
     store.limits.check_page(limit)
-    found: list[dict[str, object]] = cached(store, ("knowledge-gaps",), lambda: _gaps(store))
+
+    def aggregate() -> list[dict[str, object]]:
+        found = [
+            {
+                "topic_id": d.topic_id,
+                "name": d.name,
+                "demand": d.asked + d.complaints,
+                "asked": d.asked,
+                "complaints": d.complaints,
+                "examples": list(d.examples),
+            }
+            for d in store.unmet_demand()
+        ]
+        return sorted(found, key=lambda g: (-int(str(g["demand"])), str(g["topic_id"])))
+
+    found: list[dict[str, object]] = cached(store, ("knowledge-gaps",), aggregate, Tier.ANSWER)
     return found[:limit]
 
 
 def _gaps(store: GraphStore) -> list[dict[str, object]]:
-    """Read as streams: at the large scale a projection of the items would take gigabytes."""
+    """The oracle of :func:`gaps`: every topic, item and ``ABOUT`` relation read as streams."""
     topics: dict[str, str] = {}
     documents: set[str] = set()
     asked: dict[str, bool] = {}  # feedback and tickets -> whether a complaint

@@ -21,6 +21,7 @@ from ckn.ingest.pipeline import ingest_paths
 from ckn.queries import evidence
 from ckn.queries.evidence import KINDS, EvidenceIndex, assemble, evidence_index
 from ckn.queries.experts import experts
+from ckn.queries.knowledge import _gaps, gaps
 from tests.contract.conftest import NOW, _item
 from tests.factories import customer, employee, entity, rel
 
@@ -178,3 +179,11 @@ def test_a_name_written_by_another_process_is_understood_in_the_next_question(
 
     assert subjects_of(planted, "who knows 固件升级?") == ["topic:fw"]
     assert subjects_of(planted, "who knows 校准?") == ["topic:calib"]
+
+
+def test_knowledge_gaps_aggregated_by_the_store_equal_the_oracle(store: GraphStore, tmp_path: Path) -> None:
+    generate(tmp_path / "bundle", "tiny", seed=13)
+    ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
+    found = gaps(store)
+    assert found == _gaps(store)
+    assert found and all(g["asked"] > 0 for g in found)
