@@ -165,6 +165,18 @@ RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
 """
 
 
+def relations_by_ids(rtypes: list[str]) -> str:
+    """Relations of several types by id (``$ids0``, ``$ids1``, ... one list a type), in one query."""
+    return "\nUNION ALL\n".join(
+        f"""
+UNWIND $ids{n} AS id
+MATCH (a:{ENTITY})-[r:{rel_type(rtype)} {{id: id}}]->(b:{ENTITY})
+RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
+"""
+        for n, rtype in enumerate(rtypes)
+    )
+
+
 def delete_relations(rtype: RelType | str) -> str:
     """Delete relations of one type by id (``$ids``)."""
     return f"""

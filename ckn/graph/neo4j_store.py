@@ -489,12 +489,17 @@ class Neo4jStore(traversal.Traversals):
             if prefix in RelType.__members__.values():
                 by_type[prefix].append(rid)
         found: dict[str, Relation] = {}
-        for rtype, chunk_ids in sorted(by_type.items()):
-            text = cypher.relations_by_id(rtype)
-            rows = self._run(tx, text, ids=chunk_ids) if tx else self._read(text, ids=chunk_ids)
-            for r in rows:
-                rel = _relation(r["source"], r["target"], r["type"], r["props"])
-                found[rel.id] = rel
+        if tx is not None:  # writes: one type at a time, as the write path always did
+            for rtype, chunk_ids in sorted(by_type.items()):
+                for r in self._run(tx, cypher.relations_by_id(rtype), ids=chunk_ids):
+                    rel = _relation(r["source"], r["target"], r["type"], r["props"])
+                    found[rel.id] = rel
+            return found
+        types = sorted(by_type)  # reads: every type in one round trip
+        params = {f"ids{n}": by_type[t] for n, t in enumerate(types)}
+        for r in self._read(cypher.relations_by_ids(types), **params) if types else ():
+            rel = _relation(r["source"], r["target"], r["type"], r["props"])
+            found[rel.id] = rel
         return found
 
     def _doomed(self, tx: Tx, entity_ids: list[str], relation_ids: list[str]) -> set[str]:
