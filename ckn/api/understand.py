@@ -13,7 +13,7 @@ from ckn.api.audit import note_subject
 from ckn.graph.cache import maintained
 from ckn.graph.errors import Ambiguous, NotFound
 from ckn.graph.ids import BULK_PREFIXES, entity_id
-from ckn.graph.model import Entity, NodeKind
+from ckn.graph.model import NodeKind
 from ckn.graph.store import Changes, GraphStore
 from ckn.ingest.nlp import LABELS, Gazetteer, TextAnalyzer, fold
 from ckn.ingest.resolve import RESOLVED_KINDS, Resolver
@@ -23,57 +23,43 @@ FUZZY_CUTOFF = 80
 
 
 def _analysis_tools(store: GraphStore) -> tuple[Gazetteer, TextAnalyzer]:
-    """The gazetteer and analyzer for the store's current data (built again when a name is new)."""
+    """The gazetteer and analyzer for the store's current data (built again with the resolver)."""
 
-    def build() -> tuple[Gazetteer, TextAnalyzer]:
-        gazetteer = Gazetteer.from_resolver(_resolver(store))
-        return gazetteer, TextAnalyzer(gazetteer)
+    def build() -> tuple[Gazetteer, TextAnalyzer, Resolver]:
+        resolver = _resolver(store)
+        gazetteer = Gazetteer.from_resolver(resolver)
+        return gazetteer, TextAnalyzer(gazetteer), resolver
 
     def advance(
-        tools: tuple[Gazetteer, TextAnalyzer], changes: Changes
-    ) -> tuple[Gazetteer, TextAnalyzer] | None:
-        named = _named(store, changes)
-        if named is None:
-            return None
-        gazetteer, resolver = tools[0], _resolver(store)
-        for entity in named:
-            known = resolver.known.get(entity.id)
-            if entity.kind not in LABELS or known is None:
-                continue
-            names = {fold(n)[0].strip() for n in [known.name, *known.aliases]}
-            if any(len(n) >= 2 and n not in gazetteer.terms for n in names):
-                return None  # a new name to find in questions
-            if any(
-                v not in gazetteer.keys for prop in ("emails", "phones") for v in known.keys.get(prop, ())
-            ):
-                return None
-        return tools
+        tools: tuple[Gazetteer, TextAnalyzer, Resolver], changes: Changes
+    ) -> tuple[Gazetteer, TextAnalyzer, Resolver] | None:
+        return tools if tools[2] is _resolver(store) else None  # the resolver is never changed in place
 
-    return maintained(store, ("question-understanding",), build, advance)
+    gazetteer, analyzer, _ = maintained(store, ("question-understanding",), build, advance)
+    return gazetteer, analyzer
 
 
 def _resolver(store: GraphStore) -> Resolver:
-    """Who is called what, for the store's current data (kept in step with writes)."""
+    """Who is called what, for the store's current data (kept while writes name no one new)."""
 
     def advance(resolver: Resolver, changes: Changes) -> Resolver | None:
-        named = _named(store, changes)
-        if named is None:
-            return None
-        for entity in named:
-            resolver.learn(entity)  # a renamed entity is found by its old name too, until a rebuild
-        return resolver
+        return resolver if _nothing_new(store, resolver, changes) else None
 
     return maintained(store, ("resolver",), lambda: Resolver.from_store(store), advance)
 
 
-def _named(store: GraphStore, changes: Changes) -> list[Entity] | None:
-    """The entities of named kinds the changes wrote, or None when the tools must be built again."""
+def _nothing_new(store: GraphStore, resolver: Resolver, changes: Changes) -> bool:
+    """Whether the changes name no one new and rename no one (an ingest of interactions, say).
+
+    Otherwise the resolver and the gazetteer are built again: never changed in place, where a request
+    reading them could see half of a change, and never keeping a name someone no longer has.
+    """
     if changes.deleted:
-        return None
+        return False
     ids = sorted(e for e in changes.entities if not e.startswith(BULK_PREFIXES))
     if len(ids) > _NAMED_AT_MOST:
-        return None
-    return [e for e in store.get_entities(ids).values() if e.kind in RESOLVED_KINDS]
+        return False
+    return all(resolver.knows(entity) for entity in store.get_entities(ids).values())
 
 
 _NAMED_AT_MOST = 20_000

@@ -53,8 +53,8 @@ class _Versioned:
 
 @dataclass
 class _Kept:
-    version: int = -1
-    value: Any = None
+    state: tuple[int, Any] | None = None
+    """The graph version the value is up to date with, and the value (one tuple: read without a lock)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     warming: bool = False
 
@@ -70,6 +70,16 @@ class Caches:
         self.lock = threading.Lock()
         self.versioned: _Versioned | None = None
         self.kept: dict[Hashable, _Kept] = {}
+        self.generation = 0
+        """Counts :meth:`forget` calls: a build that started before one is not kept."""
+
+    def forget(self) -> None:
+        """Drop everything remembered (after a deletion or an erasure: nothing erased stays in memory)."""
+        with self.lock:
+            self.generation += 1
+            self.versioned = None
+            for entry in self.kept.values():
+                entry.state = None
 
 
 def _caches(store: GraphStore) -> Caches:
@@ -83,6 +93,36 @@ def _kept_entry(store: GraphStore, key: Hashable) -> _Kept:
         return caches.kept.setdefault(key, _Kept())
 
 
+def _busy(budget: float) -> Computing:
+    return Computing(
+        f"this answer is being computed for another request; try again in {math.ceil(budget)} s",
+        retry_after_s=math.ceil(budget),
+    )
+
+
+def _advanced(store: GraphStore, entry: _Kept, advance: Callable[[T, Changes], T | None]) -> T | None:
+    """The entry brought up to date by ``advance`` (lock held), or None when it must be built again.
+
+    A deletion anywhere (another process's erasure too) drops everything the store remembers.
+    """
+    if entry.state is None:
+        return None
+    version, value = entry.state
+    if version == store.graph_version():
+        return value  # type: ignore[no-any-return]
+    changes = store.changes_since(version)
+    if changes is not None and changes.deleted:
+        _caches(store).forget()
+        return None
+    advanced = None
+    try:
+        advanced = None if changes is None else advance(value, changes)
+    finally:
+        # built again when it cannot be advanced, or when advancing failed half way
+        entry.state = None if advanced is None or changes is None else (changes.version, advanced)
+    return advanced
+
+
 def maintained(
     store: GraphStore,
     key: Hashable,
@@ -93,48 +133,64 @@ def maintained(
 
     After writes, what the store says changed (:meth:`graph.store.GraphStore.changes_since`) is
     applied to the structure; ``advance`` returns None (or the store cannot tell what changed) when it
-    must be built again. Never dropped by other results, and not by writes that ``advance`` applies.
-    Requests wait for one update or build, for up to the store's time budget (then
+    must be built again, here. Never dropped by other results, and not by writes that ``advance``
+    applies. Requests wait for one update or build, for up to the store's time budget (then
     :class:`graph.errors.Computing`).
     """
     entry = _kept_entry(store, key)
-    version = store.graph_version()
-    if entry.value is not None and entry.version == version:
-        return entry.value  # type: ignore[no-any-return]
+    state = entry.state
+    if state is not None and state[0] == store.graph_version():
+        return state[1]  # type: ignore[no-any-return]
     budget = store.limits.time_budget_s
     if not entry.lock.acquire(timeout=budget):
-        raise Computing(
-            f"this answer is being computed for another request; try again in {math.ceil(budget)} s",
-            retry_after_s=math.ceil(budget),
-        )
+        raise _busy(budget)
     try:
-        version = store.graph_version()
-        if entry.value is not None and entry.version == version:
-            return entry.value  # type: ignore[no-any-return]
-        if entry.value is not None:
-            changes = store.changes_since(entry.version)
-            value = None
-            if changes is not None:
-                try:
-                    value = advance(entry.value, changes)
-                except Exception:
-                    entry.value = None  # half applied: build it again
-                    raise
-            if value is not None and changes is not None:
-                entry.version, entry.value = changes.version, value
-                return value
-        entry.value = None  # the old one is freed before the new one is built
-        with paused_gc():
-            entry.value = build()
-        entry.version = version
-        return entry.value  # type: ignore[no-any-return]
+        value = _advanced(store, entry, advance)
+        if value is not None:
+            return value
+        return _build(store, entry, build)
     finally:
         entry.lock.release()
 
 
-def ready(store: GraphStore, key: Hashable) -> bool:
-    """Whether a :func:`maintained` structure has been built (it may still have writes to apply)."""
-    return _kept_entry(store, key).value is not None
+def _build(store: GraphStore, entry: _Kept, build: Callable[[], T]) -> T:
+    caches = _caches(store)
+    entry.state = None  # the old one is freed before the new one is built
+    generation, version = caches.generation, store.graph_version()
+    with paused_gc():
+        value = build()
+    if caches.generation == generation:  # nothing was erased meanwhile
+        entry.state = (version, value)
+    return value
+
+
+def current(
+    store: GraphStore,
+    key: Hashable,
+    build: Callable[[], T],
+    advance: Callable[[T, Changes], T | None],
+) -> T | None:
+    """A :func:`maintained` structure brought up to date, or None while it is built in the background.
+
+    For answers that can be given another way meanwhile: a request never waits for a whole build (at
+    first, after a deletion, or after a bulk load), which :func:`warm` starts.
+    """
+    entry = _kept_entry(store, key)
+    state = entry.state
+    if state is not None and state[0] == store.graph_version():
+        return state[1]  # type: ignore[no-any-return]
+    if state is not None:
+        budget = store.limits.time_budget_s
+        if not entry.lock.acquire(timeout=budget):
+            raise _busy(budget)
+        try:
+            value = _advanced(store, entry, advance)
+        finally:
+            entry.lock.release()
+        if value is not None:
+            return value
+    warm(store, key, build, advance)
+    return None
 
 
 def warming(store: GraphStore) -> list[str]:
@@ -156,13 +212,15 @@ def warm(
     """Build a :func:`maintained` structure in a background thread (once), so later requests find it."""
     entry, caches = _kept_entry(store, key), _caches(store)
     with caches.lock:
-        if entry.warming or entry.value is not None:
+        if entry.warming or entry.state is not None:
             return
         entry.warming = True
 
     def run() -> None:
         try:
-            maintained(store, key, build, advance)
+            with entry.lock:
+                if _advanced(store, entry, advance) is None:
+                    _build(store, entry, build)
         except Exception:  # the next request that needs it tries again, and sees the error
             log.exception("building %s in the background failed", key)
         finally:

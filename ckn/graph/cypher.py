@@ -359,6 +359,10 @@ CALL () {{
     MATCH (x)<-[:OWNS_ACCOUNT]-(:Employee) RETURN x AS s
   }}
   RETURN x, s
+  UNION
+  UNWIND $items AS iid
+  MATCH (x:{ENTITY} {{id: iid}})
+  RETURN x, null AS s
 }}
 WITH x, collect(DISTINCT s.id) AS subjects
 RETURN collect([

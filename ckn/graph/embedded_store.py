@@ -110,8 +110,11 @@ _MIGRATIONS: dict[int, str] = {
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
 
-KEEP_CHANGES = 1000
+KEEP_CHANGES = 200
 """Graph versions the change log keeps: a process further behind builds its structures again."""
+CHANGES_LISTED_AT_MOST = 20_000
+"""Facts one write lists in the change log; a larger write (a bulk batch) is logged as such, and
+whoever reads past it builds again (cheaper than applying it, and the log stays small)."""
 CHANGES_APPLIED_AT_MOST = 200_000
 """Relationships a catch-up applies; past that, building again is cheaper (a bulk load ran)."""
 
@@ -190,6 +193,8 @@ class EmbeddedStore(traversal.Traversals):
         self._view: Adjacency | None = None
         self._view_version = -1
         self._view_building: threading.Thread | None = None
+        self._view_generation = 0
+        """Counts deletions and the close: a view built before one is not installed."""
         for pragma in PRAGMAS:
             self._conn.execute(f"PRAGMA {pragma}")
         self._migrate()
@@ -315,10 +320,12 @@ class EmbeddedStore(traversal.Traversals):
         deleted = plan is None or bool(plan.delete_entities or plan.delete_relations)
         entities = [] if plan is None else [e.id for e in plan.entities]
         stored = set() if plan is None else {fact_id for fact, fact_id in plan.restated if fact == "r"}
-        relations = [] if plan is None else [
+        relations: list[tuple[str, ...]] | None = [] if plan is None else [
             (r.id,) if r.id in stored else (r.id, r.type.value, r.source, r.target) for r in plan.relations
         ]  # fmt: skip
-        # created: id, type and ends; changed: the id alone
+        # created: id, type and ends; changed: the id alone; a bulk batch: null (readers build again)
+        if len(entities) + len(relations or ()) > CHANGES_LISTED_AT_MOST:
+            entities, relations = [], None
         # after a deletion the log starts again: an erased person's ids are kept nowhere, and whoever
         # is behind builds again anyway
         oldest = version if deleted else version - KEEP_CHANGES + 1
@@ -339,9 +346,10 @@ class EmbeddedStore(traversal.Traversals):
         relations: list[Hop] = []
         restated: set[str] = set()
         deleted, last = False, version
+        now = int(conn.execute("SELECT value FROM ckn_meta WHERE key = 'graph_version'").fetchone()[0])
         sql = "SELECT version, entities, relations, deleted FROM changes WHERE version > ? ORDER BY version"
         for number, changed, added, gone in conn.execute(sql, (version,)):
-            if number != last + 1:  # the log no longer reaches back that far
+            if number != last + 1 or added == "null":  # the log no longer reaches back, or a bulk batch
                 return None
             last, deleted = number, deleted or bool(gone)
             entities.update(json.loads(changed))
@@ -357,6 +365,8 @@ class EmbeddedStore(traversal.Traversals):
                     )
             if len(relations) > CHANGES_APPLIED_AT_MOST:
                 return None
+        if last < now:  # versions the log does not account for
+            return None
         return Changes.model_construct(
             version=last,
             entities=frozenset(entities),
@@ -519,7 +529,7 @@ class EmbeddedStore(traversal.Traversals):
             self._persist(cur, trimmed)
             if deleted or plan.delete_entities or trimmed.changed:
                 self._bump(cur)
-        self._view = None
+        self._forget()
         return plan.result(relations_deleted=deleted)
 
     def erase_entity(self, entity_id: str) -> DeleteResult:
@@ -533,8 +543,14 @@ class EmbeddedStore(traversal.Traversals):
         # until a checkpoint copies the new ones over them and truncates it.
         with self._locked():
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._view = None
+        self._forget()
         return DeleteResult(entities_deleted=int(exists), relations_deleted=deleted)
+
+    def _forget(self) -> None:
+        """After a deletion: the view and everything remembered go (built again, in the background)."""
+        with self._locked():
+            self._view, self._view_generation = None, self._view_generation + 1
+        self.caches.forget()
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -625,7 +641,20 @@ class EmbeddedStore(traversal.Traversals):
         view = self._view_when_built()
         if view is not None:
             return view.degree(entity_ids, wanted, direction, at_most)
-        return sum(1 for _ in self._relations_near(entity_ids, wanted, direction))
+        ids, typed = list(dict.fromkeys(entity_ids)), sorted(wanted or ())
+        ways = {Direction.OUT: ("source",), Direction.IN: ("target",)}.get(direction, ("source", "target"))
+        count, cap = 0, -1 if at_most is None else at_most + 1
+        with self._locked():
+            for near in ways:
+                for chunk in _chunks(ids):
+                    sql = f"SELECT 1 FROM relations WHERE {near} IN ({_marks(chunk)})"  # noqa: S608
+                    if wanted is not None:
+                        sql += f" AND type IN ({_marks(typed)})"
+                    counted = f"SELECT count(*) FROM ({sql} LIMIT ?)"  # noqa: S608
+                    count += int(self._conn.execute(counted, (*chunk, *typed, cap)).fetchone()[0])
+                    if at_most is not None and count > at_most:
+                        return count
+        return count
 
     def _relations_near(
         self, entity_ids: Iterable[str], wanted: set[RelType] | None, direction: Direction
@@ -864,7 +893,7 @@ class EmbeddedStore(traversal.Traversals):
         """See :meth:`graph.store.GraphStore.close`."""
         with self._locked():
             self._conn.close()
-            self._view = None
+            self._view, self._view_generation = None, self._view_generation + 1
         with self._audit_lock:
             if self._audit is not None:
                 self._audit.close()
@@ -905,19 +934,25 @@ class EmbeddedStore(traversal.Traversals):
         return ["traversal view"] if building else []
 
     def _build_view_behind(self) -> None:
-        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        generation = self._view_generation
         try:
-            conn.execute("BEGIN")  # one snapshot: the version and the rows agree
-            version = int(self._meta(conn.cursor(), "graph_version"))
-            with paused_gc():
-                view = self._build_view(conn)
-            conn.execute("COMMIT")
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+            try:
+                conn.execute("BEGIN")  # one snapshot: the version and the rows agree
+                version = int(self._meta(conn.cursor(), "graph_version"))
+                with paused_gc():
+                    view = self._build_view(conn)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
         except sqlite3.Error:
             log.exception("building the traversal view failed; traversals read the indexes")
             return
-        finally:
-            conn.close()
         with self._locked():
+            if self._view_generation != generation:
+                return  # closed, or something was deleted meanwhile: what it read may be gone
             if self._view is None or self._view_version < version:
                 self._view, self._view_version = view, version
 

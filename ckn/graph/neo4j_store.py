@@ -547,6 +547,7 @@ class Neo4jStore(traversal.Traversals):
             return plan.result(relations_deleted=deleted)
 
         result: DeleteResult = self._write_tx(work)
+        self.caches.forget()  # nothing deleted stays in this process's memory
         return result
 
     def erase_entity(self, entity_id: str) -> DeleteResult:
@@ -564,6 +565,7 @@ class Neo4jStore(traversal.Traversals):
             return DeleteResult(entities_deleted=1, relations_deleted=deleted)
 
         result: DeleteResult = self._write_tx(work)
+        self.caches.forget()  # nothing deleted stays in this process's memory
         return result
 
     # -- reads -------------------------------------------------------------------------------------

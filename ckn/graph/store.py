@@ -241,11 +241,11 @@ class GraphStore(Protocol):
     backend: str
     limits: Limits
     answers_in_place: bool
-    caches: Any
-    """What is remembered for this store (:class:`graph.cache.Caches`): each store object its own."""
     """True when questions about a few subjects are best asked of the store each time (Neo4j computes
     them where the data lives); False when answers come from structures this process keeps in step
     with the store's change log (the embedded store)."""
+    caches: Any
+    """What is remembered for this store (:class:`graph.cache.Caches`): each store object its own."""
 
     def write(self, batch: Batch) -> WriteResult:
         """Upsert a batch of entities and relations (and its checkpoint) in one transaction.

@@ -129,6 +129,18 @@ class Resolver:
                 known.keys[prop].add(value)
                 self._by_key.setdefault((kind, prop, value), entity_id)
 
+    def knows(self, entity: Entity) -> bool:
+        """Whether learning ``entity`` would change nothing: known, same name, no new alias or key."""
+        known = self.known.get(entity.id)
+        if known is None:
+            return entity.kind not in RESOLVED_KINDS
+        return (
+            known.kind == entity.kind
+            and (not entity.name or entity.name == known.name)
+            and set(_strings(entity.props.get("aliases"))) <= known.aliases
+            and all(set(_strings(entity.props.get(p))) <= known.keys.get(p, _NONE) for p in KEY_PROPS)
+        )
+
     def forget(self, entity_id: str) -> None:
         """Drop an entity learned ahead of time that was never written (its row was quarantined)."""
         known = self.known.pop(entity_id, None)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ckn.graph.cache import maintained, ready, warm
+from ckn.graph.cache import current, maintained, warm
 from ckn.graph.model import NodeKind, RelType
 from ckn.graph.store import (
     ABOUT_TYPES,
@@ -126,14 +126,17 @@ def prepare(store: GraphStore) -> None:
 def evidence_about(store: GraphStore, subject_ids: Sequence[str]) -> EvidenceIndex:
     """The evidence to answer a question on these subjects with.
 
-    The index kept in step with the graph when the store keeps one and it is built; otherwise (Neo4j,
-    whose answers are computed where the data lives, or an embedded store whose index is still being
-    built in the background) the subjects' own evidence, read from the store.
+    The index kept in step with the graph when the store keeps one and it is up to date; otherwise
+    (Neo4j, whose answers are computed where the data lives, or an embedded store whose index is
+    being built in the background: at first, or after a deletion or a bulk load) the subjects' own
+    evidence, read from the store.
     """
     if not store.answers_in_place:
-        if ready(store, _KEY):
-            return evidence_index(store)
-        warm(store, _KEY, lambda: _build(store), lambda index, changes: advance(store, index, changes))
+        index = current(
+            store, _KEY, lambda: _build(store), lambda found, changes: advance(store, found, changes)
+        )
+        if index is not None:
+            return index
     return assemble(store.evidence(subject_ids))
 
 

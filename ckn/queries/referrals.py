@@ -122,6 +122,8 @@ def _advance_referral_graph(
     graph = graph.copy()
     for customer in customers:
         values = {f: customer.props[f] for f in _FIELDS if customer.props.get(f) is not None}
+        if customer.id in graph:
+            graph.nodes[customer.id].clear()  # a field no longer set goes too
         graph.add_node(customer.id, kind=customer.kind.value, name=customer.name, **values)
     for relation in store.get_relations_by_id(referred).values():
         if relation.source in graph and relation.target in graph:  # customers referring customers

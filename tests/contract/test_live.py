@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ckn.api.understand import subjects_of
+from ckn.api.understand import _resolver, entity_ref, subjects_of
+from ckn.graph.errors import NotFound
 from ckn.graph.model import Batch, NodeKind, RelType
 from ckn.graph.store import GraphStore
 from ckn.ingest.generate import generate
@@ -187,3 +188,21 @@ def test_knowledge_gaps_aggregated_by_the_store_equal_the_oracle(store: GraphSto
     found = gaps(store)
     assert found == _gaps(store)
     assert found and all(g["asked"] > 0 for g in found)
+
+
+def test_a_rename_or_an_erasure_in_another_process_leaves_no_old_name_in_this_ones_memory(
+    planted: GraphStore, store_factory: Callable[..., GraphStore]
+) -> None:
+    assert entity_ref(planted, "华东精密", exact=True) == "customer:hdjm"
+    assert "customer:hdjm" in evidence_index(planted).subjects or planted.answers_in_place
+    other = store_factory()
+    other.write(Batch(entities=(customer("customer:hdjm", "华东精密仪器 Huadong Precision"),)))
+    with pytest.raises(NotFound):
+        entity_ref(planted, "华东精密", exact=True)  # renamed: the old name is nobody's now
+    assert entity_ref(planted, "华东精密仪器 Huadong Precision", exact=True) == "customer:hdjm"
+
+    other.erase_entity("customer:hdjm")
+    with pytest.raises(NotFound):
+        entity_ref(planted, "华东精密仪器 Huadong Precision", exact=True)
+    assert "customer:hdjm" not in evidence_index(planted).subjects
+    assert "customer:hdjm" not in _resolver(planted).known

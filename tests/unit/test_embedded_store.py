@@ -190,3 +190,25 @@ def test_a_commit_that_fails_behind_loses_only_its_batch_and_is_reported(
     assert store.get_entity("customer:3") is None
     store.close()
     assert EmbeddedStore(tmp_path / "store").stats().relations == {}
+
+
+def test_a_bulk_write_is_logged_as_one_and_whoever_reads_past_it_builds_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ckn.graph import embedded_store
+
+    monkeypatch.setattr(embedded_store, "CHANGES_LISTED_AT_MOST", 3)
+    store = EmbeddedStore(tmp_path)
+    store.write(Batch(entities=(customer("customer:a"),)))
+    before_bulk = store.graph_version()
+    store.write(Batch(entities=tuple(customer(f"customer:b{n}") for n in range(5))))
+    after_bulk = store.graph_version()
+    store.write(Batch(entities=(customer("customer:c"),)))
+    try:
+        assert store.changes_since(before_bulk) is None
+        changes = store.changes_since(after_bulk)
+        assert changes is not None and changes.entities == {"customer:c"}
+        logged = store._conn.execute("SELECT entities || relations FROM changes").fetchall()
+        assert not any("customer:b" in row[0] for row in logged)  # the log stays small
+    finally:
+        store.close()
