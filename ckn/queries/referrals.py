@@ -8,7 +8,7 @@ from typing import Any
 
 import networkx as nx
 
-from ckn.graph.cache import Tier, cached, maintained
+from ckn.graph.cache import Tier, cached, current, maintained
 from ckn.graph.errors import InvalidInput, LimitExceeded, NotFound
 from ckn.graph.ids import BULK_PREFIXES
 from ckn.graph.model import NodeKind, RelType
@@ -87,7 +87,7 @@ def _referral_graph(store: GraphStore) -> nx.MultiDiGraph:
     """
     return maintained(
         store,
-        ("referral-graph",),
+        _GRAPH,
         lambda: _build_referral_graph(store),
         lambda graph, changes: _advance_referral_graph(store, graph, changes),
     )
@@ -103,6 +103,7 @@ def _build_referral_graph(store: GraphStore) -> nx.MultiDiGraph:
 
 
 _FIELDS = ("lifetime_value", "acquired_at")
+_GRAPH = ("referral-graph",)
 
 
 def _advance_referral_graph(
@@ -158,6 +159,15 @@ def referral_tree(
 
     """
     store.limits.check_depth(max_depth)
+    if not store.answers_in_place:  # the embedded store keeps the referral graph in step with writes
+        whole = current(
+            store,
+            _GRAPH,
+            lambda: _build_referral_graph(store),
+            lambda graph, changes: _advance_referral_graph(store, graph, changes),
+        )
+        if whole is not None:
+            return _tree(whole, customer_id, max_depth, max_cycles)
     return _tree(_reached(store, customer_id, max_depth), customer_id, max_depth, max_cycles)
 
 

@@ -13,6 +13,7 @@ from ckn.graph.store import GraphStore
 from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
 from ckn.queries.referrals import (
+    _reached,
     _referral_graph,
     _tree,
     referral_chain,
@@ -153,7 +154,9 @@ def _assert_trees_equal_the_oracle(store: GraphStore) -> int:
     referrers = sorted(n for n in whole if whole.out_degree(n))
     for top in referrers:
         for depth in (1, 2, 6):
-            assert referral_tree(store, top, max_depth=depth) == _tree(whole, top, depth, 20), top
+            oracle = _tree(whole, top, depth, 20)
+            assert _tree(_reached(store, top, depth), top, depth, 20) == oracle, top  # read step by step
+            assert referral_tree(store, top, max_depth=depth) == oracle, top
     return len(referrers)
 
 
