@@ -109,7 +109,12 @@ def _ingest(env: dict[str, str], path: Path, source: str) -> None:
 
 
 def _fresh_files(work: Path, employee: str, customer: str, referrer: str, tag: str) -> tuple[Path, Path]:
-    """100 interactions of one colleague with one customer about the topic; 10 customers referred."""
+    """100 interactions of one colleague about the topic, and 10 customers referred by ``referrer``.
+
+    The first interaction is with ``customer``, the others with the 99 customers after it, as a day's
+    CRM sync would have them.
+    """
+    number = int(customer.removeprefix("C"))
     folder = work / f"fresh-{tag}"
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "interactions.csv").open("w", encoding="utf-8", newline="") as handle:
@@ -117,7 +122,7 @@ def _fresh_files(work: Path, employee: str, customer: str, referrer: str, tag: s
         writer.writerow(COLUMNS["interactions"])
         for n in range(100):
             writer.writerow(
-                [f"FRESH{tag}{n:04d}", "2026-12-01", "visit", "outbound", employee, customer, "",
+                [f"FRESH{tag}{n:04d}", "2026-12-01", "visit", "outbound", employee, f"C{number + n:07d}", "",
                  f"校准 {TOPIC} visit {n}", f"On-site {TOPIC} of the X200, 现场校准.", ""]
             )  # fmt: skip
     with (folder / "customers.csv").open("w", encoding="utf-8", newline="") as handle:
@@ -193,7 +198,7 @@ def run_live_benchmarks(
                 for e in a["experts"]
             ),
             "who-knows": lambda a: (
-                _interactions(a, expert) == _interactions(first["who-knows"][1], expert) + 100
+                _interactions(a, expert) == _interactions(first["who-knows"][1], expert) + 1
             ),
         }
         for name in ("experts", "who-knows"):
