@@ -256,13 +256,10 @@ def advance(store: GraphStore, index: EvidenceIndex, changes: Changes) -> Eviden
     if any(truthy(v.get("expertise_opt_out")) for p, v in people.items() if p in index.person_of):
         return None  # someone withdrew consent: nothing of theirs may stay
     opted_out = index.opted_out | {p for p, v in people.items() if truthy(v.get("expertise_opt_out"))}
-    # new lists: a request still reading the old index sees lengths that match its arrays
-    everyone, items, names, left_at = (
-        list(index.people),
-        list(index.items),
-        list(index.names),
-        list(index.left_at),
-    )
+    # new lists of people: a request still reading the old index sees lengths that match its arrays;
+    # items are only ever appended (a million of them), and nothing reads their count as a bound
+    everyone, names, left_at = list(index.people), list(index.names), list(index.left_at)
+    items, existed = index.items, len(index.when)
     for person, values in sorted(people.items()):
         if person in opted_out:
             continue
@@ -291,7 +288,7 @@ def advance(store: GraphStore, index: EvidenceIndex, changes: Changes) -> Eviden
         if p in index.person_of
     ]
     added = _rows_by_subject(facts.about, index.item_of, coded)
-    gone = np.array(sorted(index.item_of[i] for i in touched if i in index.item_of), np.int32)
+    gone = np.array(sorted(n for i in touched if (n := index.item_of.get(i, existed)) < existed), np.int32)
     subjects = _merged(index.subjects, added, {s for _, s in facts.about}, gone)
     shown = {i: v for i, v in index.shown.items() if i not in set(gone.tolist())}
     return EvidenceIndex(
@@ -323,15 +320,26 @@ def _touched(index: EvidenceIndex, changes: Changes) -> set[str]:
 def _merged(
     subjects: dict[str, Rows], added: dict[str, Rows], changed: set[str], gone: npt.NDArray[np.int32]
 ) -> dict[str, Rows]:
-    """``subjects`` with the rows of the items ``gone`` replaced by ``added`` in the ``changed`` ones."""
+    """``subjects`` with the rows of the items ``gone`` replaced by ``added`` in the ``changed`` ones.
+
+    Rows stay in (person, item) order: the few new ones are inserted where they belong (a subject
+    can have a hundred thousand rows; sorting them all again would cost more than the rest).
+    """
     merged_subjects = dict(subjects)
     for subject in changed:
         old, new = subjects.get(subject, _EMPTY), added.get(subject, _EMPTY)
-        keep = ~np.isin(old.item, gone)
-        merged = [np.concatenate([getattr(old, f)[keep], getattr(new, f)]) for f in _ROW_FIELDS]
-        order = np.lexsort((merged[1], merged[0]))  # by person, then item
-        merged_subjects[subject] = Rows(*(column[order] for column in merged))
+        if len(gone) and len(old.item):
+            keep = ~np.isin(old.item, gone)
+            old = Rows(*(getattr(old, f)[keep] for f in _ROW_FIELDS))
+        at = np.searchsorted(_order_key(old), _order_key(new))
+        merged_subjects[subject] = Rows(
+            *(np.insert(getattr(old, f), at, getattr(new, f)) for f in _ROW_FIELDS)
+        )
     return merged_subjects
+
+
+def _order_key(rows: Rows) -> npt.NDArray[np.int64]:
+    return rows.person.astype(np.int64) << 32 | rows.item.astype(np.int64)
 
 
 _FROM_ITEM = frozenset({*ABOUT_TYPES, RelType.ESCALATED_TO})
