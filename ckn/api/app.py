@@ -48,6 +48,7 @@ from ckn.ingest import review
 from ckn.ingest.pipeline import NlpOptions
 from ckn.queries.evidence import prepare
 from ckn.queries.knowledge import Holder, everyone_on
+from ckn.queries.referrals import prepare as prepare_referrals
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.store is None:
             app.state.store = open_store(settings)
-        prepare(app.state.store)
+        prepare_referrals(app.state.store, after=prepare(app.state.store))  # one build after another
         yield
         if owns_store:
             app.state.store.close()

@@ -169,11 +169,13 @@ def current(
     key: Hashable,
     build: Callable[[], T],
     advance: Callable[[T, Changes], T | None],
+    *,
+    start: bool = True,
 ) -> T | None:
     """A :func:`maintained` structure brought up to date, or None while it is built in the background.
 
     For answers that can be given another way meanwhile: a request never waits for a whole build (at
-    first, after a deletion, or after a bulk load), which :func:`warm` starts.
+    first, after a deletion, or after a bulk load), which :func:`warm` starts (unless not ``start``).
     """
     entry = _kept_entry(store, key)
     state = entry.state
@@ -189,7 +191,8 @@ def current(
             entry.lock.release()
         if value is not None:
             return value
-    warm(store, key, build, advance)
+    if start:
+        warm(store, key, build, advance)
     return None
 
 
@@ -208,16 +211,24 @@ def warm(
     key: Hashable,
     build: Callable[[], T],
     advance: Callable[[T, Changes], T | None],
-) -> None:
-    """Build a :func:`maintained` structure in a background thread (once), so later requests find it."""
+    *,
+    after: threading.Thread | None = None,
+) -> threading.Thread | None:
+    """Build a :func:`maintained` structure in a background thread (once), so later requests find it.
+
+    ``after``: a build to wait for first (two builds at once on two cores starve the requests).
+    Returns the thread, or None when it is built or being built already.
+    """
     entry, caches = _kept_entry(store, key), _caches(store)
     with caches.lock:
         if entry.warming or entry.state is not None:
-            return
+            return None
         entry.warming = True
 
     def run() -> None:
         try:
+            if after is not None:
+                after.join()
             with entry.lock:
                 if _advanced(store, entry, advance) is None:
                     _build(store, entry, build)
@@ -226,7 +237,9 @@ def warm(
         finally:
             entry.warming = False
 
-    threading.Thread(target=run, name=f"ckn-warm-{key}", daemon=True).start()
+    thread = threading.Thread(target=run, name=f"ckn-warm-{key}", daemon=True)
+    thread.start()
+    return thread
 
 
 def cached(store: GraphStore, key: Hashable, compute: Callable[[], T], tier: Tier = Tier.CORE) -> T:

@@ -17,6 +17,7 @@ compact arrays of it, which come from one of two places:
 from __future__ import annotations
 
 import itertools
+import threading
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -116,11 +117,12 @@ def evidence_index(store: GraphStore) -> EvidenceIndex:
     )
 
 
-def prepare(store: GraphStore) -> None:
+def prepare(store: GraphStore) -> threading.Thread | None:
     """Start building what answers keep in step with the graph (a server calls it at start)."""
     store.prepare()
-    if not store.answers_in_place:
-        warm(store, _KEY, lambda: _build(store), lambda index, changes: advance(store, index, changes))
+    if store.answers_in_place:
+        return None
+    return warm(store, _KEY, lambda: _build(store), lambda index, changes: advance(store, index, changes))
 
 
 def evidence_about(store: GraphStore, subject_ids: Sequence[str]) -> EvidenceIndex:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 
-from ckn.graph.cache import Tier, cached, current, maintained
+from ckn.graph.cache import Tier, cached, current, maintained, warm
 from ckn.graph.errors import InvalidInput, LimitExceeded, NotFound
 from ckn.graph.ids import BULK_PREFIXES
 from ckn.graph.model import NodeKind, RelType
@@ -93,6 +94,18 @@ def _referral_graph(store: GraphStore) -> nx.MultiDiGraph:
     )
 
 
+def prepare(store: GraphStore, *, after: threading.Thread | None = None) -> None:
+    """Start building the referral graph in the background, after ``after`` (a server calls it)."""
+    if not store.answers_in_place:
+        warm(
+            store,
+            _GRAPH,
+            lambda: _build_referral_graph(store),
+            lambda graph, changes: _advance_referral_graph(store, graph, changes),
+            after=after,
+        )
+
+
 def _build_referral_graph(store: GraphStore) -> nx.MultiDiGraph:
     graph = store.project(kinds=[NodeKind.CUSTOMER], types=[RelType.REFERRED], fields=_FIELDS)
     relations = store.get_relations_by_id([key for _, _, key in graph.edges(keys=True)])
@@ -165,6 +178,7 @@ def referral_tree(
             _GRAPH,
             lambda: _build_referral_graph(store),
             lambda graph, changes: _advance_referral_graph(store, graph, changes),
+            start=False,  # built by prepare() or the first ranking; read step by step until then
         )
         if whole is not None:
             return _tree(whole, customer_id, max_depth, max_cycles)
