@@ -122,7 +122,7 @@ _GRAPH = ("referral-graph",)
 def _advance_referral_graph(
     store: GraphStore, graph: nx.MultiDiGraph, changes: Changes
 ) -> nx.MultiDiGraph | None:
-    """The graph with the customers and referrals the changes wrote (a copy: readers keep the old one)."""
+    """The graph with the customers and referrals the changes wrote, changed in place under its lock."""
     if changes.deleted:
         return None
     named = sorted(e for e in changes.entities if not e.startswith(BULK_PREFIXES))
@@ -133,18 +133,25 @@ def _advance_referral_graph(
     )
     if not customers and not referred:
         return graph
-    graph = graph.copy()
-    for customer in customers:
-        values = {f: customer.props[f] for f in _FIELDS if customer.props.get(f) is not None}
-        if customer.id in graph:
-            graph.nodes[customer.id].clear()  # a field no longer set goes too
-        graph.add_node(customer.id, kind=customer.kind.value, name=customer.name, **values)
-    for relation in store.get_relations_by_id(referred).values():
-        if relation.source in graph and relation.target in graph:  # customers referring customers
-            confidence = max((p.confidence for p in relation.provenance), default=1.0)
-            graph.add_edge(relation.source, relation.target, key=relation.id, type=relation.type.value,
-                           valid_from=None, valid_to=None, confidence=confidence)  # fmt: skip
+    relations = store.get_relations_by_id(referred).values()
+    with _guard(graph):  # a copy of a hundred thousand customers would cost more than the answers
+        for customer in customers:
+            values = {f: customer.props[f] for f in _FIELDS if customer.props.get(f) is not None}
+            if customer.id in graph:
+                graph.nodes[customer.id].clear()  # a field no longer set goes too
+            graph.add_node(customer.id, kind=customer.kind.value, name=customer.name, **values)
+        for relation in relations:
+            if relation.source in graph and relation.target in graph:  # customers referring customers
+                confidence = max((p.confidence for p in relation.provenance), default=1.0)
+                graph.add_edge(relation.source, relation.target, key=relation.id, type=relation.type.value,
+                               valid_from=None, valid_to=None, confidence=confidence)  # fmt: skip
     return graph
+
+
+def _guard(graph: nx.MultiDiGraph) -> threading.RLock:
+    """The lock of a referral graph: held to change it and to read it (readers never see half a write)."""
+    lock: threading.RLock = graph.graph.setdefault("lock", threading.RLock())
+    return lock
 
 
 def _value(data: dict[str, Any]) -> float:
@@ -223,6 +230,13 @@ def _tree(
     graph: nx.MultiDiGraph, customer_id: str, max_depth: int, max_cycles: int
 ) -> tuple[TreeNode, list[list[str]]]:
     """The tree below a customer in ``graph`` (the part read, or the whole referral graph: the oracle)."""
+    with _guard(graph):
+        return _tree_of(graph, customer_id, max_depth, max_cycles)
+
+
+def _tree_of(
+    graph: nx.MultiDiGraph, customer_id: str, max_depth: int, max_cycles: int
+) -> tuple[TreeNode, list[list[str]]]:
     if customer_id not in graph:
         raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
     depth = nx.single_source_shortest_path_length(graph, customer_id, cutoff=max_depth)
@@ -293,6 +307,11 @@ def referrers(
 
 def _referrers(store: GraphStore, since: str | None, max_depth: int) -> list[Referrer]:
     graph = _referral_graph(store)
+    with _guard(graph):
+        return _ranked(graph, since, max_depth)
+
+
+def _ranked(graph: nx.MultiDiGraph, since: str | None, max_depth: int) -> list[Referrer]:
     found = []
     for node in graph.nodes:
         if graph.out_degree(node) == 0:
@@ -336,6 +355,11 @@ def referral_stats(store: GraphStore, *, period: str = "quarter", max_cycles: in
 
 def _referral_stats(store: GraphStore, period: str, max_cycles: int) -> dict[str, Any]:
     graph = _referral_graph(store)
+    with _guard(graph):
+        return _stats(graph, period, max_cycles)
+
+
+def _stats(graph: nx.MultiDiGraph, period: str, max_cycles: int) -> dict[str, Any]:
     simple = nx.DiGraph(graph)
 
     def cohort(node: str) -> str:
