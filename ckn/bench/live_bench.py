@@ -7,8 +7,8 @@ process are what a deployment sees. Per store:
 - **cold start**: seconds from starting the server to ``/readyz`` answering 200 (target <= 10 s),
   then the first expert, who-knows, customer 360 and referral-tree question (each <= 1 s);
 - **warm**: p95 of each, called alternately with ``/healthz`` (the reference);
-- **freshness**: ``ckn ingest`` in another process adds 100 interactions of one colleague with one
-  customer about one topic, then 10 customers referred by the top referrer; the next expert,
+- **freshness**: ``ckn ingest`` in another process adds 100 interactions of one colleague with 100
+  customers about one topic, then 10 customers referred by the top referrer; the next expert,
   who-knows and referral-tree answers must show them, in <= 3x their warm p95;
 - **memory**: the server's peak RSS (``VmHWM``); on Neo4j, against its peak serving the small
   bundle in the same run (target < 1 GB at medium, < 1.5x the small one).

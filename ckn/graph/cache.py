@@ -114,10 +114,12 @@ def _advanced(store: GraphStore, entry: _Kept, advance: Callable[[T, Changes], T
     if changes is not None and changes.deleted:
         _caches(store).forget()
         return None
-    advanced = None
+    advanced, generation = None, _caches(store).generation
     try:
         advanced = None if changes is None else advance(value, changes)
     finally:
+        if _caches(store).generation != generation:
+            advanced = None  # something was erased meanwhile: what this read may hold it
         # built again when it cannot be advanced, or when advancing failed half way
         entry.state = None if advanced is None or changes is None else (changes.version, advanced)
     return advanced

@@ -292,7 +292,8 @@ def advance(store: GraphStore, index: EvidenceIndex, changes: Changes) -> Eviden
     added = _rows_by_subject(facts.about, index.item_of, coded)
     gone = np.array(sorted(n for i in touched if (n := index.item_of.get(i, existed)) < existed), np.int32)
     subjects = _merged(index.subjects, added, {s for _, s in facts.about}, gone)
-    shown = {i: v for i, v in index.shown.items() if i not in set(gone.tolist())}
+    stale = set(gone.tolist())
+    shown = {i: v for i, v in dict(index.shown).items() if i not in stale}  # answers add to it meanwhile
     return EvidenceIndex(
         people=everyone,
         names=names,

@@ -170,12 +170,15 @@ def referral_tree(
 
     A customer referred along several paths appears once, under the referrer that reaches it in the
     fewest steps (then with the best-attested referral, then the smallest id), so branch totals never
-    count anyone twice. Read from the store a step at a time (:meth:`GraphStore.expand`): it costs
-    what the tree holds, not what the graph holds.
+    count anyone twice. On Neo4j it is read from the store a step at a time
+    (:meth:`GraphStore.expand`, under the expansion cap and the time budget): it costs what the tree
+    holds, not what the graph holds. The embedded store cuts it from the referral graph it keeps in
+    step with writes, in memory (and reads it step by step while that is being built).
 
     Raises:
         NotFound: no such customer.
-        LimitExceeded: ``max_depth`` above the cap, or a tree over the expansion cap.
+        LimitExceeded: ``max_depth`` above the cap, or a tree read step by step over the expansion cap
+            or the time budget.
 
     """
     store.limits.check_depth(max_depth)
@@ -185,7 +188,6 @@ def referral_tree(
             _GRAPH,
             lambda: _build_referral_graph(store),
             lambda graph, changes: _advance_referral_graph(store, graph, changes),
-            start=False,  # built by prepare() or the first ranking; read step by step until then
         )
         if whole is not None:
             return _tree(whole, customer_id, max_depth, max_cycles)
@@ -306,12 +308,16 @@ def referrers(
 
 
 def _referrers(store: GraphStore, since: str | None, max_depth: int) -> list[Referrer]:
-    graph = _referral_graph(store)
+    return _ranked(_snapshot(_referral_graph(store)), since, max_depth)
+
+
+def _snapshot(graph: nx.MultiDiGraph) -> nx.DiGraph:
+    """A copy to read at length without holding the graph's lock (trees and writes would wait)."""
     with _guard(graph):
-        return _ranked(graph, since, max_depth)
+        return nx.DiGraph(graph)
 
 
-def _ranked(graph: nx.MultiDiGraph, since: str | None, max_depth: int) -> list[Referrer]:
+def _ranked(graph: nx.DiGraph, since: str | None, max_depth: int) -> list[Referrer]:
     found = []
     for node in graph.nodes:
         if graph.out_degree(node) == 0:
@@ -354,12 +360,10 @@ def referral_stats(store: GraphStore, *, period: str = "quarter", max_cycles: in
 
 
 def _referral_stats(store: GraphStore, period: str, max_cycles: int) -> dict[str, Any]:
-    graph = _referral_graph(store)
-    with _guard(graph):
-        return _stats(graph, period, max_cycles)
+    return _stats(_snapshot(_referral_graph(store)), period, max_cycles)
 
 
-def _stats(graph: nx.MultiDiGraph, period: str, max_cycles: int) -> dict[str, Any]:
+def _stats(graph: nx.DiGraph, period: str, max_cycles: int) -> dict[str, Any]:
     simple = nx.DiGraph(graph)
 
     def cohort(node: str) -> str:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ckn.api.understand import _resolver, entity_ref, subjects_of
@@ -152,6 +153,9 @@ def test_writes_from_another_process_are_in_the_next_answer_and_equal_the_oracle
     oracle = build(planted)
     for subject in [*_subjects(planted), "customer:fresh"]:
         assert _rows(kept, subject) == _rows(oracle, subject), subject
+        rows = kept.rows(subject)  # one row per person and item, in that order
+        keys = rows.person.astype(np.int64) << 32 | rows.item.astype(np.int64)
+        assert bool(np.all(keys[1:] > keys[:-1])), subject
 
 
 def test_withdrawn_consent_and_deletions_are_never_served_from_the_kept_index(
