@@ -194,6 +194,7 @@ class EmbeddedStore(traversal.Traversals):
         self._view_version = -1
         self._view_building: threading.Thread | None = None
         self._view_generation = 0
+        self._last_changes: tuple[int, int, Changes | None] | None = None
         """Counts deletions and the close: a view built before one is not installed."""
         for pragma in PRAGMAS:
             self._conn.execute(f"PRAGMA {pragma}")
@@ -336,9 +337,18 @@ class EmbeddedStore(traversal.Traversals):
         return version
 
     def changes_since(self, version: int) -> Changes | None:
-        """See :meth:`graph.store.GraphStore.changes_since`: read from the change log."""
+        """See :meth:`graph.store.GraphStore.changes_since`: read from the change log.
+
+        The last answer is kept while the graph does not change: every structure kept in step asks
+        the same question after a write (the evidence index, the resolver, the gazetteer).
+        """
         with self._locked():
-            return self._changes(self._conn, version)
+            now = self.graph_version()
+            if self._last_changes is not None and self._last_changes[:2] == (version, now):
+                return self._last_changes[2]
+            found = self._changes(self._conn, version)
+            self._last_changes = (version, now, found)
+            return found
 
     @staticmethod
     def _changes(conn: sqlite3.Connection | sqlite3.Cursor, version: int) -> Changes | None:
@@ -550,6 +560,7 @@ class EmbeddedStore(traversal.Traversals):
         """After a deletion: the view and everything remembered go (built again, in the background)."""
         with self._locked():
             self._view, self._view_generation = None, self._view_generation + 1
+            self._last_changes = None
         self.caches.forget()
 
     # -- reads -------------------------------------------------------------------------------------
