@@ -30,6 +30,8 @@ from typing import Any
 import httpx
 
 from ckn.bench.common import line
+from ckn.bench.neo4j_bench import _wipe
+from ckn.bench.query_bench import _percentile
 from ckn.graph.embedded_store import EmbeddedStore
 from ckn.graph.model import Batch
 from ckn.graph.store import GraphStore
@@ -95,8 +97,7 @@ def _ms(client: httpx.Client, url: str) -> tuple[float, Any]:
 
 
 def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return _percentile(values, 0.95)
 
 
 def _ingest(env: dict[str, str], path: Path, source: str) -> None:
@@ -335,7 +336,7 @@ def run_live_parts(store_dir: Path, small_dir: Path | None, work: Path, scale: s
             target = Neo4jStore(server.uri, server.user, server.password, timeout_s=3600)
             source = EmbeddedStore(folder)
             try:
-                _wipe(target)
+                _wipe(target._driver)
                 started = time.perf_counter()
                 copied = copy_store(source, target)
                 took = f"{copied:,} facts in {time.perf_counter() - started:,.0f} s"
@@ -353,14 +354,3 @@ def run_live_parts(store_dir: Path, small_dir: Path | None, work: Path, scale: s
     finally:
         server.stop()
     return lines
-
-
-def _wipe(store: GraphStore) -> None:
-    """Empty a Neo4j database between copies (in transactions: a 1 GB heap holds no million deletes)."""
-    driver = store._driver  # type: ignore[attr-defined]
-    with driver.session() as session:
-        session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS").consume()
-        session.run(
-            "MATCH (n) WHERE NOT n:CknMeta CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-        ).consume()
-        session.run("MATCH (m:CknMeta {key: 'graph'}) SET m.version = coalesce(m.version, 0) + 1").consume()

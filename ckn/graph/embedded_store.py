@@ -796,15 +796,11 @@ class EmbeddedStore(traversal.Traversals):
     def _linked(
         self, nodes: Sequence[str], types: tuple[RelType, ...], outgoing: bool
     ) -> list[tuple[str, str, RelType]]:
-        near, far = ("source", "target") if outgoing else ("target", "source")
-        found: list[tuple[str, str, RelType]] = []
-        for chunk in _chunks(nodes):
-            sql = (
-                f"SELECT {near}, {far}, type FROM relations"  # noqa: S608
-                f" WHERE {near} IN ({_marks(chunk)}) AND type IN ({_marks(types)})"
-            )
-            found.extend((a, b, RelType(t)) for a, b, t in self._conn.execute(sql, (*chunk, *types)))
-        return found
+        way = Direction.OUT if outgoing else Direction.IN
+        return [
+            (source, target, RelType(rtype)) if outgoing else (target, source, RelType(rtype))
+            for _, rtype, source, target, _ in self._relations_near(nodes, set(types), way)
+        ]
 
     def _work(self, people: Sequence[str]) -> dict[str, int]:
         counts = dict.fromkeys(people, 0)

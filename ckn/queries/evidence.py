@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import threading
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,15 +106,20 @@ _EMPTY = Rows(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8)
 _KEY = ("evidence-index",)
 
 
+def _kept(
+    store: GraphStore,
+) -> tuple[Callable[[], EvidenceIndex], Callable[[EvidenceIndex, Changes], EvidenceIndex | None]]:
+    """How the kept index is built, and how writes are applied to it."""
+    return lambda: _build(store), lambda index, changes: advance(store, index, changes)
+
+
 def evidence_index(store: GraphStore) -> EvidenceIndex:
     """Everyone's evidence on every subject, kept in step with the graph (built on first use).
 
     Where the store keeps a change log (the embedded store), writes are applied to it as they come
     (:func:`advance`); elsewhere it is built again after a write.
     """
-    return maintained(
-        store, _KEY, lambda: _build(store), lambda index, changes: advance(store, index, changes)
-    )
+    return maintained(store, _KEY, *_kept(store))
 
 
 def prepare(store: GraphStore) -> threading.Thread | None:
@@ -122,7 +127,7 @@ def prepare(store: GraphStore) -> threading.Thread | None:
     store.prepare()
     if store.answers_in_place:
         return None
-    return warm(store, _KEY, lambda: _build(store), lambda index, changes: advance(store, index, changes))
+    return warm(store, _KEY, *_kept(store))
 
 
 def evidence_about(store: GraphStore, subject_ids: Sequence[str]) -> EvidenceIndex:
@@ -134,9 +139,7 @@ def evidence_about(store: GraphStore, subject_ids: Sequence[str]) -> EvidenceInd
     evidence, read from the store.
     """
     if not store.answers_in_place:
-        index = current(
-            store, _KEY, lambda: _build(store), lambda found, changes: advance(store, found, changes)
-        )
+        index = current(store, _KEY, *_kept(store))
         if index is not None:
             return index
     return assemble(store.evidence(subject_ids))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,8 +90,7 @@ def _referral_graph(store: GraphStore) -> nx.MultiDiGraph:
     return maintained(
         store,
         _GRAPH,
-        lambda: _build_referral_graph(store),
-        lambda graph, changes: _advance_referral_graph(store, graph, changes),
+        *_kept(store),
     )
 
 
@@ -100,10 +100,18 @@ def prepare(store: GraphStore, *, after: threading.Thread | None = None) -> None
         warm(
             store,
             _GRAPH,
-            lambda: _build_referral_graph(store),
-            lambda graph, changes: _advance_referral_graph(store, graph, changes),
+            *_kept(store),
             after=after,
         )
+
+
+def _kept(
+    store: GraphStore,
+) -> tuple[Callable[[], nx.MultiDiGraph], Callable[[nx.MultiDiGraph, Changes], nx.MultiDiGraph | None]]:
+    """How the kept referral graph is built, and how writes are applied to it."""
+    return lambda: _build_referral_graph(store), lambda graph, changes: _advance_referral_graph(
+        store, graph, changes
+    )
 
 
 def _build_referral_graph(store: GraphStore) -> nx.MultiDiGraph:
@@ -186,8 +194,7 @@ def referral_tree(
         whole = current(
             store,
             _GRAPH,
-            lambda: _build_referral_graph(store),
-            lambda graph, changes: _advance_referral_graph(store, graph, changes),
+            *_kept(store),
         )
         if whole is not None:
             return _tree(whole, customer_id, max_depth, max_cycles)
