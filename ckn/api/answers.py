@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from ckn.api.schemas import (
     ReferralStats,
     SearchHit,
     TacitAnswer,
+    TopicListed,
 )
 from ckn.api.understand import entity_ref, search, subjects_of
 from ckn.graph.cache import Tier, cached
@@ -49,6 +51,7 @@ from ckn.queries.knowledge import (
     gaps,
     knowledge_map,
     tacit_holders,
+    topics,
 )
 from ckn.queries.referrals import Referrer, referral_chain, referral_stats, referral_tree, referrers
 from ckn.queries.relationships import Relationship, warm_intros, who_knows
@@ -329,6 +332,19 @@ def get_gaps(
 ) -> list[dict[str, object]]:
     """Topics customers ask or complain about that no knowledge item covers, most asked first."""
     return gaps(store, limit=offset + limit)[offset:]
+
+
+@router.get("/topics", tags=["knowledge"], response_model=list[TopicListed])
+def get_topics(
+    store: StoreDep,
+    discovered: bool = False,
+    min_docs: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1)] = 100,
+    offset: Offset = 0,
+) -> list[dict[str, object]]:
+    """Topics, most documented first: document counts, aliases, broader topics, master data or discovered."""
+    found = topics(store, discovered=discovered, min_docs=min_docs, limit=offset + limit)[offset:]
+    return [asdict(t) for t in found]
 
 
 class AnalysisOptions(BaseModel):

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -31,6 +31,7 @@ from ckn.api.schemas import (
     Decided,
     EntityOut,
     Health,
+    NameDecision,
     Page,
     Ready,
     RelationOut,
@@ -62,6 +63,7 @@ def nlp_options(settings: Settings) -> NlpOptions:
         models={lang: model for lang, model in models.items() if model},
         batch_size=settings.nlp_batch_size,
         n_process=settings.nlp_processes,
+        discover=settings.discover,
     )
 
 
@@ -164,8 +166,43 @@ def _mount(app: FastAPI) -> None:
     app.add_middleware(UploadLimit)
     app.add_middleware(Masking)
     app.add_middleware(AuditTrail)  # outermost: it records the status the client got
-    for router in (jobs_router, answers_router, privacy_router, audit_router):
+    for router in (jobs_router, answers_router, privacy_router, audit_router, names):
         app.include_router(router)
+
+
+names = APIRouter()
+"""The review of people and organisations named in text (``Candidate`` entities)."""
+
+
+@names.get("/review/names", tags=["review"])
+def review_names(
+    store: StoreDep, include_decided: bool = False, limit: Annotated[int, Query(ge=1)] = 100
+) -> list[review.NamedCandidate]:
+    """People and organisations named in text that master data does not know, most mentioned first."""
+    return review.list_named(store, include_decided=include_decided, limit=limit)
+
+
+@names.post("/review/names/confirm", tags=["review"])
+def review_confirm(store: StoreDep, decision: NameDecision) -> review.MergeResult:
+    """Make a named candidate a colleague or a customer (``as_kind``); undo with ``/review/undo``."""
+    kind = NodeKind(decision.as_kind) if decision.as_kind else None
+    return review.confirm(store, decision.candidate_id, as_kind=kind, reviewer="api")
+
+
+@names.post("/review/names/merge", tags=["review"])
+def review_merge(store: StoreDep, decision: NameDecision) -> review.MergeResult:
+    """Merge a named candidate into a known colleague or customer (``into``)."""
+    if not decision.into:
+        raise InvalidInput("say into whom the candidate merges (into)")
+    into = entity_ref(store, decision.into, (NodeKind.EMPLOYEE, NodeKind.CUSTOMER))
+    return review.merge_named(store, decision.candidate_id, into, reviewer="api")
+
+
+@names.post("/review/names/dismiss", tags=["review"])
+def review_dismiss(store: StoreDep, decision: NameDecision) -> Decided:
+    """Mark a named candidate as no one to know, for good."""
+    review.dismiss(store, decision.candidate_id, reviewer="api")
+    return Decided(status="dismissed")
 
 
 def create_app(settings: Settings | None = None, *, store: GraphStore | None = None) -> FastAPI:

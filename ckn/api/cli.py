@@ -45,7 +45,7 @@ from ckn.ingest.jsonl import load_jsonl
 from ckn.ingest.pipeline import FileReport, Replace, ingest_paths
 from ckn.ingest.tabular import NO_MAPPING, Mapping
 from ckn.queries.customer import customer_360
-from ckn.queries.knowledge import MAP_HOLDERS, everyone_on, gaps, knowledge_map
+from ckn.queries.knowledge import MAP_HOLDERS, everyone_on, gaps, knowledge_map, topics
 from ckn.queries.referrals import referrers
 from ckn.queries.relationships import warm_intros, who_knows
 
@@ -329,7 +329,10 @@ def generate(
     typer.echo(f"wrote a {scale} bundle to {out}; planted topics: {', '.join(truth['topics'])}")
 
 
-review_app = typer.Typer(help="People who may be one person: list, accept (merge), reject, undo.")
+review_app = typer.Typer(
+    help="People who may be one person (list, accept, reject, undo), and people and organisations named in"
+    " text (names, confirm, merge, dismiss)."
+)
 app.add_typer(review_app, name="review")
 
 
@@ -367,6 +370,61 @@ def review_reject(entity_id: str, candidate_id: str) -> None:
     _run(lambda: review.reject(_store(), entity_id, candidate_id))
     record_local(_store(), "review reject", [entity_id, candidate_id])
     typer.echo(f"{entity_id} and {candidate_id} are kept apart")
+
+
+@review_app.command("names")
+def review_names(
+    all_: Annotated[bool, typer.Option("--all", help="Include dismissed ones.")] = False,
+    limit: int = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """People and organisations named in text that master data does not know, most mentioned first."""
+    found = _run(lambda: review.list_named(_store(), include_decided=all_, limit=limit))
+    if as_json:
+        _print_json([c.__dict__ for c in found])
+        return
+    if not found:
+        typer.echo("no names to review")
+    for c in found:
+        decided = f"  [{c.decision}]" if c.decision else ""
+        typer.echo(
+            f"{c.label:<6} {c.name}  [{c.id}]  {c.mentions} mentions, confidence {c.confidence}{decided}"
+        )
+
+
+@review_app.command("confirm")
+def review_confirm(
+    candidate_id: str,
+    as_: Annotated[
+        str | None, typer.Option("--as", help="employee or customer (default: a person is an employee).")
+    ] = None,
+) -> None:
+    """Make a name found in text a colleague or a customer (reversible with `ckn review undo`)."""
+    kinds = {"employee": NodeKind.EMPLOYEE, "customer": NodeKind.CUSTOMER}
+    if as_ is not None and as_ not in kinds:
+        typer.echo(f"--as takes employee or customer, not {as_!r}", err=True)
+        raise typer.Exit(EXIT_INPUT)
+    kind = kinds[as_] if as_ else None
+    result = _run(lambda: review.confirm(_store(), candidate_id, as_kind=kind))
+    record_local(_store(), "review confirm", [candidate_id])
+    typer.echo(f"{candidate_id} is now {result.kept}; {result.relations_moved} relationships moved")
+
+
+@review_app.command("merge")
+def review_merge(candidate_id: str, into: str) -> None:
+    """Merge a name found in text into a known colleague or customer (id or name)."""
+    target = _ref(into, NodeKind.EMPLOYEE, NodeKind.CUSTOMER)
+    result = _run(lambda: review.merge_named(_store(), candidate_id, target))
+    record_local(_store(), "review merge", [candidate_id, target])
+    typer.echo(f"merged {result.merged} into {result.kept}; {result.relations_moved} relationships moved")
+
+
+@review_app.command("dismiss")
+def review_dismiss(candidate_id: str) -> None:
+    """Mark a name found in text as no one to know (it stays dismissed when ingested again)."""
+    _run(lambda: review.dismiss(_store(), candidate_id))
+    record_local(_store(), "review dismiss", [candidate_id])
+    typer.echo(f"{candidate_id} dismissed")
 
 
 @review_app.command("undo")
@@ -567,6 +625,30 @@ def gaps_command(limit: int = 50, as_json: JsonOpt = False) -> None:
         )
     if not found:
         typer.echo("no gaps: every topic customers ask about has a knowledge item")
+
+
+@app.command("topics")
+def topics_command(
+    discovered: Annotated[
+        bool, typer.Option(help="Only topics found in text, not named by master data.")
+    ] = False,
+    min_docs: Annotated[int, typer.Option(help="Only topics at least this many documents are about.")] = 0,
+    limit: int = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Topics, most documented first: how many documents are about each, and where it came from."""
+    found = _run(lambda: topics(_store(), discovered=discovered, min_docs=min_docs, limit=limit))
+    if as_json:
+        _print_json([asdict(t) for t in found])
+        return
+    for row in found:
+        origin = f"discovered, confidence {row.confidence}" if row.discovered else "master data"
+        under = f"; under {', '.join(b['name'] for b in row.broader)}" if row.broader else ""
+        typer.echo(
+            f"{row.documents:4d} documents {row.items:5d} items  {row.name} [{row.id}] ({origin}{under})"
+        )
+    if not found:
+        typer.echo("no topics")
 
 
 @app.command("bus-factor")
@@ -829,13 +911,22 @@ def customer_command(customer_id: str, as_json: JsonOpt = False) -> None:
 
 @app.command("search")
 def search_command(text: str, limit: int = 20, as_json: JsonOpt = False) -> None:
-    """Find customers, colleagues, products and topics by name or alias, Chinese or English, fuzzy."""
+    """Customers, colleagues, products and topics by name (fuzzy), and documents by the words in them."""
     found = _run(lambda: search(_store(), text, limit=limit))
     if as_json:
         _print_json(found)
         return
     for hit in found:
         typer.echo(f"{hit['score']:5.1f}  {hit['kind']:<10} {hit['name']}  [{hit['id']}]")
+        if snippet := hit.get("snippet"):
+            typer.echo(f"       {_marked(str(snippet), hit.get('highlights') or [])}")  # type: ignore[arg-type]
+
+
+def _marked(snippet: str, marks: list[list[int]]) -> str:
+    """A snippet on one line, its matches in 【】."""
+    for start, end in sorted(marks, reverse=True):
+        snippet = f"{snippet[:start]}【{snippet[start:end]}】{snippet[end:]}"
+    return " ".join(snippet.split())
 
 
 @app.command()

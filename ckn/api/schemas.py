@@ -37,6 +37,16 @@ class ReviewDecision(BaseModel):
     candidate_id: str
 
 
+class NameDecision(BaseModel):
+    """A reviewer's decision on a person or organisation named in text."""
+
+    candidate_id: str
+    as_kind: Literal["Employee", "Customer"] | None = None
+    """What a confirmed candidate becomes (default: a person an employee, an organisation a customer)."""
+    into: str | None = None
+    """Whom it merges into (id or name of a colleague or customer)."""
+
+
 class EntityOut(BaseModel):
     """An entity as the API shows it."""
 
@@ -381,12 +391,18 @@ class Customer360(_Out):
 
 
 class SearchHit(_Out):
-    """A customer, colleague, product or topic found by name."""
+    """A customer, colleague, product or topic found by name, or a document found by its words."""
 
     id: str
     kind: str
     name: str
     score: float
+    snippet: str | None = None
+    """A document's text around its first match."""
+    highlights: list[list[int]] = []
+    """Where the query's words are in the snippet: ``[start, end]`` character offsets."""
+    about: list[Named] = []
+    """What a document is about (products, topics, customers)."""
 
 
 class LastInteraction(_Out):
@@ -455,6 +471,19 @@ class Gap(_Out):
     asked: int
     complaints: int
     examples: list[str]
+
+
+class TopicListed(_Out):
+    """A topic with its document count, aliases, broader topics and origin."""
+
+    id: str
+    name: str
+    discovered: bool
+    documents: int
+    items: int
+    aliases: list[str]
+    broader: list[Named]
+    confidence: float | None
 
 
 class AnalysisAnswer(BaseModel):

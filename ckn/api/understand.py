@@ -10,11 +10,12 @@ from __future__ import annotations
 from rapidfuzz import fuzz, process
 
 from ckn.api.audit import note_subject
+from ckn.graph import fulltext
 from ckn.graph.cache import maintained
 from ckn.graph.errors import Ambiguous, NotFound
 from ckn.graph.ids import BULK_PREFIXES, entity_id
-from ckn.graph.model import NodeKind
-from ckn.graph.store import Changes, GraphStore
+from ckn.graph.model import NodeKind, RelType
+from ckn.graph.store import Changes, Direction, GraphStore
 from ckn.ingest.nlp import LABELS, Gazetteer, TextAnalyzer, fold
 from ckn.ingest.resolve import RESOLVED_KINDS, Resolver
 
@@ -28,7 +29,7 @@ def _analysis_tools(store: GraphStore) -> tuple[Gazetteer, TextAnalyzer]:
     def build() -> tuple[Gazetteer, TextAnalyzer, Resolver]:
         resolver = _resolver(store)
         gazetteer = Gazetteer.from_resolver(resolver)
-        return gazetteer, TextAnalyzer(gazetteer), resolver
+        return gazetteer, TextAnalyzer(gazetteer, discover=False), resolver
 
     def advance(
         tools: tuple[Gazetteer, TextAnalyzer, Resolver], changes: Changes
@@ -86,8 +87,20 @@ def subjects_of(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = SUBJ
 
 
 def search(store: GraphStore, text: str, *, limit: int = 20) -> list[dict[str, object]]:
-    """Known customers, colleagues, products and topics by name or alias, Chinese or English, fuzzy."""
+    """Entities by name and documents by the words in them, together, best first.
+
+    Customers, colleagues, products and topics match by name or alias, Chinese or English, fuzzy;
+    documents, interactions and feedback match when their title and text have every word of ``text``
+    (the store's full-text index), with a snippet around the first match, the matches in it as
+    ``[start, end]`` offsets, and what the item is about. An exact name comes first (score 100 and
+    above); documents score 50 to 95 by their relevance, relative to the best; close spellings 70 to 99.
+    """
     store.limits.check_page(limit)
+    hits = _named(store, text, limit) + _documents(store, text, limit)
+    return sorted(hits, key=lambda h: (-float(h["score"]), str(h["id"])))[:limit]  # type: ignore[arg-type]
+
+
+def _named(store: GraphStore, text: str, limit: int) -> list[dict[str, object]]:
     gazetteer, _ = _analysis_tools(store)
     query = fold(text.strip())[0].strip()
     if not query:
@@ -105,6 +118,66 @@ def search(store: GraphStore, text: str, *, limit: int = 20) -> list[dict[str, o
         for i, s in ranked
         if i in entities
     ]
+
+
+SNIPPET = 80
+"""Characters of context a search hit's snippet shows on each side of its first match."""
+
+
+def _documents(store: GraphStore, text: str, limit: int) -> list[dict[str, object]]:
+    found = store.search_text(text, limit=limit)
+    if not found:
+        return []
+    items = store.get_entities([h.id for h in found])
+    about: dict[str, list[str]] = {}
+    for hop in store.expand([h.id for h in found], types=[RelType.ABOUT], direction=Direction.OUT):
+        about.setdefault(hop.source, []).append(hop.target)
+    names = store.get_entities(sorted({t for targets in about.values() for t in targets}))
+    best = found[0].score or 1.0
+    terms = [fold(t)[0] for t in fulltext.terms(text)]
+    hits: list[dict[str, object]] = []
+    for hit in found:
+        item = items.get(hit.id)
+        if item is None:
+            continue
+        body = "\n".join(
+            filter(None, [item.name, *(str(item.props.get(f) or "") for f in fulltext.SEARCHED[item.kind])])
+        )
+        snippet, marks = _snippet(body, terms)
+        hits.append(
+            {
+                "id": item.id,
+                "kind": item.kind.value,
+                "name": item.name,
+                "score": round(50 + 45 * max(hit.score, 0.0) / best, 1) if best > 0 else 50.0,
+                "snippet": snippet,
+                "highlights": marks,
+                "about": [
+                    {"id": t, "name": names[t].name}
+                    for t in sorted(set(about.get(item.id, [])))
+                    if t in names
+                ],
+            }
+        )
+    return hits
+
+
+def _snippet(text: str, terms: list[str]) -> tuple[str, list[list[int]]]:
+    """Text around the first match of any term, and where the terms are in it (``[start, end]``)."""
+    folded, offsets = fold(text)
+    spans = []
+    for term in terms:
+        at = folded.find(term)
+        while term and at >= 0:
+            spans.append((offsets[at], offsets[at + len(term) - 1] + 1))
+            at = folded.find(term, at + len(term))
+    if not spans:
+        return text[: 2 * SNIPPET], []
+    first = min(spans)[0]
+    start = max(0, first - SNIPPET)
+    end = min(len(text), first + SNIPPET)
+    marks = sorted([s - start, e - start] for s, e in spans if s >= start and e <= end)
+    return text[start:end], marks
 
 
 REFERABLE = RESOLVED_KINDS

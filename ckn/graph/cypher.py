@@ -14,11 +14,13 @@ from __future__ import annotations
 import re
 
 from ckn.graph.errors import InvalidLabel
+from ckn.graph.fulltext import SEARCH_PROPERTY, SEARCHED
 from ckn.graph.model import NodeKind, RelType, as_kind, as_type
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z_]{0,63}")
 
 ENTITY = "Entity"
+SEARCH_INDEX = "ckn_search"
 META = "CknMeta"
 CHECKPOINT = "CknCheckpoint"
 AUDIT = "CknAudit"
@@ -67,6 +69,12 @@ MIGRATIONS: dict[int, list[str]] = {
     2: [
         f"CREATE CONSTRAINT ckn_audit_seq IF NOT EXISTS FOR (a:{AUDIT}) REQUIRE a.seq IS UNIQUE",
         f"CREATE CONSTRAINT ckn_suppressed_hash IF NOT EXISTS FOR (s:{SUPPRESSED}) REQUIRE s.hash IS UNIQUE",
+    ],
+    # full-text search (graph.fulltext); the texts already stored get their search form in Python
+    3: [
+        f"CREATE FULLTEXT INDEX {SEARCH_INDEX} IF NOT EXISTS"
+        f" FOR (n:{'|'.join(label(k) for k in SEARCHED)}) ON EACH [n.{SEARCH_PROPERTY}]"
+        " OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
     ],
 }
 """Schema version -> idempotent statements that bring the database to it. Every relationship type
@@ -375,6 +383,30 @@ RETURN collect([
 """Every item about ``$subjects`` or among ``$items``: the subjects it is about, who did what with it,
 its ``$fields`` (see :meth:`graph.store.GraphStore.evidence`), in one record (thousands of records
 cost the driver more than one list of them)."""
+
+TOPIC_USE = f"""
+MATCH (t:{label(NodeKind.TOPIC)})
+OPTIONAL MATCH (t)<-[:ABOUT]-(i:{ENTITY})
+RETURN t.id AS topic, count(CASE WHEN i:{label(NodeKind.KNOWLEDGE_ITEM)} THEN 1 END) AS documents,
+       count(i) AS items
+"""
+"""Every topic with the knowledge items and all items about it."""
+
+SEARCH_TEXT = f"""
+CALL db.index.fulltext.queryNodes('{SEARCH_INDEX}', $query, {{limit: $limit}}) YIELD node, score
+RETURN node.id AS id, score ORDER BY score DESC, id
+"""
+"""Documents, interactions and feedback whose search form matches a Lucene query, best first."""
+
+UNSEARCHABLE = f"""
+MATCH (n:{ENTITY}) WHERE n._kind IN $kinds AND n.{SEARCH_PROPERTY} IS NULL
+RETURN n.id AS id, n._kind AS kind, n.name AS name, properties(n) AS props LIMIT $limit
+"""
+"""Searched items without a search form yet (stored before full-text search existed)."""
+
+SET_SEARCH_FORM = f"""
+UNWIND $rows AS row MATCH (n:{ENTITY} {{id: row.id}}) SET n.{SEARCH_PROPERTY} = row.form
+"""
 
 UNMET_DEMAND = f"""
 MATCH (t:Topic)

@@ -24,7 +24,7 @@ from typing import IO, Any
 import networkx as nx
 
 from ckn.graph import evidence as evidence_read
-from ckn.graph import traversal
+from ckn.graph import fulltext, traversal
 from ckn.graph.adjacency import Adjacency
 from ckn.graph.audit import GENESIS, AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
@@ -54,13 +54,15 @@ from ckn.graph.store import (
     Hop,
     Limits,
     Stats,
+    TextHit,
+    TopicUse,
     WriteResult,
 )
 from ckn.graph.writer import WriterLock, holder_name
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Format of the files on disk; bump it with a migration in ``_MIGRATIONS``."""
 
 DB_FILE = "ckn.sqlite3"
@@ -106,6 +108,9 @@ _MIGRATIONS: dict[int, str] = {
     2: "CREATE TABLE suppressed (hash TEXT PRIMARY KEY, added_at TEXT NOT NULL) WITHOUT ROWID",
     3: "CREATE TABLE changes (version INTEGER PRIMARY KEY, entities TEXT NOT NULL, relations TEXT NOT NULL,"
     " deleted INTEGER NOT NULL)",
+    # full-text search (see graph.fulltext): the FTS5 row of each searched item, by the item's id
+    4: "CREATE TABLE search_rows (row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);"
+    " CREATE VIRTUAL TABLE search USING fts5(body, tokenize = 'unicode61 remove_diacritics 2')",
 }
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
@@ -260,6 +265,13 @@ class EmbeddedStore(traversal.Traversals):
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
                         cur.execute(statement)
+                if target == 4:  # the texts already stored
+                    kinds = [k.value for k in fulltext.SEARCHED]
+                    sql = f"SELECT id, kind, name, props FROM entities WHERE kind IN ({_marks(kinds)})"  # noqa: S608
+                    stored = cur.execute(sql, kinds).fetchall()
+                    for at in range(0, len(stored), _CHUNK):
+                        rows = stored[at : at + _CHUNK]
+                        self._index_texts(cur, [(i, NodeKind(k), n, json.loads(p)) for i, k, n, p in rows])
                 cur.execute("UPDATE ckn_meta SET value = ? WHERE key = 'schema_version'", (str(target),))
 
     @staticmethod
@@ -456,6 +468,41 @@ class EmbeddedStore(traversal.Traversals):
         cur.executemany("INSERT OR REPLACE INTO relations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", relations)
         cur.executemany("DELETE FROM provenance WHERE fact = ? AND fact_id = ?", plan.restated)
         cur.executemany("INSERT INTO provenance VALUES (?, ?, ?, ?, ?)", evidence)
+        texts = [(e.id, e.kind, e.name, e.props) for e in plan.entities if e.kind in fulltext.SEARCHED]
+        if texts:
+            self._index_texts(cur, texts)
+
+    @staticmethod
+    def _index_texts(cur: sqlite3.Cursor, items: Sequence[tuple[str, NodeKind, str, dict[str, Any]]]) -> None:
+        """(Re)index these items' texts for :meth:`search_text`, in the write's transaction."""
+        ids = [i for i, _, _, _ in items]
+        EmbeddedStore._unindex(cur, ids)
+        rows = []
+        for item_id, kind, name, props in items:
+            form = fulltext.searchable(Entity.model_construct(id=item_id, kind=kind, name=name, props=props))
+            if form:
+                rows.append((item_id, fulltext.fts_body(form)))
+        if rows:
+            cur.executemany("INSERT INTO search_rows (id) VALUES (?)", [(i,) for i, _ in rows])
+            numbers = EmbeddedStore._rows_of(cur, [i for i, _ in rows])
+            cur.executemany(
+                "INSERT INTO search (rowid, body) VALUES (?, ?)", [(numbers[i], b) for i, b in rows]
+            )
+
+    @staticmethod
+    def _rows_of(cur: sqlite3.Cursor, ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(list(ids)):
+            sql = f"SELECT id, row FROM search_rows WHERE id IN ({_marks(chunk)})"  # noqa: S608
+            found.update(cur.execute(sql, chunk).fetchall())
+        return found
+
+    @staticmethod
+    def _unindex(cur: sqlite3.Cursor, ids: Sequence[str]) -> None:
+        numbers = EmbeddedStore._rows_of(cur, ids)
+        if numbers:
+            cur.executemany("DELETE FROM search WHERE rowid = ?", [(n,) for n in numbers.values()])
+            cur.executemany("DELETE FROM search_rows WHERE row = ?", [(n,) for n in numbers.values()])
 
     @staticmethod
     def rows_of(
@@ -507,6 +554,7 @@ class EmbeddedStore(traversal.Traversals):
     def _delete(self, cur: sqlite3.Cursor, entity_ids: Sequence[str], relation_ids: Sequence[str]) -> int:
         """Delete entities (with every relation touching them) and relations; return relations deleted."""
         doomed = self._doomed(cur, entity_ids, relation_ids)
+        self._unindex(cur, entity_ids)
         for fact, ids in (("e", list(entity_ids)), ("r", sorted(doomed))):
             table = "entities" if fact == "e" else "relations"
             for chunk in _chunks(ids):
@@ -549,8 +597,11 @@ class EmbeddedStore(traversal.Traversals):
             deleted = self._delete(cur, [entity_id], []) if exists else 0
             if exists:
                 self._bump(cur)
-        # secure_delete zeroed the freed space in the pages; the WAL still holds the old page images
-        # until a checkpoint copies the new ones over them and truncates it.
+        # secure_delete zeroed the freed space in the pages; the full-text index still holds the erased
+        # words in its older segments until they are merged into one; the WAL still holds the old page
+        # images until a checkpoint copies the new ones over them and truncates it.
+        with self._tx() as cur:
+            cur.execute("INSERT INTO search (search) VALUES ('optimize')")
         with self._locked():
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._forget()
@@ -751,6 +802,31 @@ class EmbeddedStore(traversal.Traversals):
             yield from conn.execute(sql, params)
         finally:
             conn.close()
+
+    def topic_use(self) -> list[TopicUse]:
+        """See :meth:`graph.store.GraphStore.topic_use`: one aggregate over the relations' target index."""
+        sql = """
+            SELECT t.id, coalesce(sum(r.source LIKE 'knowledgeitem:%'), 0), count(r.id)
+            FROM entities t LEFT JOIN relations r ON r.target = t.id AND r.type = 'ABOUT'
+            WHERE t.kind = 'Topic' GROUP BY t.id
+        """
+        with self._locked():
+            rows = self._conn.execute(sql).fetchall()
+        return [TopicUse(topic_id=t, documents=d, items=n) for t, d, n in rows]
+
+    def search_text(self, query: str, *, limit: int) -> list[TextHit]:
+        """See :meth:`graph.store.GraphStore.search_text`: FTS5, ranked by BM25."""
+        self.limits.check_page(limit)
+        expression = fulltext.fts_query(query)
+        if expression is None:
+            return []
+        sql = (
+            "SELECT r.id, bm25(search) FROM search JOIN search_rows r ON r.row = search.rowid"
+            " WHERE search MATCH ? ORDER BY bm25(search), r.id LIMIT ?"
+        )
+        with self._locked():
+            rows = self._conn.execute(sql, (expression, limit)).fetchall()
+        return [TextHit(id=i, score=round(-rank, 4)) for i, rank in rows]
 
     def unmet_demand(self) -> list[Demand]:
         """See :meth:`graph.store.GraphStore.unmet_demand`: one aggregate query over the indexes."""

@@ -40,6 +40,8 @@ class NodeKind(StrEnum):
     SOURCE = "Source"
     DEPARTMENT = "Department"
     SEGMENT = "Segment"
+    CANDIDATE = "Candidate"
+    """A person or organisation named in text and not yet confirmed (see ``ckn review``)."""
 
 
 class RelType(StrEnum):

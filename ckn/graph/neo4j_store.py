@@ -24,7 +24,7 @@ import networkx as nx
 from neo4j import GraphDatabase, ManagedTransaction, Query, RoutingControl
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from ckn.graph import cypher, traversal
+from ckn.graph import cypher, fulltext, traversal
 from ckn.graph.audit import AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
 from ckn.graph.breaker import Breaker
@@ -55,6 +55,8 @@ from ckn.graph.store import (
     Hop,
     Limits,
     Stats,
+    TextHit,
+    TopicUse,
     WriteResult,
 )
 from ckn.graph.writer import WriterLock, holder_name
@@ -154,6 +156,8 @@ def _stored_props(fact: Entity | Relation, fact_id: str, now: str, as_json: Evid
     }
     if isinstance(fact, Entity):
         stored.update(name=fact.name, _kind=fact.kind.value)
+        if fact.kind in fulltext.SEARCHED:
+            stored[fulltext.SEARCH_PROPERTY] = fulltext.searchable(fact) or ""
     else:
         stored["key"] = fact.key
         if fact.valid_from:
@@ -351,6 +355,26 @@ class Neo4jStore(traversal.Traversals):
     def _run(tx: Tx, text: str, **params: Any) -> list[neo4j.Record]:
         return list(tx.run(text, _params(params)))
 
+    def _index_stored_texts(self) -> None:
+        """Give the items stored before full-text search existed their search form."""
+        kinds = [k.value for k in fulltext.SEARCHED]
+        while found := self._read(cypher.UNSEARCHABLE, kinds=kinds, limit=5000):
+            rows = [
+                {
+                    "id": r["id"],
+                    "form": fulltext.searchable(
+                        Entity.model_construct(
+                            id=r["id"], kind=NodeKind(r["kind"]), name=r["name"] or "", props=r["props"]
+                        )
+                    )
+                    or "",
+                }
+                for r in found
+            ]
+            self._driver.execute_query(
+                _q(cypher.SET_SEARCH_FORM, self._timeout), {"rows": rows}, database_=self.database
+            )
+
     def _migrate(self) -> None:
         records = self._read(cypher.GET_SCHEMA_VERSION)
         current = records[0]["version"] or 0
@@ -363,6 +387,8 @@ class Neo4jStore(traversal.Traversals):
             log.info("migrating Neo4j database %s to ckn schema %d", self.database, version)
             for statement in cypher.MIGRATIONS[version]:
                 self._driver.execute_query(_q(statement, self._timeout), database_=self.database)
+            if version == 3:
+                self._index_stored_texts()
             self._driver.execute_query(
                 _q(cypher.SET_SCHEMA_VERSION, self._timeout), {"version": version}, database_=self.database
             )
@@ -756,6 +782,22 @@ class Neo4jStore(traversal.Traversals):
         return EvidenceFacts.model_construct(
             about=tuple(sorted(about)), acts=tuple(sorted(acts)), items=items, people=people, work=work
         )
+
+    def topic_use(self) -> list[TopicUse]:
+        """See :meth:`graph.store.GraphStore.topic_use`: one aggregate query."""
+        return [
+            TopicUse(topic_id=r["topic"], documents=int(r["documents"]), items=int(r["items"]))
+            for r in self._read(cypher.TOPIC_USE)
+        ]
+
+    def search_text(self, query: str, *, limit: int) -> list[TextHit]:
+        """See :meth:`graph.store.GraphStore.search_text`: the full-text index (Lucene, ``cjk`` analyzer)."""
+        self.limits.check_page(limit)
+        expression = fulltext.lucene_query(query)
+        if expression is None:
+            return []
+        found = self._read(cypher.SEARCH_TEXT, query=expression, limit=limit)
+        return [TextHit(id=r["id"], score=round(float(r["score"]), 4)) for r in found]
 
     def unmet_demand(self) -> list[Demand]:
         """See :meth:`graph.store.GraphStore.unmet_demand`: one aggregate query."""

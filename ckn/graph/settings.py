@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     )
     nlp_batch_size: int = Field(default=64, ge=1, description="Texts per `nlp.pipe` batch.")
     nlp_processes: int = Field(default=1, ge=1, description="Processes `nlp.pipe` uses (`n_process`).")
+    discover: bool = Field(
+        default=True,
+        description="Discover topics, people and organisations in long texts (documents, long notes and"
+        " feedback), beyond what master data names.",
+    )
     write_lock_wait_s: float = Field(
         default=600.0,
         ge=0,

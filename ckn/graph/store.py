@@ -172,6 +172,24 @@ class Demand(_Result):
     """The first five of those items, by id."""
 
 
+class TopicUse(_Result):
+    """How much is said about one topic."""
+
+    topic_id: str
+    documents: int
+    """Knowledge items about it (its document frequency)."""
+    items: int
+    """Documents, interactions and feedback about it."""
+
+
+class TextHit(_Result):
+    """A document, interaction or feedback whose text has every word of a query."""
+
+    id: str
+    score: float
+    """Higher is better (the store's own relevance: BM25 on FTS5, Lucene's on Neo4j)."""
+
+
 class Changes(_Result):
     """What the writes after a graph version did (:meth:`GraphStore.changes_since`)."""
 
@@ -400,6 +418,17 @@ class GraphStore(Protocol):
         Read where the data lives, bounded by the subjects' neighbourhood: what expert questions on
         a few subjects need, without any whole-graph structure.
         """
+        ...
+
+    def search_text(self, query: str, *, limit: int) -> list[TextHit]:
+        """Documents, interactions and feedback whose title and text have every word of ``query``, best first.
+
+        Chinese and English (see :mod:`graph.fulltext`); read from the store's full-text index.
+        """
+        ...
+
+    def topic_use(self) -> list[TopicUse]:
+        """Every topic with the items about it, counted where the data lives, in no particular order."""
         ...
 
     def unmet_demand(self) -> list[Demand]:

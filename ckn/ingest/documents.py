@@ -1,9 +1,10 @@
-"""Documents (``.md``, ``.txt``, ``.html``, ``.pdf``, ``.docx``) read into knowledge-item rows.
+"""Documents (``.md``, ``.txt``, ``.html``, ``.pdf``, ``.docx``, ``.eml``) read into knowledge-item rows.
 
-Metadata comes from YAML front matter (Markdown and text), the file's own properties (HTML
-``<title>``, DOCX core properties), and a ``documents.csv`` manifest beside the files (columns: file,
-id, title, authors, products, customers, topics, delivered_to, created_at, kind; lists separated by
-``|``); the manifest wins. The text itself goes to the spaCy extraction stage of the ingest.
+Metadata comes from YAML front matter (Markdown and text: ``title``, ``author`` or ``authors``,
+``created_at`` ...), the file's own properties (HTML ``<title>``, DOCX core properties, PDF metadata,
+an e-mail's ``From``, ``Subject`` and ``Date``), and a ``documents.csv`` manifest beside the files
+(columns: file, id, title, authors, products, customers, topics, delivered_to, created_at, kind; lists
+separated by ``|``); the manifest wins. The text itself goes to the spaCy extraction stage of the ingest.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import yaml
 
 from ckn.ingest.tabular import BadRow, Row, UndecodableFile, decode, read_rows
 
-SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx"})
+SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".eml"})
 MANIFEST = "documents.csv"
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 
@@ -86,8 +87,12 @@ def read_document(path: Path) -> tuple[str, dict[str, object]]:
             text = "\n".join(page.extract_text() or "" for page in reader.pages)
         except (PdfReadError, ValueError, KeyError) as exc:
             raise UndecodableFile(f"{path.name} is not a readable PDF: {exc}") from None
-        title = (reader.metadata.title if reader.metadata else None) or ""
-        return text, {"title": title} if title else {}
+        info = reader.metadata
+        pdf_meta = {
+            "title": (info.title if info else None) or "",
+            "authors": (info.author if info else None) or "",
+        }
+        return text, {k: v for k, v in pdf_meta.items() if v}
     if suffix == ".docx":
         import docx
         from docx.opc.exceptions import PackageNotFoundError
@@ -102,7 +107,40 @@ def read_document(path: Path) -> tuple[str, dict[str, object]]:
         if document.core_properties.author:
             meta["authors"] = document.core_properties.author
         return "\n".join(p.text for p in document.paragraphs), meta
+    if suffix == ".eml":
+        return _email(data, path.name)
     raise UndecodableFile(f"{path.name}: not a document ckn reads ({', '.join(sorted(SUFFIXES))})")
+
+
+def _email(data: bytes, name: str) -> tuple[str, dict[str, object]]:
+    """An e-mail's plain-text body; its sender is the author, its subject the title, its date the date."""
+    import email
+    import email.policy
+    from email.utils import parsedate_to_datetime
+
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    if not message.keys():
+        raise UndecodableFile(f"{name} is not an e-mail (no headers)")
+    body = message.get_body(preferencelist=("plain", "html"))
+    if body is None:
+        text = ""
+    else:
+        text = body.get_content()
+        if body.get_content_type() == "text/html":
+            parser = _Text()
+            parser.feed(text)
+            text = "".join(parser.parts)
+    meta: dict[str, object] = {}
+    if subject := str(message.get("subject") or "").strip():
+        meta["title"] = subject
+    if sender := str(message.get("from") or "").strip():
+        meta["authors"] = sender
+    try:
+        if sent := message.get("date"):
+            meta["created_at"] = parsedate_to_datetime(str(sent)).date().isoformat()
+    except (TypeError, ValueError):
+        pass
+    return text, meta
 
 
 def _as_cell(value: object) -> str:
@@ -131,6 +169,8 @@ def document_row(path: Path, listed: dict[str, str] | None = None) -> Row | BadR
     except UndecodableFile as exc:
         return BadRow(1, exc.detail)
     cells = {key: _as_cell(value) for key, value in meta.items() if _as_cell(value)}
+    if "author" in cells:  # front matter says author: or authors:
+        cells["authors"] = "|".join(filter(None, [cells.get("authors", ""), cells.pop("author")]))
     cells.update(listed or {})
     cells.setdefault("document_id", cells.pop("id", "") or path.stem)
     cells.setdefault("title", path.stem)

@@ -34,7 +34,8 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from ckn.graph.model import NodeKind
-from ckn.ingest import normalise
+from ckn.ingest import discovery, normalise
+from ckn.ingest.discovery import Name, Phrase, SelfReferral
 from ckn.ingest.normalise import BadValue
 from ckn.ingest.resolve import Resolver
 
@@ -306,6 +307,12 @@ class Analysis:
     keyphrases: tuple[str, ...]
     complaints: tuple[str, ...] = ()
     """Products the text complains about (a complaint word in the same sentence)."""
+    topics: tuple[Phrase, ...] = ()
+    """Key phrases discovered in the text (see :mod:`ingest.discovery`)."""
+    names: tuple[Name, ...] = ()
+    """People and organisations the text names that master data does not know."""
+    stated_referrals: tuple[SelfReferral, ...] = ()
+    """Referrals stated in the first person ("X referred us")."""
 
     @property
     def unlinked(self) -> list[str]:
@@ -383,8 +390,10 @@ class TextAnalyzer:
         models: dict[str, str] | None = None,
         batch_size: int = 64,
         n_process: int = 1,
+        discover: bool = True,
     ) -> None:
         self.models = models or {}
+        self.discover = discover
         self.batch_size = batch_size
         self.n_process = n_process
         self.gazetteer = gazetteer
@@ -424,8 +433,27 @@ class TextAnalyzer:
                 words = [t.text for t in doc if not t.is_space and not t.is_punct]
                 cues = tuple(_cues(doc.text, mentions))
                 complaints = tuple(_complaints(doc.text, mentions))
-                results[i] = Analysis(lang, len(words), mentions, cues, tuple(_keyphrases(words)), complaints)
+                found = self._discover(doc, lang, mentions) if self.discover else ((), (), ())
+                keyphrases = tuple(p.name for p in found[0]) or tuple(_keyphrases(words))
+                results[i] = Analysis(lang, len(words), mentions, cues, keyphrases, complaints, *found)
         return [results[i] for i in range(len(texts))]
+
+    @staticmethod
+    def _discover(
+        doc: Doc, lang: str, mentions: Sequence[Mention]
+    ) -> tuple[tuple[Phrase, ...], tuple[Name, ...], tuple[SelfReferral, ...]]:
+        """Topics, names and first-person referrals, outside what master data already matched."""
+        # topics may contain a known topic ("calibration history"): only names, products and patterns block
+        known = [
+            (m.start, m.end)
+            for m in mentions
+            if m.label != "TOPIC" and (m.entity_id or m.extractor == PATTERNS)
+        ]
+        return (
+            tuple(discovery.key_phrases(doc, lang, known)),
+            tuple(discovery.names(doc, lang, known)),
+            tuple(discovery.self_referrals(doc.text)),
+        )
 
     def _mention(self, span: Span, lang: str) -> Mention:
         extractor = span._.ckn_extractor or f"spacy-model:{self.models.get(lang, 'unknown')}"

@@ -22,6 +22,7 @@ the quarantine of a file is kept in step with its checkpoint, so a resumed run l
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import logging
 import os
@@ -44,7 +45,7 @@ from ckn.ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
 from ckn.ingest.erasure import Suppression
 from ckn.ingest.nlp import Gazetteer, TextAnalyzer
 from ckn.ingest.normalise import DEFAULT_REGION, BadValue
-from ckn.ingest.records import CONVERTERS, ORDER, TEXT_KINDS, Context, text_facts, text_of
+from ckn.ingest.records import CONVERTERS, ORDER, TEXT_KINDS, Context, TopicBook, text_facts, text_of
 from ckn.ingest.resolve import MATCH_THRESHOLD, RESOLVED_KINDS, Resolver
 from ckn.ingest.review import review_candidates
 from ckn.ingest.tabular import (
@@ -166,6 +167,8 @@ class NlpOptions:
     models: dict[str, str] = field(default_factory=dict)
     batch_size: int = 64
     n_process: int = 1
+    discover: bool = True
+    """Discover topics, people and organisations in long texts (see :mod:`ingest.discovery`)."""
 
 
 @dataclass(frozen=True)
@@ -551,6 +554,9 @@ class _Texts:
         self.resolver, self.options = resolver, options
         self._analyzer: TextAnalyzer | None = None
         self._known = -1
+        self._topics: TopicBook | None = None
+        self.named: set[str] = set()
+        """Candidates (people and organisations named in text) written in this run."""
 
     def analyzer(self) -> TextAnalyzer:
         if self._analyzer is None:
@@ -559,26 +565,52 @@ class _Texts:
                 models=self.options.models,
                 batch_size=self.options.batch_size,
                 n_process=self.options.n_process,
+                discover=self.options.discover,
             )
         if self._known != len(self.resolver.known):
             self._analyzer.set_gazetteer(Gazetteer.from_resolver(self.resolver))
             self._known = len(self.resolver.known)
         return self._analyzer
 
-    def enrich(self, entities: list[Entity], ctx: Context) -> tuple[list[Entity], list[Relation], int]:
-        """Run extraction over the items of a batch that carry text; return them updated, with new facts."""
+    def enrich(
+        self, entities: list[Entity], relations: Iterable[Relation], ctx: Context
+    ) -> tuple[list[Entity], list[Entity], list[Relation], int]:
+        """Run extraction over the items of a batch that carry text.
+
+        Returns them updated, the entities their texts brought (discovered topics, candidates) and the
+        relations, and the words read. ``relations``: the batch's, which say who submitted each text.
+        """
         items = [(i, e, text_of(e)) for i, e in enumerate(entities) if e.kind in TEXT_KINDS and text_of(e)]
         if not items:
-            return entities, [], 0
+            return entities, [], [], 0
         analyses = self.analyzer().analyze([text for _, _, text in items])
+        if self.options.discover and self._topics is None:
+            self._topics = TopicBook(self.resolver)
+        speakers = _speakers(relations)
         updated = list(entities)
-        relations: list[Relation] = []
+        brought: dict[str, Entity] = {}
+        found: list[Relation] = []
         words = 0
         for (i, entity, _), analysis in zip(items, analyses, strict=True):
-            updated[i], found = text_facts(entity, analysis, ctx)
-            relations += found
+            updated[i], new, facts = text_facts(
+                entity, analysis, ctx, topics=self._topics, speaker=speakers.get(entity.id)
+            )
+            brought.update((e.id, e) for e in new if e.id not in self.named)
+            found += facts
             words += analysis.words
-        return updated, relations, words
+        self.named.update(e.id for e in brought.values() if e.kind is NodeKind.CANDIDATE)
+        return updated, list(brought.values()), found, words
+
+
+def _speakers(relations: Iterable[Relation]) -> dict[str, str]:
+    """The customer who speaks in each text: who submitted the feedback, the one customer in a meeting."""
+    said: dict[str, set[str]] = defaultdict(set)
+    for relation in relations:
+        if relation.type is RelType.SUBMITTED or (
+            relation.type is RelType.PARTICIPATED_IN and relation.source.startswith("customer:")
+        ):
+            said[relation.target].add(relation.source)
+    return {item: next(iter(who)) for item, who in said.items() if len(who) == 1}
 
 
 class _Quarantine:
@@ -719,8 +751,14 @@ class _Writer:
         """
         words = 0
         if self.texts is not None:
-            self.entities[:], found, words = self.texts.enrich(self.entities, self.ctx)
+            waiting = (r for group in self.waiting.values() for r in group)
+            self.entities[:], brought, found, words = self.texts.enrich(
+                self.entities, itertools.chain(self.relations, waiting), self.ctx
+            )
             self.report.words += words
+            self.entities += brought
+            self.present.update(e.id for e in brought)
+            self.present.update(self.texts.named)
             for relation in found:
                 self.place(relation)
         self.quarantine.sync()
@@ -737,7 +775,9 @@ class _Writer:
         self.report.written += self.store.write(batch)
         # no row names an interaction, feedback or document: once written, their ids need not be
         # remembered (a file of two million interactions would otherwise hold all their ids)
-        self.present.forget(e.id for e in self.entities if e.kind not in RESOLVED_KINDS)
+        self.present.forget(
+            e.id for e in self.entities if e.kind not in RESOLVED_KINDS and e.kind is not NodeKind.CANDIDATE
+        )
         self.entities.clear()
         self.relations.clear()
         if words:  # the collector is paused while ingesting; extraction may leave reference cycles

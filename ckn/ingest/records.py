@@ -18,6 +18,7 @@ from ckn.graph.ids import entity_id
 from ckn.graph.model import (
     Entity,
     NodeKind,
+    Props,
     PropValue,
     Provenance,
     Relation,
@@ -25,7 +26,7 @@ from ckn.graph.model import (
     check_relation_kinds,
     utcnow,
 )
-from ckn.ingest import normalise
+from ckn.ingest import discovery, normalise
 from ckn.ingest.nlp import EXTRACTOR_VERSION as NLP_VERSION
 from ckn.ingest.nlp import Analysis, Mention
 from ckn.ingest.normalise import BadValue
@@ -587,7 +588,7 @@ def documents(row: Row, ctx: Context) -> list[Fact]:
     def refs(column: str, kind_: NodeKind) -> list[str]:
         found = []
         for ref in _split(c.get(column)):
-            target = ctx.resolver.reference(kind_, ref)
+            target = _person_ref(ctx.resolver, kind_, ref)
             if target:
                 found.append(target)
             else:
@@ -622,6 +623,18 @@ def documents(row: Row, ctx: Context) -> list[Fact]:
 CONVERTERS["documents"] = documents
 
 
+_NAMED_ADDRESS = re.compile(r"^\s*\"?(?P<name>[^<\"]*?)\"?\s*<(?P<address>[^>]+)>\s*$")
+
+
+def _person_ref(resolver: Resolver, kind: NodeKind, ref: str) -> str | None:
+    """A reference that may be written ``Name <address>`` (an e-mail's sender): the address, else the name."""
+    if match := _NAMED_ADDRESS.match(ref):
+        return resolver.reference(kind, match["address"]) or (
+            resolver.reference(kind, match["name"]) if match["name"].strip() else None
+        )
+    return resolver.reference(kind, ref)
+
+
 TEXT_KINDS = (NodeKind.KNOWLEDGE_ITEM, NodeKind.INTERACTION, NodeKind.FEEDBACK)
 
 
@@ -636,14 +649,66 @@ def text_of(entity: Entity) -> str:
     return ""
 
 
-def text_facts(entity: Entity, analysis: Analysis, ctx: Context) -> tuple[Entity, list[Relation]]:
+TOPICS_EXTRACTOR = "ckn_topics_v1"
+NAMES_EXTRACTOR = "ckn_names_v1"
+STATED_REFERRALS = "ckn_stated_referrals_v1"
+_PEOPLE_LABELS = frozenset({"CUSTOMER", "EMPLOYEE"})
+STATED_CONFIDENCE = 0.5
+"""Confidence of a referral a customer states in the first person (a CRM row's is 1.0)."""
+
+
+class TopicBook:
+    """The topics an ingest run knows by key (master data and discovered), to merge and nest new ones."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.ids: dict[str, str] = {}
+        self.names: dict[str, set[str]] = {}
+        for known_id, known in resolver.known.items():
+            if known.kind is NodeKind.TOPIC:
+                for name in [known.name, *known.aliases]:
+                    if key := discovery.topic_key(name):
+                        self.ids.setdefault(key, known_id)
+                        self.names.setdefault(key, set()).add(name)
+
+    def place(self, phrase: discovery.Phrase) -> tuple[str, bool]:
+        """The topic id of a phrase, and whether it is new (not in master data nor discovered before)."""
+        found = self.ids.get(phrase.key) or self.resolver.by_name(NodeKind.TOPIC, phrase.name)
+        if found:
+            self.ids.setdefault(phrase.key, found)
+            return found, False
+        topic = self.ids[phrase.key] = entity_id(NodeKind.TOPIC.value, natural_key=phrase.key)
+        self.names[phrase.key] = {phrase.name}
+        return topic, True
+
+    def nesting(self, key: str) -> list[tuple[str, str]]:
+        """``SUBTOPIC_OF`` pairs (narrower id, broader id) a new topic makes with the known ones."""
+        pairs = [(self.ids[key], self.ids[b]) for b in discovery.broader(key, self.ids)]
+        for other in self.ids:
+            if other != key and key in other and key in discovery.broader(other, self.ids):
+                pairs.append((self.ids[other], self.ids[key]))
+        return [(a, b) for a, b in pairs if a != b]
+
+
+def text_facts(
+    entity: Entity,
+    analysis: Analysis,
+    ctx: Context,
+    *,
+    topics: TopicBook | None = None,
+    speaker: str | None = None,
+) -> tuple[Entity, list[Entity], list[Relation]]:
     """What extraction found in an item's text, as facts with their offsets and extractor.
 
     Every linked mention is a ``MENTIONS`` relation (keyed by its offsets); a mentioned product or topic
     also makes the item ``ABOUT`` it; a referral cue between two customers is a ``REFERRED`` relation
-    with the cue's confidence.
+    with the cue's confidence. Discovered topics are ``Topic`` entities the item is ``ABOUT`` (new ones
+    nested under the topics their names contain); people and organisations named in the text are
+    ``Candidate`` entities it ``MENTIONS``; a referral stated in the first person by ``speaker`` (the
+    customer who submitted the text) is a ``REFERRED`` relation to them.
     """
     relations: list[Relation] = []
+    entities: list[Entity] = []
     about: dict[str, Mention] = {}
     for m in analysis.mentions:
         if not m.entity_id or m.entity_id == entity.id:
@@ -681,15 +746,131 @@ def text_facts(entity: Entity, analysis: Analysis, ctx: Context) -> tuple[Entity
                 provenance=_text_evidence(ctx, cue.start, cue.end, "ckn_referral_cues_v1", cue.confidence),
             )
         )
+    if topics is not None:
+        found, nested = _discovered_topics(entity, analysis, ctx, topics, set(about))
+        entities += found
+        relations += nested
+    found_names, mentioned = _candidates(entity, analysis, ctx)
+    entities += found_names
+    relations += mentioned
+    stated, unresolved = _stated_referrals(analysis, ctx, speaker)
+    relations += stated
     props = {
         **entity.props,
         "language": analysis.language,
         "words": analysis.words,
         "keyphrases": list(analysis.keyphrases) or None,
         "named_entities": analysis.unlinked or None,
+        "stated_referrers": unresolved or None,
     }
     updated = entity.model_copy(update={"props": {k: v for k, v in props.items() if v is not None}})
-    return updated, relations
+    return updated, entities, relations
+
+
+def _discovered_topics(
+    entity: Entity, analysis: Analysis, ctx: Context, book: TopicBook, linked: set[str]
+) -> tuple[list[Entity], list[Relation]]:
+    entities: list[Entity] = []
+    relations: list[Relation] = []
+    for phrase in analysis.topics:
+        topic, new = book.place(phrase)
+        if topic in linked:
+            continue
+        linked.add(topic)
+        confidence = round(0.4 + 0.4 * phrase.score, 2)
+        evidence = _text_evidence(ctx, phrase.start, phrase.end, TOPICS_EXTRACTOR, confidence)
+        if new:  # written once, with the span that found it; each item's span is on its ABOUT
+            props: Props = {
+                "discovered": True,
+                "match_key": phrase.key,
+                "confidence": confidence,
+                "aliases": [phrase.name],
+            }
+            entities.append(
+                Entity(id=topic, kind=NodeKind.TOPIC, name=phrase.name, props=props, provenance=evidence)
+            )
+            for narrower, broader in book.nesting(phrase.key):
+                relations.append(
+                    Relation(
+                        type=RelType.SUBTOPIC_OF,
+                        source=narrower,
+                        target=broader,
+                        props={"via": "name contains"},
+                        provenance=evidence,
+                    )
+                )
+        relations.append(
+            Relation(
+                type=RelType.ABOUT,
+                source=entity.id,
+                target=topic,
+                props={"discovered": True, "count": phrase.count},
+                provenance=evidence,
+            )
+        )
+    return entities, relations
+
+
+def _candidates(entity: Entity, analysis: Analysis, ctx: Context) -> tuple[list[Entity], list[Relation]]:
+    """People and organisations named in the text, as candidates for review, with their mentions."""
+    entities: dict[str, Entity] = {}
+    relations: list[Relation] = []
+    for name in analysis.names:
+        key = normalise.match_key(name.text)
+        candidate = entity_id(NodeKind.CANDIDATE.value, natural_key=f"{name.label} {key}")
+        evidence = _text_evidence(
+            ctx, name.start, name.end, f"{NAMES_EXTRACTOR}:{name.extractor}", name.confidence
+        )
+        if candidate not in entities:
+            props: Props = {"label": name.label, "confidence": name.confidence, "aliases": [name.text]}
+            entities[candidate] = Entity(
+                id=candidate, kind=NodeKind.CANDIDATE, name=name.text, props=props, provenance=evidence
+            )
+        relations.append(
+            Relation(
+                type=RelType.MENTIONS,
+                source=entity.id,
+                target=candidate,
+                key=f"{name.start}-{name.end}",
+                props={"text": name.text, "label": name.label, "start": name.start, "end": name.end},
+                provenance=evidence,
+            )
+        )
+    return list(entities.values()), relations
+
+
+def _stated_referrals(
+    analysis: Analysis, ctx: Context, speaker: str | None
+) -> tuple[list[Relation], list[str]]:
+    """``REFERRED`` relations from the referrers a customer names in the first person to that customer."""
+    if speaker is None:
+        return [], []
+    relations: list[Relation] = []
+    unresolved: list[str] = []
+    for stated in analysis.stated_referrals:
+        named = [
+            m.entity_id
+            for m in analysis.mentions
+            if m.entity_id
+            and m.label in {"CUSTOMER", "EMPLOYEE"}
+            and m.start < stated.end
+            and stated.start < m.end
+        ]
+        referrer = named[0] if named else ctx.resolver.reference(NodeKind.CUSTOMER, stated.referrer)
+        if not referrer or referrer == speaker:
+            unresolved.append(stated.referrer)
+            continue
+        evidence = _text_evidence(ctx, stated.cue_start, stated.cue_end, STATED_REFERRALS, STATED_CONFIDENCE)
+        relations.append(
+            Relation(
+                type=RelType.REFERRED,
+                source=referrer,
+                target=speaker,
+                props={"via": "first-person statement"},
+                provenance=evidence,
+            )
+        )
+    return relations, unresolved
 
 
 def _text_evidence(

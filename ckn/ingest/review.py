@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ckn.graph.errors import InvalidInput, LimitExceeded, NotFound
-from ckn.graph.ids import relation_id
+from ckn.graph.ids import entity_id, relation_id
 from ckn.graph.merge import merge_provenance, merge_relation
 from ckn.graph.model import (
     MAX_TEXT_PROPERTY,
     Batch,
     Entity,
+    NodeKind,
     Provenance,
     Relation,
     RelType,
@@ -151,6 +152,11 @@ def accept(store: GraphStore, entity_id: str, candidate_id: str, *, reviewer: st
     gone, keep = entities[entity_id], entities[candidate_id]
     if gone.kind is not keep.kind:
         raise InvalidInput(f"cannot merge a {gone.kind.value} into a {keep.kind.value}")
+    return _merge(store, gone, keep, reviewer)
+
+
+def _merge(store: GraphStore, gone: Entity, keep: Entity, reviewer: str) -> MergeResult:
+    """Merge ``gone`` into ``keep`` in one write, recording how to undo it on ``keep``."""
     gone_relations = _all_relations(store, gone.id)
     moved: dict[str, Relation] = {}
     for rel in gone_relations:
@@ -188,7 +194,7 @@ def accept(store: GraphStore, entity_id: str, candidate_id: str, *, reviewer: st
         raise LimitExceeded(
             f"{gone.id} has too many relationships to merge reversibly ({len(gone_relations)})"
         )
-    props = _union(keep.props, gone.props)
+    props = _union(keep.props, {k: v for k, v in gone.props.items() if k not in _CANDIDATE_PROPS})
     props["merges"] = [*(keep.props.get("merges") or []), record]  # type: ignore[misc]
     merged = Entity(
         id=keep.id,
@@ -261,3 +267,109 @@ def undo(store: GraphStore, kept_id: str, merged_id: str) -> MergeResult:
         )
     )
     return MergeResult(kept=keep.id, merged=gone.id, relations_moved=len(gone_relations))
+
+
+# -- people and organisations named in text (``Candidate`` entities, see ingest.discovery) ------------
+
+_CANDIDATE_PROPS = frozenset({"label", "confidence", "decision", "decided_at"})
+"""A candidate's own properties, which the person or organisation it becomes does not take."""
+CONFIRMED_AS = {"PERSON": NodeKind.EMPLOYEE, "ORG": NodeKind.CUSTOMER}
+"""What a confirmed candidate becomes unless the reviewer says otherwise."""
+
+
+@dataclass(frozen=True)
+class NamedCandidate:
+    """A person or organisation named in text that master data does not know."""
+
+    id: str
+    name: str
+    label: str
+    """``PERSON`` or ``ORG``."""
+    confidence: float
+    mentions: int
+    """Texts naming it (each mention once)."""
+    decision: str | None
+
+
+def list_named(store: GraphStore, *, include_decided: bool = False, limit: int = 100) -> list[NamedCandidate]:
+    """People and organisations named in text and not yet confirmed, most mentioned first."""
+    store.limits.check_page(limit)
+    found = []
+    after = ""
+    while page := store.list_entities(NodeKind.CANDIDATE, after=after, limit=store.limits.max_page):
+        after = page[-1].id
+        for entity in page:
+            decision = entity.props.get("decision")
+            if decision and not include_decided:
+                continue
+            mentions = store.degree([entity.id], types=[RelType.MENTIONS], direction=Direction.IN)
+            confidence = entity.props.get("confidence")
+            found.append(
+                NamedCandidate(
+                    entity.id,
+                    entity.name,
+                    str(entity.props.get("label") or ""),
+                    float(confidence) if isinstance(confidence, int | float) else 0.0,
+                    mentions,
+                    str(decision) if decision else None,
+                )
+            )
+    return sorted(found, key=lambda c: (-c.mentions, -c.confidence, c.name, c.id))[:limit]
+
+
+def _named(store: GraphStore, candidate_id: str) -> Entity:
+    found = store.get_entity(candidate_id)
+    if found is None or found.kind is not NodeKind.CANDIDATE:
+        raise NotFound(f"{candidate_id} is not a person or organisation named in text")
+    return found
+
+
+def confirm(
+    store: GraphStore, candidate_id: str, *, as_kind: NodeKind | None = None, reviewer: str = "cli"
+) -> MergeResult:
+    """Make a named candidate a colleague (a person, by default) or a customer (an organisation, by default).
+
+    Its mentions move to the new entity, whose alias its name becomes (so later texts link to it); if
+    an entity of that kind already has the name, the candidate is merged into it. Reversible with
+    :func:`undo`.
+    """
+    candidate = _named(store, candidate_id)
+    kind = as_kind or CONFIRMED_AS.get(str(candidate.props.get("label")), NodeKind.EMPLOYEE)
+    if kind not in REVIEWED_KINDS:
+        raise InvalidInput(f"a named candidate becomes a colleague or a customer, not a {kind.value}")
+    new_id = entity_id(kind.value, natural_key=candidate.name)
+    keep = store.get_entity(new_id) or Entity(
+        id=new_id,
+        kind=kind,
+        name=candidate.name,
+        props={"confirmed_from": candidate.id},
+        provenance=(_decision_evidence(reviewer),),
+    )
+    if keep.kind is not kind:
+        raise InvalidInput(f"{new_id} is a {keep.kind.value}")
+    return _merge(store, candidate, keep, reviewer)
+
+
+def merge_named(store: GraphStore, candidate_id: str, into: str, *, reviewer: str = "cli") -> MergeResult:
+    """Merge a named candidate into a known colleague or customer (its name becomes their alias)."""
+    candidate = _named(store, candidate_id)
+    keep = store.get_entity(into)
+    if keep is None:
+        raise NotFound(f"no entity with id {into!r}")
+    if keep.kind not in REVIEWED_KINDS:
+        raise InvalidInput(
+            f"a named candidate merges into a colleague or a customer, not a {keep.kind.value}"
+        )
+    return _merge(store, candidate, keep, reviewer)
+
+
+def dismiss(store: GraphStore, candidate_id: str, *, reviewer: str = "cli") -> None:
+    """Mark a named candidate as no one to know; it stays dismissed when its texts are ingested again."""
+    candidate = _named(store, candidate_id)
+    decided = candidate.model_copy(
+        update={
+            "props": {**candidate.props, "decision": "dismissed", "decided_at": utcnow().isoformat()},
+            "provenance": (_decision_evidence(reviewer),),
+        }
+    )
+    store.write(Batch(entities=(decided,)))

@@ -510,3 +510,66 @@ def _gaps(store: GraphStore) -> list[dict[str, object]]:
         )
     found.sort(key=lambda g: (-int(g["demand"]), str(g["topic_id"])))
     return found
+
+
+@dataclass
+class TopicRow:
+    """A topic with what is said about it and where it came from."""
+
+    id: str
+    name: str
+    discovered: bool
+    """Found in text (``ingest.discovery``) rather than named by master data."""
+    documents: int
+    """Knowledge items about it: its document frequency."""
+    items: int
+    """Documents, interactions and feedback about it."""
+    aliases: list[str]
+    broader: list[dict[str, str]]
+    """The topics it is a part of (``SUBTOPIC_OF``)."""
+    confidence: float | None
+    """A discovered topic's confidence (master-data topics have none)."""
+
+
+def topics(
+    store: GraphStore, *, discovered: bool = False, min_docs: int = 0, limit: int = 100
+) -> list[TopicRow]:
+    """Topics, most documented first: their document counts, aliases, broader topics, and origin.
+
+    ``discovered``: only those found in text. ``min_docs``: only those at least this many documents
+    are about.
+    """
+    store.limits.check_page(limit)
+
+    def listing() -> list[TopicRow]:
+        use = {u.topic_id: u for u in store.topic_use()}
+        entities = store.get_entities(sorted(use))
+        broader: dict[str, list[str]] = defaultdict(list)
+        for hop in store.expand(sorted(use), types=[RelType.SUBTOPIC_OF], direction=Direction.OUT):
+            broader[hop.source].append(hop.target)
+        rows = []
+        for topic_id, topic in entities.items():
+            confidence = topic.props.get("confidence")
+            aliases = topic.props.get("aliases")
+            rows.append(
+                TopicRow(
+                    id=topic_id,
+                    name=topic.name,
+                    discovered=bool(topic.props.get("discovered")),
+                    documents=use[topic_id].documents,
+                    items=use[topic_id].items,
+                    aliases=sorted(str(a) for a in aliases if a != topic.name)
+                    if isinstance(aliases, list)
+                    else [],
+                    broader=[
+                        {"id": b, "name": entities[b].name}
+                        for b in sorted(broader[topic_id])
+                        if b in entities
+                    ],
+                    confidence=float(confidence) if isinstance(confidence, int | float) else None,
+                )
+            )
+        return sorted(rows, key=lambda r: (-r.documents, -r.items, r.name, r.id))
+
+    rows: list[TopicRow] = cached(store, ("topics",), listing, Tier.ANSWER)
+    return [r for r in rows if r.documents >= min_docs and (r.discovered or not discovered)][:limit]
