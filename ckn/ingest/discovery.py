@@ -22,8 +22,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
-import jieba.analyse
+import jieba
 import jieba.posseg
 from spacy.lang.en.stop_words import STOP_WORDS as _EN_STOP_WORDS
 from spacy.tokens import Doc
@@ -97,8 +98,8 @@ EN_GENERIC = frozenset(
         """
     )
 )
-EN_STOP = frozenset(_EN_STOP_WORDS) | EN_GENERIC
-"""English function words (spaCy's list) and words too general to be a topic."""
+EN_STOP = frozenset(_EN_STOP_WORDS)
+"""English function words (spaCy's list): they end a phrase."""
 
 SURNAMES = frozenset(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任"
@@ -190,8 +191,17 @@ def singular(word: str) -> str:
 
 
 @cache
-def _idf() -> dict[str, float]:
-    return jieba.analyse.default_tfidf.idf_freq  # type: ignore[no-any-return]
+def _idf() -> tuple[dict[str, float], float]:
+    """Jieba's reference inverse document frequencies (shipped with it), and their median."""
+    path = Path(jieba.__file__).parent / "analyse" / "idf.txt"
+    table: dict[str, float] = {}
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            word, _, value = line.strip().rpartition(" ")
+            if word:
+                table[word] = float(value)
+    values = sorted(table.values())
+    return table, values[len(values) // 2] if values else GENERIC_IDF
 
 
 @cache
@@ -263,9 +273,8 @@ def _chunk_runs(doc: Doc, blocked: Sequence[tuple[int, int]]) -> list[list[tuple
 def _weight(words: Sequence[str], lang: str) -> float:
     """How distinctive a phrase's words are; 0 for a generic phrase."""
     if lang != "zh":
-        return 1.0
-    idf = _idf()
-    median = jieba.analyse.default_tfidf.median_idf
+        return 0.0 if all(w in EN_GENERIC or singular(w) in EN_GENERIC for w in words) else 1.0
+    idf, median = _idf()
     best = max(idf.get(normalise.match_key(w), median) for w in words)
     return best if best >= GENERIC_IDF else 0.0
 

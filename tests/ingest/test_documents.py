@@ -116,8 +116,8 @@ def test_the_manifest_adds_authors_and_delivery(bundle_store: GraphStore) -> Non
     assert [r.target for r in delivered] == ["customer:C104"]
 
 
-def _pdf(text: str) -> bytes:
-    """A one-page PDF with one line of text (Helvetica), built by hand."""
+def _pdf(text: str, author: str | None = None) -> bytes:
+    """A one-page PDF with one line of text (Helvetica), built by hand; ``author`` in its metadata."""
     stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -127,6 +127,8 @@ def _pdf(text: str) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    if author:
+        objects.append(b"<< /Author (%s) >>" % author.encode())
     out = b"%PDF-1.4\n"
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -135,7 +137,8 @@ def _pdf(text: str) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    info = b" /Info %d 0 R" % len(objects) if author else b""
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, info, xref)
     return out
 
 
