@@ -140,6 +140,49 @@ TEXT_ROWS = 10_000
 """Interactions in the text benchmark (the first ones of the bundle: all of them at ``small``)."""
 
 
+DOCUMENT_TEXTS = 50
+"""Interaction notes one generated document of the discovery benchmark holds (several hundred words)."""
+
+
+def _discovery_line(structured: Path, texts: list[str], work: Path, pairs: int) -> dict[str, Any]:
+    """Document ingest with topic, name and referral discovery on, against the same ingest with it off."""
+    docs = work / "documents"
+    shutil.rmtree(docs, ignore_errors=True)
+    docs.mkdir()
+    for lang in ("zh", "en"):  # one language a document, as real documents are
+        mine = [t for t in texts if language_of(t) == lang]
+        for n in range(0, len(mine), DOCUMENT_TEXTS):
+            body = "\n\n".join(mine[n : n + DOCUMENT_TEXTS])
+            (docs / f"{lang}-{n // DOCUMENT_TEXTS:04d}.md").write_text(body, encoding="utf-8")
+    counted: dict[str, int] = {}
+
+    def run(discover: bool) -> float:
+        shutil.rmtree(work / "doc-run", ignore_errors=True)
+        store = _open(work / "doc-run" / "store", None)
+        try:
+            ingest_paths(store, [structured], quarantine_dir=work / "doc-run" / "q")  # not timed
+            started = time.perf_counter()
+            report = ingest_paths(
+                store, [docs], quarantine_dir=work / "doc-run" / "q", nlp=NlpOptions(discover=discover)
+            )
+            counted["words"] = sum(f.words for f in report.files)
+            return time.perf_counter() - started
+        finally:
+            store.close()
+
+    on_s, off_s = alternate(lambda: run(True), lambda: run(False), pairs)
+    on_wps, off_wps = counted["words"] / on_s, counted["words"] / off_s
+    return line(
+        f"document ingest ({len(list(docs.iterdir()))} generated documents, zh + en), discovery of topics,"
+        " names and first-person referrals",
+        f"{on_wps:,.0f} words/s ({on_s:.1f} s)",
+        f"the same ingest with discovery off {off_wps:,.0f} words/s ({off_s:.1f} s)",
+        on_wps / off_wps,
+        ">= 0.67x without discovery (it costs at most a third)",
+        on_wps / off_wps >= 0.67,
+    )
+
+
 MODEL_TRAINING = (400, 10)
 """Texts per language and epochs that train the benchmark's statistical pipelines (not timed)."""
 
@@ -299,6 +342,7 @@ def run_ingest_benchmarks(bundle: Path, structured: Path, pairs: int, work: Path
     name = f"text ingest ({len(texts):,} interactions, zh + en), embedded store"
     text_rows = sum(len(e) + len(r) + len(p) for e, r, p in text_stored)
     lines += [
+        _discovery_line(structured, texts, work, pairs),
         line(
             name,
             f"{ingest_wps:,.0f} words/s ({text_s:.1f} s)",
