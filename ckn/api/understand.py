@@ -92,8 +92,8 @@ def search(store: GraphStore, text: str, *, limit: int = 20) -> list[dict[str, o
     Customers, colleagues, products and topics match by name or alias, Chinese or English, fuzzy;
     documents, interactions and feedback match when their title and text have every word of ``text``
     (the store's full-text index), with a snippet around the first match, the matches in it as
-    ``[start, end]`` offsets, and what the item is about. An exact name comes first (score 100 and
-    above); documents score 50 to 95 by their relevance, relative to the best; close spellings 70 to 99.
+    ``[start, end]`` offsets, and what the item is about. Names come first (an exact one 100, close
+    spellings 70 to 99), then documents, 30 to 69 by their relevance relative to the best.
     """
     store.limits.check_page(limit)
     hits = _named(store, text, limit) + _documents(store, text, limit)
@@ -149,7 +149,7 @@ def _documents(store: GraphStore, text: str, limit: int) -> list[dict[str, objec
                 "id": item.id,
                 "kind": item.kind.value,
                 "name": item.name,
-                "score": round(50 + 45 * max(hit.score, 0.0) / best, 1) if best > 0 else 50.0,
+                "score": round(30 + 39 * max(hit.score, 0.0) / best, 1) if best > 0 else 30.0,
                 "snippet": snippet,
                 "highlights": marks,
                 "about": [
