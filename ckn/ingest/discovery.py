@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import jieba
@@ -94,7 +94,7 @@ EN_GENERIC = frozenset(
         knew want wanted help helps helped customer customers company
         companies team teams mr mrs ms dr data information system
         process service product record report step list level area
-        group set value side end start line form model tool user
+        group set value side end start line form model tool user run
         """
     )
 )
@@ -234,17 +234,19 @@ def _content(word: str, lang: str) -> bool:
     )
 
 
+def _blocker(blocked: Sequence[tuple[int, int]]) -> Callable[[int, int], bool]:
+    """Whether a span of text overlaps one of the ``blocked`` spans (few, short: names, e-mails)."""
+    chars = {i for start, end in blocked for i in range(start, end)}
+    return lambda start, end: bool(chars) and any(i in chars for i in range(start, end))
+
+
 def _runs(doc: Doc, lang: str, blocked: Sequence[tuple[int, int]]) -> list[list[tuple[str, int, int]]]:
     """Runs of content words (text, start, end), broken by anything else and by ``blocked`` spans."""
     runs: list[list[tuple[str, int, int]]] = [[]]
+    overlaps = _blocker(blocked)
     for token in doc:
         start, end = token.idx, token.idx + len(token.text)
-        if (
-            token.is_space
-            or token.is_punct
-            or not _content(token.text, lang)
-            or any(s < end and start < e for s, e in blocked)
-        ):
+        if token.is_space or token.is_punct or not _content(token.text, lang) or overlaps(start, end):
             if runs[-1]:
                 runs.append([])
             continue
@@ -255,11 +257,12 @@ def _runs(doc: Doc, lang: str, blocked: Sequence[tuple[int, int]]) -> list[list[
 def _chunk_runs(doc: Doc, blocked: Sequence[tuple[int, int]]) -> list[list[tuple[str, int, int]]]:
     """A parser's noun chunks, without the function words at their edges."""
     runs = []
+    overlaps = _blocker(blocked)
     for chunk in doc.noun_chunks:
         words = [
             (t.text, t.idx, t.idx + len(t.text))
             for t in chunk
-            if not t.is_punct and not any(s < t.idx + len(t.text) and t.idx < e for s, e in blocked)
+            if not t.is_punct and not overlaps(t.idx, t.idx + len(t.text))
         ]
         while words and not _content(words[0][0], "en"):
             words.pop(0)
@@ -275,18 +278,29 @@ def _weight(words: Sequence[str], lang: str) -> float:
     if lang != "zh":
         return 0.0 if all(w in EN_GENERIC or singular(w) in EN_GENERIC for w in words) else 1.0
     idf, median = _idf()
-    best = max(idf.get(normalise.match_key(w), median) for w in words)
+    best = max(idf.get(w, median) for w in words)
     return best if best >= GENERIC_IDF else 0.0
 
 
-def key_phrases(doc: Doc, lang: str, blocked: Sequence[tuple[int, int]] = ()) -> list[Phrase]:
-    """The topics a text is about: phrases it repeats, distinctive, longest that still repeat."""
-    words = sum(1 for t in doc if not t.is_space and not t.is_punct)
+@lru_cache(maxsize=1 << 16)
+def _word_key(word: str) -> str:
+    """A word in match form (words repeat: each is converted once)."""
+    return normalise.match_key(word)
+
+
+def key_phrases(
+    doc: Doc, lang: str, blocked: Sequence[tuple[int, int]] = (), *, words: int | None = None
+) -> list[Phrase]:
+    """The topics a text is about: phrases it repeats, distinctive, longest that still repeat.
+
+    ``words``: the text's words, when the caller has counted them.
+    """
+    if words is None:
+        words = sum(1 for t in doc if not t.is_space and not t.is_punct)
     if words < MIN_WORDS:
         return []
     if lang == "en" and doc.has_annotation("DEP"):
-        runs = _chunk_runs(doc, blocked)
-        grams = [run for run in runs if len(run) <= 4]
+        grams = [run for run in _chunk_runs(doc, blocked) if len(run) <= 4]
     else:
         grams = [
             run[i : i + n]
@@ -294,49 +308,46 @@ def key_phrases(doc: Doc, lang: str, blocked: Sequence[tuple[int, int]] = ()) ->
             for n in range(1, 5)
             for i in range(len(run) - n + 1)
         ]
-    counts: Counter[str] = Counter()
-    surface: dict[str, Counter[str]] = {}
-    first: dict[str, tuple[int, int]] = {}
-    parts: dict[str, tuple[str, ...]] = {}
+    joiner = "" if lang == "zh" else " "
+    counts: Counter[tuple[str, ...]] = Counter()
+    surface: dict[tuple[str, ...], Counter[str]] = {}
+    first: dict[tuple[str, ...], tuple[int, int]] = {}
     for gram in grams:
-        joiner = "" if lang == "zh" else " "
         name = joiner.join(w for w, _, _ in gram)
         if lang == "zh" and (len(name) < 2 or len(name) > 10 or all(len(w) == 1 for w, _, _ in gram)):
             continue
-        key = topic_key(name)
-        if not key:
-            continue
-        counts[key] += 1
-        surface.setdefault(key, Counter())[name] += 1
-        first.setdefault(key, (gram[0][1], gram[-1][2]))
-        parts.setdefault(key, tuple(normalise.match_key(w) for w, _, _ in gram))
-    scored: dict[str, float] = {}
-    for key, count in counts.items():
-        if count < MIN_COUNT:
-            continue
-        weight = _weight(parts[key], lang)
-        if weight:
-            scored[key] = count * weight * (1 + 0.5 * (len(parts[key]) - 1))
+        parts = tuple(_word_key(w) for w, _, _ in gram)
+        if lang != "zh":
+            parts = (*parts[:-1], singular(parts[-1]))
+        counts[parts] += 1
+        surface.setdefault(parts, Counter())[name] += 1
+        first.setdefault(parts, (gram[0][1], gram[-1][2]))
+    scored: dict[tuple[str, ...], float] = {}
+    for parts, count in counts.items():
+        if count >= MIN_COUNT and (weight := _weight(parts, lang)):
+            scored[parts] = count * weight * (1 + 0.5 * (len(parts) - 1))
     # a phrase said mostly inside a longer one gives way to it ("knowledge" in "knowledge management")
-    for key in sorted(scored, key=len):
-        if any(
-            other != key and _contains(parts[other], parts[key]) and counts[other] >= 0.6 * counts[key]
-            for other in scored
-        ):
-            scored[key] = 0.0
-    ranked = sorted(((s, k) for k, s in scored.items() if s), key=lambda sk: (-sk[0], sk[1]))[:TOP]
+    inside: dict[tuple[str, ...], int] = {}
+    for parts in scored:
+        for n in range(1, len(parts)):
+            for i in range(len(parts) - n + 1):
+                inside[parts[i : i + n]] = max(inside.get(parts[i : i + n], 0), counts[parts])
+    ranked = sorted(
+        ((score, parts) for parts, score in scored.items() if inside.get(parts, 0) < 0.6 * counts[parts]),
+        key=lambda sp: (-sp[0], sp[1]),
+    )[:TOP]
     if not ranked:
         return []
     best = ranked[0][0]
     return [
         Phrase(
-            key,
-            _most_common(surface[key]),
-            counts[key],
-            *first[key],
+            joiner.join(parts),
+            _most_common(surface[parts]),
+            counts[parts],
+            *first[parts],
             round(score / best, 3),
         )
-        for score, key in ranked
+        for score, parts in ranked
         if score >= 0.2 * best
     ]
 
@@ -366,8 +377,16 @@ def broader(key: str, known: dict[str, str]) -> list[str]:
     return sorted(k for k in found if not any(k != other and k in other for other in found))
 
 
-def names(doc: Doc, lang: str, blocked: Sequence[tuple[int, int]] = ()) -> list[Name]:
-    """People and organisations a text names that are not in ``blocked`` (what master data matched)."""
+def names(
+    doc: Doc,
+    lang: str,
+    blocked: Sequence[tuple[int, int]] = (),
+    recognised: Sequence[tuple[int, int, str]] = (),
+) -> list[Name]:
+    """People and organisations a text names that are not in ``blocked`` (what master data matched).
+
+    ``recognised``: the entities a configured statistical NER found (start, end, label).
+    """
     text = doc.text
     found: list[Name] = []
 
@@ -408,10 +427,9 @@ def names(doc: Doc, lang: str, blocked: Sequence[tuple[int, int]] = ()) -> list[
             add(match.start(1), match.end(1), "PERSON", 0.4, "ckn_names_v1:role")
         for match in _EN_ORG.finditer(text):
             add(match.start(1), match.end(1), "ORG", 0.5, "ckn_names_v1:org")
-    for ent in doc.ents:  # a configured statistical NER
-        if ent.label_ in {"PERSON", "PER", "ORG"} and not ent._.ckn_extractor:
-            label = "ORG" if ent.label_ == "ORG" else "PERSON"
-            add(ent.start_char, ent.end_char, label, 0.6, "spacy-model")
+    for start, end, label in recognised:
+        if label in {"PERSON", "PER", "ORG"}:
+            add(start, end, "ORG" if label == "ORG" else "PERSON", 0.6, "spacy-model")
     return sorted(found, key=lambda n: n.start)
 
 

@@ -433,14 +433,14 @@ class TextAnalyzer:
                 words = [t.text for t in doc if not t.is_space and not t.is_punct]
                 cues = tuple(_cues(doc.text, mentions))
                 complaints = tuple(_complaints(doc.text, mentions))
-                found = self._discover(doc, lang, mentions) if self.discover else ((), (), ())
+                found = self._discover(doc, lang, mentions, len(words)) if self.discover else ((), (), ())
                 keyphrases = tuple(p.name for p in found[0]) or tuple(_keyphrases(words))
                 results[i] = Analysis(lang, len(words), mentions, cues, keyphrases, complaints, *found)
         return [results[i] for i in range(len(texts))]
 
     @staticmethod
     def _discover(
-        doc: Doc, lang: str, mentions: Sequence[Mention]
+        doc: Doc, lang: str, mentions: Sequence[Mention], words: int
     ) -> tuple[tuple[Phrase, ...], tuple[Name, ...], tuple[SelfReferral, ...]]:
         """Topics, names and first-person referrals, outside what master data already matched."""
         # topics may contain a known topic ("calibration history"): only names, products and patterns block
@@ -449,9 +449,14 @@ class TextAnalyzer:
             for m in mentions
             if m.label != "TOPIC" and (m.entity_id or m.extractor == PATTERNS)
         ]
+        recognised = [
+            (m.start, m.end, m.label)
+            for m in mentions
+            if not m.entity_id and m.extractor.startswith("spacy-model")
+        ]
         return (
-            tuple(discovery.key_phrases(doc, lang, known)),
-            tuple(discovery.names(doc, lang, known)),
+            tuple(discovery.key_phrases(doc, lang, known, words=words)),
+            tuple(discovery.names(doc, lang, known, recognised)),
             tuple(discovery.self_referrals(doc.text)),
         )
 

@@ -758,7 +758,8 @@ class _Writer:
             self.report.words += words
             self.entities += brought
             self.present.update(e.id for e in brought)
-            self.present.update(self.texts.named)
+            # candidates an earlier file of the run wrote (each is written once a run)
+            self.present.update(r.target for r in found if r.target in self.texts.named)
             for relation in found:
                 self.place(relation)
         self.quarantine.sync()
