@@ -454,7 +454,7 @@ _EN_SELF = (
         re.IGNORECASE,
     ),
     re.compile(
-        r"\bthanks\s+to\s+(?P<who>[A-Z][\w&'.-]*(?:\s+[A-Z][\w&'.-]*){0,4})'s\s+"
+        r"\b[Tt]hanks\s+to\s+(?P<who>[A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*){0,4})'s\s+"
         r"(?:referral|recommendation|introduction)"
     ),
 )
@@ -467,6 +467,7 @@ _WHO_PREFIX = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"[^。！？!?\n.;；]+[。！？!?\n.;；]?")
+_UNNAMED = frozenset({"", "公司", "企业", "客户", "伙伴", "单位"})
 
 
 def self_referrals(text: str) -> list[SelfReferral]:
@@ -487,7 +488,7 @@ def self_referrals(text: str) -> list[SelfReferral]:
                 + (len(match.group("who")) - len(match.group("who").lstrip()))
             )
             prefix = _WHO_PREFIX.match(who)
-            if prefix and len(who) > prefix.end():
+            if prefix and who[prefix.end() :] not in _UNNAMED:  # 朋友王总: 王总; 朋友公司 names no one
                 start += prefix.end()
                 who = who[prefix.end() :]
             who = who.rstrip(".'s ")

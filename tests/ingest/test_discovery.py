@@ -218,7 +218,7 @@ def test_referrals_stated_in_the_first_person_reach_the_referrer_s_tree(
     (stated,) = [r for r in into_c105 if r.source == "customer:C100"]
     assert [(p.extractor, p.confidence) for p in stated.provenance] == [("ckn_stated_referrals_v1", 0.5)]
     unnamed = store.get_entity("feedback:F-92")
-    assert unnamed is not None and unnamed.props["stated_referrers"] == ["公司"]
+    assert unnamed is not None and unnamed.props["stated_referrers"] == ["朋友公司"]
 
 
 def test_discovery_can_be_turned_off(store: GraphStore, tmp_path: Path) -> None:
