@@ -484,6 +484,8 @@ def erase(
     for item_id in own:
         deleted += store.erase_entity(item_id).relations_deleted
     deleted += store.erase_entity(person.id).relations_deleted
+    for found in _named_after(store, everywhere):  # what discovery found in texts under their name
+        deleted += store.erase_entity(found).relations_deleted
     removed = _clean_quarantine(quarantine_dir, traces if not namesakes else _with_ids(everywhere, traces))
     scan = _scan(store, texts, everywhere, quarantine_dir, traces, namesakes)
     return ErasureReport(
@@ -496,6 +498,16 @@ def erase(
         suppressed_keys=len(keys),
         scan=scan,
         clean=scan.clean,
+    )
+
+
+def _named_after(store: GraphStore, traces: Traces) -> list[str]:
+    """Candidates and discovered topics whose name names the person (``Dr. Helen Park``)."""
+    found = store.scan_entities(kinds=(NodeKind.CANDIDATE, NodeKind.TOPIC), fields=("discovered",))
+    return sorted(
+        entity_id
+        for entity_id, kind, name, props in found
+        if (kind == NodeKind.CANDIDATE.value or props.get("discovered")) and traces.spans(name)
     )
 
 

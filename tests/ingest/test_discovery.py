@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 
 from ckn.api.understand import search
-from ckn.graph.model import NodeKind, RelType
+from ckn.graph.model import Batch, NodeKind, RelType
 from ckn.graph.store import Direction, GraphStore
 from ckn.ingest import review
 from ckn.ingest.discovery import topic_key
+from ckn.ingest.erasure import erase
 from ckn.ingest.pipeline import NlpOptions, ingest_paths
 from ckn.queries.experts import experts
 from ckn.queries.knowledge import knowledge_map, topics
 from ckn.queries.referrals import referral_tree
+from tests.factories import customer
 from tests.ingest.test_documents import _pdf
 
 BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
@@ -225,3 +227,16 @@ def test_discovery_can_be_turned_off(store: GraphStore, tmp_path: Path) -> None:
     ingest_paths(store, [ARTICLES], quarantine_dir=tmp_path / "q", nlp=NlpOptions(discover=False))
     assert store.stats().entities.get(NodeKind.CANDIDATE.value, 0) == 0
     assert topics(store, discovered=True) == []
+
+
+def test_erasing_someone_erases_the_names_discovery_found_for_them(
+    articles_store: GraphStore, tmp_path: Path
+) -> None:
+    articles_store.write(
+        Batch(entities=(customer("customer:helen", "Helen Park", emails=["helen@brightline.example"]),))
+    )
+    report = erase(articles_store, "customer:helen", tmp_path / "q")
+    assert report.clean
+    assert "Dr. Helen Park" not in {c.name for c in review.list_named(articles_store, include_decided=True)}
+    assert not [h for h in search(articles_store, "Helen Park", limit=50) if h["kind"] == "KnowledgeItem"]
+    assert {"李工", "Brightline Logistics Ltd"} <= {c.name for c in review.list_named(articles_store)}
