@@ -265,13 +265,8 @@ class EmbeddedStore(traversal.Traversals):
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
                         cur.execute(statement)
-                if target == 4:  # the texts already stored
-                    kinds = [k.value for k in fulltext.SEARCHED]
-                    sql = f"SELECT id, kind, name, props FROM entities WHERE kind IN ({_marks(kinds)})"  # noqa: S608
-                    stored = cur.execute(sql, kinds).fetchall()
-                    for at in range(0, len(stored), _CHUNK):
-                        rows = stored[at : at + _CHUNK]
-                        self._index_texts(cur, [(i, NodeKind(k), n, json.loads(p)) for i, k, n, p in rows])
+                if target == 4:
+                    self._index_stored_texts(cur)
                 cur.execute("UPDATE ckn_meta SET value = ? WHERE key = 'schema_version'", (str(target),))
 
     @staticmethod
@@ -471,6 +466,16 @@ class EmbeddedStore(traversal.Traversals):
         texts = [(e.id, e.kind, e.name, e.props) for e in plan.entities if e.kind in fulltext.SEARCHED]
         if texts:
             self._index_texts(cur, texts)
+
+    @classmethod
+    def _index_stored_texts(cls, cur: sqlite3.Cursor) -> None:
+        """Index the texts stored before full-text search existed, a page at a time (by kind and id)."""
+        sql = "SELECT id, name, props FROM entities WHERE kind = ? AND id > ? ORDER BY id LIMIT ?"
+        for kind in fulltext.SEARCHED:
+            after = ""
+            while page := cur.execute(sql, (kind.value, after, _CHUNK)).fetchall():
+                cls._index_texts(cur, [(i, kind, n, json.loads(p)) for i, n, p in page])
+                after = page[-1][0]
 
     @staticmethod
     def _index_texts(cur: sqlite3.Cursor, items: Sequence[tuple[str, NodeKind, str, dict[str, Any]]]) -> None:

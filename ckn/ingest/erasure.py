@@ -484,8 +484,8 @@ def erase(
     for item_id in own:
         deleted += store.erase_entity(item_id).relations_deleted
     deleted += store.erase_entity(person.id).relations_deleted
-    for found in _named_after(store, everywhere):  # what discovery found in texts under their name
-        deleted += store.erase_entity(found).relations_deleted
+    for named in _named_after(store, everywhere):  # what discovery found in texts under their name
+        deleted += store.erase_entity(named).relations_deleted
     removed = _clean_quarantine(quarantine_dir, traces if not namesakes else _with_ids(everywhere, traces))
     scan = _scan(store, texts, everywhere, quarantine_dir, traces, namesakes)
     return ErasureReport(

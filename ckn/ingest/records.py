@@ -650,7 +650,6 @@ def text_of(entity: Entity) -> str:
 
 
 TOPICS_EXTRACTOR = "ckn_topics_v1"
-NAMES_EXTRACTOR = "ckn_names_v1"
 STATED_REFERRALS = "ckn_stated_referrals_v1"
 _PEOPLE_LABELS = frozenset({"CUSTOMER", "EMPLOYEE"})
 STATED_CONFIDENCE = 0.5
@@ -663,13 +662,11 @@ class TopicBook:
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
         self.ids: dict[str, str] = {}
-        self.names: dict[str, set[str]] = {}
         for known_id, known in resolver.known.items():
             if known.kind is NodeKind.TOPIC:
                 for name in [known.name, *known.aliases]:
                     if key := discovery.topic_key(name):
                         self.ids.setdefault(key, known_id)
-                        self.names.setdefault(key, set()).add(name)
 
     def place(self, phrase: discovery.Phrase) -> tuple[str, bool]:
         """The topic id of a phrase, and whether it is new (not in master data nor discovered before)."""
@@ -678,7 +675,6 @@ class TopicBook:
             self.ids.setdefault(phrase.key, found)
             return found, False
         topic = self.ids[phrase.key] = entity_id(NodeKind.TOPIC.value, natural_key=phrase.key)
-        self.names[phrase.key] = {phrase.name}
         return topic, True
 
     def nesting(self, key: str) -> list[tuple[str, str]]:
@@ -818,9 +814,7 @@ def _candidates(entity: Entity, analysis: Analysis, ctx: Context) -> tuple[list[
     for name in analysis.names:
         key = normalise.match_key(name.text)
         candidate = entity_id(NodeKind.CANDIDATE.value, natural_key=f"{name.label} {key}")
-        evidence = _text_evidence(
-            ctx, name.start, name.end, f"{NAMES_EXTRACTOR}:{name.extractor}", name.confidence
-        )
+        evidence = _text_evidence(ctx, name.start, name.end, name.extractor, name.confidence)
         if candidate not in entities:
             props: Props = {"label": name.label, "confidence": name.confidence, "aliases": [name.text]}
             entities[candidate] = Entity(

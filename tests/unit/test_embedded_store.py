@@ -212,3 +212,26 @@ def test_a_bulk_write_is_logged_as_one_and_whoever_reads_past_it_builds_again(
         assert not any("customer:b" in row[0] for row in logged)  # the log stays small
     finally:
         store.close()
+
+
+def test_a_store_written_before_full_text_search_has_its_texts_indexed_when_opened(tmp_path: Path) -> None:
+    from ckn.graph.model import NodeKind
+    from tests.factories import entity
+
+    store = EmbeddedStore(tmp_path)
+    notes = [
+        entity(f"interaction:{n}", NodeKind.INTERACTION, f"拜访 {n}", notes="讨论了知識管理的流程")
+        for n in range(3)
+    ]
+    store.write(Batch(entities=tuple(notes)))
+    store.close()
+    with sqlite3.connect(tmp_path / DB_FILE) as db:  # as format 3 left it
+        db.execute("DROP TABLE search")
+        db.execute("DROP TABLE search_rows")
+        db.execute("UPDATE ckn_meta SET value = '3' WHERE key = 'schema_version'")
+    store = EmbeddedStore(tmp_path)
+    try:
+        assert {h.id for h in store.search_text("知识管理", limit=10)} == {n.id for n in notes}
+        assert store.search_text("拜访 2", limit=10)[0].id == "interaction:2"
+    finally:
+        store.close()

@@ -165,3 +165,25 @@ def test_the_drivers_debug_log_shows_how_many_rows_a_statement_sends_not_the_cus
         assert stored is not None and stored.props == details and stored.name == "Fang WANG"
     finally:
         store.close()
+
+
+def test_items_stored_before_full_text_search_get_their_search_form_when_the_schema_migrates(
+    neo4j_target: Neo4jTarget,
+) -> None:
+    from ckn.graph.model import NodeKind
+    from tests.factories import entity
+
+    neo4j_target.wipe()
+    store = neo4j_target.open()
+    try:
+        store.write(Batch(entities=(entity("feedback:F1", NodeKind.FEEDBACK, "F1", text="知識管理很有用"),)))
+    finally:
+        store.close()
+    with neo4j.GraphDatabase.driver(neo4j_target.uri, auth=(neo4j_target.user, neo4j_target.password)) as d:
+        d.execute_query("MATCH (n:Feedback) REMOVE n._search")  # as schema 2 left it
+        d.execute_query("MATCH (m:CknMeta {key: 'schema'}) SET m.version = 2")
+    store = neo4j_target.open()
+    try:
+        assert [h.id for h in store.search_text("知识管理", limit=10)] == ["feedback:F1"]
+    finally:
+        store.close()
