@@ -273,9 +273,15 @@ def _chunk_runs(doc: Doc, blocked: Sequence[tuple[int, int]]) -> list[list[tuple
     return runs
 
 
+_EN_NOT_AT_EDGE = re.compile(r"^[a-z]{3,}(?:ly|ed)$")
+"""An adverb or a past form (``quickly``, ``reported``): no English topic starts or ends with one."""
+
+
 def _weight(words: Sequence[str], lang: str) -> float:
     """How distinctive a phrase's words are; 0 for a generic phrase."""
     if lang != "zh":
+        if _EN_NOT_AT_EDGE.match(words[0]) or _EN_NOT_AT_EDGE.match(words[-1]):
+            return 0.0
         return 0.0 if all(w in EN_GENERIC or singular(w) in EN_GENERIC for w in words) else 1.0
     idf, median = _idf()
     best = max(idf.get(w, median) for w in words)
@@ -459,7 +465,7 @@ _EN_SELF = (
     ),
 )
 _ZH_SELF = (
-    re.compile(r"(?:经|由|通过)(?P<who>[^，,。；;！!？?\s]{1,14}?)(?:的)?(?:介绍|推荐|引荐)"),
+    re.compile(r"(?:经|由|通过)(?P<who>[^，,。；;！!？?\n]{1,30}?)(?:的)?(?:介绍|推荐|引荐)"),
     re.compile(r"(?P<who>[^，,。；;！!？?\s经由通过是]{2,14}?)(?:推荐|介绍|引荐)(?:了)?(?:我们|我司|我)"),
 )
 _WHO_PREFIX = re.compile(

@@ -8,7 +8,9 @@ notations, upper-case e-mails, stray spaces between Chinese characters, traditio
 GB18030-encoded file, a few malformed rows. Referral trees have a heavy-tailed fan-out (preferential
 attachment); colleagues work in communities around topics and accounts. ``truth.json`` names what was
 planted: the documented expert and the tacit holder of each planted topic, a topic only one person
-knows, and the referral forest. Files are written row by row, so the large scale streams.
+knows, the referral forest, and what only the texts say (``discovered``): the topics of long articles
+without any CRM metadata and their author, people and organisations they name, and referrals customers
+state in the first person in their feedback. Files are written row by row, so the large scale streams.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import csv
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -194,6 +196,8 @@ class _People:
     ids: list[str]
     names: list[str]
     department: list[str]
+    current: list[bool] = field(default_factory=list)
+    """Still here, and not opted out of expertise inference: who can be an expert."""
 
 
 @dataclass
@@ -246,6 +250,7 @@ def generate(out: Path, scale: str = "small", seed: int = 7) -> dict[str, Any]:
     _interactions(world)
     _feedback(world)
     _documents(world)
+    truth["discovered"] = _articles(world, random.Random(seed * 7919 + 1))
     (out / "truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
     return truth
 
@@ -283,6 +288,7 @@ def _employees(out: Path, size: Scale, rng: random.Random) -> _People:
         people.ids.append(eid)
         people.names.append(name)
         people.department.append(dept)
+        people.current.append(not left and i % 50 != 49)
     writer.close()
     return people
 
@@ -591,6 +597,93 @@ def _documents(world: _World) -> None:
             f"created_at: 2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}\n---\n{body}",
             encoding="utf-8",
         )
+
+
+ARTICLE_TOPICS = {
+    "zh": ("远程诊断", "周经理", "宏远精工集团"),
+    "en": ("preventive maintenance", "Dr. Maria Ortiz", "Kestrel Analytics Ltd"),
+}
+"""Per language: the topic long articles are about (no master data names it), a person and an
+organisation they name."""
+_ZH_FILLER = [
+    "{topic}的第一步是确认设备的运行记录。",
+    "工程师在现场发现，{topic}可以明显缩短停机时间。",
+    "很多客户希望把{topic}纳入年度服务合同。",
+    "我们整理了{topic}的检查清单，并在培训中使用。",
+    "这个问题的研究方法并不复杂，但需要坚持。",
+    "每次上门之前，先通过{topic}判断需要携带的备件。",
+    "{name}认为，{topic}最大的价值在于提前发现隐患。",
+    "{org}在试点中采用了{topic}，反馈良好。",
+    "售后团队每月复盘一次典型案例。",
+    "设备的温度、湿度和振动数据都会自动上传。",
+]
+_EN_FILLER = [
+    "The first step of {topic} is to read the instrument's run log.",
+    "Field engineers found that {topic} shortens downtime noticeably.",
+    "Many customers want {topic} in their yearly service contract.",
+    "This document describes the method and the problem it solves.",
+    "We keep a checklist for {topic} and use it in training.",
+    "Before each site visit, {topic} tells us which spare parts to bring.",
+    "{name} said that {topic} pays off when it finds a fault early.",
+    "{org} piloted {topic} last year and reported good results.",
+    "The service team reviews typical cases every month.",
+    "Temperature, humidity and vibration data are uploaded automatically.",
+]
+
+
+def _articles(world: _World, rng: random.Random) -> dict[str, Any]:
+    """Long articles with no CRM metadata but their author's name, and first-person referral feedback.
+
+    Its own random generator: the rest of the bundle is the same with or without them.
+    """
+    out, employees, customers = world.out, world.employees, world.customers
+    count = max(2, world.size.documents // 20)
+    topics: dict[str, Any] = {}
+    tacit = {r["tacit_holder"] for r in world.truth["topics"].values()} | {
+        world.truth["single_holder_topic"]["holder"]
+    }  # they write nothing
+    authors = [
+        i
+        for i, name in enumerate(employees.names)
+        if employees.current[i]
+        and employees.ids[i] not in tacit
+        and employees.names.count(name) == 1  # named, so one name for one person
+    ]
+    for lang, (topic, name, org) in ARTICLE_TOPICS.items():
+        author = rng.choice(authors)
+        filler = _ZH_FILLER if lang == "zh" else _EN_FILLER
+        joiner = "" if lang == "zh" else " "
+        for n in range(count):
+            sentences = [rng.choice(filler).format(topic=topic, name=name, org=org) for _ in range(60)]
+            paragraphs = [joiner.join(sentences[i : i + 6]) for i in range(0, len(sentences), 6)]
+            (out / "documents" / f"article-{lang}-{n:03d}.md").write_text(
+                f"---\ntitle: {topic} ({n + 1})\nauthor: {employees.names[author]}\n---\n"
+                + "\n\n".join(paragraphs)
+                + "\n",
+                encoding="utf-8",
+            )
+        topics[topic] = {"author": employees.ids[author], "documents": count}
+    organisations = [i for i in range(len(customers.ids)) if i not in set(customers.persons)]
+    named = [i for i in organisations if customers.names.count(customers.names[i]) == 1]
+    stated = []
+    with (out / "feedback.csv").open("a", encoding="gb18030", newline="") as handle:
+        writer = csv.writer(handle)
+        for n in range(min(4, len(named) // 2)):
+            referrer, referred = named[2 * n], named[2 * n + 1]
+            text = (
+                f"我们是经{customers.names[referrer]}介绍才找到贵司的，服务很好。"
+                if n % 2 == 0
+                else f"Great support. We were referred by {customers.names[referrer]} last year."
+            )
+            writer.writerow(
+                [f"FS{n:04d}", "2026-10-15", customers.ids[referred], "", 5, "praise", text, "", ""]
+            )
+            stated.append([f"customer:{customers.ids[referrer]}", f"customer:{customers.ids[referred]}"])
+    return {
+        "topics": topics,
+        "names": [v[1] for v in ARTICLE_TOPICS.values()] + [v[2] for v in ARTICLE_TOPICS.values()],
+        "stated_referrals": stated,
+    }
 
 
 def rows(path: Path) -> Iterator[list[str]]:

@@ -454,9 +454,11 @@ class TextAnalyzer:
             for m in mentions
             if not m.entity_id and m.extractor.startswith("spacy-model")
         ]
+        names = discovery.names(doc, lang, known, recognised)
+        named = [(n.start, n.end) for n in names]  # a person or organisation is no topic
         return (
-            tuple(discovery.key_phrases(doc, lang, known, words=words)),
-            tuple(discovery.names(doc, lang, known, recognised)),
+            tuple(discovery.key_phrases(doc, lang, [*known, *named], words=words)),
+            tuple(names),
             tuple(discovery.self_referrals(doc.text)),
         )
 

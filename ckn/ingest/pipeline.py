@@ -555,8 +555,8 @@ class _Texts:
         self._analyzer: TextAnalyzer | None = None
         self._known = -1
         self._topics: TopicBook | None = None
-        self.named: set[str] = set()
-        """Candidates (people and organisations named in text) written in this run."""
+        self.brought: set[str] = set()
+        """What texts brought in this run (discovered topics, candidates): written once a run."""
 
     def analyzer(self) -> TextAnalyzer:
         if self._analyzer is None:
@@ -595,10 +595,10 @@ class _Texts:
             updated[i], new, facts = text_facts(
                 entity, analysis, ctx, topics=self._topics, speaker=speakers.get(entity.id)
             )
-            brought.update((e.id, e) for e in new if e.id not in self.named)
+            brought.update((e.id, e) for e in new if e.id not in self.brought)
             found += facts
             words += analysis.words
-        self.named.update(e.id for e in brought.values() if e.kind is NodeKind.CANDIDATE)
+        self.brought.update(brought)
         return updated, list(brought.values()), found, words
 
 
@@ -757,9 +757,10 @@ class _Writer:
             )
             self.report.words += words
             self.entities += brought
-            self.present.update(e.id for e in brought)
-            # candidates an earlier file of the run wrote (each is written once a run)
-            self.present.update(r.target for r in found if r.target in self.texts.named)
+            # what an earlier file of the run brought is written (each is written once a run)
+            self.present.update(
+                end for r in found for end in (r.source, r.target) if end in self.texts.brought
+            )
             for relation in found:
                 self.place(relation)
         self.quarantine.sync()

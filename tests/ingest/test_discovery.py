@@ -18,6 +18,7 @@ from ckn.graph.store import Direction, GraphStore
 from ckn.ingest import review
 from ckn.ingest.discovery import topic_key
 from ckn.ingest.erasure import erase
+from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import NlpOptions, ingest_paths
 from ckn.queries.experts import experts
 from ckn.queries.knowledge import knowledge_map, topics
@@ -240,3 +241,21 @@ def test_erasing_someone_erases_the_names_discovery_found_for_them(
     assert "Dr. Helen Park" not in {c.name for c in review.list_named(articles_store, include_decided=True)}
     assert not [h for h in search(articles_store, "Helen Park", limit=50) if h["kind"] == "KnowledgeItem"]
     assert {"李工", "Brightline Logistics Ltd"} <= {c.name for c in review.list_named(articles_store)}
+
+
+def test_generated_articles_without_crm_metadata_yield_their_topics_authors_names_and_referrals(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    truth = generate(tmp_path / "bundle", scale="tiny", seed=11)["discovered"]
+    ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
+
+    listed = {t.name: t for t in topics(store, discovered=True, limit=1000)}
+    assert not set(listed) & GENERIC
+    for name, planted in truth["topics"].items():
+        assert listed[name].documents >= planted["documents"]
+        (top, *_) = experts(store, [listed[name].id])
+        assert top.employee_id == f"employee:{planted['author']}"
+    assert set(truth["names"]) <= {c.name for c in review.list_named(store)}
+    for referrer, referred in truth["stated_referrals"]:
+        tree, _ = referral_tree(store, referrer)
+        assert referred in {child.customer_id for child in tree.children}

@@ -74,5 +74,5 @@ def test_the_bundle_is_messy_as_planned_and_ingests_with_its_duplicates_merged(t
     )
     authored = store.get_relations(f"employee:{tacit}", types=[RelType.AUTHORED], direction=Direction.OUT)
     assert len(resolved) >= 5 and authored == []  # behaviour, no documents: a tacit holder
-    assert store.stats().entities[NodeKind.KNOWLEDGE_ITEM.value] == 10
+    assert store.stats().entities[NodeKind.KNOWLEDGE_ITEM.value] == 10 + 2 * 2  # documents, long articles
     store.close()
