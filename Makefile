@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-trust lint pytest neo4j lock clean bench
+.PHONY: setup browser demo test test-trust lint pytest neo4j lock clean bench
 
 setup: $(STAMP)
 
@@ -28,7 +28,11 @@ lint: setup
 	$(BIN)/mypy ckn
 	$(BIN)/lint-imports
 
-pytest: setup
+# Debian's Chromium for the web app's browser tests (installed when missing; see the script)
+browser:
+	sh scripts/chromium.sh
+
+pytest: setup browser
 	$(BIN)/python -m pytest
 
 test: lint pytest

@@ -39,6 +39,7 @@ from ckn.api.schemas import (
     SubgraphOut,
 )
 from ckn.api.understand import entity_ref
+from ckn.api.web import router as web_router
 from ckn.graph.cache import warming
 from ckn.graph.errors import CknError, InvalidInput, NotFound
 from ckn.graph.factory import open_store
@@ -166,7 +167,7 @@ def _mount(app: FastAPI) -> None:
     app.add_middleware(UploadLimit)
     app.add_middleware(Masking)
     app.add_middleware(AuditTrail)  # outermost: it records the status the client got
-    for router in (jobs_router, answers_router, privacy_router, audit_router, names):
+    for router in (jobs_router, answers_router, privacy_router, audit_router, names, web_router):
         app.include_router(router)
 
 

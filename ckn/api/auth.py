@@ -47,6 +47,10 @@ ADMIN: frozenset[Role] = frozenset({"admin"})
 
 POLICY: dict[str, frozenset[Role]] = {
     "GET /healthz": PUBLIC,
+    "GET /": PUBLIC,
+    "GET /app/{name}": PUBLIC,
+    "GET /me": PUBLIC,
+    "GET /quarantine": WRITERS,
     "GET /readyz": PUBLIC,
     "GET /stats": ANYONE,
     "GET /knowledge/map": ANYONE,
@@ -258,6 +262,13 @@ def _digest(salt: str, secret: str) -> str:
     return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
 
 
+def bearer(request: Request) -> str:
+    """The key or token a request names (``Authorization: Bearer`` or ``X-API-Key``), or ``""``."""
+    header = request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    return token or request.headers.get("x-api-key", "").strip()
+
+
 def authorize(request: Request) -> None:
     """Let a request through if its key's role may call its operation (see :data:`POLICY`)."""
     route = request.scope.get("route")
@@ -270,9 +281,7 @@ def authorize(request: Request) -> None:
     if not keys.active() and not tokens.enabled:
         request.state.who = "anonymous (no API key exists)"
         return  # no key exists: a single user's API on their own machine
-    header = request.headers.get("authorization", "")
-    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    token = token or request.headers.get("x-api-key", "").strip()
+    token = bearer(request)
     limits: RateLimits = request.app.state.rate_limits
     if not token:
         limits.take(f"address:{request.client.host if request.client else 'unknown'}")  # no flood either

@@ -1,0 +1,90 @@
+"""The web app: one page and its script, served by the API at ``/``, built on the API's own answers.
+
+The page (``web/index.html``, ``web/app.js``, ``web/app.css``) has no build step and loads nothing from
+elsewhere: it calls the same endpoints a client would, with the API key the user gives it (kept in the
+browser tab's session storage). ``GET /me`` tells it who the key is and what its role may call, so it
+shows only the views and actions the role may use; the API still checks every call.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from ckn.api.auth import POLICY, PUBLIC, Keys, Tokens, bearer
+from ckn.api.deps import SettingsDep
+from ckn.graph.errors import NotFound
+
+router = APIRouter(tags=["web"])
+
+ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+"""The files of the page, and their media types."""
+_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"
+"""Nothing but this server: no CDN, no inline script."""
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("ckn.api").joinpath("web", name).read_bytes()
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def index() -> HTMLResponse:
+    """The web app."""
+    return HTMLResponse(_asset("index.html"), headers={"Content-Security-Policy": _CSP})
+
+
+@router.get("/app/{name}", include_in_schema=False)
+def asset(name: str) -> Response:
+    """The web app's script and style."""
+    if name not in ASSETS:
+        raise NotFound(f"no file {name!r} in the web app")
+    return Response(_asset(name), media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/me", tags=["operations"])
+def me(request: Request) -> dict[str, Any]:
+    """Who the request's key or token is, its role, and the operations the role may call.
+
+    ``open``: no key exists (a single user's API on their own machine): every operation is allowed.
+    Without a key where one is needed, ``role`` is null and only public operations are listed.
+    """
+    keys: Keys = request.app.state.keys
+    tokens: Tokens = request.app.state.tokens
+    if not keys.active() and not tokens.enabled:
+        return {"open": True, "who": None, "role": None, "allowed": sorted(POLICY)}
+    token = bearer(request)
+    if not token:
+        return {"open": False, "who": None, "role": None, "allowed": _allowed(None)}
+    if token.startswith("ckn_") or not tokens.enabled:
+        key = keys.key_of(token)
+        who, role = f"key:{key.id} ({key.name})", key.role
+    else:
+        who, role = tokens.identity(token)
+    return {"open": False, "who": who, "role": role, "allowed": _allowed(role)}
+
+
+def _allowed(role: str | None) -> list[str]:
+    return sorted(op for op, roles in POLICY.items() if roles is PUBLIC or role in roles)
+
+
+QUARANTINE_SHOWN = 500
+"""Quarantined rows ``GET /quarantine`` lists at most (the newest files first)."""
+
+
+@router.get("/quarantine", tags=["ingest"])
+def quarantine(settings: SettingsDep, limit: int = 100) -> list[dict[str, Any]]:
+    """Rows ingests through the API set aside, with their file, line and reason (newest files first)."""
+    folder = settings.home / "quarantine"
+    found: list[dict[str, Any]] = []
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True):
+            with path.open(encoding="utf-8") as lines:
+                for line in lines:
+                    if line.strip() and len(found) < min(limit, QUARANTINE_SHOWN):
+                        entry = json.loads(line)
+                        found.append({k: entry.get(k) for k in ("file", "line", "reason", "raw")})
+    return found
