@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Page as BrowserPage
 
 from ckn.api.app import create_app
 from ckn.api.auth import Keys
@@ -23,8 +25,6 @@ from ckn.graph.settings import Settings
 from ckn.graph.store import GraphStore
 from ckn.ingest.pipeline import ingest_paths
 from tests.conftest import IN_CI
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
@@ -64,8 +64,8 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield launched
         launched.close()
@@ -86,16 +86,16 @@ def site(store: GraphStore, home: Path) -> Iterator[str]:
 class Page:
     """A browser tab that records console errors and page exceptions."""
 
-    def __init__(self, browser: object, url: str, size: str = "desktop", locale: str = "en-US") -> None:
+    def __init__(self, browser: Browser, url: str, size: str = "desktop", locale: str = "en-US") -> None:
         width, height = SIZES[size]
-        self.context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)  # type: ignore[attr-defined]
+        self.context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
         self.page = self.context.new_page()
         self.url, self.size = url, size
         self.errors: list[str] = []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
-    def open(self, hash_: str) -> object:
+    def open(self, hash_: str) -> BrowserPage:
         self.page.goto(f"{self.url}/#{hash_}")
         return self.page
 
@@ -109,7 +109,7 @@ class Page:
 
 
 @pytest.fixture
-def tab(browser: object, site: str) -> Iterator[Page]:
+def tab(browser: Browser, site: str) -> Iterator[Page]:
     page = Page(browser, site)
     yield page
     page.close()
@@ -117,9 +117,9 @@ def tab(browser: object, site: str) -> Iterator[Page]:
 
 def test_a_salesperson_finds_the_planted_expert_first_with_evidence(tab: Page) -> None:
     page = tab.open("/experts")
-    page.get_by_role("searchbox").fill("X200 校准")  # type: ignore[attr-defined]
-    page.keyboard.press("Enter")  # type: ignore[attr-defined]
-    first = page.locator(".expert").first  # type: ignore[attr-defined]
+    page.get_by_role("searchbox").fill("X200 校准")
+    page.keyboard.press("Enter")
+    first = page.locator(".expert").first
     first.wait_for()
     assert first.locator("h3").inner_text().startswith("王芳")
     evidence = first.locator(".evidence li")
@@ -132,49 +132,49 @@ def test_a_salesperson_finds_the_planted_expert_first_with_evidence(tab: Page) -
 
 def test_who_knows_a_customer_and_the_warm_introduction_paths_are_drawn(tab: Page) -> None:
     page = tab.open("/experts?q=" + "Acme Labs GmbH")
-    page.locator("svg.intro, form.bar >> nth=1").first.wait_for()  # type: ignore[attr-defined]
-    section = page.locator("section", has_text="Who knows this customer")  # type: ignore[attr-defined]
+    page.locator("svg.intro, form.bar >> nth=1").first.wait_for()
+    section = page.locator("section", has_text="Who knows this customer")
     section.locator("input").fill("David Chen")
     section.locator("button").click()
-    page.locator("svg.intro circle").first.wait_for()  # type: ignore[attr-defined]
-    assert page.locator("svg.intro text", has_text="Acme Labs GmbH").count() >= 1  # type: ignore[attr-defined]
+    page.locator("svg.intro circle").first.wait_for()
+    assert page.locator("svg.intro text", has_text="Acme Labs GmbH").count() >= 1
     tab.shot("intro")
 
 
 def test_a_marketer_opens_a_referral_tree_from_the_top_referrers_and_expands_a_node(tab: Page) -> None:
     page = tab.open("/referrals")
-    page.get_by_role("link", name="张伟").click()  # type: ignore[attr-defined]
-    nodes = page.locator("svg.tree .node")  # type: ignore[attr-defined]
+    page.get_by_role("link", name="张伟").click()
+    nodes = page.locator("svg.tree .node")
     nodes.first.wait_for()
-    chen = page.locator("svg.tree .node", has_text="陈静 (+)")  # type: ignore[attr-defined]
+    chen = page.locator("svg.tree .node", has_text="陈静 (+)")
     chen.locator("circle").click()  # not yet read past the first step
-    page.locator("svg.tree .node", has_text="周杰").wait_for()  # type: ignore[attr-defined]  # her branch
-    assert page.locator(".chart .col").count() >= 1  # type: ignore[attr-defined]
-    assert page.locator("svg.tree .node", has_text="陈静").count() == 1  # type: ignore[attr-defined]
+    page.locator("svg.tree .node", has_text="周杰").wait_for()  # her branch
+    assert page.locator(".chart .col").count() >= 1
+    assert page.locator("svg.tree .node", has_text="陈静").count() == 1
     tab.open("/referrals/customer:C106")
-    page.locator("svg.tree .node.up", has_text="Maria Lopez").wait_for()  # type: ignore[attr-defined]  # who brought them in
-    page.get_by_role("button", name="Zoom in").click()  # type: ignore[attr-defined]
+    page.locator("svg.tree .node.up", has_text="Maria Lopez").wait_for()  # who brought them in
+    page.get_by_role("button", name="Zoom in").click()
     tab.shot("referrals")
 
 
 def test_a_knowledge_manager_sees_the_map_and_a_departure_impact(tab: Page) -> None:
     page = tab.open("/knowledge")
-    page.locator("table.heat tbody tr").first.wait_for()  # type: ignore[attr-defined]
-    assert page.locator("table.heat tbody tr").count() >= 3  # type: ignore[attr-defined]
-    page.locator("h2", has_text="Tacit holders").wait_for()  # type: ignore[attr-defined]
-    page.get_by_label("Choose a colleague").select_option(label="李娜")  # type: ignore[attr-defined]
-    page.locator("#departure table").wait_for()  # type: ignore[attr-defined]
-    assert "华东精密仪器有限公司" in page.locator("#departure").inner_text()  # type: ignore[attr-defined]
+    page.locator("table.heat tbody tr").first.wait_for()
+    assert page.locator("table.heat tbody tr").count() >= 3
+    page.locator("h2", has_text="Tacit holders").wait_for()
+    page.get_by_label("Choose a colleague").select_option(label="李娜")
+    page.locator("#departure table").wait_for()
+    assert "华东精密仪器有限公司" in page.locator("#departure").inner_text()
     tab.shot("knowledge")
 
 
 def test_the_customer_360_shows_completeness_and_what_is_missing(tab: Page) -> None:
     page = tab.open("/customer")
-    page.get_by_role("searchbox").fill("华东精密")  # type: ignore[attr-defined]
-    page.keyboard.press("Enter")  # type: ignore[attr-defined]
-    page.get_by_role("link", name="华东精密仪器有限公司").click()  # type: ignore[attr-defined]
-    page.locator(".dossier").wait_for()  # type: ignore[attr-defined]
-    assert "Completeness: 5/5" in page.locator(".dossier").inner_text()  # type: ignore[attr-defined]
+    page.get_by_role("searchbox").fill("华东精密")
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="华东精密仪器有限公司").click()
+    page.locator(".dossier").wait_for()
+    assert "Completeness: 5/5" in page.locator(".dossier").inner_text()
     tab.shot("customer")
 
 
@@ -184,22 +184,22 @@ def test_an_uploaded_file_is_ingested_and_found_in_the_graph(tab: Page, tmp_path
         "customer_id,name,email\nC900,云帆测控有限公司,hello@yunfan.example\n", encoding="utf-8"
     )
     page = tab.open("/ingest")
-    page.locator("input[type=file]").set_input_files(str(upload))  # type: ignore[attr-defined]
-    page.locator("form button.primary").click()  # type: ignore[attr-defined]
-    page.locator("#job", has_text="done").wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    assert "customers.csv" in page.locator("#job").inner_text()  # type: ignore[attr-defined]
+    page.locator("input[type=file]").set_input_files(str(upload))
+    page.locator("form button.primary").click()
+    page.locator("#job", has_text="done").wait_for(timeout=60_000)
+    assert "customers.csv" in page.locator("#job").inner_text()
     tab.shot("ingest")
     page = tab.open("/customer/customer:C900")
-    page.locator(".dossier").wait_for()  # type: ignore[attr-defined]
-    assert "云帆测控有限公司" in page.locator(".dossier h2").first.inner_text()  # type: ignore[attr-defined]
+    page.locator(".dossier").wait_for()
+    assert "云帆测控有限公司" in page.locator(".dossier h2").first.inner_text()
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-def test_every_view_renders_in_both_languages_at_both_sizes(browser: object, site: str, size: str) -> None:
+def test_every_view_renders_in_both_languages_at_both_sizes(browser: Browser, site: str, size: str) -> None:
     tab = Page(browser, site, size=size, locale="zh-CN")
     try:
         page = tab.open("/knowledge")
-        page.locator("table.heat").wait_for()  # type: ignore[attr-defined]
+        page.locator("table.heat").wait_for()
         assert page.locator("nav a.active").inner_text() == "知识地图"  # follows the browser's language
         for view, ready in [
             ("/experts?q=CloudSync", ".expert"),
@@ -208,20 +208,20 @@ def test_every_view_renders_in_both_languages_at_both_sizes(browser: object, sit
             ("/ingest", "input[type=file]"),
         ]:
             page = tab.open(view)
-            page.locator(ready).first.wait_for()  # type: ignore[attr-defined]
+            page.locator(ready).first.wait_for()
             tab.shot(view.strip("/").split("/")[0].split("?")[0] + "-zh")
-            width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+            width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= SIZES[size][0] + 1, view  # nothing wider than the screen
-        page.locator("#lang").click()  # type: ignore[attr-defined]
-        page.locator("nav a", has_text="Ingest").wait_for()  # type: ignore[attr-defined]
-        width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+        page.locator("#lang").click()
+        page.locator("nav a", has_text="Ingest").wait_for()
+        width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= SIZES[size][0] + 1  # nothing wider than the screen
     finally:
         tab.close()
 
 
 def test_with_keys_a_login_is_asked_and_what_a_role_may_not_do_is_not_offered(
-    browser: object, store: GraphStore, home: Path
+    browser: Browser, store: GraphStore, home: Path
 ) -> None:
     _, sales = Keys(home).create("sales desk", "sales")
     _, viewer = Keys(home).create("wall screen", "viewer")
@@ -229,18 +229,18 @@ def test_with_keys_a_login_is_asked_and_what_a_role_may_not_do_is_not_offered(
         tab = Page(browser, url)
         try:
             page = tab.open("/experts")
-            page.get_by_label("API key").fill(sales)  # type: ignore[attr-defined]
-            page.keyboard.press("Enter")  # type: ignore[attr-defined]
-            page.locator("nav a", has_text="Expert finder").wait_for()  # type: ignore[attr-defined]
-            offered = page.locator("nav a").all_inner_texts()  # type: ignore[attr-defined]
+            page.get_by_label("API key").fill(sales)
+            page.keyboard.press("Enter")
+            page.locator("nav a", has_text="Expert finder").wait_for()
+            offered = page.locator("nav a").all_inner_texts()
             assert "Ingest" not in offered and "Knowledge map" in offered
-            page.locator("#logout").click()  # type: ignore[attr-defined]
-            page.get_by_label("API key").fill(viewer)  # type: ignore[attr-defined]
-            page.keyboard.press("Enter")  # type: ignore[attr-defined]
-            page.locator("nav a", has_text="Knowledge map").click()  # type: ignore[attr-defined]
-            page.locator("table.heat").wait_for()  # type: ignore[attr-defined]
-            assert sorted(page.locator("nav a").all_inner_texts()) == ["Knowledge map", "Referrals"]  # type: ignore[attr-defined]
-            assert page.locator("h2", has_text="Tacit holders").count() == 0  # type: ignore[attr-defined]
+            page.locator("#logout").click()
+            page.get_by_label("API key").fill(viewer)
+            page.keyboard.press("Enter")
+            page.locator("nav a", has_text="Knowledge map").click()
+            page.locator("table.heat").wait_for()
+            assert sorted(page.locator("nav a").all_inner_texts()) == ["Knowledge map", "Referrals"]
+            assert page.locator("h2", has_text="Tacit holders").count() == 0
             tab.shot("viewer")
         finally:
             tab.close()
