@@ -1055,7 +1055,9 @@ def bench_command(
     ),
     only: Annotated[
         str | None,
-        typer.Option(help="Parts, comma-separated: ingest,neo4j,bundle,queries,live,analysis (default all)."),
+        typer.Option(
+            help="Parts, comma-separated: ingest,neo4j,bundle,queries,live,web,analysis (default all)."
+        ),
     ] = None,
 ) -> None:
     """Benchmarks, as `make bench`: speed and memory as ratios to references measured in the same run."""

@@ -11,7 +11,9 @@ versions of what ran. Parts:
 4. query latency through HTTP on that store vs ``/healthz``;
 5. live answers (:mod:`bench.live_bench`): cold start, freshness after another process writes and
    memory of ``ckn serve``, on that store and on Neo4j holding a copy of it;
-6. network analysis at a million edges (a hundred thousand at ``tiny`` and ``small``) vs igraph.
+6. the web app's views in Debian's Chromium over ``ckn serve`` on that store: time to each answer on
+   screen (:mod:`bench.web_bench`);
+7. network analysis at a million edges (a hundred thousand at ``tiny`` and ``small``) vs igraph.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ from ckn.bench.ingest_bench import prepare, run_ingest_benchmarks
 from ckn.bench.live_bench import run_live_parts
 from ckn.bench.neo4j_bench import run_neo4j_benchmarks
 from ckn.bench.query_bench import run_query_benchmarks
+from ckn.bench.web_bench import run_web_benchmarks
 from ckn.graph.embedded_store import EmbeddedStore
 from ckn.ingest.pipeline import ingest_paths
 
 ANALYSIS_NODES = {"tiny": 10_000, "small": 10_000, "medium": 100_000, "large": 100_000}
 """Nodes of the synthetic analysis network (about ten edges each)."""
-PARTS = ("ingest", "neo4j", "bundle", "queries", "live", "analysis")
+PARTS = ("ingest", "neo4j", "bundle", "queries", "live", "web", "analysis")
 
 
 def run(scale: str, pairs: int, out: Path, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
@@ -77,6 +80,11 @@ def run(scale: str, pairs: int, out: Path, parts: tuple[str, ...] = PARTS) -> di
         if not (store_dir / "done").exists():
             lines.append(_whole_bundle(bundle, store_dir, work))
         lines += run_live_parts(store_dir, small_dir, work, scale)
+        save()
+    if "web" in parts:
+        if not (store_dir / "done").exists():
+            lines.append(_whole_bundle(bundle, store_dir, work))
+        lines += run_web_benchmarks(store_dir, work, scale)
         save()
     if "analysis" in parts:
         lines += run_analysis_benchmarks(work, pairs, nodes=ANALYSIS_NODES.get(scale, 100_000))
