@@ -545,6 +545,25 @@ class JobOut(_Out):
     status_url: str | None = None
 
 
+class Me(_Out):
+    """Who a request's key or token is, its role, and the operations (``METHOD path``) it may call."""
+
+    open: bool
+    """No key exists: every operation is allowed."""
+    who: str | None
+    role: str | None
+    allowed: list[str]
+
+
+class QuarantinedRow(_Out):
+    """A row an ingest set aside, with where it was and why."""
+
+    file: str | None
+    line: int | None
+    reason: str | None
+    raw: str | None
+
+
 class PersonExport(_Out):
     """Everything held about a person (an access request): record, relationships, items, quarantine."""
 

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ckn.api.auth import POLICY, PUBLIC, Keys, Tokens, bearer
 from ckn.api.deps import SettingsDep
+from ckn.api.schemas import Me, QuarantinedRow
 from ckn.graph.errors import NotFound
 
 router = APIRouter(tags=["web"])
 
+PAGES = frozenset({"GET /", "GET /app/{name}"})
+"""The page and its files: public, and not API operations (they are not in the OpenAPI document)."""
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 """The files of the page, and their media types."""
 _CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"
@@ -45,7 +48,7 @@ def asset(name: str) -> Response:
     return Response(_asset(name), media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/me", tags=["operations"])
+@router.get("/me", tags=["operations"], response_model=Me)
 def me(request: Request) -> dict[str, Any]:
     """Who the request's key or token is, its role, and the operations the role may call.
 
@@ -75,8 +78,8 @@ QUARANTINE_SHOWN = 500
 """Quarantined rows ``GET /quarantine`` lists at most (the newest files first)."""
 
 
-@router.get("/quarantine", tags=["ingest"])
-def quarantine(settings: SettingsDep, limit: int = 100) -> list[dict[str, Any]]:
+@router.get("/quarantine", tags=["ingest"], response_model=list[QuarantinedRow])
+def quarantine(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 100) -> list[dict[str, Any]]:
     """Rows ingests through the API set aside, with their file, line and reason (newest files first)."""
     folder = settings.home / "quarantine"
     found: list[dict[str, Any]] = []

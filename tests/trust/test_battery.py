@@ -88,6 +88,7 @@ def _request(trusted: Trusted, name: str) -> tuple[str, str, dict[str, Any]]:
         "job_id": "no-such-job",
         "network_name": "knows",
         "measure": "pagerank",
+        "name": "app.js",
     }
     url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
     query = {
