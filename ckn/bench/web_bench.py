@@ -2,8 +2,9 @@
 
 Each view is opened in a fresh tab and timed from navigation to its answer on screen (the element a
 user reads: the first expert card, the tree's first node, the heat map, the dossier, the upload form).
-The first opening of each view, after the server is ready, is the one the target is about (≤ 1 s);
-the median of five more is reported beside it.
+The first opening of each view is the one the target is about (≤ 1 s), timed once the server has
+built what it builds at start (``/readyz`` lists nothing warming: the cold start is the live part's
+measure); the median of five more is reported beside it, and how long the warming took.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from ckn.bench.live_bench import served
 
 VIEWS_TIMED = 5
 """Openings of each view after the first, for the median."""
+WARMING_AT_MOST = 900
+"""Seconds to wait for the server's start-up builds before timing anyway."""
 
 
 def run_web_benchmarks(store_dir: Path, work: Path, scale: str) -> list[dict[str, Any]]:
@@ -30,7 +33,11 @@ def run_web_benchmarks(store_dir: Path, work: Path, scale: str) -> list[dict[str
     from playwright.sync_api import sync_playwright
 
     lines = []
-    with served({"CKN_HOME": str(store_dir)}, work) as (client, _, _), sync_playwright() as playwright:
+    with served({"CKN_HOME": str(store_dir)}, work) as (client, _, ready_s), sync_playwright() as playwright:
+        started = time.perf_counter()
+        while client.get("/readyz").json()["warming"] and time.perf_counter() - started < WARMING_AT_MOST:
+            time.sleep(1)
+        warmed_s = ready_s + time.perf_counter() - started
         referrer = client.get("/referrers?top=1").json()[0]
         topic = next(iter(client.get("/knowledge/gaps?limit=1").json() or []), None)
         subject = topic["name"] if topic else client.get("/topics?limit=1").json()[0]["name"]
@@ -58,7 +65,8 @@ def run_web_benchmarks(store_dir: Path, work: Path, scale: str) -> list[dict[str
                 line(
                     f"web app, {name} ({scale} bundle, embedded store): first opening to its answer shown",
                     f"{first:,.0f} ms",
-                    f"median of {VIEWS_TIMED} more openings {median:,.0f} ms",
+                    f"median of {VIEWS_TIMED} more openings {median:,.0f} ms (server warmed {warmed_s:,.0f} s"
+                    " after start)",
                     first / 1000,
                     "≤ 1 s (first paint of each view)",
                     first <= 1000,
