@@ -241,6 +241,7 @@ def test_with_keys_a_login_is_asked_and_what_a_role_may_not_do_is_not_offered(
             page.locator("table.heat").wait_for()
             assert sorted(page.locator("nav a").all_inner_texts()) == ["Knowledge map", "Referrals"]
             assert page.locator("h2", has_text="Tacit holders").count() == 0
+            assert page.locator("table.heat a").count() == 0  # no link to what the role may not open
             tab.shot("viewer")
         finally:
             tab.close()

@@ -63,6 +63,12 @@ const EVIDENCE_KINDS = {
   zh: { authored: "撰写", resolved: "解决", escalation: "处理升级", meeting: "会面", interaction: "互动", owner: "客户负责人" },
 };
 
+const WHY_ZH = [
+  [/^some evidence on it$/, "对此有一些证据"], [/^works with the same customers$/, "服务相同的客户"],
+  [/^co-wrote documents with them$/, "与其共同撰写文档"], [/^knows the adjacent topic (.*)$/, "了解相邻主题 $1"],
+];
+const why = (text) => (lang === "zh" ? WHY_ZH.reduce((out, [pattern, zh]) => out.replace(pattern, zh), text) : text);
+
 let lang = localStorage.getItem("ckn.lang") || ((navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en");
 let me = null;
 const t = (key) => (I18N[lang] && I18N[lang][key]) || I18N.en[key] || key;
@@ -113,7 +119,11 @@ const num = (x, digits = 2) => Number(x || 0).toFixed(digits);
 const money = (x) => Number(x || 0).toLocaleString(lang === "zh" ? "zh-CN" : "en-US", { maximumFractionDigits: 0 });
 const bare = (id) => String(id).replace(/^[a-z]+:/, "");
 const link = (hash, text) => h("a", { href: hash }, text);
-const entityLink = (id, name) => (String(id).startsWith("customer:") ? link("#/customer/" + encodeURIComponent(id), name) : link("#/entity/" + encodeURIComponent(id), name));
+// a link to what the role may open (a customer's dossier, an entity with its evidence), else the name alone
+function entityLink(id, name) {
+  if (String(id).startsWith("customer:") && can("GET /customers/{customer_id}")) return link("#/customer/" + encodeURIComponent(id), name);
+  return can("GET /entities/{entity_id}") ? link("#/entity/" + encodeURIComponent(id), name) : name;
+}
 
 function table(headers, rows) {
   if (!rows.length) return h("p", { class: "muted" }, t("nothing"));
@@ -353,7 +363,7 @@ async function renderKnowledge(view, arg) {
   try {
     const answer = await api(`/employees/${encodeURIComponent(arg)}/departure-impact`);
     impact.append(answer.uncovered.length ? table([t("uncovered"), t("kind"), t("successors")], answer.uncovered.map((u) =>
-      [u.subject_name, u.kind, u.successors.map((x) => `${x.name} (${x.why})`).join("; ")])) : h("p", {}, t("nothingUncovered")));
+      [u.subject_name, u.kind, u.successors.map((x) => `${x.name} (${why(x.why)})`).join("; ")])) : h("p", {}, t("nothingUncovered")));
   } catch (error) { impact.append(failure(error)); }
 }
 
