@@ -3,7 +3,7 @@
 # downloads no browser). Installed when missing and this is a Debian machine run as root, as CI is;
 # otherwise the browser tests say they are skipped (and fail under CI).
 set -eu
-if command -v chromium >/dev/null 2>&1 && [ -d /usr/share/fonts/opentype/noto ]; then
+if command -v chromium >/dev/null 2>&1 && dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
     exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -269,6 +269,30 @@ def bearer(request: Request) -> str:
     return token or request.headers.get("x-api-key", "").strip()
 
 
+def identify(request: Request, token: str) -> tuple[str, str]:
+    """Who a key or token is, and their role.
+
+    A key or token that is not accepted counts against the caller's address in the rate limits (so
+    guessing is slowed as flooding is) before it is refused.
+
+    Raises:
+        Unauthorized: no such key, or a token that does not verify.
+        Forbidden: a token that names no ckn role.
+
+    """
+    keys: Keys = request.app.state.keys
+    tokens: Tokens = request.app.state.tokens
+    try:
+        if token.startswith("ckn_") or not tokens.enabled:
+            key = keys.key_of(token)
+            return f"key:{key.id} ({key.name})", key.role
+        return tokens.identity(token)
+    except (Unauthorized, Forbidden):
+        limits: RateLimits = request.app.state.rate_limits
+        limits.take(f"address:{request.client.host if request.client else 'unknown'}")
+        raise
+
+
 def authorize(request: Request) -> None:
     """Let a request through if its key's role may call its operation (see :data:`POLICY`)."""
     route = request.scope.get("route")
@@ -286,11 +310,7 @@ def authorize(request: Request) -> None:
     if not token:
         limits.take(f"address:{request.client.host if request.client else 'unknown'}")  # no flood either
         raise Unauthorized("this operation needs an API key or token: Authorization: Bearer ... or X-API-Key")
-    if token.startswith("ckn_") or not tokens.enabled:
-        key = keys.key_of(token)
-        who, role = f"key:{key.id} ({key.name})", key.role
-    else:
-        who, role = tokens.identity(token)
+    who, role = identify(request, token)
     request.state.who, request.state.role = who, role
     if allowed is None or role not in allowed:
         raise Forbidden(f"the role {role!r} may not call {operation}")

@@ -8,6 +8,7 @@ shows only the views and actions the role may use; the API still checks every ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 from importlib import resources
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ckn.api.auth import POLICY, PUBLIC, Keys, Tokens, bearer
+from ckn.api.auth import POLICY, PUBLIC, Keys, Tokens, bearer, identify
 from ckn.api.deps import SettingsDep
 from ckn.api.schemas import Me, QuarantinedRow
 from ckn.graph.errors import NotFound
@@ -26,8 +27,15 @@ PAGES = frozenset({"GET /", "GET /app/{name}"})
 """The page and its files: public, and not API operations (they are not in the OpenAPI document)."""
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 """The files of the page, and their media types."""
-_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self';"
+    " object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 """Nothing but this server: no CDN, no inline script."""
+
+
+_PLAIN = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+"""No sniffing, no framing (a framed page could be clicked into a merge), no referrer."""
 
 
 def _asset(name: str) -> bytes:
@@ -37,7 +45,7 @@ def _asset(name: str) -> bytes:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index() -> HTMLResponse:
     """The web app."""
-    return HTMLResponse(_asset("index.html"), headers={"Content-Security-Policy": _CSP})
+    return HTMLResponse(_asset("index.html"), headers={"Content-Security-Policy": _CSP, **_PLAIN})
 
 
 @router.get("/app/{name}", include_in_schema=False)
@@ -45,7 +53,7 @@ def asset(name: str) -> Response:
     """The web app's script and style."""
     if name not in ASSETS:
         raise NotFound(f"no file {name!r} in the web app")
-    return Response(_asset(name), media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
+    return Response(_asset(name), media_type=ASSETS[name], headers={"Cache-Control": "no-cache", **_PLAIN})
 
 
 @router.get("/me", tags=["operations"], response_model=Me)
@@ -62,11 +70,7 @@ def me(request: Request) -> dict[str, Any]:
     token = bearer(request)
     if not token:
         return {"open": False, "who": None, "role": None, "allowed": _allowed(None)}
-    if token.startswith("ckn_") or not tokens.enabled:
-        key = keys.key_of(token)
-        who, role = f"key:{key.id} ({key.name})", key.role
-    else:
-        who, role = tokens.identity(token)
+    who, role = identify(request, token)
     return {"open": False, "who": who, "role": role, "allowed": _allowed(role)}
 
 
@@ -83,11 +87,18 @@ def quarantine(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 100) 
     """Rows ingests through the API set aside, with their file, line and reason (newest files first)."""
     folder = settings.home / "quarantine"
     found: list[dict[str, Any]] = []
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True):
-            with path.open(encoding="utf-8") as lines:
-                for line in lines:
-                    if line.strip() and len(found) < min(limit, QUARANTINE_SHOWN):
-                        entry = json.loads(line)
-                        found.append({k: entry.get(k) for k in ("file", "line", "reason", "raw")})
+    wanted = min(limit, QUARANTINE_SHOWN)
+    paths = (
+        sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+        if folder.is_dir()
+        else []
+    )
+    for path in paths:
+        with contextlib.suppress(OSError), path.open(encoding="utf-8") as lines:
+            for line in lines:
+                with contextlib.suppress(ValueError):  # a line an ingest is still writing
+                    entry = json.loads(line)
+                    found.append({k: entry.get(k) for k in ("file", "line", "reason", "raw")})
+                if len(found) >= wanted:
+                    return found
     return found

@@ -42,7 +42,7 @@ def run_web_benchmarks(store_dir: Path, work: Path, scale: str) -> list[dict[str
         topic = next(iter(client.get("/knowledge/gaps?limit=1").json() or []), None)
         subject = topic["name"] if topic else client.get("/topics?limit=1").json()[0]["name"]
         views = {
-            "expert finder": (f"/experts?q={subject}", ".expert, #experts-results p"),
+            "expert finder": (f"/experts?q={subject}", ".expert"),
             "referral explorer": (f"/referrals/{referrer['customer_id']}", "svg.tree .node"),
             "knowledge map": ("/knowledge", "table.heat tbody tr"),
             "customer 360": (f"/customer/{referrer['customer_id']}", ".dossier"),

@@ -356,13 +356,15 @@ def _neighbours(
         }
     )
     found: dict[str, dict[str, object]] = {}
+    names = store.get_entities(adjacent)
     for topic in adjacent:
+        named = names[topic].name if topic in names else topic
         for e in experts(store, [topic], now=now, half_life_days=half_life, limit=10, evidence_shown=0):
             if e.employee_id != leaving and e.employee_id not in found and not e.left:
                 found[e.employee_id] = {
                     "employee_id": e.employee_id,
                     "name": e.name,
-                    "why": f"knows the adjacent topic {topic}",
+                    "why": f"knows the adjacent topic {named}",
                     "score": e.score,
                 }
     return sorted(found.values(), key=lambda s: (-float(s["score"]), str(s["employee_id"])))  # type: ignore[arg-type]

@@ -98,3 +98,17 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(store: GraphStore, home: 
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.headers["content-type"] == "application/problem+json"
     assert elsewhere.status_code == 200  # each key has its own share
+
+
+def test_me_says_who_a_key_is_and_what_its_role_may_call(client: TestClient, home: Path) -> None:
+    opened = client.get("/me").json()
+    assert opened["open"] is True and "POST /ingest" in opened["allowed"]
+    _, sales = Keys(home).create("销售 desk", "sales")
+    anonymous = client.get("/me").json()
+    public = sorted(op for op, roles in POLICY.items() if not roles)
+    assert anonymous == {"open": False, "who": None, "role": None, "allowed": public}
+    mine = client.get("/me", headers={"Authorization": f"Bearer {sales}"}).json()
+    assert mine["role"] == "sales" and "GET /experts" in mine["allowed"]
+    assert "POST /ingest" not in mine["allowed"]
+    refused = client.get("/me", headers={"Authorization": "Bearer ckn_not-a-key"})
+    assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"

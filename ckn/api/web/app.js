@@ -415,7 +415,7 @@ async function renderCustomer(view, arg) {
           h("p", {}, `${t("lifetime")}: ${money(d.value.lifetime_value)}`)),
         h("section", {}, h("h2", {}, t("owners")), h("ul", {}, d.owners.map((o) => h("li", {}, entityLink(o.employee_id, o.name), o.current ? "" : ` (${day(o.from)}–${day(o.to)})`)))),
         h("section", {}, h("h2", {}, t("colleagues")), h("ul", {}, d.colleagues.map((x) => h("li", {}, entityLink(x.employee_id, x.name), ` ${num(x.score)}`)))),
-        h("section", {}, h("h2", {}, t("openComplaints")), h("ul", {}, d.open_complaints.map((x) => h("li", {}, typeof x === "string" ? x : x.name || JSON.stringify(x))))),
+        h("section", {}, h("h2", {}, t("openComplaints")), h("ul", {}, d.open_complaints.map((x) => h("li", {}, x)))),
         h("section", {}, h("h2", {}, t("delivered")), h("ul", {}, d.knowledge_delivered.map((x) => h("li", {}, x.name || bare(x.id)))))),
       can("GET /customers/{customer_id}/referrals") ? h("p", {}, link("#/referrals/" + encodeURIComponent(d.identity.id), t("tree"))) : null));
   } catch (error) { view.append(failure(error)); }
@@ -458,9 +458,12 @@ async function renderIngest(view) {
   } }, files, h("button", { class: "primary", type: "submit" }, t("upload"))), h("p", { class: "muted" }, t("uploadHint")), progress);
   const below = h("div");
   view.append(below);
-  async function decide(path, body) {
-    await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    await lists();
+  async function decide(path, body, button) {
+    button.disabled = true;
+    try {
+      await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      await lists();
+    } catch (error) { button.replaceWith(failure(error)); }
   }
   async function lists() {
     const parts = [];
@@ -468,12 +471,12 @@ async function renderIngest(view) {
       table([t("file"), t("line"), t("reason")], q.map((x) => [x.file, x.line, x.reason])))));
     if (can("GET /review")) parts.push(api("/review").then((r) => h("section", {}, h("h2", {}, t("review")),
       table(["", "", t("score"), ""], r.map((c) => [c.entity_name, c.candidate_name, num(c.score), can("POST /review/accept") ? h("span", {},
-        h("button", { type: "button", onclick: () => decide("/review/accept", { entity_id: c.entity_id, candidate_id: c.candidate_id }) }, t("accept")), " ",
-        h("button", { type: "button", onclick: () => decide("/review/reject", { entity_id: c.entity_id, candidate_id: c.candidate_id }) }, t("reject"))) : ""])))));
+        h("button", { type: "button", onclick: (e) => decide("/review/accept", { entity_id: c.entity_id, candidate_id: c.candidate_id }, e.target) }, t("accept")), " ",
+        h("button", { type: "button", onclick: (e) => decide("/review/reject", { entity_id: c.entity_id, candidate_id: c.candidate_id }, e.target) }, t("reject"))) : ""])))));
     if (can("GET /review/names")) parts.push(api("/review/names?limit=50").then((r) => h("section", {}, h("h2", {}, t("names")),
       table(["", t("kind"), t("mentions"), ""], r.map((c) => [c.name, c.label, c.mentions, can("POST /review/names/confirm") ? h("span", {},
-        h("button", { type: "button", onclick: () => decide("/review/names/confirm", { candidate_id: c.id }) }, t("confirm")), " ",
-        h("button", { type: "button", onclick: () => decide("/review/names/dismiss", { candidate_id: c.id }) }, t("dismiss"))) : ""])))));
+        h("button", { type: "button", onclick: (e) => decide("/review/names/confirm", { candidate_id: c.id }, e.target) }, t("confirm")), " ",
+        h("button", { type: "button", onclick: (e) => decide("/review/names/dismiss", { candidate_id: c.id }, e.target) }, t("dismiss"))) : ""])))));
     const done = await Promise.all(parts.map((p) => p.catch(failure)));
     below.replaceChildren(...done);
   }
@@ -494,8 +497,10 @@ function renderLogin(view, rejected) {
 // -- shell ------------------------------------------------------------------------------------
 
 async function route() {
-  const view = document.getElementById("view");
-  view.replaceChildren();
+  if (me === null) return; // start() routes once it knows who this is
+  // a fresh container each time: a view still loading for an earlier address writes into a detached one
+  const view = h("div");
+  document.getElementById("view").replaceChildren(view);
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   document.getElementById("lang").textContent = t("language");
   const logout = document.getElementById("logout");
@@ -504,7 +509,8 @@ async function route() {
   const nav = document.getElementById("nav");
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
   const [name, ...rest] = path.split("/");
-  const arg = rest.length ? decodeURIComponent(rest.join("/")) : "";
+  let arg = "";
+  try { arg = rest.length ? decodeURIComponent(rest.join("/")) : ""; } catch { arg = ""; }
   if (!me || (!me.open && !me.role)) { nav.replaceChildren(); renderLogin(view, me && me.rejected); return; }
   const views = VIEWS.filter((v) => can(v.op));
   const current = name === "entity" ? { id: "entity", render: renderEntity } : views.find((v) => v.id === name) || views[0];
@@ -515,10 +521,10 @@ async function route() {
 async function start() {
   try {
     me = await api("/me");
-    if (!me.open && !me.role && sessionStorage.getItem("ckn.key")) { sessionStorage.removeItem("ckn.key"); me.rejected = true; }
   } catch (error) {
-    sessionStorage.removeItem("ckn.key");
-    me = { open: false, role: null, allowed: [], rejected: true };
+    if (error instanceof ApiError && error.status === 401) sessionStorage.removeItem("ckn.key"); // not accepted
+    me = { open: false, role: null, allowed: [], rejected: error.status === 401 };
+    if (!me.rejected) { document.getElementById("view").replaceChildren(failure(error)); return; }
   }
   await route();
 }
