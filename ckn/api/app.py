@@ -39,6 +39,7 @@ from ckn.api.schemas import (
     SubgraphOut,
 )
 from ckn.api.understand import entity_ref
+from ckn.api.understand import prepare as prepare_understanding
 from ckn.api.web import router as web_router
 from ckn.graph.cache import warming
 from ckn.graph.errors import CknError, InvalidInput, NotFound
@@ -215,7 +216,9 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.store is None:
             app.state.store = open_store(settings)
-        prepare_referrals(app.state.store, after=prepare(app.state.store))  # one build after another
+        store = app.state.store  # one build after another: two at once on two cores starve the requests
+        evidence = prepare(store)
+        prepare_understanding(store, after=prepare_referrals(store, after=evidence) or evidence)
         yield
         if owns_store:
             app.state.store.close()

@@ -7,11 +7,14 @@ and traditional forms), and falls back to the most similar known name when nothi
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 from rapidfuzz import fuzz, process
 
 from ckn.api.audit import note_subject
 from ckn.graph import fulltext
-from ckn.graph.cache import maintained
+from ckn.graph.cache import maintained, warm
 from ckn.graph.errors import Ambiguous, NotFound
 from ckn.graph.ids import BULK_PREFIXES, entity_id
 from ckn.graph.model import NodeKind, RelType
@@ -23,21 +26,36 @@ SUBJECT_KINDS = (NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER)
 FUZZY_CUTOFF = 80
 
 
+_Tools = tuple[Gazetteer, TextAnalyzer, Resolver]
+_TOOLS = ("question-understanding",)
+
+
 def _analysis_tools(store: GraphStore) -> tuple[Gazetteer, TextAnalyzer]:
     """The gazetteer and analyzer for the store's current data (built again with the resolver)."""
+    gazetteer, analyzer, _ = maintained(store, _TOOLS, *_kept_tools(store))
+    return gazetteer, analyzer
 
-    def build() -> tuple[Gazetteer, TextAnalyzer, Resolver]:
+
+def _kept_tools(store: GraphStore) -> tuple[Callable[[], _Tools], Callable[[_Tools, Changes], _Tools | None]]:
+    """How question understanding is built, and when a write means building it again."""
+
+    def build() -> _Tools:
         resolver = _resolver(store)
         gazetteer = Gazetteer.from_resolver(resolver)
         return gazetteer, TextAnalyzer(gazetteer, discover=False), resolver
 
-    def advance(
-        tools: tuple[Gazetteer, TextAnalyzer, Resolver], changes: Changes
-    ) -> tuple[Gazetteer, TextAnalyzer, Resolver] | None:
+    def advance(tools: _Tools, changes: Changes) -> _Tools | None:
         return tools if tools[2] is _resolver(store) else None  # the resolver is never changed in place
 
-    gazetteer, analyzer, _ = maintained(store, ("question-understanding",), build, advance)
-    return gazetteer, analyzer
+    return build, advance
+
+
+def prepare(store: GraphStore, *, after: threading.Thread | None = None) -> threading.Thread | None:
+    """Start building question understanding (names, aliases, the gazetteer) in the background.
+
+    After ``after``; a server's first question then finds it built.
+    """
+    return warm(store, _TOOLS, *_kept_tools(store), after=after)
 
 
 def _resolver(store: GraphStore) -> Resolver:

@@ -155,25 +155,34 @@ def tacit_holders(
     names = {sid: e.name for sid, e in store.get_entities(subjects).items()}
     if subject_id and subject_id not in names:
         raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
-    found = []
     _index_ready(store)
     deadline = store.limits.deadline()
+    # scores first, without evidence; the evidence only for the holders listed
+    scored: list[tuple[float, str, str]] = []
     for sid in subjects:
         deadline.check()
-        for holder in holders(store, sid, now=now, half_life_days=half_life_days):
+        for holder in holders(store, sid, now=now, half_life_days=half_life_days, evidence_shown=0):
             if is_tacit(holder):
-                found.append(
-                    TacitHolder(
-                        sid,
-                        names[sid],
-                        holder.employee_id,
-                        holder.name,
-                        round(holder.strength - holder.documented, 4),
-                        holder.documented,
-                        holder.evidence_count,
-                        holder.evidence,
-                    )
+                scored.append((-round(holder.strength - holder.documented, 4), sid, holder.employee_id))
+    listed: dict[str, set[str]] = defaultdict(set)
+    for _, sid, employee in sorted(scored)[:limit]:
+        listed[sid].add(employee)
+    found = []
+    for sid, employees in listed.items():
+        deadline.check()
+        for holder in holders(store, sid, now=now, half_life_days=half_life_days, among=employees):
+            found.append(
+                TacitHolder(
+                    sid,
+                    names[sid],
+                    holder.employee_id,
+                    holder.name,
+                    round(holder.strength - holder.documented, 4),
+                    holder.documented,
+                    holder.evidence_count,
+                    holder.evidence,
                 )
+            )
     found.sort(key=lambda t: (-t.behavioural, t.subject_id, t.employee_id))
     return found[:limit]
 

@@ -94,15 +94,14 @@ def _referral_graph(store: GraphStore) -> nx.MultiDiGraph:
     )
 
 
-def prepare(store: GraphStore, *, after: threading.Thread | None = None) -> None:
-    """Start building the referral graph in the background, after ``after`` (a server calls it)."""
-    if not store.answers_in_place:
-        warm(
-            store,
-            _GRAPH,
-            *_kept(store),
-            after=after,
-        )
+def prepare(store: GraphStore, *, after: threading.Thread | None = None) -> threading.Thread | None:
+    """Start building the referral graph in the background, after ``after`` (a server calls it).
+
+    Returns the thread building it (None when nothing is built: Neo4j reads trees in place).
+    """
+    if store.answers_in_place:
+        return None
+    return warm(store, _GRAPH, *_kept(store), after=after)
 
 
 def _kept(

@@ -213,30 +213,27 @@ function pathsGraph(paths) {
 
 async function renderReferrals(view, arg) {
   view.append(h("h1", {}, t("referrals")));
-  const grid = h("div", { class: "grid2" });
-  view.append(grid);
   const left = h("section"), right = h("section");
-  grid.append(left, right);
-  if (can("GET /referrers")) {
-    try {
-      const top = await api("/referrers?top=10");
-      left.append(h("h2", {}, t("topReferrers")), table([t("customers"), t("direct"), t("indirect"), t("value")],
-        top.map((r) => [link("#/referrals/" + encodeURIComponent(r.customer_id), r.name), r.direct, r.indirect, money(r.downstream_value)])));
-    } catch (error) { left.append(failure(error)); }
-  }
-  try {
-    const stats = await api("/referrals/stats");
-    right.append(h("h2", {}, t("kfactor")), kChart(stats.k_factor_by_cohort));
-  } catch (error) { right.append(failure(error)); }
-  if (!can("GET /customers/{customer_id}/referrals")) return;
   const treeBox = h("section", { id: "tree" }, h("h2", {}, t("tree")));
-  view.append(treeBox);
-  if (!arg) { treeBox.append(h("p", { class: "muted" }, t("pickReferrer"))); return; }
-  try {
-    const base = `/customers/${encodeURIComponent(arg)}/referrals`;
-    const [down, up] = await Promise.all([api(`${base}?depth=${TREE_STEP}`), api(`${base}?direction=up`)]);
-    treeBox.append(h("p", { class: "muted" }, t("treeHint")), treeGraph(frontier(down.tree, TREE_STEP), up.chain || []));
-  } catch (error) { treeBox.append(failure(error)); }
+  view.append(h("div", { class: "grid2" }, left, right));
+  // each part is drawn as its answer arrives: the tree does not wait for the cohort statistics
+  const parts = [
+    api("/referrals/stats").then((stats) => right.append(h("h2", {}, t("kfactor")), kChart(stats.k_factor_by_cohort)), (e) => right.append(failure(e))),
+  ];
+  if (can("GET /referrers")) {
+    parts.push(api("/referrers?top=10").then((top) => left.append(h("h2", {}, t("topReferrers")), table([t("customers"), t("direct"), t("indirect"), t("value")],
+      top.map((r) => [link("#/referrals/" + encodeURIComponent(r.customer_id), r.name), r.direct, r.indirect, money(r.downstream_value)]))), (e) => left.append(failure(e))));
+  }
+  if (can("GET /customers/{customer_id}/referrals")) {
+    view.append(treeBox);
+    if (!arg) treeBox.append(h("p", { class: "muted" }, t("pickReferrer")));
+    else {
+      const base = `/customers/${encodeURIComponent(arg)}/referrals`;
+      parts.push(Promise.all([api(`${base}?depth=${TREE_STEP}`), api(`${base}?direction=up`)]).then(([down, up]) =>
+        treeBox.append(h("p", { class: "muted" }, t("treeHint")), treeGraph(frontier(down.tree, TREE_STEP), up.chain || [])), (e) => treeBox.append(failure(e))));
+    }
+  }
+  await Promise.all(parts);
 }
 
 const TREE_STEP = 1;
