@@ -155,7 +155,9 @@ router = APIRouter(tags=["privacy"])
 
 @router.get("/audit")
 def audit_log(
-    store: StoreDep, after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1)] = 100
+    store: StoreDep,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1)] = 100,
 ) -> AuditPage:
     """The audit log, oldest first: who called what, about whom, when (never what was answered)."""
     store.limits.check_page(limit)

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from ckn.api.app import create_app
 from ckn.api.demo import load_sample
+from ckn.graph.cache import Caches
 from ckn.graph.model import Batch
 from ckn.graph.store import GraphStore
 from tests.factories import customer
@@ -124,6 +125,7 @@ def test_an_unexpected_failure_is_a_500_problem_without_a_trace(store: GraphStor
     class Broken:
         backend = "broken"
         answers_in_place = True
+        caches = Caches()
 
         def prepare(self) -> None:
             pass
