@@ -8,6 +8,7 @@ Every error is an RFC 9457 ``application/problem+json`` document: ckn's own erro
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -41,7 +42,7 @@ from ckn.api.schemas import (
 from ckn.api.understand import entity_ref
 from ckn.api.understand import prepare as prepare_understanding
 from ckn.api.web import router as web_router
-from ckn.graph.cache import warming
+from ckn.graph.cache import follow, warming
 from ckn.graph.errors import CknError, InvalidInput, NotFound
 from ckn.graph.factory import open_store
 from ckn.graph.model import NodeKind, RelType
@@ -207,6 +208,16 @@ def review_dismiss(store: StoreDep, decision: NameDecision) -> Decided:
     return Decided(status="dismissed")
 
 
+def _keep_in_step(store: GraphStore) -> threading.Event:
+    """Start building what this serving process keeps, then follow the writes; set the event to stop."""
+    evidence = prepare(store)  # one build after another: two at once on two cores starve the requests
+    prepare_understanding(store, after=prepare_referrals(store, after=evidence) or evidence)
+    stop = threading.Event()
+    if not store.answers_in_place:  # Neo4j answers in the database: nothing to follow
+        follow(store, stop)
+    return stop
+
+
 def create_app(settings: Settings | None = None, *, store: GraphStore | None = None) -> FastAPI:
     """Build the API over ``store``, or over the store ``settings`` (or the environment) name."""
     owns_store = store is None
@@ -216,10 +227,9 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.store is None:
             app.state.store = open_store(settings)
-        store = app.state.store  # one build after another: two at once on two cores starve the requests
-        evidence = prepare(store)
-        prepare_understanding(store, after=prepare_referrals(store, after=evidence) or evidence)
+        stop = _keep_in_step(app.state.store)
         yield
+        stop.set()
         if owns_store:
             app.state.store.close()
 

@@ -57,6 +57,8 @@ class _Kept:
     """The graph version the value is up to date with, and the value (one tuple: read without a lock)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     warming: bool = False
+    advance: Callable[[Any, Changes], Any] | None = None
+    """How writes are applied to it (what :func:`follow` calls)."""
 
 
 class Caches:
@@ -87,10 +89,14 @@ def _caches(store: GraphStore) -> Caches:
     return found
 
 
-def _kept_entry(store: GraphStore, key: Hashable) -> _Kept:
+def _kept_entry(
+    store: GraphStore, key: Hashable, advance: Callable[[Any, Changes], Any] | None = None
+) -> _Kept:
     caches = _caches(store)
     with caches.lock:
-        return caches.kept.setdefault(key, _Kept())
+        entry = caches.kept.setdefault(key, _Kept())
+        entry.advance = advance or entry.advance
+        return entry
 
 
 def _busy(budget: float) -> Computing:
@@ -139,7 +145,7 @@ def maintained(
     applies. Requests wait for one update or build, for up to the store's time budget (then
     :class:`graph.errors.Computing`).
     """
-    entry = _kept_entry(store, key)
+    entry = _kept_entry(store, key, advance)
     state = entry.state
     if state is not None and state[0] == store.graph_version():
         return state[1]  # type: ignore[no-any-return]
@@ -179,7 +185,7 @@ def current(
     For answers that can be given another way meanwhile: a request never waits for a whole build (at
     first, after a deletion, or after a bulk load), which :func:`warm` starts (unless not ``start``).
     """
-    entry = _kept_entry(store, key)
+    entry = _kept_entry(store, key, advance)
     state = entry.state
     if state is not None and state[0] == store.graph_version():
         return state[1]  # type: ignore[no-any-return]
@@ -221,7 +227,7 @@ def warm(
     ``after``: a build to wait for first (two builds at once on two cores starve the requests).
     Returns the thread, or None when it is built or being built already.
     """
-    entry, caches = _kept_entry(store, key), _caches(store)
+    entry, caches = _kept_entry(store, key, advance), _caches(store)
     with caches.lock:
         if entry.warming or entry.state is not None:
             return None
@@ -240,6 +246,47 @@ def warm(
             entry.warming = False
 
     thread = threading.Thread(target=run, name=f"ckn-warm-{key}", daemon=True)
+    thread.start()
+    return thread
+
+
+FOLLOW_EVERY_S = 0.05
+"""How often a serving process looks for writes to apply to what it keeps (:func:`follow`)."""
+
+
+def follow(store: GraphStore, stop: threading.Event, every_s: float = FOLLOW_EVERY_S) -> threading.Thread:
+    """Apply writes (this process's or another's) to the kept structures as they land, in a thread.
+
+    A question after a write then finds what it needs up to date instead of applying the write itself
+    first. A structure a request is already bringing up to date is left to it; one that must be built
+    again is left to the next request (or :func:`warm`). Runs until ``stop`` is set.
+    """
+
+    def run() -> None:
+        seen = -1
+        while not stop.wait(every_s):
+            try:
+                version = store.graph_version()
+                if version == seen:
+                    continue
+                store.prepare()  # the store's own (the embedded store's traversal view)
+                with _caches(store).lock:
+                    entries = list(_caches(store).kept.values())
+                for entry in entries:
+                    state, advance = entry.state, entry.advance
+                    if state is None or advance is None or state[0] == version:
+                        continue
+                    if entry.lock.acquire(blocking=False):
+                        try:
+                            _advanced(store, entry, advance)
+                        finally:
+                            entry.lock.release()
+                seen = version
+            except Exception:  # a store away, or a failed update: requests see it themselves
+                log.warning("following the store's writes failed; answers bring themselves up to date")
+                stop.wait(1.0)
+
+    thread = threading.Thread(target=run, name="ckn-follow", daemon=True)
     thread.start()
     return thread
 

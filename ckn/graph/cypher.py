@@ -25,6 +25,10 @@ META = "CknMeta"
 CHECKPOINT = "CknCheckpoint"
 AUDIT = "CknAudit"
 SUPPRESSED = "CknSuppressed"
+KNOWN = "CknKnown"
+"""Kept evidence sums of a colleague on a subject (:mod:`graph.expertise`): not entities of the graph."""
+AHEAD = "CknAhead"
+"""A piece of evidence dated after it was written (:class:`graph.expertise.Ahead`)."""
 
 
 def label(kind: NodeKind | str) -> str:
@@ -75,6 +79,18 @@ MIGRATIONS: dict[int, list[str]] = {
         f"CREATE FULLTEXT INDEX {SEARCH_INDEX} IF NOT EXISTS"
         f" FOR (n:{'|'.join(label(k) for k in SEARCHED)}) ON EACH [n.{SEARCH_PROPERTY}]"
         " OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
+    ],
+    # kept evidence sums (graph.expertise), counted from the stored items in Python
+    4: [
+        f"CREATE CONSTRAINT ckn_known_pair IF NOT EXISTS FOR (k:{KNOWN})"
+        " REQUIRE (k.subject, k.person) IS UNIQUE",
+        f"CREATE INDEX ckn_known_subject IF NOT EXISTS FOR (k:{KNOWN}) ON (k.subject)",
+        f"CREATE INDEX ckn_known_person IF NOT EXISTS FOR (k:{KNOWN}) ON (k.person)",
+        f"CREATE CONSTRAINT ckn_ahead_piece IF NOT EXISTS FOR (a:{AHEAD})"
+        " REQUIRE (a.subject, a.person, a.item) IS UNIQUE",
+        f"CREATE INDEX ckn_ahead_subject IF NOT EXISTS FOR (a:{AHEAD}) ON (a.subject)",
+        f"CREATE INDEX ckn_ahead_person IF NOT EXISTS FOR (a:{AHEAD}) ON (a.person)",
+        f"CREATE INDEX ckn_ahead_item IF NOT EXISTS FOR (a:{AHEAD}) ON (a.item)",
     ],
 }
 """Schema version -> idempotent statements that bring the database to it. Every relationship type
@@ -255,8 +271,9 @@ RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props
 GET_ENTITIES = f"""
 UNWIND $ids AS id
 MATCH (n:{ENTITY} {{id: id}})
-RETURN properties(n) AS props
+RETURN collect(n {{.*, {SEARCH_PROPERTY}: null}}) AS found
 """
+"""Entities by id, in one record, without their search form (a second copy of their text)."""
 
 
 def list_entities(kind: NodeKind | str | None) -> str:
@@ -425,6 +442,124 @@ CALL (t) {{
 WITH t, asked, complaints, examples WHERE asked > 0
 RETURN t.id AS topic, t.name AS name, asked, complaints, examples
 """
+
+RELATION_ENDS = f"""
+UNWIND $ids AS id
+MATCH (n:{ENTITY} {{id: id}})-[r]-(m:{ENTITY})
+WITH DISTINCT r, n, m
+RETURN type(r) AS type, startNode(r).id AS source, endNode(r).id AS target, n._kind AS kind
+"""
+"""Every relation touching some entities, with its type and ends (what deleting them takes away)."""
+
+GET_KINDS = f"UNWIND $ids AS id MATCH (n:{ENTITY} {{id: id}}) RETURN n.id AS id, n._kind AS kind"
+
+ITEMS_AFTER = f"""
+MATCH (n:{ENTITY}) WHERE n.id > $after AND n._kind IN $kinds
+RETURN n.id AS id ORDER BY n.id LIMIT $limit
+"""
+"""The next items in id order (counting the kept sums of a database, a page at a time)."""
+
+KEEP_KNOWN = f"""
+UNWIND $rows AS row
+MERGE (k:{KNOWN} {{subject: row.subject, person: row.person}})
+ON CREATE SET k.n = 0, k.outside = 0, k.dated = 0.0, k.undated = 0.0, k.doc_dated = 0.0, k.doc_undated = 0.0
+SET k.n = k.n + row.n, k.outside = k.outside + row.outside, k.dated = k.dated + row.dated,
+    k.undated = k.undated + row.undated, k.doc_dated = k.doc_dated + row.doc_dated,
+    k.doc_undated = k.doc_undated + row.doc_undated,
+    k.latest = CASE WHEN k.latest IS NULL OR row.latest > k.latest THEN coalesce(row.latest, k.latest)
+                    ELSE k.latest END
+WITH k WHERE k.n <= 0
+DELETE k
+"""
+"""Add a change to the kept sums (:mod:`graph.expertise`); a row with nothing left goes."""
+
+FORGET_KNOWN = f"""
+CALL () {{
+  MATCH (k:{KNOWN} {{person: $id}}) RETURN k UNION MATCH (k:{KNOWN} {{subject: $id}}) RETURN k
+  UNION MATCH (k:{AHEAD} {{person: $id}}) RETURN k UNION MATCH (k:{AHEAD} {{subject: $id}}) RETURN k
+  UNION MATCH (k:{AHEAD} {{item: $id}}) RETURN k
+}}
+DELETE k
+"""
+
+HAS_KEPT_SUMS = f"MATCH (k) WHERE k:{KNOWN} OR k:{AHEAD} RETURN 1 AS found LIMIT 1"
+DROP_KEPT_SUMS = f"MATCH (k) WHERE k:{KNOWN} OR k:{AHEAD} WITH k LIMIT $limit DELETE k"
+
+KEPT_AHEAD = f"UNWIND $items AS item MATCH (a:{AHEAD} {{item: item}}) RETURN DISTINCT a.item AS item"
+"""Which of some items have pieces kept apart as dated ahead."""
+
+KEEP_AHEAD = f"""
+CALL () {{
+  UNWIND $gone AS g
+  MATCH (a:{AHEAD} {{subject: g[1], person: g[0], item: g[2]}})
+  DELETE a
+}}
+CALL () {{
+  UNWIND $rows AS row
+  MERGE (a:{AHEAD} {{subject: row.subject, person: row.person, item: row.item}})
+  SET a.weight = row.weight, a.t = row.t, a.authored = row.authored
+}}
+"""
+"""Replace the pieces dated ahead of the items a write touched."""
+
+KNOWN_ABOUT = f"""
+CALL () {{
+  MATCH (k:{KNOWN} {{subject: $subject}})
+  MATCH (p:{ENTITY} {{id: k.person}})
+  WITH k, p, COUNT {{ (p)-[:AUTHORED|RESOLVED|PARTICIPATED_IN]->() }} AS work
+  RETURN collect([k.person, [k.n, k.outside, k.dated, k.undated, k.doc_dated, k.doc_undated, k.latest],
+                  p.name, [f IN $fields | p[f]], work]) AS rows
+}}
+CALL () {{
+  MATCH (a:{AHEAD} {{subject: $subject}})
+  WITH a ORDER BY a.person, a.item
+  RETURN collect([a.person, a.weight, a.t, a.authored]) AS ahead
+}}
+RETURN rows, ahead
+"""
+"""Everyone's kept sums on a subject, with their names, fields and own work, in one record."""
+
+EVIDENCE_BETWEEN = f"""
+MATCH (s:{ENTITY} {{id: $subject}})
+UNWIND $people AS pid
+MATCH (p:Employee {{id: pid}})
+CALL (p, s) {{
+  MATCH (p)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x)
+  WHERE x = s OR EXISTS {{ (x)-[:ABOUT|DELIVERED_TO]->(s) }}
+     OR (s:Customer AND EXISTS {{ (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) }})
+  RETURN x, type(r) AS t
+  UNION ALL
+  MATCH (x)-[r:ESCALATED_TO]->(p)
+  WHERE EXISTS {{ (x)-[:ABOUT|DELIVERED_TO]->(s) }}
+     OR (s:Customer AND EXISTS {{ (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) }})
+  RETURN x, type(r) AS t
+}}
+WITH p, collect([t, x.id, [k IN $item_fields | x[k]]]) AS acts
+RETURN collect([p.id, p.name, [k IN $person_fields | p[k]], acts]) AS people
+"""
+"""What some colleagues did with the items about one subject, found from their side (see
+:meth:`graph.store.GraphStore.evidence_between`)."""
+
+
+def referrals_below(depth: int) -> str:
+    """The customers within ``depth`` referral steps below one, with every referral out of them.
+
+    A breadth-first shortest-path search in the database; ``depth`` is checked by the caller.
+    """
+    steps = int(depth)
+    return f"""
+MATCH (root:{label(NodeKind.CUSTOMER)} {{id: $id}})
+CALL (root) {{
+  MATCH p = ANY SHORTEST (root)-[:REFERRED]->{{0,{steps}}}(c:{label(NodeKind.CUSTOMER)})
+  RETURN c, length(p) AS d
+}}
+CALL (c) {{
+  OPTIONAL MATCH (c)-[r:REFERRED]->(b:{label(NodeKind.CUSTOMER)})
+  RETURN collect([r.id, b.id, r._prov]) AS out
+}}
+RETURN collect([c.id, d, c.name, [f IN $fields | c[f]], out]) AS reached
+"""
+
 
 EVIDENCE_PEOPLE = f"""
 UNWIND $ids AS pid

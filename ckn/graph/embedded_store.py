@@ -16,6 +16,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import IO, Any
 import networkx as nx
 
 from ckn.graph import evidence as evidence_read
-from ckn.graph import fulltext, traversal
+from ckn.graph import expertise, fulltext, traversal
 from ckn.graph.adjacency import Adjacency
 from ckn.graph.audit import GENESIS, AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
@@ -45,6 +46,8 @@ from ckn.graph.model import (
     utcnow,
 )
 from ckn.graph.store import (
+    ITEM_FIELDS,
+    PERSON_FIELDS,
     WORK_TYPES,
     Changes,
     DeleteResult,
@@ -52,6 +55,7 @@ from ckn.graph.store import (
     Direction,
     EvidenceFacts,
     Hop,
+    KnownAbout,
     Limits,
     Stats,
     TextHit,
@@ -62,7 +66,7 @@ from ckn.graph.writer import WriterLock, holder_name
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Format of the files on disk; bump it with a migration in ``_MIGRATIONS``."""
 
 DB_FILE = "ckn.sqlite3"
@@ -111,6 +115,16 @@ _MIGRATIONS: dict[int, str] = {
     # full-text search (see graph.fulltext): the FTS5 row of each searched item, by the item's id
     4: "CREATE TABLE search_rows (row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);"
     " CREATE VIRTUAL TABLE search USING fts5(body, tokenize = 'unicode61 remove_diacritics 2')",
+    # kept evidence sums (see graph.expertise), counted from the stored items when the store migrates
+    5: "CREATE TABLE known (subject TEXT NOT NULL, person TEXT NOT NULL, n INTEGER NOT NULL,"
+    " outside INTEGER NOT NULL, dated REAL NOT NULL, undated REAL NOT NULL, doc_dated REAL NOT NULL,"
+    " doc_undated REAL NOT NULL, latest REAL, PRIMARY KEY (subject, person)) WITHOUT ROWID;"
+    " CREATE INDEX known_person ON known (person);"
+    " CREATE TABLE ahead (subject TEXT NOT NULL, person TEXT NOT NULL, item TEXT NOT NULL,"
+    " weight REAL NOT NULL, t REAL NOT NULL, authored INTEGER NOT NULL,"
+    " PRIMARY KEY (subject, person, item)) WITHOUT ROWID;"
+    " CREATE INDEX ahead_item ON ahead (item); CREATE INDEX ahead_person ON ahead (person);"
+    " CREATE TABLE work_done (person TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
 }
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
@@ -122,6 +136,37 @@ CHANGES_LISTED_AT_MOST = 20_000
 whoever reads past it builds again (cheaper than applying it, and the log stays small)."""
 CHANGES_APPLIED_AT_MOST = 200_000
 """Relationships a catch-up applies; past that, building again is cheaper (a bulk load ran)."""
+
+_ACTS_ABOUT = (
+    # an account they own: about the customer itself
+    "SELECT source, type, target FROM relations WHERE source IN ({people}) AND type = 'OWNS_ACCOUNT'"
+    " AND target = :subject",
+    # what they did with an item about it: their acts first (a few thousand, not the subject's tens of
+    # thousands of items), each item's own subjects then (the planner would go from the subject's side)
+    "SELECT a.source, a.type, a.target FROM relations a"
+    " CROSS JOIN relations b INDEXED BY relations_source ON b.source = a.target"
+    " WHERE a.source IN ({people}) AND a.type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
+    " AND b.type IN ('ABOUT', 'DELIVERED_TO')"
+    " AND b.target = :subject",
+    # an escalation of an item about it, answered
+    "SELECT a.target, a.type, a.source FROM relations a"
+    " CROSS JOIN relations b INDEXED BY relations_source ON b.source = a.source"
+    " WHERE a.target IN ({people}) AND a.type = 'ESCALATED_TO' AND b.type IN ('ABOUT', 'DELIVERED_TO')"
+    " AND b.target = :subject",
+)
+"""What some colleagues did with the items about one subject (:meth:`EmbeddedStore.evidence_between`)."""
+_ACTS_WITH_CUSTOMER = (
+    # a customer's items: those they took part in or submitted
+    "SELECT a.source, a.type, a.target FROM relations a"
+    " CROSS JOIN relations c INDEXED BY relations_target ON c.target = a.target"
+    " WHERE a.source IN ({people}) AND a.type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
+    " AND c.type IN ('PARTICIPATED_IN', 'SUBMITTED')"
+    " AND c.source = :subject",
+    "SELECT a.target, a.type, a.source FROM relations a"
+    " CROSS JOIN relations c INDEXED BY relations_target ON c.target = a.source"
+    " WHERE a.target IN ({people}) AND a.type = 'ESCALATED_TO' AND c.type IN ('PARTICIPATED_IN', 'SUBMITTED')"
+    " AND c.source = :subject",
+)
 
 AUDIT_FILE = "audit.sqlite"
 """The audit log, beside the store: its appends never wait for an ingest's write transaction."""
@@ -267,6 +312,8 @@ class EmbeddedStore(traversal.Traversals):
                         cur.execute(statement)
                 if target == 4:
                     self._index_stored_texts(cur)
+                if target == 5:
+                    self._count_known(cur)
                 cur.execute("UPDATE ckn_meta SET value = ? WHERE key = 'schema_version'", (str(target),))
 
     @staticmethod
@@ -445,9 +492,13 @@ class EmbeddedStore(traversal.Traversals):
         with self._tx() as cur:
             before = int(self._meta(cur, "graph_version"))
             plan = plan_write(batch, self.get_entities, self._kinds, self.get_relations_by_id)
+            touched, created = expertise.touched_by(plan)
+            touched |= self._touched_by_deletion(cur, plan.delete_entities, plan.delete_relations)
+            was = self._contributions(touched - created, as_kept=True)
             self._persist(cur, plan)
             if plan.delete_entities or plan.delete_relations:
                 self._delete(cur, plan.delete_entities, plan.delete_relations)
+            self._keep_known(cur, expertise.difference(was, self._contributions(touched)))
             if batch.checkpoint is not None:
                 cur.execute(
                     "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
@@ -569,6 +620,85 @@ class EmbeddedStore(traversal.Traversals):
                 cur.execute(sql, (fact, *chunk))
         return len(doomed)
 
+    # -- kept evidence sums (graph.expertise) ---------------------------------------------------------
+
+    def _touched_by_deletion(
+        self, cur: sqlite3.Cursor, entity_ids: Sequence[str], relation_ids: Sequence[str]
+    ) -> set[str]:
+        """The items whose evidence deleting these entities and relations changes."""
+        if not entity_ids and not relation_ids:
+            return set()
+        ends: list[tuple[str, str, str]] = []
+        for chunk in _chunks(sorted(self._doomed(cur, entity_ids, relation_ids))):
+            sql = f"SELECT type, source, target FROM relations WHERE id IN ({_marks(chunk)})"  # noqa: S608
+            ends.extend(cur.execute(sql, chunk))
+        return expertise.touched_items(self._kinds(list(entity_ids)).items(), ends)
+
+    def _contributions(self, items: Collection[str], *, as_kept: bool = False) -> expertise.Counted:
+        """What these items add to the kept sums, as the transaction sees them now.
+
+        ``as_kept``: their pieces dated ahead are those kept apart as such (the state a write finds);
+        else those dated after now (the state it leaves).
+        """
+        if not items:
+            return expertise.Counted()
+        wanted = sorted(items)
+        if as_kept:
+            kept: set[str] = set()
+            for chunk in _chunks(wanted):
+                sql = f"SELECT DISTINCT item FROM ahead WHERE item IN ({_marks(chunk)})"  # noqa: S608
+                kept.update(r[0] for r in self._conn.execute(sql, chunk))
+            ahead: Callable[[str, float], bool] = lambda item, t: item in kept  # noqa: E731
+        else:
+            now = time.time()
+            ahead = lambda item, t: t > now  # noqa: E731
+        facts = evidence_read.gather(self._linked, self._fields, lambda people: {}, (), wanted)
+        return expertise.contributions(facts.about, facts.acts, facts.items, ahead)
+
+    @staticmethod
+    def _keep_known(cur: sqlite3.Cursor, change: expertise.Counted) -> None:
+        """Add a change to the kept sums; a colleague's row on a subject goes when nothing is left of it."""
+        sums, work = change.sums, change.work
+        cur.executemany(
+            "DELETE FROM ahead WHERE person = ? AND subject = ? AND item = ?", sorted(change.gone)
+        )
+        cur.executemany(
+            "INSERT OR REPLACE INTO ahead VALUES (?, ?, ?, ?, ?, ?)",
+            [(s, p, i, a.weight, a.t, int(a.authored)) for (p, s, i), a in sorted(change.ahead.items())],
+        )
+        cur.executemany(
+            "INSERT INTO known VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subject, person) DO UPDATE SET"
+            " n = n + excluded.n, outside = outside + excluded.outside, dated = dated + excluded.dated,"
+            " undated = undated + excluded.undated, doc_dated = doc_dated + excluded.doc_dated,"
+            " doc_undated = doc_undated + excluded.doc_undated,"
+            " latest = CASE WHEN latest IS NULL THEN excluded.latest WHEN excluded.latest IS NULL THEN latest"
+            " ELSE max(latest, excluded.latest) END",
+            [
+                (subject, person, k.n, k.outside, k.dated, k.undated, k.doc_dated, k.doc_undated, k.latest)
+                for (person, subject), k in sorted(sums.items())
+            ],
+        )
+        gone = [(subject, person) for (person, subject), k in sums.items() if k.n < 0]
+        cur.executemany("DELETE FROM known WHERE subject = ? AND person = ? AND n <= 0", gone)
+        cur.executemany(
+            "INSERT INTO work_done VALUES (?, ?) ON CONFLICT (person) DO UPDATE SET n = n + excluded.n",
+            sorted(work.items()),
+        )
+        fewer = [(p,) for p, d in work.items() if d < 0]
+        cur.executemany("DELETE FROM work_done WHERE person = ? AND n <= 0", fewer)
+
+    def _count_known(self, cur: sqlite3.Cursor) -> None:
+        """Count the kept sums of a store written before they existed, a few thousand items at a time."""
+        kinds = [k.value for k in expertise.ITEM_KINDS]
+        after = ""
+        while True:
+            sql = f"SELECT id FROM entities WHERE kind IN ({_marks(kinds)}) AND id > ? ORDER BY id LIMIT 5000"  # noqa: S608
+            items = [r[0] for r in cur.execute(sql, (*kinds, after))]
+            if not items:
+                return
+            self._keep_known(cur, self._contributions(items))
+            after = items[-1]
+
     def delete_source(
         self, *source_ids: str, dry_run: bool = False, keep: Iterable[str] = ()
     ) -> DeleteResult:
@@ -587,7 +717,10 @@ class EmbeddedStore(traversal.Traversals):
             keep_referenced(plan, self.get_relations_by_id(sorted(touching)).values(), source_ids)
             if dry_run:
                 return plan.result(len(self._doomed(cur, plan.delete_entities, plan.delete_relations)))
+            touched = self._touched_by_deletion(cur, plan.delete_entities, plan.delete_relations)
+            was = self._contributions(touched, as_kept=True)
             deleted = self._delete(cur, plan.delete_entities, plan.delete_relations)
+            self._keep_known(cur, expertise.difference(was, self._contributions(touched)))
             trimmed = WritePlan.restating(plan.trimmed_entities, plan.trimmed_relations)
             self._persist(cur, trimmed)
             if deleted or plan.delete_entities or trimmed.changed:
@@ -599,7 +732,13 @@ class EmbeddedStore(traversal.Traversals):
         """See :meth:`graph.store.GraphStore.erase_entity`; also scrubs the WAL so no copy is left."""
         with self._tx() as cur:
             exists = bool(self._kinds([entity_id]))
+            touched = self._touched_by_deletion(cur, [entity_id], []) if exists else set()
+            was = self._contributions(touched, as_kept=True)
             deleted = self._delete(cur, [entity_id], []) if exists else 0
+            self._keep_known(cur, expertise.difference(was, self._contributions(touched)))
+            cur.execute("DELETE FROM known WHERE person = ? OR subject = ?", (entity_id, entity_id))
+            cur.execute("DELETE FROM ahead WHERE person = ?1 OR subject = ?1 OR item = ?1", (entity_id,))
+            cur.execute("DELETE FROM work_done WHERE person = ?", (entity_id,))
             if exists:
                 self._bump(cur)
         # secure_delete zeroed the freed space in the pages; the full-text index still holds the erased
@@ -873,6 +1012,71 @@ class EmbeddedStore(traversal.Traversals):
         """See :meth:`graph.store.GraphStore.evidence`: indexed reads of the relations and fields."""
         with self._locked():
             return evidence_read.gather(self._linked, self._fields, self._work, subject_ids, item_ids)
+
+    def known_about(self, subject_id: str) -> KnownAbout:
+        """See :meth:`graph.store.GraphStore.known_about`: the kept rows, by the subject's key."""
+        with self._locked(), self._snapshot_read():
+            rows = self._conn.execute(
+                "SELECT person, n, outside, dated, undated, doc_dated, doc_undated, latest FROM known"
+                " WHERE subject = ?",
+                (subject_id,),
+            ).fetchall()
+            sums = {r[0]: expertise.Known(*r[1:]) for r in rows}
+            ahead: dict[str, list[expertise.Ahead]] = {}
+            dated_ahead = self._conn.execute(
+                "SELECT person, weight, t, authored FROM ahead WHERE subject = ? ORDER BY person, item",
+                (subject_id,),
+            )
+            for person, weight, t, authored in dated_ahead:
+                ahead.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
+            found = self._fields(sorted(sums), PERSON_FIELDS)
+            work: dict[str, int] = {}
+            for chunk in _chunks(sorted(sums)):
+                sql = f"SELECT person, n FROM work_done WHERE person IN ({_marks(chunk)})"  # noqa: S608
+                work.update(self._conn.execute(sql, chunk))
+        return KnownAbout.model_construct(
+            sums=sums,
+            people={p: {**found[p][2], "name": found[p][1]} for p in sums if p in found},
+            work={p: work.get(p, 0) for p in sums},
+            ahead=ahead,
+        )
+
+    @contextmanager
+    def _snapshot_read(self) -> Iterator[None]:
+        """Reads that see one state of the store (another process's write lands before or after)."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
+    def evidence_between(self, people: Sequence[str], subject_id: str) -> EvidenceFacts:
+        """See :meth:`graph.store.GraphStore.evidence_between`: one indexed join from the colleagues' side."""
+        wanted = list(dict.fromkeys(people))
+        acts: list[tuple[str, str, str]] = []
+        with self._locked():
+            found = self._fields([subject_id, *wanted], PERSON_FIELDS)
+            customer = found.get(subject_id, ("",))[0] == NodeKind.CUSTOMER.value
+            statements = _ACTS_ABOUT + (_ACTS_WITH_CUSTOMER if customer else ())
+            for chunk in _chunks(wanted):
+                named = {f"p{n}": person for n, person in enumerate(chunk)}
+                marks = ", ".join(f":{key}" for key in named)
+                for statement in statements:
+                    acts.extend(
+                        self._conn.execute(statement.format(people=marks), {**named, "subject": subject_id})
+                    )
+            items = sorted({item for _, _, item in acts})
+            values = self._fields(items, ITEM_FIELDS)
+        return EvidenceFacts.model_construct(
+            about=tuple((item, subject_id) for item in items if item in values),
+            acts=tuple(sorted(set(acts))),
+            items={i: {k: v for k, v in values[i][2].items() if v is not None} for i in items if i in values},
+            people={
+                p: {**found[p][2], "name": found[p][1]}
+                for p in wanted
+                if p in found and found[p][0] == NodeKind.EMPLOYEE.value
+            },
+        )
 
     def _linked(
         self, nodes: Sequence[str], types: tuple[RelType, ...], outgoing: bool

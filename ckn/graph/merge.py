@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from ckn.graph.errors import DanglingRelation, SchemaViolation
 from ckn.graph.model import Batch, Entity, NodeKind, Provenance, Relation, check_relation_kinds
-from ckn.graph.store import Counts, DeleteResult, WriteResult
+from ckn.graph.store import ITEM_FIELDS, Counts, DeleteResult, WriteResult
 
 Fact = TypeVar("Fact", Entity, Relation)
 
@@ -147,6 +147,8 @@ class WritePlan:
         self.restated: list[tuple[str, str]] = []
         """``("e", id)`` or ``("r", id)`` of the facts to write that were stored before (their stored
         evidence is replaced; facts created by the batch have none)."""
+        self.redated: list[str] = []
+        """Stored entities whose dates or channel change (what their evidence weighs)."""
         self.entity_counts: dict[Change, int] = dict.fromkeys(Change, 0)
         self.relation_counts: dict[Change, int] = dict.fromkeys(Change, 0)
 
@@ -203,6 +205,9 @@ def plan_write(
             plan.entities.append(merged)
         if change is Change.UPDATED:
             plan.restated.append(("e", entity_id))
+        old = stored.get(entity_id)
+        if old is not None and any(old.props.get(f) != merged.props.get(f) for f in ITEM_FIELDS):
+            plan.redated.append(entity_id)
 
     relations = dedupe(batch.relations)
     endpoints = sorted({r.source for r in relations.values()} | {r.target for r in relations.values()})

@@ -24,12 +24,12 @@ import networkx as nx
 from neo4j import GraphDatabase, ManagedTransaction, Query, RoutingControl
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from ckn.graph import cypher, fulltext, traversal
+from ckn.graph import cypher, expertise, fulltext, traversal
 from ckn.graph.audit import AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
 from ckn.graph.breaker import Breaker
 from ckn.graph.cache import Caches
-from ckn.graph.errors import StoreUnavailable, StoreVersionError
+from ckn.graph.errors import LimitExceeded, NotFound, StoreUnavailable, StoreVersionError
 from ckn.graph.heap import Projection
 from ckn.graph.ids import relation_type_of
 from ckn.graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_write
@@ -47,13 +47,16 @@ from ckn.graph.model import (
 from ckn.graph.store import (
     ITEM_FIELDS,
     PERSON_FIELDS,
+    REFERRAL_FIELDS,
     Changes,
     DeleteResult,
     Demand,
     Direction,
     EvidenceFacts,
     Hop,
+    KnownAbout,
     Limits,
+    Reach,
     Stats,
     TextHit,
     TopicUse,
@@ -167,6 +170,25 @@ def _stored_props(fact: Entity | Relation, fact_id: str, now: str, as_json: Evid
     return stored
 
 
+def _items_read(
+    rows: list[neo4j.Record],
+) -> tuple[set[tuple[str, str]], list[tuple[str, str, str]], dict[str, dict[str, Any]]]:
+    """``about``, ``acts`` and ``items`` (see :class:`graph.store.EvidenceFacts`) of an evidence read."""
+    about: set[tuple[str, str]] = set()
+    acts: list[tuple[str, str, str]] = []
+    items: dict[str, dict[str, Any]] = {}
+    for item, subjects, done, values in rows[0]["items"] if rows else ():
+        about.update((item, subject) for subject in subjects)
+        acts.extend((person, rtype, item) for person, rtype in done)
+        items[item] = {k: v for k, v in zip(ITEM_FIELDS, values, strict=True) if v is not None}
+    return about, acts, items
+
+
+def _confidence(evidence: list[str] | None) -> float:
+    """The best confidence among a fact's stored evidence (as :class:`graph.model.Provenance` JSON)."""
+    return max((float(json.loads(p).get("confidence", 1.0)) for p in evidence or ()), default=1.0)
+
+
 def _q(text: str, timeout: float) -> Query:
     return Query(text, timeout=timeout)
 
@@ -219,12 +241,12 @@ class Neo4jStore(traversal.Traversals):
         except StoreVersionError:
             self._driver.close()
             raise
-        self._migrate()
         self._holder = holder_name()
         self._lease_ms = int(lock_lease_s * 1000)
         self._writer = WriterLock(
             self._take_writer, self._release_writer, self._renew_writer, renew_every_s=lock_lease_s / 4
         )
+        self._migrate()
 
     # -- one writer at a time ------------------------------------------------------------------------
 
@@ -335,12 +357,19 @@ class Neo4jStore(traversal.Traversals):
             delay *= 2
 
     def _commit(
-        self, session: neo4j.Session, tx: neo4j.Transaction, work: Any, new_relations: list[dict[str, Any]]
+        self,
+        session: neo4j.Session,
+        tx: neo4j.Transaction,
+        work: Any,
+        new_relations: list[dict[str, Any]],
+        kept: list[Callable[[Tx], None]],
     ) -> None:
-        """Create a batch's new relations and commit (behind); a transient error writes it again."""
+        """Create a batch's new relations, keep the sums, commit (behind); a transient error: again."""
         try:
             if new_relations:
                 self._run(tx, cypher.CREATE_RELATIONS, rows=new_relations)
+            for keep in kept:
+                keep(tx)
             tx.commit()
             return
         except Exception as exc:
@@ -389,6 +418,8 @@ class Neo4jStore(traversal.Traversals):
                 self._driver.execute_query(_q(statement, self._timeout), database_=self.database)
             if version == 3:
                 self._index_stored_texts()
+            if version == 4:
+                self._count_known()
             self._driver.execute_query(
                 _q(cypher.SET_SCHEMA_VERSION, self._timeout), {"version": version}, database_=self.database
             )
@@ -409,6 +440,7 @@ class Neo4jStore(traversal.Traversals):
     def write(self, batch: Batch) -> WriteResult:
         """See :meth:`graph.store.GraphStore.write`."""
         new_relations: list[dict[str, Any]] = []  # behind: created with the commit
+        kept: list[Callable[[Tx], None]] = []  # behind: the kept sums, after those relations
 
         def work(tx: Tx, defer: bool = False) -> WritePlan:
             nodes: Nodes = {}
@@ -423,6 +455,14 @@ class Neo4jStore(traversal.Traversals):
                 return {r["id"]: NodeKind(r["kind"]) for r in rows}
 
             plan = plan_write(batch, load_entities, load_kinds, lambda ids: self._relations_by_id(tx, ids))
+            touched, created = expertise.touched_by(plan)
+            if plan.delete_entities:  # locked first: no relation to them is added meanwhile
+                self._lock_stored(tx, plan.delete_entities, nodes)
+            touched |= self._touched_by_deletion(tx, plan.delete_entities)
+            touched |= expertise.touched_items((), self._ends(tx, plan.delete_relations))
+            if plan.delete_entities or plan.delete_relations:  # the rest are locked already (endpoints)
+                self._lock_stored(tx, sorted(touched - created), nodes)  # read as they stay
+            was = self._contributions(tx, touched - created, as_kept=True)
             now, as_json = utcnow().isoformat(), EvidenceJson()
             self._persist_entities(tx, plan, nodes, now, as_json)
             if plan.delete_entities or plan.delete_relations:
@@ -439,6 +479,9 @@ class Neo4jStore(traversal.Traversals):
             if plan.changed:
                 self._run(tx, cypher.BUMP_GRAPH_VERSION)
             new_relations[:] = self._persist_relations(tx, plan, nodes, now, as_json, defer=defer)
+            kept[:] = [lambda tx_: self._keep_known(tx_, touched, was)]
+            if not defer or not new_relations:  # else after the new relations, with the commit
+                kept.pop()(tx)
             return plan
 
         if not self._behind.active:
@@ -446,7 +489,7 @@ class Neo4jStore(traversal.Traversals):
             return plan.result()
         self._behind.check()
         session, tx, plan = self._begin(lambda tx_: work(tx_, defer=True))
-        self._behind.submit(lambda: self._commit(session, tx, work, new_relations))
+        self._behind.submit(lambda: self._commit(session, tx, work, new_relations, kept))
         return plan.result()
 
     def _lock_stored(self, tx: Tx, ids: Iterable[str], nodes: Nodes) -> list[neo4j.Record]:
@@ -546,6 +589,147 @@ class Neo4jStore(traversal.Traversals):
         self._run(tx, cypher.DELETE_ENTITIES, ids=entity_ids)
         return len(doomed)
 
+    # -- kept evidence sums (graph.expertise) ---------------------------------------------------------
+
+    def _touched_by_deletion(self, tx: Tx, entity_ids: Sequence[str]) -> set[str]:
+        """The items whose evidence deleting these entities (with their relations) changes."""
+        if not entity_ids:
+            return set()
+        rows = self._run(tx, cypher.RELATION_ENDS, ids=sorted(entity_ids))
+        kinds = self._run(tx, cypher.GET_KINDS, ids=sorted(entity_ids))
+        ends = [(r["type"], r["source"], r["target"]) for r in rows]
+        return expertise.touched_items(((r["id"], r["kind"]) for r in kinds), ends)
+
+    def _ends(self, tx: Tx, relation_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        if not relation_ids:
+            return []
+        return [(r.type, r.source, r.target) for r in self._relations_by_id(tx, relation_ids).values()]
+
+    def _contributions(self, tx: Tx, items: Collection[str], *, as_kept: bool = False) -> expertise.Counted:
+        """What these items add to the kept sums, as the transaction sees them now.
+
+        ``as_kept``: their pieces dated ahead are those kept apart as such (the state a write finds);
+        else those dated after now (the state it leaves).
+        """
+        if not items:
+            return expertise.Counted()
+        found = sorted(items)
+        if as_kept:
+            kept = {r["item"] for r in self._run(tx, cypher.KEPT_AHEAD, items=found)}
+            ahead: Callable[[str, float], bool] = lambda item, t: item in kept  # noqa: E731
+        else:
+            now = time.time()
+            ahead = lambda item, t: t > now  # noqa: E731
+        rows = self._run(tx, cypher.EVIDENCE_ITEMS, subjects=[], items=found, fields=list(ITEM_FIELDS))
+        about, acts, values = _items_read(rows)
+        return expertise.contributions(about, acts, values, ahead)
+
+    def _keep_known(self, tx: Tx, touched: Collection[str], was: expertise.Counted) -> None:
+        """Add to the kept sums what the touched items add now, less what they added before."""
+        change = expertise.difference(was, self._contributions(tx, touched))
+        rows = [
+            {"subject": subject, "person": person, **known.__dict__}
+            for (person, subject), known in sorted(change.sums.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        ]
+        for start in range(0, len(rows), _CHUNK):
+            self._run(tx, cypher.KEEP_KNOWN, rows=rows[start : start + _CHUNK])
+        if change.gone or change.ahead:
+            ahead = [
+                {"person": p, "subject": s, "item": i, "weight": a.weight, "t": a.t, "authored": a.authored}
+                for (p, s, i), a in sorted(change.ahead.items())
+            ]
+            self._run(tx, cypher.KEEP_AHEAD, gone=[list(g) for g in sorted(change.gone)], rows=ahead)
+
+    def _count_known(self) -> None:
+        """Count the kept sums of a database written before they existed, a few thousand items at a time.
+
+        Under the write lock, from nothing: two processes opening the database, or a count cut short
+        and run again, never count a piece twice.
+        """
+        with self.writer(wait_s=self._timeout):
+            if (self._read(cypher.GET_SCHEMA_VERSION)[0]["version"] or 0) >= 4:
+                return  # another process counted them while this one waited
+            while self._read(cypher.HAS_KEPT_SUMS):
+                self._managed_write(lambda tx: self._run(tx, cypher.DROP_KEPT_SUMS, limit=_CHUNK))
+            self._count_items()
+
+    def _count_items(self) -> None:
+        kinds, after = [k.value for k in expertise.ITEM_KINDS], ""
+        while found := self._read(cypher.ITEMS_AFTER, kinds=kinds, after=after, limit=_CHUNK):
+            items = [r["id"] for r in found]
+            self._managed_write(lambda tx, items=items: self._keep_known(tx, items, expertise.Counted()))
+            after = items[-1]
+
+    def referrals_below(self, customer_id: str, *, depth: int) -> Reach:
+        """See :meth:`graph.store.GraphStore.referrals_below`: one breadth-first search in the database."""
+        self.limits.check_depth(depth)
+        rows = self._read(cypher.referrals_below(depth), id=customer_id, fields=list(REFERRAL_FIELDS))
+        reached = rows[0]["reached"] if rows else []
+        if not reached:
+            raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
+        depth_of = {node: d for node, d, *_ in reached}
+        customers: dict[str, dict[str, Any]] = {}
+        referrals: list[tuple[str, str, str, float]] = []
+        for node, d, name, values, out in reached:
+            customers[node] = {
+                "name": name or "",
+                **{k: v for k, v in zip(REFERRAL_FIELDS, values, strict=True) if v is not None},
+            }
+            for relation, target, evidence in out:
+                if relation is not None and (d < depth or target in depth_of):  # the last ones: cycles only
+                    referrals.append((relation, node, target, _confidence(evidence)))
+        if len(referrals) > self.limits.max_expansion:
+            raise LimitExceeded(
+                "the traversal touches too many relationships; lower the depth or name relationship types"
+            )
+        referrals.sort()
+        return Reach.model_construct(customers=customers, referrals=tuple(referrals))
+
+    def known_about(self, subject_id: str) -> KnownAbout:
+        """See :meth:`graph.store.GraphStore.known_about`: the kept nodes, by the subject's index."""
+        rows = self._read(cypher.KNOWN_ABOUT, subject=subject_id, fields=list(PERSON_FIELDS))
+        sums: dict[str, expertise.Known] = {}
+        people: dict[str, dict[str, Any]] = {}
+        work: dict[str, int] = {}
+        ahead: dict[str, list[expertise.Ahead]] = {}
+        for person, weight, t, authored in rows[0]["ahead"] if rows else ():
+            ahead.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
+        for person, counted, name, values, done in rows[0]["rows"] if rows else ():
+            sums[person] = expertise.Known(int(counted[0]), int(counted[1]), *counted[2:])
+            people[person] = {
+                **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
+                "name": name or "",
+            }
+            work[person] = int(done)
+        return KnownAbout.model_construct(sums=sums, people=people, work=work, ahead=ahead)
+
+    def evidence_between(self, people: Sequence[str], subject_id: str) -> EvidenceFacts:
+        """See :meth:`graph.store.GraphStore.evidence_between`: one query from the colleagues' side."""
+        rows = self._read(
+            cypher.EVIDENCE_BETWEEN,
+            subject=subject_id,
+            people=list(dict.fromkeys(people)),
+            item_fields=list(ITEM_FIELDS),
+            person_fields=list(PERSON_FIELDS),
+        )
+        acts: set[tuple[str, str, str]] = set()
+        items: dict[str, dict[str, Any]] = {}
+        found: dict[str, dict[str, Any]] = {}
+        for person, name, values, done in rows[0]["people"] if rows else ():
+            found[person] = {
+                **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
+                "name": name or "",
+            }
+            for rtype, item, fields in done:
+                acts.add((person, rtype, item))
+                items[item] = {k: v for k, v in zip(ITEM_FIELDS, fields, strict=True) if v is not None}
+        return EvidenceFacts.model_construct(
+            about=tuple((item, subject_id) for item in sorted(items)),
+            acts=tuple(sorted(acts)),
+            items=items,
+            people=found,
+        )
+
     def delete_source(
         self, *source_ids: str, dry_run: bool = False, keep: Iterable[str] = ()
     ) -> DeleteResult:
@@ -565,7 +749,13 @@ class Neo4jStore(traversal.Traversals):
             keep_referenced(plan, self._relations_by_id(tx, sorted(touching)).values(), sources)
             if dry_run:
                 return plan.result(len(self._doomed(tx, plan.delete_entities, plan.delete_relations)))
+            self._run(tx, cypher.LOCK_STORED, ids=sorted(plan.delete_entities))
+            touched = self._touched_by_deletion(tx, plan.delete_entities)
+            touched |= expertise.touched_items((), self._ends(tx, plan.delete_relations))
+            self._run(tx, cypher.LOCK_STORED, ids=sorted(touched))
+            was = self._contributions(tx, touched, as_kept=True)
             deleted = self._delete(tx, plan.delete_entities, plan.delete_relations)
+            self._keep_known(tx, touched, was)
             trimmed = WritePlan.restating(plan.trimmed_entities, plan.trimmed_relations)
             self._persist(tx, trimmed)
             if deleted or plan.delete_entities or trimmed.changed:
@@ -585,8 +775,14 @@ class Neo4jStore(traversal.Traversals):
 
         def work(tx: ManagedTransaction) -> DeleteResult:
             if not self._run(tx, cypher.LOCK_STORED, ids=[entity_id]):
+                self._run(tx, cypher.FORGET_KNOWN, id=entity_id)  # whatever is left of it, even if gone
                 return DeleteResult()
+            touched = self._touched_by_deletion(tx, [entity_id])
+            self._run(tx, cypher.LOCK_STORED, ids=sorted(touched))
+            was = self._contributions(tx, touched, as_kept=True)
             deleted = self._delete(tx, [entity_id], [])
+            self._keep_known(tx, touched, was)
+            self._run(tx, cypher.FORGET_KNOWN, id=entity_id)
             self._run(tx, cypher.BUMP_GRAPH_VERSION)
             return DeleteResult(entities_deleted=1, relations_deleted=deleted)
 
@@ -606,8 +802,9 @@ class Neo4jStore(traversal.Traversals):
         found: dict[str, Entity] = {}
         for start in range(0, len(ids), _CHUNK):
             for r in self._read(cypher.GET_ENTITIES, ids=ids[start : start + _CHUNK]):
-                entity = _entity(r["props"])
-                found[entity.id] = entity
+                for props in r["found"]:
+                    entity = _entity(props)
+                    found[entity.id] = entity
         return found
 
     def list_entities(
@@ -764,13 +961,7 @@ class Neo4jStore(traversal.Traversals):
             items=list(dict.fromkeys(item_ids)),
             fields=list(ITEM_FIELDS),
         )
-        about: set[tuple[str, str]] = set()
-        acts: list[tuple[str, str, str]] = []
-        items: dict[str, dict[str, Any]] = {}
-        for item, subjects, done, values in rows[0]["items"] if rows else ():
-            about.update((item, subject) for subject in subjects)
-            acts.extend((person, rtype, item) for person, rtype in done)
-            items[item] = {k: v for k, v in zip(ITEM_FIELDS, values, strict=True) if v is not None}
+        about, acts, items = _items_read(rows)
         people: dict[str, dict[str, Any]] = {}
         work: dict[str, int] = {}
         found = self._read(

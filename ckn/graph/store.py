@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ckn.graph.audit import AuditEntry
 from ckn.graph.errors import LimitExceeded
+from ckn.graph.expertise import Ahead, Known
 from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
 
 T = TypeVar("T")
@@ -145,6 +146,32 @@ class EvidenceFacts(_Result):
     """Each acting colleague's ``name`` and :data:`PERSON_FIELDS` that are set."""
     work: dict[str, int] = Field(default_factory=dict)
     """Each acting colleague's relationships of their own work (:data:`WORK_TYPES`), on every subject."""
+
+
+class KnownAbout(_Result):
+    """What :meth:`GraphStore.known_about` reads: the kept sums of everyone's evidence on one subject."""
+
+    sums: dict[str, Known] = Field(default_factory=dict)
+    """Each colleague with evidence on it: their sums (:class:`graph.expertise.Known`)."""
+    people: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Each of them: ``name`` and :data:`PERSON_FIELDS` that are set."""
+    work: dict[str, int] = Field(default_factory=dict)
+    """Each of them: relationships of their own work (:data:`WORK_TYPES`), on every subject."""
+    ahead: dict[str, list[Ahead]] = Field(default_factory=dict)
+    """Each one's pieces dated after they were written (counted in ``sums``, weighed apart)."""
+
+
+class Reach(_Result):
+    """What :meth:`GraphStore.referrals_below` reads: customers some referral steps below one."""
+
+    customers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Each customer reached: ``name`` and :data:`REFERRAL_FIELDS` that are set."""
+    referrals: tuple[tuple[str, str, str, float], ...] = ()
+    """``(relation id, referrer, referred, confidence)``: the best confidence of its evidence."""
+
+
+REFERRAL_FIELDS = ("lifetime_value", "acquired_at")
+"""What referral answers read of a customer besides the name."""
 
 
 ABOUT_TYPES = (RelType.ABOUT, RelType.DELIVERED_TO)
@@ -417,6 +444,34 @@ class GraphStore(Protocol):
 
         Read where the data lives, bounded by the subjects' neighbourhood: what expert questions on
         a few subjects need, without any whole-graph structure.
+        """
+        ...
+
+    def referrals_below(self, customer_id: str, *, depth: int) -> Reach:
+        """The customers reached by following referrals down from one, at most ``depth`` steps.
+
+        With every referral out of a customer fewer than ``depth`` steps down, and the referrals among
+        the customers reached out of those ``depth`` steps down (the cycles). Costs what it reaches.
+
+        Raises:
+            NotFound: no such customer.
+            LimitExceeded: more referrals than the expansion cap.
+
+        """
+        ...
+
+    def known_about(self, subject_id: str) -> KnownAbout:
+        """Everyone's kept evidence sums on one subject (:mod:`graph.expertise`), with their names.
+
+        Read from what each write keeps in step: a few hundred rows, however much evidence there is.
+        """
+        ...
+
+    def evidence_between(self, people: Sequence[str], subject_id: str) -> EvidenceFacts:
+        """The evidence of these colleagues about one subject: their acts on the items about it.
+
+        Bounded by the colleagues' own work (what an expert answer shows for its first few).
+        ``work`` is not filled.
         """
         ...
 

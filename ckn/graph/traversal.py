@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 
 from ckn.graph.errors import LimitExceeded, NotFound
-from ckn.graph.model import RelType, as_type
-from ckn.graph.store import Deadline, Direction, GraphStore, Hop, Path, Subgraph
+from ckn.graph.model import NodeKind, RelType, as_type
+from ckn.graph.store import REFERRAL_FIELDS, Deadline, Direction, GraphStore, Hop, Path, Reach, Subgraph
 
 
 def _other(hop: Hop, node: str) -> str:
@@ -241,6 +241,40 @@ def paths(
     return found[:limit]
 
 
+def referrals_below(store: GraphStore, customer_id: str, depth: int) -> Reach:
+    """See :meth:`graph.store.GraphStore.referrals_below`: a step at a time, over ``expand``."""
+    store.limits.check_depth(depth)
+    customer = store.get_entity(customer_id)
+    if customer is None or customer.kind is not NodeKind.CUSTOMER:
+        raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
+    budget = _Budget(store)
+    seen, frontier = {customer_id}, [customer_id]
+    hops: dict[str, Hop] = {}
+    for level in range(depth + 1):
+        last = level == depth  # the links among the customers reached, for the cycles
+        found = store.expand(
+            frontier, types=[RelType.REFERRED], direction=Direction.OUT, towards=seen if last else None
+        )
+        budget.spend(found)
+        hops.update((h.relation_id, h) for h in found)
+        frontier = sorted({h.target for h in found} - seen)
+        seen.update(frontier)
+        if not frontier or last:
+            break
+    entities = store.get_entities(sorted(seen))
+    relations = store.get_relations_by_id(sorted(hops))
+    return Reach.model_construct(
+        customers={
+            e.id: {"name": e.name, **{f: e.props[f] for f in REFERRAL_FIELDS if e.props.get(f) is not None}}
+            for e in entities.values()
+        },
+        referrals=tuple(
+            (r.id, r.source, r.target, max((p.confidence for p in r.provenance), default=1.0))
+            for r in sorted(relations.values(), key=lambda r: r.id)
+        ),
+    )
+
+
 class Traversals:
     """Neighbourhoods and paths, mixed into both adapters.
 
@@ -259,6 +293,11 @@ class Traversals:
         """See :meth:`graph.store.GraphStore.neighbourhood`."""
         store: GraphStore = self  # type: ignore[assignment]
         return neighbourhood(store, entity_id, depth=depth, types=types, direction=direction, limit=limit)
+
+    def referrals_below(self, customer_id: str, *, depth: int) -> Reach:
+        """See :meth:`graph.store.GraphStore.referrals_below`."""
+        store: GraphStore = self  # type: ignore[assignment]
+        return referrals_below(store, customer_id, depth)
 
     def paths(
         self,

@@ -37,10 +37,9 @@ import networkx as nx
 
 from ckn.graph.cache import Tier, cached
 from ckn.graph.errors import InvalidInput
+from ckn.graph.expertise import moment, truthy
 from ckn.graph.model import NodeKind, RelType
 from ckn.graph.store import GraphStore
-from ckn.queries.common import moment
-from ckn.queries.evidence import truthy
 
 NETWORKS = (
     "referral",

@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.model import Entity, NodeKind
 from ckn.graph.store import GraphStore
-
-
-def moment(props: dict[str, Any], *keys: str) -> datetime | None:
-    """The first of ``keys`` that holds an ISO date or time, as an aware datetime (UTC when unzoned)."""
-    for key in keys:
-        value = props.get(key)
-        if isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
 
 
 def require(store: GraphStore, entity_id: str, kind: NodeKind) -> Entity:

@@ -41,7 +41,8 @@ def customer_360(
     now = now or datetime.now(UTC)
     me = require(store, customer_id, NodeKind.CUSTOMER)
     hops = store.expand([customer_id], types=None, direction=Direction.BOTH)
-    relations = store.get_relations_by_id([h.relation_id for h in hops])
+    with_values = {RelType.OWNS_ACCOUNT, RelType.PURCHASED}  # the only ones whose own values are shown
+    relations = store.get_relations_by_id([h.relation_id for h in hops if h.type in with_values])
     others = store.get_entities(sorted({h.source for h in hops} | {h.target for h in hops}))
 
     def linked(rtype: RelType, outgoing: bool) -> list[tuple[Any, Any]]:
@@ -55,14 +56,14 @@ def customer_360(
 
     interactions = [e for e, _ in linked(RelType.PARTICIPATED_IN, True)]
     feedback = [e for e, _ in linked(RelType.SUBMITTED, True)]
-    resolved = {
-        h.target
-        for h in store.expand([f.id for f in feedback], types=[RelType.RESOLVED], direction=Direction.IN)
-    }
-    asked = store.expand(
-        [e.id for e in interactions + feedback], types=[RelType.ABOUT], direction=Direction.OUT
+    around = store.expand(  # one step: who resolved the feedback, what everything was about
+        [e.id for e in interactions + feedback],
+        types=[RelType.RESOLVED, RelType.ABOUT],
+        direction=Direction.BOTH,
     )
-    subjects = store.get_entities(sorted({h.target for h in asked}))
+    mine = {f.id for f in feedback}
+    resolved = {h.target for h in around if h.type is RelType.RESOLVED and h.target in mine}
+    subjects = store.get_entities(sorted({h.target for h in around if h.type is RelType.ABOUT}))
     purchases = [(p, r) for p, r in linked(RelType.PURCHASED, True)]
     owners = [
         {

@@ -28,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ckn.graph.cache import current, maintained, warm
+from ckn.graph.expertise import KINDS, WEIGHTS, WORK_CODES, code, moment, truthy
+from ckn.graph.expertise import when as date_of
 from ckn.graph.model import NodeKind, RelType
 from ckn.graph.store import (
     ABOUT_TYPES,
@@ -39,27 +41,8 @@ from ckn.graph.store import (
     EvidenceFacts,
     GraphStore,
 )
-from ckn.queries.common import moment
 
-WEIGHTS: dict[str, float] = {
-    "authored": 3.0,
-    "owns_account": 3.0,
-    "escalation_answered": 2.5,
-    "resolved": 2.0,
-    "meeting": 1.5,
-    "interaction": 1.0,
-}
-"""What one piece of evidence is worth before it decays."""
-KINDS = tuple(WEIGHTS)
-"""Kinds of evidence; rows store their index."""
 BASE_WEIGHT = np.array([WEIGHTS[k] for k in KINDS])
-AUTHORED = KINDS.index("authored")
-_DEEP_CHANNELS = frozenset({"meeting", "visit"})
-
-
-def truthy(value: object) -> bool:
-    """A yes in any of the ways CRM exports write it."""
-    return value is True or str(value).strip().lower() in {"true", "yes", "1", "是", "y"}
 
 
 @dataclass(frozen=True)
@@ -130,6 +113,11 @@ def prepare(store: GraphStore) -> threading.Thread | None:
     return warm(store, _KEY, *_kept(store))
 
 
+def kept_index(store: GraphStore) -> EvidenceIndex | None:
+    """The index kept in step with the graph, when the store keeps one and it is built (else None)."""
+    return None if store.answers_in_place else current(store, _KEY, *_kept(store))
+
+
 def evidence_about(store: GraphStore, subject_ids: Sequence[str]) -> EvidenceIndex:
     """The evidence to answer a question on these subjects with.
 
@@ -155,9 +143,6 @@ _KINDS = (
     NodeKind.KNOWLEDGE_ITEM,
 )
 _TYPES = (*ABOUT_TYPES, *CUSTOMER_ITEM_TYPES, *ACT_TYPES)
-_ACT_KIND = {"AUTHORED": "authored", "RESOLVED": "resolved", "PARTICIPATED_IN": "interaction"}
-_OTHER_KIND = {"ESCALATED_TO": "escalation_answered", "OWNS_ACCOUNT": "owns_account"}
-_WORK_CODES = frozenset(KINDS.index(k) for k in ("authored", "resolved", "meeting", "interaction"))
 
 
 def _build(store: GraphStore) -> EvidenceIndex:
@@ -217,7 +202,7 @@ def _assemble(
     persons = sorted(p for p, values in people.items() if not truthy(values.get("expertise_opt_out")))
     person_of = {p: i for i, p in enumerate(persons)}
     coded = [
-        (person_of[p], _code(rtype, items.get(item, {})), item) for p, rtype, item in acts if p in person_of
+        (person_of[p], code(rtype, items.get(item, {})), item) for p, rtype, item in acts if p in person_of
     ]
     names = sorted({item for _, _, item in coded})
     item_of = {item: i for i, item in enumerate(names)}
@@ -227,7 +212,7 @@ def _assemble(
         left_at=[moment(people[p], "left_at") for p in persons],
         work=np.array([work.get(p, 0) for p in persons], np.int64),
         items=names,
-        when=np.array([_when(items.get(i, {})) for i in names], np.float64),
+        when=np.array([date_of(items.get(i, {})) for i in names], np.float64),
         subjects={},
         person_of=person_of,
         item_of=item_of,
@@ -286,9 +271,9 @@ def advance(store: GraphStore, index: EvidenceIndex, changes: Changes) -> Eviden
     when[: len(index.when)] = index.when
     for item, values in facts.items.items():
         if item in index.item_of:
-            when[index.item_of[item]] = _when(values)
+            when[index.item_of[item]] = date_of(values)
     coded = [
-        (index.person_of[p], _code(rtype, facts.items.get(item, {})), index.item_of[item])
+        (index.person_of[p], code(rtype, facts.items.get(item, {})), index.item_of[item])
         for p, rtype, item in facts.acts
         if p in index.person_of
     ]
@@ -353,27 +338,15 @@ _TO_ITEM = frozenset({*CUSTOMER_ITEM_TYPES, *ACT_TYPES} - {RelType.ESCALATED_TO}
 _ROW_FIELDS = ("person", "item", "kind", "in_work")
 
 
-def _code(rtype: str, item: dict[str, Any]) -> int:
-    kind = _ACT_KIND.get(rtype) or _OTHER_KIND[rtype]
-    if kind == "interaction" and item.get("channel") in _DEEP_CHANNELS:
-        kind = "meeting"
-    return KINDS.index(kind)
-
-
-def _when(item: dict[str, Any]) -> float:
-    found = moment(item, "occurred_at", "submitted_at", "created_at")
-    return found.timestamp() if found else float("nan")
-
-
 def _rows_by_subject(
     about: Iterable[tuple[str, str]], item_of: dict[str, int], coded: Iterable[tuple[int, int, int]]
 ) -> dict[str, Rows]:
     """Acts on items (``(person, kind, item)`` numbers) as rows of each subject their items are about."""
     by_item: dict[int, list[int]] = {}
     own: set[int] = set()
-    for p, code, i in coded:
-        by_item.setdefault(i, []).append(p << 35 | i << 3 | code)
-        if code in _WORK_CODES:
+    for p, kind, i in coded:
+        by_item.setdefault(i, []).append(p << 35 | i << 3 | kind)
+        if kind in WORK_CODES:
             own.add(p << 32 | i)
     subjects: list[str] = []
     subject_of: dict[str, int] = {}

@@ -11,6 +11,7 @@ about everything, come first.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,16 +19,19 @@ from datetime import UTC, datetime
 import numpy as np
 
 from ckn.graph.errors import InvalidInput, NotFound
+from ckn.graph.expertise import AUTHORED, KEPT_HALF_LIFE_DAYS, KINDS, WEIGHTS, moment, truthy
 from ckn.graph.model import Entity, NodeKind
 from ckn.graph.store import GraphStore
-from ckn.queries.common import moment
-from ckn.queries.evidence import AUTHORED, KINDS, WEIGHTS, EvidenceIndex, Rows, decayed, evidence_about
+from ckn.queries.evidence import EvidenceIndex, Rows, assemble, decayed, kept_index
 
 __all__ = ["DEFAULT_HALF_LIFE_DAYS", "WEIGHTS", "Evidence", "Expert", "experts", "has_left", "subjects_in"]
 
-DEFAULT_HALF_LIFE_DAYS = 365.0
+DEFAULT_HALF_LIFE_DAYS = KEPT_HALF_LIFE_DAYS
 EVIDENCE_SHOWN = 20
 """Pieces of evidence listed per person (strongest first); ``evidence_count`` says how many there are."""
+SUBJECT_SIDE_AT_MOST = 1.0
+"""The evidence an answer shows is read from the subject's items while they are at most this many
+times what the colleagues shown did (on anything); past that, from what those colleagues did."""
 
 
 @dataclass(frozen=True)
@@ -108,13 +112,58 @@ def experts(
             raise InvalidInput(
                 f"{sid} is a {subjects[sid].kind.value}; ask about a product, topic or customer"
             )
-    index = evidence_about(store, wanted)
+    index = kept_index(store)
+    if index is None and len(wanted) == 1 and half_life_days == KEPT_HALF_LIFE_DAYS:
+        found = from_kept_sums(
+            store,
+            wanted[0],
+            now=now,
+            include_left=include_left,
+            limit=limit,
+            evidence_shown=evidence_shown,
+            evidence_for=evidence_for,
+            min_strength=min_strength,
+            among=among,
+        )
+        if found is not None:
+            return found
+    return from_evidence(
+        store,
+        wanted,
+        index or assemble(store.evidence(wanted)),
+        now=now,
+        half_life_days=half_life_days,
+        include_left=include_left,
+        limit=limit,
+        evidence_shown=evidence_shown,
+        evidence_for=evidence_for,
+        min_strength=min_strength,
+        among=among,
+    )
+
+
+def from_evidence(
+    store: GraphStore,
+    wanted: list[str],
+    index: EvidenceIndex,
+    *,
+    now: datetime,
+    half_life_days: float,
+    include_left: bool,
+    limit: int,
+    evidence_shown: int,
+    evidence_for: int | None,
+    min_strength: float,
+    among: set[str] | None,
+) -> list[Expert]:
+    """:func:`experts` from each piece of evidence on the subjects (``index``): the reference answer."""
     parts = [index.rows(sid) for sid in wanted]
     rows = Rows(
         *(np.concatenate([getattr(p, f) for p in parts]) for f in ("person", "item", "kind", "in_work"))
     )
     subject_of = np.concatenate([np.full(len(p.person), i, np.int32) for i, p in enumerate(parts)])
-    weight = np.round(decayed(index, rows, now, half_life_days), 4)
+    raw = decayed(index, rows, now, half_life_days)
+    weight = np.round(raw, 4)  # as shown
     # one piece of evidence per person and item (the strongest, when an item is about several subjects)
     if len(parts) == 1:  # one subject: its rows are already one per person and item
         first = np.arange(len(rows.person))
@@ -123,7 +172,7 @@ def experts(
         order = np.lexsort((-weight, pair))
         first = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
     n_people = len(index.people)
-    person, counted = rows.person[first], weight[first]
+    person, counted = rows.person[first], raw[first]
     strength = np.bincount(person, weights=counted, minlength=n_people)
     documented = np.bincount(
         person, weights=np.where(rows.kind[first] == AUTHORED, counted, 0.0), minlength=n_people
@@ -137,31 +186,116 @@ def experts(
     focus = np.where(everything > 0, on_subject / np.maximum(everything, 1), 1.0)
     score = np.log1p(strength) * coverage**2 * (0.5 + 0.5 * focus)
 
-    ranked: list[Expert] = []
     eligible = np.flatnonzero((on_subject > 0) & (strength >= min_strength))
-    if among is not None:
-        eligible = np.array([p for p in eligible if index.people[p] in among], dtype=np.int64)
-    for p in sorted(eligible, key=lambda p: (-round(float(score[p]), 4), index.people[p])):
-        left_at = index.left_at[p]
-        left = left_at is not None and left_at <= now
+    ranked = _ranked(
+        [
+            _Scored(index.people[p], index.names[p], index.left_at[p], float(score[p]), float(focus[p]),
+                    float(strength[p]), float(documented[p]), int(on_subject[p]))
+            for p in eligible
+        ],
+        now, include_left, limit, among,
+    )  # fmt: skip
+    shown_to = ranked if evidence_for is None else ranked[:evidence_for]
+    _attach_evidence(store, index, shown_to, rows, subject_of, weight, wanted, evidence_shown)
+    return ranked
+
+
+@dataclass(frozen=True)
+class _Scored:
+    person: str
+    name: str
+    left_at: datetime | None
+    score: float
+    focus: float
+    strength: float
+    documented: float
+    count: int
+
+
+def _ranked(
+    scored: list[_Scored], now: datetime, include_left: bool, limit: int, among: set[str] | None
+) -> list[Expert]:
+    """The first ``limit`` by score (then id), people who left left out unless asked for."""
+    ranked: list[Expert] = []
+    chosen = scored if among is None else [s for s in scored if s.person in among]
+    for s in sorted(chosen, key=lambda s: (-round(s.score, 4), s.person)):
+        left = s.left_at is not None and s.left_at <= now
         if left and not include_left:
             continue
         ranked.append(
             Expert(
-                index.people[p],
-                index.names[p],
-                score=round(float(score[p]), 4),
+                s.person,
+                s.name,
+                score=round(s.score, 4),
                 left=left,
-                focus=round(float(focus[p]), 4),
-                strength=round(float(strength[p]), 4),
-                documented=round(float(documented[p]), 4),
-                evidence_count=int(on_subject[p]),
+                focus=round(s.focus, 4),
+                strength=round(s.strength, 4),
+                documented=round(s.documented, 4),
+                evidence_count=s.count,
             )
         )
         if len(ranked) == limit:
             break
+    return ranked
+
+
+def from_kept_sums(
+    store: GraphStore,
+    subject_id: str,
+    *,
+    now: datetime,
+    include_left: bool = False,
+    limit: int = 10,
+    evidence_shown: int = EVIDENCE_SHOWN,
+    evidence_for: int | None = None,
+    min_strength: float = 0.0,
+    among: set[str] | None = None,
+) -> list[Expert] | None:
+    """:func:`experts` on one subject from the kept sums (:mod:`graph.expertise`), at the kept half-life.
+
+    Reads everyone's sums on the subject, then the evidence of the first few ranked only. None when
+    the sums cannot answer: ``now`` is before a date they hold (a question about the past, whose
+    evidence dated after it must weigh no more than its kind).
+    """
+    known = store.known_about(subject_id)
+    moment_s = now.timestamp()
+    if any(k.latest is not None and k.latest > moment_s for k in known.sums.values()):
+        return None
+    scored = []
+    for person, sums in known.sums.items():
+        values = known.people.get(person)
+        if values is None or truthy(values.get("expertise_opt_out")) or sums.n <= 0:
+            continue
+        strength, documented = sums.strength(moment_s)
+        for piece in known.ahead.get(person, ()):  # dated after it was written: weighed on its own
+            strength += piece.at(moment_s)
+            documented += piece.at(moment_s) if piece.authored else 0.0
+        if strength < min_strength:
+            continue
+        everything = known.work.get(person, 0) + sums.outside
+        focus = sums.n / max(everything, 1) if everything > 0 else 1.0
+        score = math.log1p(strength) * (0.5 + 0.5 * focus)
+        name = str(values.get("name") or person)
+        scored.append(
+            _Scored(person, name, moment(values, "left_at"), score, focus, strength, documented, sums.n)
+        )
+    ranked = _ranked(scored, now, include_left, limit, among)
     shown_to = ranked if evidence_for is None else ranked[:evidence_for]
-    _attach_evidence(store, index, shown_to, rows, subject_of, weight, wanted, evidence_shown)
+    if evidence_shown == 0 or not shown_to:
+        for expert in shown_to:
+            expert.subjects = [subject_id]
+        return ranked
+    # from whichever side is smaller: every piece of evidence on the subject, or everything they did
+    pieces = sum(k.n for k in known.sums.values())
+    their_work = sum(known.work.get(e.employee_id, 0) + known.sums[e.employee_id].outside for e in shown_to)
+    if pieces <= SUBJECT_SIDE_AT_MOST * their_work:
+        index = assemble(store.evidence([subject_id]))
+    else:
+        index = assemble(store.evidence_between([e.employee_id for e in shown_to], subject_id))
+    rows = index.rows(subject_id)
+    weight = np.round(decayed(index, rows, now, KEPT_HALF_LIFE_DAYS), 4)
+    subject_of = np.zeros(len(rows.person), np.int32)
+    _attach_evidence(store, index, shown_to, rows, subject_of, weight, [subject_id], evidence_shown)
     return ranked
 
 
@@ -187,7 +321,10 @@ def _attach_evidence(
     grouped = rows.person[by_person]
     chosen: dict[str, list[tuple[int, int, float, tuple[str, ...]]]] = {}
     for expert in ranked:
-        number = person_number[expert.employee_id]
+        number = person_number.get(expert.employee_id)
+        if number is None:  # nothing of theirs left to show (a write landed between two reads)
+            expert.subjects, chosen[expert.employee_id] = list(subjects), []
+            continue
         mine = by_person[np.searchsorted(grouped, number) : np.searchsorted(grouped, number, side="right")]
         expert.subjects = [subjects[i] for i in np.unique(subject_of[mine])]
         if shown == 0:

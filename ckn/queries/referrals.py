@@ -11,10 +11,10 @@ from typing import Any
 import networkx as nx
 
 from ckn.graph.cache import Tier, cached, current, maintained, warm
-from ckn.graph.errors import InvalidInput, LimitExceeded, NotFound
+from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.ids import BULK_PREFIXES
 from ckn.graph.model import NodeKind, RelType
-from ckn.graph.store import Changes, Direction, GraphStore, Hop
+from ckn.graph.store import Changes, Direction, GraphStore
 
 
 def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -> list[str]:
@@ -202,35 +202,12 @@ def referral_tree(
 
 def _reached(store: GraphStore, customer_id: str, max_depth: int) -> nx.MultiDiGraph:
     """The referrals within ``max_depth`` steps below a customer, as :func:`_referral_graph` has them."""
-    customer = store.get_entity(customer_id)
-    if customer is None or customer.kind is not NodeKind.CUSTOMER:
-        raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
-    deadline, left = store.limits.deadline(), store.limits.max_expansion
-    seen, frontier = {customer_id}, [customer_id]
-    hops: dict[str, Hop] = {}
-    for level in range(max_depth + 1):
-        last = level == max_depth  # the links among the customers reached, for the cycles
-        found = store.expand(
-            frontier, types=[RelType.REFERRED], direction=Direction.OUT, towards=seen if last else None
-        )
-        deadline.check()
-        left -= len(found)
-        if left < 0:
-            raise LimitExceeded(
-                "the referral tree touches too many relationships; lower the depth",
-                max_expansion=store.limits.max_expansion,
-            )
-        hops.update((h.relation_id, h) for h in found)
-        frontier = sorted({h.target for h in found} - seen)
-        seen.update(frontier)
-        if not frontier or last:
-            break
+    reach = store.referrals_below(customer_id, depth=max_depth)
     graph = nx.MultiDiGraph()
-    for entity in sorted(store.get_entities(sorted(seen)).values(), key=lambda e: e.id):
-        graph.add_node(entity.id, **entity.props, name=entity.name)
-    for relation in sorted(store.get_relations_by_id(sorted(hops)).values(), key=lambda r: r.id):
-        confidence = max((p.confidence for p in relation.provenance), default=1.0)
-        graph.add_edge(relation.source, relation.target, key=relation.id, confidence=confidence)
+    for customer, values in sorted(reach.customers.items()):
+        graph.add_node(customer, **values)
+    for relation, source, target, confidence in reach.referrals:
+        graph.add_edge(source, target, key=relation, confidence=confidence)
     return graph
 
 

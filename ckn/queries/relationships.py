@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ckn.graph.expertise import moment
 from ckn.graph.model import Entity, NodeKind, RelType
 from ckn.graph.store import Direction, GraphStore
-from ckn.queries.common import moment, require
+from ckn.queries.common import require
 from ckn.queries.experts import DEFAULT_HALF_LIFE_DAYS, has_left
 
 CHANNEL_DEPTH = {

@@ -10,11 +10,13 @@ import pytest
 
 from ckn.api.answers import AnalysisOptions, analysis_answer, experts_answer
 from ckn.api.demo import load_sample
-from ckn.graph.cache import Tier, cached
+from ckn.graph.cache import Tier, cached, follow
 from ckn.graph.errors import Computing
+from ckn.graph.model import Batch
 from ckn.graph.settings import Settings
 from ckn.graph.store import GraphStore, Limits
 from ckn.queries import evidence
+from tests.factories import customer
 
 
 def test_many_distinct_analysis_requests_keep_the_evidence_index(
@@ -57,3 +59,29 @@ def test_a_request_does_not_wait_past_its_budget_for_what_another_is_computing(
 
     assert int(waited.value.headers["Retry-After"]) >= 1
     assert cached(store, ("slow",), lambda: "not this", Tier.PROJECTION) == "projection"  # then kept
+
+
+def test_a_serving_process_applies_writes_from_another_as_they_land(
+    store_factory: Callable[..., GraphStore], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept structures follow the writes, so the next question does not apply them itself."""
+    served = store_factory()
+    load_sample(served, tmp_path / "quarantine")
+    kept = evidence.evidence_index(served)
+    stop = threading.Event()
+    follow(served, stop, every_s=0.01)
+    try:
+        other = store_factory()
+        other.write(Batch(entities=(customer("customer:new-follow", "新客户 Followed"),)))
+        version = other.graph_version()
+        entry = served.caches.kept[("evidence-index",)]
+        for _ in range(500):  # applied in the background (at most five seconds)
+            if served.answers_in_place or (entry.state and entry.state[0] == version):
+                break
+            stop.wait(0.01)
+        monkeypatch.setattr(evidence, "advance", lambda *a: pytest.fail("the question applied the write"))
+        assert experts_answer(served, Settings(), "X200")["experts"]
+        if not served.answers_in_place:
+            assert entry.state is not None and entry.state[0] == version and entry.state[1] is not kept
+    finally:
+        stop.set()

@@ -16,12 +16,13 @@ import pytest
 
 from ckn.api.understand import _resolver, entity_ref, subjects_of
 from ckn.graph.errors import NotFound
+from ckn.graph.expertise import KINDS
 from ckn.graph.model import Batch, NodeKind, RelType
 from ckn.graph.store import GraphStore
 from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
 from ckn.queries import evidence
-from ckn.queries.evidence import KINDS, EvidenceIndex, assemble, evidence_index
+from ckn.queries.evidence import EvidenceIndex, assemble, evidence_index
 from ckn.queries.experts import experts
 from ckn.queries.knowledge import _gaps, gaps
 from tests.contract.conftest import NOW, _item
@@ -84,8 +85,8 @@ def test_experts_answer_from_the_store_as_from_the_oracle(
     native = [experts(planted, [s], now=NOW, include_left=True) for s in subjects]
     native.append(experts(planted, subjects[:2], now=NOW))
     oracle_index = evidence._build(planted)
-    monkeypatch.setattr(evidence, "evidence_about", lambda store, ids: oracle_index)
-    monkeypatch.setattr("ckn.queries.experts.evidence_about", lambda store, ids: oracle_index)
+    monkeypatch.setattr(evidence, "kept_index", lambda store: oracle_index)
+    monkeypatch.setattr("ckn.queries.experts.kept_index", lambda store: oracle_index)
     oracle = [experts(planted, [s], now=NOW, include_left=True) for s in subjects]
     oracle.append(experts(planted, subjects[:2], now=NOW))
     assert native == oracle

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ckn.graph import traversal
 from ckn.graph.errors import LimitExceeded, NotFound
 from ckn.graph.model import Batch, Provenance, RelType
 from ckn.graph.store import GraphStore
@@ -146,6 +147,10 @@ def test_bounds_and_unknown_customers(referrals: GraphStore) -> None:
         referral_tree(referrals, "customer:R", max_depth=7)
     with pytest.raises(NotFound):
         referral_tree(referrals, "customer:nobody")
+    with pytest.raises(NotFound):
+        referrals.referrals_below("customer:nobody", depth=2)
+    with pytest.raises(LimitExceeded):
+        referrals.referrals_below("customer:R", depth=7)
 
 
 def _assert_trees_equal_the_oracle(store: GraphStore) -> int:
@@ -155,7 +160,8 @@ def _assert_trees_equal_the_oracle(store: GraphStore) -> int:
     for top in referrers:
         for depth in (1, 2, 6):
             oracle = _tree(whole, top, depth, 20)
-            assert _tree(_reached(store, top, depth), top, depth, 20) == oracle, top  # read step by step
+            assert _tree(_reached(store, top, depth), top, depth, 20) == oracle, top  # read by the store
+            assert store.referrals_below(top, depth=depth) == traversal.referrals_below(store, top, depth)
             assert referral_tree(store, top, max_depth=depth) == oracle, top
     return len(referrers)
 

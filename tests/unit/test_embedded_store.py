@@ -228,6 +228,9 @@ def test_a_store_written_before_full_text_search_has_its_texts_indexed_when_open
     with sqlite3.connect(tmp_path / DB_FILE) as db:  # as format 3 left it
         db.execute("DROP TABLE search")
         db.execute("DROP TABLE search_rows")
+        db.execute("DROP TABLE known")
+        db.execute("DROP TABLE work_done")
+        db.execute("DROP TABLE ahead")
         db.execute("UPDATE ckn_meta SET value = '3' WHERE key = 'schema_version'")
     store = EmbeddedStore(tmp_path)
     try:

@@ -1,0 +1,286 @@
+"""Kept sums of each colleague's evidence on each subject, which every write keeps in step.
+
+An expert question ranks colleagues by their evidence on a subject, each piece weighted by its kind
+(:data:`WEIGHTS`) and halved every half-life. The decayed weight factorises,
+``w·2^((t - now)/h) = 2^((EPOCH - now)/h) · w·2^((t - EPOCH)/h)``, so one stored sum per colleague and
+subject answers the question on any later day for the kept half-life (:data:`KEPT_HALF_LIFE_DAYS`):
+the question reads a few hundred sums instead of the subject's tens of thousands of pieces.
+
+A store keeps a :class:`Known` row per colleague and subject, and each colleague's count of own work.
+A write reads the evidence of the items it touches (:func:`touched_items`) before and after it changes
+them, in its transaction, and adds the :func:`difference` of the two (:func:`contributions`), so the
+cost of keeping the sums follows the write, not the history.
+
+A piece dated after the moment it is written (a meeting planned, a mistyped year) weighs its kind's
+full weight until its date, which no sum can hold: it is kept apart, one :class:`Ahead` row each, and
+weighed when the question is asked. ``latest``, the newest date in a sum, says whether a question can
+be answered from the sums at all (one asked about a day before it cannot).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ckn.graph.model import NodeKind, RelType
+
+if TYPE_CHECKING:
+    from ckn.graph.merge import WritePlan
+
+__all__ = [
+    "AUTHORED",
+    "EPOCH_S",
+    "ITEM_KINDS",
+    "KEPT_HALF_LIFE_DAYS",
+    "KINDS",
+    "WEIGHTS",
+    "Ahead",
+    "Counted",
+    "Known",
+    "code",
+    "contributions",
+    "difference",
+    "moment",
+    "touched_by",
+    "touched_items",
+    "truthy",
+    "when",
+]
+
+WEIGHTS: dict[str, float] = {
+    "authored": 3.0,
+    "owns_account": 3.0,
+    "escalation_answered": 2.5,
+    "resolved": 2.0,
+    "meeting": 1.5,
+    "interaction": 1.0,
+}
+"""What one piece of evidence is worth before it decays."""
+KINDS = tuple(WEIGHTS)
+"""Kinds of evidence; rows store their index."""
+AUTHORED = KINDS.index("authored")
+WORK_CODES = frozenset(KINDS.index(k) for k in ("authored", "resolved", "meeting", "interaction"))
+"""Kinds that are a colleague's own work (not an escalation answered or an account owned)."""
+KEPT_HALF_LIFE_DAYS = 365.0
+"""The half-life the kept sums are for (the default of expert questions)."""
+EPOCH_S = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
+"""Dates are counted from here in the kept sums (2^((t - EPOCH)/h) stays a modest number)."""
+ITEM_KINDS = (NodeKind.INTERACTION, NodeKind.FEEDBACK, NodeKind.KNOWLEDGE_ITEM, NodeKind.CUSTOMER)
+"""What a colleague acts on: items, and a customer's account."""
+
+_DEEP_CHANNELS = frozenset({"meeting", "visit"})
+_ACT_KIND = {
+    "AUTHORED": "authored",
+    "RESOLVED": "resolved",
+    "PARTICIPATED_IN": "interaction",
+    "ESCALATED_TO": "escalation_answered",
+    "OWNS_ACCOUNT": "owns_account",
+}
+_WORK_TYPES = frozenset({"AUTHORED", "RESOLVED", "PARTICIPATED_IN"})
+_FROM_ITEM = frozenset({RelType.ABOUT, RelType.DELIVERED_TO, RelType.ESCALATED_TO})
+_TO_ITEM = frozenset(
+    {RelType.PARTICIPATED_IN, RelType.SUBMITTED, RelType.AUTHORED, RelType.RESOLVED, RelType.OWNS_ACCOUNT}
+)
+
+
+def truthy(value: object) -> bool:
+    """A yes in any of the ways CRM exports write it."""
+    return value is True or str(value).strip().lower() in {"true", "yes", "1", "是", "y"}
+
+
+def moment(props: dict[str, Any], *keys: str) -> datetime | None:
+    """The first of ``keys`` that holds an ISO date or time, as an aware datetime (UTC when unzoned)."""
+    for key in keys:
+        value = props.get(key)
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def code(rtype: str, item: dict[str, Any]) -> int:
+    """The kind of evidence (its index in :data:`KINDS`) an act of type ``rtype`` on ``item`` is."""
+    kind = _ACT_KIND[rtype]
+    if kind == "interaction" and item.get("channel") in _DEEP_CHANNELS:
+        kind = "meeting"
+    return KINDS.index(kind)
+
+
+def when(item: dict[str, Any]) -> float:
+    """An item's date as POSIX seconds, NaN when undated."""
+    found = moment(item, "occurred_at", "submitted_at", "created_at")
+    return found.timestamp() if found else float("nan")
+
+
+@dataclass
+class Known:
+    """One colleague's evidence on one subject, added up for the kept half-life."""
+
+    n: int = 0
+    """Items (one piece of evidence per item: the strongest kind of what they did with it)."""
+    outside: int = 0
+    """Items that are not their own work (an escalation answered, an account owned)."""
+    dated: float = 0.0
+    """Σ weight·2^((t - EPOCH)/h) over the dated items."""
+    undated: float = 0.0
+    """Σ weight over the undated ones (they count as one half-life old)."""
+    doc_dated: float = 0.0
+    """The part of ``dated`` that is documents they wrote."""
+    doc_undated: float = 0.0
+    latest: float | None = None
+    """The newest date counted (POSIX seconds); it never goes down."""
+
+    def add(self, other: Known, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take away (-1) another sum."""
+        self.n += sign * other.n
+        self.outside += sign * other.outside
+        self.dated += sign * other.dated
+        self.undated += sign * other.undated
+        self.doc_dated += sign * other.doc_dated
+        self.doc_undated += sign * other.doc_undated
+        self.latest = _later(self.latest, other.latest)
+
+    def strength(self, now: float, half_life_days: float = KEPT_HALF_LIFE_DAYS) -> tuple[float, float]:
+        """All the decayed evidence and its documented part at ``now`` (POSIX seconds)."""
+        factor = 2.0 ** ((EPOCH_S - now) / (half_life_days * 86_400))
+        return self.dated * factor + 0.5 * self.undated, self.doc_dated * factor + 0.5 * self.doc_undated
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+Pair = tuple[str, str]
+"""``(colleague, subject)``."""
+Piece = tuple[str, str, str]
+"""``(colleague, subject, item)``."""
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """A piece of evidence dated after it was written: kept apart, weighed on the day it is asked."""
+
+    weight: float
+    """Its kind's weight (it never weighs more, however far ahead its date is)."""
+    t: float
+    """Its date (POSIX seconds)."""
+    authored: bool
+
+    def at(self, now: float, half_life_days: float = KEPT_HALF_LIFE_DAYS) -> float:
+        """Its weight at ``now``: full until its date, then halving every half-life."""
+        return self.weight * math.pow(2.0, min(0.0, self.t - now) / (half_life_days * 86_400))
+
+
+@dataclass
+class Counted:
+    """What some items add to the kept sums, or a change to make to them."""
+
+    sums: dict[Pair, Known] = field(default_factory=dict)
+    """Per colleague and subject (a change: what to add)."""
+    work: dict[str, int] = field(default_factory=dict)
+    """Own work per colleague (a change: what to add)."""
+    ahead: dict[Piece, Ahead] = field(default_factory=dict)
+    """The pieces dated after they were written (a change: the rows to write)."""
+    gone: set[Piece] = field(default_factory=set)
+    """A change: the rows of pieces ahead to delete first."""
+
+
+def contributions(
+    about: Iterable[tuple[str, str]],
+    acts: Iterable[tuple[str, str, str]],
+    items: dict[str, dict[str, Any]],
+    ahead: Callable[[str, float], bool],
+) -> Counted:
+    """What some items add to the sums: per colleague and subject, and each colleague's own work.
+
+    ``about``, ``acts`` and ``items`` as :class:`graph.store.EvidenceFacts` holds them for these
+    items (every subject they are about, everyone's act on them). ``ahead(item, date)``: whether the
+    item's pieces are kept apart as dated ahead (for the state a write finds: whether they were; for
+    the state it leaves: whether the date is after now). Their counts are in the sums all the same.
+    """
+    best: dict[tuple[str, str], int] = {}
+    own: set[tuple[str, str]] = set()
+    work: dict[str, int] = {}
+    for person, rtype, item in acts:
+        kind = code(rtype, items.get(item, {}))
+        pair = (person, item)
+        if pair not in best or (WEIGHTS[KINDS[kind]], kind) > (WEIGHTS[KINDS[best[pair]]], best[pair]):
+            best[pair] = kind
+        if kind in WORK_CODES:
+            own.add(pair)
+        if rtype in _WORK_TYPES:
+            work[person] = work.get(person, 0) + 1
+    subjects: dict[str, list[str]] = {}
+    for item, subject in about:
+        subjects.setdefault(item, []).append(subject)
+    h = KEPT_HALF_LIFE_DAYS * 86_400
+    found = Counted(work=work)
+    for (person, item), kind in best.items():
+        if not subjects.get(item):
+            continue  # about nothing yet: it adds to no sum (and a far date needs no weight)
+        t = when(items.get(item, {}))
+        weight = WEIGHTS[KINDS[kind]]
+        dated = not math.isnan(t)
+        later = dated and ahead(item, t)
+        piece = Known(n=1, outside=int((person, item) not in own))
+        if not later:
+            piece.dated = weight * 2.0 ** ((t - EPOCH_S) / h) if dated else 0.0
+            piece.undated = 0.0 if dated else weight
+            piece.latest = t if dated else None
+        if kind == AUTHORED:
+            piece.doc_dated, piece.doc_undated = piece.dated, piece.undated
+        for subject in subjects.get(item, ()):
+            found.sums.setdefault((person, subject), Known()).add(piece)
+            if later:
+                found.ahead[(person, subject, item)] = Ahead(weight, t, kind == AUTHORED)
+    return found
+
+
+def difference(before: Counted, after: Counted) -> Counted:
+    """What to change in the kept sums when the touched items went from adding ``before`` to ``after``."""
+    change = Counted(ahead=after.ahead, gone=set(before.ahead))
+    for pair in before.sums.keys() | after.sums.keys():
+        delta = Known()
+        if pair in after.sums:
+            delta.add(after.sums[pair])
+        if pair in before.sums:
+            delta.add(before.sums[pair], -1)
+        if delta.n or delta.outside or delta.dated or delta.undated or pair in after.sums:
+            change.sums[pair] = delta
+    for person in before.work.keys() | after.work.keys():
+        if d := after.work.get(person, 0) - before.work.get(person, 0):
+            change.work[person] = d
+    return change
+
+
+def touched_items(
+    entities: Iterable[tuple[str, NodeKind | str]], relations: Iterable[tuple[RelType | str, str, str]]
+) -> set[str]:
+    """The items whose evidence writing (or deleting) these entities and relations changes."""
+    touched = {entity for entity, kind in entities if kind in ITEM_KINDS}
+    for rtype, source, target in relations:
+        if rtype in _FROM_ITEM:
+            touched.add(source)
+        elif rtype in _TO_ITEM:
+            touched.add(target)
+    return touched
+
+
+def touched_by(plan: WritePlan) -> tuple[set[str], set[str]]:
+    """The items whose evidence a write plan changes (deletions aside), and those of them it creates.
+
+    Touched: items with new relations of evidence (a relation stored before keeps its type and ends),
+    and stored items whose dates or channel change. An item the plan creates had no evidence before.
+    """
+    stored = {fact_id for fact, fact_id in plan.restated if fact == "r"}
+    relations = ((r.type, r.source, r.target) for r in plan.relations if r.id not in stored)
+    kinds = {e.id: e.kind for e in plan.entities}
+    touched = touched_items(((i, kinds[i]) for i in plan.redated if i in kinds), relations)
+    updated = {fact_id for fact, fact_id in plan.restated if fact == "e"}
+    return touched, {i for i in touched if i in kinds and i not in updated}
