@@ -16,7 +16,6 @@ import logging
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -643,17 +642,14 @@ class EmbeddedStore(traversal.Traversals):
         if not items:
             return expertise.Counted()
         wanted = sorted(items)
+        kept: set[str] | None = None
         if as_kept:
-            kept: set[str] = set()
+            kept = set()
             for chunk in _chunks(wanted):
                 sql = f"SELECT DISTINCT item FROM ahead WHERE item IN ({_marks(chunk)})"  # noqa: S608
                 kept.update(r[0] for r in self._conn.execute(sql, chunk))
-            ahead: Callable[[str, float], bool] = lambda item, t: item in kept  # noqa: E731
-        else:
-            now = time.time()
-            ahead = lambda item, t: t > now  # noqa: E731
         facts = evidence_read.gather(self._linked, self._fields, lambda people: {}, (), wanted)
-        return expertise.contributions(facts.about, facts.acts, facts.items, ahead)
+        return expertise.contributions(facts.about, facts.acts, facts.items, expertise.dated_ahead(kept))
 
     @staticmethod
     def _keep_known(cur: sqlite3.Cursor, change: expertise.Counted) -> None:

@@ -20,6 +20,7 @@ be answered from the sums at all (one asked about a day before it cannot).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ __all__ = [
     "Known",
     "code",
     "contributions",
+    "dated_ahead",
     "difference",
     "moment",
     "touched_by",
@@ -189,6 +191,18 @@ class Counted:
     """The pieces dated after they were written (a change: the rows to write)."""
     gone: set[Piece] = field(default_factory=set)
     """A change: the rows of pieces ahead to delete first."""
+
+
+def dated_ahead(kept: set[str] | None) -> Callable[[str, float], bool]:
+    """Which items' pieces are dated ahead.
+
+    Those ``kept`` apart as such (the state a write finds), or, with None, those dated after now (the
+    state it leaves).
+    """
+    if kept is not None:
+        return lambda item, t: item in kept
+    now = time.time()
+    return lambda item, t: t > now
 
 
 def contributions(

@@ -614,15 +614,10 @@ class Neo4jStore(traversal.Traversals):
         if not items:
             return expertise.Counted()
         found = sorted(items)
-        if as_kept:
-            kept = {r["item"] for r in self._run(tx, cypher.KEPT_AHEAD, items=found)}
-            ahead: Callable[[str, float], bool] = lambda item, t: item in kept  # noqa: E731
-        else:
-            now = time.time()
-            ahead = lambda item, t: t > now  # noqa: E731
+        kept = {r["item"] for r in self._run(tx, cypher.KEPT_AHEAD, items=found)} if as_kept else None
         rows = self._run(tx, cypher.EVIDENCE_ITEMS, subjects=[], items=found, fields=list(ITEM_FIELDS))
         about, acts, values = _items_read(rows)
-        return expertise.contributions(about, acts, values, ahead)
+        return expertise.contributions(about, acts, values, expertise.dated_ahead(kept))
 
     def _keep_known(self, tx: Tx, touched: Collection[str], was: expertise.Counted) -> None:
         """Add to the kept sums what the touched items add now, less what they added before."""
