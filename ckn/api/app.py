@@ -39,11 +39,11 @@ from ckn.api.schemas import (
     ReviewDecision,
     SubgraphOut,
 )
-from ckn.api.understand import entity_ref
+from ckn.api.understand import entity_ref, understanding_loads
 from ckn.api.understand import prepare as prepare_understanding
 from ckn.api.web import router as web_router
 from ckn.graph.cache import follow, warming
-from ckn.graph.errors import CknError, InvalidInput, NotFound
+from ckn.graph.errors import CknError, Computing, InvalidInput, NotFound
 from ckn.graph.factory import open_store
 from ckn.graph.model import NodeKind, RelType
 from ckn.graph.settings import Settings, load_settings
@@ -209,13 +209,31 @@ def review_dismiss(store: StoreDep, decision: NameDecision) -> Decided:
 
 
 def _keep_in_step(store: GraphStore) -> threading.Event:
-    """Start building what this serving process keeps, then follow the writes; set the event to stop."""
-    evidence = prepare(store)  # one build after another: two at once on two cores starve the requests
-    prepare_understanding(store, after=prepare_referrals(store, after=evidence) or evidence)
+    """Start building what this serving process keeps, then follow the writes; set the event to stop.
+
+    The names questions are read with come first (every question needs them; ``/readyz`` waits for
+    them), then the rest, one build after another: two at once on two cores starve the requests.
+    """
+    names = prepare_understanding(store)
+    evidence = prepare(store, after=names)
+    prepare_referrals(store, after=evidence or names)
     stop = threading.Event()
     if not store.answers_in_place:  # Neo4j answers in the database: nothing to follow
-        follow(store, stop)
+        follow(store, stop, after=evidence or names)
     return stop
+
+
+def _ready(store: GraphStore) -> Ready:
+    """Whether the store answers and questions can be understood.
+
+    A 503 with ``Retry-After`` while the store is away, or while the names questions are read with are
+    loaded at start; then ``warming`` lists what is still being built to make answers faster (they are
+    served meanwhile).
+    """
+    store.ping()
+    if understanding_loads(store):
+        raise Computing("loading the names questions are read with", retry_after_s=1)
+    return Ready(status="ready", store=store.backend, warming=[*store.warming(), *warming(store)])
 
 
 def create_app(settings: Settings | None = None, *, store: GraphStore | None = None) -> FastAPI:
@@ -253,9 +271,8 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
 
     @app.get("/readyz", tags=["operations"])
     def readyz(store: StoreDep) -> Ready:
-        """Readiness: the graph store answers (and what is still being built to make answers faster)."""
-        store.ping()
-        return Ready(status="ready", store=store.backend, warming=[*store.warming(), *warming(store)])
+        """Readiness: the graph store answers and questions can be understood (see :func:`_ready`)."""
+        return _ready(store)
 
     @app.get("/stats", tags=["graph"])
     def stats(store: StoreDep) -> Stats:

@@ -14,7 +14,7 @@ from rapidfuzz import fuzz, process
 
 from ckn.api.audit import note_subject
 from ckn.graph import fulltext
-from ckn.graph.cache import maintained, warm
+from ckn.graph.cache import maintained, warm, warming
 from ckn.graph.errors import Ambiguous, NotFound
 from ckn.graph.ids import BULK_PREFIXES, entity_id
 from ckn.graph.model import NodeKind, RelType
@@ -58,13 +58,18 @@ def prepare(store: GraphStore, *, after: threading.Thread | None = None) -> thre
     return warm(store, _TOOLS, *_kept_tools(store), after=after)
 
 
+def understanding_loads(store: GraphStore) -> bool:
+    """Whether question understanding is being built in the background (what ``/readyz`` waits for)."""
+    return _TOOLS[0] in warming(store)
+
+
 def _resolver(store: GraphStore) -> Resolver:
     """Who is called what, for the store's current data (kept while writes name no one new)."""
 
     def advance(resolver: Resolver, changes: Changes) -> Resolver | None:
         return resolver if _nothing_new(store, resolver, changes) else None
 
-    return maintained(store, ("resolver",), lambda: Resolver.from_store(store), advance)
+    return maintained(store, ("resolver",), lambda: Resolver.from_store(store, reviews=False), advance)
 
 
 def _nothing_new(store: GraphStore, resolver: Resolver, changes: Changes) -> bool:

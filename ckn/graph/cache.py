@@ -254,15 +254,24 @@ FOLLOW_EVERY_S = 0.05
 """How often a serving process looks for writes to apply to what it keeps (:func:`follow`)."""
 
 
-def follow(store: GraphStore, stop: threading.Event, every_s: float = FOLLOW_EVERY_S) -> threading.Thread:
+def follow(
+    store: GraphStore,
+    stop: threading.Event,
+    every_s: float = FOLLOW_EVERY_S,
+    *,
+    after: threading.Thread | None = None,
+) -> threading.Thread:
     """Apply writes (this process's or another's) to the kept structures as they land, in a thread.
 
     A question after a write then finds what it needs up to date instead of applying the write itself
     first. A structure a request is already bringing up to date is left to it; one that must be built
-    again is left to the next request (or :func:`warm`). Runs until ``stop`` is set.
+    again is left to the next request (or :func:`warm`). Starts once ``after`` (a build at start) is
+    done, and runs until ``stop`` is set.
     """
 
     def run() -> None:
+        if after is not None:
+            after.join()
         seen = -1
         while not stop.wait(every_s):
             try:

@@ -29,6 +29,8 @@ KNOWN = "CknKnown"
 """Kept evidence sums of a colleague on a subject (:mod:`graph.expertise`): not entities of the graph."""
 AHEAD = "CknAhead"
 """A piece of evidence dated after it was written (:class:`graph.expertise.Ahead`)."""
+CHANGE = "CknChange"
+"""What one graph version wrote (:mod:`graph.changelog`)."""
 
 
 def label(kind: NodeKind | str) -> str:
@@ -92,6 +94,8 @@ MIGRATIONS: dict[int, list[str]] = {
         f"CREATE INDEX ckn_ahead_person IF NOT EXISTS FOR (a:{AHEAD}) ON (a.person)",
         f"CREATE INDEX ckn_ahead_item IF NOT EXISTS FOR (a:{AHEAD}) ON (a.item)",
     ],
+    # the change log (graph.changelog): starts empty, so whoever follows builds once first
+    5: [f"CREATE CONSTRAINT ckn_change_version IF NOT EXISTS FOR (c:{CHANGE}) REQUIRE c.version IS UNIQUE"],
 }
 """Schema version -> idempotent statements that bring the database to it. Every relationship type
 needs a uniqueness constraint on ``id`` (a unit test checks): add a migration when you add a type."""
@@ -105,6 +109,20 @@ BUMP_GRAPH_VERSION = (
     f"MERGE (m:{META} {{key: 'graph'}}) SET m.version = coalesce(m.version, 0) + 1"
     " RETURN m.version AS version"
 )
+LOG_CHANGE = f"""
+CREATE (:{CHANGE} {{version: $version, entities: $entities, relations: $relations, deleted: $deleted}})
+WITH 1 AS logged
+MATCH (c:{CHANGE}) WHERE c.version < $oldest
+DELETE c
+"""
+"""A graph version's entry in the change log, and the entries it no longer keeps gone."""
+CHANGES_AFTER = f"""
+OPTIONAL MATCH (m:{META} {{key: 'graph'}})
+RETURN coalesce(m.version, 0) AS now, COLLECT {{
+  MATCH (c:{CHANGE}) WHERE c.version > $since
+  RETURN [c.version, c.entities, c.relations, c.deleted]
+}} AS entries
+"""
 
 # -- writes --------------------------------------------------------------------------------------
 
@@ -503,21 +521,22 @@ CALL () {{
 """Replace the pieces dated ahead of the items a write touched."""
 
 KNOWN_ABOUT = f"""
-CALL () {{
-  MATCH (k:{KNOWN} {{subject: $subject}})
+UNWIND $subjects AS subject
+CALL (subject) {{
+  MATCH (k:{KNOWN} {{subject: subject}})
   MATCH (p:{ENTITY} {{id: k.person}})
   WITH k, p, COUNT {{ (p)-[:AUTHORED|RESOLVED|PARTICIPATED_IN]->() }} AS work
   RETURN collect([k.person, [k.n, k.outside, k.dated, k.undated, k.doc_dated, k.doc_undated, k.latest],
                   p.name, [f IN $fields | p[f]], work]) AS rows
 }}
-CALL () {{
-  MATCH (a:{AHEAD} {{subject: $subject}})
+CALL (subject) {{
+  MATCH (a:{AHEAD} {{subject: subject}})
   WITH a ORDER BY a.person, a.item
   RETURN collect([a.person, a.weight, a.t, a.authored]) AS ahead
 }}
-RETURN rows, ahead
+RETURN subject, rows, ahead
 """
-"""Everyone's kept sums on a subject, with their names, fields and own work, in one record."""
+"""Everyone's kept sums on each of some subjects, with their names, fields and own work: a record each."""
 
 EVIDENCE_BETWEEN = f"""
 MATCH (s:{ENTITY} {{id: $subject}})

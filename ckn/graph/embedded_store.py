@@ -23,8 +23,8 @@ from typing import IO, Any
 
 import networkx as nx
 
+from ckn.graph import changelog, expertise, fulltext, traversal
 from ckn.graph import evidence as evidence_read
-from ckn.graph import expertise, fulltext, traversal
 from ckn.graph.adjacency import Adjacency
 from ckn.graph.audit import GENESIS, AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
@@ -127,14 +127,6 @@ _MIGRATIONS: dict[int, str] = {
 }
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
-
-KEEP_CHANGES = 200
-"""Graph versions the change log keeps: a process further behind builds its structures again."""
-CHANGES_LISTED_AT_MOST = 20_000
-"""Facts one write lists in the change log; a larger write (a bulk batch) is logged as such, and
-whoever reads past it builds again (cheaper than applying it, and the log stays small)."""
-CHANGES_APPLIED_AT_MOST = 200_000
-"""Relationships a catch-up applies; past that, building again is cheaper (a bulk load ran)."""
 
 _ACTS_ABOUT = (
     # an account they own: about the customer itself
@@ -370,24 +362,10 @@ class EmbeddedStore(traversal.Traversals):
     def _bump(self, cur: sqlite3.Cursor, plan: WritePlan | None = None) -> int:
         """A new graph version, with what changed in the change log (``plan`` None: a deletion)."""
         cur.execute("UPDATE ckn_meta SET value = value + 1 WHERE key = 'graph_version'")
-        version = int(self._meta(cur, "graph_version"))
-        deleted = plan is None or bool(plan.delete_entities or plan.delete_relations)
-        entities = [] if plan is None else [e.id for e in plan.entities]
-        stored = set() if plan is None else {fact_id for fact, fact_id in plan.restated if fact == "r"}
-        relations: list[tuple[str, ...]] | None = [] if plan is None else [
-            (r.id,) if r.id in stored else (r.id, r.type.value, r.source, r.target) for r in plan.relations
-        ]  # fmt: skip
-        # created: id, type and ends; changed: the id alone; a bulk batch: null (readers build again)
-        if len(entities) + len(relations or ()) > CHANGES_LISTED_AT_MOST:
-            entities, relations = [], None
-        # after a deletion the log starts again: an erased person's ids are kept nowhere, and whoever
-        # is behind builds again anyway
-        oldest = version if deleted else version - KEEP_CHANGES + 1
-        cur.execute("DELETE FROM changes WHERE version < ?", (oldest,))
-        cur.execute(
-            "INSERT INTO changes VALUES (?, ?, ?, ?)", (version, _json(entities), _json(relations), deleted)
-        )
-        return version
+        logged = changelog.entry(int(self._meta(cur, "graph_version")), plan)
+        cur.execute("DELETE FROM changes WHERE version < ?", (logged.oldest_kept,))
+        cur.execute("INSERT INTO changes VALUES (?, ?, ?, ?)", logged)
+        return logged.version
 
     def changes_since(self, version: int) -> Changes | None:
         """See :meth:`graph.store.GraphStore.changes_since`: read from the change log.
@@ -405,40 +383,9 @@ class EmbeddedStore(traversal.Traversals):
 
     @staticmethod
     def _changes(conn: sqlite3.Connection | sqlite3.Cursor, version: int) -> Changes | None:
-        entities: set[str] = set()
-        relations: list[Hop] = []
-        restated: set[str] = set()
-        deleted, last = False, version
         now = int(conn.execute("SELECT value FROM ckn_meta WHERE key = 'graph_version'").fetchone()[0])
         sql = "SELECT version, entities, relations, deleted FROM changes WHERE version > ? ORDER BY version"
-        for number, changed, added, gone in conn.execute(sql, (version,)):
-            if number != last + 1 or added == "null":  # the log no longer reaches back, or a bulk batch
-                return None
-            last, deleted = number, deleted or bool(gone)
-            entities.update(json.loads(changed))
-            for written in json.loads(added):
-                if len(written) == 1:
-                    restated.add(written[0])
-                else:
-                    rid, rtype, source, target = written
-                    relations.append(
-                        Hop.model_construct(
-                            relation_id=rid, type=RelType(rtype), source=source, target=target
-                        )
-                    )
-            if len(relations) > CHANGES_APPLIED_AT_MOST:
-                return None
-        if last < now:  # versions the log does not account for
-            return None
-        return Changes.model_construct(
-            version=last,
-            entities=frozenset(entities),
-            relations=tuple(relations),
-            restated=frozenset(restated),
-            deleted=deleted,
-        )
-
-    # -- rows <-> models ---------------------------------------------------------------------------
+        return changelog.changes(version, now, conn.execute(sql, (version,)))
 
     def _provenance(self, fact: str, ids: Sequence[str]) -> dict[str, list[Provenance]]:
         found: dict[str, list[Provenance]] = {}
@@ -1036,6 +983,10 @@ class EmbeddedStore(traversal.Traversals):
             work={p: work.get(p, 0) for p in sums},
             ahead=ahead,
         )
+
+    def known_about_each(self, subject_ids: Sequence[str]) -> dict[str, KnownAbout]:
+        """See :meth:`graph.store.GraphStore.known_about_each`: each by its key (local reads)."""
+        return {s: self.known_about(s) for s in dict.fromkeys(subject_ids)}
 
     @contextmanager
     def _snapshot_read(self) -> Iterator[None]:

@@ -24,7 +24,7 @@ import networkx as nx
 from neo4j import GraphDatabase, ManagedTransaction, Query, RoutingControl
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from ckn.graph import cypher, expertise, fulltext, traversal
+from ckn.graph import changelog, cypher, expertise, fulltext, traversal
 from ckn.graph.audit import AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
 from ckn.graph.breaker import Breaker
@@ -477,7 +477,7 @@ class Neo4jStore(traversal.Traversals):
                     at=utcnow().isoformat(),
                 )
             if plan.changed:
-                self._run(tx, cypher.BUMP_GRAPH_VERSION)
+                self._bump(tx, plan)
             new_relations[:] = self._persist_relations(tx, plan, nodes, now, as_json, defer=defer)
             kept[:] = [lambda tx_: self._keep_known(tx_, touched, was)]
             if not defer or not new_relations:  # else after the new relations, with the commit
@@ -491,6 +491,12 @@ class Neo4jStore(traversal.Traversals):
         session, tx, plan = self._begin(lambda tx_: work(tx_, defer=True))
         self._behind.submit(lambda: self._commit(session, tx, work, new_relations, kept))
         return plan.result()
+
+    def _bump(self, tx: Tx, plan: WritePlan | None = None) -> None:
+        """A new graph version, with what changed in the change log (``plan`` None: a deletion)."""
+        (bumped,) = self._run(tx, cypher.BUMP_GRAPH_VERSION)
+        logged = changelog.entry(int(bumped["version"]), plan)
+        self._run(tx, cypher.LOG_CHANGE, oldest=logged.oldest_kept, **logged._asdict())
 
     def _lock_stored(self, tx: Tx, ids: Iterable[str], nodes: Nodes) -> list[neo4j.Record]:
         """Lock stored entities (:data:`cypher.LOCK_STORED`), noting their nodes in ``nodes``."""
@@ -682,21 +688,24 @@ class Neo4jStore(traversal.Traversals):
 
     def known_about(self, subject_id: str) -> KnownAbout:
         """See :meth:`graph.store.GraphStore.known_about`: the kept nodes, by the subject's index."""
-        rows = self._read(cypher.KNOWN_ABOUT, subject=subject_id, fields=list(PERSON_FIELDS))
-        sums: dict[str, expertise.Known] = {}
-        people: dict[str, dict[str, Any]] = {}
-        work: dict[str, int] = {}
-        ahead: dict[str, list[expertise.Ahead]] = {}
-        for person, weight, t, authored in rows[0]["ahead"] if rows else ():
-            ahead.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
-        for person, counted, name, values, done in rows[0]["rows"] if rows else ():
-            sums[person] = expertise.Known(int(counted[0]), int(counted[1]), *counted[2:])
-            people[person] = {
-                **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
-                "name": name or "",
-            }
-            work[person] = int(done)
-        return KnownAbout.model_construct(sums=sums, people=people, work=work, ahead=ahead)
+        return self.known_about_each([subject_id])[subject_id]
+
+    def known_about_each(self, subject_ids: Sequence[str]) -> dict[str, KnownAbout]:
+        """See :meth:`graph.store.GraphStore.known_about_each`: one query for them all."""
+        wanted = list(dict.fromkeys(subject_ids))
+        found = {s: KnownAbout() for s in wanted}
+        for record in self._read(cypher.KNOWN_ABOUT, subjects=wanted, fields=list(PERSON_FIELDS)):
+            known = found[record["subject"]]
+            for person, weight, t, authored in record["ahead"]:
+                known.ahead.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
+            for person, counted, name, values, done in record["rows"]:
+                known.sums[person] = expertise.Known(int(counted[0]), int(counted[1]), *counted[2:])
+                known.people[person] = {
+                    **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
+                    "name": name or "",
+                }
+                known.work[person] = int(done)
+        return found
 
     def evidence_between(self, people: Sequence[str], subject_id: str) -> EvidenceFacts:
         """See :meth:`graph.store.GraphStore.evidence_between`: one query from the colleagues' side."""
@@ -754,7 +763,7 @@ class Neo4jStore(traversal.Traversals):
             trimmed = WritePlan.restating(plan.trimmed_entities, plan.trimmed_relations)
             self._persist(tx, trimmed)
             if deleted or plan.delete_entities or trimmed.changed:
-                self._run(tx, cypher.BUMP_GRAPH_VERSION)
+                self._bump(tx)
             return plan.result(relations_deleted=deleted)
 
         result: DeleteResult = self._write_tx(work)
@@ -778,7 +787,7 @@ class Neo4jStore(traversal.Traversals):
             deleted = self._delete(tx, [entity_id], [])
             self._keep_known(tx, touched, was)
             self._run(tx, cypher.FORGET_KNOWN, id=entity_id)
-            self._run(tx, cypher.BUMP_GRAPH_VERSION)
+            self._bump(tx)
             return DeleteResult(entities_deleted=1, relations_deleted=deleted)
 
         result: DeleteResult = self._write_tx(work)
@@ -999,11 +1008,9 @@ class Neo4jStore(traversal.Traversals):
         ]
 
     def changes_since(self, version: int) -> Changes | None:
-        """See :meth:`graph.store.GraphStore.changes_since`: Neo4j keeps no change log.
-
-        Its answers are computed in the database rather than kept in step.
-        """
-        return None if version != self.graph_version() else Changes(version=version)
+        """See :meth:`graph.store.GraphStore.changes_since`: read from the change log (``CknChange``)."""
+        (found,) = self._read(cypher.CHANGES_AFTER, since=version)
+        return changelog.changes(version, int(found["now"]), sorted(tuple(e) for e in found["entries"]))
 
     def suppress(self, hashes: Iterable[str]) -> None:
         """See :meth:`graph.store.GraphStore.suppress`."""

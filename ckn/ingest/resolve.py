@@ -40,7 +40,7 @@ _DIGITS = re.compile(r"\d+")
 _NONE: frozenset[str] = frozenset()
 
 
-@dataclass
+@dataclass(slots=True)
 class Known:
     """What the resolver knows of one entity."""
 
@@ -55,7 +55,10 @@ class Known:
 class Resolver:
     """Finds the id an incoming record or reference belongs to."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reviews: bool = True) -> None:
+        self.reviews = reviews
+        """Whether it finds look-alikes (:meth:`similar`, what an ingest's review needs); a resolver
+        that only looks names and keys up (a serving process's) keeps no review blocks."""
         self.known: dict[str, Known] = {}
         self._by_key: dict[tuple[NodeKind, str, str], str] = {}
         self._by_name: dict[tuple[NodeKind, str], set[str]] = defaultdict(set)
@@ -68,12 +71,13 @@ class Resolver:
         """Ids learned for the first time since :meth:`begin` (what the source being ingested brings)."""
 
     @classmethod
-    def from_store(cls, store: GraphStore) -> Resolver:
+    def from_store(cls, store: GraphStore, *, reviews: bool = True) -> Resolver:
         """A resolver that knows every customer, employee, product, topic, department and segment.
 
         Reads only what resolution uses (kind, name, aliases, key properties), without evidence.
+        ``reviews``: see :attr:`reviews`.
         """
-        resolver = cls()
+        resolver = cls(reviews=reviews)
         with paused_gc():  # see graph.heap: millions of index entries, no cycles
             scanned = store.scan_entities(kinds=RESOLVED_KINDS, fields=("aliases", *KEY_PROPS))
             # in id order, whatever order the store gives: the first entity learned with a key keeps it
@@ -113,7 +117,7 @@ class Resolver:
             key = normalise.match_key(name)
             self._by_name[(kind, key)].add(entity_id)
             known.indexed.add((kind, key))
-            if kind in REVIEWED_KINDS and key:
+            if self.reviews and kind in REVIEWED_KINDS and key:
                 words = _sorted_words(key)
                 self._blocks[_block(kind, words)][entity_id] = words
                 self._same[(kind, words)].add(entity_id)
@@ -194,6 +198,8 @@ class Resolver:
         reach ``threshold``, so it stays fast at scale. Blocks hold the names with their words already
         sorted: ``ratio`` on them is ``token_sort_ratio`` without sorting every known name again.
         """
+        if not self.reviews:
+            raise ValueError("this resolver keeps no review blocks: build it with reviews=True")
         key = normalise.match_key(name)
         if not key:
             return []

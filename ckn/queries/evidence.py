@@ -99,18 +99,26 @@ def _kept(
 def evidence_index(store: GraphStore) -> EvidenceIndex:
     """Everyone's evidence on every subject, kept in step with the graph (built on first use).
 
-    Where the store keeps a change log (the embedded store), writes are applied to it as they come
-    (:func:`advance`); elsewhere it is built again after a write.
+    Writes are applied to it as they come, from the store's change log (:func:`advance`).
     """
     return maintained(store, _KEY, *_kept(store))
 
 
-def prepare(store: GraphStore) -> threading.Thread | None:
-    """Start building what answers keep in step with the graph (a server calls it at start)."""
-    store.prepare()
+def prepare(store: GraphStore, *, after: threading.Thread | None = None) -> threading.Thread | None:
+    """Start building what answers keep in step with the graph (a server calls it at start).
+
+    After ``after``: the store's own structures (the embedded store's traversal view), then the index.
+    Returns the thread building it (None when nothing is built: Neo4j answers in the database).
+    """
     if store.answers_in_place:
         return None
-    return warm(store, _KEY, *_kept(store))
+    build, advance = _kept(store)
+
+    def prepared() -> EvidenceIndex:
+        store.prepare()
+        return build()
+
+    return warm(store, _KEY, prepared, advance, after=after)
 
 
 def kept_index(store: GraphStore) -> EvidenceIndex | None:

@@ -21,7 +21,7 @@ import numpy as np
 from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.expertise import AUTHORED, KEPT_HALF_LIFE_DAYS, KINDS, WEIGHTS, moment, truthy
 from ckn.graph.model import Entity, NodeKind
-from ckn.graph.store import GraphStore
+from ckn.graph.store import GraphStore, KnownAbout
 from ckn.queries.evidence import EvidenceIndex, Rows, assemble, decayed, kept_index
 
 __all__ = ["DEFAULT_HALF_LIFE_DAYS", "WEIGHTS", "Evidence", "Expert", "experts", "has_left", "subjects_in"]
@@ -84,11 +84,14 @@ def experts(
     evidence_for: int | None = None,
     min_strength: float = 0.0,
     among: set[str] | None = None,
+    known: KnownAbout | None = None,
 ) -> list[Expert]:
     """Colleagues ranked by decayed, weighted evidence about all of ``subject_ids``, with the evidence.
 
     ``evidence_for``: only the first that many get their evidence (all when None); ``min_strength``:
-    only colleagues whose evidence adds up to that; ``among``: only these colleagues.
+    only colleagues whose evidence adds up to that; ``among``: only these colleagues; ``known``: the
+    kept sums on the one subject, when the caller read them already (a question over every subject
+    reads them all at once: :meth:`graph.store.GraphStore.known_about_each`).
 
     Score = log(1 + evidence), times the squared share of subjects covered, times focus on them:
     covering every subject asked matters more than depth on one; among those who cover them, people
@@ -124,6 +127,7 @@ def experts(
             evidence_for=evidence_for,
             min_strength=min_strength,
             among=among,
+            known=known,
         )
         if found is not None:
             return found
@@ -250,14 +254,15 @@ def from_kept_sums(
     evidence_for: int | None = None,
     min_strength: float = 0.0,
     among: set[str] | None = None,
+    known: KnownAbout | None = None,
 ) -> list[Expert] | None:
     """:func:`experts` on one subject from the kept sums (:mod:`graph.expertise`), at the kept half-life.
 
-    Reads everyone's sums on the subject, then the evidence of the first few ranked only. None when
-    the sums cannot answer: ``now`` is before a date they hold (a question about the past, whose
-    evidence dated after it must weigh no more than its kind).
+    Reads everyone's sums on the subject (unless ``known`` holds them), then the evidence of the first
+    few ranked only. None when the sums cannot answer: ``now`` is before a date they hold (a question
+    about the past, whose evidence dated after it must weigh no more than its kind).
     """
-    known = store.known_about(subject_id)
+    known = store.known_about(subject_id) if known is None else known
     moment_s = now.timestamp()
     if any(k.latest is not None and k.latest > moment_s for k in known.sums.values()):
         return None

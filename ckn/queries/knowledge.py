@@ -18,10 +18,11 @@ from typing import Any
 
 from ckn.graph.cache import Tier, cached
 from ckn.graph.errors import NotFound
+from ckn.graph.expertise import KEPT_HALF_LIFE_DAYS
 from ckn.graph.model import NodeKind, RelType
-from ckn.graph.store import Direction, GraphStore
+from ckn.graph.store import Direction, GraphStore, KnownAbout
 from ckn.queries.common import require
-from ckn.queries.evidence import evidence_index
+from ckn.queries.evidence import evidence_index, kept_index
 from ckn.queries.experts import DEFAULT_HALF_LIFE_DAYS, EVIDENCE_SHOWN, Evidence, Expert, experts
 
 KNOWLEDGEABLE = 2.0
@@ -47,10 +48,12 @@ def holders(
     evidence_shown: int = EVIDENCE_SHOWN,
     evidence_for: int | None = None,
     among: set[str] | None = None,
+    known: KnownAbout | None = None,
 ) -> list[Expert]:
     """The knowledgeable holders of one subject, strongest first (``evidence_shown``: 0 for none).
 
-    ``evidence_for``: only the first that many get their evidence; ``among``: only these colleagues.
+    ``evidence_for``: only the first that many get their evidence; ``among``: only these colleagues;
+    ``known``: its kept sums, read already (see :func:`_kept_sums`).
     """
     return experts(
         store,
@@ -63,7 +66,19 @@ def holders(
         evidence_for=evidence_for,
         min_strength=KNOWLEDGEABLE,
         among=among,
+        known=known,
     )
+
+
+def _kept_sums(store: GraphStore, subject_ids: list[str], half_life_days: float) -> dict[str, KnownAbout]:
+    """The kept sums of many subjects, read at once, when questions on them are answered from them.
+
+    A question over every subject then reads them in one query, not one each (empty when the answers
+    come from the evidence index, or at another half-life).
+    """
+    if half_life_days != KEPT_HALF_LIFE_DAYS or kept_index(store) is not None:
+        return {}
+    return store.known_about_each(subject_ids)
 
 
 def is_tacit(holder: Expert) -> bool:
@@ -159,9 +174,13 @@ def tacit_holders(
     deadline = store.limits.deadline()
     # scores first, without evidence; the evidence only for the holders listed
     scored: list[tuple[float, str, str]] = []
+    sums = _kept_sums(store, subjects, half_life_days)
     for sid in subjects:
         deadline.check()
-        for holder in holders(store, sid, now=now, half_life_days=half_life_days, evidence_shown=0):
+        ranked = holders(
+            store, sid, now=now, half_life_days=half_life_days, evidence_shown=0, known=sums.get(sid)
+        )
+        for holder in ranked:
             if is_tacit(holder):
                 scored.append((-round(holder.strength - holder.documented, 4), sid, holder.employee_id))
     listed: dict[str, set[str]] = defaultdict(set)
@@ -170,7 +189,10 @@ def tacit_holders(
     found = []
     for sid, employees in listed.items():
         deadline.check()
-        for holder in holders(store, sid, now=now, half_life_days=half_life_days, among=employees):
+        shown = holders(
+            store, sid, now=now, half_life_days=half_life_days, among=employees, known=sums.get(sid)
+        )
+        for holder in shown:
             found.append(
                 TacitHolder(
                     sid,
@@ -204,13 +226,17 @@ def bus_factor(
     *,
     now: datetime | None = None,
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    known: KnownAbout | None = None,
 ) -> BusFactor:
-    """The bus factor of one product, topic or customer (0: nobody knows it now)."""
+    """The bus factor of one product, topic or customer (0: nobody knows it now).
+
+    ``known``: its kept sums, read already (see :func:`_kept_sums`).
+    """
     now = now or datetime.now(UTC)
     subject = store.get_entity(subject_id)
     if subject is None:
         raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
-    found = holders(store, subject_id, now=now, half_life_days=half_life_days, evidence_shown=0)
+    found = holders(store, subject_id, now=now, half_life_days=half_life_days, evidence_shown=0, known=known)
     return BusFactor(
         subject_id, subject.name, len(found), [h.employee_id for h in found], [h.name for h in found]
     )
@@ -226,9 +252,11 @@ def at_risk(
     """Topics and products with a bus factor of 1 (one person away from lost know-how)."""
     store.limits.check_page(limit)
     now = now or datetime.now(UTC)
+    subjects = _subjects(store, SUBJECT_KINDS)
+    sums = _kept_sums(store, subjects, half_life_days)
     found = [
-        bus_factor(store, sid, now=now, half_life_days=half_life_days)
-        for sid in _subjects(store, SUBJECT_KINDS)
+        bus_factor(store, sid, now=now, half_life_days=half_life_days, known=sums.get(sid))
+        for sid in subjects
     ]
     return [b for b in found if b.bus_factor == 1][:limit]
 
@@ -272,11 +300,16 @@ def departure_impact(
     entities = store.get_entities(candidates)
     colleagues: list[dict[str, object]] | None = None  # found when the first loss needs them
     losses = []
-    for sid in candidates:
-        subject = entities.get(sid)
-        if subject is None or subject.kind not in (*SUBJECT_KINDS, NodeKind.CUSTOMER):
-            continue
-        strong = holders(store, sid, now=now, half_life_days=half_life_days, evidence_shown=0)
+    subjects = [
+        sid
+        for sid in candidates
+        if sid in entities and entities[sid].kind in (*SUBJECT_KINDS, NodeKind.CUSTOMER)
+    ]
+    sums = _kept_sums(store, subjects, half_life_days)
+    for sid in subjects:
+        strong = holders(
+            store, sid, now=now, half_life_days=half_life_days, evidence_shown=0, known=sums.get(sid)
+        )
         if employee_id not in {e.employee_id for e in strong}:
             continue  # they were not a holder of it
         remaining = [e.employee_id for e in strong if e.employee_id != employee_id]
@@ -300,8 +333,8 @@ def departure_impact(
         losses.append(
             Loss(
                 sid,
-                subject.name,
-                subject.kind.value,
+                entities[sid].name,
+                entities[sid].kind.value,
                 remaining,
                 _unique(weaker + _neighbours(store, sid, employee_id, now, half_life_days) + colleagues)[
                     :successors
@@ -411,6 +444,7 @@ def knowledge_map(
     _index_ready(store)
     deadline = store.limits.deadline()
     subjects = store.get_entities(_subjects(store, SUBJECT_KINDS))
+    sums = _kept_sums(store, sorted(subjects), half_life_days)
     for sid in sorted(subjects):
         deadline.check()
         found = holders(
@@ -421,6 +455,7 @@ def knowledge_map(
             evidence_shown=MAP_EVIDENCE,
             evidence_for=top,
             among=members,
+            known=sums.get(sid),
         )
         if not found:
             continue

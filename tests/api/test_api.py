@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ from ckn.api.demo import load_sample
 from ckn.graph.cache import Caches
 from ckn.graph.model import Batch
 from ckn.graph.store import GraphStore
+from ckn.ingest.resolve import Resolver
 from tests.factories import customer
 
 
@@ -33,13 +35,35 @@ def _is_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
 
 def test_health_and_readiness(client: TestClient, store: GraphStore) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz").json()
-    assert (ready["status"], ready["store"]) == ("ready", store.backend)
     deadline = time.monotonic() + 60
+    while (answer := client.get("/readyz")).status_code == 503 and time.monotonic() < deadline:
+        assert _is_problem(answer, 503)["detail"] == "loading the names questions are read with"
+        assert int(answer.headers["Retry-After"]) >= 1  # questions understood once it says ready
+        time.sleep(0.1)
+    ready = answer.json()
+    assert (ready["status"], ready["store"]) == ("ready", store.backend)
+    assert "question-understanding" not in ready["warming"]
     while ready["warming"] and time.monotonic() < deadline:  # the embedded store builds its view and index
         time.sleep(0.1)
         ready = client.get("/readyz").json()
     assert ready["warming"] == []
+
+
+def test_not_ready_until_questions_can_be_understood_then_the_first_question_is_understood(
+    store: GraphStore, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    load_sample(store, tmp_path / "quarantine")
+    loading, built = threading.Event(), Resolver.from_store
+    monkeypatch.setattr(Resolver, "from_store", lambda s, **options: loading.wait(30) and built(s, **options))
+    with TestClient(create_app(store=store), raise_server_exceptions=False) as client:
+        waiting = _is_problem(client.get("/readyz"), 503)
+        loading.set()
+        deadline = time.monotonic() + 30
+        while (answer := client.get("/readyz")).status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert answer.status_code == 200 and answer.json()["status"] == "ready"
+        assert client.get("/experts", params={"q": "X200 校准"}).json()["subjects"]
+    assert waiting["detail"] == "loading the names questions are read with"
 
 
 def test_an_entity_comes_with_its_evidence(client: TestClient) -> None:

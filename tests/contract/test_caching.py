@@ -23,7 +23,7 @@ def test_many_distinct_analysis_requests_keep_the_evidence_index(
     store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     load_sample(store, tmp_path / "quarantine")
-    evidence.evidence_index(store)  # built: the embedded store keeps it from now on (Neo4j reads each time)
+    evidence.evidence_index(store)  # built: kept from now on
     builds = []
     real = evidence._build
     monkeypatch.setattr(evidence, "_build", lambda s: builds.append(1) or real(s))
@@ -76,12 +76,11 @@ def test_a_serving_process_applies_writes_from_another_as_they_land(
         version = other.graph_version()
         entry = served.caches.kept[("evidence-index",)]
         for _ in range(500):  # applied in the background (at most five seconds)
-            if served.answers_in_place or (entry.state and entry.state[0] == version):
+            if entry.state and entry.state[0] == version:
                 break
             stop.wait(0.01)
         monkeypatch.setattr(evidence, "advance", lambda *a: pytest.fail("the question applied the write"))
         assert experts_answer(served, Settings(), "X200")["experts"]
-        if not served.answers_in_place:
-            assert entry.state is not None and entry.state[0] == version and entry.state[1] is not kept
+        assert entry.state is not None and entry.state[0] == version and entry.state[1] is not kept
     finally:
         stop.set()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ckn.graph.model import Batch, NodeKind, RelType
-from ckn.graph.store import GraphStore
+from ckn.graph.store import GraphStore, KnownAbout
 from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
 from ckn.queries import evidence
@@ -54,10 +54,13 @@ def _kept(store: GraphStore, subject: str, **options: Any) -> list[Expert] | Non
 def _assert_same(store: GraphStore, subjects: list[str]) -> int:
     """Every subject answered from the kept sums as from the evidence; how many had experts."""
     answered = 0
+    together = store.known_about_each([*subjects, "topic:nothing-known"])  # one read for them all
+    assert together == {**{s: store.known_about(s) for s in subjects}, "topic:nothing-known": KnownAbout()}
     for subject in subjects:
         kept = _kept(store, subject)
         assert kept is not None, subject
         assert kept == _oracle(store, subject), subject
+        assert _kept(store, subject, known=together[subject]) == kept, subject
         answered += bool(kept)
     return answered
 

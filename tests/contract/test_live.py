@@ -15,12 +15,15 @@ import numpy as np
 import pytest
 
 from ckn.api.understand import _resolver, entity_ref, subjects_of
+from ckn.graph.embedded_store import EmbeddedStore
 from ckn.graph.errors import NotFound
 from ckn.graph.expertise import KINDS
 from ckn.graph.model import Batch, NodeKind, RelType
-from ckn.graph.store import GraphStore
+from ckn.graph.neo4j_store import Neo4jStore
+from ckn.graph.store import Changes, GraphStore
 from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
+from ckn.ingest.resolve import Resolver
 from ckn.queries import evidence
 from ckn.queries.evidence import EvidenceIndex, assemble, evidence_index
 from ckn.queries.experts import experts
@@ -132,7 +135,7 @@ def test_writes_from_another_process_are_in_the_next_answer_and_equal_the_oracle
     planted: GraphStore, store_factory: Callable[..., GraphStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert "employee:newbie" not in [e.employee_id for e in experts(planted, ["topic:calib"], now=NOW)]
-    evidence_index(planted)  # built (the embedded serving process keeps it from now on)
+    evidence_index(planted)  # built (a serving process keeps it from now on)
     builds = []
     build = evidence._build
     monkeypatch.setattr(evidence, "_build", lambda store: builds.append(1) or build(store))
@@ -149,8 +152,7 @@ def test_writes_from_another_process_are_in_the_next_answer_and_equal_the_oracle
     fresh = [e.employee_id for e in experts(planted, ["customer:fresh"], now=NOW)]
     assert fresh == ["employee:newbie", "employee:spec"]  # owns it and resolved its ticket; escalation
     kept = evidence_index(planted)
-    if not planted.answers_in_place:
-        assert builds == []  # the writes were applied to the index, not a new build
+    assert builds == []  # the writes were applied to the index, not a new build (the change log)
     oracle = build(planted)
     for subject in [*_subjects(planted), "customer:fresh"]:
         assert _rows(kept, subject) == _rows(oracle, subject), subject
@@ -185,6 +187,53 @@ def test_a_name_written_by_another_process_is_understood_in_the_next_question(
 
     assert subjects_of(planted, "who knows 固件升级?") == ["topic:fw"]
     assert subjects_of(planted, "who knows 校准?") == ["topic:calib"]
+
+
+def test_names_are_kept_across_writes_that_name_no_one_new_and_the_log_keeps_no_erased_id(
+    planted: GraphStore, store_factory: Callable[..., GraphStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest of interactions does not make a serving process read every name again."""
+    assert subjects_of(planted, "who knows 校准?") == ["topic:calib"]
+    names, before = _resolver(planted), planted.graph_version()
+    monkeypatch.setattr(Resolver, "from_store", lambda store: pytest.fail("every name was read again"))
+    other = store_factory()
+    other.write(Batch(entities=(_item(NodeKind.INTERACTION, "call:later", "2026-10-31"),)))
+    other.write(
+        Batch(
+            relations=(
+                rel(RelType.PARTICIPATED_IN, "employee:junior", "call:later"),
+                rel(RelType.ABOUT, "call:later", "topic:calib"),
+            )
+        )
+    )
+
+    changes = planted.changes_since(before)
+    assert changes is not None and changes.version == other.graph_version() == before + 2
+    assert changes.entities == {"call:later"} and not changes.deleted
+    assert {(h.type, h.source, h.target) for h in changes.relations} == {
+        (RelType.PARTICIPATED_IN, "employee:junior", "call:later"),
+        (RelType.ABOUT, "call:later", "topic:calib"),
+    }
+    assert subjects_of(planted, "who knows 校准?") == ["topic:calib"] and _resolver(planted) is names
+    junior = next(e for e in experts(planted, ["topic:calib"], now=NOW) if e.employee_id == "employee:junior")
+    assert "call:later" in [x.item_id for x in junior.evidence]
+
+    other.erase_entity("customer:hdjm")
+    erased = planted.changes_since(before)
+    assert erased is None or erased.deleted  # whoever follows starts again
+    assert planted.changes_since(planted.graph_version()) == Changes(version=planted.graph_version())
+    assert not any("customer:hdjm" in text for text in _logged(planted))
+
+
+def _logged(store: GraphStore) -> list[str]:
+    """Everything the store's change log holds, as stored."""
+    if isinstance(store, EmbeddedStore):
+        return [row[0] for row in store._conn.execute("SELECT entities || relations FROM changes")]
+    assert isinstance(store, Neo4jStore)
+    found, _, _ = store._driver.execute_query(
+        "MATCH (c:CknChange) RETURN c.entities + c.relations AS text", database_=store.database
+    )
+    return [str(r["text"]) for r in found]
 
 
 def test_knowledge_gaps_aggregated_by_the_store_equal_the_oracle(store: GraphStore, tmp_path: Path) -> None:

@@ -195,9 +195,9 @@ def test_a_commit_that_fails_behind_loses_only_its_batch_and_is_reported(
 def test_a_bulk_write_is_logged_as_one_and_whoever_reads_past_it_builds_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ckn.graph import embedded_store
+    from ckn.graph import changelog
 
-    monkeypatch.setattr(embedded_store, "CHANGES_LISTED_AT_MOST", 3)
+    monkeypatch.setattr(changelog, "CHANGES_LISTED_AT_MOST", 3)
     store = EmbeddedStore(tmp_path)
     store.write(Batch(entities=(customer("customer:a"),)))
     before_bulk = store.graph_version()
