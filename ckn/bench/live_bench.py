@@ -36,6 +36,7 @@ from ckn.graph.embedded_store import EmbeddedStore
 from ckn.graph.model import Batch
 from ckn.graph.store import GraphStore
 from ckn.ingest.records import COLUMNS
+from ckn.queries.experts import experts
 from ckn.queries.referrals import referrers
 
 CALLS = 50
@@ -222,13 +223,16 @@ def _server_time(store: GraphStore, subject: str, label: str) -> dict[str, Any]:
     The kept sums on the subject, then the evidence of the ten colleagues ranked first.
     """
     from ckn.graph import cypher
+    from ckn.graph.neo4j_store import strongest_params
     from ckn.graph.store import ITEM_FIELDS, PERSON_FIELDS
+    from ckn.queries.experts import EVIDENCE_SHOWN
 
-    people = sorted(store.known_about(subject).sums)[:10]
+    people = [e.employee_id for e in experts(store, [subject])]  # the ten shown, in their order
     reads = [
-        (cypher.KNOWN_ABOUT, {"subject": subject, "fields": list(PERSON_FIELDS)}),
-        (cypher.EVIDENCE_BETWEEN, {"subject": subject, "people": people, "item_fields": list(ITEM_FIELDS),
-                                   "person_fields": list(PERSON_FIELDS)}),
+        (cypher.KNOWN_ABOUT, {"subjects": [subject], "fields": list(PERSON_FIELDS)}),
+        (cypher.EVIDENCE_STRONGEST, {"subject": subject, "people": people, "item_fields": list(ITEM_FIELDS),
+                                     "person_fields": list(PERSON_FIELDS),
+                                     **strongest_params(EVIDENCE_SHOWN, time.time())}),
     ]  # fmt: skip
     driver = store._driver  # type: ignore[attr-defined]
     times, hits = [], 0

@@ -96,6 +96,8 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # the change log (graph.changelog): starts empty, so whoever follows builds once first
     5: [f"CREATE CONSTRAINT ckn_change_version IF NOT EXISTS FOR (c:{CHANGE}) REQUIRE c.version IS UNIQUE"],
+    # each item's date as a number (_when), set in Python on the items stored before (graph.expertise)
+    6: [],
 }
 """Schema version -> idempotent statements that bring the database to it. Every relationship type
 needs a uniqueness constraint on ``id`` (a unit test checks): add a migration when you add a type."""
@@ -538,26 +540,59 @@ RETURN subject, rows, ahead
 """
 """Everyone's kept sums on each of some subjects, with their names, fields and own work: a record each."""
 
-EVIDENCE_BETWEEN = f"""
+
+def evidence_between(*, strongest: bool = False) -> str:
+    """What some colleagues did with the items about one subject, found from their side.
+
+    See :meth:`graph.store.GraphStore.evidence_between`. ``strongest``: only each colleague's ``$k``
+    strongest items at ``$now`` (POSIX seconds), weighed in the database as :func:`graph.expertise.code`
+    and the kept half-life ``$h`` (days) weigh them, from the date each item keeps beside it
+    (``_when``): a few rows each instead of all their work.
+    """
+    found = f"""
 MATCH (s:{ENTITY} {{id: $subject}})
 UNWIND $people AS pid
 MATCH (p:Employee {{id: pid}})
 CALL (p, s) {{
-  MATCH (p)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x)
-  WHERE x = s OR EXISTS {{ (x)-[:ABOUT|DELIVERED_TO]->(s) }}
-     OR (s:Customer AND EXISTS {{ (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) }})
-  RETURN x, type(r) AS t
-  UNION ALL
-  MATCH (x)-[r:ESCALATED_TO]->(p)
-  WHERE EXISTS {{ (x)-[:ABOUT|DELIVERED_TO]->(s) }}
-     OR (s:Customer AND EXISTS {{ (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) }})
-  RETURN x, type(r) AS t
-}}
-WITH p, collect([t, x.id, [k IN $item_fields | x[k]]]) AS acts
+  CALL (p, s) {{
+    MATCH (p)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x)
+    WHERE x = s OR EXISTS {{ (x)-[:ABOUT|DELIVERED_TO]->(s) }}
+       OR (s:Customer AND EXISTS {{ (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) }})
+    RETURN x, type(r) AS t
+    UNION ALL
+    MATCH (x)-[r:ESCALATED_TO]->(p)
+    WHERE EXISTS {{ (x)-[:ABOUT|DELIVERED_TO]->(s) }}
+       OR (s:Customer AND EXISTS {{ (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) }})
+    RETURN x, type(r) AS t
+  }}
+  WITH x, collect(t) AS ts"""
+    if strongest:
+        found += """, max(CASE WHEN t = 'PARTICIPATED_IN' AND x.channel IN $deep THEN $meeting
+                       ELSE $weights[t] END) AS base
+  WITH x, ts, round(base * 0.5 ^ (CASE WHEN x._when IS NULL THEN 1.0 WHEN x._when >= $now THEN 0.0
+                                       ELSE ($now - x._when) / 86400.0 / $h END), 4) AS w
+  ORDER BY w DESC, x.id
+  LIMIT $k"""
+    return (
+        found
+        + """
+  RETURN collect([ts, x.id, [k IN $item_fields | x[k]]]) AS acts
+}
 RETURN collect([p.id, p.name, [k IN $person_fields | p[k]], acts]) AS people
 """
-"""What some colleagues did with the items about one subject, found from their side (see
-:meth:`graph.store.GraphStore.evidence_between`)."""
+    )
+
+
+EVIDENCE_BETWEEN = evidence_between()
+EVIDENCE_STRONGEST = evidence_between(strongest=True)
+
+
+DATES_AFTER = f"""
+MATCH (n:{ENTITY}) WHERE n.id > $after AND n._kind IN $kinds
+RETURN n.id AS id, [k IN $fields | n[k]] AS values ORDER BY n.id LIMIT $limit
+"""
+"""Items (and customers) in id order after ``$after``, with their date fields (to keep ``_when``)."""
+SET_DATES = f"UNWIND $rows AS row MATCH (n:{ENTITY} {{id: row.id}}) SET n._when = row.when"
 
 
 def referrals_below(depth: int) -> str:

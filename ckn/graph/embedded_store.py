@@ -997,8 +997,13 @@ class EmbeddedStore(traversal.Traversals):
         finally:
             self._conn.execute("COMMIT")
 
-    def evidence_between(self, people: Sequence[str], subject_id: str) -> EvidenceFacts:
-        """See :meth:`graph.store.GraphStore.evidence_between`: one indexed join from the colleagues' side."""
+    def evidence_between(
+        self, people: Sequence[str], subject_id: str, *, strongest: int | None = None, at: float = 0.0
+    ) -> EvidenceFacts:
+        """See :meth:`graph.store.GraphStore.evidence_between`: one indexed join from the colleagues' side.
+
+        All of it, ``strongest`` or not: read in process, the caller ranks them as quickly.
+        """
         wanted = list(dict.fromkeys(people))
         acts: list[tuple[str, str, str]] = []
         with self._locked():

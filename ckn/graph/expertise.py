@@ -81,6 +81,11 @@ _ACT_KIND = {
     "ESCALATED_TO": "escalation_answered",
     "OWNS_ACCOUNT": "owns_account",
 }
+ACT_WEIGHTS = {rtype: WEIGHTS[kind] for rtype, kind in _ACT_KIND.items()}
+"""What an act of each relationship type is worth before it decays (see :func:`code`: an interaction
+in a deep channel is worth a meeting)."""
+DEEP_CHANNELS = sorted(_DEEP_CHANNELS)
+"""Channels in which an interaction counts as a meeting."""
 _WORK_TYPES = frozenset({"AUTHORED", "RESOLVED", "PARTICIPATED_IN"})
 _FROM_ITEM = frozenset({RelType.ABOUT, RelType.DELIVERED_TO, RelType.ESCALATED_TO})
 _TO_ITEM = frozenset(
@@ -118,6 +123,12 @@ def when(item: dict[str, Any]) -> float:
     """An item's date as POSIX seconds, NaN when undated."""
     found = moment(item, "occurred_at", "submitted_at", "created_at")
     return found.timestamp() if found else float("nan")
+
+
+def dated(item: dict[str, Any]) -> float | None:
+    """:func:`when`, None when undated (what a store keeps beside the item, to weigh it in a query)."""
+    found = when(item)
+    return None if math.isnan(found) else found
 
 
 @dataclass

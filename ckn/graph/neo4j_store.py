@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CHUNK = 5000
+STRONGEST_MARGIN = 5
+"""Items a read of the strongest returns beyond those asked for: weights rounded in the database may
+differ from Python's in the last digit, and the caller ranks exactly."""
 
 Tx = ManagedTransaction | neo4j.Transaction
 """A write transaction: managed (the driver commits and retries it) or explicit (committed behind)."""
@@ -159,6 +162,8 @@ def _stored_props(fact: Entity | Relation, fact_id: str, now: str, as_json: Evid
     }
     if isinstance(fact, Entity):
         stored.update(name=fact.name, _kind=fact.kind.value)
+        if fact.kind in expertise.ITEM_KINDS:  # weighed by expert questions in the database
+            stored["_when"] = expertise.dated(fact.props)
         if fact.kind in fulltext.SEARCHED:
             stored[fulltext.SEARCH_PROPERTY] = fulltext.searchable(fact) or ""
     else:
@@ -187,6 +192,18 @@ def _items_read(
 def _confidence(evidence: list[str] | None) -> float:
     """The best confidence among a fact's stored evidence (as :class:`graph.model.Provenance` JSON)."""
     return max((float(json.loads(p).get("confidence", 1.0)) for p in evidence or ()), default=1.0)
+
+
+def strongest_params(strongest: int, at: float) -> dict[str, Any]:
+    """The parameters of :data:`cypher.EVIDENCE_STRONGEST` besides the subject and the people."""
+    return {
+        "k": strongest + STRONGEST_MARGIN,
+        "now": at,
+        "h": expertise.KEPT_HALF_LIFE_DAYS,
+        "weights": expertise.ACT_WEIGHTS,
+        "meeting": expertise.WEIGHTS["meeting"],
+        "deep": expertise.DEEP_CHANNELS,
+    }
 
 
 def _q(text: str, timeout: float) -> Query:
@@ -404,6 +421,20 @@ class Neo4jStore(traversal.Traversals):
                 _q(cypher.SET_SEARCH_FORM, self._timeout), {"rows": rows}, database_=self.database
             )
 
+    def _date_stored_items(self) -> None:
+        """Give the items stored before expert questions weighed them in the database their ``_when``."""
+        kinds, after = [k.value for k in expertise.ITEM_KINDS], ""
+        fields = ["occurred_at", "submitted_at", "created_at"]
+        while found := self._read(cypher.DATES_AFTER, after=after, kinds=kinds, fields=fields, limit=10_000):
+            rows = [
+                {"id": r["id"], "when": expertise.dated(dict(zip(fields, r["values"], strict=True)))}
+                for r in found
+            ]
+            self._driver.execute_query(
+                _q(cypher.SET_DATES, self._timeout), {"rows": rows}, database_=self.database
+            )
+            after = found[-1]["id"]
+
     def _migrate(self) -> None:
         records = self._read(cypher.GET_SCHEMA_VERSION)
         current = records[0]["version"] or 0
@@ -420,6 +451,8 @@ class Neo4jStore(traversal.Traversals):
                 self._index_stored_texts()
             if version == 4:
                 self._count_known()
+            if version == 6:
+                self._date_stored_items()
             self._driver.execute_query(
                 _q(cypher.SET_SCHEMA_VERSION, self._timeout), {"version": version}, database_=self.database
             )
@@ -707,14 +740,22 @@ class Neo4jStore(traversal.Traversals):
                 known.work[person] = int(done)
         return found
 
-    def evidence_between(self, people: Sequence[str], subject_id: str) -> EvidenceFacts:
-        """See :meth:`graph.store.GraphStore.evidence_between`: one query from the colleagues' side."""
+    def evidence_between(
+        self, people: Sequence[str], subject_id: str, *, strongest: int | None = None, at: float = 0.0
+    ) -> EvidenceFacts:
+        """See :meth:`graph.store.GraphStore.evidence_between`: one query from the colleagues' side.
+
+        With ``strongest``, the items are weighed and cut in the database (and a few more than asked
+        are returned, so that rounding there cannot change which the caller shows).
+        """
+        options = {} if strongest is None else strongest_params(strongest, at)
         rows = self._read(
-            cypher.EVIDENCE_BETWEEN,
+            cypher.EVIDENCE_BETWEEN if strongest is None else cypher.EVIDENCE_STRONGEST,
             subject=subject_id,
             people=list(dict.fromkeys(people)),
             item_fields=list(ITEM_FIELDS),
             person_fields=list(PERSON_FIELDS),
+            **options,
         )
         acts: set[tuple[str, str, str]] = set()
         items: dict[str, dict[str, Any]] = {}
@@ -724,8 +765,8 @@ class Neo4jStore(traversal.Traversals):
                 **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
                 "name": name or "",
             }
-            for rtype, item, fields in done:
-                acts.add((person, rtype, item))
+            for rtypes, item, fields in done:
+                acts.update((person, rtype, item) for rtype in rtypes)
                 items[item] = {k: v for k, v in zip(ITEM_FIELDS, fields, strict=True) if v is not None}
         return EvidenceFacts.model_construct(
             about=tuple((item, subject_id) for item in sorted(items)),

@@ -474,10 +474,14 @@ class GraphStore(Protocol):
         """
         ...
 
-    def evidence_between(self, people: Sequence[str], subject_id: str) -> EvidenceFacts:
+    def evidence_between(
+        self, people: Sequence[str], subject_id: str, *, strongest: int | None = None, at: float = 0.0
+    ) -> EvidenceFacts:
         """The evidence of these colleagues about one subject: their acts on the items about it.
 
         Bounded by the colleagues' own work (what an expert answer shows for its first few).
+        ``strongest``: only each one's that many strongest items at ``at`` (POSIX seconds) at the kept
+        half-life, and all their acts on them (a store may return more; the caller ranks).
         ``work`` is not filled.
         """
         ...

@@ -296,7 +296,11 @@ def from_kept_sums(
     if pieces <= SUBJECT_SIDE_AT_MOST * their_work:
         index = assemble(store.evidence([subject_id]))
     else:
-        index = assemble(store.evidence_between([e.employee_id for e in shown_to], subject_id))
+        index = assemble(
+            store.evidence_between(
+                [e.employee_id for e in shown_to], subject_id, strongest=evidence_shown, at=moment_s
+            )
+        )
     rows = index.rows(subject_id)
     weight = np.round(decayed(index, rows, now, KEPT_HALF_LIFE_DAYS), 4)
     subject_of = np.zeros(len(rows.person), np.int32)

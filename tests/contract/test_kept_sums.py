@@ -14,17 +14,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from ckn.graph.expertise import KEPT_HALF_LIFE_DAYS
 from ckn.graph.model import Batch, NodeKind, RelType
-from ckn.graph.store import GraphStore, KnownAbout
+from ckn.graph.store import EvidenceFacts, GraphStore, KnownAbout
 from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
 from ckn.queries import evidence
+from ckn.queries.evidence import assemble, decayed
 from ckn.queries.experts import Expert, experts, from_evidence, from_kept_sums
 from tests.contract.conftest import NOW, _item
 from tests.contract.test_live import _subjects, _writes_of_another_process
-from tests.factories import rel
+from tests.factories import entity, rel
 
 LATER = datetime(2031, 3, 1, tzinfo=UTC)
 """After every date in the test data: the kept sums can answer (nothing is dated after it)."""
@@ -142,8 +145,10 @@ def test_deleting_a_source_takes_its_evidence_out_of_the_sums(
 
 
 def test_a_store_written_before_the_sums_existed_counts_them_when_opened(
-    store_factory: Callable[..., GraphStore], tmp_path: Path
+    store_factory: Callable[..., GraphStore], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("ckn.graph.neo4j_store.STRONGEST_MARGIN", 0)  # the items' dates are read exactly
+    monkeypatch.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)
     store = store_factory()
     generate(tmp_path / "bundle", "tiny", seed=19)
     ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
@@ -160,6 +165,7 @@ def test_a_store_written_before_the_sums_existed_counts_them_when_opened(
     else:
         driver = store._driver  # type: ignore[attr-defined]
         driver.execute_query("MATCH (k:CknKnown|CknAhead) DELETE k")
+        driver.execute_query("MATCH (n:Entity) REMOVE n._when")  # items kept no date of their own either
         driver.execute_query("MATCH (m:CknMeta {key: 'schema'}) SET m.version = 3")
         store.close()
     reopened = store_factory()
@@ -197,3 +203,84 @@ def test_evidence_dated_after_it_was_written_weighs_its_kind_until_its_date(
     other.erase_entity("call:planned")
     assert "employee:junior" not in planted.known_about("topic:calib").ahead
     _assert_same(planted, _subjects(planted))
+
+
+def test_the_strongest_evidence_weighed_where_it_is_read_is_what_the_answer_shows(
+    planted: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each colleague's strongest items, cut in the database (Neo4j), are the ones the reference shows."""
+    monkeypatch.setattr("ckn.graph.neo4j_store.STRONGEST_MARGIN", 0)
+    monkeypatch.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)  # read from the colleagues' side
+    fewer = []
+    for subject in ["topic:calib", "topic:export", "customer:hdjm"]:
+        for shown in (1, 2):
+            assert _kept(planted, subject, evidence_shown=shown) == _oracle(
+                planted, subject, evidence_shown=shown
+            )
+        people = [e.employee_id for e in _oracle(planted, subject)]
+        whole = planted.evidence_between(people, subject)
+        cut = planted.evidence_between(people, subject, strongest=1, at=LATER.timestamp())
+        assert {a for a in cut.acts} <= set(whole.acts)
+        if planted.answers_in_place:  # weighed and cut in the database: one item each
+            assert len(cut.items) == len({person for person, _, _ in cut.acts}) <= len(whole.items), subject
+            fewer.append(len(cut.items) < len(whole.items))
+    assert any(fewer) or not planted.answers_in_place
+
+
+def _strongest_in_python(facts: EvidenceFacts, subject: str, at: datetime, k: int) -> dict[str, list[str]]:
+    """Each colleague's ``k`` strongest items, ranked as an answer ranks them (the reference)."""
+    index = assemble(facts)
+    rows = index.rows(subject)
+    weight = np.round(decayed(index, rows, at, KEPT_HALF_LIFE_DAYS), 4)
+    ranked: dict[str, list[tuple[float, str]]] = {}
+    for person, item, w in zip(rows.person, rows.item, weight, strict=True):
+        ranked.setdefault(index.people[person], []).append((-float(w), index.items[item]))
+    return {person: [item for _, item in sorted(found)[:k]] for person, found in ranked.items()}
+
+
+def test_each_rule_of_weighing_holds_where_the_strongest_are_read(
+    planted: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kinds, meetings, decay, undated and not-yet-dated items, ties: the cut equals the reference."""
+    monkeypatch.setattr("ckn.graph.neo4j_store.STRONGEST_MARGIN", 0)
+    items = [
+        _item(NodeKind.FEEDBACK, "w:resolved", "2030-12-01"),
+        _item(NodeKind.KNOWLEDGE_ITEM, "w:authored", "2030-12-01"),
+        entity("w:undated-doc", NodeKind.KNOWLEDGE_ITEM, "无日期 manual"),
+        entity("w:undated-call", NodeKind.INTERACTION, "undated call", channel="call"),
+        _item(NodeKind.INTERACTION, "w:visit", "2026-06-01", channel="visit"),
+        _item(NodeKind.INTERACTION, "w:call", "2026-09-01", channel="call"),
+        _item(NodeKind.INTERACTION, "w:later", "2030-06-01", channel="call"),
+        _item(NodeKind.INTERACTION, "w:tie-b", "2026-09-01", channel="call"),
+        _item(NodeKind.INTERACTION, "w:tie-a", "2026-09-01", channel="call"),
+        _item(NodeKind.FEEDBACK, "w:escalated", "2029-01-01"),
+    ]
+    acts = [
+        rel(RelType.RESOLVED, "employee:junior", "w:resolved"),
+        rel(RelType.AUTHORED, "employee:junior", "w:authored"),
+        rel(RelType.AUTHORED, "employee:junior", "w:undated-doc"),
+        *(
+            rel(RelType.PARTICIPATED_IN, "employee:junior", i)
+            for i in ["w:undated-call", "w:visit", "w:call", "w:later", "w:tie-b", "w:tie-a"]
+        ),
+        rel(RelType.RESOLVED, "employee:junior", "w:later"),  # two acts on one item: the strongest counts
+        rel(RelType.ESCALATED_TO, "w:escalated", "employee:junior"),
+        rel(RelType.PARTICIPATED_IN, "employee:wang", "w:visit"),
+        rel(RelType.RESOLVED, "employee:wang", "w:call"),
+    ]
+    planted.write(
+        Batch(
+            entities=(entity("topic:weigh", NodeKind.TOPIC, "称重 Weighing"), *items),
+            relations=(*acts, *(rel(RelType.ABOUT, i.id, "topic:weigh") for i in items)),
+        )
+    )
+    people = ["employee:junior", "employee:wang"]
+    whole = planted.evidence_between(people, "topic:weigh")
+    for at in [LATER, datetime(2027, 1, 1, tzinfo=UTC), datetime(2030, 7, 1, tzinfo=UTC)]:
+        for k in range(1, 12):
+            cut = planted.evidence_between(people, "topic:weigh", strongest=k, at=at.timestamp())
+            reference = _strongest_in_python(whole, "topic:weigh", at, k)
+            found = _strongest_in_python(cut, "topic:weigh", at, k)
+            assert found == reference, (at, k)
+            if planted.answers_in_place:  # cut in the database: nothing beyond them
+                assert sorted(cut.items) == sorted({i for items in reference.values() for i in items})
