@@ -552,7 +552,7 @@ def evidence_between(*, strongest: bool = False) -> str:
     found = f"""
 MATCH (s:{ENTITY} {{id: $subject}})
 UNWIND $people AS pid
-MATCH (p:Employee {{id: pid}})
+MATCH (p:{ENTITY} {{id: pid}}) WHERE p:Employee
 CALL (p, s) {{
   CALL (p, s) {{
     MATCH (p)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x)
@@ -602,7 +602,7 @@ def referrals_below(depth: int) -> str:
     """
     steps = int(depth)
     return f"""
-MATCH (root:{label(NodeKind.CUSTOMER)} {{id: $id}})
+MATCH (root:{ENTITY} {{id: $id}}) WHERE root:{label(NodeKind.CUSTOMER)}
 CALL (root) {{
   MATCH p = ANY SHORTEST (root)-[:REFERRED]->{{0,{steps}}}(c:{label(NodeKind.CUSTOMER)})
   RETURN c, length(p) AS d
