@@ -212,7 +212,7 @@ def _keep_in_step(store: GraphStore) -> threading.Event:
     """Start building what this serving process keeps, then follow the writes; set the event to stop.
 
     The names questions are read with come first (every question needs them; ``/readyz`` waits for
-    them), then the rest, one build after another: two at once on two cores starve the requests.
+    them), then the rest: on two cores, builds at the same time as these starve the requests.
     """
     names = prepare_understanding(store)
     evidence = prepare(store, after=names)

@@ -66,20 +66,24 @@ def changes(since: int, now: int, entries: Iterable[tuple[int, str, str, bool]])
     """What the ``entries`` after version ``since`` add up to, the graph being at version ``now``.
 
     None when the log does not account for every version up to ``now`` (it was cut, a bulk batch ran,
-    or the graph started again), or when applying it would cost more than building again.
+    or the graph started again), or when applying it would cost more than building again. A deletion
+    in it is always told (``deleted``, with nothing else), however much else is missing.
     """
     if now < since:  # the graph started again (a wiped database)
         return None
     entities: set[str] = set()
     relations: list[Hop] = []
     restated: set[str] = set()
-    deleted, last = False, since
+    deleted, complete, last = False, True, since
     for number, changed, added, gone in entries:
         if number <= last:
             continue
-        if number != last + 1 or added == "null":
-            return None
-        last, deleted = number, deleted or bool(gone)
+        deleted = deleted or bool(gone)
+        if number != last + 1 or added == "null" or len(relations) > CHANGES_APPLIED_AT_MOST:
+            complete = False  # read on only for a deletion, which must still be told
+        last = number
+        if not complete:
+            continue
         entities.update(json.loads(changed))
         for written in json.loads(added):
             if len(written) == 1:
@@ -89,9 +93,9 @@ def changes(since: int, now: int, entries: Iterable[tuple[int, str, str, bool]])
                 relations.append(
                     Hop.model_construct(relation_id=rid, type=RelType(rtype), source=source, target=target)
                 )
-        if len(relations) > CHANGES_APPLIED_AT_MOST:
-            return None
-    if last < now:
+    if deleted:  # whatever else is missing: whoever follows forgets everything it keeps
+        return Changes.model_construct(version=max(last, now), deleted=True)
+    if not complete or last < now or len(relations) > CHANGES_APPLIED_AT_MOST:
         return None
     return Changes.model_construct(
         version=last,

@@ -71,6 +71,8 @@ _CHUNK = 5000
 STRONGEST_MARGIN = 5
 """Items a read of the strongest returns beyond those asked for: weights rounded in the database may
 differ from Python's in the last digit, and the caller ranks exactly."""
+SUBJECTS_READ_AT_ONCE = 100
+"""Subjects whose kept sums one query reads (each query stays well inside its timeout)."""
 
 Tx = ManagedTransaction | neo4j.Transaction
 """A write transaction: managed (the driver commits and retries it) or explicit (committed behind)."""
@@ -422,18 +424,24 @@ class Neo4jStore(traversal.Traversals):
             )
 
     def _date_stored_items(self) -> None:
-        """Give the items stored before expert questions weighed them in the database their ``_when``."""
+        """Give the items stored before expert questions weighed them in the database their ``_when``.
+
+        Under the write lock: no write changes an item's date between its read and its update here.
+        """
         kinds, after = [k.value for k in expertise.ITEM_KINDS], ""
         fields = ["occurred_at", "submitted_at", "created_at"]
-        while found := self._read(cypher.DATES_AFTER, after=after, kinds=kinds, fields=fields, limit=10_000):
-            rows = [
-                {"id": r["id"], "when": expertise.dated(dict(zip(fields, r["values"], strict=True)))}
-                for r in found
-            ]
-            self._driver.execute_query(
-                _q(cypher.SET_DATES, self._timeout), {"rows": rows}, database_=self.database
-            )
-            after = found[-1]["id"]
+        with self.writer(wait_s=self._timeout):
+            while found := self._read(
+                cypher.DATES_AFTER, after=after, kinds=kinds, fields=fields, limit=10_000
+            ):
+                rows = [
+                    {"id": r["id"], "when": expertise.dated(dict(zip(fields, r["values"], strict=True)))}
+                    for r in found
+                ]
+                self._driver.execute_query(
+                    _q(cypher.SET_DATES, self._timeout), {"rows": rows}, database_=self.database
+                )
+                after = found[-1]["id"]
 
     def _migrate(self) -> None:
         records = self._read(cypher.GET_SCHEMA_VERSION)
@@ -724,20 +732,22 @@ class Neo4jStore(traversal.Traversals):
         return self.known_about_each([subject_id])[subject_id]
 
     def known_about_each(self, subject_ids: Sequence[str]) -> dict[str, KnownAbout]:
-        """See :meth:`graph.store.GraphStore.known_about_each`: one query for them all."""
+        """See :meth:`graph.store.GraphStore.known_about_each`: one query per hundred subjects."""
         wanted = list(dict.fromkeys(subject_ids))
         found = {s: KnownAbout() for s in wanted}
-        for record in self._read(cypher.KNOWN_ABOUT, subjects=wanted, fields=list(PERSON_FIELDS)):
-            known = found[record["subject"]]
-            for person, weight, t, authored in record["ahead"]:
-                known.ahead.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
-            for person, counted, name, values, done in record["rows"]:
-                known.sums[person] = expertise.Known(int(counted[0]), int(counted[1]), *counted[2:])
-                known.people[person] = {
-                    **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
-                    "name": name or "",
-                }
-                known.work[person] = int(done)
+        for start in range(0, len(wanted), SUBJECTS_READ_AT_ONCE):
+            chunk = wanted[start : start + SUBJECTS_READ_AT_ONCE]
+            for record in self._read(cypher.KNOWN_ABOUT, subjects=chunk, fields=list(PERSON_FIELDS)):
+                known = found[record["subject"]]
+                for person, weight, t, authored in record["ahead"]:
+                    known.ahead.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
+                for person, counted, name, values, done in record["rows"]:
+                    known.sums[person] = expertise.Known(int(counted[0]), int(counted[1]), *counted[2:])
+                    known.people[person] = {
+                        **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
+                        "name": name or "",
+                    }
+                    known.work[person] = int(done)
         return found
 
     def evidence_between(
