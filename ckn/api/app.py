@@ -218,7 +218,7 @@ def _keep_in_step(store: GraphStore) -> threading.Event:
     evidence = prepare(store, after=names)
     prepare_referrals(store, after=evidence or names)
     stop = threading.Event()
-    if not store.answers_in_place:  # Neo4j answers in the database: nothing to follow
+    if not store.answers_in_place:  # on Neo4j the next question reads the change log itself
         follow(store, stop, after=evidence or names)
     return stop
 
