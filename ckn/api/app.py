@@ -232,7 +232,7 @@ def _ready(store: GraphStore) -> Ready:
     """
     store.ping()
     if understanding_loads(store):
-        raise Computing("loading the names questions are read with", retry_after_s=1)
+        raise Computing("loading what questions are read with", retry_after_s=1)
     return Ready(status="ready", store=store.backend, warming=[*store.warming(), *warming(store)])
 
 

@@ -7,76 +7,203 @@ and traditional forms), and falls back to the most similar known name when nothi
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from rapidfuzz import fuzz, process
 
 from ckn.api.audit import note_subject
 from ckn.graph import fulltext
-from ckn.graph.cache import maintained, warm, warming
+from ckn.graph.cache import held, hold, maintained, warm, warming
 from ckn.graph.errors import Ambiguous, NotFound
 from ckn.graph.ids import BULK_PREFIXES, entity_id
 from ckn.graph.model import NodeKind, RelType
+from ckn.graph.names import (
+    KEY_PROPS,
+    LONGEST_MATCHED,
+    MATCHED_KINDS,
+    NAMED_KINDS,
+    SHORTEST_MATCHED,
+    NameIndex,
+    fold,
+    match_key,
+)
 from ckn.graph.store import Changes, Direction, GraphStore
-from ckn.ingest.nlp import LABELS, Gazetteer, TextAnalyzer, fold
-from ckn.ingest.resolve import RESOLVED_KINDS, Resolver
+from ckn.ingest.nlp import GAZETTEER_KEYS, LABELS, Gazetteer, Mention, Term, TextAnalyzer, contact_keys
+from ckn.ingest.resolve import RESOLVED_KINDS, Lookup, Resolver
+
+log = logging.getLogger(__name__)
 
 SUBJECT_KINDS = (NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER)
 FUZZY_CUTOFF = 80
+QUESTION_CHARS = 400
+"""Characters of a question read for names (a question is short; a pasted page is not read whole)."""
+LIKE_CANDIDATES = 200
+"""Names a store that looks names up itself gives as candidates for a close spelling."""
 
 
-_Tools = tuple[Gazetteer, TextAnalyzer, Resolver]
-_TOOLS = ("question-understanding",)
+class Understanding:
+    """What questions are read with: a text pipeline, and names found in a text or looked up.
+
+    Two kinds: :class:`_KeptNames` holds every name (built once, kept in step with the change log);
+    :class:`_StoredNames` asks the store (Neo4j's indexed name rows), so no process holds every name.
+    """
+
+    def __init__(self, analyzer: TextAnalyzer, lookup: Lookup) -> None:
+        self.analyzer = analyzer
+        self.lookup = lookup
+        """Names, e-mails, phones and CRM ids looked up (``Resolver.reference``)."""
+        self._lock = threading.Lock()  # the pipelines are shared: one text at a time
+
+    def gazetteer_for(self, text: str) -> Gazetteer:
+        """A gazetteer with at least every name and contact key found in ``text``."""
+        raise NotImplementedError
+
+    def terms_like(self, text: str, limit: int) -> dict[str, Term]:
+        """Folded names and aliases to compare ``text`` with for a close spelling (each with its entity)."""
+        raise NotImplementedError
+
+    def mentions(self, text: str) -> tuple[Mention, ...]:
+        """What ``text`` names, read as ingest reads a document."""
+        gazetteer = self.gazetteer_for(text)
+        with self._lock:
+            self.analyzer.set_gazetteer(gazetteer)
+            (analysis,) = self.analyzer.analyze([text])
+        return analysis.mentions
 
 
-def _analysis_tools(store: GraphStore) -> tuple[Gazetteer, TextAnalyzer]:
-    """The gazetteer and analyzer for the store's current data (built again with the resolver)."""
-    gazetteer, analyzer, _ = maintained(store, _TOOLS, *_kept_tools(store))
-    return gazetteer, analyzer
+class _KeptNames(Understanding):
+    def __init__(self, resolver: Resolver) -> None:
+        self.gazetteer = Gazetteer.from_resolver(resolver)
+        super().__init__(TextAnalyzer(self.gazetteer, discover=False), resolver)
+        self.resolver = resolver
+
+    def gazetteer_for(self, text: str) -> Gazetteer:
+        return self.gazetteer
+
+    def terms_like(self, text: str, limit: int) -> dict[str, Term]:
+        return self.gazetteer.terms
 
 
-def _kept_tools(store: GraphStore) -> tuple[Callable[[], _Tools], Callable[[_Tools, Changes], _Tools | None]]:
-    """How question understanding is built, and when a write means building it again."""
+class _StoredNames(Understanding):
+    def __init__(self, store: GraphStore, index: NameIndex) -> None:
+        super().__init__(TextAnalyzer(Gazetteer({}, {}), discover=False), _StoredLookup(store, index))
+        self.index = index
 
-    def build() -> _Tools:
-        resolver = _resolver(store)
-        gazetteer = Gazetteer.from_resolver(resolver)
-        return gazetteer, TextAnalyzer(gazetteer, discover=False), resolver
+    def gazetteer_for(self, text: str) -> Gazetteer:
+        return gazetteer_in(self.index, text)
 
-    def advance(tools: _Tools, changes: Changes) -> _Tools | None:
-        return tools if tools[2] is _resolver(store) else None  # the resolver is never changed in place
+    def terms_like(self, text: str, limit: int) -> dict[str, Term]:
+        terms: dict[str, Term] = {}
+        for name in sorted(self.index.like(text, limit=limit), key=lambda n: (n.id, n.form)):
+            terms.setdefault(name.form, Term(name.id, name.kind))
+        return terms
+
+
+def gazetteer_in(index: NameIndex, text: str) -> Gazetteer:
+    """The names and contact keys of the index that ``text`` holds, as a gazetteer.
+
+    It finds in ``text`` what a gazetteer of every name would: the names it holds are the only ones
+    that can match (one look-up of every stretch of the text a name can be).
+    """
+    folded = fold(text)[0]
+    forms = {
+        folded[start:end]
+        for start in range(len(folded))
+        if not folded[start].isspace()
+        for end in range(start + SHORTEST_MATCHED, min(len(folded), start + LONGEST_MATCHED) + 1)
+        if not folded[end - 1].isspace()
+    }
+    terms: dict[str, Term] = {}
+    for name in sorted(index.found_in(sorted(forms)), key=lambda n: (n.id, n.form)):
+        terms.setdefault(name.form, Term(name.id, name.kind))  # the first id, as a kept gazetteer
+    keys: dict[str, Term] = {}
+    contacts = index.keyed(contact_keys(text))
+    found = sorted((n.id, n.form, n.kind) for p in GAZETTEER_KEYS for n in contacts.get(p, ()))
+    for holder, value, kind in found:
+        if kind in MATCHED_KINDS:
+            keys.setdefault(value, Term(holder, kind))
+    return Gazetteer(terms, keys)
+
+
+class _StoredLookup(Lookup):
+    """Names, e-mails, phones and CRM ids looked up in the store's name index (as a resolver would)."""
+
+    def __init__(self, store: GraphStore, index: NameIndex) -> None:
+        self.store = store
+        self.index = index
+
+    def kind_of(self, entity_id: str) -> NodeKind | None:
+        entity = self.store.get_entity(entity_id)
+        return entity.kind if entity is not None and entity.kind in NAMED_KINDS else None
+
+    def by_keys(self, kind: NodeKind, **keys: Iterable[str]) -> str | None:
+        for prop in KEY_PROPS:
+            values = list(keys.get(prop, ()))
+            holders = [n for n in self.index.keyed(values).get(prop, ()) if n.kind is kind] if values else []
+            for value in values:  # the first value that anyone holds; its first holder, by id
+                if held := sorted(n.id for n in holders if n.form == value):
+                    return held[0]
+        return None
+
+    def named(self, kind: NodeKind, name: str) -> set[str]:
+        return {n.id for n in self.index.named(match_key(name)) if n.kind is kind}
+
+
+_UNDERSTANDING = ("question-understanding",)
+
+
+def understanding(store: GraphStore) -> Understanding:
+    """What the store's questions are read with (names kept in step with writes, or looked up)."""
+    index = store.names
+    if index is not None:
+        return held(store, _UNDERSTANDING, lambda: _StoredNames(store, index))
+    return maintained(store, _UNDERSTANDING, *_kept(store))
+
+
+def _kept(
+    store: GraphStore,
+) -> tuple[Callable[[], Understanding], Callable[[Understanding, Changes], Understanding | None]]:
+    """How kept names are built, and when a write means building them again."""
+
+    def build() -> Understanding:
+        return _KeptNames(Resolver.from_store(store, reviews=False))
+
+    def advance(kept: Understanding, changes: Changes) -> Understanding | None:
+        resolver = kept.resolver if isinstance(kept, _KeptNames) else None
+        return kept if resolver is not None and _nothing_new(store, resolver, changes) else None
 
     return build, advance
 
 
 def prepare(store: GraphStore, *, after: threading.Thread | None = None) -> threading.Thread | None:
-    """Start building question understanding (names, aliases, the gazetteer) in the background.
+    """Start loading what questions are read with (the pipelines; the names, where kept) in the background.
 
     After ``after``; a server's first question then finds it built.
     """
-    return warm(store, _TOOLS, *_kept_tools(store), after=after)
+    index = store.names
+    if index is None:
+        return warm(store, _UNDERSTANDING, *_kept(store), after=after)
+
+    def build() -> Understanding:
+        stored = _StoredNames(store, index)
+        stored.mentions("ckn 客户知识")  # the segmenter loads its words on first use
+        return stored
+
+    return hold(store, _UNDERSTANDING, build)
 
 
 def understanding_loads(store: GraphStore) -> bool:
-    """Whether question understanding is being built in the background (what ``/readyz`` waits for)."""
-    return _TOOLS[0] in warming(store)
-
-
-def _resolver(store: GraphStore) -> Resolver:
-    """Who is called what, for the store's current data (kept while writes name no one new)."""
-
-    def advance(resolver: Resolver, changes: Changes) -> Resolver | None:
-        return resolver if _nothing_new(store, resolver, changes) else None
-
-    return maintained(store, ("resolver",), lambda: Resolver.from_store(store, reviews=False), advance)
+    """Whether what questions are read with is being loaded in the background (what ``/readyz`` waits for)."""
+    return _UNDERSTANDING[0] in warming(store)
 
 
 def _nothing_new(store: GraphStore, resolver: Resolver, changes: Changes) -> bool:
     """Whether the changes name no one new and rename no one (an ingest of interactions, say).
 
-    Otherwise the resolver and the gazetteer are built again: never changed in place, where a request
-    reading them could see half of a change, and never keeping a name someone no longer has.
+    Otherwise the names are built again: never changed in place, where a request reading them could
+    see half of a change, and never keeping a name someone no longer has.
     """
     if changes.deleted:
         return False
@@ -87,22 +214,24 @@ def _nothing_new(store: GraphStore, resolver: Resolver, changes: Changes) -> boo
 
 
 _NAMED_AT_MOST = 20_000
-"""Named entities a write may change for the tools to learn them one by one (past that: build again)."""
+"""Named entities a write may change for the names to learn them one by one (past that: build again)."""
 
 
 def subjects_of(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = SUBJECT_KINDS) -> list[str]:
-    """Ids of the known products, topics and customers a question names, in the order named."""
-    text = text.strip()
+    """Ids of the known products, topics and customers a question names, in the order named.
+
+    Names are read in its first :data:`QUESTION_CHARS` characters.
+    """
+    text = text.strip()[:QUESTION_CHARS]
     if not text:
         return []
     if (entity := store.get_entity(text)) is not None and entity.kind in kinds:
         return [entity.id]
-    gazetteer, analyzer = _analysis_tools(store)
+    names = understanding(store)
     labels = {LABELS[k] for k in kinds if k in LABELS}
-    (analysis,) = analyzer.analyze([text])
-    found = [m.entity_id for m in analysis.mentions if m.entity_id and m.label in labels]
+    found = [m.entity_id for m in names.mentions(text) if m.entity_id and m.label in labels]
     if not found:
-        terms = {t: term for t, term in gazetteer.terms.items() if term.kind in kinds}
+        terms = {t: term for t, term in names.terms_like(text, LIKE_CANDIDATES).items() if term.kind in kinds}
         best = process.extractOne(fold(text)[0], list(terms), scorer=fuzz.WRatio, score_cutoff=FUZZY_CUTOFF)
         if best is not None:
             found = [terms[best[0]].entity_id]
@@ -124,15 +253,15 @@ def search(store: GraphStore, text: str, *, limit: int = 20) -> list[dict[str, o
 
 
 def _named(store: GraphStore, text: str, limit: int) -> list[dict[str, object]]:
-    gazetteer, _ = _analysis_tools(store)
-    query = fold(text.strip())[0].strip()
+    query = fold(text.strip()[:QUESTION_CHARS])[0].strip()
     if not query:
         return []
+    terms = understanding(store).terms_like(query, max(LIKE_CANDIDATES, 5 * limit))
     best: dict[str, float] = {}
     for term, score, _ in process.extract(
-        query, list(gazetteer.terms), scorer=fuzz.WRatio, score_cutoff=70, limit=None
+        query, list(terms), scorer=fuzz.WRatio, score_cutoff=70, limit=None
     ):
-        entity_id = gazetteer.terms[term].entity_id
+        entity_id = terms[term].entity_id
         best[entity_id] = max(best.get(entity_id, 0.0), float(score) + (5.0 if term == query else 0.0))
     ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     entities = store.get_entities([entity_id for entity_id, _ in ranked])
@@ -241,10 +370,10 @@ def _entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...], spell
         return next(iter(by_crm_id))
     if len(by_crm_id) > 1:
         raise _ambiguous(list(by_crm_id))
-    resolver = _resolver(store)
-    named = sorted({i for kind in kinds for i in resolver.named(kind, text)})
+    lookup = understanding(store).lookup
+    named = sorted({i for kind in kinds for i in lookup.named(kind, text)})
     if not named:  # an e-mail address, a phone number
-        named = sorted({i for kind in kinds if (i := resolver.reference(kind, text))})
+        named = sorted({i for kind in kinds if (i := lookup.reference(kind, text))})
     if len(named) == 1:
         return named[0]
     if named:

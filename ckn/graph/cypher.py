@@ -30,6 +30,8 @@ KNOWN = "CknKnown"
 AHEAD = "CknAhead"
 """A piece of evidence dated after it was written (:class:`graph.expertise.Ahead`)."""
 CHANGE = "CknChange"
+NAME = "CknName"
+NAME_INDEX = "ckn_names"
 """What one graph version wrote (:mod:`graph.changelog`)."""
 
 
@@ -98,6 +100,15 @@ MIGRATIONS: dict[int, list[str]] = {
     5: [f"CREATE CONSTRAINT ckn_change_version IF NOT EXISTS FOR (c:{CHANGE}) REQUIRE c.version IS UNIQUE"],
     # each item's date as a number (_when), set in Python on the items stored before (graph.expertise)
     6: [],
+    # names looked up in the database (graph.names): written in Python for the entities stored before
+    7: [
+        f"CREATE INDEX ckn_name_id IF NOT EXISTS FOR (n:{NAME}) ON (n.id)",
+        f"CREATE INDEX ckn_name_form IF NOT EXISTS FOR (n:{NAME}) ON (n.form)",
+        f"CREATE INDEX ckn_name_key IF NOT EXISTS FOR (n:{NAME}) ON (n.key)",
+        f"CREATE INDEX ckn_name_value IF NOT EXISTS FOR (n:{NAME}) ON (n.value)",
+        f"CREATE FULLTEXT INDEX {NAME_INDEX} IF NOT EXISTS FOR (n:{NAME}) ON EACH [n.form]"
+        " OPTIONS {indexConfig: {`fulltext.analyzer`: 'standard-no-stop-words'}}",
+    ],
 }
 """Schema version -> idempotent statements that bring the database to it. Every relationship type
 needs a uniqueness constraint on ``id`` (a unit test checks): add a migration when you add a type."""
@@ -651,3 +662,30 @@ READ_AUDIT = f"""
 MATCH (a:{AUDIT}) WHERE a.seq > $after
 RETURN a.seq AS seq, a.record AS record, a.prev AS prev, a.hash AS hash ORDER BY a.seq LIMIT $limit
 """
+
+
+# -- names (graph.names) --------------------------------------------------------------------------------
+
+FORGET_NAMES = f"UNWIND $ids AS id MATCH (n:{NAME} {{id: id}}) DELETE n"
+"""Drop the name rows of these entities (before writing their names again, or deleting them)."""
+WRITE_NAMES = f"UNWIND $rows AS row CREATE (n:{NAME}) SET n = row"
+NAMES_FOUND_IN = f"""
+UNWIND $forms AS form
+MATCH (n:{NAME} {{form: form}})
+RETURN n.form AS form, n.id AS id, n.kind AS kind
+"""
+NAMED = f"MATCH (n:{NAME} {{key: $key}}) RETURN n.key AS form, n.id AS id, n.kind AS kind"
+KEYED = f"""
+UNWIND $values AS value
+MATCH (n:{NAME} {{value: value}})
+RETURN n.prop AS prop, n.value AS form, n.id AS id, n.kind AS kind
+"""
+NAMES_LIKE = f"""
+CALL db.index.fulltext.queryNodes('{NAME_INDEX}', $query, {{limit: $limit}}) YIELD node, score
+RETURN node.form AS form, node.id AS id, node.kind AS kind ORDER BY score DESC, form, id
+"""
+NAMED_AFTER = f"""
+MATCH (n:{ENTITY}) WHERE n.id > $after AND n._kind IN $kinds
+RETURN n.id AS id, n._kind AS kind, n.name AS name, [k IN $fields | n[k]] AS values ORDER BY n.id LIMIT $limit
+"""
+"""Named entities in id order after ``$after``, with their aliases and keys (to write their names)."""

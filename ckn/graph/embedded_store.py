@@ -44,6 +44,7 @@ from ckn.graph.model import (
     as_type,
     utcnow,
 )
+from ckn.graph.names import NameIndex
 from ckn.graph.store import (
     ITEM_FIELDS,
     PERSON_FIELDS,
@@ -217,6 +218,7 @@ class EmbeddedStore(traversal.Traversals):
 
     backend = "embedded"
     answers_in_place = False
+    names: NameIndex | None = None  # a process keeps the names (api.understand)
 
     def __init__(self, home: Path, *, limits: Limits | None = None) -> None:
         """Open (and create if needed) the store in directory ``home``."""

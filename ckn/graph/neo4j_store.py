@@ -24,7 +24,7 @@ import networkx as nx
 from neo4j import GraphDatabase, ManagedTransaction, Query, RoutingControl
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from ckn.graph import changelog, cypher, expertise, fulltext, traversal
+from ckn.graph import changelog, cypher, expertise, fulltext, names, traversal
 from ckn.graph.audit import AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
 from ckn.graph.breaker import Breaker
@@ -212,6 +212,42 @@ def _q(text: str, timeout: float) -> Query:
     return Query(text, timeout=timeout)
 
 
+class _Names:
+    """Names looked up in the database (:class:`graph.names.NameIndex`): indexed ``CknName`` rows."""
+
+    def __init__(self, read: Callable[..., list[neo4j.Record]]) -> None:
+        self._read = read
+
+    @staticmethod
+    def _found(records: Iterable[neo4j.Record]) -> list[names.Name]:
+        return sorted(names.Name(r["form"], r["id"], NodeKind(r["kind"])) for r in records)
+
+    def found_in(self, forms: Sequence[str]) -> list[names.Name]:
+        """See :meth:`graph.names.NameIndex.found_in`: one index seek per form."""
+        return self._found(self._read(cypher.NAMES_FOUND_IN, forms=sorted(set(forms)))) if forms else []
+
+    def named(self, key: str) -> list[names.Name]:
+        """See :meth:`graph.names.NameIndex.named`."""
+        return self._found(self._read(cypher.NAMED, key=key)) if key else []
+
+    def keyed(self, values: Sequence[str]) -> dict[str, list[names.Name]]:
+        """See :meth:`graph.names.NameIndex.keyed`."""
+        found: dict[str, list[names.Name]] = defaultdict(list)
+        for r in self._read(cypher.KEYED, values=sorted(set(values))) if values else ():
+            found[r["prop"]].append(names.Name(r["form"], r["id"], NodeKind(r["kind"])))
+        return {prop: sorted(rows) for prop, rows in found.items()}
+
+    def like(self, text: str, *, limit: int) -> list[names.Name]:
+        """See :meth:`graph.names.NameIndex.like`: the full-text index of the folded names."""
+        query = names.like_query(text)
+        if query is None:
+            return []
+        return [
+            names.Name(r["form"], r["id"], NodeKind(r["kind"]))
+            for r in self._read(cypher.NAMES_LIKE, query=query, limit=limit)
+        ]
+
+
 class Neo4jStore(traversal.Traversals):
     """Neo4j implementation of :class:`graph.store.GraphStore`."""
 
@@ -265,6 +301,7 @@ class Neo4jStore(traversal.Traversals):
         self._writer = WriterLock(
             self._take_writer, self._release_writer, self._renew_writer, renew_every_s=lock_lease_s / 4
         )
+        self.names: names.NameIndex | None = _Names(self._read)
         self._migrate()
 
     # -- one writer at a time ------------------------------------------------------------------------
@@ -443,6 +480,39 @@ class Neo4jStore(traversal.Traversals):
                 )
                 after = found[-1]["id"]
 
+    def _name_stored_entities(self) -> None:
+        """Write the name rows of the entities stored before names were looked up in the database.
+
+        Under the write lock: no write renames an entity between its read and its rows here.
+        """
+        kinds, after = [k.value for k in names.NAMED_KINDS], ""
+        fields = ["aliases", *names.KEY_PROPS]
+        with self.writer(wait_s=self._timeout):
+            while found := self._read(
+                cypher.NAMED_AFTER, after=after, kinds=kinds, fields=fields, limit=5000
+            ):
+                rows = [
+                    row
+                    for r in found
+                    for row in names.rows(
+                        Entity.model_construct(
+                            id=r["id"],
+                            kind=NodeKind(r["kind"]),
+                            name=r["name"] or "",
+                            props=dict(zip(fields, r["values"], strict=True)),
+                        )
+                    )
+                ]
+                self._driver.execute_query(
+                    _q(cypher.FORGET_NAMES, self._timeout),
+                    {"ids": [r["id"] for r in found]},
+                    database_=self.database,
+                )
+                self._driver.execute_query(
+                    _q(cypher.WRITE_NAMES, self._timeout), {"rows": rows}, database_=self.database
+                )
+                after = found[-1]["id"]
+
     def _migrate(self) -> None:
         records = self._read(cypher.GET_SCHEMA_VERSION)
         current = records[0]["version"] or 0
@@ -461,6 +531,8 @@ class Neo4jStore(traversal.Traversals):
                 self._count_known()
             if version == 6:
                 self._date_stored_items()
+            if version == 7:
+                self._name_stored_entities()
             self._driver.execute_query(
                 _q(cypher.SET_SCHEMA_VERSION, self._timeout), {"version": version}, database_=self.database
             )
@@ -564,6 +636,12 @@ class Neo4jStore(traversal.Traversals):
             )
         for kind, rows in sorted(by_kind.items()):
             self._run(tx, cypher.write_entities(kind), rows=rows)
+        named = [e for e in plan.entities if e.kind in names.NAMED_KINDS]
+        stored = {fact_id for fact, fact_id in plan.restated if fact == "e"}
+        if renamed := [e.id for e in named if e.id in stored]:  # their names as they are now, no other
+            self._run(tx, cypher.FORGET_NAMES, ids=renamed)
+        if named:
+            self._run(tx, cypher.WRITE_NAMES, rows=[row for e in named for row in names.rows(e)])
 
     def _persist_relations(
         self, tx: Tx, plan: WritePlan, nodes: Nodes, now: str, as_json: EvidenceJson, *, defer: bool = False
@@ -634,6 +712,7 @@ class Neo4jStore(traversal.Traversals):
         for rtype, ids in sorted(by_type.items()):
             self._run(tx, cypher.delete_relations(rtype), ids=ids)
         self._run(tx, cypher.DELETE_ENTITIES, ids=entity_ids)
+        self._run(tx, cypher.FORGET_NAMES, ids=entity_ids)
         return len(doomed)
 
     # -- kept evidence sums (graph.expertise) ---------------------------------------------------------

@@ -20,6 +20,7 @@ from ckn.graph.audit import AuditEntry
 from ckn.graph.errors import LimitExceeded
 from ckn.graph.expertise import Ahead, Known
 from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
+from ckn.graph.names import NameIndex
 
 T = TypeVar("T")
 
@@ -290,6 +291,10 @@ class GraphStore(Protocol):
     them where the data lives); False when answers come from structures this process keeps in step
     with the store's change log (the embedded store)."""
     caches: Any
+    names: NameIndex | None
+    """Where names are looked up: the store itself (Neo4j keeps indexed name rows, so no API process
+    holds every name); None when a process reads every name once and keeps them in step with the
+    change log (the embedded store)."""
     """What is remembered for this store (:class:`graph.cache.Caches`): each store object its own."""
 
     def write(self, batch: Batch) -> WriteResult:

@@ -20,10 +20,8 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import ahocorasick
@@ -34,6 +32,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from ckn.graph.model import NodeKind
+from ckn.graph.names import FOLD_TABLE, MATCHED_KINDS, fold, folded_name
 from ckn.ingest import discovery, normalise
 from ckn.ingest.discovery import Name, Phrase, SelfReferral
 from ckn.ingest.normalise import BadValue
@@ -44,12 +43,9 @@ log = logging.getLogger(__name__)
 EXTRACTOR_VERSION = "1"
 GAZETTEER = "ckn_gazetteer_v1"
 PATTERNS = "ckn_patterns_v1"
-LABELS = {
-    NodeKind.CUSTOMER: "CUSTOMER",
-    NodeKind.EMPLOYEE: "EMPLOYEE",
-    NodeKind.PRODUCT: "PRODUCT",
-    NodeKind.TOPIC: "TOPIC",
-}
+LABELS = {kind: kind.value.upper() for kind in MATCHED_KINDS}
+GAZETTEER_KEYS = ("emails", "phones")
+"""Key properties whose values, found in a text, link to their entity."""
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 if not Span.has_extension("ckn_id"):
@@ -64,47 +60,6 @@ def language_of(text: str) -> str:
     if not letters:
         return "en"
     return "zh" if sum(1 for c in letters if _CJK.match(c)) / len(letters) >= 0.2 else "en"
-
-
-@cache
-def _fold_char(char: str) -> str:
-    folded = unicodedata.normalize("NFKC", char)
-    if len(folded) != 1:
-        return char
-    folded = normalise.match_key(folded)
-    return folded if len(folded) == 1 else char
-
-
-class _FoldTable(dict[int, str]):
-    """``str.translate`` table of :func:`_fold_char`, filled as characters are met."""
-
-    def __missing__(self, code: int) -> str:
-        folded = self[code] = _fold_char(chr(code))
-        return folded
-
-
-_FOLD = _FoldTable()
-
-
-def fold(text: str) -> tuple[str, list[int]]:
-    """Text in matching form, and for each of its characters the offset of the original one.
-
-    One character for one (NFKC, simplified, case-folded), without spaces between Chinese characters.
-    """
-    out: list[str] = []
-    offsets: list[int] = []
-    for i, char in enumerate(text):
-        if (
-            char.isspace()
-            and out
-            and _CJK.match(out[-1])
-            and i + 1 < len(text)
-            and _CJK.match(_fold_char(text[i + 1]))
-        ):
-            continue
-        out.append(_fold_char(char))
-        offsets.append(i)
-    return "".join(out), offsets
 
 
 @dataclass(frozen=True)
@@ -129,35 +84,42 @@ class Gazetteer:
             self._automaton.make_automaton()
 
     @classmethod
-    def from_resolver(cls, resolver: Resolver, min_length: int = 2) -> Gazetteer:
+    def from_resolver(cls, resolver: Resolver) -> Gazetteer:
         """Every customer, employee, product and topic name and alias; their e-mails and phones."""
         terms: dict[str, Term] = {}
         keys: dict[str, Term] = {}
         for entity_id, known in sorted(resolver.known.items()):
-            if known.kind not in LABELS:
+            if known.kind not in MATCHED_KINDS:
                 continue
             term = Term(entity_id, known.kind)
             for name in [known.name, *known.aliases]:
-                folded, _ = fold(name)
-                folded = folded.strip()
-                if len(folded) >= min_length:
+                if folded := folded_name(name):
                     terms.setdefault(folded, term)
-            for prop in ("emails", "phones"):
+            for prop in GAZETTEER_KEYS:
                 for value in known.keys.get(prop, ()):
                     keys.setdefault(value, term)
         return cls(terms, keys)
 
     def find(self, text: str) -> list[tuple[int, int, Term]]:
-        """Mentions as (start, end, term) in the original text: leftmost, then longest, never overlapping."""
+        """Mentions as (start, end, term) in the original text: leftmost, then longest, never overlapping.
+
+        An English name inside a word is none ("CS" in "CSV"). Which mentions are found depends only
+        on the names the text holds (a gazetteer of those alone finds the same).
+        """
         if self._automaton is None:
             return []
         folded, offsets = fold(text)
-        found = []
-        for last, term in self._automaton.iter_long(folded):
+        spans = []
+        for last, term in self._automaton.iter(folded):
             start, end = last - len(term) + 1, last + 1
             if term.isascii() and (_ascii_word(folded, start - 1) or _ascii_word(folded, end)):
-                continue  # "CS" inside "CSV" is no mention
-            found.append((offsets[start], offsets[end - 1] + 1, self.terms[term]))
+                continue
+            spans.append((start, -end, term))
+        found, reach = [], 0
+        for start, negative_end, term in sorted(spans):
+            if start >= reach:
+                reach = -negative_end
+                found.append((offsets[start], offsets[reach - 1] + 1, self.terms[term]))
         return found
 
 
@@ -217,7 +179,7 @@ class PatternsComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         """Add e-mails, phones, amounts and dates to ``doc.ents``."""
-        text = doc.text.translate(_FOLD)  # one for one: full-width digits and @ fold
+        text = doc.text.translate(FOLD_TABLE)  # one for one: full-width digits and @ fold
         spans = []
         for label, pattern in (("DATE", _DATE), ("EMAIL", _EMAIL), ("MONEY", _MONEY), ("PHONE", _PHONE)):
             for match in pattern.finditer(text):
@@ -233,14 +195,31 @@ class PatternsComponent:
         return _merge(doc, spans)
 
     def _term(self, label: str, value: str) -> Term | None:
-        try:
-            if label == "EMAIL":
-                return self.keys.get(normalise.email(value))
-            if label == "PHONE":
-                return self.keys.get(normalise.phone(value))
-        except BadValue:
-            return None
+        key = _key(label, value)
+        return self.keys.get(key) if key else None
+
+
+def _key(label: str, value: str) -> str | None:
+    """An e-mail or a phone as keys are kept (None for other labels, or when it is not one)."""
+    try:
+        if label == "EMAIL":
+            return normalise.email(value)
+        if label == "PHONE":
+            return normalise.phone(value)
+    except BadValue:
         return None
+    return None
+
+
+def contact_keys(text: str) -> list[str]:
+    """The e-mails and phones in a text, as keys are kept: what :class:`PatternsComponent` looks up."""
+    folded = text.translate(FOLD_TABLE)
+    found = (
+        _key(label, m.group())
+        for label, pattern in (("EMAIL", _EMAIL), ("PHONE", _PHONE))
+        for m in pattern.finditer(folded)
+    )
+    return sorted({key for key in found if key})
 
 
 def _merge(doc: Doc, spans: list[Span]) -> Doc:

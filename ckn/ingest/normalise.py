@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import re
-import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
-from functools import cache, lru_cache
+from functools import lru_cache
 
-import opencc
 import phonenumbers
 
 from ckn.graph.errors import InvalidInput
+from ckn.graph.names import match_key, text  # with the names they compare
+
+__all__ = ["BadValue", "match_key", "text"]
 
 
 class BadValue(InvalidInput):
@@ -25,40 +26,9 @@ class BadValue(InvalidInput):
     title = "Bad value"
 
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
-_SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _EMAIL = re.compile(
     r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]{1,63})+$"
 )
-
-
-@cache
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
-
-
-_SHORT = 100
-"""Values up to this long (names, codes, places: they repeat from row to row) are remembered."""
-
-
-def text(value: str) -> str:
-    """NFKC (full-width to half-width), no spaces between Chinese characters, white space collapsed."""
-    return _short_text(value) if len(value) <= _SHORT else _text(value)
-
-
-def _text(value: str) -> str:
-    value = unicodedata.normalize("NFKC", value)
-    value = _SPACE_BETWEEN_CJK.sub("", value)
-    return " ".join(value.split())
-
-
-_short_text = lru_cache(maxsize=1 << 17)(_text)
-
-
-@lru_cache(maxsize=1 << 17)
-def match_key(value: str) -> str:
-    """The form names are compared in: :func:`text`, simplified characters, case-folded."""
-    return str(_t2s().convert(text(value))).casefold()
 
 
 def email(value: str) -> str:

@@ -26,11 +26,12 @@ from ckn.graph.model import (
     check_relation_kinds,
     utcnow,
 )
+from ckn.graph.names import KEY_PROPS
 from ckn.ingest import discovery, normalise
 from ckn.ingest.nlp import EXTRACTOR_VERSION as NLP_VERSION
 from ckn.ingest.nlp import Analysis, Mention
 from ckn.ingest.normalise import BadValue
-from ckn.ingest.resolve import KEY_PROPS, Resolver
+from ckn.ingest.resolve import Resolver
 from ckn.ingest.tabular import Row
 
 EXTRACTOR_VERSION = "1"

@@ -20,19 +20,12 @@ from rapidfuzz import fuzz, process
 
 from ckn.graph.heap import paused_gc
 from ckn.graph.model import Entity, NodeKind
+from ckn.graph.names import KEY_PROPS, NAMED_KINDS
+from ckn.graph.names import strings as _strings
 from ckn.graph.store import GraphStore
 from ckn.ingest import normalise
 
-RESOLVED_KINDS = (
-    NodeKind.CUSTOMER,
-    NodeKind.EMPLOYEE,
-    NodeKind.PRODUCT,
-    NodeKind.TOPIC,
-    NodeKind.DEPARTMENT,
-    NodeKind.SEGMENT,
-)
-KEY_PROPS = ("emails", "phones", "external_ids")
-"""List properties whose values identify an entity; a merge keeps the union of them."""
+RESOLVED_KINDS = NAMED_KINDS
 MATCH_THRESHOLD = 90
 """Least name similarity (0-100, word order ignored) that makes two people a candidate for review."""
 REVIEWED_KINDS = (NodeKind.CUSTOMER, NodeKind.EMPLOYEE)
@@ -52,7 +45,54 @@ class Known:
     """Every (kind, match key) of its names and aliases (and so its review blocks), for ``forget``."""
 
 
-class Resolver:
+class Lookup:
+    """How a reference a person typed is looked up: over :meth:`kind_of`, :meth:`by_keys` and :meth:`named`.
+
+    A :class:`Resolver` answers them from what it learned; a serving process over a store that looks
+    names up itself answers them from the store (``api.understand``).
+    """
+
+    def kind_of(self, entity_id: str) -> NodeKind | None:
+        """The kind of a known entity."""
+        raise NotImplementedError
+
+    def by_keys(self, kind: NodeKind, **keys: Iterable[str]) -> str | None:
+        """The entity of ``kind`` holding any of these key values (e.g. ``emails=[...]``), strongest first."""
+        raise NotImplementedError
+
+    def named(self, kind: NodeKind, name: str) -> set[str]:
+        """Every entity of ``kind`` with this name or alias."""
+        raise NotImplementedError
+
+    def by_name(self, kind: NodeKind, name: str) -> str | None:
+        """The one entity of ``kind`` with this name or alias (None when none or several)."""
+        found = self.named(kind, name)
+        return next(iter(found)) if len(found) == 1 else None
+
+    def reference(self, kind: NodeKind, ref: str) -> str | None:
+        """Resolve a reference cell that may hold an id, an e-mail address, a phone or a name."""
+        ref = normalise.text(ref)
+        if not ref:
+            return None
+        candidate = ref if ref.startswith(f"{kind.value.lower()}:") else f"{kind.value.lower()}:{ref}"
+        if self.kind_of(candidate) is kind:
+            return candidate
+        if found := self.by_keys(kind, external_ids=[f"crm:{ref}"]):
+            return found
+        if "@" in ref:
+            try:
+                return self.by_keys(kind, emails=[normalise.email(ref)])
+            except normalise.BadValue:
+                return None
+        if sum(c.isdigit() for c in ref) >= 6 and not any(c.isalpha() for c in ref):
+            try:
+                return self.by_keys(kind, phones=[normalise.phone(ref)])
+            except normalise.BadValue:
+                pass
+        return self.by_name(kind, ref)
+
+
+class Resolver(Lookup):
     """Finds the id an incoming record or reference belongs to."""
 
     def __init__(self, *, reviews: bool = True) -> None:
@@ -232,28 +272,6 @@ class Resolver:
         ]
         return sorted(alike, key=lambda x: (-x[1], x[0]))[:5]  # the same five, whatever the order learned
 
-    def reference(self, kind: NodeKind, ref: str) -> str | None:
-        """Resolve a reference cell that may hold an id, an e-mail address, a phone or a name."""
-        ref = normalise.text(ref)
-        if not ref:
-            return None
-        candidate = ref if ref.startswith(f"{kind.value.lower()}:") else f"{kind.value.lower()}:{ref}"
-        if self.kind_of(candidate) is kind:
-            return candidate
-        if found := self.by_keys(kind, external_ids=[f"crm:{ref}"]):
-            return found
-        if "@" in ref:
-            try:
-                return self.by_keys(kind, emails=[normalise.email(ref)])
-            except normalise.BadValue:
-                return None
-        if sum(c.isdigit() for c in ref) >= 6 and not any(c.isalpha() for c in ref):
-            try:
-                return self.by_keys(kind, phones=[normalise.phone(ref)])
-            except normalise.BadValue:
-                pass
-        return self.by_name(kind, ref)
-
 
 def _block(kind: NodeKind, words: str) -> tuple[NodeKind, str, int]:
     """The review block of a name in sorted-words form: its kind, first letter and length."""
@@ -262,9 +280,3 @@ def _block(kind: NodeKind, words: str) -> tuple[NodeKind, str, int]:
 
 def _sorted_words(key: str) -> str:
     return " ".join(sorted(key.split()))
-
-
-def _strings(value: object) -> list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value if v]
-    return [str(value)] if value else []

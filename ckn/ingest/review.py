@@ -27,8 +27,9 @@ from ckn.graph.model import (
     RelType,
     utcnow,
 )
+from ckn.graph.names import KEY_PROPS
 from ckn.graph.store import Direction, GraphStore
-from ckn.ingest.resolve import KEY_PROPS, REVIEWED_KINDS, Resolver
+from ckn.ingest.resolve import REVIEWED_KINDS, Resolver
 
 EXTRACTOR = "ckn.review"
 

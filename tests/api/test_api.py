@@ -14,7 +14,7 @@ from ckn.api.demo import load_sample
 from ckn.graph.cache import Caches
 from ckn.graph.model import Batch
 from ckn.graph.store import GraphStore
-from ckn.ingest.resolve import Resolver
+from ckn.ingest.nlp import TextAnalyzer
 from tests.factories import customer
 
 
@@ -37,7 +37,7 @@ def test_health_and_readiness(client: TestClient, store: GraphStore) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     deadline = time.monotonic() + 60
     while (answer := client.get("/readyz")).status_code == 503 and time.monotonic() < deadline:
-        assert _is_problem(answer, 503)["detail"] == "loading the names questions are read with"
+        assert _is_problem(answer, 503)["detail"] == "loading what questions are read with"
         assert int(answer.headers["Retry-After"]) >= 1  # questions understood once it says ready
         time.sleep(0.1)
     ready = answer.json()
@@ -53,8 +53,8 @@ def test_not_ready_until_questions_can_be_understood_then_the_first_question_is_
     store: GraphStore, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     load_sample(store, tmp_path / "quarantine")
-    loading, built = threading.Event(), Resolver.from_store
-    monkeypatch.setattr(Resolver, "from_store", lambda s, **options: loading.wait(30) and built(s, **options))
+    loading, built = threading.Event(), TextAnalyzer._build  # the names, where kept, come before
+    monkeypatch.setattr(TextAnalyzer, "_build", lambda analyzer: loading.wait(30) and built(analyzer))
     with TestClient(create_app(store=store), raise_server_exceptions=False) as client:
         waiting = _is_problem(client.get("/readyz"), 503)
         loading.set()
@@ -63,7 +63,7 @@ def test_not_ready_until_questions_can_be_understood_then_the_first_question_is_
             time.sleep(0.05)
         assert answer.status_code == 200 and answer.json()["status"] == "ready"
         assert client.get("/experts", params={"q": "X200 校准"}).json()["subjects"]
-    assert waiting["detail"] == "loading the names questions are read with"
+    assert waiting["detail"] == "loading what questions are read with"
 
 
 def test_an_entity_comes_with_its_evidence(client: TestClient) -> None:
@@ -150,6 +150,7 @@ def test_an_unexpected_failure_is_a_500_problem_without_a_trace(store: GraphStor
         backend = "broken"
         answers_in_place = True
         caches = Caches()
+        names = None
 
         def prepare(self) -> None:
             pass

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ckn.api.understand import _resolver, entity_ref, subjects_of
+from ckn.api.understand import _KeptNames, entity_ref, subjects_of, understanding
 from ckn.graph.embedded_store import EmbeddedStore
 from ckn.graph.errors import NotFound
 from ckn.graph.expertise import KINDS
@@ -194,7 +194,7 @@ def test_names_are_kept_across_writes_that_name_no_one_new_and_the_log_keeps_no_
 ) -> None:
     """An ingest of interactions does not make a serving process read every name again."""
     assert subjects_of(planted, "who knows 校准?") == ["topic:calib"]
-    names, before = _resolver(planted), planted.graph_version()
+    names, before = understanding(planted), planted.graph_version()
     monkeypatch.setattr(Resolver, "from_store", lambda store: pytest.fail("every name was read again"))
     other = store_factory()
     other.write(Batch(entities=(_item(NodeKind.INTERACTION, "call:later", "2026-10-31"),)))
@@ -214,7 +214,7 @@ def test_names_are_kept_across_writes_that_name_no_one_new_and_the_log_keeps_no_
         (RelType.PARTICIPATED_IN, "employee:junior", "call:later"),
         (RelType.ABOUT, "call:later", "topic:calib"),
     }
-    assert subjects_of(planted, "who knows 校准?") == ["topic:calib"] and _resolver(planted) is names
+    assert subjects_of(planted, "who knows 校准?") == ["topic:calib"] and understanding(planted) is names
     junior = next(e for e in experts(planted, ["topic:calib"], now=NOW) if e.employee_id == "employee:junior")
     assert "call:later" in [x.item_id for x in junior.evidence]
 
@@ -259,4 +259,18 @@ def test_a_rename_or_an_erasure_in_another_process_leaves_no_old_name_in_this_on
     with pytest.raises(NotFound):
         entity_ref(planted, "华东精密仪器 Huadong Precision", exact=True)
     assert "customer:hdjm" not in evidence_index(planted).subjects
-    assert "customer:hdjm" not in _resolver(planted).known
+    assert not _remembers(planted, "customer:hdjm")
+
+
+def _remembers(store: GraphStore, entity_id: str) -> bool:
+    """Whether the names a serving process reads questions with still hold anything of an entity."""
+    kept = understanding(store)
+    if isinstance(kept, _KeptNames):
+        return entity_id in kept.resolver.known or any(
+            t.entity_id == entity_id for t in kept.gazetteer.terms.values()
+        )
+    assert isinstance(store, Neo4jStore)
+    found, _, _ = store._driver.execute_query(
+        "MATCH (n:CknName {id: $id}) RETURN count(n) AS n", {"id": entity_id}, database_=store.database
+    )
+    return bool(found[0]["n"])

@@ -187,3 +187,25 @@ def test_items_stored_before_full_text_search_get_their_search_form_when_the_sch
         assert [h.id for h in store.search_text("知识管理", limit=10)] == ["feedback:F1"]
     finally:
         store.close()
+
+
+def test_entities_stored_before_names_were_looked_up_in_the_database_get_their_names_when_it_migrates(
+    neo4j_target: Neo4jTarget,
+) -> None:
+    from ckn.api.understand import entity_ref, subjects_of
+
+    neo4j_target.wipe()
+    store = neo4j_target.open()
+    try:
+        store.write(Batch(entities=(customer("customer:C1", "華東精密", emails=["li.na@hdjm.cn"]),)))
+    finally:
+        store.close()
+    with neo4j.GraphDatabase.driver(neo4j_target.uri, auth=(neo4j_target.user, neo4j_target.password)) as d:
+        d.execute_query("MATCH (n:CknName) DELETE n")  # as schema 6 left it
+        d.execute_query("MATCH (m:CknMeta {key: 'schema'}) SET m.version = 6")
+    store = neo4j_target.open()
+    try:
+        assert subjects_of(store, "华东精密 orders") == ["customer:C1"]
+        assert entity_ref(store, "li.na@hdjm.cn", exact=True) == "customer:C1"
+    finally:
+        store.close()
