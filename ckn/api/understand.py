@@ -15,7 +15,7 @@ from rapidfuzz import fuzz, process
 
 from ckn.api.audit import note_subject
 from ckn.graph import fulltext
-from ckn.graph.cache import held, hold, maintained, warm, warming
+from ckn.graph.cache import maintained, warm, warming
 from ckn.graph.errors import Ambiguous, NotFound
 from ckn.graph.ids import BULK_PREFIXES, entity_id
 from ckn.graph.model import NodeKind, RelType
@@ -63,6 +63,11 @@ class Understanding:
     def terms_like(self, text: str, limit: int) -> dict[str, Term]:
         """Folded names and aliases to compare ``text`` with for a close spelling (each with its entity)."""
         raise NotImplementedError
+
+    def warmed(self) -> Understanding:
+        """Read one text first (the segmenter loads its words on first use), and return self."""
+        self.mentions("ckn 客户知识")
+        return self
 
     def mentions(self, text: str) -> tuple[Mention, ...]:
         """What ``text`` names, read as ingest reads a document."""
@@ -156,23 +161,29 @@ _UNDERSTANDING = ("question-understanding",)
 
 def understanding(store: GraphStore) -> Understanding:
     """What the store's questions are read with (names kept in step with writes, or looked up)."""
-    index = store.names
-    if index is not None:
-        return held(store, _UNDERSTANDING, lambda: _StoredNames(store, index))
     return maintained(store, _UNDERSTANDING, *_kept(store))
 
 
 def _kept(
     store: GraphStore,
 ) -> tuple[Callable[[], Understanding], Callable[[Understanding, Changes], Understanding | None]]:
-    """How kept names are built, and when a write means building them again."""
+    """How what questions are read with is built, and when a write means building it again.
+
+    Names looked up in the store: built once, and again only after a deletion anywhere (as everything
+    a process keeps: the pipelines have seen the texts of questions). Names kept: again when a write
+    names someone new, renames someone or drops an alias, an e-mail or a phone.
+    """
+    index = store.names
 
     def build() -> Understanding:
-        return _KeptNames(Resolver.from_store(store, reviews=False))
+        if index is not None:
+            return _StoredNames(store, index).warmed()
+        return _KeptNames(Resolver.from_store(store, reviews=False)).warmed()
 
     def advance(kept: Understanding, changes: Changes) -> Understanding | None:
-        resolver = kept.resolver if isinstance(kept, _KeptNames) else None
-        return kept if resolver is not None and _nothing_new(store, resolver, changes) else None
+        if isinstance(kept, _KeptNames):
+            return kept if _nothing_new(store, kept.resolver, changes) else None
+        return kept  # a deletion never reaches here: everything is dropped first
 
     return build, advance
 
@@ -182,16 +193,7 @@ def prepare(store: GraphStore, *, after: threading.Thread | None = None) -> thre
 
     After ``after``; a server's first question then finds it built.
     """
-    index = store.names
-    if index is None:
-        return warm(store, _UNDERSTANDING, *_kept(store), after=after)
-
-    def build() -> Understanding:
-        stored = _StoredNames(store, index)
-        stored.mentions("ckn 客户知识")  # the segmenter loads its words on first use
-        return stored
-
-    return hold(store, _UNDERSTANDING, build)
+    return warm(store, _UNDERSTANDING, *_kept(store), after=after)
 
 
 def understanding_loads(store: GraphStore) -> bool:

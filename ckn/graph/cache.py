@@ -74,18 +74,12 @@ class Caches:
         self.kept: dict[Hashable, _Kept] = {}
         self.generation = 0
         """Counts :meth:`forget` calls: a build that started before one is not kept."""
-        self.held: dict[Hashable, Any] = {}
-        self.holding = threading.Lock()
-        """Held while a :func:`held` structure is built."""
-        self.loading: set[Hashable] = set()
-        """The :func:`held` structures being built in the background (:func:`hold`)."""
 
     def forget(self) -> None:
         """Drop everything remembered (after a deletion or an erasure: nothing erased stays in memory)."""
         with self.lock:
             self.generation += 1
             self.versioned = None
-            self.held = {}
             for entry in self.kept.values():
                 entry.state = None
 
@@ -178,50 +172,6 @@ def _build(store: GraphStore, entry: _Kept, build: Callable[[], T]) -> T:
     return value
 
 
-def held(store: GraphStore, key: Hashable, build: Callable[[], T]) -> T:
-    """A structure no write changes (a text pipeline, say): built once per store and kept.
-
-    Dropped with everything else by :meth:`Caches.forget` (what it has read may hold erased text).
-    """
-    caches = _caches(store)
-    if key in (found := caches.held):
-        return found[key]  # type: ignore[no-any-return]
-    with caches.holding:
-        if key in caches.held:
-            return caches.held[key]  # type: ignore[no-any-return]
-        generation = caches.generation
-        value = build()
-        with caches.lock:
-            if caches.generation == generation:
-                caches.held[key] = value
-        return value
-
-
-def hold(store: GraphStore, key: Hashable, build: Callable[[], T]) -> threading.Thread | None:
-    """Build a :func:`held` structure in a background thread (once), so later requests find it.
-
-    Returns the thread, or None when it is built or being built already.
-    """
-    caches = _caches(store)
-    with caches.lock:
-        if key in caches.held or key in caches.loading:
-            return None
-        caches.loading.add(key)
-
-    def run() -> None:
-        try:
-            held(store, key, build)
-        except Exception:  # the next request that needs it tries again, and sees the error
-            log.exception("building %s in the background failed", key)
-        finally:
-            with caches.lock:
-                caches.loading.discard(key)
-
-    thread = threading.Thread(target=run, name=f"ckn-hold-{key}", daemon=True)
-    thread.start()
-    return thread
-
-
 def current(
     store: GraphStore,
     key: Hashable,
@@ -258,8 +208,10 @@ def warming(store: GraphStore) -> list[str]:
     """The :func:`maintained` structures being built in the background for this store."""
     caches = _caches(store)
     with caches.lock:
-        keys = [key for key, e in caches.kept.items() if e.warming] + list(caches.loading)
-    return sorted(str(key[0]) if isinstance(key, tuple) else str(key) for key in keys)
+        entries = dict(caches.kept)
+    return sorted(
+        str(key[0]) if isinstance(key, tuple) else str(key) for key, e in entries.items() if e.warming
+    )
 
 
 def warm(

@@ -56,9 +56,16 @@ def fts_body(form: str) -> str:
     return _CJK.sub(lambda m: f" {m.group()} ", form)
 
 
+TERMS_AT_MOST = 64
+"""Pieces of a query searched (a pasted page is searched by its first ones; Lucene allows 1,024)."""
+
+
 def terms(query: str) -> list[str]:
-    """The pieces of a query that must all be found: runs of Chinese characters, other words."""
-    return _PIECES.findall(search_form(query))
+    """The pieces of a query that must all be found: runs of Chinese characters, other words.
+
+    Its first :data:`TERMS_AT_MOST` different ones.
+    """
+    return list(dict.fromkeys(_PIECES.findall(search_form(query))))[:TERMS_AT_MOST]
 
 
 def fts_query(query: str) -> str | None:

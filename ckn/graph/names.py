@@ -41,10 +41,15 @@ LONGEST_MATCHED = 80
 _CJK_TEXT = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK_TEXT}])\s+(?=[{_CJK_TEXT}])")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LIKE_WORDS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_\u3400-\u9fff\uf900-\ufaff]+")
+_WORD = r"[^\W_\u3400-\u9fff\uf900-\ufaff]+"
+_LIKE_WORDS = re.compile(rf"[\u3400-\u9fff\uf900-\ufaff]|{_WORD}(?:['.]{_WORD})*")
+"""Words as Lucene's ``standard`` analyzer cuts them (UAX #29): a Chinese character alone; other words
+whole, through an apostrophe or a full stop between letters or digits (``o'brien``, ``v2.5``)."""
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
-LIKE_WORDS_AT_MOST = 64
-"""Words of a text a full-text search for close names reads (Lucene allows 1,024 clauses)."""
+LIKE_WORDS_AT_MOST = 32
+"""Words of a text a full-text search for close names reads."""
+SPELLED_CLOSE_AT_MOST = 8
+"""Words of it matched within one or two edits (each can grow to 50 clauses; Lucene allows 1,024)."""
 
 
 @cache
@@ -161,12 +166,15 @@ def like_query(value: str) -> str | None:
     as written, as the start of a word, and within one or two edits.
     """
     parts: list[str] = []
-    words = list(dict.fromkeys(_LIKE_WORDS.findall(fold(value)[0])))[:LIKE_WORDS_AT_MOST]
-    for word in words:
+    spelled = 0
+    for word in list(dict.fromkeys(_LIKE_WORDS.findall(fold(value)[0])))[:LIKE_WORDS_AT_MOST]:
         escaped = _LUCENE_SPECIAL.sub(r"\\\1", word)
         parts.append(escaped)
         if len(word) >= 3 and not _CJK.match(word):
-            parts += [f"{escaped}*", f"{escaped}~{1 if len(word) < 6 else 2}"]
+            parts.append(f"{escaped}*")
+            if spelled < SPELLED_CLOSE_AT_MOST:
+                parts.append(f"{escaped}~{1 if len(word) < 6 else 2}")
+                spelled += 1
     return " OR ".join(parts) or None
 
 

@@ -155,8 +155,9 @@ class Resolver(Lookup):
         if name and name != known.name:  # learned again (as read, then as written): nothing new
             known.name = name
             key = normalise.match_key(name)
-            self._by_name[(kind, key)].add(entity_id)
-            known.indexed.add((kind, key))
+            if key:  # a name of spaces is no name to look up
+                self._by_name[(kind, key)].add(entity_id)
+                known.indexed.add((kind, key))
             if self.reviews and kind in REVIEWED_KINDS and key:
                 words = _sorted_words(key)
                 self._blocks[_block(kind, words)][entity_id] = words
@@ -165,24 +166,24 @@ class Resolver(Lookup):
             if alias in known.aliases:
                 continue
             known.aliases.add(alias)
-            alias_key = normalise.match_key(alias)
-            self._by_name[(kind, alias_key)].add(entity_id)
-            known.indexed.add((kind, alias_key))
+            if alias_key := normalise.match_key(alias):
+                self._by_name[(kind, alias_key)].add(entity_id)
+                known.indexed.add((kind, alias_key))
         for prop in KEY_PROPS:
             for value in _strings(props.get(prop)):
                 known.keys[prop].add(value)
                 self._by_key.setdefault((kind, prop, value), entity_id)
 
     def knows(self, entity: Entity) -> bool:
-        """Whether learning ``entity`` would change nothing: known, same name, no new alias or key."""
+        """Whether ``entity`` is known as it is: same kind and name, the same aliases and keys."""
         known = self.known.get(entity.id)
         if known is None:
             return entity.kind not in RESOLVED_KINDS
         return (
             known.kind == entity.kind
             and (not entity.name or entity.name == known.name)
-            and set(_strings(entity.props.get("aliases"))) <= known.aliases
-            and all(set(_strings(entity.props.get(p))) <= known.keys.get(p, _NONE) for p in KEY_PROPS)
+            and set(_strings(entity.props.get("aliases"))) == known.aliases
+            and all(set(_strings(entity.props.get(p))) == known.keys.get(p, _NONE) for p in KEY_PROPS)
         )
 
     def forget(self, entity_id: str) -> None:

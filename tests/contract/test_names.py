@@ -33,6 +33,7 @@ def named(store: GraphStore) -> GraphStore:
                 customer("customer:C017", "华东精密"),  # inside the longer name: the longer one is meant
                 customer("customer:C018", "Store 12"),
                 customer("customer:C019", "Store 13"),
+                customer("customer:C020", "O'Brien Trading", aliases=["v2.5 Systems"]),
                 employee("employee:E1", "张伟", aliases=["Zhang Wei"], emails=["zhang.wei@example.cn"]),
                 employee("employee:E2", "张伟"),
                 entity("product:x200", NodeKind.PRODUCT, "X-200 校准仪", aliases=["X200"]),
@@ -95,6 +96,17 @@ def test_search_finds_close_spellings_best_first(looked_up: GraphStore) -> None:
     assert found[0]["id"] == "customer:C016" and 70 <= float(str(found[0]["score"])) < 100
     exact = search(looked_up, "X200")
     assert exact[0]["id"] == "product:x200" and float(str(exact[0]["score"])) == 100
+    for typed in ("O'Brien", "O'Brian Trading", "v2.5 systems"):  # apostrophes and points inside words
+        assert search(looked_up, typed)[0]["id"] == "customer:C020", typed
+    assert entity_ref(looked_up, "O'Brian Trading") == "customer:C020"
+
+
+def test_a_pasted_page_is_read_as_far_as_a_question_goes(looked_up: GraphStore) -> None:
+    page = " ".join(f"word{n} o'word{n} 字{n}" for n in range(400))
+    assert subjects_of(looked_up, page) == [] and search(looked_up, page) == []
+    assert subjects_of(looked_up, "X200 " + page + " 华东精密") == [
+        "product:x200"
+    ]  # the first 400 characters
 
 
 def test_names_follow_renames_new_aliases_and_erasure(
@@ -108,6 +120,12 @@ def test_names_follow_renames_new_aliases_and_erasure(
     with pytest.raises(NotFound):
         entity_ref(named, "华东精密", exact=True)  # the old name is nobody's now
 
+    other.write(Batch(entities=(customer("customer:C017", "华东仪表"),), replace=True))  # alias dropped
+    with pytest.raises(NotFound):
+        entity_ref(named, "HD Instruments", exact=True)
+
+    asked = understanding(named)
+    assert subjects_of(named, "華東精密儀器 orders") == ["customer:C016"]
     other.erase_entity("customer:C016")
     for typed in ("Huadong Precision", "li.na@hdjm.cn", "138 0013 8000"):
         with pytest.raises(NotFound):
@@ -120,4 +138,7 @@ def test_names_follow_renames_new_aliases_and_erasure(
             database_=named.database,
         )
         assert found[0]["n"] == 0
-    assert understanding(named) is understanding(named)
+    now = understanding(named)  # what read the last question, which named it, is gone too
+    assert now is not asked and not any(
+        "華東精密儀器" in nlp.vocab.strings for nlp in now.analyzer.pipelines.values()
+    )
