@@ -211,8 +211,8 @@ def review_dismiss(store: StoreDep, decision: NameDecision) -> Decided:
 def _keep_in_step(store: GraphStore) -> threading.Event:
     """Start building what this serving process keeps, then follow the writes; set the event to stop.
 
-    The names questions are read with come first (every question needs them; ``/readyz`` waits for
-    them), then the rest: on two cores, builds at the same time as these starve the requests.
+    What questions are read with comes first (every question needs it; ``/readyz`` waits for it),
+    then the rest: on two cores, builds at the same time as these starve the requests.
     """
     names = prepare_understanding(store)
     evidence = prepare(store, after=names)

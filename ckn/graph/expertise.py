@@ -66,6 +66,10 @@ KINDS = tuple(WEIGHTS)
 AUTHORED = KINDS.index("authored")
 WORK_CODES = frozenset(KINDS.index(k) for k in ("authored", "resolved", "meeting", "interaction"))
 """Kinds that are a colleague's own work (not an escalation answered or an account owned)."""
+STRONGEST_MARGIN = 5
+"""Items a read of the strongest (weighed in the database) returns beyond those asked for: its
+weights, rounded or dated by the database, may differ from Python's in the last digit, and the caller
+ranks exactly."""
 KEPT_HALF_LIFE_DAYS = 365.0
 """The half-life the kept sums are for (the default of expert questions)."""
 EPOCH_S = datetime(2020, 1, 1, tzinfo=UTC).timestamp()

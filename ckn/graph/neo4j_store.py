@@ -68,9 +68,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CHUNK = 5000
-STRONGEST_MARGIN = 5
-"""Items a read of the strongest returns beyond those asked for: weights rounded in the database may
-differ from Python's in the last digit, and the caller ranks exactly."""
 SUBJECTS_READ_AT_ONCE = 100
 """Subjects whose kept sums one query reads (each query stays well inside its timeout)."""
 
@@ -199,7 +196,7 @@ def _confidence(evidence: list[str] | None) -> float:
 def strongest_params(strongest: int, at: float) -> dict[str, Any]:
     """The parameters of :data:`cypher.EVIDENCE_STRONGEST` besides the subject and the people."""
     return {
-        "k": strongest + STRONGEST_MARGIN,
+        "k": strongest + expertise.STRONGEST_MARGIN,
         "now": at,
         "h": expertise.KEPT_HALF_LIFE_DAYS,
         "weights": expertise.ACT_WEIGHTS,
