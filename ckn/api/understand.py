@@ -65,8 +65,12 @@ class Understanding:
         raise NotImplementedError
 
     def warmed(self) -> Understanding:
-        """Read one text first (the segmenter loads its words on first use), and return self."""
-        self.mentions("ckn 客户知识")
+        """Read one text first (the segmenter loads its words on first use), and return self.
+
+        No name is looked up meanwhile: a build in the background never reads the store once built.
+        """
+        with self._lock:
+            self.analyzer.analyze(["ckn 客户知识"])
         return self
 
     def mentions(self, text: str) -> tuple[Mention, ...]:

@@ -106,10 +106,11 @@ CREATE TABLE checkpoints (job TEXT PRIMARY KEY, position TEXT NOT NULL, updated_
 """
 
 _COVERING = (
-    "DROP INDEX relations_source; CREATE INDEX relations_source ON relations (source, type, target);"
-    " DROP INDEX relations_target; CREATE INDEX relations_target ON relations (target, type, source)"
+    "DROP INDEX relations_source; CREATE INDEX relations_source ON relations (source, type, id, target);"
+    " DROP INDEX relations_target; CREATE INDEX relations_target ON relations (target, type, id, source)"
 )
-"""A step from a node reads its relations' other ends from the index alone (not from each row)."""
+"""A step from a node reads its relations' other ends from the index alone (not from each row), and
+a page of them comes in id order as it did."""
 SCHEMA = f"{_SCHEMA_V1};{_COVERING}"
 """The tables and indexes of the current format (benchmarks write the same rows into them bare)."""
 _MIGRATIONS: dict[int, str] = {
@@ -171,34 +172,46 @@ _ACTS_WITH_CUSTOMER = (
 def _strongest(statements: Sequence[str], people: str) -> str:
     """The acts of ``statements`` on each colleague's ``:k`` strongest items at ``:now`` (one query).
 
-    Weighed in SQL as :func:`graph.expertise.code` and the kept half-life ``:h`` weigh them, from each
-    item's first date that SQLite reads (undated: one half-life old; dated ahead: not decayed).
+    Weighed in SQL as :func:`graph.expertise.code` and the kept half-life ``:h`` weigh them (undated:
+    one half-life old; dated ahead: not decayed), from each item's date where SQLite reads it as
+    Python does (``YYYY-MM-DD``, with ``THH:MM:SS`` and more, every part in range). An item whose date
+    is written otherwise is returned whatever its weight, and Python weighs it.
     """
     acts = " UNION ALL ".join(statement.format(people=people) for statement in statements)
     weights = " ".join(f"WHEN '{t}' THEN {float(w)!r}" for t, w in sorted(expertise.ACT_WEIGHTS.items()))
-    deep = ", ".join(f"'{c}'" for c in expertise.DEEP_CHANNELS if c.isidentifier())
-    day = ", ".join(
-        f"julianday(json_extract(e.props, '$.{f}'))" for f in ("occurred_at", "submitted_at", "created_at")
+    deep = ", ".join("'" + c.replace("'", "''") + "'" for c in expertise.DEEP_CHANNELS)
+    raw = ", ".join(f"json_extract(e.props, '$.{f}')" for f in ("occurred_at", "submitted_at", "created_at"))
+    day, clock = "substr(raw, 1, 10)", "substr(raw, 12, 8)"
+    read_alike = (
+        "typeof(raw) = 'text' AND raw = trim(raw) AND julianday(raw) IS NOT NULL"
+        f" AND strftime('%Y-%m-%d', julianday({day})) = {day}"  # no 30 February
+        " AND (length(raw) = 10 AND raw GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
+        "  OR raw GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][T ][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*'"
+        f" AND strftime('%H:%M:%S', julianday('2000-01-01 ' || {clock})) = {clock})"  # no 24:00
     )
     t = "(jd - 2440587.5) * 86400.0"
     return f"""
 WITH acts(person, type, item) AS MATERIALIZED ({acts}),
 weighed AS (
-  SELECT a.person, a.item, coalesce({day}) AS jd,
+  SELECT a.person, a.item, coalesce({raw}) AS raw,
          max(CASE WHEN a.type = 'PARTICIPATED_IN' AND json_extract(e.props, '$.channel') IN ({deep})
                   THEN :meeting ELSE CASE a.type {weights} END END) AS base
   FROM acts a JOIN entities e ON e.id = a.item GROUP BY a.person, a.item
 ),
+dated AS (
+  SELECT person, item, base, julianday(raw) AS jd, raw IS NULL OR coalesce({read_alike}, 0) AS sure
+  FROM weighed
+),
 ranked AS (
-  SELECT person, item, row_number() OVER (
-    PARTITION BY person
+  SELECT person, item, sure, row_number() OVER (
+    PARTITION BY person, sure
     ORDER BY round(base * power(0.5, CASE WHEN jd IS NULL THEN 1.0 WHEN {t} >= :now THEN 0.0
                                           ELSE (:now - {t}) / 86400.0 / :h END), 4) DESC, item
   ) AS r
-  FROM weighed
+  FROM dated
 )
 SELECT a.person, a.type, a.item FROM acts a JOIN ranked k ON k.person = a.person AND k.item = a.item
-WHERE k.r <= :k"""  # noqa: S608 (our own statements, constants and checked names)
+WHERE k.r <= :k OR NOT k.sure"""  # noqa: S608 (our own statements, constants and checked names)
 
 
 AUDIT_FILE = "audit.sqlite"

@@ -283,3 +283,35 @@ def test_each_rule_of_weighing_holds_where_the_strongest_are_read(
             found = _strongest_in_python(cut, "topic:weigh", at, k)
             assert found == reference, (at, k)
             assert sorted(cut.items) == sorted({i for items in reference.values() for i in items})
+
+
+def test_dates_written_oddly_are_weighed_as_python_reads_them_where_the_strongest_are_read(
+    planted: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A date only Python reads (``20261201``), one only SQLite would (30 November rolled into December),
+    a number: each colleague's strongest are still the reference's, with no margin at all."""
+    monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
+    odd = {"o:basic": "20261201", "o:rolled": "2026-11-31", "o:hour": "2026-12-01T10", "o:number": 46000}
+    items = [
+        *(
+            entity(i, NodeKind.KNOWLEDGE_ITEM, i, occurred_at=d, created_at="2020-01-01")
+            for i, d in odd.items()
+        ),
+        *(_item(NodeKind.KNOWLEDGE_ITEM, f"o:plain{n}", f"2026-0{n}-01") for n in range(1, 7)),
+    ]
+    planted.write(
+        Batch(
+            entities=(entity("topic:odd", NodeKind.TOPIC, "日期 Dates"), *items),
+            relations=(
+                *(rel(RelType.AUTHORED, "employee:junior", i.id) for i in items),
+                *(rel(RelType.ABOUT, i.id, "topic:odd") for i in items),
+            ),
+        )
+    )
+    whole = planted.evidence_between(["employee:junior"], "topic:odd")
+    for at in [datetime(2026, 12, 6, tzinfo=UTC), LATER]:
+        for k in range(1, 11):
+            cut = planted.evidence_between(["employee:junior"], "topic:odd", strongest=k, at=at.timestamp())
+            assert _strongest_in_python(cut, "topic:odd", at, k) == _strongest_in_python(
+                whole, "topic:odd", at, k
+            ), (at, k)
