@@ -193,25 +193,24 @@ def _strongest(statements: Sequence[str], people: str) -> str:
     return f"""
 WITH acts(person, type, item) AS MATERIALIZED ({acts}),
 weighed AS (
-  SELECT a.person, a.item, coalesce({raw}) AS raw,
+  SELECT a.person, a.item, group_concat(a.type) AS types, coalesce({raw}) AS raw,
          max(CASE WHEN a.type = 'PARTICIPATED_IN' AND json_extract(e.props, '$.channel') IN ({deep})
                   THEN :meeting ELSE CASE a.type {weights} END END) AS base
   FROM acts a JOIN entities e ON e.id = a.item GROUP BY a.person, a.item
 ),
-dated AS (
-  SELECT person, item, base, julianday(raw) AS jd, raw IS NULL OR coalesce({read_alike}, 0) AS sure
+dated AS MATERIALIZED (
+  SELECT person, item, types, base, julianday(raw) AS jd, raw IS NULL OR coalesce({read_alike}, 0) AS sure
   FROM weighed
 ),
 ranked AS (
-  SELECT person, item, sure, row_number() OVER (
+  SELECT person, item, types, sure, row_number() OVER (
     PARTITION BY person, sure
     ORDER BY round(base * power(0.5, CASE WHEN jd IS NULL THEN 1.0 WHEN {t} >= :now THEN 0.0
                                           ELSE (:now - {t}) / 86400.0 / :h END), 4) DESC, item
   ) AS r
   FROM dated
 )
-SELECT a.person, a.type, a.item FROM acts a JOIN ranked k ON k.person = a.person AND k.item = a.item
-WHERE k.r <= :k OR NOT k.sure"""  # noqa: S608 (our own statements, constants and checked names)
+SELECT person, types, item FROM ranked WHERE r <= :k OR NOT sure"""  # noqa: S608 (our own statements, constants and checked names)
 
 
 AUDIT_FILE = "audit.sqlite"
@@ -1078,7 +1077,10 @@ class EmbeddedStore(traversal.Traversals):
                     }
                     cut["meeting"] = expertise.WEIGHTS["meeting"]
                     sql = _strongest(statements, marks)
-                    acts.extend(self._conn.execute(sql, {**named, **cut, "subject": subject_id}))
+                    for person, types, item in self._conn.execute(
+                        sql, {**named, **cut, "subject": subject_id}
+                    ):
+                        acts.extend((person, rtype, item) for rtype in types.split(","))
                     continue
                 for statement in statements:
                     acts.extend(
