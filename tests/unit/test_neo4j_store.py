@@ -173,16 +173,8 @@ def test_items_stored_before_full_text_search_get_their_search_form_when_the_sch
     from ckn.graph.model import NodeKind
     from tests.factories import entity
 
-    neo4j_target.wipe()
-    store = neo4j_target.open()
-    try:
-        store.write(Batch(entities=(entity("feedback:F1", NodeKind.FEEDBACK, "F1", text="知識管理很有用"),)))
-    finally:
-        store.close()
-    with neo4j.GraphDatabase.driver(neo4j_target.uri, auth=(neo4j_target.user, neo4j_target.password)) as d:
-        d.execute_query("MATCH (n:Feedback) REMOVE n._search")  # as schema 2 left it
-        d.execute_query("MATCH (m:CknMeta {key: 'schema'}) SET m.version = 2")
-    store = neo4j_target.open()
+    batch = Batch(entities=(entity("feedback:F1", NodeKind.FEEDBACK, "F1", text="知識管理很有用"),))
+    store = _reopened_at(neo4j_target, batch, 2, "MATCH (n:Feedback) REMOVE n._search")
     try:
         assert [h.id for h in store.search_text("知识管理", limit=10)] == ["feedback:F1"]
     finally:
@@ -194,18 +186,25 @@ def test_entities_stored_before_names_were_looked_up_in_the_database_get_their_n
 ) -> None:
     from ckn.api.understand import entity_ref, subjects_of
 
-    neo4j_target.wipe()
-    store = neo4j_target.open()
-    try:
-        store.write(Batch(entities=(customer("customer:C1", "華東精密", emails=["li.na@hdjm.cn"]),)))
-    finally:
-        store.close()
-    with neo4j.GraphDatabase.driver(neo4j_target.uri, auth=(neo4j_target.user, neo4j_target.password)) as d:
-        d.execute_query("MATCH (n:CknName) DELETE n")  # as schema 6 left it
-        d.execute_query("MATCH (m:CknMeta {key: 'schema'}) SET m.version = 6")
-    store = neo4j_target.open()
+    batch = Batch(entities=(customer("customer:C1", "華東精密", emails=["li.na@hdjm.cn"]),))
+    store = _reopened_at(neo4j_target, batch, 6, "MATCH (n:CknName) DELETE n")
     try:
         assert subjects_of(store, "华东精密 orders") == ["customer:C1"]
         assert entity_ref(store, "li.na@hdjm.cn", exact=True) == "customer:C1"
     finally:
         store.close()
+
+
+def _reopened_at(neo4j_target: Neo4jTarget, batch: Batch, version: int, undo: str) -> GraphStore:
+    """A store holding ``batch`` as schema ``version`` left it (``undo`` takes away what came later),
+    opened again: migrated."""
+    neo4j_target.wipe()
+    store = neo4j_target.open()
+    try:
+        store.write(batch)
+    finally:
+        store.close()
+    with neo4j.GraphDatabase.driver(neo4j_target.uri, auth=(neo4j_target.user, neo4j_target.password)) as d:
+        d.execute_query(undo)
+        d.execute_query("MATCH (m:CknMeta {key: 'schema'}) SET m.version = $v", {"v": version})
+    return neo4j_target.open()
