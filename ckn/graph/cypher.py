@@ -537,10 +537,8 @@ KNOWN_ABOUT = f"""
 UNWIND $subjects AS subject
 CALL (subject) {{
   MATCH (k:{KNOWN} {{subject: subject}})
-  MATCH (p:{ENTITY} {{id: k.person}})
-  WITH k, p, COUNT {{ (p)-[:AUTHORED|RESOLVED|PARTICIPATED_IN]->() }} AS work
-  RETURN collect([k.person, [k.n, k.outside, k.dated, k.undated, k.doc_dated, k.doc_undated, k.latest],
-                  p.name, [f IN $fields | p[f]], work]) AS rows
+  RETURN collect([k.person, [k.n, k.outside, k.dated, k.undated, k.doc_dated, k.doc_undated, k.latest]])
+         AS rows
 }}
 CALL (subject) {{
   MATCH (a:{AHEAD} {{subject: subject}})
@@ -549,7 +547,7 @@ CALL (subject) {{
 }}
 RETURN subject, rows, ahead
 """
-"""Everyone's kept sums on each of some subjects, with their names, fields and own work: a record each."""
+"""Everyone's kept sums on each of some subjects, a record each (their names: :data:`EVIDENCE_PEOPLE`)."""
 
 
 def evidence_between(*, strongest: bool = False) -> str:
@@ -623,6 +621,39 @@ CALL (c) {{
   RETURN collect([r.id, b.id, r._prov]) AS out
 }}
 RETURN collect([c.id, d, c.name, [f IN $fields | c[f]], out]) AS reached
+"""
+
+
+def customer_around(
+    shown: tuple[RelType, ...], items: tuple[RelType, ...], around: tuple[RelType, ...]
+) -> str:
+    """A customer 360's reads in one round trip.
+
+    One entity (``$id``); its relationships of the ``shown`` types (with the ``$valued`` ones'
+    properties) and their other ends; the ``around`` relationships of what it reaches by the ``items``
+    types, with the ends ``ABOUT`` points to.
+    """
+    touching = "|".join(rel_type(t) for t in shown)
+    to_items = "|".join(rel_type(t) for t in items)
+    near = "|".join(rel_type(t) for t in around)
+    return f"""
+MATCH (c:{ENTITY} {{id: $id}})
+CALL (c) {{
+  MATCH (c)-[r:{touching}]-(m)
+  WITH DISTINCT r, m
+  RETURN collect([r.id, type(r), startNode(r).id, endNode(r).id]) AS hops,
+         collect(CASE WHEN type(r) IN $valued
+                      THEN [startNode(r).id, endNode(r).id, type(r), properties(r)] END) AS valued,
+         collect(DISTINCT m) AS ends
+}}
+CALL (c) {{
+  MATCH (c)-[:{to_items}]->()-[a:{near}]-()
+  WITH DISTINCT a
+  RETURN collect([a.id, type(a), startNode(a).id, endNode(a).id]) AS around,
+         collect(DISTINCT CASE WHEN type(a) = '{rel_type(RelType.ABOUT)}' THEN endNode(a) END) AS subjects
+}}
+RETURN c {{.*, {SEARCH_PROPERTY}: null}} AS me, hops, valued, around,
+       [n IN ends + subjects | n {{.*, {SEARCH_PROPERTY}: null}}] AS entities
 """
 
 

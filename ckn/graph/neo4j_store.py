@@ -45,9 +45,14 @@ from ckn.graph.model import (
     utcnow,
 )
 from ckn.graph.store import (
+    AROUND_TYPES,
+    CUSTOMER_ITEM_TYPES,
+    DOSSIER_TYPES,
     ITEM_FIELDS,
     PERSON_FIELDS,
     REFERRAL_FIELDS,
+    VALUED_TYPES,
+    Around,
     Changes,
     DeleteResult,
     Demand,
@@ -787,7 +792,7 @@ class Neo4jStore(traversal.Traversals):
             raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
         depth_of = {node: d for node, d, *_ in reached}
         customers: dict[str, dict[str, Any]] = {}
-        referrals: list[tuple[str, str, str, float]] = []
+        referrals: list[tuple[str, str, str, list[str] | None]] = []
         for node, d, name, values, out in reached:
             customers[node] = {
                 "name": name or "",
@@ -795,36 +800,78 @@ class Neo4jStore(traversal.Traversals):
             }
             for relation, target, evidence in out:
                 if relation is not None and (d < depth or target in depth_of):  # the last ones: cycles only
-                    referrals.append((relation, node, target, _confidence(evidence)))
+                    referrals.append((relation, node, target, evidence))
         if len(referrals) > self.limits.max_expansion:
             raise LimitExceeded(
                 "the traversal touches too many relationships; lower the depth or name relationship types"
             )
-        referrals.sort()
-        return Reach.model_construct(customers=customers, referrals=tuple(referrals))
+        referrals.sort(key=lambda r: r[:3])
+        return Reach.model_construct(
+            customers=customers, referrals=tuple((r, s, t, _confidence(e)) for r, s, t, e in referrals)
+        )
+
+    def customer_around(self, customer_id: str) -> Around | None:
+        """See :meth:`graph.store.GraphStore.customer_around`: one query."""
+        rows = self._read(
+            cypher.customer_around(DOSSIER_TYPES, CUSTOMER_ITEM_TYPES, AROUND_TYPES),
+            id=customer_id,
+            valued=[cypher.rel_type(t) for t in VALUED_TYPES],
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        customer = _entity(row["me"])
+
+        def hops(found: list[list[str]]) -> tuple[Hop, ...]:
+            unique = {r: Hop(relation_id=r, type=RelType(t), source=s, target=e) for r, t, s, e in found}
+            return tuple(unique[r] for r in sorted(unique))
+
+        relations = (_relation(*found) for found in row["valued"])
+        return Around.model_construct(
+            customer=customer,
+            hops=hops(row["hops"]),
+            relations={r.id: r for r in relations},
+            entities={customer.id: customer, **{e.id: e for e in map(_entity, row["entities"])}},
+            around=hops(row["around"]),
+        )
 
     def known_about(self, subject_id: str) -> KnownAbout:
         """See :meth:`graph.store.GraphStore.known_about`: the kept nodes, by the subject's index."""
         return self.known_about_each([subject_id])[subject_id]
 
     def known_about_each(self, subject_ids: Sequence[str]) -> dict[str, KnownAbout]:
-        """See :meth:`graph.store.GraphStore.known_about_each`: one query per hundred subjects."""
+        """See :meth:`graph.store.GraphStore.known_about_each`.
+
+        One query per hundred subjects for the sums, then one for the people they name (a few hundred
+        colleagues hold the sums of every subject: each is read once, not once a subject).
+        """
         wanted = list(dict.fromkeys(subject_ids))
         found = {s: KnownAbout() for s in wanted}
         for start in range(0, len(wanted), SUBJECTS_READ_AT_ONCE):
             chunk = wanted[start : start + SUBJECTS_READ_AT_ONCE]
-            for record in self._read(cypher.KNOWN_ABOUT, subjects=chunk, fields=list(PERSON_FIELDS)):
+            for record in self._read(cypher.KNOWN_ABOUT, subjects=chunk):
                 known = found[record["subject"]]
                 for person, weight, t, authored in record["ahead"]:
                     known.ahead.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
-                for person, counted, name, values, done in record["rows"]:
+                for person, counted in record["rows"]:
                     known.sums[person] = expertise.Known(int(counted[0]), int(counted[1]), *counted[2:])
-                    known.people[person] = {
-                        **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
-                        "name": name or "",
-                    }
-                    known.work[person] = int(done)
+        people, work = self._people(sorted({p for known in found.values() for p in known.sums}))
+        for known in found.values():
+            for person in list(known.sums):
+                if person not in people:  # erased between the two reads
+                    del known.sums[person]
+                    continue
+                known.people[person], known.work[person] = people[person], work[person]
         return found
+
+    def _people(self, ids: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+        """Colleagues' names and :data:`PERSON_FIELDS` that are set, and their counts of own work."""
+        people: dict[str, dict[str, Any]] = {}
+        work: dict[str, int] = {}
+        for r in self._read(cypher.EVIDENCE_PEOPLE, ids=ids, fields=list(PERSON_FIELDS)) if ids else ():
+            values = {k: v for k, v in zip(PERSON_FIELDS, r["values"], strict=True) if v is not None}
+            people[r["id"]], work[r["id"]] = {**values, "name": r["name"] or ""}, int(r["work"])
+        return people, work
 
     def evidence_between(
         self, people: Sequence[str], subject_id: str, *, strongest: int | None = None, at: float = 0.0
@@ -1093,14 +1140,7 @@ class Neo4jStore(traversal.Traversals):
             fields=list(ITEM_FIELDS),
         )
         about, acts, items = _items_read(rows)
-        people: dict[str, dict[str, Any]] = {}
-        work: dict[str, int] = {}
-        found = self._read(
-            cypher.EVIDENCE_PEOPLE, ids=sorted({p for p, _, _ in acts}), fields=list(PERSON_FIELDS)
-        )
-        for r in found:
-            values = {k: v for k, v in zip(PERSON_FIELDS, r["values"], strict=True) if v is not None}
-            people[r["id"]], work[r["id"]] = {**values, "name": r["name"] or ""}, int(r["work"])
+        people, work = self._people(sorted({p for p, _, _ in acts}))
         return EvidenceFacts.model_construct(
             about=tuple(sorted(about)), acts=tuple(sorted(acts)), items=items, people=people, work=work
         )

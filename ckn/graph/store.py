@@ -171,6 +171,36 @@ class Reach(_Result):
     """``(relation id, referrer, referred, confidence)``: the best confidence of its evidence."""
 
 
+class Around(_Result):
+    """What :meth:`GraphStore.customer_around` reads: one customer and what its dossier shows."""
+
+    customer: Entity
+    hops: tuple[Hop, ...] = ()
+    """The relationships of the :data:`DOSSIER_TYPES` touching the customer, in id order."""
+    relations: dict[str, Relation] = Field(default_factory=dict)
+    """Those of the :data:`VALUED_TYPES` among them, whole (their values are shown)."""
+    entities: dict[str, Entity] = Field(default_factory=dict)
+    """The other ends of :attr:`hops`, and the subjects of the customer's interactions and feedback."""
+    around: tuple[Hop, ...] = ()
+    """``RESOLVED`` and ``ABOUT`` relationships touching the customer's interactions and feedback (what
+    it ``PARTICIPATED_IN`` or ``SUBMITTED``), in id order."""
+
+
+DOSSIER_TYPES = (
+    RelType.PARTICIPATED_IN,
+    RelType.SUBMITTED,
+    RelType.PURCHASED,
+    RelType.OWNS_ACCOUNT,
+    RelType.WORKS_AT,
+    RelType.DELIVERED_TO,
+)
+"""Relationships with a customer its dossier shows (not its referrals, which a referral tree shows, nor
+look-alikes and mentions: a top referrer has hundreds)."""
+VALUED_TYPES = (RelType.OWNS_ACCOUNT, RelType.PURCHASED)
+"""Relationships with a customer whose own values (dates, amounts) its dossier shows."""
+AROUND_TYPES = (RelType.RESOLVED, RelType.ABOUT)
+"""What a customer's dossier reads around its interactions and feedback: who resolved, what about."""
+
 REFERRAL_FIELDS = ("lifetime_value", "acquired_at")
 """What referral answers read of a customer besides the name."""
 
@@ -462,6 +492,14 @@ class GraphStore(Protocol):
             NotFound: no such customer.
             LimitExceeded: more referrals than the expansion cap.
 
+        """
+        ...
+
+    def customer_around(self, customer_id: str) -> Around | None:
+        """One entity and what a customer 360 shows of it (:class:`Around`), or None when there is none.
+
+        Costs what the dossier shows: the customer's relationships of the :data:`DOSSIER_TYPES`, their
+        other ends, and one step further from its interactions and feedback.
         """
         ...
 

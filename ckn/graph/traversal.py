@@ -13,7 +13,21 @@ from collections.abc import Iterable, Sequence
 
 from ckn.graph.errors import LimitExceeded, NotFound
 from ckn.graph.model import NodeKind, RelType, as_type
-from ckn.graph.store import REFERRAL_FIELDS, Deadline, Direction, GraphStore, Hop, Path, Reach, Subgraph
+from ckn.graph.store import (
+    AROUND_TYPES,
+    CUSTOMER_ITEM_TYPES,
+    DOSSIER_TYPES,
+    REFERRAL_FIELDS,
+    VALUED_TYPES,
+    Around,
+    Deadline,
+    Direction,
+    GraphStore,
+    Hop,
+    Path,
+    Reach,
+    Subgraph,
+)
 
 
 def _other(hop: Hop, node: str) -> str:
@@ -275,6 +289,25 @@ def referrals_below(store: GraphStore, customer_id: str, depth: int) -> Reach:
     )
 
 
+def customer_around(store: GraphStore, customer_id: str) -> Around | None:
+    """See :meth:`graph.store.GraphStore.customer_around`: a step at a time, over ``expand``."""
+    customer = store.get_entity(customer_id)
+    if customer is None:
+        return None
+    hops = store.expand([customer_id], types=DOSSIER_TYPES, direction=Direction.BOTH)
+    entities = store.get_entities(sorted({h.source for h in hops} | {h.target for h in hops}))
+    items = [h.target for h in hops if h.type in CUSTOMER_ITEM_TYPES and h.source == customer_id]
+    around = store.expand(sorted(set(items) & entities.keys()), types=AROUND_TYPES, direction=Direction.BOTH)
+    subjects = sorted({h.target for h in around if h.type is RelType.ABOUT} - entities.keys())
+    return Around.model_construct(
+        customer=customer,
+        hops=tuple(hops),
+        relations=store.get_relations_by_id([h.relation_id for h in hops if h.type in VALUED_TYPES]),
+        entities={**entities, **store.get_entities(subjects)},
+        around=tuple(around),
+    )
+
+
 class Traversals:
     """Neighbourhoods and paths, mixed into both adapters.
 
@@ -298,6 +331,11 @@ class Traversals:
         """See :meth:`graph.store.GraphStore.referrals_below`."""
         store: GraphStore = self  # type: ignore[assignment]
         return referrals_below(store, customer_id, depth)
+
+    def customer_around(self, customer_id: str) -> Around | None:
+        """See :meth:`graph.store.GraphStore.customer_around`."""
+        store: GraphStore = self  # type: ignore[assignment]
+        return customer_around(store, customer_id)
 
     def paths(
         self,

@@ -15,7 +15,11 @@ def require(store: GraphStore, entity_id: str, kind: NodeKind) -> Entity:
         InvalidInput: it is of another kind.
 
     """
-    entity = store.get_entity(entity_id)
+    return checked(store.get_entity(entity_id), entity_id, kind)
+
+
+def checked(entity: Entity | None, entity_id: str, kind: NodeKind) -> Entity:
+    """``entity``, read as ``entity_id``, which must exist and be of ``kind`` (see :func:`require`)."""
     if entity is None:
         raise NotFound(f"no entity with id {entity_id!r}", entity_id=entity_id)
     if entity.kind is not kind:

@@ -12,9 +12,10 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from ckn.graph.errors import NotFound
 from ckn.graph.model import NodeKind, RelType
-from ckn.graph.store import Direction, GraphStore
-from ckn.queries.common import require
+from ckn.graph.store import GraphStore
+from ckn.queries.common import checked
 from ckn.queries.experts import DEFAULT_HALF_LIFE_DAYS, experts
 
 LEVELS = ("identity", "channels", "needs", "behaviour", "value")
@@ -39,11 +40,11 @@ def customer_360(
 
     """
     now = now or datetime.now(UTC)
-    me = require(store, customer_id, NodeKind.CUSTOMER)
-    hops = store.expand([customer_id], types=None, direction=Direction.BOTH)
-    with_values = {RelType.OWNS_ACCOUNT, RelType.PURCHASED}  # the only ones whose own values are shown
-    relations = store.get_relations_by_id([h.relation_id for h in hops if h.type in with_values])
-    others = store.get_entities(sorted({h.source for h in hops} | {h.target for h in hops}))
+    read = store.customer_around(customer_id)
+    if read is None:
+        raise NotFound(f"no entity with id {customer_id!r}", entity_id=customer_id)
+    me = checked(read.customer, customer_id, NodeKind.CUSTOMER)
+    hops, relations, others = read.hops, read.relations, read.entities
 
     def linked(rtype: RelType, outgoing: bool) -> list[tuple[Any, Any]]:
         found = []
@@ -56,14 +57,10 @@ def customer_360(
 
     interactions = [e for e, _ in linked(RelType.PARTICIPATED_IN, True)]
     feedback = [e for e, _ in linked(RelType.SUBMITTED, True)]
-    around = store.expand(  # one step: who resolved the feedback, what everything was about
-        [e.id for e in interactions + feedback],
-        types=[RelType.RESOLVED, RelType.ABOUT],
-        direction=Direction.BOTH,
-    )
     mine = {f.id for f in feedback}
-    resolved = {h.target for h in around if h.type is RelType.RESOLVED and h.target in mine}
-    subjects = store.get_entities(sorted({h.target for h in around if h.type is RelType.ABOUT}))
+    resolved = {h.target for h in read.around if h.type is RelType.RESOLVED and h.target in mine}
+    about = {h.target for h in read.around if h.type is RelType.ABOUT}
+    subjects = {s: others[s] for s in about if s in others}
     purchases = [(p, r) for p, r in linked(RelType.PURCHASED, True)]
     owners = [
         {

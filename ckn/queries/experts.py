@@ -12,14 +12,15 @@ about everything, come first.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from ckn.graph.errors import InvalidInput, NotFound
-from ckn.graph.expertise import AUTHORED, KEPT_HALF_LIFE_DAYS, KINDS, WEIGHTS, moment, truthy
+from ckn.graph.expertise import AUTHORED, KEPT_HALF_LIFE_DAYS, KINDS, WEIGHTS, Known, moment, truthy
 from ckn.graph.model import Entity, NodeKind
 from ckn.graph.store import GraphStore, KnownAbout
 from ckn.queries.evidence import EvidenceIndex, Rows, assemble, decayed, kept_index
@@ -91,7 +92,8 @@ def experts(
     ``evidence_for``: only the first that many get their evidence (all when None); ``min_strength``:
     only colleagues whose evidence adds up to that; ``among``: only these colleagues; ``known``: the
     kept sums on the one subject, when the caller read them already (a question over every subject
-    reads them all at once: :meth:`graph.store.GraphStore.known_about_each`).
+    reads them all at once: :meth:`graph.store.GraphStore.known_about_each`); the caller found the
+    subject among the products, topics and customers, so it is not read again.
 
     Score = log(1 + evidence), times the squared share of subjects covered, times focus on them:
     covering every subject asked matters more than depth on one; among those who cover them, people
@@ -107,8 +109,8 @@ def experts(
         raise InvalidInput("name at least one product, topic or customer")
     now = now or datetime.now(UTC)
     wanted = list(dict.fromkeys(subject_ids))
-    subjects = store.get_entities(wanted)
-    for sid in wanted:
+    subjects = store.get_entities(wanted) if known is None else {}
+    for sid in wanted if known is None else ():  # else the caller found it among the subjects
         if sid not in subjects:
             raise NotFound(f"no entity with id {sid!r}", entity_id=sid)
         if subjects[sid].kind not in {NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER}:
@@ -264,19 +266,10 @@ def from_kept_sums(
     """
     known = store.known_about(subject_id) if known is None else known
     moment_s = now.timestamp()
-    if any(k.latest is not None and k.latest > moment_s for k in known.sums.values()):
+    if not _answers(known, moment_s):
         return None
     scored = []
-    for person, sums in known.sums.items():
-        values = known.people.get(person)
-        if values is None or truthy(values.get("expertise_opt_out")) or sums.n <= 0:
-            continue
-        strength, documented = sums.strength(moment_s)
-        for piece in known.ahead.get(person, ()):  # dated after it was written: weighed on its own
-            strength += piece.at(moment_s)
-            documented += piece.at(moment_s) if piece.authored else 0.0
-        if strength < min_strength:
-            continue
+    for person, values, sums, strength, documented in _eligible(known, moment_s, min_strength):
         everything = known.work.get(person, 0) + sums.outside
         focus = sums.n / max(everything, 1) if everything > 0 else 1.0
         score = math.log1p(strength) * (0.5 + 0.5 * focus)
@@ -306,6 +299,45 @@ def from_kept_sums(
     subject_of = np.zeros(len(rows.person), np.int32)
     _attach_evidence(store, index, shown_to, rows, subject_of, weight, [subject_id], evidence_shown)
     return ranked
+
+
+def _answers(known: KnownAbout, moment_s: float) -> bool:
+    """Whether kept sums answer a question asked at ``moment_s`` (not about a day before a date they hold)."""
+    return not any(k.latest is not None and k.latest > moment_s for k in known.sums.values())
+
+
+def _eligible(
+    known: KnownAbout, moment_s: float, min_strength: float
+) -> Iterator[tuple[str, dict[str, Any], Known, float, float]]:
+    """Colleagues in kept sums whose evidence adds up to ``min_strength`` at ``moment_s``, not opted out.
+
+    ``(person, their values, their sums, strength, documented part)``.
+    """
+    for person, sums in known.sums.items():
+        values = known.people.get(person)
+        if values is None or truthy(values.get("expertise_opt_out")) or sums.n <= 0:
+            continue
+        strength, documented = sums.strength(moment_s)
+        for piece in known.ahead.get(person, ()):  # dated after it was written: weighed on its own
+            strength += piece.at(moment_s)
+            documented += piece.at(moment_s) if piece.authored else 0.0
+        if strength >= min_strength:
+            yield person, values, sums, strength, documented
+
+
+def counted(known: KnownAbout, now: datetime, min_strength: float) -> int | None:
+    """How many colleagues still here :func:`experts` ranks from kept sums with ``min_strength`` or more.
+
+    Without ranking them; None when the sums cannot answer (see :func:`from_kept_sums`).
+    """
+    moment_s = now.timestamp()
+    if not _answers(known, moment_s):
+        return None
+    return sum(
+        1
+        for _, values, *_ in _eligible(known, moment_s, min_strength)
+        if (left_at := moment(values, "left_at")) is None or left_at > now
+    )
 
 
 def _attach_evidence(

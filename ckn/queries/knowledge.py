@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ckn.graph.cache import Tier, cached
-from ckn.graph.errors import NotFound
+from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.expertise import KEPT_HALF_LIFE_DAYS
-from ckn.graph.model import NodeKind, RelType
+from ckn.graph.model import Entity, NodeKind, RelType
 from ckn.graph.store import Direction, GraphStore, KnownAbout
 from ckn.queries.common import require
 from ckn.queries.evidence import evidence_index, kept_index
-from ckn.queries.experts import DEFAULT_HALF_LIFE_DAYS, EVIDENCE_SHOWN, Evidence, Expert, experts
+from ckn.queries.experts import DEFAULT_HALF_LIFE_DAYS, EVIDENCE_SHOWN, Evidence, Expert, counted, experts
 
 KNOWLEDGEABLE = 2.0
 """Decayed evidence (see :data:`queries.experts.WEIGHTS`) that makes someone a holder of a subject."""
@@ -131,12 +131,13 @@ def everyone_on(
     ]
 
 
-def _subjects(store: GraphStore, kinds: tuple[NodeKind, ...]) -> list[str]:
-    found: list[str] = []
+def _subjects(store: GraphStore, kinds: tuple[NodeKind, ...]) -> dict[str, Entity]:
+    """Every entity of these kinds, by id: kind by kind, each in id order."""
+    found: dict[str, Entity] = {}
     for kind in kinds:
         after = ""
         while page := store.list_entities(kind, after=after, limit=store.limits.max_page):
-            found += [e.id for e in page]
+            found.update((e.id, e) for e in page)
             after = page[-1].id
     return found
 
@@ -166,10 +167,15 @@ def tacit_holders(
     """Knowledgeable holders whose evidence is (almost) all behaviour, strongest behaviour first."""
     store.limits.check_page(limit)
     now = now or datetime.now(UTC)
-    subjects = [subject_id] if subject_id else _subjects(store, SUBJECT_KINDS)
-    names = {sid: e.name for sid, e in store.get_entities(subjects).items()}
+    read = store.get_entities([subject_id]) if subject_id else _subjects(store, SUBJECT_KINDS)
+    names = {sid: e.name for sid, e in read.items()}
+    subjects = [subject_id] if subject_id else list(read)
     if subject_id and subject_id not in names:
         raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
+    if subject_id and read[subject_id].kind not in (*SUBJECT_KINDS, NodeKind.CUSTOMER):
+        raise InvalidInput(
+            f"{subject_id} is a {read[subject_id].kind.value}; ask about a product, topic or customer"
+        )
     _index_ready(store)
     deadline = store.limits.deadline()
     # scores first, without evidence; the evidence only for the holders listed
@@ -227,13 +233,14 @@ def bus_factor(
     now: datetime | None = None,
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
     known: KnownAbout | None = None,
+    subject: Entity | None = None,
 ) -> BusFactor:
     """The bus factor of one product, topic or customer (0: nobody knows it now).
 
-    ``known``: its kept sums, read already (see :func:`_kept_sums`).
+    ``known``: its kept sums, read already (see :func:`_kept_sums`); ``subject``: it, read already.
     """
     now = now or datetime.now(UTC)
-    subject = store.get_entity(subject_id)
+    subject = subject or store.get_entity(subject_id)
     if subject is None:
         raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
     found = holders(store, subject_id, now=now, half_life_days=half_life_days, evidence_shown=0, known=known)
@@ -253,11 +260,15 @@ def at_risk(
     store.limits.check_page(limit)
     now = now or datetime.now(UTC)
     subjects = _subjects(store, SUBJECT_KINDS)
-    sums = _kept_sums(store, subjects, half_life_days)
-    found = [
-        bus_factor(store, sid, now=now, half_life_days=half_life_days, known=sums.get(sid))
-        for sid in subjects
-    ]
+    sums = _kept_sums(store, list(subjects), half_life_days)
+    found = []
+    for sid, subject in subjects.items():
+        known = sums.get(sid)
+        if known is not None and counted(known, now, KNOWLEDGEABLE) not in (None, 1):
+            continue  # counted from its kept sums: not one holder
+        found.append(
+            bus_factor(store, sid, now=now, half_life_days=half_life_days, known=known, subject=subject)
+        )
     return [b for b in found if b.bus_factor == 1][:limit]
 
 
@@ -443,8 +454,8 @@ def knowledge_map(
     rows = []
     _index_ready(store)
     deadline = store.limits.deadline()
-    subjects = store.get_entities(_subjects(store, SUBJECT_KINDS))
-    sums = _kept_sums(store, sorted(subjects), half_life_days)
+    subjects = _subjects(store, SUBJECT_KINDS)
+    sums = _kept_sums(store, list(subjects), half_life_days)
     for sid in sorted(subjects):
         deadline.check()
         found = holders(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import networkx as nx
 
@@ -14,7 +14,7 @@ from ckn.graph.cache import Tier, cached, current, maintained, warm
 from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.ids import BULK_PREFIXES
 from ckn.graph.model import NodeKind, RelType
-from ckn.graph.store import Changes, Direction, GraphStore
+from ckn.graph.store import Changes, Direction, GraphStore, Reach
 
 
 def referral_chain(store: GraphStore, customer_id: str, *, max_depth: int = 6) -> list[str]:
@@ -161,13 +161,73 @@ def _guard(graph: nx.MultiDiGraph) -> threading.RLock:
     return lock
 
 
-def _value(data: dict[str, Any]) -> float:
+def _value(data: Mapping[str, Any]) -> float:
     value = data.get("lifetime_value")
     return float(value) if isinstance(value, int | float) else 0.0
 
 
 def _confidence(graph: nx.MultiDiGraph, source: str, target: str) -> float:
     return max(float(data["confidence"]) for data in (graph.get_edge_data(source, target) or {}).values())
+
+
+class _Links(Protocol):
+    """Who referred whom, as a tree is cut from it: the whole referral graph, or the part a store read."""
+
+    def __contains__(self, customer: object) -> bool: ...
+    def referred(self, customer: str) -> Iterable[str]:
+        """Whom a customer referred, in the order the referrals were written."""
+        ...
+
+    def referrers(self, customer: str) -> Mapping[str, float]:
+        """Who referred a customer, each with the best confidence of its referrals."""
+        ...
+
+    def values(self, customer: str) -> Mapping[str, Any]:
+        """A customer's name and :data:`REFERRAL_FIELDS`."""
+        ...
+
+
+class _GraphLinks:
+    """The kept referral graph, read in place (under its lock)."""
+
+    def __init__(self, graph: nx.MultiDiGraph) -> None:
+        self.graph = graph
+
+    def __contains__(self, customer: object) -> bool:
+        return customer in self.graph
+
+    def referred(self, customer: str) -> Iterable[str]:
+        return self.graph.successors(customer)  # type: ignore[no-any-return]
+
+    def referrers(self, customer: str) -> Mapping[str, float]:
+        return {p: _confidence(self.graph, p, customer) for p in self.graph.predecessors(customer)}
+
+    def values(self, customer: str) -> Mapping[str, Any]:
+        return self.graph.nodes[customer]  # type: ignore[no-any-return]
+
+
+class _ReachLinks:
+    """The referrals a store read below a customer (:meth:`GraphStore.referrals_below`), as plain dicts."""
+
+    def __init__(self, reach: Reach) -> None:
+        self.customers = reach.customers
+        self.out: dict[str, dict[str, float]] = defaultdict(dict)
+        self.into: dict[str, dict[str, float]] = defaultdict(dict)
+        for _, source, target, confidence in reach.referrals:
+            best = max(confidence, self.out[source].get(target, confidence))
+            self.out[source][target] = self.into[target][source] = best
+
+    def __contains__(self, customer: object) -> bool:
+        return customer in self.customers
+
+    def referred(self, customer: str) -> Iterable[str]:
+        return self.out.get(customer, {}).keys()
+
+    def referrers(self, customer: str) -> Mapping[str, float]:
+        return self.into.get(customer, {})
+
+    def values(self, customer: str) -> Mapping[str, Any]:
+        return self.customers.get(customer, {})
 
 
 def referral_tree(
@@ -177,10 +237,10 @@ def referral_tree(
 
     A customer referred along several paths appears once, under the referrer that reaches it in the
     fewest steps (then with the best-attested referral, then the smallest id), so branch totals never
-    count anyone twice. On Neo4j it is read from the store a step at a time
-    (:meth:`GraphStore.expand`, under the expansion cap and the time budget): it costs what the tree
-    holds, not what the graph holds. The embedded store cuts it from the referral graph it keeps in
-    step with writes, in memory (and reads it step by step while that is being built).
+    count anyone twice. On Neo4j it is read from the store in one query
+    (:meth:`GraphStore.referrals_below`, under the expansion cap and the time budget): it costs what
+    the tree holds, not what the graph holds. The embedded store cuts it from the referral graph it
+    keeps in step with writes, in memory (and reads it step by step while that is being built).
 
     Raises:
         NotFound: no such customer.
@@ -197,64 +257,67 @@ def referral_tree(
         )
         if whole is not None:
             return _tree(whole, customer_id, max_depth, max_cycles)
-    return _tree(_reached(store, customer_id, max_depth), customer_id, max_depth, max_cycles)
-
-
-def _reached(store: GraphStore, customer_id: str, max_depth: int) -> nx.MultiDiGraph:
-    """The referrals within ``max_depth`` steps below a customer, as :func:`_referral_graph` has them."""
-    reach = store.referrals_below(customer_id, depth=max_depth)
-    graph = nx.MultiDiGraph()
-    for customer, values in sorted(reach.customers.items()):
-        graph.add_node(customer, **values)
-    for relation, source, target, confidence in reach.referrals:
-        graph.add_edge(source, target, key=relation, confidence=confidence)
-    return graph
+    return _tree_below(
+        store.referrals_below(customer_id, depth=max_depth), customer_id, max_depth, max_cycles
+    )
 
 
 def _tree(
     graph: nx.MultiDiGraph, customer_id: str, max_depth: int, max_cycles: int
 ) -> tuple[TreeNode, list[list[str]]]:
-    """The tree below a customer in ``graph`` (the part read, or the whole referral graph: the oracle)."""
+    """The tree below a customer in the whole referral graph (the embedded store's, and the oracle)."""
     with _guard(graph):
-        return _tree_of(graph, customer_id, max_depth, max_cycles)
+        return _tree_of(_GraphLinks(graph), customer_id, max_depth, max_cycles)
+
+
+def _tree_below(
+    reach: Reach, customer_id: str, max_depth: int, max_cycles: int
+) -> tuple[TreeNode, list[list[str]]]:
+    """The tree below a customer in what a store read below it."""
+    return _tree_of(_ReachLinks(reach), customer_id, max_depth, max_cycles)
 
 
 def _tree_of(
-    graph: nx.MultiDiGraph, customer_id: str, max_depth: int, max_cycles: int
+    links: _Links, customer_id: str, max_depth: int, max_cycles: int
 ) -> tuple[TreeNode, list[list[str]]]:
-    if customer_id not in graph:
+    if customer_id not in links:
         raise NotFound(f"no customer with id {customer_id!r}", entity_id=customer_id)
-    depth = nx.single_source_shortest_path_length(graph, customer_id, cutoff=max_depth)
+    depth, frontier = {customer_id: 0}, [customer_id]
+    for level in range(1, max_depth + 1):  # breadth first: each customer at its fewest steps
+        reached = []
+        for node in frontier:
+            for other in links.referred(node):
+                if other not in depth:
+                    depth[other] = level
+                    reached.append(other)
+        frontier = reached
     parent: dict[str, tuple[str, float]] = {}
     for node, d in depth.items():
-        if d == 0:
-            continue
-        options = [
-            (p, _confidence(graph, p, node)) for p in graph.predecessors(node) if depth.get(p) == d - 1
-        ]
-        parent[node] = min(options, key=lambda o: (-o[1], o[0]))
-    nodes = {
-        n: TreeNode(n, graph.nodes[n].get("name", ""), d, _value(graph.nodes[n]), parent.get(n, ("", 1.0))[1])
-        for n, d in depth.items()
-    }
+        if d:
+            options = [(p, c) for p, c in links.referrers(node).items() if depth.get(p) == d - 1]
+            parent[node] = min(options, key=lambda o: (-o[1], o[0]))
+    nodes = {}
+    for n, d in depth.items():
+        values = links.values(n)
+        nodes[n] = TreeNode(n, values.get("name", ""), d, _value(values), parent.get(n, ("", 1.0))[1])
     for node in sorted(parent, key=lambda n: (depth[n], n)):
         nodes[parent[node][0]].children.append(nodes[node])
     for node in sorted(nodes, key=lambda n: -depth[n]):  # deepest first: children are complete
         tree = nodes[node]
         tree.branch_customers = sum(1 + c.branch_customers for c in tree.children)
         tree.branch_value = sum(c.lifetime_value + c.branch_value for c in tree.children)
-    return nodes[customer_id], _cycles(graph, depth, max_cycles)
+    return nodes[customer_id], _cycles(links, depth, max_cycles)
 
 
-def _cycles(graph: nx.MultiDiGraph, depth: dict[str, int], most: int) -> list[list[str]]:
+def _cycles(links: _Links, depth: dict[str, int], most: int) -> list[list[str]]:
     """The first ``most`` referral cycles among the customers reached (each sorted), sorted."""
     order = sorted(depth)  # the projection's order, so the same cycles are found first on every store
-    links = [(u, v) for u in order for v in graph.successors(u) if v in depth]
-    if all(depth[v] > depth[u] for u, v in links):  # every link leads one step further: no cycle
+    found = [(u, v) for u in order for v in links.referred(u) if v in depth]
+    if all(depth[v] > depth[u] for u, v in found):  # every link leads one step further: no cycle
         return []
     reached = nx.DiGraph()
     reached.add_nodes_from(order)
-    reached.add_edges_from(links)
+    reached.add_edges_from(found)
     cycles = []
     for cycle in nx.simple_cycles(reached):
         cycles.append(sorted(cycle))

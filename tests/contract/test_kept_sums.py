@@ -24,7 +24,7 @@ from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
 from ckn.queries import evidence
 from ckn.queries.evidence import assemble, decayed
-from ckn.queries.experts import Expert, experts, from_evidence, from_kept_sums
+from ckn.queries.experts import Expert, counted, experts, from_evidence, from_kept_sums
 from tests.contract.conftest import NOW, _item
 from tests.contract.test_live import _subjects, _writes_of_another_process
 from tests.factories import entity, rel
@@ -64,6 +64,10 @@ def _assert_same(store: GraphStore, subjects: list[str]) -> int:
         assert kept is not None, subject
         assert kept == _oracle(store, subject), subject
         assert _kept(store, subject, known=together[subject]) == kept, subject
+        for floor in (0.0, 1.0, 2.0):  # the holders counted without ranking them (single-holder lists)
+            everyone = {"limit": store.limits.max_page, "evidence_shown": 0, "min_strength": floor}
+            holders = _oracle(store, subject, include_left=False, **everyone)
+            assert counted(together[subject], LATER, floor) == len(holders), (subject, floor)
         answered += bool(kept)
     return answered
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import networkx as nx
 import pytest
 
+from ckn.graph import traversal
 from ckn.graph.errors import LimitExceeded, NotFound
 from ckn.graph.model import Batch, NodeKind, RelType
 from ckn.graph.store import Direction, GraphStore
+from ckn.ingest.generate import generate
+from ckn.ingest.pipeline import ingest_paths
 from tests.factories import customer, employee, entity, referral_chain, rel
 
 # A small company: two sales people who know each other, an account, its contact, a referral chain.
@@ -349,3 +354,23 @@ def test_a_dropped_projection_is_freed_at_once(company: GraphStore) -> None:
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_a_customer_dossier_read_at_once_equals_its_reads_step_by_step(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    generate(tmp_path / "bundle", "tiny", seed=11)
+    ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
+    full = 0
+    for found in store.list_entities(NodeKind.CUSTOMER, limit=store.limits.max_page):
+        read = store.customer_around(found.id)
+        assert read == traversal.customer_around(store, found.id), found.id
+        assert read is not None and read.customer == found
+        about = {h.target for h in read.around if h.type is RelType.ABOUT}
+        assert about <= read.entities.keys() and {h.target for h in read.hops} <= read.entities.keys()
+        resolved = any(h.type is RelType.RESOLVED for h in read.around)
+        full += bool(about and resolved and read.relations)
+    assert full >= 3  # customers with subjects, resolved feedback and an owner or a purchase
+    colleague = store.list_entities(NodeKind.EMPLOYEE, limit=1)[0].id
+    assert store.customer_around(colleague) == traversal.customer_around(store, colleague)
+    assert store.customer_around("customer:nobody") is None
