@@ -61,6 +61,9 @@ def phone(value: str, region: str = DEFAULT_REGION, fallback: str = DEFAULT_REGI
     digits = re.sub(r"\D", "", cleaned)
     if len(digits) < 6 or len(digits) > 17 or re.search(r"[A-Za-z]", cleaned):
         raise BadValue(f"not a phone number: {value[:80]!r}")
+    known = _chinese_mobile(cleaned, region, fallback)
+    if known is not None:
+        return known
     readings = []
     for where in dict.fromkeys((region, fallback)):
         with contextlib.suppress(phonenumbers.NumberParseException):
@@ -71,6 +74,25 @@ def phone(value: str, region: str = DEFAULT_REGION, fallback: str = DEFAULT_REGI
         raise BadValue(f"not a phone number: {value[:80]!r}")
     best = next((n for n in readings if phonenumbers.is_valid_number(n)), readings[0])
     return phonenumbers.format_number(best, phonenumbers.PhoneNumberFormat.E164)
+
+
+_MOBILE_WRITTEN = re.compile(r"(\+86|0086)?[ -]?(1\d\d|\(1\d\d\))[ -]?\d{4}[ -]?\d{4}")
+"""A Chinese mobile number as CRM exports write it: ``13800138000``, ``138 0013 8000``,
+``(138) 0013-8000``, after ``+86`` or ``0086`` or not."""
+
+
+def _chinese_mobile(cleaned: str, region: str, fallback: str) -> str | None:
+    """:func:`phone` of a Chinese mobile number in a common notation, read without libphonenumber.
+
+    What libphonenumber reads it as (a unit test compares the two on every notation, region and
+    three-digit prefix): with ``+86`` in any region; with ``0086`` or no prefix where both regions are
+    China. Reading a number with libphonenumber was a fifth of a structured ingest's time. None for
+    anything else.
+    """
+    written = _MOBILE_WRITTEN.fullmatch(cleaned)
+    if written is None or (written[1] != "+86" and not region == fallback == "CN"):
+        return None
+    return "+86" + re.sub(r"\D", "", cleaned)[-11:]  # the pattern ends in the eleven digits
 
 
 def region_of(country: str | None, city: str | None, default: str = DEFAULT_REGION) -> str:

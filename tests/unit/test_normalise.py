@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -24,6 +26,52 @@ from ckn.ingest.tabular import BadRow, Mapping, Row, UndecodableFile, decode, re
 )
 def test_one_mobile_number_in_every_notation_is_one_phone(raw: str) -> None:
     assert normalise.phone(raw) == "+8613800138000"
+
+
+def test_mobile_numbers_read_without_libphonenumber_are_read_as_libphonenumber_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = random.Random(7)
+    notations = [
+        "{a}{b}{c}", "{a} {b} {c}", "{a}-{b}-{c}", "({a}) {b} {c}", "({a}){b}-{c}", " {a} {b}{c} ",
+        "+86 {a}-{b}-{c}", "+86{a}{b}{c}", "+86 ({a}) {b} {c}", "0086 {a} {b} {c}", "0086{a}{b}{c}",
+        "+86-{a}-{b}-{c}", "+8{a}{b}{c}", "+44 {a} {b} {c}", "00 86 {a} {b} {c}", "{a}{b}{c}0",
+        "１{a2}{b}{c}", "{a}.{b}.{c}", "0{a}{b}{c}",
+    ]  # fmt: skip
+    prefixes = [f"1{d}{e}" for d in "0123456789" for e in "0123456789"]
+    cases = [
+        (
+            rng.choice(notations).format(
+                a=a, a2=a[1:], b=f"{rng.randrange(10_000):04}", c=f"{rng.randrange(10_000):04}"
+            ),
+            *rng.choice(
+                [
+                    ("CN", "CN"),
+                    ("DE", "CN"),
+                    ("IT", "CN"),
+                    ("US", "CN"),
+                    ("CH", "DE"),
+                    ("CN", "DE"),
+                    ("KR", "KR"),
+                ]
+            ),
+        )
+        for a in prefixes
+        for _ in range(40)
+    ]
+    fast = {}
+    for raw, region, fallback in cases:
+        with contextlib.suppress(BadValue):
+            fast[raw, region, fallback] = normalise.phone(raw, region, fallback)
+    assert (
+        sum(normalise._chinese_mobile(normalise.text(r), g, f) is not None for r, g, f in cases)
+        > len(cases) / 8
+    )
+    monkeypatch.setattr(normalise, "_chinese_mobile", lambda *args: None)
+    for raw, region, fallback in cases:
+        with contextlib.suppress(BadValue):
+            assert normalise.phone(raw, region, fallback) == fast.pop((raw, region, fallback)), (raw, region)
+    assert not fast  # nothing read that libphonenumber refuses
 
 
 def test_other_phones_keep_their_country_and_bad_ones_are_refused() -> None:
