@@ -629,9 +629,9 @@ def customer_around(
 ) -> str:
     """A customer 360's reads in one round trip.
 
-    One entity (``$id``); its relationships of the ``shown`` types (with the ``$valued`` ones'
-    properties) and their other ends; the ``around`` relationships of what it reaches by the ``items``
-    types, with the ends ``ABOUT`` points to.
+    One entity (``$id``); if it is a customer, its relationships of the ``shown`` types (with the
+    ``$valued`` ones' properties) and their other ends, and the ``around`` relationships of what it
+    reaches by the ``items`` types, with the ends ``ABOUT`` points to.
     """
     touching = "|".join(rel_type(t) for t in shown)
     to_items = "|".join(rel_type(t) for t in items)
@@ -639,7 +639,7 @@ def customer_around(
     return f"""
 MATCH (c:{ENTITY} {{id: $id}})
 CALL (c) {{
-  MATCH (c)-[r:{touching}]-(m)
+  MATCH (c:{label(NodeKind.CUSTOMER)})-[r:{touching}]-(m)
   WITH DISTINCT r, m
   RETURN collect([r.id, type(r), startNode(r).id, endNode(r).id]) AS hops,
          collect(CASE WHEN type(r) IN $valued
@@ -647,7 +647,7 @@ CALL (c) {{
          collect(DISTINCT m) AS ends
 }}
 CALL (c) {{
-  MATCH (c)-[:{to_items}]->()-[a:{near}]-()
+  MATCH (c:{label(NodeKind.CUSTOMER)})-[:{to_items}]->()-[a:{near}]-()
   WITH DISTINCT a
   RETURN collect([a.id, type(a), startNode(a).id, endNode(a).id]) AS around,
          collect(DISTINCT CASE WHEN type(a) = '{rel_type(RelType.ABOUT)}' THEN endNode(a) END) AS subjects

@@ -826,12 +826,16 @@ class Neo4jStore(traversal.Traversals):
             unique = {r: Hop(relation_id=r, type=RelType(t), source=s, target=e) for r, t, s, e in found}
             return tuple(unique[r] for r in sorted(unique))
 
+        touching = hops(row["hops"])
         relations = (_relation(*found) for found in row["valued"])
         return Around.model_construct(
             customer=customer,
-            hops=hops(row["hops"]),
+            hops=touching,
             relations={r.id: r for r in relations},
-            entities={customer.id: customer, **{e.id: e for e in map(_entity, row["entities"])}},
+            entities={  # the ends of its relationships: itself too, when it has any
+                **({customer.id: customer} if touching else {}),
+                **{e.id: e for e in map(_entity, row["entities"])},
+            },
             around=hops(row["around"]),
         )
 

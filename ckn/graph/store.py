@@ -498,8 +498,9 @@ class GraphStore(Protocol):
     def customer_around(self, customer_id: str) -> Around | None:
         """One entity and what a customer 360 shows of it (:class:`Around`), or None when there is none.
 
-        Costs what the dossier shows: the customer's relationships of the :data:`DOSSIER_TYPES`, their
-        other ends, and one step further from its interactions and feedback.
+        Of an entity that is not a customer, only the entity (a colleague has thousands of
+        interactions). Costs what the dossier shows: the customer's relationships of the
+        :data:`DOSSIER_TYPES`, their other ends, and one step further from its interactions and feedback.
         """
         ...
 

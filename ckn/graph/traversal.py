@@ -294,6 +294,8 @@ def customer_around(store: GraphStore, customer_id: str) -> Around | None:
     customer = store.get_entity(customer_id)
     if customer is None:
         return None
+    if customer.kind is not NodeKind.CUSTOMER:
+        return Around.model_construct(customer=customer)
     hops = store.expand([customer_id], types=DOSSIER_TYPES, direction=Direction.BOTH)
     entities = store.get_entities(sorted({h.source for h in hops} | {h.target for h in hops}))
     items = [h.target for h in hops if h.type in CUSTOMER_ITEM_TYPES and h.source == customer_id]

@@ -10,7 +10,7 @@ import pytest
 from ckn.graph import traversal
 from ckn.graph.errors import LimitExceeded, NotFound
 from ckn.graph.model import Batch, NodeKind, RelType
-from ckn.graph.store import Direction, GraphStore
+from ckn.graph.store import Around, Direction, GraphStore
 from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
 from tests.factories import customer, employee, entity, referral_chain, rel
@@ -371,6 +371,8 @@ def test_a_customer_dossier_read_at_once_equals_its_reads_step_by_step(
         resolved = any(h.type is RelType.RESOLVED for h in read.around)
         full += bool(about and resolved and read.relations)
     assert full >= 3  # customers with subjects, resolved feedback and an owner or a purchase
-    colleague = store.list_entities(NodeKind.EMPLOYEE, limit=1)[0].id
-    assert store.customer_around(colleague) == traversal.customer_around(store, colleague)
+    colleague = store.list_entities(NodeKind.EMPLOYEE, limit=1)[0]
+    assert store.customer_around(colleague.id) == Around(customer=colleague)  # not a customer: nothing else
+    store.write(Batch(entities=(customer("customer:alone", "独自 Alone"),)))
+    assert store.customer_around("customer:alone") == traversal.customer_around(store, "customer:alone")
     assert store.customer_around("customer:nobody") is None
