@@ -180,7 +180,8 @@ class Around(_Result):
     relations: dict[str, Relation] = Field(default_factory=dict)
     """Those of the :data:`VALUED_TYPES` among them, whole (their values are shown)."""
     entities: dict[str, Entity] = Field(default_factory=dict)
-    """The other ends of :attr:`hops`, and the subjects of the customer's interactions and feedback."""
+    """The ends of :attr:`hops` (the customer too, when it has any), and the subjects of the customer's
+    interactions and feedback."""
     around: tuple[Hop, ...] = ()
     """``RESOLVED`` and ``ABOUT`` relationships touching the customer's interactions and feedback (what
     it ``PARTICIPATED_IN`` or ``SUBMITTED``), in id order."""

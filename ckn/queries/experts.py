@@ -100,8 +100,8 @@ def experts(
     whose work is about them (focus) beat people who do everything.
 
     Raises:
-        NotFound: a subject does not exist.
-        InvalidInput: no subject, or a subject that is not a product, topic or customer.
+        NotFound: a subject does not exist (not checked when ``known`` is given).
+        InvalidInput: no subject, or a subject that is not a product, topic or customer (idem).
 
     """
     store.limits.check_page(limit)

@@ -175,7 +175,7 @@ class _Links(Protocol):
 
     def __contains__(self, customer: object) -> bool: ...
     def referred(self, customer: str) -> Iterable[str]:
-        """Whom a customer referred, in the order the referrals were written."""
+        """Whom a customer referred (in no particular order)."""
         ...
 
     def referrers(self, customer: str) -> Mapping[str, float]:
@@ -291,6 +291,8 @@ def _tree_of(
                     depth[other] = level
                     reached.append(other)
         frontier = reached
+        if not frontier:
+            break
     parent: dict[str, tuple[str, float]] = {}
     for node, d in depth.items():
         if d:
@@ -311,8 +313,8 @@ def _tree_of(
 
 def _cycles(links: _Links, depth: dict[str, int], most: int) -> list[list[str]]:
     """The first ``most`` referral cycles among the customers reached (each sorted), sorted."""
-    order = sorted(depth)  # the projection's order, so the same cycles are found first on every store
-    found = [(u, v) for u in order for v in links.referred(u) if v in depth]
+    order = sorted(depth)  # ids in order, so the same cycles are found first on every store
+    found = [(u, v) for u in order for v in sorted(links.referred(u)) if v in depth]
     if all(depth[v] > depth[u] for u, v in found):  # every link leads one step further: no cycle
         return []
     reached = nx.DiGraph()

@@ -10,7 +10,7 @@ import pytest
 from ckn.graph import traversal
 from ckn.graph.errors import LimitExceeded, NotFound
 from ckn.graph.model import Batch, NodeKind, RelType
-from ckn.graph.store import Around, Direction, GraphStore
+from ckn.graph.store import AROUND_TYPES, CUSTOMER_ITEM_TYPES, DOSSIER_TYPES, Around, Direction, GraphStore
 from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
 from tests.factories import customer, employee, entity, referral_chain, rel
@@ -359,6 +359,7 @@ def test_a_dropped_projection_is_freed_at_once(company: GraphStore) -> None:
 def test_a_customer_dossier_read_at_once_equals_its_reads_step_by_step(
     store: GraphStore, tmp_path: Path
 ) -> None:
+    assert set(CUSTOMER_ITEM_TYPES) <= set(DOSSIER_TYPES) and not set(CUSTOMER_ITEM_TYPES) & set(AROUND_TYPES)
     generate(tmp_path / "bundle", "tiny", seed=11)
     ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
     full = 0

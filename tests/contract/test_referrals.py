@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 from ckn.graph import traversal
@@ -14,6 +15,7 @@ from ckn.graph.store import GraphStore
 from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
 from ckn.queries.referrals import (
+    TreeNode,
     _referral_graph,
     _tree,
     _tree_below,
@@ -153,6 +155,13 @@ def test_bounds_and_unknown_customers(referrals: GraphStore) -> None:
         referrals.referrals_below("customer:R", depth=7)
 
 
+def _depths(node: TreeNode) -> dict[str, int]:
+    found = {node.customer_id: node.depth}
+    for child in node.children:
+        found.update(_depths(child))
+    return found
+
+
 def _assert_trees_equal_the_oracle(store: GraphStore) -> int:
     """Every referrer's tree, read step by step, equals the one cut from the whole referral graph."""
     whole = _referral_graph(store)
@@ -160,6 +169,8 @@ def _assert_trees_equal_the_oracle(store: GraphStore) -> int:
     for top in referrers:
         for depth in (1, 2, 6):
             oracle = _tree(whole, top, depth, 20)
+            steps = nx.single_source_shortest_path_length(whole, top, cutoff=depth)
+            assert _depths(oracle[0]) == steps, top  # each customer once, at its fewest steps
             assert _tree_below(store.referrals_below(top, depth=depth), top, depth, 20) == oracle, top
             assert store.referrals_below(top, depth=depth) == traversal.referrals_below(store, top, depth)
             assert referral_tree(store, top, max_depth=depth) == oracle, top

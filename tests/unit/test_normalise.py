@@ -36,7 +36,7 @@ def test_mobile_numbers_read_without_libphonenumber_are_read_as_libphonenumber_r
         "{a}{b}{c}", "{a} {b} {c}", "{a}-{b}-{c}", "({a}) {b} {c}", "({a}){b}-{c}", " {a} {b}{c} ",
         "+86 {a}-{b}-{c}", "+86{a}{b}{c}", "+86 ({a}) {b} {c}", "0086 {a} {b} {c}", "0086{a}{b}{c}",
         "+86-{a}-{b}-{c}", "+8{a}{b}{c}", "+44 {a} {b} {c}", "00 86 {a} {b} {c}", "{a}{b}{c}0",
-        "１{a2}{b}{c}", "{a}.{b}.{c}", "0{a}{b}{c}",
+        "１{a2}{b}{c}", "{a}.{b}.{c}", "0{a}{b}{c}", "+86 {a} ٠٠١٣ {c}", "{a} ४५६७ {c}",
     ]  # fmt: skip
     prefixes = [f"1{d}{e}" for d in "0123456789" for e in "0123456789"]
     cases = [
