@@ -156,6 +156,12 @@ def _relation(source: str, target: str, rtype: str, props: dict[str, Any]) -> Re
     )
 
 
+def _hops(found: Iterable[Sequence[str]]) -> tuple[Hop, ...]:
+    """``(relation id, type, source, target)`` rows as hops, each relation once, in id order."""
+    unique = {r: Hop(relation_id=r, type=RelType(t), source=s, target=e) for r, t, s, e in found}
+    return tuple(unique[r] for r in sorted(unique))
+
+
 def _stored_props(fact: Entity | Relation, fact_id: str, now: str, as_json: EvidenceJson) -> dict[str, Any]:
     stored: dict[str, Any] = {
         **fact.props,
@@ -821,12 +827,7 @@ class Neo4jStore(traversal.Traversals):
             return None
         row = rows[0]
         customer = _entity(row["me"])
-
-        def hops(found: list[list[str]]) -> tuple[Hop, ...]:
-            unique = {r: Hop(relation_id=r, type=RelType(t), source=s, target=e) for r, t, s, e in found}
-            return tuple(unique[r] for r in sorted(unique))
-
-        touching = hops(row["hops"])
+        touching = _hops(row["hops"])
         relations = (_relation(*found) for found in row["valued"])
         return Around.model_construct(
             customer=customer,
@@ -836,7 +837,7 @@ class Neo4jStore(traversal.Traversals):
                 **({customer.id: customer} if touching else {}),
                 **{e.id: e for e in map(_entity, row["entities"])},
             },
-            around=hops(row["around"]),
+            around=_hops(row["around"]),
         )
 
     def known_about(self, subject_id: str) -> KnownAbout:
@@ -1038,11 +1039,7 @@ class Neo4jStore(traversal.Traversals):
             types=self._type_values(types),
             towards=None if towards is None else list(towards),
         )
-        hops = {
-            r["id"]: Hop(relation_id=r["id"], type=RelType(r["type"]), source=r["source"], target=r["target"])
-            for r in rows
-        }
-        return [hops[rid] for rid in sorted(hops)]
+        return list(_hops((r["id"], r["type"], r["source"], r["target"]) for r in rows))
 
     def degree(
         self,

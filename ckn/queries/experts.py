@@ -111,12 +111,7 @@ def experts(
     wanted = list(dict.fromkeys(subject_ids))
     subjects = store.get_entities(wanted) if known is None else {}
     for sid in wanted if known is None else ():  # else the caller found it among the subjects
-        if sid not in subjects:
-            raise NotFound(f"no entity with id {sid!r}", entity_id=sid)
-        if subjects[sid].kind not in {NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER}:
-            raise InvalidInput(
-                f"{sid} is a {subjects[sid].kind.value}; ask about a product, topic or customer"
-            )
+        check_subject(sid, subjects.get(sid))
     index = kept_index(store)
     if index is None and len(wanted) == 1 and half_life_days == KEPT_HALF_LIFE_DAYS:
         found = from_kept_sums(
@@ -146,6 +141,20 @@ def experts(
         min_strength=min_strength,
         among=among,
     )
+
+
+def check_subject(subject_id: str, subject: Entity | None) -> None:
+    """Raise unless ``subject`` (read as ``subject_id``) exists and is something expertise is about.
+
+    Raises:
+        NotFound: it does not exist.
+        InvalidInput: it is not a product, topic or customer.
+
+    """
+    if subject is None:
+        raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
+    if subject.kind not in {NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER}:
+        raise InvalidInput(f"{subject_id} is a {subject.kind.value}; ask about a product, topic or customer")
 
 
 def from_evidence(

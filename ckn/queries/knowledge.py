@@ -17,13 +17,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ckn.graph.cache import Tier, cached
-from ckn.graph.errors import InvalidInput, NotFound
+from ckn.graph.errors import NotFound
 from ckn.graph.expertise import KEPT_HALF_LIFE_DAYS
 from ckn.graph.model import Entity, NodeKind, RelType
 from ckn.graph.store import Direction, GraphStore, KnownAbout
 from ckn.queries.common import require
 from ckn.queries.evidence import evidence_index, kept_index
-from ckn.queries.experts import DEFAULT_HALF_LIFE_DAYS, EVIDENCE_SHOWN, Evidence, Expert, counted, experts
+from ckn.queries.experts import (
+    DEFAULT_HALF_LIFE_DAYS,
+    EVIDENCE_SHOWN,
+    Evidence,
+    Expert,
+    check_subject,
+    counted,
+    experts,
+)
 
 KNOWLEDGEABLE = 2.0
 """Decayed evidence (see :data:`queries.experts.WEIGHTS`) that makes someone a holder of a subject."""
@@ -170,12 +178,8 @@ def tacit_holders(
     read = store.get_entities([subject_id]) if subject_id else _subjects(store, SUBJECT_KINDS)
     names = {sid: e.name for sid, e in read.items()}
     subjects = [subject_id] if subject_id else list(read)
-    if subject_id and subject_id not in names:
-        raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
-    if subject_id and read[subject_id].kind not in (*SUBJECT_KINDS, NodeKind.CUSTOMER):
-        raise InvalidInput(
-            f"{subject_id} is a {read[subject_id].kind.value}; ask about a product, topic or customer"
-        )
+    if subject_id:
+        check_subject(subject_id, read.get(subject_id))
     _index_ready(store)
     deadline = store.limits.deadline()
     # scores first, without evidence; the evidence only for the holders listed
