@@ -29,6 +29,9 @@ KNOWN = "CknKnown"
 """Kept evidence sums of a colleague on a subject (:mod:`graph.expertise`): not entities of the graph."""
 AHEAD = "CknAhead"
 """A piece of evidence dated after it was written (:class:`graph.expertise.Ahead`)."""
+PIECE = "CknPiece"
+"""A colleague's piece of evidence on a subject, keyed in the order of its weight
+(:func:`graph.expertise.piece_row`), so that the strongest are read from an index."""
 CHANGE = "CknChange"
 NAME = "CknName"
 NAME_INDEX = "ckn_names"
@@ -108,6 +111,15 @@ MIGRATIONS: dict[int, list[str]] = {
         f"CREATE INDEX ckn_name_value IF NOT EXISTS FOR (n:{NAME}) ON (n.value)",
         f"CREATE FULLTEXT INDEX {NAME_INDEX} IF NOT EXISTS FOR (n:{NAME}) ON EACH [n.form]"
         " OPTIONS {indexConfig: {`fulltext.analyzer`: 'standard-no-stop-words'}}",
+    ],
+    # each piece of evidence kept in the order of its weight (graph.expertise.piece_row), counted in Python
+    8: [
+        f"CREATE CONSTRAINT ckn_piece IF NOT EXISTS FOR (c:{PIECE})"
+        " REQUIRE (c.subject, c.person, c.item) IS UNIQUE",
+        f"CREATE INDEX ckn_piece_order IF NOT EXISTS FOR (c:{PIECE})"
+        " ON (c.subject, c.person, c.dated, c.key)",
+        f"CREATE INDEX ckn_piece_person IF NOT EXISTS FOR (c:{PIECE}) ON (c.person)",
+        f"CREATE INDEX ckn_piece_item IF NOT EXISTS FOR (c:{PIECE}) ON (c.item)",
     ],
 }
 """Schema version -> idempotent statements that bring the database to it. Every relationship type
@@ -509,29 +521,42 @@ CALL () {{
   MATCH (k:{KNOWN} {{person: $id}}) RETURN k UNION MATCH (k:{KNOWN} {{subject: $id}}) RETURN k
   UNION MATCH (k:{AHEAD} {{person: $id}}) RETURN k UNION MATCH (k:{AHEAD} {{subject: $id}}) RETURN k
   UNION MATCH (k:{AHEAD} {{item: $id}}) RETURN k
+  UNION MATCH (k:{PIECE} {{person: $id}}) RETURN k UNION MATCH (k:{PIECE} {{item: $id}}) RETURN k
+  UNION MATCH (k:{PIECE}) WHERE k.subject = $id AND k.person IS NOT NULL AND k.item IS NOT NULL RETURN k
 }}
 DELETE k
 """
 
 HAS_KEPT_SUMS = f"MATCH (k) WHERE k:{KNOWN} OR k:{AHEAD} RETURN 1 AS found LIMIT 1"
+HAS_PIECES = f"MATCH (k:{PIECE}) RETURN 1 AS found LIMIT 1"
+DROP_PIECES = f"MATCH (k:{PIECE}) WITH k LIMIT $limit DELETE k"
 DROP_KEPT_SUMS = f"MATCH (k) WHERE k:{KNOWN} OR k:{AHEAD} WITH k LIMIT $limit DELETE k"
 
 KEPT_AHEAD = f"UNWIND $items AS item MATCH (a:{AHEAD} {{item: item}}) RETURN DISTINCT a.item AS item"
 """Which of some items have pieces kept apart as dated ahead."""
 
-KEEP_AHEAD = f"""
+
+def _replace_pieces(label: str, fields: list[str]) -> str:
+    """Delete the rows ``$gone`` (``[person, subject, item]``), then merge ``$rows`` with ``fields``."""
+    values = ", ".join(f"a.{f} = row.{f}" for f in fields)
+    return f"""
 CALL () {{
   UNWIND $gone AS g
-  MATCH (a:{AHEAD} {{subject: g[1], person: g[0], item: g[2]}})
+  MATCH (a:{label} {{subject: g[1], person: g[0], item: g[2]}})
   DELETE a
 }}
 CALL () {{
   UNWIND $rows AS row
-  MERGE (a:{AHEAD} {{subject: row.subject, person: row.person, item: row.item}})
-  SET a.weight = row.weight, a.t = row.t, a.authored = row.authored
+  MERGE (a:{label} {{subject: row.subject, person: row.person, item: row.item}})
+  SET {values}
 }}
 """
+
+
+KEEP_AHEAD = _replace_pieces(AHEAD, ["weight", "t", "authored"])
 """Replace the pieces dated ahead of the items a write touched."""
+KEEP_PIECES = _replace_pieces(PIECE, ["dated", "key", "t"])
+"""Replace the rows of the pieces of evidence a write changed (:func:`graph.expertise.piece_row`)."""
 
 KNOWN_ABOUT = f"""
 UNWIND $subjects AS subject
@@ -550,40 +575,69 @@ RETURN subject, rows, ahead
 """Everyone's kept sums on each of some subjects, a record each (their names: :data:`EVIDENCE_PEOPLE`)."""
 
 
+_IN_INDEX_ORDER = "ORDER BY c.subject DESC, c.person DESC, c.dated DESC, c.key DESC, c.item"
+"""Strongest first, in the order of the index ``ckn_piece_order`` read backwards (naming every property
+it holds lets the planner read it in order and stop at the limit, instead of sorting all the rows)."""
+
+
 def evidence_between(*, strongest: bool = False) -> str:
     """What some colleagues did with the items about one subject, found from their side.
 
     See :meth:`graph.store.GraphStore.evidence_between`. ``strongest``: only each colleague's ``$k``
-    strongest items at ``$now`` (POSIX seconds), weighed in the database as :func:`graph.expertise.code`
-    and the kept half-life ``$h`` (days) weigh them, from the date each item keeps beside it
-    (``_when``): a few rows each instead of all their work.
+    strongest items at ``$now`` (POSIX seconds). The candidates are read in order from the kept pieces
+    (:data:`PIECE`, :func:`graph.expertise.piece_row`): the ``$k`` first dated by their key, the ``$k``
+    first undated, and those dated after ``$now`` (kept as :data:`AHEAD` too). They are weighed as
+    :func:`graph.expertise.code` and the kept half-life ``$h`` (days) weigh them, from the date each
+    item keeps beside it (``_when``), and cut: a few rows each instead of all their work.
     """
-    found = f"""
+    start = f"""
 MATCH (s:{ENTITY} {{id: $subject}})
 UNWIND $people AS pid
 MATCH (p:{ENTITY} {{id: pid}}) WHERE p:Employee
-CALL (p, s) {{
-  CALL (p, s) {{
-    MATCH (p)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x)
-    WHERE x = s OR EXISTS {{ (x)-[:ABOUT|DELIVERED_TO]->(s) }}
-       OR (s:Customer AND EXISTS {{ (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) }})
-    RETURN x, type(r) AS t
-    UNION ALL
-    MATCH (x)-[r:ESCALATED_TO]->(p)
-    WHERE EXISTS {{ (x)-[:ABOUT|DELIVERED_TO]->(s) }}
-       OR (s:Customer AND EXISTS {{ (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) }})
-    RETURN x, type(r) AS t
-  }}
-  WITH x, collect(t) AS ts"""
+CALL (p, s) {{"""
     if strongest:
-        found += """, max(CASE WHEN t = 'PARTICIPATED_IN' AND x.channel IN $deep THEN $meeting
-                       ELSE $weights[t] END) AS base
+        found = f"""
+  CALL (p) {{
+    MATCH (c:{PIECE} {{subject: $subject, person: p.id, dated: true}}) WHERE c.key IS NOT NULL AND c.t <= $now
+    WITH c {_IN_INDEX_ORDER} LIMIT $k
+    RETURN c.item AS item
+    UNION
+    MATCH (c:{PIECE} {{subject: $subject, person: p.id, dated: false}}) WHERE c.key IS NOT NULL
+    WITH c {_IN_INDEX_ORDER} LIMIT $k
+    RETURN c.item AS item
+    UNION
+    MATCH (a:{AHEAD} {{subject: $subject, person: p.id}}) USING INDEX a:{AHEAD}(subject, person, item)
+    WHERE a.item IS NOT NULL AND a.t > $now
+    RETURN a.item AS item
+  }}
+  MATCH (x:{ENTITY} {{id: item}})
+  MATCH (x)-[r]-(q) WHERE q = p AND (  // from the item, which has a few relationships, not from p
+    (startNode(r) = p AND type(r) IN ['AUTHORED', 'RESOLVED', 'PARTICIPATED_IN', 'OWNS_ACCOUNT'])
+    OR (endNode(r) = p AND type(r) = 'ESCALATED_TO'))
+  WITH x, type(r) AS t
+  WITH x, collect(t) AS ts, max(CASE WHEN t = 'PARTICIPATED_IN' AND x.channel IN $deep THEN $meeting
+                                ELSE $weights[t] END) AS base
   WITH x, ts, round(base * 0.5 ^ (CASE WHEN x._when IS NULL THEN 1.0 WHEN x._when >= $now THEN 0.0
                                        ELSE ($now - x._when) / 86400.0 / $h END), 4) AS w
   ORDER BY w DESC, x.id
   LIMIT $k"""
+    else:
+        found = """
+  CALL (p, s) {
+    MATCH (p)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x)
+    WHERE x = s OR EXISTS { (x)-[:ABOUT|DELIVERED_TO]->(s) }
+       OR (s:Customer AND EXISTS { (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) })
+    RETURN x, type(r) AS t
+    UNION ALL
+    MATCH (x)-[r:ESCALATED_TO]->(p)
+    WHERE EXISTS { (x)-[:ABOUT|DELIVERED_TO]->(s) }
+       OR (s:Customer AND EXISTS { (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) })
+    RETURN x, type(r) AS t
+  }
+  WITH x, collect(t) AS ts"""
     return (
-        found
+        start
+        + found
         + """
   RETURN collect([ts, x.id, [k IN $item_fields | x[k]]]) AS acts
 }

@@ -271,6 +271,7 @@ class EmbeddedStore(traversal.Traversals):
 
     backend = "embedded"
     answers_in_place = False
+    strongest_in_order = False
     names: NameIndex | None = None  # a process keeps the names (api.understand)
 
     def __init__(self, home: Path, *, limits: Limits | None = None) -> None:

@@ -46,6 +46,7 @@ __all__ = [
     "dated_ahead",
     "difference",
     "moment",
+    "piece_row",
     "touched_by",
     "touched_items",
     "truthy",
@@ -206,6 +207,10 @@ class Counted:
     """The pieces dated after they were written (a change: the rows to write)."""
     gone: set[Piece] = field(default_factory=set)
     """A change: the rows of pieces ahead to delete first."""
+    pieces: dict[Piece, tuple[float, float | None]] = field(default_factory=dict)
+    """Every piece: its kind's weight and its date (None when undated); a change: the rows to write."""
+    unpieced: set[Piece] = field(default_factory=set)
+    """A change: the rows of pieces to delete first (see :func:`piece_row`)."""
 
 
 def dated_ahead(kept: set[str] | None) -> Callable[[str, float], bool]:
@@ -266,6 +271,7 @@ def contributions(
             piece.doc_dated, piece.doc_undated = piece.dated, piece.undated
         for subject in subjects.get(item, ()):
             found.sums.setdefault((person, subject), Known()).add(piece)
+            found.pieces[(person, subject, item)] = (weight, t if dated else None)
             if later:
                 found.ahead[(person, subject, item)] = Ahead(weight, t, kind == AUTHORED)
     return found
@@ -274,6 +280,8 @@ def contributions(
 def difference(before: Counted, after: Counted) -> Counted:
     """What to change in the kept sums when the touched items went from adding ``before`` to ``after``."""
     change = Counted(ahead=after.ahead, gone=set(before.ahead))
+    change.pieces = {p: v for p, v in after.pieces.items() if before.pieces.get(p) != v}
+    change.unpieced = set(before.pieces) - set(after.pieces)
     for pair in before.sums.keys() | after.sums.keys():
         delta = Known()
         if pair in after.sums:
@@ -286,6 +294,23 @@ def difference(before: Counted, after: Counted) -> Counted:
         if d := after.work.get(person, 0) - before.work.get(person, 0):
             change.work[person] = d
     return change
+
+
+def piece_row(piece: Piece, weight: float, t: float | None) -> dict[str, Any]:
+    """The row a store keeps of one piece of evidence, to read a colleague's strongest in order.
+
+    Neo4j keeps one per colleague, subject and item (:data:`graph.cypher.EVIDENCE_STRONGEST` reads
+    the first few from an index instead of weighing all their work).
+
+    A dated piece weighs ``weight·2^((t - now)/h)``: in the order of ``t + h·log2(weight)`` on every
+    day, which is its ``key`` (``dated`` true). An undated one weighs a constant ``weight/2``: its key
+    is its weight. ``t`` is kept to leave out pieces dated after the question (they weigh their kind's
+    weight until their date, and are kept as :class:`Ahead` too).
+    """
+    person, subject, item = piece
+    h = KEPT_HALF_LIFE_DAYS * 86_400
+    key = weight if t is None else t + h * math.log2(weight)
+    return {"subject": subject, "person": person, "item": item, "dated": t is not None, "key": key, "t": t}
 
 
 def touched_items(

@@ -261,6 +261,7 @@ class Neo4jStore(traversal.Traversals):
 
     backend = "neo4j"
     answers_in_place = True
+    strongest_in_order = True
 
     def __init__(
         self,
@@ -541,6 +542,8 @@ class Neo4jStore(traversal.Traversals):
                 self._date_stored_items()
             if version == 7:
                 self._name_stored_entities()
+            if version == 8:
+                self._count_pieces()
             self._driver.execute_query(
                 _q(cypher.SET_SCHEMA_VERSION, self._timeout), {"version": version}, database_=self.database
             )
@@ -753,9 +756,29 @@ class Neo4jStore(traversal.Traversals):
         about, acts, values = _items_read(rows)
         return expertise.contributions(about, acts, values, expertise.dated_ahead(kept))
 
-    def _keep_known(self, tx: Tx, touched: Collection[str], was: expertise.Counted) -> None:
-        """Add to the kept sums what the touched items add now, less what they added before."""
+    def _keep_known(
+        self,
+        tx: Tx,
+        touched: Collection[str],
+        was: expertise.Counted,
+        *,
+        sums: bool = True,
+        pieces: bool = True,
+    ) -> None:
+        """Add to the kept sums what the touched items add now, less what they added before.
+
+        And replace the rows of their pieces (:func:`graph.expertise.piece_row`). ``sums``,
+        ``pieces``: which of the two (a database counted again when it is upgraded).
+        """
         change = expertise.difference(was, self._contributions(tx, touched))
+        if pieces and (change.unpieced or change.pieces):
+            gone = [list(g) for g in sorted(change.unpieced)]
+            rows = [expertise.piece_row(p, *found) for p, found in sorted(change.pieces.items())]
+            for start in range(0, max(len(gone), len(rows)), _CHUNK):
+                end = start + _CHUNK
+                self._run(tx, cypher.KEEP_PIECES, gone=gone[start:end], rows=rows[start:end])
+        if not sums:
+            return
         rows = [
             {"subject": subject, "person": person, **known.__dict__}
             for (person, subject), known in sorted(change.sums.items(), key=lambda kv: (kv[0][1], kv[0][0]))
@@ -780,13 +803,29 @@ class Neo4jStore(traversal.Traversals):
                 return  # another process counted them while this one waited
             while self._read(cypher.HAS_KEPT_SUMS):
                 self._managed_write(lambda tx: self._run(tx, cypher.DROP_KEPT_SUMS, limit=_CHUNK))
-            self._count_items()
+            self._count_items(pieces=False)  # counted when the schema that keeps them is there
 
-    def _count_items(self) -> None:
+    def _count_pieces(self) -> None:
+        """Write the piece rows of a database written before they existed (as :meth:`_count_known`).
+
+        From nothing: a count cut short and run again writes each once.
+        """
+        with self.writer(wait_s=self._timeout):
+            if (self._read(cypher.GET_SCHEMA_VERSION)[0]["version"] or 0) >= 8:
+                return  # another process wrote them while this one waited
+            while self._read(cypher.HAS_PIECES):
+                self._managed_write(lambda tx: self._run(tx, cypher.DROP_PIECES, limit=_CHUNK))
+            self._count_items(sums=False)
+
+    def _count_items(self, *, sums: bool = True, pieces: bool = True) -> None:
         kinds, after = [k.value for k in expertise.ITEM_KINDS], ""
         while found := self._read(cypher.ITEMS_AFTER, kinds=kinds, after=after, limit=_CHUNK):
             items = [r["id"] for r in found]
-            self._managed_write(lambda tx, items=items: self._keep_known(tx, items, expertise.Counted()))
+            self._managed_write(
+                lambda tx, items=items: self._keep_known(
+                    tx, items, expertise.Counted(), sums=sums, pieces=pieces
+                )
+            )
             after = items[-1]
 
     def referrals_below(self, customer_id: str, *, depth: int) -> Reach:

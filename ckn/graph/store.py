@@ -321,12 +321,16 @@ class GraphStore(Protocol):
     """True when questions about a few subjects are best asked of the store each time (Neo4j computes
     them where the data lives); False when answers come from structures this process keeps in step
     with the store's change log (the embedded store)."""
+    strongest_in_order: bool
+    """True when :meth:`evidence_between` reads each colleague's strongest evidence in order from an
+    index, at a cost that does not grow with their work (Neo4j's kept pieces); False when it weighs
+    all their work on the subject (the embedded store's SQL)."""
     caches: Any
+    """What is remembered for this store (:class:`graph.cache.Caches`): each store object its own."""
     names: NameIndex | None
     """Where names are looked up: the store itself (Neo4j keeps indexed name rows, so no API process
     holds every name); None when a process reads every name once and keeps them in step with the
     change log (the embedded store)."""
-    """What is remembered for this store (:class:`graph.cache.Caches`): each store object its own."""
 
     def write(self, batch: Batch) -> WriteResult:
         """Upsert a batch of entities and relations (and its checkpoint) in one transaction.

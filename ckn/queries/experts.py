@@ -292,10 +292,11 @@ def from_kept_sums(
         for expert in shown_to:
             expert.subjects = [subject_id]
         return ranked
-    # from whichever side is smaller: every piece of evidence on the subject, or everything they did
+    # from the kept order of their strongest, where the store keeps it; else from whichever side is
+    # smaller: every piece of evidence on the subject, or everything they did
     pieces = sum(k.n for k in known.sums.values())
     their_work = sum(known.work.get(e.employee_id, 0) + known.sums[e.employee_id].outside for e in shown_to)
-    if pieces <= SUBJECT_SIDE_AT_MOST * their_work:
+    if not store.strongest_in_order and pieces <= SUBJECT_SIDE_AT_MOST * their_work:
         index = assemble(store.evidence([subject_id]))
     else:
         index = assemble(

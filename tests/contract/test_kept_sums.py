@@ -63,6 +63,12 @@ def _assert_same(store: GraphStore, subjects: list[str]) -> int:
         kept = _kept(store, subject)
         assert kept is not None, subject
         assert kept == _oracle(store, subject), subject
+        for shown in (1, 3):  # each one's strongest read from their side (on Neo4j: the kept pieces)
+            with pytest.MonkeyPatch.context() as side:
+                side.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)
+                side.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 1)
+                theirs = _kept(store, subject, evidence_shown=shown)
+            assert theirs == _oracle(store, subject, evidence_shown=shown), (subject, shown)
         assert _kept(store, subject, known=together[subject]) == kept, subject
         for floor in (0.0, 1.0, 2.0):  # the holders counted without ranking them (single-holder lists)
             everyone = {"limit": store.limits.max_page, "evidence_shown": 0, "min_strength": floor}
@@ -78,6 +84,8 @@ def test_kept_sums_answer_as_the_evidence_does_on_every_subject(
 ) -> None:
     if side == "colleagues":  # the evidence shown read from the colleagues' work, not the subject's items
         monkeypatch.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)
+    else:  # from the subject's items while they are fewer, even where the strongest are kept in order
+        monkeypatch.setattr(planted, "strongest_in_order", False)
     assert _assert_same(planted, _subjects(planted)) >= 5
     variants: list[dict[str, Any]] = [
         {"limit": 2, "evidence_shown": 3},
@@ -168,7 +176,7 @@ def test_a_store_written_before_the_sums_existed_counts_them_when_opened(
             )
     else:
         driver = store._driver  # type: ignore[attr-defined]
-        driver.execute_query("MATCH (k:CknKnown|CknAhead) DELETE k")
+        driver.execute_query("MATCH (k:CknKnown|CknAhead|CknPiece) DELETE k")
         driver.execute_query("MATCH (n:Entity) REMOVE n._when")  # items kept no date of their own either
         driver.execute_query("MATCH (m:CknMeta {key: 'schema'}) SET m.version = 3")
         store.close()
@@ -242,11 +250,8 @@ def _strongest_in_python(facts: EvidenceFacts, subject: str, at: datetime, k: in
     return {person: [item for _, item in sorted(found)[:k]] for person, found in ranked.items()}
 
 
-def test_each_rule_of_weighing_holds_where_the_strongest_are_read(
-    planted: GraphStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Kinds, meetings, decay, undated and not-yet-dated items, ties: the cut equals the reference."""
-    monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
+def _weighing(planted: GraphStore) -> list[str]:
+    """Evidence of every kind about ``topic:weigh``, by two colleagues (who are returned)."""
     items = [
         _item(NodeKind.FEEDBACK, "w:resolved", "2030-12-01"),
         _item(NodeKind.KNOWLEDGE_ITEM, "w:authored", "2030-12-01"),
@@ -278,15 +283,58 @@ def test_each_rule_of_weighing_holds_where_the_strongest_are_read(
             relations=(*acts, *(rel(RelType.ABOUT, i.id, "topic:weigh") for i in items)),
         )
     )
-    people = ["employee:junior", "employee:wang"]
-    whole = planted.evidence_between(people, "topic:weigh")
+    return ["employee:junior", "employee:wang"]
+
+
+def _assert_cut_as_reference(store: GraphStore, people: list[str], subject: str) -> None:
+    """Each colleague's ``k`` strongest, cut where they are read, equal the reference, for every ``k``."""
+    whole = store.evidence_between(people, subject)
     for at in [LATER, datetime(2027, 1, 1, tzinfo=UTC), datetime(2030, 7, 1, tzinfo=UTC)]:
         for k in range(1, 12):
-            cut = planted.evidence_between(people, "topic:weigh", strongest=k, at=at.timestamp())
-            reference = _strongest_in_python(whole, "topic:weigh", at, k)
-            found = _strongest_in_python(cut, "topic:weigh", at, k)
+            cut = store.evidence_between(people, subject, strongest=k, at=at.timestamp())
+            reference = _strongest_in_python(whole, subject, at, k)
+            found = _strongest_in_python(cut, subject, at, k)
             assert found == reference, (at, k)
             assert sorted(cut.items) == sorted({i for items in reference.values() for i in items})
+
+
+def test_each_rule_of_weighing_holds_where_the_strongest_are_read(
+    planted: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kinds, meetings, decay, undated and not-yet-dated items, ties: the cut equals the reference."""
+    monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
+    _assert_cut_as_reference(planted, _weighing(planted), "topic:weigh")
+
+
+def test_the_strongest_follow_every_write_that_changes_them(
+    planted: GraphStore, store_factory: Callable[..., GraphStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item no longer about the subject, one dated again, a call that became a visit, an act taken
+    back, an item erased, a new one: written by another client, each cut still equals the reference."""
+    monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
+    people = _weighing(planted)
+    other = store_factory()
+    changes = [
+        Batch(delete_relations=(rel(RelType.ABOUT, "w:authored", "topic:weigh").id,)),
+        Batch(entities=(_item(NodeKind.INTERACTION, "w:tie-b", "2030-11-30", channel="call"),)),
+        Batch(entities=(_item(NodeKind.INTERACTION, "w:call", "2026-09-01", channel="visit"),)),
+        Batch(delete_relations=(rel(RelType.RESOLVED, "employee:junior", "w:later").id,)),
+        Batch(delete_entities=("w:resolved",)),
+        Batch(
+            entities=(entity("w:fresh", NodeKind.KNOWLEDGE_ITEM, "新 note", created_at="2030-12-31"),),
+            relations=(
+                rel(RelType.AUTHORED, "employee:wang", "w:fresh"),
+                rel(RelType.ABOUT, "w:fresh", "topic:weigh"),
+            ),
+        ),
+    ]
+    for change in changes:
+        other.write(change)
+        _assert_cut_as_reference(planted, people, "topic:weigh")
+    other.erase_entity("w:visit")
+    _assert_cut_as_reference(planted, people, "topic:weigh")
+    gone = planted.evidence_between(people, "topic:weigh", strongest=20, at=LATER.timestamp()).items
+    assert not {"w:authored", "w:resolved", "w:visit"} & set(gone) and "w:fresh" in gone
 
 
 def test_dates_written_oddly_are_weighed_as_python_reads_them_where_the_strongest_are_read(
