@@ -139,6 +139,26 @@ def test_writes_deletions_and_erasure_from_another_client_keep_the_sums_exact(
     other.erase_entity("topic:export")
     assert not planted.known_about("topic:export").sums
     _assert_same(planted, [s for s in subjects if s != "topic:export"])
+    for erased in ("call:new", "employee:wang", "topic:export"):  # no kept row names them
+        assert _kept_rows_naming(planted, erased) == 0, erased
+
+
+def _kept_rows_naming(store: GraphStore, entity_id: str) -> int:
+    """The rows a store keeps for expert questions (sums, pieces ahead, pieces) that name an entity."""
+    if store.backend == "embedded":
+        conn = store._conn  # type: ignore[attr-defined]
+        return sum(
+            conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", (entity_id,)).fetchone()[0]
+            for table, columns in (("known", ("subject", "person")), ("ahead", ("subject", "person", "item")))
+            for column in columns
+        )
+    found, _, _ = store._driver.execute_query(  # type: ignore[attr-defined]
+        "MATCH (k:CknKnown|CknAhead|CknPiece) WHERE $id IN [k.subject, k.person, k.item]"
+        " RETURN count(k) AS n",
+        {"id": entity_id},
+        database_=store.database,  # type: ignore[attr-defined]
+    )
+    return int(found[0]["n"])
 
 
 def test_deleting_a_source_takes_its_evidence_out_of_the_sums(
