@@ -585,10 +585,13 @@ def evidence_between(*, strongest: bool = False) -> str:
 
     See :meth:`graph.store.GraphStore.evidence_between`. ``strongest``: only each colleague's ``$k``
     strongest items at ``$now`` (POSIX seconds). The candidates are read in order from the kept pieces
-    (:data:`PIECE`, :func:`graph.expertise.piece_row`): the ``$k`` first dated by their key, the ``$k``
-    first undated, and those dated after ``$now`` (kept as :data:`AHEAD` too). They are weighed as
-    :func:`graph.expertise.code` and the kept half-life ``$h`` (days) weigh them, from the date each
-    item keeps beside it (``_when``), and cut: a few rows each instead of all their work.
+    (:data:`PIECE`, :func:`graph.expertise.piece_row`): the dated ones down to the weight of the
+    ``$k``-th, with all that may round to it (an answer ranks rounded weights, ties by id); the ``$k``
+    first undated; those dated after ``$now`` (kept as :data:`AHEAD` when dated after they were written;
+    from ``$later`` on, all the others, for a question about a past day:
+    :func:`graph.neo4j_store.strongest_params`). They
+    are weighed as :func:`graph.expertise.code` and the kept half-life ``$h`` (days) weigh them, from
+    the date each item keeps beside it (``_when``), and cut: a few rows each instead of all their work.
     """
     start = f"""
 MATCH (s:{ENTITY} {{id: $subject}})
@@ -600,6 +603,10 @@ CALL (p, s) {{"""
   CALL (p) {{
     MATCH (c:{PIECE} {{subject: $subject, person: p.id, dated: true}}) WHERE c.key IS NOT NULL AND c.t <= $now
     WITH c {_IN_INDEX_ORDER} LIMIT $k
+    WITH round(2.0 ^ ((min(c.key) - $now) / 86400.0 / $h), 4) - 0.0002 AS least  // two steps below the k-th
+    MATCH (c:{PIECE} {{subject: $subject, person: p.id, dated: true}})
+    WHERE c.key >= CASE WHEN least > 0 THEN $now + 86400.0 * $h * log(least) / log(2.0) ELSE -1.0e300 END
+      AND c.t <= $now
     RETURN c.item AS item
     UNION
     MATCH (c:{PIECE} {{subject: $subject, person: p.id, dated: false}}) WHERE c.key IS NOT NULL
@@ -609,6 +616,9 @@ CALL (p, s) {{"""
     MATCH (a:{AHEAD} {{subject: $subject, person: p.id}}) USING INDEX a:{AHEAD}(subject, person, item)
     WHERE a.item IS NOT NULL AND a.t > $now
     RETURN a.item AS item
+    UNION
+    MATCH (c:{PIECE} {{subject: $subject, person: p.id, dated: true}}) WHERE c.key > $later AND c.t > $now
+    RETURN c.item AS item
   }}
   MATCH (x:{ENTITY} {{id: item}})
   MATCH (x)-[r]-(q) WHERE q = p AND (  // from the item, which has a few relationships, not from p

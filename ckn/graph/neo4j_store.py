@@ -209,6 +209,9 @@ def strongest_params(strongest: int, at: float) -> dict[str, Any]:
     return {
         "k": strongest + expertise.STRONGEST_MARGIN,
         "now": at,
+        # a piece dated after ``at`` weighs its kind's weight and its key is after ``at``: those dated
+        # after they were written are kept apart (CknAhead); others only when ``at`` is a past day
+        "later": at if at < time.time() - 60 else 1.0e300,
         "h": expertise.KEPT_HALF_LIFE_DAYS,
         "weights": expertise.ACT_WEIGHTS,
         "meeting": expertise.WEIGHTS["meeting"],

@@ -309,7 +309,8 @@ def _weighing(planted: GraphStore) -> list[str]:
 def _assert_cut_as_reference(store: GraphStore, people: list[str], subject: str) -> None:
     """Each colleague's ``k`` strongest, cut where they are read, equal the reference, for every ``k``."""
     whole = store.evidence_between(people, subject)
-    for at in [LATER, datetime(2027, 1, 1, tzinfo=UTC), datetime(2030, 7, 1, tzinfo=UTC)]:
+    days = [LATER, datetime(2027, 1, 1, tzinfo=UTC), datetime(2030, 7, 1, tzinfo=UTC)]
+    for at in [*days, datetime(2026, 7, 1, tzinfo=UTC)]:  # the last: a day before dates written already
         for k in range(1, 12):
             cut = store.evidence_between(people, subject, strongest=k, at=at.timestamp())
             reference = _strongest_in_python(whole, subject, at, k)
@@ -324,6 +325,30 @@ def test_each_rule_of_weighing_holds_where_the_strongest_are_read(
     """Kinds, meetings, decay, undated and not-yet-dated items, ties: the cut equals the reference."""
     monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
     _assert_cut_as_reference(planted, _weighing(planted), "topic:weigh")
+
+
+def test_items_whose_weights_round_alike_are_ranked_by_id_where_the_strongest_are_read(
+    planted: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thirty calls a minute apart weigh the same to four decimals: the first by id are the strongest,
+    though they are the oldest."""
+    monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
+    calls = [
+        _item(NodeKind.INTERACTION, f"r:{n:02d}", f"2026-11-30T10:{n:02d}:00", channel="call")
+        for n in range(30)
+    ]
+    planted.write(
+        Batch(
+            entities=(entity("topic:round", NodeKind.TOPIC, "四舍五入 Rounding"), *calls),
+            relations=(
+                *(rel(RelType.PARTICIPATED_IN, "employee:junior", c.id) for c in calls),
+                *(rel(RelType.ABOUT, c.id, "topic:round") for c in calls),
+            ),
+        )
+    )
+    _assert_cut_as_reference(planted, ["employee:junior"], "topic:round")
+    cut = planted.evidence_between(["employee:junior"], "topic:round", strongest=3, at=LATER.timestamp())
+    assert sorted(cut.items) == ["r:00", "r:01", "r:02"]
 
 
 def test_the_strongest_follow_every_write_that_changes_them(
