@@ -230,9 +230,9 @@ def _server_time(store: GraphStore, subject: str, label: str) -> dict[str, Any]:
     people = [e.employee_id for e in experts(store, [subject])]  # the ten shown, in their order
     reads = [
         (cypher.KNOWN_ABOUT, {"subjects": [subject], "fields": list(PERSON_FIELDS)}),
-        (cypher.EVIDENCE_STRONGEST, {"subject": subject, "people": people, "item_fields": list(ITEM_FIELDS),
-                                     "person_fields": list(PERSON_FIELDS),
-                                     **strongest_params(EVIDENCE_SHOWN, time.time())}),
+        (cypher.STRONGEST_EACH, {"asks": [[subject, people]], "item_fields": list(ITEM_FIELDS),
+                                 "person_fields": list(PERSON_FIELDS),
+                                 **strongest_params(EVIDENCE_SHOWN, time.time())}),
     ]  # fmt: skip
     driver = store._driver  # type: ignore[attr-defined]
     times, hits = [], 0

@@ -558,6 +558,9 @@ KEEP_AHEAD = _replace_pieces(AHEAD, ["weight", "t", "authored"])
 KEEP_PIECES = _replace_pieces(PIECE, ["dated", "key", "t"])
 """Replace the rows of the pieces of evidence a write changed (:func:`graph.expertise.piece_row`)."""
 
+WORK_COUNT = "COUNT { (p)-[:AUTHORED|RESOLVED|PARTICIPATED_IN]->() }"
+"""A colleague ``p``'s relationships of their own work (:data:`graph.store.WORK_TYPES`)."""
+
 KNOWN_ABOUT = f"""
 UNWIND $subjects AS subject
 CALL (subject) {{
@@ -570,9 +573,21 @@ CALL (subject) {{
   WITH a ORDER BY a.person, a.item
   RETURN collect([a.person, a.weight, a.t, a.authored]) AS ahead
 }}
-RETURN subject, rows, ahead
+WITH collect([subject, rows, ahead]) AS found
+CALL (found) {{
+  UNWIND found AS one
+  UNWIND one[1] AS row
+  WITH DISTINCT row[0] AS pid
+  MATCH (p:{ENTITY} {{id: pid}})
+  RETURN collect([p.id, p.name, [k IN $fields | p[k]], {WORK_COUNT}]) AS people
+}}
+RETURN found, people
 """
-"""Everyone's kept sums on each of some subjects, a record each (their names: :data:`EVIDENCE_PEOPLE`)."""
+"""Everyone's kept sums on each of some subjects, and the colleagues they name, each once.
+
+``found``: ``[subject, sums, pieces ahead]`` a subject; ``people``: ``[id, name, fields, count of own
+work]`` a colleague (as :data:`EVIDENCE_PEOPLE`).
+"""
 
 
 _IN_INDEX_ORDER = "ORDER BY c.subject DESC, c.person DESC, c.dated DESC, c.key DESC, c.item"
@@ -580,44 +595,57 @@ _IN_INDEX_ORDER = "ORDER BY c.subject DESC, c.person DESC, c.dated DESC, c.key D
 it holds lets the planner read it in order and stop at the limit, instead of sorting all the rows)."""
 
 
-def evidence_between(*, strongest: bool = False) -> str:
-    """What some colleagues did with the items about one subject, found from their side.
-
-    See :meth:`graph.store.GraphStore.evidence_between`. ``strongest``: only each colleague's ``$k``
-    strongest items at ``$now`` (POSIX seconds). The candidates are read in order from the kept pieces
-    (:data:`PIECE`, :func:`graph.expertise.piece_row`): the dated ones down to the weight of the
-    ``$k``-th, with all that may round to it (an answer ranks rounded weights, ties by id); the ``$k``
-    first undated; those dated after ``$now`` (kept as :data:`AHEAD` when dated after they were written;
-    from ``$later`` on, all the others, for a question about a past day:
-    :func:`graph.neo4j_store.strongest_params`). They
-    are weighed as :func:`graph.expertise.code` and the kept half-life ``$h`` (days) weigh them, from
-    the date each item keeps beside it (``_when``), and cut: a few rows each instead of all their work.
-    """
-    start = f"""
+EVIDENCE_BETWEEN = f"""
 MATCH (s:{ENTITY} {{id: $subject}})
 UNWIND $people AS pid
 MATCH (p:{ENTITY} {{id: pid}}) WHERE p:Employee
-CALL (p, s) {{"""
-    if strongest:
-        found = f"""
-  CALL (p) {{
-    MATCH (c:{PIECE} {{subject: $subject, person: p.id, dated: true}}) WHERE c.key IS NOT NULL AND c.t <= $now
+CALL (p, s) {{
+  CALL (p, s) {{
+    MATCH (p)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x)
+    WHERE x = s OR EXISTS {{ (x)-[:ABOUT|DELIVERED_TO]->(s) }}
+       OR (s:Customer AND EXISTS {{ (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) }})
+    RETURN x, type(r) AS t
+    UNION ALL
+    MATCH (x)-[r:ESCALATED_TO]->(p)
+    WHERE EXISTS {{ (x)-[:ABOUT|DELIVERED_TO]->(s) }}
+       OR (s:Customer AND EXISTS {{ (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) }})
+    RETURN x, type(r) AS t
+  }}
+  WITH x, collect(t) AS ts
+  RETURN collect([ts, x.id, [k IN $item_fields | x[k]]]) AS acts
+}}
+RETURN collect([p.id, p.name, [k IN $person_fields | p[k]], acts]) AS people
+"""
+"""What some colleagues did with the items about one subject, found from their side.
+
+See :meth:`graph.store.GraphStore.evidence_between`.
+"""
+
+STRONGEST_EACH = f"""
+UNWIND $asks AS ask
+WITH ask[0] AS subject, ask[1] AS people
+CALL (subject, people) {{
+UNWIND people AS pid
+MATCH (p:{ENTITY} {{id: pid}}) WHERE p:Employee
+CALL (p, subject) {{
+  CALL (p, subject) {{
+    MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: true}}) WHERE c.key IS NOT NULL AND c.t <= $now
     WITH c {_IN_INDEX_ORDER} LIMIT $k
     WITH round(2.0 ^ ((min(c.key) - $now) / 86400.0 / $h), 4) - 0.0002 AS least  // two steps below the k-th
-    MATCH (c:{PIECE} {{subject: $subject, person: p.id, dated: true}})
+    MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: true}})
     WHERE c.key >= CASE WHEN least > 0 THEN $now + 86400.0 * $h * log(least) / log(2.0) ELSE -1.0e300 END
       AND c.t <= $now
     RETURN c.item AS item
     UNION
-    MATCH (c:{PIECE} {{subject: $subject, person: p.id, dated: false}}) WHERE c.key IS NOT NULL
+    MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: false}}) WHERE c.key IS NOT NULL
     WITH c {_IN_INDEX_ORDER} LIMIT $k
     RETURN c.item AS item
     UNION
-    MATCH (a:{AHEAD} {{subject: $subject, person: p.id}}) USING INDEX a:{AHEAD}(subject, person, item)
+    MATCH (a:{AHEAD} {{subject: subject, person: p.id}}) USING INDEX a:{AHEAD}(subject, person, item)
     WHERE a.item IS NOT NULL AND a.t > $now
     RETURN a.item AS item
     UNION
-    MATCH (c:{PIECE} {{subject: $subject, person: p.id, dated: true}}) WHERE c.key > $later AND c.t > $now
+    MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: true}}) WHERE c.key > $later AND c.t > $now
     RETURN c.item AS item
   }}
   MATCH (x:{ENTITY} {{id: item}})
@@ -630,34 +658,25 @@ CALL (p, s) {{"""
   WITH x, ts, round(base * 0.5 ^ (CASE WHEN x._when IS NULL THEN 1.0 WHEN x._when >= $now THEN 0.0
                                        ELSE ($now - x._when) / 86400.0 / $h END), 4) AS w
   ORDER BY w DESC, x.id
-  LIMIT $k"""
-    else:
-        found = """
-  CALL (p, s) {
-    MATCH (p)-[r:AUTHORED|RESOLVED|PARTICIPATED_IN|OWNS_ACCOUNT]->(x)
-    WHERE x = s OR EXISTS { (x)-[:ABOUT|DELIVERED_TO]->(s) }
-       OR (s:Customer AND EXISTS { (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) })
-    RETURN x, type(r) AS t
-    UNION ALL
-    MATCH (x)-[r:ESCALATED_TO]->(p)
-    WHERE EXISTS { (x)-[:ABOUT|DELIVERED_TO]->(s) }
-       OR (s:Customer AND EXISTS { (s)-[:PARTICIPATED_IN|SUBMITTED]->(x) })
-    RETURN x, type(r) AS t
-  }
-  WITH x, collect(t) AS ts"""
-    return (
-        start
-        + found
-        + """
-  RETURN collect([ts, x.id, [k IN $item_fields | x[k]]]) AS acts
-}
-RETURN collect([p.id, p.name, [k IN $person_fields | p[k]], acts]) AS people
+  LIMIT $k
+  RETURN collect([ts, x.id, [k IN $item_fields | x[k]], x.name, x._prov]) AS acts
+}}
+RETURN collect([p.id, p.name, [k IN $person_fields | p[k]], acts]) AS found
+}}
+RETURN subject, found
 """
-    )
+"""Each colleague's ``$k`` strongest items at ``$now`` (POSIX seconds) on each of some subjects.
 
-
-EVIDENCE_BETWEEN = evidence_between()
-EVIDENCE_STRONGEST = evidence_between(strongest=True)
+``$asks``: ``[subject, colleagues]`` pairs (see :meth:`graph.store.GraphStore.strongest_each`). The
+candidates are read in order from the kept pieces (:data:`PIECE`, :func:`graph.expertise.piece_row`):
+the dated ones down to the weight of the ``$k``-th, with all that may round to it (an answer ranks
+rounded weights, ties by id); the ``$k`` first undated; those dated after ``$now`` (kept as
+:data:`AHEAD` when dated after they were written; from ``$later`` on, all the others, for a question
+about a past day: :func:`graph.neo4j_store.strongest_params`). They are weighed as
+:func:`graph.expertise.code` and the kept half-life ``$h`` (days) weigh them, from the date each item
+keeps beside it (``_when``), and cut: a few rows each instead of all their work. Each item comes with
+its name and stored evidence (for its first source), so that an answer shows it without another read.
+"""
 
 
 DATES_AFTER = f"""
@@ -724,8 +743,7 @@ RETURN c {{.*, {SEARCH_PROPERTY}: null}} AS me, hops, valued, around,
 EVIDENCE_PEOPLE = f"""
 UNWIND $ids AS pid
 MATCH (p:{ENTITY} {{id: pid}})
-RETURN p.id AS id, p.name AS name, [k IN $fields | p[k]] AS values,
-       COUNT {{ (p)-[:AUTHORED|RESOLVED|PARTICIPATED_IN]->() }} AS work
+RETURN p.id AS id, p.name AS name, [k IN $fields | p[k]] AS values, {WORK_COUNT} AS work
 """
 
 COUNT_ENTITIES = f"MATCH (n:{ENTITY}) RETURN n._kind AS kind, count(*) AS n"

@@ -16,7 +16,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -1052,6 +1052,15 @@ class EmbeddedStore(traversal.Traversals):
             yield
         finally:
             self._conn.execute("COMMIT")
+
+    def strongest_each(
+        self, asks: Mapping[str, Sequence[str]], *, strongest: int, at: float
+    ) -> dict[str, EvidenceFacts]:
+        """See :meth:`graph.store.GraphStore.strongest_each`: :meth:`evidence_between` each (local reads)."""
+        return {
+            subject: self.evidence_between(people, subject, strongest=strongest, at=at)
+            for subject, people in asks.items()
+        }
 
     def evidence_between(
         self, people: Sequence[str], subject_id: str, *, strongest: int | None = None, at: float = 0.0

@@ -299,7 +299,7 @@ def difference(before: Counted, after: Counted) -> Counted:
 def piece_row(piece: Piece, weight: float, t: float | None) -> dict[str, Any]:
     """The row a store keeps of one piece of evidence, to read a colleague's strongest in order.
 
-    Neo4j keeps one per colleague, subject and item (:data:`graph.cypher.EVIDENCE_STRONGEST` reads
+    Neo4j keeps one per colleague, subject and item (:data:`graph.cypher.STRONGEST_EACH` reads
     the first few from an index instead of weighing all their work).
 
     A dated piece weighs ``weight·2^((t - now)/h)``: in the order of ``t + h·log2(weight)`` on every

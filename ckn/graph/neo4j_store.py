@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
@@ -204,8 +204,50 @@ def _confidence(evidence: list[str] | None) -> float:
     return max((float(json.loads(p).get("confidence", 1.0)) for p in evidence or ()), default=1.0)
 
 
+def _people(rows: Iterable[list[Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """Colleagues' names and :data:`PERSON_FIELDS` that are set, and their counts of own work.
+
+    From ``[id, name, fields, count]`` rows (:data:`cypher.EVIDENCE_PEOPLE`).
+    """
+    people: dict[str, dict[str, Any]] = {}
+    work: dict[str, int] = {}
+    for person, name, values, count in rows:
+        found = {k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None}
+        people[person], work[person] = {**found, "name": name or ""}, int(count)
+    return people, work
+
+
+def _between(subject_id: str, rows: list[Any]) -> EvidenceFacts:
+    """:data:`cypher.EVIDENCE_BETWEEN` or one subject of :data:`cypher.STRONGEST_EACH`, read.
+
+    ``[person, name, fields, [[types, item, fields(, name, stored evidence)], ...]]`` a colleague.
+    """
+    acts: set[tuple[str, str, str]] = set()
+    items: dict[str, dict[str, Any]] = {}
+    shown: dict[str, tuple[str, str]] = {}
+    people: dict[str, dict[str, Any]] = {}
+    for person, name, values, done in rows:
+        people[person] = {
+            **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
+            "name": name or "",
+        }
+        for rtypes, item, fields, *named in done:
+            acts.update((person, rtype, item) for rtype in rtypes)
+            items[item] = {k: v for k, v in zip(ITEM_FIELDS, fields, strict=True) if v is not None}
+            if named:
+                first = _evidence({"_prov": named[1] or []})
+                shown[item] = (named[0] or "", first[0].source_id if first else "")
+    return EvidenceFacts.model_construct(
+        about=tuple((item, subject_id) for item in sorted(items)),
+        acts=tuple(sorted(acts)),
+        items=items,
+        people=people,
+        shown=shown,
+    )
+
+
 def strongest_params(strongest: int, at: float) -> dict[str, Any]:
-    """The parameters of :data:`cypher.EVIDENCE_STRONGEST` besides the subject and the people."""
+    """The parameters of :data:`cypher.STRONGEST_EACH` besides the subjects and the people."""
     return {
         "k": strongest + expertise.STRONGEST_MARGIN,
         "now": at,
@@ -889,71 +931,70 @@ class Neo4jStore(traversal.Traversals):
     def known_about_each(self, subject_ids: Sequence[str]) -> dict[str, KnownAbout]:
         """See :meth:`graph.store.GraphStore.known_about_each`.
 
-        One query per hundred subjects for the sums, then one for the people they name (a few hundred
-        colleagues hold the sums of every subject: each is read once, not once a subject).
+        One query per hundred subjects, with the people they name (a few hundred colleagues hold the
+        sums of every subject: each is read once a query, not once a subject).
         """
         wanted = list(dict.fromkeys(subject_ids))
         found = {s: KnownAbout() for s in wanted}
         for start in range(0, len(wanted), SUBJECTS_READ_AT_ONCE):
             chunk = wanted[start : start + SUBJECTS_READ_AT_ONCE]
-            for record in self._read(cypher.KNOWN_ABOUT, subjects=chunk):
-                known = found[record["subject"]]
-                for person, weight, t, authored in record["ahead"]:
-                    known.ahead.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
-                for person, counted in record["rows"]:
-                    known.sums[person] = expertise.Known(int(counted[0]), int(counted[1]), *counted[2:])
-        people, work = self._people(sorted({p for known in found.values() for p in known.sums}))
-        for known in found.values():
-            for person in list(known.sums):
-                if person not in people:  # erased between the two reads
-                    del known.sums[person]
-                    continue
-                known.people[person], known.work[person] = people[person], work[person]
+            for record in self._read(cypher.KNOWN_ABOUT, subjects=chunk, fields=list(PERSON_FIELDS)):
+                people, work = _people(record["people"])
+                for subject, rows, ahead in record["found"]:
+                    known = found[subject]
+                    for person, weight, t, authored in ahead:
+                        known.ahead.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
+                    for person, counted in rows:
+                        if person in people:  # else erased while the query ran
+                            known.sums[person] = expertise.Known(
+                                int(counted[0]), int(counted[1]), *counted[2:]
+                            )
+                            known.people[person], known.work[person] = people[person], work[person]
         return found
 
     def _people(self, ids: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
         """Colleagues' names and :data:`PERSON_FIELDS` that are set, and their counts of own work."""
-        people: dict[str, dict[str, Any]] = {}
-        work: dict[str, int] = {}
-        for r in self._read(cypher.EVIDENCE_PEOPLE, ids=ids, fields=list(PERSON_FIELDS)) if ids else ():
-            values = {k: v for k, v in zip(PERSON_FIELDS, r["values"], strict=True) if v is not None}
-            people[r["id"]], work[r["id"]] = {**values, "name": r["name"] or ""}, int(r["work"])
-        return people, work
+        rows = self._read(cypher.EVIDENCE_PEOPLE, ids=ids, fields=list(PERSON_FIELDS)) if ids else []
+        return _people([[r["id"], r["name"], r["values"], r["work"]] for r in rows])
 
     def evidence_between(
         self, people: Sequence[str], subject_id: str, *, strongest: int | None = None, at: float = 0.0
     ) -> EvidenceFacts:
         """See :meth:`graph.store.GraphStore.evidence_between`: one query from the colleagues' side.
 
-        With ``strongest``, the items are weighed and cut in the database (and a few more than asked
-        are returned, so that rounding there cannot change which the caller shows).
+        With ``strongest``, as :meth:`strongest_each` on the one subject.
         """
-        options = {} if strongest is None else strongest_params(strongest, at)
+        if strongest is not None:
+            return self.strongest_each({subject_id: people}, strongest=strongest, at=at)[subject_id]
         rows = self._read(
-            cypher.EVIDENCE_BETWEEN if strongest is None else cypher.EVIDENCE_STRONGEST,
+            cypher.EVIDENCE_BETWEEN,
             subject=subject_id,
             people=list(dict.fromkeys(people)),
             item_fields=list(ITEM_FIELDS),
             person_fields=list(PERSON_FIELDS),
-            **options,
         )
-        acts: set[tuple[str, str, str]] = set()
-        items: dict[str, dict[str, Any]] = {}
-        found: dict[str, dict[str, Any]] = {}
-        for person, name, values, done in rows[0]["people"] if rows else ():
-            found[person] = {
-                **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
-                "name": name or "",
-            }
-            for rtypes, item, fields in done:
-                acts.update((person, rtype, item) for rtype in rtypes)
-                items[item] = {k: v for k, v in zip(ITEM_FIELDS, fields, strict=True) if v is not None}
-        return EvidenceFacts.model_construct(
-            about=tuple((item, subject_id) for item in sorted(items)),
-            acts=tuple(sorted(acts)),
-            items=items,
-            people=found,
-        )
+        return _between(subject_id, rows[0]["people"] if rows else [])
+
+    def strongest_each(
+        self, asks: Mapping[str, Sequence[str]], *, strongest: int, at: float
+    ) -> dict[str, EvidenceFacts]:
+        """See :meth:`graph.store.GraphStore.strongest_each`: weighed and cut in the database.
+
+        One query per hundred subjects (:data:`cypher.STRONGEST_EACH`); a few more items than asked
+        are returned, so that rounding there cannot change which the caller shows.
+        """
+        pairs = [[subject, list(dict.fromkeys(people))] for subject, people in asks.items()]
+        found = {subject: EvidenceFacts() for subject in asks}
+        for start in range(0, len(pairs), SUBJECTS_READ_AT_ONCE):
+            for r in self._read(
+                cypher.STRONGEST_EACH,
+                asks=pairs[start : start + SUBJECTS_READ_AT_ONCE],
+                item_fields=list(ITEM_FIELDS),
+                person_fields=list(PERSON_FIELDS),
+                **strongest_params(strongest, at),
+            ):
+                found[r["subject"]] = _between(r["subject"], r["found"])
+        return found
 
     def delete_source(
         self, *source_ids: str, dry_run: bool = False, keep: Iterable[str] = ()

@@ -8,7 +8,7 @@ to; the contract suite in ``tests/contract/`` runs every test against both.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -147,6 +147,8 @@ class EvidenceFacts(_Result):
     """Each acting colleague's ``name`` and :data:`PERSON_FIELDS` that are set."""
     work: dict[str, int] = Field(default_factory=dict)
     """Each acting colleague's relationships of their own work (:data:`WORK_TYPES`), on every subject."""
+    shown: dict[str, tuple[str, str]] = Field(default_factory=dict)
+    """Some items' name and first source, where the store read them with the evidence (else empty)."""
 
 
 class KnownAbout(_Result):
@@ -532,6 +534,16 @@ class GraphStore(Protocol):
         ``strongest``: only each one's that many strongest items at ``at`` (POSIX seconds) at the kept
         half-life, and all their acts on them (a store may return more; the caller ranks).
         ``work`` is not filled.
+        """
+        ...
+
+    def strongest_each(
+        self, asks: Mapping[str, Sequence[str]], *, strongest: int, at: float
+    ) -> dict[str, EvidenceFacts]:
+        """:meth:`evidence_between` with ``strongest`` for each subject in ``asks`` (its colleagues).
+
+        A question over every subject (the knowledge map) shows the strongest evidence of each one's
+        first holders: Neo4j reads them together instead of one round trip a subject.
         """
         ...
 

@@ -196,7 +196,9 @@ def _build(store: GraphStore) -> EvidenceIndex:
 
 def assemble(facts: EvidenceFacts) -> EvidenceIndex:
     """An index of the evidence a store read (:meth:`graph.store.GraphStore.evidence`)."""
-    return _assemble(facts.about, facts.acts, facts.items, facts.people, facts.work)
+    index = _assemble(facts.about, facts.acts, facts.items, facts.people, facts.work)
+    index.shown.update((index.item_of[i], shown) for i, shown in facts.shown.items() if i in index.item_of)
+    return index
 
 
 def _assemble(

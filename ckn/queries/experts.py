@@ -12,7 +12,7 @@ about everything, come first.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -114,9 +114,9 @@ def experts(
         check_subject(sid, subjects.get(sid))
     index = kept_index(store)
     if index is None and len(wanted) == 1 and half_life_days == KEPT_HALF_LIFE_DAYS:
-        found = from_kept_sums(
+        found = kept_experts_each(
             store,
-            wanted[0],
+            {wanted[0]: store.known_about(wanted[0]) if known is None else known},
             now=now,
             include_left=include_left,
             limit=limit,
@@ -124,8 +124,7 @@ def experts(
             evidence_for=evidence_for,
             min_strength=min_strength,
             among=among,
-            known=known,
-        )
+        )[wanted[0]]
         if found is not None:
             return found
     return from_evidence(
@@ -254,61 +253,82 @@ def _ranked(
     return ranked
 
 
-def from_kept_sums(
+def kept_experts_each(
     store: GraphStore,
-    subject_id: str,
+    known: Mapping[str, KnownAbout],
     *,
     now: datetime,
-    include_left: bool = False,
-    limit: int = 10,
-    evidence_shown: int = EVIDENCE_SHOWN,
-    evidence_for: int | None = None,
-    min_strength: float = 0.0,
-    among: set[str] | None = None,
-    known: KnownAbout | None = None,
-) -> list[Expert] | None:
-    """:func:`experts` on one subject from the kept sums (:mod:`graph.expertise`), at the kept half-life.
+    include_left: bool,
+    limit: int,
+    evidence_shown: int,
+    evidence_for: int | None,
+    min_strength: float,
+    among: set[str] | None,
+) -> dict[str, list[Expert] | None]:
+    """:func:`experts` on each subject of ``known`` from its kept sums (:mod:`graph.expertise`), by subject.
 
-    Reads everyone's sums on the subject (unless ``known`` holds them), then the evidence of the first
-    few ranked only. None when the sums cannot answer: ``now`` is before a date they hold (a question
-    about the past, whose evidence dated after it must weigh no more than its kind).
+    At the kept half-life: the sums rank everyone, then only the first few ranked get their evidence,
+    read for every subject together (:meth:`graph.store.GraphStore.strongest_each`: a question over
+    every subject makes one round trip for it, not one a subject). None for a subject whose sums
+    cannot answer: ``now`` is before a date they hold (a question about the past, whose evidence
+    dated after it must weigh no more than its kind).
     """
-    known = store.known_about(subject_id) if known is None else known
     moment_s = now.timestamp()
-    if not _answers(known, moment_s):
-        return None
-    scored = []
+    found: dict[str, list[Expert] | None] = {}
+    shown: dict[str, list[Expert]] = {}
+    for subject_id, sums in known.items():
+        if not _answers(sums, moment_s):
+            found[subject_id] = None
+            continue
+        ranked = found[subject_id] = _ranked(
+            list(_scored(sums, moment_s, min_strength)), now, include_left, limit, among
+        )
+        shown_to = ranked if evidence_for is None else ranked[:evidence_for]
+        if evidence_shown and shown_to:
+            shown[subject_id] = shown_to
+        for expert in shown_to if not evidence_shown else ():
+            expert.subjects = [subject_id]
+    _show_strongest(store, shown, known, now, evidence_shown)
+    return found
+
+
+def _scored(known: KnownAbout, moment_s: float, min_strength: float) -> Iterator[_Scored]:
+    """Everyone eligible in the kept sums, scored (as :func:`from_evidence` scores them)."""
     for person, values, sums, strength, documented in _eligible(known, moment_s, min_strength):
         everything = known.work.get(person, 0) + sums.outside
         focus = sums.n / max(everything, 1) if everything > 0 else 1.0
         score = math.log1p(strength) * (0.5 + 0.5 * focus)
         name = str(values.get("name") or person)
-        scored.append(
-            _Scored(person, name, moment(values, "left_at"), score, focus, strength, documented, sums.n)
-        )
-    ranked = _ranked(scored, now, include_left, limit, among)
-    shown_to = ranked if evidence_for is None else ranked[:evidence_for]
-    if evidence_shown == 0 or not shown_to:
-        for expert in shown_to:
-            expert.subjects = [subject_id]
-        return ranked
-    # from the kept order of their strongest, where the store keeps it; else from whichever side is
-    # smaller: every piece of evidence on the subject, or everything they did
-    pieces = sum(k.n for k in known.sums.values())
-    their_work = sum(known.work.get(e.employee_id, 0) + known.sums[e.employee_id].outside for e in shown_to)
-    if not store.strongest_in_order and pieces <= SUBJECT_SIDE_AT_MOST * their_work:
-        index = assemble(store.evidence([subject_id]))
-    else:
-        index = assemble(
-            store.evidence_between(
-                [e.employee_id for e in shown_to], subject_id, strongest=evidence_shown, at=moment_s
-            )
-        )
-    rows = index.rows(subject_id)
-    weight = np.round(decayed(index, rows, now, KEPT_HALF_LIFE_DAYS), 4)
-    subject_of = np.zeros(len(rows.person), np.int32)
-    _attach_evidence(store, index, shown_to, rows, subject_of, weight, [subject_id], evidence_shown)
-    return ranked
+        yield _Scored(person, name, moment(values, "left_at"), score, focus, strength, documented, sums.n)
+
+
+def _show_strongest(
+    store: GraphStore,
+    shown: dict[str, list[Expert]],
+    known: Mapping[str, KnownAbout],
+    now: datetime,
+    evidence_shown: int,
+) -> None:
+    """The strongest ``evidence_shown`` pieces of evidence of the experts ``shown`` on each subject.
+
+    From the kept order of their strongest, where the store keeps it; else from whichever side is
+    smaller: every piece of evidence on the subject, or everything they did.
+    """
+    whole: set[str] = set()
+    for subject_id, shown_to in shown.items():
+        sums = known[subject_id]
+        pieces = sum(k.n for k in sums.sums.values())
+        their_work = sum(sums.work.get(e.employee_id, 0) + sums.sums[e.employee_id].outside for e in shown_to)
+        if not store.strongest_in_order and pieces <= SUBJECT_SIDE_AT_MOST * their_work:
+            whole.add(subject_id)
+    asks = {s: [e.employee_id for e in shown_to] for s, shown_to in shown.items() if s not in whole}
+    read = store.strongest_each(asks, strongest=evidence_shown, at=now.timestamp()) if asks else {}
+    for subject_id, shown_to in shown.items():
+        index = assemble(store.evidence([subject_id]) if subject_id in whole else read[subject_id])
+        rows = index.rows(subject_id)
+        weight = np.round(decayed(index, rows, now, KEPT_HALF_LIFE_DAYS), 4)
+        subject_of = np.zeros(len(rows.person), np.int32)
+        _attach_evidence(store, index, shown_to, rows, subject_of, weight, [subject_id], evidence_shown)
 
 
 def _answers(known: KnownAbout, moment_s: float) -> bool:
@@ -338,7 +358,7 @@ def _eligible(
 def counted(known: KnownAbout, now: datetime, min_strength: float) -> int | None:
     """How many colleagues still here :func:`experts` ranks from kept sums with ``min_strength`` or more.
 
-    Without ranking them; None when the sums cannot answer (see :func:`from_kept_sums`).
+    Without ranking them; None when the sums cannot answer (see :func:`kept_experts_each`).
     """
     moment_s = now.timestamp()
     if not _answers(known, moment_s):

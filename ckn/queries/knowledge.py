@@ -31,6 +31,7 @@ from ckn.queries.experts import (
     check_subject,
     counted,
     experts,
+    kept_experts_each,
 )
 
 KNOWLEDGEABLE = 2.0
@@ -460,18 +461,31 @@ def knowledge_map(
     deadline = store.limits.deadline()
     subjects = _subjects(store, SUBJECT_KINDS)
     sums = _kept_sums(store, list(subjects), half_life_days)
+    kept = kept_experts_each(
+        store,
+        sums,
+        now=now,
+        include_left=False,
+        limit=store.limits.max_page,
+        evidence_shown=MAP_EVIDENCE,
+        evidence_for=top,
+        min_strength=KNOWLEDGEABLE,
+        among=members,
+    )
     for sid in sorted(subjects):
         deadline.check()
-        found = holders(
-            store,
-            sid,
-            now=now,
-            half_life_days=half_life_days,
-            evidence_shown=MAP_EVIDENCE,
-            evidence_for=top,
-            among=members,
-            known=sums.get(sid),
-        )
+        found = kept.get(sid)
+        if found is None:  # no kept sums to answer from (or a question about a past day)
+            found = holders(
+                store,
+                sid,
+                now=now,
+                half_life_days=half_life_days,
+                evidence_shown=MAP_EVIDENCE,
+                evidence_for=top,
+                among=members,
+                known=sums.get(sid),
+            )
         if not found:
             continue
         rows.append(

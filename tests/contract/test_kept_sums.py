@@ -24,7 +24,8 @@ from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
 from ckn.queries import evidence
 from ckn.queries.evidence import assemble, decayed
-from ckn.queries.experts import Expert, counted, experts, from_evidence, from_kept_sums
+from ckn.queries.experts import Expert, counted, experts, from_evidence, kept_experts_each
+from ckn.queries.knowledge import KNOWLEDGEABLE, MAP_EVIDENCE, knowledge_map
 from tests.contract.conftest import NOW, _item
 from tests.contract.test_live import _subjects, _writes_of_another_process
 from tests.factories import entity, rel
@@ -38,7 +39,7 @@ def _oracle(store: GraphStore, subject: str, **options: Any) -> list[Expert]:
         store,
         [subject],
         evidence._build(store),
-        now=LATER,
+        now=options.get("now", LATER),
         half_life_days=365.0,
         include_left=options.get("include_left", True),
         limit=options.get("limit", 50),
@@ -49,9 +50,11 @@ def _oracle(store: GraphStore, subject: str, **options: Any) -> list[Expert]:
     )
 
 
-def _kept(store: GraphStore, subject: str, **options: Any) -> list[Expert] | None:
-    options = {"include_left": True, "limit": 50, **options}
-    return from_kept_sums(store, subject, now=LATER, **options)
+def _kept(store: GraphStore, subject: str, *, now: datetime = LATER, **options: Any) -> list[Expert] | None:
+    options = {"include_left": True, "limit": 50, "evidence_shown": 20, "evidence_for": None, **options}
+    options = {"min_strength": 0.0, "among": None, **options}
+    known = options.pop("known", None) or store.known_about(subject)
+    return kept_experts_each(store, {subject: known}, now=now, **options)[subject]
 
 
 def _assert_same(store: GraphStore, subjects: list[str]) -> int:
@@ -115,7 +118,7 @@ def test_the_expert_question_reads_the_sums_not_the_subjects_evidence(
 
 
 def test_evidence_dated_after_the_question_is_weighed_from_the_evidence(planted: GraphStore) -> None:
-    assert from_kept_sums(planted, "topic:calib", now=datetime(2020, 1, 1, tzinfo=UTC)) is None
+    assert _kept(planted, "topic:calib", now=datetime(2020, 1, 1, tzinfo=UTC)) is None
     early = experts(planted, ["topic:calib"], now=datetime(2020, 1, 1, tzinfo=UTC))
     assert early  # answered from the evidence instead
     assert experts(planted, ["topic:calib"], now=NOW)
@@ -257,6 +260,50 @@ def test_the_strongest_evidence_weighed_where_it_is_read_is_what_the_answer_show
         assert len(cut.items) == len({person for person, _, _ in cut.acts}) <= len(whole.items), subject
         fewer.append(len(cut.items) < len(whole.items))
     assert any(fewer)
+
+
+def test_the_strongest_of_several_subjects_read_together_are_each_ones_own(planted: GraphStore) -> None:
+    """Read at once (a question over every subject), each subject's strongest are those read alone.
+
+    Where the store returns the items' names and first sources with them, they are the items' own.
+    """
+    subjects = ["topic:calib", "topic:export", "customer:hdjm", "topic:single"]
+    asks = {s: [e.employee_id for e in _oracle(planted, s)][:3] for s in subjects}
+    asks["topic:calib"].append("employee:nobody")  # someone who does not exist: nothing of theirs
+    together = planted.strongest_each(asks, strongest=2, at=LATER.timestamp())
+    assert set(together) == set(subjects)
+    assert any(together[s].acts for s in subjects)
+    for subject, people in asks.items():
+        alone = planted.evidence_between(people, subject, strongest=2, at=LATER.timestamp())
+        assert together[subject] == alone, subject
+        named = planted.get_entities(list(alone.items))
+        for item, (name, source) in together[subject].shown.items():
+            first = next((p.source_id for p in named[item].provenance), "")
+            assert (name, source) == (named[item].name, first), item
+
+
+def test_the_knowledge_map_shows_each_subject_as_its_experts_answer_does(planted: GraphStore) -> None:
+    """Every subject's holders and their evidence on the map, read together, equal the reference."""
+    rows = knowledge_map(planted, now=NOW, half_life_days=KEPT_HALF_LIFE_DAYS, top=2)
+    assert len(rows) >= 3
+    for row in rows:
+        reference = _oracle(
+            planted,
+            row["subject_id"],
+            now=NOW,
+            include_left=False,
+            limit=200,
+            evidence_shown=MAP_EVIDENCE,
+            evidence_for=2,
+            min_strength=KNOWLEDGEABLE,
+        )
+        assert row["holders_total"] == len(reference), row["subject_id"]
+        assert [(h["employee_id"], [e["item_id"] for e in h["evidence"]]) for h in row["holders"]] == [
+            (e.employee_id, [x.item_id for x in e.evidence]) for e in reference[:2]
+        ], row["subject_id"]
+        assert [[e["item_name"] for e in h["evidence"]] for h in row["holders"]] == [
+            [x.item_name for x in e.evidence] for e in reference[:2]
+        ]
 
 
 def _strongest_in_python(facts: EvidenceFacts, subject: str, at: datetime, k: int) -> dict[str, list[str]]:
