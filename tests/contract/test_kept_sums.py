@@ -28,7 +28,7 @@ from ckn.queries.experts import Expert, counted, experts, from_evidence, kept_ex
 from ckn.queries.knowledge import KNOWLEDGEABLE, MAP_EVIDENCE, knowledge_map
 from tests.contract.conftest import NOW, _item
 from tests.contract.test_live import _subjects, _writes_of_another_process
-from tests.factories import entity, rel
+from tests.factories import entity, prov, rel
 
 LATER = datetime(2031, 3, 1, tzinfo=UTC)
 """After every date in the test data: the kept sums can answer (nothing is dated after it)."""
@@ -269,7 +269,10 @@ def test_the_strongest_of_several_subjects_read_together_are_each_ones_own(plant
     """
     subjects = ["topic:calib", "topic:export", "customer:hdjm", "topic:single"]
     asks = {s: [e.employee_id for e in _oracle(planted, s)][:3] for s in subjects}
-    asks["topic:calib"].append("employee:nobody")  # someone who does not exist: nothing of theirs
+    seen = planted.evidence_between(asks["topic:calib"], "topic:calib", strongest=2, at=LATER.timestamp())
+    again = planted.get_entities(sorted(seen.items))  # also in an older note: that is its first source
+    older = (prov("src:旧笔记 2025.txt", observed_at=datetime(2025, 1, 2, tzinfo=UTC)),)
+    planted.write(Batch(entities=tuple(e.model_copy(update={"provenance": older}) for e in again.values())))
     together = planted.strongest_each(asks, strongest=2, at=LATER.timestamp())
     assert set(together) == set(subjects)
     assert any(together[s].acts for s in subjects)
@@ -280,6 +283,7 @@ def test_the_strongest_of_several_subjects_read_together_are_each_ones_own(plant
         for item, (name, source) in together[subject].shown.items():
             first = next((p.source_id for p in named[item].provenance), "")
             assert (name, source) == (named[item].name, first), item
+            assert item not in again or source == "src:旧笔记 2025.txt"
 
 
 def test_the_knowledge_map_shows_each_subject_as_its_experts_answer_does(planted: GraphStore) -> None:
