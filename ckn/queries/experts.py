@@ -11,6 +11,7 @@ about everything, come first.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ def experts(
     min_strength: float = 0.0,
     among: set[str] | None = None,
     known: KnownAbout | None = None,
-) -> list[Expert]:
+) -> Ranked:
     """Colleagues ranked by decayed, weighted evidence about all of ``subject_ids``, with the evidence.
 
     ``evidence_for``: only the first that many get their evidence (all when None); ``min_strength``:
@@ -169,7 +170,7 @@ def from_evidence(
     evidence_for: int | None,
     min_strength: float,
     among: set[str] | None,
-) -> list[Expert]:
+) -> Ranked:
     """:func:`experts` from each piece of evidence on the subjects (``index``): the reference answer."""
     parts = [index.rows(sid) for sid in wanted]
     rows = Rows(
@@ -226,30 +227,35 @@ class _Scored:
     count: int
 
 
+class Ranked(list[Expert]):
+    """Colleagues ranked first, up to the number asked; ``total``: how many the ranking held in all."""
+
+    total: int = 0
+
+
 def _ranked(
-    scored: list[_Scored], now: datetime, include_left: bool, limit: int, among: set[str] | None
-) -> list[Expert]:
+    scored: Iterable[_Scored], now: datetime, include_left: bool, limit: int, among: set[str] | None
+) -> Ranked:
     """The first ``limit`` by score (then id), people who left left out unless asked for."""
-    ranked: list[Expert] = []
-    chosen = scored if among is None else [s for s in scored if s.person in among]
-    for s in sorted(chosen, key=lambda s: (-round(s.score, 4), s.person)):
-        left = s.left_at is not None and s.left_at <= now
-        if left and not include_left:
-            continue
-        ranked.append(
-            Expert(
-                s.person,
-                s.name,
-                score=round(s.score, 4),
-                left=left,
-                focus=round(s.focus, 4),
-                strength=round(s.strength, 4),
-                documented=round(s.documented, 4),
-                evidence_count=s.count,
-            )
+    chosen = [
+        s
+        for s in scored
+        if (among is None or s.person in among) and (include_left or s.left_at is None or s.left_at > now)
+    ]
+    ranked = Ranked(
+        Expert(
+            s.person,
+            s.name,
+            score=round(s.score, 4),
+            left=s.left_at is not None and s.left_at <= now,
+            focus=round(s.focus, 4),
+            strength=round(s.strength, 4),
+            documented=round(s.documented, 4),
+            evidence_count=s.count,
         )
-        if len(ranked) == limit:
-            break
+        for s in heapq.nsmallest(limit, chosen, key=lambda s: (-round(s.score, 4), s.person))
+    )
+    ranked.total = len(chosen)
     return ranked
 
 
@@ -264,7 +270,7 @@ def kept_experts_each(
     evidence_for: int | None,
     min_strength: float,
     among: set[str] | None,
-) -> dict[str, list[Expert] | None]:
+) -> dict[str, Ranked | None]:
     """:func:`experts` on each subject of ``known`` from its kept sums (:mod:`graph.expertise`), by subject.
 
     At the kept half-life: the sums rank everyone, then only the first few ranked get their evidence,
@@ -274,14 +280,15 @@ def kept_experts_each(
     dated after it must weigh no more than its kind).
     """
     moment_s = now.timestamp()
-    found: dict[str, list[Expert] | None] = {}
+    found: dict[str, Ranked | None] = {}
     shown: dict[str, list[Expert]] = {}
+    left_at: dict[str, datetime | None] = {}  # each colleague's, read once (the same on every subject)
     for subject_id, sums in known.items():
         if not _answers(sums, moment_s):
             found[subject_id] = None
             continue
         ranked = found[subject_id] = _ranked(
-            list(_scored(sums, moment_s, min_strength)), now, include_left, limit, among
+            _scored(sums, moment_s, min_strength, left_at), now, include_left, limit, among
         )
         shown_to = ranked if evidence_for is None else ranked[:evidence_for]
         if evidence_shown and shown_to:
@@ -292,14 +299,20 @@ def kept_experts_each(
     return found
 
 
-def _scored(known: KnownAbout, moment_s: float, min_strength: float) -> Iterator[_Scored]:
-    """Everyone eligible in the kept sums, scored (as :func:`from_evidence` scores them)."""
+def _scored(
+    known: KnownAbout, moment_s: float, min_strength: float, left_at: dict[str, datetime | None]
+) -> Iterator[_Scored]:
+    """Everyone eligible in the kept sums, scored (as :func:`from_evidence` scores them).
+
+    ``left_at``: the colleagues' dates of leaving read so far (each is read once, then found there).
+    """
     for person, values, sums, strength, documented in _eligible(known, moment_s, min_strength):
         everything = known.work.get(person, 0) + sums.outside
         focus = sums.n / max(everything, 1) if everything > 0 else 1.0
         score = math.log1p(strength) * (0.5 + 0.5 * focus)
         name = str(values.get("name") or person)
-        yield _Scored(person, name, moment(values, "left_at"), score, focus, strength, documented, sums.n)
+        left = left_at[person] if person in left_at else left_at.setdefault(person, moment(values, "left_at"))
+        yield _Scored(person, name, left, score, focus, strength, documented, sums.n)
 
 
 def _show_strongest(

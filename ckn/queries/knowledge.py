@@ -28,6 +28,7 @@ from ckn.queries.experts import (
     EVIDENCE_SHOWN,
     Evidence,
     Expert,
+    Ranked,
     check_subject,
     counted,
     experts,
@@ -58,7 +59,7 @@ def holders(
     evidence_for: int | None = None,
     among: set[str] | None = None,
     known: KnownAbout | None = None,
-) -> list[Expert]:
+) -> Ranked:
     """The knowledgeable holders of one subject, strongest first (``evidence_shown``: 0 for none).
 
     ``evidence_for``: only the first that many get their evidence; ``among``: only these colleagues;
@@ -466,7 +467,7 @@ def knowledge_map(
         sums,
         now=now,
         include_left=False,
-        limit=store.limits.max_page,
+        limit=top,
         evidence_shown=MAP_EVIDENCE,
         evidence_for=top,
         min_strength=KNOWLEDGEABLE,
@@ -493,7 +494,7 @@ def knowledge_map(
                 "subject_id": sid,
                 "subject_name": subjects[sid].name,
                 "kind": subjects[sid].kind.value,
-                "holders_total": len(found),
+                "holders_total": found.total,
                 "holders": [
                     {
                         "employee_id": h.employee_id,
