@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from ckn.api.deps import SettingsDep, StoreDep
 from ckn.api.schemas import (
@@ -169,7 +170,7 @@ def get_experts(
     limit: Annotated[int, Query(ge=1)] = 10,
     offset: Offset = 0,
     include_left: bool = False,
-) -> dict[str, Any]:
+) -> Response:
     """Colleagues who know the subjects asked about, ranked, each with the evidence behind it."""
     answer = experts_answer(
         store,
@@ -181,7 +182,7 @@ def get_experts(
         limit=offset + limit,
         include_left=include_left,
     )
-    return {**answer, "experts": answer["experts"][offset:]}
+    return _checked_json(ExpertsAnswer, {**answer, "experts": answer["experts"][offset:]})
 
 
 @router.get("/knowledge/tacit", tags=["knowledge"], response_model=TacitAnswer)
@@ -240,18 +241,27 @@ def get_referrals(
 ) -> Response:
     """Whom a customer brought in (the tree, with totals per branch), or who brought them in."""
     return _checked_json(
-        ReferralsAnswer, referrals_answer(store, customer_id, up=direction == "up", depth=depth)
+        ReferralsAnswer,
+        referrals_answer(store, customer_id, up=direction == "up", depth=depth),
+        exclude_unset=True,
     )
 
 
-def _checked_json(model: type[BaseModel], answer: dict[str, Any]) -> Response:
-    """An answer checked against its model and written as JSON in one pass (the fields it sets).
+def _checked_json(model: Any, answer: Any, *, exclude_unset: bool = False) -> Response:
+    """An answer checked against its model (a type, or a list of one) and written as JSON in one pass.
 
-    For large nested answers (a referral tree holds thousands of customers): half the time of
-    FastAPI's check, conversion and ``json.dumps`` of the same answer.
+    For large nested answers (a referral tree holds thousands of customers, the knowledge map tens of
+    thousands of fields): a fraction of the time of FastAPI's check, conversion and ``json.dumps`` of
+    the same answer. ``exclude_unset``: only the fields the answer sets.
     """
-    checked = model.model_validate(answer)
-    return Response(checked.model_dump_json(exclude_unset=True), media_type="application/json")
+    adapter = _adapter(model)
+    checked = adapter.validate_python(answer)
+    return Response(adapter.dump_json(checked, exclude_unset=exclude_unset), media_type="application/json")
+
+
+@cache
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
 
 
 @router.get("/referrers", tags=["marketing"], response_model=list[Referrer])
@@ -331,10 +341,13 @@ def get_knowledge_map(
     settings: SettingsDep,
     department: str | None = None,
     top: Annotated[int, Query(ge=1)] = MAP_HOLDERS,
-) -> list[dict[str, object]]:
+) -> Response:
     """Topics and products × their strongest holders, with behavioural and documented evidence apart."""
-    return knowledge_map(
-        store, department=department, half_life_days=settings.expertise_half_life_days, top=top
+    return _checked_json(
+        list[MapRow],
+        knowledge_map(
+            store, department=department, half_life_days=settings.expertise_half_life_days, top=top
+        ),
     )
 
 
