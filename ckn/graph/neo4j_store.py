@@ -212,9 +212,13 @@ def _people(rows: Iterable[list[Any]]) -> tuple[dict[str, dict[str, Any]], dict[
     people: dict[str, dict[str, Any]] = {}
     work: dict[str, int] = {}
     for person, name, values, count in rows:
-        found = {k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None}
-        people[person], work[person] = {**found, "name": name or ""}, int(count)
+        people[person], work[person] = _person(name, values), int(count)
     return people, work
+
+
+def _person(name: str | None, values: list[Any]) -> dict[str, Any]:
+    """A colleague's ``name`` and the :data:`PERSON_FIELDS` that are set (``values``, in their order)."""
+    return {**{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None}, "name": name or ""}
 
 
 def _between(subject_id: str, rows: list[Any]) -> EvidenceFacts:
@@ -227,10 +231,7 @@ def _between(subject_id: str, rows: list[Any]) -> EvidenceFacts:
     shown: dict[str, tuple[str, str]] = {}
     people: dict[str, dict[str, Any]] = {}
     for person, name, values, done in rows:
-        people[person] = {
-            **{k: v for k, v in zip(PERSON_FIELDS, values, strict=True) if v is not None},
-            "name": name or "",
-        }
+        people[person] = _person(name, values)
         for rtypes, item, fields, *named in done:
             acts.update((person, rtype, item) for rtype in rtypes)
             items[item] = {k: v for k, v in zip(ITEM_FIELDS, fields, strict=True) if v is not None}

@@ -311,8 +311,9 @@ def _scored(
         focus = sums.n / max(everything, 1) if everything > 0 else 1.0
         score = math.log1p(strength) * (0.5 + 0.5 * focus)
         name = str(values.get("name") or person)
-        left = left_at[person] if person in left_at else left_at.setdefault(person, moment(values, "left_at"))
-        yield _Scored(person, name, left, score, focus, strength, documented, sums.n)
+        if person not in left_at:
+            left_at[person] = moment(values, "left_at")
+        yield _Scored(person, name, left_at[person], score, focus, strength, documented, sums.n)
 
 
 def _show_strongest(
