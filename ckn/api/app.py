@@ -7,6 +7,7 @@ Every error is an RFC 9457 ``application/problem+json`` document: ckn's own erro
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -236,6 +237,13 @@ def _ready(store: GraphStore) -> Ready:
     return Ready(status="ready", store=store.backend, warming=[*store.warming(), *warming(store)])
 
 
+COLLECTOR_THRESHOLDS = (50_000, 10, 10)
+"""Python's cycle collector, as a serving process runs it: an answer over every subject decodes a few
+hundred thousand objects that live until it is sent, and at the default thresholds (700, 10, 10) the
+collector walks them again and again while they arrive (a quarter of the knowledge map's time on
+Neo4j). Collections of the youngest objects every 50,000 allocations keep short-lived cycles cheap."""
+
+
 def create_app(settings: Settings | None = None, *, store: GraphStore | None = None) -> FastAPI:
     """Build the API over ``store``, or over the store ``settings`` (or the environment) name."""
     owns_store = store is None
@@ -243,6 +251,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gc.set_threshold(*COLLECTOR_THRESHOLDS)
         if app.state.store is None:
             app.state.store = open_store(settings)
         stop = _keep_in_step(app.state.store)

@@ -223,13 +223,13 @@ def _server_time(store: GraphStore, subject: str, label: str) -> dict[str, Any]:
     The kept sums on the subject, then the evidence of the ten colleagues ranked first.
     """
     from ckn.graph import cypher
-    from ckn.graph.neo4j_store import strongest_params
+    from ckn.graph.neo4j_store import known_about_params, strongest_params
     from ckn.graph.store import ITEM_FIELDS, PERSON_FIELDS
     from ckn.queries.experts import EVIDENCE_SHOWN
 
     people = [e.employee_id for e in experts(store, [subject])]  # the ten shown, in their order
     reads = [
-        (cypher.KNOWN_ABOUT, {"subjects": [subject], "fields": list(PERSON_FIELDS)}),
+        (cypher.KNOWN_ABOUT, known_about_params([subject])),
         (cypher.STRONGEST_EACH, {"asks": [[subject, people]], "item_fields": list(ITEM_FIELDS),
                                  "person_fields": list(PERSON_FIELDS),
                                  **strongest_params(EVIDENCE_SHOWN, time.time())}),

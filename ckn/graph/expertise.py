@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ckn.graph.model import NodeKind, RelType
 
@@ -44,6 +44,7 @@ __all__ = [
     "code",
     "contributions",
     "dated_ahead",
+    "decay_factor",
     "difference",
     "moment",
     "piece_row",
@@ -67,10 +68,11 @@ KINDS = tuple(WEIGHTS)
 AUTHORED = KINDS.index("authored")
 WORK_CODES = frozenset(KINDS.index(k) for k in ("authored", "resolved", "meeting", "interaction"))
 """Kinds that are a colleague's own work (not an escalation answered or an account owned)."""
-STRONGEST_MARGIN = 5
+STRONGEST_MARGIN = 1
 """Items a read of the strongest (weighed in the database) returns beyond those asked for: its
 weights, rounded or dated by the database, may differ from Python's in the last digit, and the caller
-ranks exactly."""
+ranks exactly. The two differ only for a weight within about 1e-16 of a rounding boundary, so one
+more than asked covers it (each more costs the knowledge map about 15 ms of Neo4j's time)."""
 KEPT_HALF_LIFE_DAYS = 365.0
 """The half-life the kept sums are for (the default of expert questions)."""
 EPOCH_S = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
@@ -136,8 +138,7 @@ def dated(item: dict[str, Any]) -> float | None:
     return None if math.isnan(found) else found
 
 
-@dataclass
-class Known:
+class Known(NamedTuple):
     """One colleague's evidence on one subject, added up for the kept half-life."""
 
     n: int = 0
@@ -154,20 +155,25 @@ class Known:
     latest: float | None = None
     """The newest date counted (POSIX seconds); it never goes down."""
 
-    def add(self, other: Known, sign: int = 1) -> None:
-        """Add (``sign`` 1) or take away (-1) another sum."""
-        self.n += sign * other.n
-        self.outside += sign * other.outside
-        self.dated += sign * other.dated
-        self.undated += sign * other.undated
-        self.doc_dated += sign * other.doc_dated
-        self.doc_undated += sign * other.doc_undated
-        self.latest = _later(self.latest, other.latest)
+    def plus(self, other: Known, sign: int = 1) -> Known:
+        """The sum with another added (``sign`` 1) or taken away (-1)."""
+        return Known(
+            self.n + sign * other.n,
+            self.outside + sign * other.outside,
+            self.dated + sign * other.dated,
+            self.undated + sign * other.undated,
+            self.doc_dated + sign * other.doc_dated,
+            self.doc_undated + sign * other.doc_undated,
+            _later(self.latest, other.latest),
+        )
 
-    def strength(self, now: float, half_life_days: float = KEPT_HALF_LIFE_DAYS) -> tuple[float, float]:
-        """All the decayed evidence and its documented part at ``now`` (POSIX seconds)."""
-        factor = 2.0 ** ((EPOCH_S - now) / (half_life_days * 86_400))
-        return self.dated * factor + 0.5 * self.undated, self.doc_dated * factor + 0.5 * self.doc_undated
+
+def decay_factor(now: float) -> float:
+    """What the dated sums are multiplied by at ``now`` (POSIX seconds): ``2^((EPOCH - now)/h)``.
+
+    A colleague's strength on a subject is then ``dated·factor + undated/2``.
+    """
+    return float(2.0 ** ((EPOCH_S - now) / (KEPT_HALF_LIFE_DAYS * 86_400)))
 
 
 def _later(a: float | None, b: float | None) -> float | None:
@@ -262,15 +268,16 @@ def contributions(
         weight = WEIGHTS[KINDS[kind]]
         dated = not math.isnan(t)
         later = dated and ahead(item, t)
-        piece = Known(n=1, outside=int((person, item) not in own))
-        if not later:
-            piece.dated = weight * 2.0 ** ((t - EPOCH_S) / h) if dated else 0.0
-            piece.undated = 0.0 if dated else weight
-            piece.latest = t if dated else None
-        if kind == AUTHORED:
-            piece.doc_dated, piece.doc_undated = piece.dated, piece.undated
+        if later or not dated:
+            weighed = (0.0, 0.0 if later else weight)
+        else:
+            weighed = (weight * 2.0 ** ((t - EPOCH_S) / h), 0.0)
+        documented = weighed if kind == AUTHORED else (0.0, 0.0)
+        outside = int((person, item) not in own)
+        latest = t if dated and not later else None
+        piece = Known(1, outside, weighed[0], weighed[1], documented[0], documented[1], latest)
         for subject in subjects.get(item, ()):
-            found.sums.setdefault((person, subject), Known()).add(piece)
+            found.sums[(person, subject)] = found.sums.get((person, subject), Known()).plus(piece)
             found.pieces[(person, subject, item)] = (weight, t if dated else None)
             if later:
                 found.ahead[(person, subject, item)] = Ahead(weight, t, kind == AUTHORED)
@@ -285,9 +292,9 @@ def difference(before: Counted, after: Counted) -> Counted:
     for pair in before.sums.keys() | after.sums.keys():
         delta = Known()
         if pair in after.sums:
-            delta.add(after.sums[pair])
+            delta = delta.plus(after.sums[pair])
         if pair in before.sums:
-            delta.add(before.sums[pair], -1)
+            delta = delta.plus(before.sums[pair], -1)
         if delta.n or delta.outside or delta.dated or delta.undated or pair in after.sums:
             change.sums[pair] = delta
     for person in before.work.keys() | after.work.keys():

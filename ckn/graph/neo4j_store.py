@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from itertools import starmap
 from typing import Any, TypeVar
 
 import neo4j
@@ -245,6 +247,11 @@ def _between(subject_id: str, rows: list[Any]) -> EvidenceFacts:
         people=people,
         shown=shown,
     )
+
+
+def known_about_params(subjects: list[str]) -> dict[str, Any]:
+    """The parameters of :data:`cypher.KNOWN_ABOUT` for some subjects."""
+    return {"subjects": subjects, "fields": list(PERSON_FIELDS), "no_date": math.nan}
 
 
 def strongest_params(strongest: int, at: float) -> dict[str, Any]:
@@ -826,7 +833,7 @@ class Neo4jStore(traversal.Traversals):
         if not sums:
             return
         rows = [
-            {"subject": subject, "person": person, **known.__dict__}
+            {"subject": subject, "person": person, **known._asdict()}
             for (person, subject), known in sorted(change.sums.items(), key=lambda kv: (kv[0][1], kv[0][0]))
         ]
         for start in range(0, len(rows), _CHUNK):
@@ -939,18 +946,24 @@ class Neo4jStore(traversal.Traversals):
         found = {s: KnownAbout() for s in wanted}
         for start in range(0, len(wanted), SUBJECTS_READ_AT_ONCE):
             chunk = wanted[start : start + SUBJECTS_READ_AT_ONCE]
-            for record in self._read(cypher.KNOWN_ABOUT, subjects=chunk, fields=list(PERSON_FIELDS)):
+            for record in self._read(cypher.KNOWN_ABOUT, **known_about_params(chunk)):
                 people, work = _people(record["people"])
-                for subject, rows, ahead in record["found"]:
-                    known = found[subject]
+                for subject, (colleagues, *columns), ahead in record["found"]:
+                    columns[-1] = [None if math.isnan(t) else t for t in columns[-1]]  # latest
+                    counted = zip(
+                        colleagues, starmap(expertise.Known, zip(*columns, strict=True)), strict=True
+                    )
+                    # a colleague the sums name but not ``people`` was erased while the query ran
+                    sums = {p: known for p, known in counted if p in people}
+                    pieces: dict[str, list[expertise.Ahead]] = {}
                     for person, weight, t, authored in ahead:
-                        known.ahead.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
-                    for person, counted in rows:
-                        if person in people:  # else erased while the query ran
-                            known.sums[person] = expertise.Known(
-                                int(counted[0]), int(counted[1]), *counted[2:]
-                            )
-                            known.people[person], known.work[person] = people[person], work[person]
+                        pieces.setdefault(person, []).append(expertise.Ahead(weight, t, bool(authored)))
+                    found[subject] = KnownAbout.model_construct(
+                        sums=sums,
+                        people={p: people[p] for p in sums},
+                        work={p: work[p] for p in sums},
+                        ahead=pieces,
+                    )
         return found
 
     def _people(self, ids: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
@@ -981,8 +994,8 @@ class Neo4jStore(traversal.Traversals):
     ) -> dict[str, EvidenceFacts]:
         """See :meth:`graph.store.GraphStore.strongest_each`: weighed and cut in the database.
 
-        One query per hundred subjects (:data:`cypher.STRONGEST_EACH`); a few more items than asked
-        are returned, so that rounding there cannot change which the caller shows.
+        One query per hundred subjects (:data:`cypher.STRONGEST_EACH`); one more item than asked is
+        returned, so that rounding there cannot change which the caller shows.
         """
         pairs = [[subject, list(dict.fromkeys(people))] for subject, people in asks.items()]
         found = {subject: EvidenceFacts() for subject in asks}

@@ -12,16 +12,22 @@ about everything, come first.
 from __future__ import annotations
 
 import heapq
-import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 
 from ckn.graph.errors import InvalidInput, NotFound
-from ckn.graph.expertise import AUTHORED, KEPT_HALF_LIFE_DAYS, KINDS, WEIGHTS, Known, moment, truthy
+from ckn.graph.expertise import (
+    AUTHORED,
+    KEPT_HALF_LIFE_DAYS,
+    KINDS,
+    WEIGHTS,
+    decay_factor,
+    moment,
+    truthy,
+)
 from ckn.graph.model import Entity, NodeKind
 from ckn.graph.store import GraphStore, KnownAbout
 from ckn.queries.evidence import EvidenceIndex, Rows, assemble, decayed, kept_index
@@ -237,12 +243,22 @@ def _ranked(
     scored: Iterable[_Scored], now: datetime, include_left: bool, limit: int, among: set[str] | None
 ) -> Ranked:
     """The first ``limit`` by score (then id), people who left left out unless asked for."""
-    chosen = [
-        s
-        for s in scored
-        if (among is None or s.person in among) and (include_left or s.left_at is None or s.left_at > now)
-    ]
-    ranked = Ranked(
+    chosen = [s for s in scored if _chosen(s.person, s.left_at, now, include_left, among)]
+    ranked = _experts(heapq.nsmallest(limit, chosen, key=lambda s: (-round(s.score, 4), s.person)), now)
+    ranked.total = len(chosen)
+    return ranked
+
+
+def _chosen(
+    person: str, left_at: datetime | None, now: datetime, include_left: bool, among: set[str] | None
+) -> bool:
+    """Whether a ranking asked with ``include_left`` and ``among`` holds this colleague."""
+    return (among is None or person in among) and (include_left or left_at is None or left_at > now)
+
+
+def _experts(scored: Iterable[_Scored], now: datetime) -> Ranked:
+    """Colleagues as a ranking shows them, in the order given."""
+    return Ranked(
         Expert(
             s.person,
             s.name,
@@ -253,10 +269,8 @@ def _ranked(
             documented=round(s.documented, 4),
             evidence_count=s.count,
         )
-        for s in heapq.nsmallest(limit, chosen, key=lambda s: (-round(s.score, 4), s.person))
+        for s in scored
     )
-    ranked.total = len(chosen)
-    return ranked
 
 
 def kept_experts_each(
@@ -282,13 +296,13 @@ def kept_experts_each(
     moment_s = now.timestamp()
     found: dict[str, Ranked | None] = {}
     shown: dict[str, list[Expert]] = {}
-    left_at: dict[str, datetime | None] = {}  # each colleague's, read once (the same on every subject)
+    seen: dict[str, _Colleague | None] = {}  # each colleague read once (the same on every subject)
     for subject_id, sums in known.items():
         if not _answers(sums, moment_s):
             found[subject_id] = None
             continue
-        ranked = found[subject_id] = _ranked(
-            _scored(sums, moment_s, min_strength, left_at), now, include_left, limit, among
+        ranked = found[subject_id] = _ranked_kept(
+            sums, now, min_strength, seen, include_left=include_left, limit=limit, among=among
         )
         shown_to = ranked if evidence_for is None else ranked[:evidence_for]
         if evidence_shown and shown_to:
@@ -299,21 +313,112 @@ def kept_experts_each(
     return found
 
 
-def _scored(
-    known: KnownAbout, moment_s: float, min_strength: float, left_at: dict[str, datetime | None]
-) -> Iterator[_Scored]:
-    """Everyone eligible in the kept sums, scored (as :func:`from_evidence` scores them).
+def _ranked_kept(
+    known: KnownAbout,
+    now: datetime,
+    min_strength: float,
+    seen: dict[str, _Colleague | None],
+    *,
+    include_left: bool,
+    limit: int,
+    among: set[str] | None,
+) -> Ranked:
+    """:func:`_ranked` from kept sums: everyone eligible scored, only the first ``limit`` shown.
 
-    ``left_at``: the colleagues' dates of leaving read so far (each is read once, then found there).
+    A question over every subject scores tens of thousands of colleagues: as columns, then the first
+    few ranked exactly (as :func:`_ranked` ranks them). ``seen``: the colleagues read so far.
     """
-    for person, values, sums, strength, documented in _eligible(known, moment_s, min_strength):
-        everything = known.work.get(person, 0) + sums.outside
-        focus = sums.n / max(everything, 1) if everything > 0 else 1.0
-        score = math.log1p(strength) * (0.5 + 0.5 * focus)
-        name = str(values.get("name") or person)
-        if person not in left_at:
-            left_at[person] = moment(values, "left_at")
-        yield _Scored(person, name, left_at[person], score, focus, strength, documented, sums.n)
+    table = _Table.of(known, now.timestamp(), min_strength, seen)
+    held = table.people
+    chosen = table.eligible & np.fromiter(
+        ((who := seen[p]) is not None and _chosen(p, who.left_at, now, include_left, among) for p in held),
+        np.bool_,
+        len(held),
+    )
+    everything = np.fromiter((known.work.get(p, 0) for p in held), np.float64, len(held)) + table.outside
+    focus = np.where(everything > 0, table.n / np.maximum(everything, 1), 1.0)
+    score = np.log1p(table.strength) * (0.5 + 0.5 * focus)
+    candidates = np.flatnonzero(chosen)
+    if len(candidates) > limit:  # those that rounding could still put among the first
+        cut = np.partition(score[candidates], -limit)[-limit] - 1e-4
+        candidates = candidates[score[candidates] >= cut]
+    first = []
+    for _, person, i in sorted((-round(float(score[i]), 4), held[i], i) for i in candidates)[:limit]:
+        who, sums = seen[person] or _Colleague(person, None, False), known.sums[person]
+        documented = sums.doc_dated * table.factor + 0.5 * sums.doc_undated
+        for piece in known.ahead.get(person, ()):
+            documented += piece.at(table.moment_s) if piece.authored else 0.0
+        strength = float(table.strength[i])
+        first.append(
+            _Scored(
+                person, who.name, who.left_at, float(score[i]), float(focus[i]), strength, documented, sums.n
+            )
+        )
+    ranked = _experts(first, now)
+    ranked.total = int(chosen.sum())
+    return ranked
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One subject's kept sums as columns, in the order of ``people``."""
+
+    moment_s: float
+    factor: float
+    """:func:`graph.expertise.decay_factor` at ``moment_s``."""
+    people: list[str]
+    n: np.ndarray
+    outside: np.ndarray
+    strength: np.ndarray
+    """All their decayed evidence at ``moment_s`` (pieces dated ahead weighed on their own)."""
+    eligible: np.ndarray
+    """Whether each has evidence adding up to the strength asked and did not opt out."""
+
+    @classmethod
+    def of(
+        cls, known: KnownAbout, moment_s: float, min_strength: float, seen: dict[str, _Colleague | None]
+    ) -> _Table:
+        """``known`` at ``moment_s``; ``seen``: the colleagues read so far (each read once, then found)."""
+        people = list(known.sums)
+        for person in people:
+            if person not in seen:
+                seen[person] = _colleague(known, person)
+        columns = np.array([k[:4] for k in known.sums.values()], np.float64).reshape(-1, 4)
+        n, outside, dated, undated = columns.T
+        factor = decay_factor(moment_s)
+        strength = dated * factor + 0.5 * undated
+        if known.ahead:
+            row = {p: i for i, p in enumerate(people)}
+            for person, pieces in known.ahead.items():
+                if (i := row.get(person)) is not None:
+                    weighed = float(strength[i])
+                    for piece in pieces:  # dated after it was written: weighed on its own
+                        weighed += piece.at(moment_s)
+                    strength[i] = weighed
+        here = np.fromiter(
+            ((who := seen[p]) is not None and not who.opted_out for p in people), np.bool_, len(people)
+        )
+        eligible = here & (n > 0) & (strength >= min_strength)
+        return cls(moment_s, factor, people, n, outside, strength, eligible)
+
+
+@dataclass(frozen=True)
+class _Colleague:
+    """What a ranking needs of a colleague named in kept sums."""
+
+    name: str
+    left_at: datetime | None
+    opted_out: bool
+
+
+def _colleague(known: KnownAbout, person: str) -> _Colleague | None:
+    """A colleague as ``known`` names them; None when it does not (erased while the sums were read)."""
+    values = known.people.get(person)
+    if values is None:
+        return None
+    return _Colleague(
+        str(values.get("name") or person), moment(values, "left_at"), truthy(values.get("expertise_opt_out"))
+    )
 
 
 def _show_strongest(
@@ -350,25 +455,6 @@ def _answers(known: KnownAbout, moment_s: float) -> bool:
     return not any(k.latest is not None and k.latest > moment_s for k in known.sums.values())
 
 
-def _eligible(
-    known: KnownAbout, moment_s: float, min_strength: float
-) -> Iterator[tuple[str, dict[str, Any], Known, float, float]]:
-    """Colleagues in kept sums whose evidence adds up to ``min_strength`` at ``moment_s``, not opted out.
-
-    ``(person, their values, their sums, strength, documented part)``.
-    """
-    for person, sums in known.sums.items():
-        values = known.people.get(person)
-        if values is None or truthy(values.get("expertise_opt_out")) or sums.n <= 0:
-            continue
-        strength, documented = sums.strength(moment_s)
-        for piece in known.ahead.get(person, ()):  # dated after it was written: weighed on its own
-            strength += piece.at(moment_s)
-            documented += piece.at(moment_s) if piece.authored else 0.0
-        if strength >= min_strength:
-            yield person, values, sums, strength, documented
-
-
 def counted(known: KnownAbout, now: datetime, min_strength: float) -> int | None:
     """How many colleagues still here :func:`experts` ranks from kept sums with ``min_strength`` or more.
 
@@ -377,10 +463,12 @@ def counted(known: KnownAbout, now: datetime, min_strength: float) -> int | None
     moment_s = now.timestamp()
     if not _answers(known, moment_s):
         return None
+    seen: dict[str, _Colleague | None] = {}
+    table = _Table.of(known, moment_s, min_strength, seen)
     return sum(
         1
-        for _, values, *_ in _eligible(known, moment_s, min_strength)
-        if (left_at := moment(values, "left_at")) is None or left_at > now
+        for person, eligible in zip(table.people, table.eligible, strict=True)
+        if eligible and ((who := seen[person]) is None or who.left_at is None or who.left_at > now)
     )
 
 

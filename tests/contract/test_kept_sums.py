@@ -12,12 +12,12 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
 
-from ckn.graph.expertise import KEPT_HALF_LIFE_DAYS
+from ckn.graph.expertise import KEPT_HALF_LIFE_DAYS, Known
 from ckn.graph.model import Batch, NodeKind, RelType
 from ckn.graph.store import EvidenceFacts, GraphStore, KnownAbout
 from ckn.ingest.generate import generate
@@ -284,6 +284,33 @@ def test_the_strongest_of_several_subjects_read_together_are_each_ones_own(plant
             first = next((p.source_id for p in named[item].provenance), "")
             assert (name, source) == (named[item].name, first), item
             assert item not in again or source == "src:旧笔记 2025.txt"
+
+
+def test_colleagues_whose_scores_round_alike_are_ranked_by_id_however_few_are_asked_for() -> None:
+    """Scores shown alike (to four decimals) rank by id, also when only the first is asked for.
+
+    ``log1p(1)`` and ``log1p(1.000004)`` both show as 0.6931: ``a`` comes before ``b``, although
+    ``b``'s unrounded score is higher. The ranking of many colleagues picks its candidates from the
+    unrounded scores first; it must keep those that rounding can still put first.
+    """
+    people = ("employee:b", "employee:a", "employee:c")
+    known = KnownAbout(
+        sums={p: Known(n=1, undated=u) for p, u in zip(people, (2.000008, 2.0, 1.0), strict=True)},
+        people={p: {"name": p.upper()} for p in people},
+        work=dict.fromkeys(people, 0),
+    )
+    options: dict[str, Any] = {"include_left": False, "evidence_shown": 0, "evidence_for": None}
+    for limit in (1, 2, 3):
+        nowhere = cast(GraphStore, None)  # nothing to read: no evidence is shown
+        found = kept_experts_each(
+            nowhere, {"topic:t": known}, now=LATER, limit=limit, min_strength=0.0, among=None, **options
+        )["topic:t"]
+        assert found is not None
+        assert [e.employee_id for e in found] == ["employee:a", "employee:b", "employee:c"][:limit]
+        assert [e.score for e in found] == [0.6931, 0.6931, 0.4055][:limit]
+        assert found.total == 3
+        assert counted(known, LATER, 0.0) == 3
+        assert counted(known, LATER, 1.0) == 2
 
 
 def test_the_knowledge_map_shows_each_subject_as_its_experts_answer_does(planted: GraphStore) -> None:
