@@ -10,8 +10,8 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -244,6 +244,17 @@ collector walks them again and again while they arrive (a quarter of the knowled
 Neo4j). Collections of the youngest objects every 50,000 allocations keep short-lived cycles cheap."""
 
 
+@contextmanager
+def _serving_collector() -> Iterator[None]:
+    """The cycle collector at :data:`COLLECTOR_THRESHOLDS` while the app serves; as it was, after."""
+    before = gc.get_threshold()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def create_app(settings: Settings | None = None, *, store: GraphStore | None = None) -> FastAPI:
     """Build the API over ``store``, or over the store ``settings`` (or the environment) name."""
     owns_store = store is None
@@ -251,14 +262,14 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        gc.set_threshold(*COLLECTOR_THRESHOLDS)
-        if app.state.store is None:
-            app.state.store = open_store(settings)
-        stop = _keep_in_step(app.state.store)
-        yield
-        stop.set()
-        if owns_store:
-            app.state.store.close()
+        with _serving_collector():
+            if app.state.store is None:
+                app.state.store = open_store(settings)
+            stop = _keep_in_step(app.state.store)
+            yield
+            stop.set()
+            if owns_store:
+                app.state.store.close()
 
     app = FastAPI(
         title="ckn: customer knowledge network",

@@ -68,11 +68,11 @@ KINDS = tuple(WEIGHTS)
 AUTHORED = KINDS.index("authored")
 WORK_CODES = frozenset(KINDS.index(k) for k in ("authored", "resolved", "meeting", "interaction"))
 """Kinds that are a colleague's own work (not an escalation answered or an account owned)."""
-STRONGEST_MARGIN = 1
+STRONGEST_MARGIN = 5
 """Items a read of the strongest (weighed in the database) returns beyond those asked for: its
 weights, rounded or dated by the database, may differ from Python's in the last digit, and the caller
-ranks exactly. The two differ only for a weight within about 1e-16 of a rounding boundary, so one
-more than asked covers it (each more costs the knowledge map about 15 ms of Neo4j's time)."""
+ranks exactly. A tie rounds half up in Cypher and SQLite and half to even in numpy: items of one kind
+and date sitting on a tie all move a step together."""
 KEPT_HALF_LIFE_DAYS = 365.0
 """The half-life the kept sums are for (the default of expert questions)."""
 EPOCH_S = datetime(2020, 1, 1, tzinfo=UTC).timestamp()

@@ -994,8 +994,8 @@ class Neo4jStore(traversal.Traversals):
     ) -> dict[str, EvidenceFacts]:
         """See :meth:`graph.store.GraphStore.strongest_each`: weighed and cut in the database.
 
-        One query per hundred subjects (:data:`cypher.STRONGEST_EACH`); one more item than asked is
-        returned, so that rounding there cannot change which the caller shows.
+        One query per hundred subjects (:data:`cypher.STRONGEST_EACH`); a few more items than asked
+        are returned, so that rounding there cannot change which the caller shows.
         """
         pairs = [[subject, list(dict.fromkeys(people))] for subject, people in asks.items()]
         found = {subject: EvidenceFacts() for subject in asks}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from ckn.api.app import create_app
+from ckn.api.app import COLLECTOR_THRESHOLDS, create_app
 from ckn.api.demo import load_sample
 from ckn.graph.cache import Caches
 from ckn.graph.model import Batch
@@ -47,6 +48,19 @@ def test_health_and_readiness(client: TestClient, store: GraphStore) -> None:
         time.sleep(0.1)
         ready = client.get("/readyz").json()
     assert ready["warming"] == []
+
+
+def test_a_serving_app_runs_the_cycle_collector_less_often_and_gives_the_process_its_own_back(
+    store: GraphStore,
+) -> None:
+    """Answers over every subject decode hundreds of thousands of objects: while it serves, the app
+    collects the youngest every 50,000 allocations; once it stops, the process has its thresholds back."""
+    before = gc.get_threshold()
+    assert before != COLLECTOR_THRESHOLDS
+    with TestClient(create_app(store=store)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_threshold() == COLLECTOR_THRESHOLDS
+    assert gc.get_threshold() == before
 
 
 def test_not_ready_until_questions_can_be_understood_then_the_first_question_is_understood(
