@@ -265,22 +265,25 @@ def test_the_benchmark_profiles_the_reads_an_expert_question_makes(neo4j_target:
     neo4j_target.wipe()
     store = neo4j_target.open()
     calls = [entity(f"call:{n}", NodeKind.INTERACTION, f"通话 {n}", occurred_at="2026-03-01") for n in (1, 2)]
-    store.write(
-        Batch(
-            entities=(
-                employee("employee:li", "李娜"),
-                employee("employee:tom", "Tom Baker"),
-                entity("topic:t", NodeKind.TOPIC, "校准 calibration"),
-                *calls,
-            ),
-            relations=(
-                rel(RelType.PARTICIPATED_IN, "employee:li", "call:1"),
-                rel(RelType.PARTICIPATED_IN, "employee:tom", "call:2"),
-                *(rel(RelType.ABOUT, c.id, "topic:t") for c in calls),
-            ),
+    try:
+        store.write(
+            Batch(
+                entities=(
+                    employee("employee:li", "李娜"),
+                    employee("employee:tom", "Tom Baker"),
+                    entity("topic:t", NodeKind.TOPIC, "校准 calibration"),
+                    *calls,
+                ),
+                relations=(
+                    rel(RelType.PARTICIPATED_IN, "employee:li", "call:1"),
+                    rel(RelType.PARTICIPATED_IN, "employee:tom", "call:2"),
+                    *(rel(RelType.ABOUT, c.id, "topic:t") for c in calls),
+                ),
+            )
         )
-    )
-    found = _server_time(store, "topic:t", "test")
+        found = _server_time(store, "topic:t", "test")
+    finally:
+        store.close()
     assert found["pass"] is True
     assert "ms on the server" in found["subject"]
     assert "(2 colleagues' sums, then the evidence of 10)" in found["subject"]
