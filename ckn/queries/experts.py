@@ -296,7 +296,7 @@ def kept_experts_each(
     moment_s = now.timestamp()
     found: dict[str, Ranked | None] = {}
     shown: dict[str, list[Expert]] = {}
-    seen: dict[str, _Colleague | None] = {}  # each colleague read once (the same on every subject)
+    seen: dict[str, _Colleague] = {}  # each colleague read once (the same on every subject)
     for subject_id, sums in known.items():
         if not _answers(sums, moment_s):
             found[subject_id] = None
@@ -317,7 +317,7 @@ def _ranked_kept(
     known: KnownAbout,
     now: datetime,
     min_strength: float,
-    seen: dict[str, _Colleague | None],
+    seen: dict[str, _Colleague],
     *,
     include_left: bool,
     limit: int,
@@ -330,11 +330,7 @@ def _ranked_kept(
     """
     table = _Table.of(known, now.timestamp(), min_strength, seen)
     held = table.people
-    chosen = table.eligible & np.fromiter(
-        ((who := seen[p]) is not None and _chosen(p, who.left_at, now, include_left, among) for p in held),
-        np.bool_,
-        len(held),
-    )
+    chosen = table.chosen(now, include_left, among)
     everything = np.fromiter((known.work.get(p, 0) for p in held), np.float64, len(held)) + table.outside
     focus = np.where(everything > 0, table.n / np.maximum(everything, 1), 1.0)
     score = np.log1p(table.strength) * (0.5 + 0.5 * focus)
@@ -344,7 +340,7 @@ def _ranked_kept(
         candidates = candidates[score[candidates] >= cut]
     first = []
     for _, person, i in sorted((-round(float(score[i]), 4), held[i], i) for i in candidates)[:limit]:
-        who, sums = seen[person] or _Colleague(person, None, False), known.sums[person]
+        who, sums = table.colleagues[i], known.sums[person]
         documented = sums.doc_dated * table.factor + 0.5 * sums.doc_undated
         for piece in known.ahead.get(person, ()):
             documented += piece.at(table.moment_s) if piece.authored else 0.0
@@ -367,6 +363,8 @@ class _Table:
     factor: float
     """:func:`graph.expertise.decay_factor` at ``moment_s``."""
     people: list[str]
+    colleagues: list[_Colleague]
+    """What a ranking needs of each, in the same order."""
     n: np.ndarray
     outside: np.ndarray
     strength: np.ndarray
@@ -376,13 +374,14 @@ class _Table:
 
     @classmethod
     def of(
-        cls, known: KnownAbout, moment_s: float, min_strength: float, seen: dict[str, _Colleague | None]
+        cls, known: KnownAbout, moment_s: float, min_strength: float, seen: dict[str, _Colleague]
     ) -> _Table:
         """``known`` at ``moment_s``; ``seen``: the colleagues read so far (each read once, then found)."""
         people = list(known.sums)
         for person in people:
             if person not in seen:
                 seen[person] = _colleague(known, person)
+        colleagues = [seen[p] for p in people]
         columns = np.array([k[:4] for k in known.sums.values()], np.float64).reshape(-1, 4)
         n, outside, dated, undated = columns.T
         factor = decay_factor(moment_s)
@@ -395,11 +394,15 @@ class _Table:
                     for piece in pieces:  # dated after it was written: weighed on its own
                         weighed += piece.at(moment_s)
                     strength[i] = weighed
-        here = np.fromiter(
-            ((who := seen[p]) is not None and not who.opted_out for p in people), np.bool_, len(people)
-        )
+        here = np.fromiter((not who.opted_out for who in colleagues), np.bool_, len(people))
         eligible = here & (n > 0) & (strength >= min_strength)
-        return cls(moment_s, factor, people, n, outside, strength, eligible)
+        return cls(moment_s, factor, people, colleagues, n, outside, strength, eligible)
+
+    def chosen(self, now: datetime, include_left: bool, among: set[str] | None) -> np.ndarray:
+        """Whether a ranking asked with ``include_left`` and ``among`` holds each eligible colleague."""
+        held = zip(self.people, self.colleagues, strict=True)
+        asked = (_chosen(p, who.left_at, now, include_left, among) for p, who in held)
+        return self.eligible & np.fromiter(asked, np.bool_, len(self.people))
 
 
 @dataclass(frozen=True)
@@ -411,11 +414,11 @@ class _Colleague:
     opted_out: bool
 
 
-def _colleague(known: KnownAbout, person: str) -> _Colleague | None:
-    """A colleague as ``known`` names them; None when it does not (erased while the sums were read)."""
+def _colleague(known: KnownAbout, person: str) -> _Colleague:
+    """A colleague as ``known`` names them (one it does not name, erased meanwhile, is never shown)."""
     values = known.people.get(person)
     if values is None:
-        return None
+        return _Colleague(person, None, opted_out=True)
     return _Colleague(
         str(values.get("name") or person), moment(values, "left_at"), truthy(values.get("expertise_opt_out"))
     )
@@ -463,13 +466,7 @@ def counted(known: KnownAbout, now: datetime, min_strength: float) -> int | None
     moment_s = now.timestamp()
     if not _answers(known, moment_s):
         return None
-    seen: dict[str, _Colleague | None] = {}
-    table = _Table.of(known, moment_s, min_strength, seen)
-    return sum(
-        1
-        for person, eligible in zip(table.people, table.eligible, strict=True)
-        if eligible and ((who := seen[person]) is None or who.left_at is None or who.left_at > now)
-    )
+    return int(_Table.of(known, moment_s, min_strength, {}).chosen(now, False, None).sum())
 
 
 def _attach_evidence(
