@@ -268,6 +268,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
             stop = _keep_in_step(app.state.store)
             yield
             stop.set()
+            app.state.jobs.close()
             if owns_store:
                 app.state.store.close()
 

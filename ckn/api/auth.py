@@ -30,6 +30,7 @@ from fastapi import Request
 
 from ckn.graph.errors import Forbidden, InvalidInput, NotFound, ProviderUnavailable, RateLimited, Unauthorized
 from ckn.graph.model import utcnow
+from ckn.graph.store import GraphStore
 
 Role = Literal["viewer", "sales", "marketing", "knowledge_manager", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "sales", "marketing", "knowledge_manager", "admin")
@@ -93,33 +94,53 @@ POLICY: dict[str, frozenset[Role]] = {
 """Which roles may call each operation (``METHOD path``); an operation missing here is refused to all."""
 
 
+LEASE_S = 5.0
+"""How long a process may spend requests it took from a key's bucket ahead (see :class:`RateLimits`)."""
+LEASE_AT_MOST = 30
+"""Requests a process takes ahead at most."""
+LEASES_HELD = 10_000
+"""Leases a process holds before it forgets those run out (callers that went away)."""
+
+
 class RateLimits:
-    """How many requests each key may make per minute: a token bucket per key, in this process."""
+    """How many requests each key may make per minute, counted in the store for every API process.
+
+    Each key has one token bucket in the store (:mod:`graph.shared`), so replicas behind a load
+    balancer and the workers of ``ckn serve --workers`` share it. To go to the store once a second
+    rather than once a request, a process takes a second's worth of requests at a time (a lease, at
+    most :data:`LEASE_AT_MOST`) and spends them for up to :data:`LEASE_S`; what it has not spent by
+    then is lost, never added. So all processes together never let through more than the limit.
+    """
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self.lease = max(1, min(LEASE_AT_MOST, per_minute // 60))
+        self._leases: dict[str, tuple[int, float]] = {}  # key -> requests left, spendable until
         self._lock = threading.Lock()
 
-    def take(self, key: str) -> None:
+    def take(self, store: GraphStore, key: str) -> None:
         """Count one request of ``key``.
 
         Raises:
             RateLimited: the key has no request left; ``Retry-After`` says when it has one again.
 
         """
-        rate = self.per_minute / 60.0
         now = time.monotonic()
         with self._lock:
-            tokens, since = self._buckets.get(key, (float(self.per_minute), now))
-            tokens = min(float(self.per_minute), tokens + (now - since) * rate)
-            if tokens < 1:
-                self._buckets[key] = (tokens, now)
-                wait = max(1, math.ceil((1 - tokens) / rate))
-                raise RateLimited(
-                    f"this key may make {self.per_minute} requests a minute; try again in {wait} s", wait
-                )
-            self._buckets[key] = (tokens - 1, now)
+            left, until = self._leases.get(key, (0, 0.0))
+            if left > 0 and now < until:
+                self._leases[key] = (left - 1, until)
+                return
+        taken = store.take_requests(key, self.lease, self.per_minute, time.time())
+        if not taken.granted:
+            wait = max(1, math.ceil(taken.wait_s))
+            raise RateLimited(
+                f"this key may make {self.per_minute} requests a minute; try again in {wait} s", wait
+            )
+        with self._lock:
+            if len(self._leases) > LEASES_HELD:
+                self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
+            self._leases[key] = (taken.granted - 1, now + LEASE_S)
 
 
 @dataclass
@@ -289,7 +310,7 @@ def identify(request: Request, token: str) -> tuple[str, str]:
         return tokens.identity(token)
     except (Unauthorized, Forbidden):
         limits: RateLimits = request.app.state.rate_limits
-        limits.take(f"address:{request.client.host if request.client else 'unknown'}")
+        limits.take(request.app.state.store, _address(request))
         raise
 
 
@@ -308,13 +329,18 @@ def authorize(request: Request) -> None:
     token = bearer(request)
     limits: RateLimits = request.app.state.rate_limits
     if not token:
-        limits.take(f"address:{request.client.host if request.client else 'unknown'}")  # no flood either
+        limits.take(request.app.state.store, _address(request))  # no flood either
         raise Unauthorized("this operation needs an API key or token: Authorization: Bearer ... or X-API-Key")
     who, role = identify(request, token)
     request.state.who, request.state.role = who, role
     if allowed is None or role not in allowed:
         raise Forbidden(f"the role {role!r} may not call {operation}")
-    limits.take(who)
+    limits.take(request.app.state.store, who)
+
+
+def _address(request: Request) -> str:
+    """A caller without an accepted key, as the rate limits count them."""
+    return f"address:{request.client.host if request.client else 'unknown'}"
 
 
 def check_exposure(host: str, keys: Keys, *, insecure_no_auth: bool, tokens: bool = False) -> None:

@@ -1,7 +1,10 @@
 """Ingest jobs started over HTTP: the upload is saved, ingested in the background, its status polled.
 
-Jobs live in the memory of the API process (a restart forgets them; the data they wrote stays, and
-running the same upload again resumes or skips it like any ingest).
+A job's record is kept in the store (:mod:`graph.shared`), so any API process behind a load balancer
+answers for it, and after a restart too. The process that holds a job says so every
+:data:`graph.shared.HEARTBEAT_S`; a job queued or running that nobody has said so of for a minute
+shows as ``interrupted`` (its process stopped; the data it wrote stays, and the same upload again
+resumes or skips it like any ingest).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import logging
 import re
 import shutil
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +21,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ckn.api.schemas import JobOut, ingest_report_json
 from ckn.graph.errors import CknError, Conflict, NotFound, UploadTooLarge
 from ckn.graph.model import utcnow
+from ckn.graph.shared import HEARTBEAT_S, INTERRUPTED_AFTER_S, JOBS_KEPT
 from ckn.graph.store import GraphStore
 from ckn.ingest.pipeline import NlpOptions, Replace, ingest_paths
 from ckn.ingest.tabular import NO_MAPPING, Mapping
@@ -68,6 +74,18 @@ class Job:
         }
 
 
+def job_view(record: dict[str, Any], now: float) -> dict[str, Any]:
+    """A kept job as its status shows it (queued or running, but unheard of for a minute: interrupted)."""
+    view = {k: v for k, v in record.items() if k != "heard_at"}
+    if view["status"] in {"queued", "running"} and now - float(record["heard_at"]) > INTERRUPTED_AFTER_S:
+        view["status"] = "interrupted"
+        view["error"] = (
+            "the server running this job stopped before it ended; what it wrote stays, and uploading "
+            "the same files again resumes or skips them"
+        )
+    return view
+
+
 class Jobs:
     """The ingest jobs of one API process."""
 
@@ -84,7 +102,10 @@ class Jobs:
         self.upload_dir, self.quarantine_dir = upload_dir, quarantine_dir
         self.batch_size, self.nlp, self.match_threshold = batch_size, nlp, match_threshold
         self.lock_wait_s, self.phone_region = lock_wait_s, phone_region
-        self._jobs: dict[str, Job] = {}
+        self._held: dict[str, tuple[Job, GraphStore]] = {}  # queued or running here, or not yet saved
+        self._held_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
+        self._stopped = threading.Event()
         self._lock = threading.Lock()  # one ingest at a time: they share the resolver's view of the data
 
     def create(self) -> tuple[Job, Path]:
@@ -92,17 +113,51 @@ class Jobs:
         job = Job(id=uuid.uuid4().hex[:12], files=[])
         folder = self.upload_dir / job.id
         folder.mkdir(parents=True, exist_ok=True)
-        self._jobs[job.id] = job
         return job, folder
 
     def forget(self, job: Job, folder: Path) -> None:
         """Drop a job whose upload was refused."""
-        self._jobs.pop(job.id, None)
         shutil.rmtree(folder, ignore_errors=True)
 
-    def get(self, job_id: str) -> Job | None:
-        """A job by id."""
-        return self._jobs.get(job_id)
+    def hold(self, job: Job, store: GraphStore) -> None:
+        """Keep a job's record and say it is held here until it ends (:data:`graph.shared.HEARTBEAT_S`)."""
+        with self._held_lock:
+            self._held[job.id] = (job, store)
+            if self._heartbeat is None or not self._heartbeat.is_alive():
+                self._heartbeat = threading.Thread(target=self._beat, name="ckn-jobs", daemon=True)
+                self._heartbeat.start()
+        self._save(job, store)
+
+    def _save(self, job: Job, store: GraphStore) -> None:
+        """Keep the job's record; one that ended and is kept is no longer held here."""
+        try:
+            store.save_job({**job.view(), "heard_at": time.time()})
+        except Exception as exc:  # the store is away: the heartbeat tries again
+            log.warning("could not keep the record of ingest job %s: %s", job.id, exc)
+            return
+        if job.finished_at is not None:
+            with self._held_lock:
+                self._held.pop(job.id, None)
+
+    def close(self) -> None:
+        """Stop saying that jobs are held here (the server stops: they will show as interrupted)."""
+        self._stopped.set()
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_S):
+            with self._held_lock:
+                held = list(self._held.values())
+                if not held:
+                    self._heartbeat = None
+                    return
+            for job, store in held:
+                self._save(job, store)
+
+    @staticmethod
+    def get(store: GraphStore, job_id: str) -> dict[str, Any] | None:
+        """A job as its status shows it, kept by any process of the store, or None."""
+        record = store.get_job(job_id)
+        return None if record is None else job_view(record, time.time())
 
     def run(
         self,
@@ -118,6 +173,7 @@ class Jobs:
         """Ingest a job's files (called in the background), each as the source ``keys`` names."""
         with self._lock:
             job.status = "running"
+            self._save(job, store)
             try:
                 report = ingest_paths(
                     store,
@@ -147,6 +203,7 @@ class Jobs:
             finally:
                 job.finished_at = utcnow().isoformat()
                 shutil.rmtree(folder, ignore_errors=True)
+                self._save(job, store)
 
 
 MAX_UPLOAD_BYTES = 200 * 2**20
@@ -246,6 +303,7 @@ async def start_ingest(
     mapping = Mapping.preset(preset) if preset else NO_MAPPING
     settings = request.app.state.settings
     jobs: Jobs = request.app.state.jobs
+    store: GraphStore = request.app.state.store
     job, folder = jobs.create()
     keys: dict[Path, str] = {}
     total = 0
@@ -271,16 +329,15 @@ async def start_ingest(
         jobs.forget(job, folder)
         raise
     replace = Replace(confirmed=yes, max_share=settings.replace_max_share) if mode == "replace" else None
-    background.add_task(
-        jobs.run, job, folder, request.app.state.store, mapping, keys=keys, replace=replace, dry_run=dry_run
-    )
+    await run_in_threadpool(jobs.hold, job, store)
+    background.add_task(jobs.run, job, folder, store, mapping, keys=keys, replace=replace, dry_run=dry_run)
     return {**job.view(), "status_url": f"/ingest/jobs/{job.id}"}
 
 
 @router.get("/ingest/jobs/{job_id}", response_model=JobOut, response_model_exclude_unset=True)
 def ingest_job(request: Request, job_id: str) -> dict[str, Any]:
     """Status of an ingest job, with its report when it is done."""
-    job: Job | None = request.app.state.jobs.get(job_id)
+    job = Jobs.get(request.app.state.store, job_id)
     if job is None:
-        raise NotFound(f"no ingest job {job_id!r} (jobs are forgotten when the server restarts)")
-    return job.view()
+        raise NotFound(f"no ingest job {job_id!r} (the newest {JOBS_KEPT} are kept)")
+    return job

@@ -533,7 +533,7 @@ class IngestReportOut(_Out):
 
 
 class JobOut(_Out):
-    """An ingest job: ``queued``, ``running``, ``done`` or ``failed``, with its report when done."""
+    """An ingest job: ``queued``, ``running``, ``done``, ``failed`` or ``interrupted`` (report when done)."""
 
     id: str
     status: str

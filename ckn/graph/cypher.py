@@ -34,6 +34,8 @@ PIECE = "CknPiece"
 (:func:`graph.expertise.piece_row`), so that the strongest are read from an index."""
 CHANGE = "CknChange"
 NAME = "CknName"
+JOB = "CknJob"
+RATE = "CknRate"
 NAME_INDEX = "ckn_names"
 """What one graph version wrote (:mod:`graph.changelog`)."""
 
@@ -120,6 +122,13 @@ MIGRATIONS: dict[int, list[str]] = {
         " ON (c.subject, c.person, c.dated, c.key)",
         f"CREATE INDEX ckn_piece_person IF NOT EXISTS FOR (c:{PIECE}) ON (c.person)",
         f"CREATE INDEX ckn_piece_item IF NOT EXISTS FOR (c:{PIECE}) ON (c.item)",
+    ],
+    # what the API processes share (graph.shared): ingest jobs and request rates
+    9: [
+        f"CREATE CONSTRAINT ckn_job_id IF NOT EXISTS FOR (j:{JOB}) REQUIRE j.id IS UNIQUE",
+        f"CREATE INDEX ckn_job_created IF NOT EXISTS FOR (j:{JOB}) ON (j.created_at)",
+        f"CREATE CONSTRAINT ckn_rate_key IF NOT EXISTS FOR (r:{RATE}) REQUIRE r.key IS UNIQUE",
+        f"CREATE INDEX ckn_rate_at IF NOT EXISTS FOR (r:{RATE}) ON (r.at)",
     ],
 }
 """Schema version -> idempotent statements that bring the database to it. Every relationship type
@@ -778,6 +787,29 @@ MATCH (a:{AUDIT}) WHERE a.seq > $after
 RETURN a.seq AS seq, a.record AS record, a.prev AS prev, a.hash AS hash ORDER BY a.seq LIMIT $limit
 """
 
+
+# -- ingest jobs and request rates (graph.shared) --------------------------------------------------
+
+SAVE_JOB = f"MERGE (j:{JOB} {{id: $id}}) SET j.created_at = $created_at, j.record = $record"
+FORGET_OLD_JOBS = f"""
+MATCH (j:{JOB}) WHERE j.created_at IS NOT NULL
+WITH j ORDER BY j.created_at DESC, j.id SKIP $kept
+DELETE j
+"""
+GET_JOB = f"MATCH (j:{JOB} {{id: $id}}) RETURN j.record AS record"
+LOCK_RATE = f"""
+MERGE (r:{RATE} {{key: $key}})
+SET r.key = r.key
+RETURN r.tokens AS tokens, r.at AS at
+"""
+"""A caller's bucket, locked (``SET``) before it is read, so replicas take from it one at a time."""
+KEEP_RATE = f"""
+MATCH (r:{RATE} {{key: $key}}) SET r.tokens = $tokens, r.at = $at
+WITH count(*) AS kept
+MATCH (old:{RATE}) WHERE old.at < $full
+DELETE old
+"""
+"""What the bucket holds now; buckets full again (untouched for a minute) are as good as none."""
 
 # -- names (graph.names) --------------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from ckn.graph.model import (
     utcnow,
 )
 from ckn.graph.names import NameIndex
+from ckn.graph.shared import JOBS_KEPT, REFILL_S, Taken, bucket_key, take
 from ckn.graph.store import (
     ITEM_FIELDS,
     PERSON_FIELDS,
@@ -214,11 +215,19 @@ SELECT person, types, item FROM ranked WHERE r <= :k OR NOT sure"""  # noqa: S60
 
 
 AUDIT_FILE = "audit.sqlite"
-"""The audit log, beside the store: its appends never wait for an ingest's write transaction."""
-_AUDIT_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL, prev TEXT NOT NULL,"
-    " hash TEXT NOT NULL)"
-)
+"""The audit log."""
+SHARED_FILE = "shared.sqlite"
+"""What the API processes of the store share (:mod:`graph.shared`): ingest jobs and request rates."""
+SIDE_FILES = {
+    AUDIT_FILE: "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL,"
+    " prev TEXT NOT NULL, hash TEXT NOT NULL)",
+    SHARED_FILE: "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at TEXT NOT NULL,"
+    " record TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);"
+    "CREATE TABLE IF NOT EXISTS rates (key TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS rates_at ON rates (at)",
+}
+"""Files beside the store, each with its schema: their writes never wait for an ingest's."""
 
 _json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 """Properties as stored: compact, keys sorted (one encoder: ``json.dumps`` with options makes one
@@ -297,8 +306,8 @@ class EmbeddedStore(traversal.Traversals):
             self._conn.execute(f"PRAGMA {pragma}")
         self._migrate()
         self._lock_file: IO[str] | None = None
-        self._audit: sqlite3.Connection | None = None
-        self._audit_lock = threading.Lock()
+        self._sides: dict[str, sqlite3.Connection] = {}
+        self._side_lock = threading.Lock()  # one user of a side file's connection at a time
         self._writer = WriterLock(self._take_writer, self._release_writer)
 
     # -- one writer at a time -----------------------------------------------------------------------
@@ -1155,39 +1164,79 @@ class EmbeddedStore(traversal.Traversals):
         with self._locked():
             return frozenset(r[0] for r in self._conn.execute("SELECT hash FROM suppressed"))
 
-    def _audit_conn(self) -> sqlite3.Connection:
-        if self._audit is None:
-            conn = sqlite3.connect(self.home / AUDIT_FILE, isolation_level=None, check_same_thread=False)
-            for pragma in ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 60000"):
-                conn.execute(f"PRAGMA {pragma}")
-            conn.execute(_AUDIT_SCHEMA)
-            self._audit = conn
-        return self._audit
+    @contextmanager
+    def _side(self, name: str, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A side file beside the store (:data:`SIDE_FILES`): its writes never wait for an ingest's.
 
-    def append_audit(self, record: dict[str, Any]) -> AuditEntry:
-        """See :meth:`graph.store.GraphStore.append_audit` (``BEGIN IMMEDIATE``: one chain for all)."""
-        text = canonical(record)
-        with self._audit_lock:
-            conn = self._audit_conn()
+        ``write``: in a ``BEGIN IMMEDIATE`` transaction (one writer at a time, in every process).
+        """
+        with self._side_lock:
+            conn = self._sides.get(name)
+            if conn is None:
+                conn = sqlite3.connect(self.home / name, isolation_level=None, check_same_thread=False)
+                for pragma in ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 60000"):
+                    conn.execute(f"PRAGMA {pragma}")
+                conn.executescript(SIDE_FILES[name])
+                self._sides[name] = conn
+            if not write:
+                yield conn
+                return
             conn.execute("BEGIN IMMEDIATE")
             try:
-                last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-                digest = chain_hash(prev, text)
-                conn.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, text, prev, digest))
+                yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+    def append_audit(self, record: dict[str, Any]) -> AuditEntry:
+        """See :meth:`graph.store.GraphStore.append_audit` (``BEGIN IMMEDIATE``: one chain for all)."""
+        text = canonical(record)
+        with self._side(AUDIT_FILE, write=True) as conn:
+            last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+            digest = chain_hash(prev, text)
+            conn.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, text, prev, digest))
         return AuditEntry(seq=seq, record=record, prev=prev, hash=digest)
 
     def read_audit(self, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
         """See :meth:`graph.store.GraphStore.read_audit`."""
-        with self._audit_lock:
-            rows = self._audit_conn().execute(
+        with self._side(AUDIT_FILE) as conn:
+            rows = conn.execute(
                 "SELECT seq, record, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
             )
             return [AuditEntry(seq=s, record=json.loads(r), prev=p, hash=h) for s, r, p, h in rows]
+
+    # -- ingest jobs and request rates (graph.shared) -------------------------------------------------
+
+    def save_job(self, record: dict[str, Any]) -> None:
+        """See :meth:`graph.store.GraphStore.save_job`."""
+        with self._side(SHARED_FILE, write=True) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)",
+                (record["id"], record["created_at"], json.dumps(record, ensure_ascii=False)),
+            )
+            conn.execute(
+                "DELETE FROM jobs WHERE id IN"
+                " (SELECT id FROM jobs ORDER BY created_at DESC, id LIMIT -1 OFFSET ?)",
+                (JOBS_KEPT,),
+            )
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        """See :meth:`graph.store.GraphStore.get_job`."""
+        with self._side(SHARED_FILE) as conn:
+            row = conn.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def take_requests(self, key: str, want: int, per_minute: int, now: float) -> Taken:
+        """See :meth:`graph.store.GraphStore.take_requests`: the bucket's row, updated in one transaction."""
+        hashed = bucket_key(key)
+        with self._side(SHARED_FILE, write=True) as conn:
+            row = conn.execute("SELECT tokens, at FROM rates WHERE key = ?", (hashed,)).fetchone()
+            taken, tokens, at = take(row, want, per_minute, now)
+            conn.execute("INSERT OR REPLACE INTO rates VALUES (?, ?, ?)", (hashed, tokens, at))
+            conn.execute("DELETE FROM rates WHERE at < ?", (now - REFILL_S,))  # full again: as if none
+        return taken
 
     def stats(self) -> Stats:
         """See :meth:`graph.store.GraphStore.stats`."""
@@ -1217,10 +1266,10 @@ class EmbeddedStore(traversal.Traversals):
         with self._locked():
             self._conn.close()
             self._view, self._view_generation = None, self._view_generation + 1
-        with self._audit_lock:
-            if self._audit is not None:
-                self._audit.close()
-                self._audit = None
+        with self._side_lock:
+            for conn in self._sides.values():
+                conn.close()
+            self._sides.clear()
         self._behind.close()
 
     # -- the traversal view (graph.adjacency) ----------------------------------------------------------------

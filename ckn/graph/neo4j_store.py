@@ -46,6 +46,7 @@ from ckn.graph.model import (
     RelType,
     utcnow,
 )
+from ckn.graph.shared import JOBS_KEPT, REFILL_S, Taken, bucket_key, take
 from ckn.graph.store import (
     AROUND_TYPES,
     CUSTOMER_ITEM_TYPES,
@@ -1307,6 +1308,37 @@ class Neo4jStore(traversal.Traversals):
             AuditEntry(seq=r["seq"], record=json.loads(r["record"]), prev=r["prev"], hash=r["hash"])
             for r in rows
         ]
+
+    # -- ingest jobs and request rates (graph.shared) -------------------------------------------------
+
+    def save_job(self, record: dict[str, Any]) -> None:
+        """See :meth:`graph.store.GraphStore.save_job`."""
+        text = json.dumps(record, ensure_ascii=False)
+
+        def work(tx: ManagedTransaction) -> None:
+            self._run(tx, cypher.SAVE_JOB, id=record["id"], created_at=record["created_at"], record=text)
+            self._run(tx, cypher.FORGET_OLD_JOBS, kept=JOBS_KEPT)
+
+        self._managed_write(work)
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        """See :meth:`graph.store.GraphStore.get_job`."""
+        rows = self._read(cypher.GET_JOB, id=job_id)
+        return dict(json.loads(rows[0]["record"])) if rows else None
+
+    def take_requests(self, key: str, want: int, per_minute: int, now: float) -> Taken:
+        """See :meth:`graph.store.GraphStore.take_requests`: the bucket's node, locked, read, then set."""
+        hashed = bucket_key(key)
+
+        def work(tx: ManagedTransaction) -> Taken:
+            (row,) = self._run(tx, cypher.LOCK_RATE, key=hashed)
+            held = None if row["tokens"] is None else (float(row["tokens"]), float(row["at"]))
+            taken, tokens, at = take(held, want, per_minute, now)
+            self._run(tx, cypher.KEEP_RATE, key=hashed, tokens=tokens, at=at, full=now - REFILL_S)
+            return taken
+
+        taken: Taken = self._managed_write(work)
+        return taken
 
     def get_checkpoint(self, job: str) -> str | None:
         """See :meth:`graph.store.GraphStore.get_checkpoint`."""

@@ -21,6 +21,7 @@ from ckn.graph.errors import LimitExceeded
 from ckn.graph.expertise import Ahead, Known
 from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
 from ckn.graph.names import NameIndex
+from ckn.graph.shared import Taken
 
 T = TypeVar("T")
 
@@ -606,6 +607,24 @@ class GraphStore(Protocol):
 
     def read_audit(self, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
         """Audit records with ``seq`` above ``after``, oldest first."""
+        ...
+
+    def save_job(self, record: dict[str, Any]) -> None:
+        """Keep an ingest job's record (``record["id"]``; it replaces the one kept before).
+
+        Only the newest :data:`graph.shared.JOBS_KEPT` are kept, by ``record["created_at"]``.
+        """
+        ...
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        """An ingest job's record as last kept, or None."""
+        ...
+
+    def take_requests(self, key: str, want: int, per_minute: int, now: float) -> Taken:
+        """Up to ``want`` requests from ``key``'s bucket (:mod:`graph.shared`), one for every process.
+
+        ``now``: seconds since the epoch.
+        """
         ...
 
     def stats(self) -> Stats:

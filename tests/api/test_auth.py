@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,50 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(store: GraphStore, home: 
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.headers["content-type"] == "application/problem+json"
     assert elsewhere.status_code == 200  # each key has its own share
+
+
+def test_replicas_share_each_caller_s_rate(store_factory: Callable[..., GraphStore], home: Path) -> None:
+    first, second = store_factory(), store_factory()  # two API processes of one store
+    _, token = Keys(home).create("批量脚本 batch script", "sales")
+    _, other = Keys(home).create("王芳", "sales")
+    settings = Settings(home=home, rate_limit_per_minute=4)  # one more every 15 s
+    with (
+        TestClient(create_app(settings, store=first), raise_server_exceptions=False) as one,
+        TestClient(create_app(settings, store=second), raise_server_exceptions=False) as two,
+    ):
+        started = time.monotonic()
+        answers = [(one, two)[i % 2].get("/stats", headers=_as(token)) for i in range(8)]
+        anonymous = [(one, two)[i % 2].get("/stats").status_code for i in range(8)]
+        refilled = int((time.monotonic() - started) / 15)
+        elsewhere = two.get("/stats", headers=_as(other))
+
+    statuses = [a.status_code for a in answers]
+    assert statuses[:4] == [200] * 4 and 4 <= statuses.count(200) <= 4 + refilled
+    limited = answers[-1]
+    assert limited.status_code == 429 and limited.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(limited.headers["retry-after"]) <= 15
+    assert anonymous[:4] == [401] * 4 and anonymous.count(401) <= 4 + refilled and anonymous[-1] == 429
+    assert elsewhere.status_code == 200  # each key has its own share
+
+
+def test_replicas_taking_requests_ahead_let_through_no_more_than_the_limit(
+    store_factory: Callable[..., GraphStore], home: Path
+) -> None:
+    first, second = store_factory(), store_factory()
+    _, token = Keys(home).create("sync job", "sales")
+    settings = Settings(home=home, rate_limit_per_minute=120)  # two a second: each takes two at a time
+    with (
+        TestClient(create_app(settings, store=first), raise_server_exceptions=False) as one,
+        TestClient(create_app(settings, store=second), raise_server_exceptions=False) as two,
+    ):
+        started = time.monotonic()
+        statuses = [(one, two)[i % 3 == 0].get("/stats", headers=_as(token)).status_code for i in range(150)]
+        refilled = 2 * (time.monotonic() - started)
+
+    assert 110 <= statuses.count(200) <= 120 + refilled and statuses[-1] == 429
+    if first.backend == "embedded":  # a caller's address is never stored as such
+        kept = b"".join(p.read_bytes() for p in first.home.glob("shared.sqlite*"))  # type: ignore[attr-defined]
+        assert b"testclient" not in kept and b"sync job" not in kept
 
 
 def test_me_says_who_a_key_is_and_what_its_role_may_call(client: TestClient, home: Path) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from ckn.api.app import create_app
 from ckn.api.jobs import UploadLimit
 from ckn.graph.settings import Settings
+from ckn.graph.shared import INTERRUPTED_AFTER_S
 from ckn.graph.store import GraphStore
 
 BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
@@ -154,3 +156,45 @@ def test_the_upload_limit_stops_reading_the_body_at_the_limit() -> None:
 
     assert len(read) == 6  # 6,000 bytes: one chunk past the limit, not ten thousand
     assert answer[0]["status"] == 413
+
+
+def test_a_job_started_on_one_replica_is_followed_on_another_and_after_a_restart(
+    store_factory: Callable[..., GraphStore], tmp_path: Path
+) -> None:
+    first, second = store_factory(), store_factory()  # two API processes of one store
+    settings = Settings(home=tmp_path / "home")
+    with TestClient(create_app(settings, store=first)) as one:
+        job = one.post("/ingest", files=_upload("employees.csv", "customers.csv")).json()
+        assert one.get(job["status_url"]).json()["status"] == "done"
+    with TestClient(create_app(settings, store=second)) as other:  # the first one is gone
+        done = other.get(job["status_url"]).json()
+        missing = other.get("/ingest/jobs/0123456789ab")
+
+    assert done["status"] == "done" and done["files"] == ["employees.csv", "customers.csv"]
+    by_file = {f["path"]: f for f in done["report"]["files"]}
+    assert by_file["customers.csv"]["quarantined"] == 4 and by_file["employees.csv"]["rows"] > 0
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+def test_a_job_whose_server_stopped_shows_as_interrupted(client: TestClient, store: GraphStore) -> None:
+    stopped = {"id": "5f0c1d2e3a4b", "status": "running", "files": ["客户 customers.csv"]}
+    stopped |= {"created_at": "2026-12-01T09:00:00+00:00", "finished_at": None, "report": None, "error": None}
+    store.save_job({**stopped, "heard_at": time.time() - 2 * INTERRUPTED_AFTER_S})
+    waiting = {**stopped, "id": "6a7b8c9d0e1f", "status": "queued", "heard_at": time.time()}
+    store.save_job(waiting)
+
+    shown = client.get("/ingest/jobs/5f0c1d2e3a4b").json()
+    assert shown["status"] == "interrupted" and "uploading the same files again resumes" in shown["error"]
+    assert shown["files"] == ["客户 customers.csv"] and "heard_at" not in shown
+    assert client.get("/ingest/jobs/6a7b8c9d0e1f").json()["status"] == "queued"  # still heard of
+
+
+def test_only_the_newest_job_records_are_kept(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(f"ckn.graph.{store.backend}_store.JOBS_KEPT", 3)
+    for day in range(1, 6):
+        record = {"id": f"job{day}", "status": "done", "files": [], "created_at": f"2026-12-0{day}T08:00"}
+        store.save_job({**record, "finished_at": None, "report": None, "error": None, "heard_at": 0.0})
+    store.save_job({**record, "status": "failed", "error": "日志 log"})  # saved again: replaced
+
+    assert [store.get_job(f"job{day}") is not None for day in range(1, 6)] == [False, False, True, True, True]
+    assert store.get_job("job5") == {**record, "status": "failed", "error": "日志 log"}
