@@ -80,14 +80,15 @@ def experts_answer(
     subjects = list(dict.fromkeys(subjects))
     if not subjects:
         raise InvalidInput("no product, topic or customer recognised in the question")
+    named_subjects = store.get_entities(subjects)
     ranked = experts(
         store,
         subjects,
         half_life_days=settings.expertise_half_life_days,
         include_left=include_left,
         limit=limit,
+        subjects=named_subjects,
     )
-    named_subjects = store.get_entities(subjects)
     return {
         "query": query,
         "subjects": [

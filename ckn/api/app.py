@@ -153,7 +153,7 @@ def _install_state(app: FastAPI, settings: Settings) -> None:
     app.state.tokens = Tokens(
         settings.jwt_issuer, settings.jwt_audience, settings.jwks_url, settings.jwt_role_claim
     )
-    app.state.rate_limits = RateLimits(settings.rate_limit_per_minute)
+    app.state.rate_limits = RateLimits(settings.rate_limit_per_minute, settings.home)
     app.state.jobs = Jobs(
         settings.home / "uploads",
         settings.home / "quarantine",

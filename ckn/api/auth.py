@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 import jwt
 from fastapi import Request
@@ -105,17 +105,22 @@ LEASES_HELD = 10_000
 class RateLimits:
     """How many requests each key may make per minute, counted in the store for every API process.
 
-    Each key has one token bucket in the store (:mod:`graph.shared`), so replicas behind a load
-    balancer and the workers of ``ckn serve --workers`` share it. To go to the store once a second
-    rather than once a request, a process takes a second's worth of requests at a time (a lease, at
-    most :data:`LEASE_AT_MOST`) and spends them for up to :data:`LEASE_S`; what it has not spent by
-    then is lost, never added. So all processes together never let through more than the limit.
+    Each key (or address, for callers without an accepted key) has one token bucket in the store
+    (:mod:`graph.shared`), so replicas behind a load balancer and the workers of ``ckn serve
+    --workers`` share it. It is named by an HMAC under a secret kept in ``CKN_HOME`` (shared by the
+    replicas, as the keys are): the store never holds a key's name or an address. To go to the store
+    about once a second rather than once a request, a process takes a second's worth of requests at a
+    time (a lease, at most :data:`LEASE_AT_MOST`) and spends them within :data:`LEASE_S`; what it has
+    not spent by then is lost, never given back. So all processes together never let through more
+    than the limit. A refusal is remembered until the bucket can have a request again.
     """
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, home: Path) -> None:
         self.per_minute = per_minute
         self.lease = max(1, min(LEASE_AT_MOST, per_minute // 60))
+        self._home, self._secret = home, b""
         self._leases: dict[str, tuple[int, float]] = {}  # key -> requests left, spendable until
+        self._refused: dict[str, float] = {}  # key -> refused until
         self._lock = threading.Lock()
 
     def take(self, store: GraphStore, key: str) -> None:
@@ -131,16 +136,54 @@ class RateLimits:
             if left > 0 and now < until:
                 self._leases[key] = (left - 1, until)
                 return
-        taken = store.take_requests(key, self.lease, self.per_minute, time.time())
-        if not taken.granted:
-            wait = max(1, math.ceil(taken.wait_s))
-            raise RateLimited(
-                f"this key may make {self.per_minute} requests a minute; try again in {wait} s", wait
-            )
+            refused_until = self._refused.get(key, 0.0)
+        if now < refused_until:
+            self._refuse(refused_until - now)
+        taken = store.take_requests(self._bucket(key), self.lease, self.per_minute)
         with self._lock:
-            if len(self._leases) > LEASES_HELD:
+            if len(self._leases) + len(self._refused) > LEASES_HELD:  # forget callers that went away
                 self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
-            self._leases[key] = (taken.granted - 1, now + LEASE_S)
+                self._refused = {k: v for k, v in self._refused.items() if v > now}
+            if not taken.granted:
+                self._refused[key] = now + taken.wait_s
+            else:  # added to what another thread may have taken meanwhile: nothing taken is lost
+                left, until = self._leases.get(key, (0, 0.0))
+                self._leases[key] = ((left if now < until else 0) + taken.granted - 1, now + LEASE_S)
+        if not taken.granted:
+            self._refuse(taken.wait_s)
+
+    def _refuse(self, wait_s: float) -> NoReturn:
+        wait = max(1, math.ceil(wait_s))
+        raise RateLimited(
+            f"this key may make {self.per_minute} requests a minute; try again in {wait} s", wait
+        )
+
+    def _bucket(self, key: str) -> str:
+        """The name of ``key``'s bucket in the store."""
+        if not self._secret:
+            self._secret = home_secret(self._home, RATE_SECRET)
+        return hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()
+
+
+RATE_SECRET = "rates.secret"  # noqa: S105 (the file's name, not a secret)
+"""The file in ``CKN_HOME`` with the secret that rate buckets are named under."""
+
+
+def home_secret(home: Path, name: str) -> bytes:
+    """A random secret kept in ``home/name`` (made once, by whichever process comes first; mode 600)."""
+    path = home / name
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        draft = home / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        draft.write_bytes(secrets.token_bytes(32))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)  # never replaces one another process made first
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_bytes()
 
 
 @dataclass

@@ -74,9 +74,13 @@ class Job:
         }
 
 
+SHOWN = ("id", "status", "files", "created_at", "finished_at", "report", "error")
+"""What a job's status shows of its record."""
+
+
 def job_view(record: dict[str, Any], now: float) -> dict[str, Any]:
     """A kept job as its status shows it (queued or running, but unheard of for a minute: interrupted)."""
-    view = {k: v for k, v in record.items() if k != "heard_at"}
+    view = {k: record.get(k) for k in SHOWN}  # what this version shows (another may keep more)
     if view["status"] in {"queued", "running"} and now - float(record["heard_at"]) > INTERRUPTED_AFTER_S:
         view["status"] = "interrupted"
         view["error"] = (
@@ -106,6 +110,7 @@ class Jobs:
         self._held_lock = threading.Lock()
         self._heartbeat: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._saving = threading.Lock()  # a job's view is saved whole, one at a time: the last is the newest
         self._lock = threading.Lock()  # one ingest at a time: they share the resolver's view of the data
 
     def create(self) -> tuple[Job, Path]:
@@ -131,7 +136,8 @@ class Jobs:
     def _save(self, job: Job, store: GraphStore) -> None:
         """Keep the job's record; one that ended and is kept is no longer held here."""
         try:
-            store.save_job({**job.view(), "heard_at": time.time()})
+            with self._saving:
+                store.save_job({**job.view(), "heard_at": time.time()})
         except Exception as exc:  # the store is away: the heartbeat tries again
             log.warning("could not keep the record of ingest job %s: %s", job.id, exc)
             return
@@ -142,6 +148,8 @@ class Jobs:
     def close(self) -> None:
         """Stop saying that jobs are held here (the server stops: they will show as interrupted)."""
         self._stopped.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=2 * HEARTBEAT_S)
 
     def _beat(self) -> None:
         while not self._stopped.wait(HEARTBEAT_S):

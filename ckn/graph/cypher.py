@@ -793,23 +793,30 @@ RETURN a.seq AS seq, a.record AS record, a.prev AS prev, a.hash AS hash ORDER BY
 SAVE_JOB = f"MERGE (j:{JOB} {{id: $id}}) SET j.created_at = $created_at, j.record = $record"
 FORGET_OLD_JOBS = f"""
 MATCH (j:{JOB}) WHERE j.created_at IS NOT NULL
-WITH j ORDER BY j.created_at DESC, j.id SKIP $kept
+WITH j ORDER BY j.created_at DESC, j.id
+WITH collect(j) AS newest_first
+UNWIND range(0, size(newest_first) - 1) AS i
+WITH newest_first[i] AS j, i WHERE i >= $kept OR j.created_at < $cutoff
 DELETE j
 """
 GET_JOB = f"MATCH (j:{JOB} {{id: $id}}) RETURN j.record AS record"
-LOCK_RATE = f"""
-MERGE (r:{RATE} {{key: $key}})
+LOCK_RATE = f"MERGE (r:{RATE} {{key: $key}}) SET r.key = r.key"
+"""A caller's bucket, locked (``SET``), so replicas take from it one at a time."""
+READ_RATE = f"""
+MATCH (r:{RATE} {{key: $key}})
+RETURN r.tokens AS tokens, r.at AS at, timestamp() / 1000.0 AS now
+"""
+"""The bucket, read once locked (a statement of its own: one that locks may read before it does), and
+the time by the database's clock, which every replica shares."""
+KEEP_RATE = f"MATCH (r:{RATE} {{key: $key}}) SET r.tokens = $tokens, r.at = $at"
+FORGET_FULL_RATES = f"""
+MATCH (r:{RATE}) WHERE r.at < timestamp() / 1000.0 - $refill_s
+WITH r LIMIT 10000
 SET r.key = r.key
-RETURN r.tokens AS tokens, r.at AS at
+WITH r WHERE r.at < timestamp() / 1000.0 - $refill_s
+DELETE r
 """
-"""A caller's bucket, locked (``SET``) before it is read, so replicas take from it one at a time."""
-KEEP_RATE = f"""
-MATCH (r:{RATE} {{key: $key}}) SET r.tokens = $tokens, r.at = $at
-WITH count(*) AS kept
-MATCH (old:{RATE}) WHERE old.at < $full
-DELETE old
-"""
-"""What the bucket holds now; buckets full again (untouched for a minute) are as good as none."""
+"""Buckets full again (untouched for a minute: as good as none), each locked and looked at again first."""
 
 # -- names (graph.names) --------------------------------------------------------------------------------
 

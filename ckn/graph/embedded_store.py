@@ -16,6 +16,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -45,7 +46,7 @@ from ckn.graph.model import (
     utcnow,
 )
 from ckn.graph.names import NameIndex
-from ckn.graph.shared import JOBS_KEPT, REFILL_S, Taken, bucket_key, take
+from ckn.graph.shared import JOBS_KEPT, PRUNE_EVERY_S, REFILL_S, Taken, jobs_cutoff, take
 from ckn.graph.store import (
     ITEM_FIELDS,
     PERSON_FIELDS,
@@ -307,7 +308,8 @@ class EmbeddedStore(traversal.Traversals):
         self._migrate()
         self._lock_file: IO[str] | None = None
         self._sides: dict[str, sqlite3.Connection] = {}
-        self._side_lock = threading.Lock()  # one user of a side file's connection at a time
+        self._side_locks = {name: threading.Lock() for name in SIDE_FILES}  # one user of a file's at a time
+        self._pruned_at = 0.0
         self._writer = WriterLock(self._take_writer, self._release_writer)
 
     # -- one writer at a time -----------------------------------------------------------------------
@@ -1170,7 +1172,7 @@ class EmbeddedStore(traversal.Traversals):
 
         ``write``: in a ``BEGIN IMMEDIATE`` transaction (one writer at a time, in every process).
         """
-        with self._side_lock:
+        with self._side_locks[name]:
             conn = self._sides.get(name)
             if conn is None:
                 conn = sqlite3.connect(self.home / name, isolation_level=None, check_same_thread=False)
@@ -1217,9 +1219,9 @@ class EmbeddedStore(traversal.Traversals):
                 (record["id"], record["created_at"], json.dumps(record, ensure_ascii=False)),
             )
             conn.execute(
-                "DELETE FROM jobs WHERE id IN"
+                "DELETE FROM jobs WHERE created_at < ? OR id IN"
                 " (SELECT id FROM jobs ORDER BY created_at DESC, id LIMIT -1 OFFSET ?)",
-                (JOBS_KEPT,),
+                (jobs_cutoff(), JOBS_KEPT),
             )
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
@@ -1228,14 +1230,16 @@ class EmbeddedStore(traversal.Traversals):
             row = conn.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
-    def take_requests(self, key: str, want: int, per_minute: int, now: float) -> Taken:
-        """See :meth:`graph.store.GraphStore.take_requests`: the bucket's row, updated in one transaction."""
-        hashed = bucket_key(key)
+    def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
+        """See :meth:`graph.store.GraphStore.take_requests`: the bucket's row, in one transaction."""
         with self._side(SHARED_FILE, write=True) as conn:
-            row = conn.execute("SELECT tokens, at FROM rates WHERE key = ?", (hashed,)).fetchone()
-            taken, tokens, at = take(row, want, per_minute, now)
-            conn.execute("INSERT OR REPLACE INTO rates VALUES (?, ?, ?)", (hashed, tokens, at))
-            conn.execute("DELETE FROM rates WHERE at < ?", (now - REFILL_S,))  # full again: as if none
+            now = time.time()  # every process of this store runs on this machine: one clock
+            row = conn.execute("SELECT tokens, at FROM rates WHERE key = ?", (bucket,)).fetchone()
+            taken, tokens = take(row, want, per_minute, now)
+            conn.execute("INSERT OR REPLACE INTO rates VALUES (?, ?, ?)", (bucket, tokens, now))
+            if now - self._pruned_at > PRUNE_EVERY_S:  # full again: as good as none
+                conn.execute("DELETE FROM rates WHERE at < ?", (now - REFILL_S,))
+                self._pruned_at = now
         return taken
 
     def stats(self) -> Stats:
@@ -1266,10 +1270,10 @@ class EmbeddedStore(traversal.Traversals):
         with self._locked():
             self._conn.close()
             self._view, self._view_generation = None, self._view_generation + 1
-        with self._side_lock:
-            for conn in self._sides.values():
-                conn.close()
-            self._sides.clear()
+        for name, lock in self._side_locks.items():
+            with lock:
+                if (conn := self._sides.pop(name, None)) is not None:
+                    conn.close()
         self._behind.close()
 
     # -- the traversal view (graph.adjacency) ----------------------------------------------------------------

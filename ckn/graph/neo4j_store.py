@@ -46,7 +46,7 @@ from ckn.graph.model import (
     RelType,
     utcnow,
 )
-from ckn.graph.shared import JOBS_KEPT, REFILL_S, Taken, bucket_key, take
+from ckn.graph.shared import JOBS_KEPT, PRUNE_EVERY_S, REFILL_S, Taken, jobs_cutoff, take
 from ckn.graph.store import (
     AROUND_TYPES,
     CUSTOMER_ITEM_TYPES,
@@ -339,6 +339,7 @@ class Neo4jStore(traversal.Traversals):
         self.caches = Caches()
         self.database = database
         self._timeout = timeout_s
+        self._pruned_at = 0.0  # when this client last dropped the rate buckets full again
         self._behind = CommitsBehind()
         self._breaker = Breaker("Neo4j", _outage)
         self._driver = GraphDatabase.driver(
@@ -1317,7 +1318,7 @@ class Neo4jStore(traversal.Traversals):
 
         def work(tx: ManagedTransaction) -> None:
             self._run(tx, cypher.SAVE_JOB, id=record["id"], created_at=record["created_at"], record=text)
-            self._run(tx, cypher.FORGET_OLD_JOBS, kept=JOBS_KEPT)
+            self._run(tx, cypher.FORGET_OLD_JOBS, kept=JOBS_KEPT, cutoff=jobs_cutoff())
 
         self._managed_write(work)
 
@@ -1326,18 +1327,21 @@ class Neo4jStore(traversal.Traversals):
         rows = self._read(cypher.GET_JOB, id=job_id)
         return dict(json.loads(rows[0]["record"])) if rows else None
 
-    def take_requests(self, key: str, want: int, per_minute: int, now: float) -> Taken:
+    def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
         """See :meth:`graph.store.GraphStore.take_requests`: the bucket's node, locked, read, then set."""
-        hashed = bucket_key(key)
 
         def work(tx: ManagedTransaction) -> Taken:
-            (row,) = self._run(tx, cypher.LOCK_RATE, key=hashed)
+            self._run(tx, cypher.LOCK_RATE, key=bucket)
+            (row,) = self._run(tx, cypher.READ_RATE, key=bucket)
             held = None if row["tokens"] is None else (float(row["tokens"]), float(row["at"]))
-            taken, tokens, at = take(held, want, per_minute, now)
-            self._run(tx, cypher.KEEP_RATE, key=hashed, tokens=tokens, at=at, full=now - REFILL_S)
+            taken, tokens = take(held, want, per_minute, float(row["now"]))
+            self._run(tx, cypher.KEEP_RATE, key=bucket, tokens=tokens, at=float(row["now"]))
             return taken
 
         taken: Taken = self._managed_write(work)
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:  # in a transaction of its own
+            self._pruned_at = time.monotonic()
+            self._managed_write(lambda tx: self._run(tx, cypher.FORGET_FULL_RATES, refill_s=REFILL_S))
         return taken
 
     def get_checkpoint(self, job: str) -> str | None:

@@ -612,7 +612,8 @@ class GraphStore(Protocol):
     def save_job(self, record: dict[str, Any]) -> None:
         """Keep an ingest job's record (``record["id"]``; it replaces the one kept before).
 
-        Only the newest :data:`graph.shared.JOBS_KEPT` are kept, by ``record["created_at"]``.
+        Only the newest :data:`graph.shared.JOBS_KEPT` are kept, by ``record["created_at"]``, and none
+        older than :data:`graph.shared.JOBS_KEPT_DAYS`.
         """
         ...
 
@@ -620,10 +621,10 @@ class GraphStore(Protocol):
         """An ingest job's record as last kept, or None."""
         ...
 
-    def take_requests(self, key: str, want: int, per_minute: int, now: float) -> Taken:
-        """Up to ``want`` requests from ``key``'s bucket (:mod:`graph.shared`), one for every process.
+    def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
+        """Up to ``want`` requests from a caller's bucket (:mod:`graph.shared`), one for every process.
 
-        ``now``: seconds since the epoch.
+        ``bucket``: the caller as the API names them (a keyed hash, never a key or an address).
         """
         ...
 

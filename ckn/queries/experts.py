@@ -93,6 +93,7 @@ def experts(
     min_strength: float = 0.0,
     among: set[str] | None = None,
     known: KnownAbout | None = None,
+    subjects: Mapping[str, Entity] | None = None,
 ) -> Ranked:
     """Colleagues ranked by decayed, weighted evidence about all of ``subject_ids``, with the evidence.
 
@@ -100,7 +101,8 @@ def experts(
     only colleagues whose evidence adds up to that; ``among``: only these colleagues; ``known``: the
     kept sums on the one subject, when the caller read them already (a question over every subject
     reads them all at once: :meth:`graph.store.GraphStore.known_about_each`); the caller found the
-    subject among the products, topics and customers, so it is not read again.
+    subject among the products, topics and customers, so it is not read again; ``subjects``: the
+    subjects as the caller read them (to show their names), checked here and not read again.
 
     Score = log(1 + evidence), times the squared share of subjects covered, times focus on them:
     covering every subject asked matters more than depth on one; among those who cover them, people
@@ -116,9 +118,10 @@ def experts(
         raise InvalidInput("name at least one product, topic or customer")
     now = now or datetime.now(UTC)
     wanted = list(dict.fromkeys(subject_ids))
-    subjects = store.get_entities(wanted) if known is None else {}
-    for sid in wanted if known is None else ():  # else the caller found it among the subjects
-        check_subject(sid, subjects.get(sid))
+    if known is None:  # else the caller found it among the subjects
+        read = store.get_entities(wanted) if subjects is None else subjects
+        for sid in wanted:
+            check_subject(sid, read.get(sid))
     index = kept_index(store)
     if index is None and len(wanted) == 1 and half_life_days == KEPT_HALF_LIFE_DAYS:
         found = kept_experts_each(

@@ -189,12 +189,27 @@ def test_a_job_whose_server_stopped_shows_as_interrupted(client: TestClient, sto
     assert client.get("/ingest/jobs/6a7b8c9d0e1f").json()["status"] == "queued"  # still heard of
 
 
-def test_only_the_newest_job_records_are_kept(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(f"ckn.graph.{store.backend}_store.JOBS_KEPT", 3)
-    for day in range(1, 6):
-        record = {"id": f"job{day}", "status": "done", "files": [], "created_at": f"2026-12-0{day}T08:00"}
-        store.save_job({**record, "finished_at": None, "report": None, "error": None, "heard_at": 0.0})
-    store.save_job({**record, "status": "failed", "error": "日志 log"})  # saved again: replaced
+def test_a_held_job_is_heard_of_while_its_server_runs_and_interrupted_once_it_stopped(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ckn.api.jobs.HEARTBEAT_S", 0.05)
+    monkeypatch.setattr("ckn.api.jobs.INTERRUPTED_AFTER_S", 0.5)
+    settings = Settings(home=tmp_path / "home")
+    app = create_app(settings, store=store)
+    with TestClient(app) as client:
+        job, _ = app.state.jobs.create()
+        app.state.jobs.hold(job, store)  # queued behind another ingest, say
+        first = _heard(store, job.id)
+        time.sleep(1.0)  # twice as long as a job may go unheard of
+        waiting = client.get(f"/ingest/jobs/{job.id}").json()
+        assert _heard(store, job.id) > first and waiting["status"] == "queued"
+    with TestClient(create_app(settings, store=store)) as other:  # the server holding it stopped
+        time.sleep(1.0)
+        stopped = other.get(f"/ingest/jobs/{job.id}").json()
+    assert stopped["status"] == "interrupted" and stopped["error"]
 
-    assert [store.get_job(f"job{day}") is not None for day in range(1, 6)] == [False, False, True, True, True]
-    assert store.get_job("job5") == {**record, "status": "failed", "error": "日志 log"}
+
+def _heard(store: GraphStore, job_id: str) -> float:
+    record = store.get_job(job_id)
+    assert record is not None
+    return float(record["heard_at"])
