@@ -771,12 +771,10 @@ PING = "RETURN 1 AS ok"
 
 SUPPRESS = f"UNWIND $hashes AS h MERGE (s:{SUPPRESSED} {{hash: h}}) ON CREATE SET s.added_at = $at"
 LIST_SUPPRESSED = f"MATCH (s:{SUPPRESSED}) RETURN s.hash AS hash"
-LOCK_AUDIT = f"""
-MERGE (m:{META} {{key: 'audit'}}) ON CREATE SET m.seq = 0, m.hash = ''
-SET m.key = m.key
-RETURN m.seq AS seq, m.hash AS hash
-"""
-"""The chain's head, locked (``SET``) before it is read, so appends from replicas queue up."""
+LOCK_AUDIT = f"MERGE (m:{META} {{key: 'audit'}}) ON CREATE SET m.seq = 0, m.hash = '' SET m.key = m.key"
+"""The chain's head, locked (``SET``), so appends from replicas queue up."""
+READ_AUDIT_HEAD = f"MATCH (m:{META} {{key: 'audit'}}) RETURN m.seq AS seq, m.hash AS hash"
+"""The head, read once locked (a statement of its own: one that locks may read before it does)."""
 APPEND_AUDIT = f"""
 MATCH (m:{META} {{key: 'audit'}})
 CREATE (:{AUDIT} {{seq: $seq, record: $record, prev: $prev, hash: $hash}})

@@ -1293,7 +1293,8 @@ class Neo4jStore(traversal.Traversals):
         text = canonical(record)
 
         def work(tx: ManagedTransaction) -> AuditEntry:
-            (head,) = self._run(tx, cypher.LOCK_AUDIT)
+            self._run(tx, cypher.LOCK_AUDIT)
+            (head,) = self._run(tx, cypher.READ_AUDIT_HEAD)
             seq, prev = int(head["seq"]) + 1, str(head["hash"])
             digest = chain_hash(prev, text)
             self._run(tx, cypher.APPEND_AUDIT, seq=seq, record=text, prev=prev, hash=digest)
