@@ -109,6 +109,12 @@ class Server:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+RELATIONSHIP_GROUPING = 10
+"""``db.relationship_grouping_threshold``, as in ``docker-compose.yml``: a node with this many
+relationships keeps them apart by type and direction (Neo4j's default is 50), so a walk along one type
+(the referrals of customers, who have a few dozen relationships of other types) reads only those."""
+
+
 def start(*, heap: str = "1g", page_cache_mb: int = 256, timeout_s: float = 180.0) -> Server:
     """Start a server on a free loopback port and wait until Bolt accepts connections."""
     classes, classpath = build()
@@ -132,6 +138,7 @@ def start(*, heap: str = "1g", page_cache_mb: int = 256, timeout_s: float = 180.
                 str(port),
                 PASSWORD,
                 str(page_cache_mb),
+                str(RELATIONSHIP_GROUPING),
             ],
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -1,6 +1,7 @@
 // Starts an embedded Neo4j Community server with the Bolt connector on 127.0.0.1, for ckn's
 // development, tests and CI (no Docker needed). Run by scripts/neo4j_dev.py, which resolves the
-// class path from pom.xml with Maven. Arguments: DATA_DIR PORT PASSWORD PAGE_CACHE_MB.
+// class path from pom.xml with Maven. Arguments: DATA_DIR PORT PASSWORD PAGE_CACHE_MB GROUPING, the
+// relationship count past which a node keeps its relationships apart by type and direction.
 // Prints "CKN_NEO4J_READY <port>" once Bolt accepts connections; stops cleanly on SIGTERM.
 
 import java.nio.file.Path;
@@ -20,6 +21,7 @@ public class CknNeo4j {
         int port = Integer.parseInt(args[1]);
         String password = args[2];
         long pageCacheMb = Long.parseLong(args[3]);
+        int grouping = Integer.parseInt(args[4]);
 
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
                 .setConfig(BoltConnector.enabled, true)
@@ -28,6 +30,7 @@ public class CknNeo4j {
                 .setConfig(GraphDatabaseSettings.auth_enabled, true)
                 .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(pageCacheMb))
                 .setConfig(GraphDatabaseSettings.transaction_timeout, Duration.ofMinutes(5))
+                .setConfig(GraphDatabaseSettings.dense_node_threshold, grouping)
                 .build();
 
         // A fresh store has user neo4j/neo4j with a forced change; set the password the tests use.

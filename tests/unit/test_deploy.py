@@ -25,6 +25,15 @@ def test_compose_runs_neo4j_5_26_with_a_volume_and_a_healthcheck_and_the_api_on_
     assert (ROOT / "Dockerfile").read_text(encoding="utf-8").count("requirements.lock") == 2
 
 
+def test_compose_and_the_test_server_group_relationships_alike() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    grouping = compose["services"]["neo4j"]["environment"]["NEO4J_db_relationship__grouping__threshold"]
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import neo4j_dev
+
+    assert int(grouping) == neo4j_dev.RELATIONSHIP_GROUPING < 50  # Neo4j's default: 50
+
+
 def test_the_neo4j_test_server_is_the_5_26_lts_line() -> None:
     pom = (ROOT / "scripts" / "neo4j" / "pom.xml").read_text(encoding="utf-8")
     assert "<neo4j.version>5.26." in pom

@@ -287,3 +287,23 @@ def test_the_benchmark_profiles_the_reads_an_expert_question_makes(neo4j_target:
     assert found["pass"] is True
     assert "ms on the server" in found["subject"]
     assert "(2 colleagues' sums, then the evidence of 10)" in found["subject"]
+
+
+def test_the_test_server_groups_relationships_as_compose_does(neo4j_target: Neo4jTarget) -> None:
+    import os
+    import sys
+    from pathlib import Path
+
+    if os.environ.get("NEO4J_TEST_URI"):
+        pytest.skip("a server of your own: its settings are yours")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import neo4j_dev
+
+    with (
+        neo4j.GraphDatabase.driver(
+            neo4j_target.uri, auth=(neo4j_target.user, neo4j_target.password)
+        ) as driver,
+        driver.session() as session,
+    ):
+        found = session.run("SHOW SETTINGS 'db.relationship_grouping_threshold' YIELD value").single()
+    assert found is not None and int(found["value"]) == neo4j_dev.RELATIONSHIP_GROUPING
