@@ -69,7 +69,7 @@ def test_a_serving_process_applies_writes_from_another_as_they_land(
     load_sample(served, tmp_path / "quarantine")
     kept = evidence.evidence_index(served)
     stop = threading.Event()
-    follow(served, stop, every_s=0.01)
+    follower = follow(served, stop, every_s=0.01)
     try:
         other = store_factory()
         other.write(Batch(entities=(customer("customer:new-follow", "新客户 Followed"),)))
@@ -84,3 +84,4 @@ def test_a_serving_process_applies_writes_from_another_as_they_land(
         assert entry.state is not None and entry.state[0] == version and entry.state[1] is not kept
     finally:
         stop.set()
+        follower.join()  # before the stores close under it
