@@ -28,7 +28,15 @@ from typing import Literal, NoReturn
 import jwt
 from fastapi import Request
 
-from ckn.graph.errors import Forbidden, InvalidInput, NotFound, ProviderUnavailable, RateLimited, Unauthorized
+from ckn.graph.errors import (
+    ConfigError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ProviderUnavailable,
+    RateLimited,
+    Unauthorized,
+)
 from ckn.graph.model import utcnow
 from ckn.graph.store import GraphStore
 
@@ -107,8 +115,10 @@ class RateLimits:
 
     Each key (or address, for callers without an accepted key) has one token bucket in the store
     (:mod:`graph.shared`), so replicas behind a load balancer and the workers of ``ckn serve
-    --workers`` share it. It is named by an HMAC under a secret kept in ``CKN_HOME`` (shared by the
-    replicas, as the keys are): the store never holds a key's name or an address. To go to the store
+    --workers`` share it. It is named by an HMAC under a secret kept in ``CKN_HOME`` (made when the
+    app starts; replicas must share ``CKN_HOME``, as they share the keys, or each counts apart): the
+    store never holds a key's name or an address. One thread of a process at a time asks the store
+    for a key. To go to the store
     about once a second rather than once a request, a process takes a second's worth of requests at a
     time (a lease, at most :data:`LEASE_AT_MOST`) and spends them within :data:`LEASE_S`; what it has
     not spent by then is lost, never given back. So all processes together never let through more
@@ -118,9 +128,10 @@ class RateLimits:
     def __init__(self, per_minute: int, home: Path) -> None:
         self.per_minute = per_minute
         self.lease = max(1, min(LEASE_AT_MOST, per_minute // 60))
-        self._home, self._secret = home, b""
+        self._secret = home_secret(home, RATE_SECRET)
         self._leases: dict[str, tuple[int, float]] = {}  # key -> requests left, spendable until
         self._refused: dict[str, float] = {}  # key -> refused until
+        self._taking: dict[str, threading.Lock] = {}  # key -> held while a thread takes from its bucket
         self._lock = threading.Lock()
 
     def take(self, store: GraphStore, key: str) -> None:
@@ -130,27 +141,45 @@ class RateLimits:
             RateLimited: the key has no request left; ``Retry-After`` says when it has one again.
 
         """
+        if self._spent(key):
+            return
+        with self._lock:
+            taking = self._taking.setdefault(key, threading.Lock())
+        with taking:  # one thread of this process at a time asks the store; the others spend what it took
+            if self._spent(key):
+                return
+            bucket = hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()
+            taken = store.take_requests(bucket, self.lease, self.per_minute)
+            now = time.monotonic()
+            with self._lock:
+                if len(self._leases) + len(self._refused) > LEASES_HELD:  # forget callers that went away
+                    self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
+                    self._refused = {k: v for k, v in self._refused.items() if v > now}
+                    self._taking = {k: v for k, v in self._taking.items() if v.locked()}
+                if taken.granted:
+                    self._leases[key] = (taken.granted - 1, now + LEASE_S)
+                else:
+                    self._refused[key] = now + taken.wait_s
+        if not taken.granted:
+            self._refuse(taken.wait_s)
+
+    def _spent(self, key: str) -> bool:
+        """Whether a request of ``key`` was counted from what this process took before.
+
+        Raises:
+            RateLimited: the store refused the key lately, and it has no request again yet.
+
+        """
         now = time.monotonic()
         with self._lock:
             left, until = self._leases.get(key, (0, 0.0))
             if left > 0 and now < until:
                 self._leases[key] = (left - 1, until)
-                return
+                return True
             refused_until = self._refused.get(key, 0.0)
         if now < refused_until:
             self._refuse(refused_until - now)
-        taken = store.take_requests(self._bucket(key), self.lease, self.per_minute)
-        with self._lock:
-            if len(self._leases) + len(self._refused) > LEASES_HELD:  # forget callers that went away
-                self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
-                self._refused = {k: v for k, v in self._refused.items() if v > now}
-            if not taken.granted:
-                self._refused[key] = now + taken.wait_s
-            else:  # added to what another thread may have taken meanwhile: nothing taken is lost
-                left, until = self._leases.get(key, (0, 0.0))
-                self._leases[key] = ((left if now < until else 0) + taken.granted - 1, now + LEASE_S)
-        if not taken.granted:
-            self._refuse(taken.wait_s)
+        return False
 
     def _refuse(self, wait_s: float) -> NoReturn:
         wait = max(1, math.ceil(wait_s))
@@ -158,32 +187,34 @@ class RateLimits:
             f"this key may make {self.per_minute} requests a minute; try again in {wait} s", wait
         )
 
-    def _bucket(self, key: str) -> str:
-        """The name of ``key``'s bucket in the store."""
-        if not self._secret:
-            self._secret = home_secret(self._home, RATE_SECRET)
-        return hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()
-
 
 RATE_SECRET = "rates.secret"  # noqa: S105 (the file's name, not a secret)
 """The file in ``CKN_HOME`` with the secret that rate buckets are named under."""
 
 
 def home_secret(home: Path, name: str) -> bytes:
-    """A random secret kept in ``home/name`` (made once, by whichever process comes first; mode 600)."""
+    """A random secret kept in ``home/name`` (made once, by whichever process comes first; mode 600).
+
+    Raises:
+        ConfigError: ``home`` cannot hold it (not writable, no hard links).
+
+    """
     path = home / name
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        draft = home / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
-        draft.write_bytes(secrets.token_bytes(32))
-        draft.chmod(0o600)
-        try:
-            os.link(draft, path)  # never replaces one another process made first
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return path.read_bytes()
+    try:
+        if not path.exists():
+            home.mkdir(parents=True, exist_ok=True)
+            draft = home / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+            with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                out.write(secrets.token_bytes(32))
+            try:
+                os.link(draft, path)  # never replaces one another process made first
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"CKN_HOME cannot keep {name}: {exc}") from None
 
 
 @dataclass

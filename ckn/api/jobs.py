@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ckn.api.schemas import JobOut, ingest_report_json
 from ckn.graph.errors import CknError, Conflict, NotFound, UploadTooLarge
 from ckn.graph.model import utcnow
-from ckn.graph.shared import HEARTBEAT_S, INTERRUPTED_AFTER_S, JOBS_KEPT
+from ckn.graph.shared import HEARTBEAT_S, INTERRUPTED_AFTER_S, JOBS_KEPT, JOBS_KEPT_DAYS
 from ckn.graph.store import GraphStore
 from ckn.ingest.pipeline import NlpOptions, Replace, ingest_paths
 from ckn.ingest.tabular import NO_MAPPING, Mapping
@@ -81,7 +81,10 @@ SHOWN = ("id", "status", "files", "created_at", "finished_at", "report", "error"
 def job_view(record: dict[str, Any], now: float) -> dict[str, Any]:
     """A kept job as its status shows it (queued or running, but unheard of for a minute: interrupted)."""
     view = {k: record.get(k) for k in SHOWN}  # what this version shows (another may keep more)
-    if view["status"] in {"queued", "running"} and now - float(record["heard_at"]) > INTERRUPTED_AFTER_S:
+    if (
+        view["status"] in {"queued", "running"}
+        and now - float(record.get("heard_at", 0)) > INTERRUPTED_AFTER_S
+    ):
         view["status"] = "interrupted"
         view["error"] = (
             "the server running this job stopped before it ended; what it wrote stays, and uploading "
@@ -91,7 +94,7 @@ def job_view(record: dict[str, Any], now: float) -> dict[str, Any]:
 
 
 class Jobs:
-    """The ingest jobs of one API process."""
+    """The ingest jobs an API process runs, their records kept in the store for every process."""
 
     def __init__(
         self,
@@ -148,8 +151,10 @@ class Jobs:
     def close(self) -> None:
         """Stop saying that jobs are held here (the server stops: they will show as interrupted)."""
         self._stopped.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join(timeout=2 * HEARTBEAT_S)
+        with self._held_lock:
+            heartbeat = self._heartbeat
+        if heartbeat is not None:
+            heartbeat.join(timeout=2 * HEARTBEAT_S)
 
     def _beat(self) -> None:
         while not self._stopped.wait(HEARTBEAT_S):
@@ -161,9 +166,12 @@ class Jobs:
             for job, store in held:
                 self._save(job, store)
 
-    @staticmethod
-    def get(store: GraphStore, job_id: str) -> dict[str, Any] | None:
-        """A job as its status shows it, kept by any process of the store, or None."""
+    def get(self, store: GraphStore, job_id: str) -> dict[str, Any] | None:
+        """A job as its status shows it: held here, or kept by any process of the store; or None."""
+        with self._held_lock:
+            held = self._held.get(job_id)
+        if held is not None:  # here, however its record fares
+            return held[0].view()
         record = store.get_job(job_id)
         return None if record is None else job_view(record, time.time())
 
@@ -345,7 +353,10 @@ async def start_ingest(
 @router.get("/ingest/jobs/{job_id}", response_model=JobOut, response_model_exclude_unset=True)
 def ingest_job(request: Request, job_id: str) -> dict[str, Any]:
     """Status of an ingest job, with its report when it is done."""
-    job = Jobs.get(request.app.state.store, job_id)
+    jobs: Jobs = request.app.state.jobs
+    job = jobs.get(request.app.state.store, job_id)
     if job is None:
-        raise NotFound(f"no ingest job {job_id!r} (the newest {JOBS_KEPT} are kept)")
+        raise NotFound(
+            f"no ingest job {job_id!r} (the newest {JOBS_KEPT} of the last {JOBS_KEPT_DAYS} days are kept)"
+        )
     return job

@@ -807,14 +807,20 @@ RETURN r.tokens AS tokens, r.at AS at, timestamp() / 1000.0 AS now
 """The bucket, read once locked (a statement of its own: one that locks may read before it does), and
 the time by the database's clock, which every replica shares."""
 KEEP_RATE = f"MATCH (r:{RATE} {{key: $key}}) SET r.tokens = $tokens, r.at = $at"
-FORGET_FULL_RATES = f"""
+FULL_RATES = f"""
 MATCH (r:{RATE}) WHERE r.at < timestamp() / 1000.0 - $refill_s
 WITH r LIMIT 10000
 SET r.key = r.key
-WITH r WHERE r.at < timestamp() / 1000.0 - $refill_s
+RETURN collect(r.key) AS keys
+"""
+"""Buckets full again (untouched for a minute: as good as none), locked to be dropped."""
+FORGET_FULL_RATES = f"""
+UNWIND $keys AS key
+MATCH (r:{RATE} {{key: key}}) WHERE r.at < timestamp() / 1000.0 - $refill_s
 DELETE r
 """
-"""Buckets full again (untouched for a minute: as good as none), each locked and looked at again first."""
+"""The buckets locked by :data:`FULL_RATES` that are still full again, looked at once locked (a
+request may have taken from one meanwhile)."""
 
 # -- names (graph.names) --------------------------------------------------------------------------------
 

@@ -220,15 +220,22 @@ AUDIT_FILE = "audit.sqlite"
 SHARED_FILE = "shared.sqlite"
 """What the API processes of the store share (:mod:`graph.shared`): ingest jobs and request rates."""
 SIDE_FILES = {
-    AUDIT_FILE: "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL,"
-    " prev TEXT NOT NULL, hash TEXT NOT NULL)",
-    SHARED_FILE: "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at TEXT NOT NULL,"
-    " record TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);"
-    "CREATE TABLE IF NOT EXISTS rates (key TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS rates_at ON rates (at)",
+    AUDIT_FILE: (
+        "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL,"
+        " prev TEXT NOT NULL, hash TEXT NOT NULL)",
+        60_000,
+    ),
+    SHARED_FILE: (
+        "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at TEXT NOT NULL,"
+        " record TEXT NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);"
+        "CREATE TABLE IF NOT EXISTS rates (key TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS rates_at ON rates (at)",
+        5_000,
+    ),
 }
-"""Files beside the store, each with its schema: their writes never wait for an ingest's."""
+"""Files beside the store, each with its schema and how long a write waits for another process's (ms):
+their writes never wait for an ingest's. A request waits at most 5 s to be counted."""
 
 _json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 """Properties as stored: compact, keys sorted (one encoder: ``json.dumps`` with options makes one
@@ -309,6 +316,7 @@ class EmbeddedStore(traversal.Traversals):
         self._lock_file: IO[str] | None = None
         self._sides: dict[str, sqlite3.Connection] = {}
         self._side_locks = {name: threading.Lock() for name in SIDE_FILES}  # one user of a file's at a time
+        self._sides_closed = False
         self._pruned_at = 0.0
         self._writer = WriterLock(self._take_writer, self._release_writer)
 
@@ -1171,25 +1179,39 @@ class EmbeddedStore(traversal.Traversals):
         """A side file beside the store (:data:`SIDE_FILES`): its writes never wait for an ingest's.
 
         ``write``: in a ``BEGIN IMMEDIATE`` transaction (one writer at a time, in every process).
+
+        Raises:
+            StoreUnavailable: the file cannot be opened or written (locked past its wait, read-only,
+                full), or the store was closed.
+
         """
+        schema, wait_ms = SIDE_FILES[name]
         with self._side_locks[name]:
-            conn = self._sides.get(name)
-            if conn is None:
-                conn = sqlite3.connect(self.home / name, isolation_level=None, check_same_thread=False)
-                for pragma in ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 60000"):
-                    conn.execute(f"PRAGMA {pragma}")
-                conn.executescript(SIDE_FILES[name])
-                self._sides[name] = conn
-            if not write:
-                yield conn
-                return
-            conn.execute("BEGIN IMMEDIATE")
+            if self._sides_closed:
+                raise StoreUnavailable("the store is closed")
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                conn = self._sides.get(name)
+                if conn is None:
+                    conn = sqlite3.connect(self.home / name, isolation_level=None, check_same_thread=False)
+                    for pragma in ("journal_mode = WAL", "synchronous = FULL", f"busy_timeout = {wait_ms}"):
+                        conn.execute(f"PRAGMA {pragma}")
+                    conn.executescript(schema)
+                    self._sides[name] = conn
+                if not write:
+                    yield conn
+                    return
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                log.error("%s beside the store at %s does not answer: %s", name, self.path, exc)
+                raise StoreUnavailable(
+                    f"{name} beside the store does not answer; see the server log"
+                ) from None
 
     def append_audit(self, record: dict[str, Any]) -> AuditEntry:
         """See :meth:`graph.store.GraphStore.append_audit` (``BEGIN IMMEDIATE``: one chain for all)."""
@@ -1270,6 +1292,7 @@ class EmbeddedStore(traversal.Traversals):
         with self._locked():
             self._conn.close()
             self._view, self._view_generation = None, self._view_generation + 1
+        self._sides_closed = True
         for name, lock in self._side_locks.items():
             with lock:
                 if (conn := self._sides.pop(name, None)) is not None:

@@ -31,7 +31,7 @@ from ckn.graph.audit import AuditEntry, canonical, chain_hash
 from ckn.graph.behind import CommitsBehind
 from ckn.graph.breaker import Breaker
 from ckn.graph.cache import Caches
-from ckn.graph.errors import LimitExceeded, NotFound, StoreUnavailable, StoreVersionError
+from ckn.graph.errors import CknError, LimitExceeded, NotFound, StoreUnavailable, StoreVersionError
 from ckn.graph.heap import Projection
 from ckn.graph.ids import relation_type_of
 from ckn.graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_write
@@ -114,6 +114,9 @@ def _outage(exc: BaseException) -> bool:
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, Neo4jError | DriverError) and exc.is_retryable()
 
+
+GONE = "Neo.ClientError.Statement.EntityNotFound"
+"""A node deleted by another transaction between a statement finding it and locking it."""
 
 OLDEST_SERVER = (5, 26)
 """The oldest Neo4j ckn runs on: its statements use dynamic relationship types (new in 5.26)."""
@@ -1339,11 +1342,28 @@ class Neo4jStore(traversal.Traversals):
             self._run(tx, cypher.KEEP_RATE, key=bucket, tokens=tokens, at=float(row["now"]))
             return taken
 
-        taken: Taken = self._managed_write(work)
-        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:  # in a transaction of its own
+        try:
+            taken: Taken = self._managed_write(work)
+        except Neo4jError as exc:  # the bucket was dropped, full, between finding and locking it
+            if exc.code != GONE:
+                raise
+            taken = self._managed_write(work)
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
-            self._managed_write(lambda tx: self._run(tx, cypher.FORGET_FULL_RATES, refill_s=REFILL_S))
+            self._drop_full_rates()
         return taken
+
+    def _drop_full_rates(self) -> None:
+        """Drop the buckets full again, in a transaction of its own (a failure loses nothing: next time)."""
+
+        def work(tx: ManagedTransaction) -> None:
+            (locked,) = self._run(tx, cypher.FULL_RATES, refill_s=REFILL_S)
+            self._run(tx, cypher.FORGET_FULL_RATES, keys=locked["keys"], refill_s=REFILL_S)
+
+        try:
+            self._managed_write(work)
+        except (CknError, Neo4jError, DriverError) as exc:
+            log.warning("could not drop the rate buckets full again (next time): %s", exc)
 
     def get_checkpoint(self, job: str) -> str | None:
         """See :meth:`graph.store.GraphStore.get_checkpoint`."""

@@ -93,6 +93,10 @@ def _strings(value: Any) -> list[str]:
 class _Finder:
     """Finds a person's traces in text (:meth:`spans`) and masks them (:meth:`redact`)."""
 
+    def could_hold(self, texts: list[str]) -> bool:
+        """Whether any of ``texts`` could hold a trace (False only when none can: a cheap first look)."""
+        return True
+
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where ``text`` holds a trace, as spans of the original text."""
         raise NotImplementedError
@@ -238,8 +242,16 @@ class Traces(_Finder):
         )
         self._phone_tails = {n[-4:] for n in self._nationals}
 
+    def could_hold(self, texts: list[str]) -> bool:
+        """See :meth:`_Finder.could_hold`: one look at all of them, each folded on its own."""
+        return self._maybe("\n".join(_fold(text) for text in texts))
+
     def _maybe(self, folded: str) -> bool:
-        """Whether ``folded`` could hold a trace at all (a cheap first look)."""
+        """Whether ``folded`` could hold a trace at all (a cheap first look).
+
+        Only substrings are looked for, and digits with everything else taken out, so what it finds in
+        one of several texts it finds in them joined.
+        """
         return (
             any(n.split()[0] in folded for n in self._folded_names)
             or (bool(self.emails) and "@" in folded)
@@ -316,6 +328,14 @@ def _cjk(text: str) -> bool:
 
 
 def _redacted_props(entity: Entity, traces: _Finder) -> tuple[str, dict[str, Any], int]:
+    texts = [entity.name]
+    for value in entity.props.values():
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, list) and value and isinstance(value[0], str):
+            texts.extend(value)
+    if not traces.could_hold(texts):  # most items: one look at all their texts, not one a text
+        return entity.name, dict(entity.props), 0
     name, found = traces.redact(entity.name)
     props: dict[str, Any] = {}
     for key, value in entity.props.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,11 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ckn.api.app import create_app
-from ckn.api.auth import POLICY, Keys, check_exposure
+from ckn.api.auth import POLICY, Keys, RateLimits, check_exposure
 from ckn.api.demo import load_sample
 from ckn.api.web import PAGES
-from ckn.graph.errors import InvalidInput
+from ckn.graph.errors import ConfigError, InvalidInput
 from ckn.graph.settings import Settings
+from ckn.graph.shared import Taken
 from ckn.graph.store import GraphStore
 
 pytestmark = pytest.mark.trust
@@ -143,6 +145,38 @@ def test_replicas_taking_requests_ahead_let_through_no_more_than_the_limit(
         refilled = 2 * (time.monotonic() - started)
 
     assert 110 <= statuses.count(200) <= 120 + refilled and statuses[-1] == 429
+
+
+def test_concurrent_requests_of_one_key_ask_the_store_once_a_lease(store: GraphStore, home: Path) -> None:
+    asked: list[int] = []
+
+    class Counted:  # the store, counting how often it is asked
+        def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
+            asked.append(want)
+            return store.take_requests(bucket, want, per_minute)
+
+    limits = RateLimits(600, home)  # ten a second: ten at a time
+
+    def client() -> None:
+        for _ in range(5):
+            limits.take(Counted(), "key:k1")  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert asked[0] == 10 and len(asked) <= 5  # 40 requests: four leases (five, if one ran out of time)
+
+
+def test_a_home_that_cannot_keep_the_rate_secret_is_refused_at_start(
+    tmp_path: Path, store: GraphStore
+) -> None:
+    home = tmp_path / "home"
+    home.write_text("a file, not a folder", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"rates\.secret"):
+        create_app(Settings(home=home), store=store)
 
 
 def test_me_says_who_a_key_is_and_what_its_role_may_call(client: TestClient, home: Path) -> None:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from ckn.api.app import create_app
 from ckn.api.jobs import UploadLimit
+from ckn.graph.errors import StoreUnavailable
 from ckn.graph.settings import Settings
 from ckn.graph.shared import INTERRUPTED_AFTER_S
 from ckn.graph.store import GraphStore
@@ -213,3 +214,16 @@ def _heard(store: GraphStore, job_id: str) -> float:
     record = store.get_job(job_id)
     assert record is not None
     return float(record["heard_at"])
+
+
+def test_a_job_whose_record_cannot_be_kept_is_still_followed_where_it_runs(
+    client: TestClient, store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def away(record: dict[str, object]) -> None:
+        raise StoreUnavailable("the store does not answer")
+
+    monkeypatch.setattr(store, "save_job", away)
+    job = client.post("/ingest", files=_upload("employees.csv")).json()
+    done = client.get(job["status_url"])
+
+    assert done.status_code == 200 and done.json()["status"] == "done"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -82,3 +83,23 @@ def test_processes_appending_to_the_audit_log_at_once_keep_one_chain(
     assert sorted((e.record["who"], e.record["i"]) for e in entries) == sorted(
         (f"key:{n}", i) for n in range(6) for i in range(15)
     )
+
+
+def test_buckets_full_again_are_dropped(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = f"ckn.graph.{store.backend}_store"
+    monkeypatch.setattr(f"{module}.REFILL_S", 0.001)  # full again at once, as far as dropping goes
+    monkeypatch.setattr(f"{module}.PRUNE_EVERY_S", 0.0)
+    store.take_requests("address-bucket", 1, 60)
+    time.sleep(0.05)
+    store.take_requests("later-bucket", 1, 60)  # drops those full again
+
+    assert "address-bucket" not in _buckets(store)
+
+
+def _buckets(store: GraphStore) -> set[str]:
+    """The buckets a store holds, looked at from outside the port."""
+    if store.backend == "embedded":
+        with sqlite3.connect(store.home / "shared.sqlite") as conn:  # type: ignore[attr-defined]
+            return {key for (key,) in conn.execute("SELECT key FROM rates")}
+    with store._driver.session() as session:  # type: ignore[attr-defined]
+        return {r["key"] for r in session.run("MATCH (r:CknRate) RETURN r.key AS key")}
