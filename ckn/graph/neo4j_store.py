@@ -206,8 +206,16 @@ def _items_read(
 
 
 def _confidence(evidence: list[str] | None) -> float:
-    """The best confidence among a fact's stored evidence (as :class:`graph.model.Provenance` JSON)."""
-    return max((float(json.loads(p).get("confidence", 1.0)) for p in evidence or ()), default=1.0)
+    """The best confidence among a fact's stored evidence (as :class:`graph.model.Provenance` JSON).
+
+    Read from the JSON's own ``"confidence":`` field, not by decoding it: a referral tree reads one for
+    each of thousands of referrals. A ``"`` inside a string is escaped, so no text in a field matches.
+    """
+    found = (_CONFIDENCE.search(p) for p in evidence or ())
+    return max((float(m[1]) if m else 1.0 for m in found), default=1.0)
+
+
+_CONFIDENCE = re.compile(r'"confidence":\s*(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)')
 
 
 def _people(rows: Iterable[list[Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:

@@ -4,6 +4,7 @@ driver's debug log does not hold what a batch writes."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -307,3 +308,21 @@ def test_the_test_server_groups_relationships_as_compose_does(neo4j_target: Neo4
     ):
         found = session.run("SHOW SETTINGS 'db.relationship_grouping_threshold' YIELD value").single()
     assert found is not None and int(found["value"]) == neo4j_dev.RELATIONSHIP_GROUPING
+
+
+def test_a_referral_s_confidence_is_read_from_its_evidence_as_decoding_it_would() -> None:
+    from ckn.graph.model import Provenance
+    from ckn.graph.neo4j_store import _confidence
+
+    stored = [
+        Provenance(source_id="doc:推荐 note", confidence=0.6).model_dump_json(),
+        Provenance(
+            source_id='doc:"confidence":0.1', locator='"confidence": 0.05', confidence=0.8
+        ).model_dump_json(),
+        Provenance(source_id="doc:tiny", confidence=1e-05).model_dump_json(),
+        '{"source_id": "older", "confidence": 0.3}',
+        '{"source_id": "no confidence kept"}',
+    ]
+    for one in stored:
+        assert _confidence([one]) == float(json.loads(one).get("confidence", 1.0))
+    assert _confidence(stored[:3]) == 0.8 and _confidence(None) == _confidence([]) == 1.0
