@@ -117,12 +117,13 @@ class RateLimits:
     (:mod:`graph.shared`), so replicas behind a load balancer and the workers of ``ckn serve
     --workers`` share it. It is named by an HMAC under a secret kept in ``CKN_HOME`` (made when the
     app starts; replicas must share ``CKN_HOME``, as they share the keys, or each counts apart): the
-    store never holds a key's name or an address. One thread of a process at a time asks the store
-    for a key. To go to the store
-    about once a second rather than once a request, a process takes a second's worth of requests at a
-    time (a lease, at most :data:`LEASE_AT_MOST`) and spends them within :data:`LEASE_S`; what it has
-    not spent by then is lost, never given back. So all processes together never let through more
-    than the limit. A refusal is remembered until the bucket can have a request again.
+    store never holds a key's name or an address.
+
+    To go to the store about once a second rather than once a request, a process takes a second's
+    worth of requests at a time (a lease, at most :data:`LEASE_AT_MOST`; one thread of a process asks
+    for a key at a time) and spends them within :data:`LEASE_S`; what it has not spent by then is lost,
+    never given back. So all processes together never let through more than the limit. A refusal is
+    remembered until the bucket can have a request again.
     """
 
     def __init__(self, per_minute: int, home: Path) -> None:

@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -55,32 +55,24 @@ class Job:
     id: str
     files: list[str]
     status: str = "queued"
-    """``queued``, ``running``, ``done`` or ``failed``."""
+    """``queued``, ``running``, ``done`` or ``failed`` (``interrupted``: as a kept record shows it)."""
     created_at: str = field(default_factory=lambda: utcnow().isoformat())
     finished_at: str | None = None
     report: dict[str, Any] | None = None
     error: str | None = None
 
     def view(self) -> dict[str, Any]:
-        """The job as the API shows it."""
-        return {
-            "id": self.id,
-            "status": self.status,
-            "files": self.files,
-            "created_at": self.created_at,
-            "finished_at": self.finished_at,
-            "report": self.report,
-            "error": self.error,
-        }
+        """The job as the API shows it (and as its record is kept)."""
+        return {name: getattr(self, name) for name in SHOWN}
 
 
-SHOWN = ("id", "status", "files", "created_at", "finished_at", "report", "error")
-"""What a job's status shows of its record."""
+SHOWN = tuple(f.name for f in fields(Job))
+"""What a job's status shows (of a record kept by another version too: it may keep more)."""
 
 
 def job_view(record: dict[str, Any], now: float) -> dict[str, Any]:
     """A kept job as its status shows it (queued or running, but unheard of for a minute: interrupted)."""
-    view = {k: record.get(k) for k in SHOWN}  # what this version shows (another may keep more)
+    view = {k: record.get(k) for k in SHOWN}
     if (
         view["status"] in {"queued", "running"}
         and now - float(record.get("heard_at", 0)) > INTERRUPTED_AFTER_S
