@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -226,6 +228,34 @@ def referrals_answer(
         }
     tree, cycles = referral_tree(store, customer_id, max_depth=depth)
     return {"customer_id": customer_id, "direction": "down", "tree": tree.as_dict(), "cycles": cycles}
+
+
+def warm_up(store: GraphStore, settings: Settings, *, stop: threading.Event | None = None) -> list[str]:
+    """Ask a question of each kind a user asks first, once, so that theirs find everything warm.
+
+    Experts on the first topic (or product) by id, then who knows, the 360 and the referral tree of the
+    first customer by id: what a serving process builds on first use, and the database's plans and
+    pages for these questions (right after Neo4j starts, a first expert question takes seconds). Stops
+    before the next question once ``stop`` is set. Returns what was asked.
+    """
+    days = settings.expertise_half_life_days
+    subjects = store.list_entities(NodeKind.TOPIC, limit=1) or store.list_entities(NodeKind.PRODUCT, limit=1)
+    questions: list[tuple[str, Callable[[], object]]] = [
+        ("experts", partial(experts_answer, store, settings, s.id)) for s in subjects
+    ]
+    for c in store.list_entities(NodeKind.CUSTOMER, limit=1):
+        questions += [
+            ("who knows", partial(who_knows, store, c.id, half_life_days=days)),
+            ("customer 360", partial(customer_360, store, c.id, half_life_days=days)),
+            ("referral tree", partial(referrals_answer, store, c.id)),
+        ]
+    asked = []
+    for name, ask in questions:
+        if stop is not None and stop.is_set():
+            break
+        ask()
+        asked.append(name)
+    return asked
 
 
 @router.get(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ckn.api.answers import router as answers_router
+from ckn.api.answers import warm_up
 from ckn.api.audit import AuditTrail, note_subject
 from ckn.api.audit import router as audit_router
 from ckn.api.auth import Keys, RateLimits, Tokens, authorize
@@ -79,7 +81,7 @@ def _problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CknError)
     async def ckn_error(_: Request, exc: CknError) -> JSONResponse:
-        if exc.status >= 500:
+        if exc.status >= 500 and not isinstance(exc, Computing):  # Computing: busy, say when to come back
             log.error("%s: %s", type(exc).__name__, exc.detail)
         return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM, headers=exc.headers)
 
@@ -147,8 +149,9 @@ TypesQuery = Annotated[
 
 
 def _install_state(app: FastAPI, settings: Settings) -> None:
-    """What the routes share besides the store: keys, rate limits, ingest jobs, settings."""
+    """What the routes share besides the store: keys, rate limits, ingest jobs, settings, the warm-up."""
     app.state.settings = settings
+    app.state.warmed = None  # the warm-up, once the app starts (_keep_in_step)
     app.state.keys = Keys(settings.home)
     app.state.tokens = Tokens(
         settings.jwt_issuer, settings.jwt_audience, settings.jwks_url, settings.jwt_role_claim
@@ -209,32 +212,91 @@ def review_dismiss(store: StoreDep, decision: NameDecision) -> Decided:
     return Decided(status="dismissed")
 
 
-def _keep_in_step(store: GraphStore) -> threading.Event:
+WARM_UP_WAIT_S = 5.0
+"""Longest ``/readyz`` waits for the warm-up (:class:`_WarmUp`) once the names are loaded; after it the
+process is ready, and ``warming`` lists the warm-up until it is done."""
+
+
+class _WarmUp:
+    """The first question of each kind, asked once at start (:func:`api.answers.warm_up`), in a thread."""
+
+    def __init__(self, store: GraphStore, settings: Settings, *, after: threading.Thread | None) -> None:
+        self._started: float | None = None
+        self._stop = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, args=(store, settings, after), name="ckn-warm-up", daemon=True
+        )
+        """Asks the questions (builds at start wait for it)."""
+        self.thread.start()
+
+    def _run(self, store: GraphStore, settings: Settings, after: threading.Thread | None) -> None:
+        if after is not None:
+            after.join()
+        self._started = time.monotonic()
+        try:
+            asked = warm_up(store, settings, stop=self._stop)
+            log.info("warmed up (%s) in %.1f s", ", ".join(asked) or "nothing to ask", self.took_s())
+        except Exception:  # users' questions will show it, if it is not the store having been away
+            log.exception("the warm-up's questions failed; serving all the same")
+
+    def took_s(self) -> float:
+        """Seconds since the questions started (0 before)."""
+        return 0.0 if self._started is None else time.monotonic() - self._started
+
+    def running(self) -> bool:
+        """Whether the questions are still being asked."""
+        return self.thread.is_alive()
+
+    def stop(self) -> None:
+        """Ask no more questions, and wait for the one being asked (the store closes after it)."""
+        self._stop.set()
+        self.thread.join()
+
+    def holds_readiness(self) -> bool:
+        """Whether ``/readyz`` waits for it: running, for at most :data:`WARM_UP_WAIT_S`."""
+        return self.running() and self.took_s() < WARM_UP_WAIT_S
+
+
+def _keep_in_step(store: GraphStore, settings: Settings) -> tuple[threading.Event, _WarmUp | None]:
     """Start building what this serving process keeps, then follow the writes; set the event to stop.
 
-    What questions are read with comes first (every question needs it; ``/readyz`` waits for it),
-    then the rest: on two cores, builds at the same time as these starve the requests.
+    What questions are read with comes first (every question needs it; ``/readyz`` waits for it). On a
+    store that answers in place (Neo4j), a question of each kind follows (the warm-up: ``/readyz`` waits
+    for it too, for a while); the embedded store builds the rest, which its answers are read from, in
+    the background: on two cores, builds at the same time as these starve the requests.
     """
     names = prepare_understanding(store)
-    evidence = prepare(store, after=names)
-    prepare_referrals(store, after=evidence or names)
+    warmed = _WarmUp(store, settings, after=names) if store.answers_in_place else None
+    first = warmed.thread if warmed is not None else names
+    evidence = prepare(store, after=first)
+    prepare_referrals(store, after=evidence or first)
     stop = threading.Event()
     if not store.answers_in_place:  # on Neo4j the next question reads the change log itself
-        follow(store, stop, after=evidence or names)
-    return stop
+        follow(store, stop, after=evidence or first)
+    return stop, warmed
 
 
-def _ready(store: GraphStore) -> Ready:
-    """Whether the store answers and questions can be understood.
+def _stop_serving(app: FastAPI) -> None:
+    """Ask the warm-up to stop and wait for it, and for the jobs' heartbeat (before the store closes)."""
+    if app.state.warmed is not None:
+        app.state.warmed.stop()
+    app.state.jobs.close()
 
-    A 503 with ``Retry-After`` while the store is away, or while the names questions are read with are
-    loaded at start; then ``warming`` lists what is still being built to make answers faster (they are
-    served meanwhile).
+
+def _ready(store: GraphStore, warmed: _WarmUp | None) -> Ready:
+    """Whether the store answers, questions can be understood and the first of each kind were asked.
+
+    A 503 with ``Retry-After`` while the store is away, while the names questions are read with are
+    loaded at start, and then while the warm-up asks its questions (at most :data:`WARM_UP_WAIT_S`);
+    then ``warming`` lists what is still being built to make answers faster (they are served meanwhile).
     """
     store.ping()
     if understanding_loads(store):
         raise Computing("loading what questions are read with", retry_after_s=1)
-    return Ready(status="ready", store=store.backend, warming=[*store.warming(), *warming(store)])
+    if warmed is not None and warmed.holds_readiness():
+        raise Computing("asking a first question of each kind, to warm the store", retry_after_s=1)
+    answering = ["first questions"] if warmed is not None and warmed.running() else []
+    return Ready(status="ready", store=store.backend, warming=[*store.warming(), *warming(store), *answering])
 
 
 COLLECTOR_THRESHOLDS = (50_000, 10, 10)
@@ -265,10 +327,10 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         with _serving_collector():
             if app.state.store is None:
                 app.state.store = open_store(settings)
-            stop = _keep_in_step(app.state.store)
+            stop, app.state.warmed = _keep_in_step(app.state.store, settings)
             yield
             stop.set()
-            app.state.jobs.close()
+            _stop_serving(app)
             if owns_store:
                 app.state.store.close()
 
@@ -291,9 +353,9 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         return Health(status="ok")
 
     @app.get("/readyz", tags=["operations"])
-    def readyz(store: StoreDep) -> Ready:
-        """Readiness: the graph store answers and questions can be understood (see :func:`_ready`)."""
-        return _ready(store)
+    def readyz(store: StoreDep, request: Request) -> Ready:
+        """Readiness: the store answers and questions are understood and warm (see :func:`_ready`)."""
+        return _ready(store, request.app.state.warmed)
 
     @app.get("/stats", tags=["graph"])
     def stats(store: StoreDep) -> Stats:

@@ -10,10 +10,13 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from ckn.api import app as app_module
+from ckn.api.answers import warm_up
 from ckn.api.app import COLLECTOR_THRESHOLDS, create_app
 from ckn.api.demo import load_sample
 from ckn.graph.cache import Caches
 from ckn.graph.model import Batch
+from ckn.graph.settings import Settings
 from ckn.graph.store import GraphStore
 from ckn.ingest.nlp import TextAnalyzer
 from tests.factories import customer
@@ -38,7 +41,7 @@ def test_health_and_readiness(client: TestClient, store: GraphStore) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     deadline = time.monotonic() + 60
     while (answer := client.get("/readyz")).status_code == 503 and time.monotonic() < deadline:
-        assert _is_problem(answer, 503)["detail"] == "loading what questions are read with"
+        assert _is_problem(answer, 503)["detail"] in {LOADING, WARMING}
         assert int(answer.headers["Retry-After"]) >= 1  # questions understood once it says ready
         time.sleep(0.1)
     ready = answer.json()
@@ -48,6 +51,56 @@ def test_health_and_readiness(client: TestClient, store: GraphStore) -> None:
         time.sleep(0.1)
         ready = client.get("/readyz").json()
     assert ready["warming"] == []
+
+
+LOADING = "loading what questions are read with"
+WARMING = "asking a first question of each kind, to warm the store"
+
+
+def test_the_warm_up_asks_a_question_of_each_kind_a_user_asks_first(store: GraphStore, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings()
+    assert warm_up(store, settings) == []  # nothing to ask about yet
+    load_sample(store, tmp_path / "quarantine")
+    assert warm_up(store, settings) == ["experts", "who knows", "customer 360", "referral tree"]
+    stopping = threading.Event()
+    stopping.set()  # the app stops: no more questions
+    assert warm_up(store, settings, stop=stopping) == []
+
+
+def test_on_neo4j_ready_waits_for_the_warm_up_for_a_while_and_a_failed_one_serves_all_the_same(
+    store: GraphStore, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Right after Neo4j starts, a first expert question takes seconds: a serving process asks one
+    question of each kind before it says it is ready (for at most WARM_UP_WAIT_S). The embedded store
+    builds what its answers are read from in the background instead, and does not wait."""
+    load_sample(store, tmp_path / "quarantine")
+    asked, asking = threading.Event(), threading.Event()
+
+    def slow_warm_up(*_: object, **__: object) -> list[str]:
+        asking.set()
+        asked.wait(30)
+        raise RuntimeError("the warm-up failed")
+
+    monkeypatch.setattr(app_module, "warm_up", slow_warm_up)
+    monkeypatch.setattr(app_module, "WARM_UP_WAIT_S", 2.0)
+    with TestClient(create_app(store=store), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 30
+        while (answer := client.get("/readyz")).status_code == 503 and time.monotonic() < deadline:
+            if _is_problem(answer, 503)["detail"] == WARMING:
+                break
+            time.sleep(0.05)
+        if store.answers_in_place:
+            assert asking.wait(5) and _is_problem(answer, 503)["detail"] == WARMING
+            while (answer := client.get("/readyz")).status_code == 503 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "first questions" in answer.json()["warming"]  # ready after a while, still asking
+        else:
+            assert answer.status_code == 200 and not asking.is_set()
+        asked.set()
+        while "first questions" in client.get("/readyz").json()["warming"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/experts", params={"q": "X200 校准"}).json()["experts"]
 
 
 def test_a_serving_app_runs_the_cycle_collector_less_often_and_gives_the_process_its_own_back(
@@ -77,7 +130,7 @@ def test_not_ready_until_questions_can_be_understood_then_the_first_question_is_
             time.sleep(0.05)
         assert answer.status_code == 200 and answer.json()["status"] == "ready"
         assert client.get("/experts", params={"q": "X200 校准"}).json()["subjects"]
-    assert waiting["detail"] == "loading what questions are read with"
+    assert waiting["detail"] == LOADING
 
 
 def test_an_entity_comes_with_its_evidence(client: TestClient) -> None:
