@@ -646,19 +646,20 @@ CALL (p, subject) {{
     MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: true}})
     WHERE c.key >= CASE WHEN least > 0 THEN $now + 86400.0 * $h * log(least) / log(2.0) ELSE -1.0e300 END
       AND c.t <= $now
-    RETURN c.item AS item
+    RETURN c.item AS item, round(2.0 ^ ((c.key - $now) / 86400.0 / $h), 4) AS w
     UNION
     MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: false}}) WHERE c.key IS NOT NULL
     WITH c {_IN_INDEX_ORDER} LIMIT $k
-    RETURN c.item AS item
+    RETURN c.item AS item, round(c.key * 0.5, 4) AS w
     UNION
     MATCH (a:{AHEAD} {{subject: subject, person: p.id}}) USING INDEX a:{AHEAD}(subject, person, item)
     WHERE a.item IS NOT NULL AND a.t > $now
-    RETURN a.item AS item
+    RETURN a.item AS item, round(a.weight, 4) AS w
     UNION
     MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: true}}) WHERE c.key > $later AND c.t > $now
-    RETURN c.item AS item
+    RETURN c.item AS item, round(2.0 ^ ((c.key - c.t) / 86400.0 / $h), 4) AS w
   }}
+  WITH item, max(w) AS w ORDER BY w DESC, item LIMIT $k  // weighed by their rows: only these are read
   MATCH (x:{ENTITY} {{id: item}})
   MATCH (x)-[r]-(q) WHERE q = p AND (  // from the item, which has a few relationships, not from p
     (startNode(r) = p AND type(r) IN ['AUTHORED', 'RESOLVED', 'PARTICIPATED_IN', 'OWNS_ACCOUNT'])
@@ -683,10 +684,13 @@ candidates are read in order from the kept pieces (:data:`PIECE`, :func:`graph.e
 the dated ones down to the weight of the ``$k``-th, with all that may round to it (an answer ranks
 rounded weights, ties by id); the ``$k`` first undated; those dated after ``$now`` (kept as
 :data:`AHEAD` when dated after they were written; from ``$later`` on, all the others, for a question
-about a past day: :func:`graph.neo4j_store.strongest_params`). They are weighed as
-:func:`graph.expertise.code` and the kept half-life ``$h`` (days) weigh them, from the date each item
-keeps beside it (``_when``), and cut: a few rows each instead of all their work. Each item comes with
-its name and stored evidence (for its first source), so that an answer shows it without another read.
+about a past day: :func:`graph.neo4j_store.strongest_params`). They are weighed from their rows first
+(a row's key is its weight shifted by its date) and only the ``$k`` first, ties by id, are read: a day's
+CRM sync can give one colleague hundreds of pieces of one weight, whose items and relationships are then
+not walked. Those are weighed again from the items, as :func:`graph.expertise.code` and the kept
+half-life ``$h`` (days) weigh them, from the date each item keeps beside it (``_when``), and cut: a few
+rows each instead of all their work. Each item comes with its name and stored evidence (for its first
+source), so that an answer shows it without another read.
 """
 
 

@@ -490,3 +490,35 @@ def test_dates_written_oddly_are_weighed_as_python_reads_them_where_the_stronges
             assert _strongest_in_python(cut, "topic:odd", at, k) == _strongest_in_python(
                 whole, "topic:odd", at, k
             ), (at, k)
+
+
+def test_a_colleagues_strongest_among_many_alike_are_the_first_by_id(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CRM sync of a day's visits gives one colleague dozens of pieces of one weight: the strongest
+    shown are those with the first ids among them, as the reference ranks them, however many are cut."""
+    monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
+    monkeypatch.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)  # read from the colleague's side
+    visits = [_item(NodeKind.INTERACTION, f"visit:{n * 7 % 30:02d}", "2026-10-01") for n in range(30)]
+    visits += [_item(NodeKind.INTERACTION, f"visit:day{n}", f"2026-09-{n + 10}") for n in range(3)]
+    notes = [_item(NodeKind.KNOWLEDGE_ITEM, f"note:{n}", "2026-02-01") for n in range(3)]
+    undated = [entity(f"memo:{n}", NodeKind.KNOWLEDGE_ITEM, f"memo {n}") for n in range(3)]
+    people = [
+        entity("employee:tian", NodeKind.EMPLOYEE, "田静"),
+        entity("employee:bo", NodeKind.EMPLOYEE, "Bo"),
+    ]
+    topic = entity("topic:visits", NodeKind.TOPIC, "巡检 Site visits")
+    links = [rel(RelType.PARTICIPATED_IN, "employee:tian", v.id) for v in visits]
+    links += [rel(RelType.AUTHORED, "employee:tian", i.id) for i in (*notes, *undated)]
+    links += [rel(RelType.RESOLVED, "employee:bo", v.id) for v in visits[::5]]
+    links += [rel(RelType.ABOUT, i.id, topic.id) for i in (*visits, *notes, *undated)]
+    store.write(Batch(entities=(*people, topic, *visits, *notes, *undated), relations=tuple(links)))
+    for shown in (1, 4, 20, 40):
+        for now in (LATER, datetime(2026, 10, 2, tzinfo=UTC)):
+            kept = _kept(store, "topic:visits", evidence_shown=shown, now=now)
+            assert kept == _oracle(store, "topic:visits", evidence_shown=shown, now=now), (shown, now)
+    first = _kept(store, "topic:visits", evidence_shown=12, now=datetime(2026, 10, 2, tzinfo=UTC))
+    assert first is not None
+    tian = [e.item_id for e in next(e for e in first if e.employee_id == "employee:tian").evidence]
+    that_day = [item for item in tian if item.startswith("visit:") and not item.startswith("visit:day")]
+    assert 0 < len(that_day) < 30 and that_day == [f"visit:{n:02d}" for n in range(len(that_day))], tian
