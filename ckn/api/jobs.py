@@ -29,6 +29,7 @@ from ckn.graph.errors import CknError, Conflict, NotFound, UploadTooLarge
 from ckn.graph.model import utcnow
 from ckn.graph.shared import HEARTBEAT_S, INTERRUPTED_AFTER_S, JOBS_KEPT, JOBS_KEPT_DAYS
 from ckn.graph.store import GraphStore
+from ckn.ingest.erasure import Suppression, masked_job
 from ckn.ingest.pipeline import NlpOptions, Replace, ingest_paths
 from ckn.ingest.tabular import NO_MAPPING, Mapping
 
@@ -129,10 +130,16 @@ class Jobs:
         self._save(job, store)
 
     def _save(self, job: Job, store: GraphStore) -> None:
-        """Keep the job's record; one that ended and is kept is no longer held here."""
+        """Keep the job's record; one that ended and is kept is no longer held here.
+
+        What names a person erased meanwhile (a file named after them, say) is masked in it.
+        """
         try:
             with self._saving:
-                store.save_job({**job.view(), "heard_at": time.time()})
+                record = {**job.view(), "heard_at": time.time()}
+                if suppression := Suppression.of(store):
+                    record, _ = masked_job(record, suppression)
+                store.save_job(record)
         except Exception as exc:  # the store is away: the heartbeat tries again
             log.warning("could not keep the record of ingest job %s: %s", job.id, exc)
             return

@@ -802,6 +802,7 @@ WITH newest_first[i] AS j, i WHERE i >= $kept OR j.created_at < $cutoff
 DELETE j
 """
 GET_JOB = f"MATCH (j:{JOB} {{id: $id}}) RETURN j.record AS record"
+JOBS = f"MATCH (j:{JOB}) RETURN j.record AS record ORDER BY j.created_at DESC, j.id"
 LOCK_RATE = f"MERGE (r:{RATE} {{key: $key}}) SET r.key = r.key"
 """A caller's bucket, locked (``SET``), so replicas take from it one at a time."""
 READ_RATE = f"""

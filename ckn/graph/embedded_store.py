@@ -1252,6 +1252,12 @@ class EmbeddedStore(traversal.Traversals):
             row = conn.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """See :meth:`graph.store.GraphStore.jobs`."""
+        with self._side(SHARED_FILE) as conn:
+            rows = conn.execute("SELECT record FROM jobs ORDER BY created_at DESC, id").fetchall()
+        return [dict(json.loads(row[0])) for row in rows]
+
     def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
         """See :meth:`graph.store.GraphStore.take_requests`: the bucket's row, in one transaction."""
         with self._side(SHARED_FILE, write=True) as conn:

@@ -1339,6 +1339,10 @@ class Neo4jStore(traversal.Traversals):
         rows = self._read(cypher.GET_JOB, id=job_id)
         return dict(json.loads(rows[0]["record"])) if rows else None
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """See :meth:`graph.store.GraphStore.jobs`."""
+        return [dict(json.loads(r["record"])) for r in self._read(cypher.JOBS)]
+
     def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
         """See :meth:`graph.store.GraphStore.take_requests`: the bucket's node, locked, read, then set."""
 

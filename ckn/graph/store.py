@@ -621,6 +621,10 @@ class GraphStore(Protocol):
         """An ingest job's record as last kept, or None."""
         ...
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every ingest job's record kept (at most :data:`graph.shared.JOBS_KEPT`), newest first."""
+        ...
+
     def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
         """Up to ``want`` requests from a caller's bucket (:mod:`graph.shared`), one for every process.
 

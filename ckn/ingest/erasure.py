@@ -112,6 +112,31 @@ class _Finder:
         return "".join(chars), len(spans)
 
 
+JOB_FIELDS_KEPT = frozenset({"id", "status", "created_at", "finished_at", "heard_at"})
+"""Fields of an ingest job's record that are never masked: they name no one."""
+
+
+def masked_job(record: dict[str, Any], finder: _Finder) -> tuple[dict[str, Any], int]:
+    """An ingest job's record with every trace in it masked (its files' names, its report, its error).
+
+    Returns the record and how many traces were masked.
+    """
+
+    def masked(value: Any) -> tuple[Any, int]:
+        if isinstance(value, str):
+            return finder.redact(value)
+        if isinstance(value, list):
+            done = [masked(v) for v in value]
+            return [v for v, _ in done], sum(n for _, n in done)
+        if isinstance(value, dict):
+            done_items = {k: (v, 0) if k in JOB_FIELDS_KEPT else masked(v) for k, v in value.items()}
+            return {k: v for k, (v, _) in done_items.items()}, sum(n for _, n in done_items.values())
+        return value, 0
+
+    found, count = masked(record)
+    return (found, count) if count else (record, 0)
+
+
 class Suppression(_Finder):
     """The suppression list as an ingest checks it: rows of erased people are not written again."""
 
@@ -384,6 +409,8 @@ class ErasureReport(BaseModel):
     """Items that were the person's own (feedback they submitted)."""
     texts_redacted: int
     """Other items whose text, title or key phrases named them."""
+    jobs_redacted: int = 0
+    """Kept ingest jobs whose files' names, report or error named them."""
     quarantine_rows_removed: int
     suppressed_keys: int
     scan: Scan
@@ -500,6 +527,12 @@ def erase(
             if found:
                 store.write(Batch(entities=(item.model_copy(update={"name": name, "props": props}),)))
                 redacted += 1
+    jobs = 0
+    for record in store.jobs():
+        record_masked, traced = masked_job(record, everywhere)
+        if traced:
+            store.save_job(record_masked)
+            jobs += 1
     deleted = 0
     for item_id in own:
         deleted += store.erase_entity(item_id).relations_deleted
@@ -514,6 +547,7 @@ def erase(
         relations_deleted=deleted,
         items_deleted=own,
         texts_redacted=redacted,
+        jobs_redacted=jobs,
         quarantine_rows_removed=removed,
         suppressed_keys=len(keys),
         scan=scan,
@@ -538,13 +572,14 @@ def _with_ids(traces: Traces, full: Traces) -> Traces:
 def _scan(
     store: GraphStore, texts: list[str], traces: Traces, quarantine_dir: Path, full: Traces, namesakes: int
 ) -> Scan:
-    """Look for the person again: people's e-mails and phones, the texts, and the quarantine."""
+    """Look for the person again: people's e-mails and phones, the texts, the jobs, the quarantine."""
     person_hits = 0
     for _, _, _, props in store.scan_entities(kinds=PEOPLE, fields=("emails", "phones")):
         emails = {e.lower() for e in _strings(props.get("emails"))}
         phones = set(_strings(props.get("phones")))
         person_hits += bool(emails & full.emails or phones & full.phones)
     hits, scanned = _scan_texts(store, texts, traces)  # the items erased since are simply not found
+    person_hits += sum(1 for record in store.jobs() if masked_job(record, traces)[1])
     rows = _with_ids(traces, full)
     quarantine = sum(1 for _, line in _quarantine_lines(quarantine_dir) if rows.in_raw(line))
     return Scan(

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ckn.graph.model import NodeKind
+from ckn.api.jobs import Job, Jobs
+from ckn.graph.model import NodeKind, utcnow
 from ckn.graph.store import GraphStore, Limits
 from ckn.ingest.erasure import erase, export_person
-from ckn.ingest.pipeline import ingest_paths
+from ckn.ingest.pipeline import NlpOptions, ingest_paths
 
 pytestmark = pytest.mark.trust
 
@@ -162,3 +163,44 @@ def test_a_person_with_more_links_than_a_page_loses_every_one(
 
     assert report.clean and report.items_deleted == [f"feedback:G{i}" for i in range(1, 6)]
     assert all(store.get_entity(f"feedback:G{i}") is None for i in range(1, 6))
+
+
+def test_the_kept_ingest_jobs_that_name_them_are_masked_and_later_ones_too(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """A job's record keeps its files' names, which may be the person's: erasure masks them, and a job
+    saved after it (one still running, a file named after them uploaded again) is masked as it is kept."""
+    quarantine = tmp_path / "quarantine"
+    ingest_paths(store, [_bundle(tmp_path / "export")], quarantine_dir=quarantine)
+    now = utcnow().isoformat()
+    theirs = {
+        "id": "job-theirs", "status": "done", "created_at": now, "finished_at": now,
+        "files": [f"名片/{NAME}.vcf", f"{EMAIL.upper()} export.csv"],
+        "report": {"files": [{"path": f"名片/{NAME}.vcf", "rows": 1, "errors": [f"line 2: {PHONE}?"]}]},
+        "error": None,
+    }  # fmt: skip
+    other = {
+        "id": "job-other",
+        "status": "done",
+        "created_at": now,
+        "files": ["customers.csv"],
+        "report": None,
+    }
+    for record in (theirs, other):
+        store.save_job(record)
+    assert [j["id"] for j in store.jobs()] == ["job-other", "job-theirs"]  # newest first, then by id
+    report = erase(store, "customer:C1", quarantine)
+    assert report.clean and report.jobs_redacted == 1
+    kept = store.get_job("job-theirs")
+    assert kept is not None and _leaks(json.dumps(kept, ensure_ascii=False)) == []
+    assert kept["files"][0].startswith("名片/") and kept["files"][0].endswith(".vcf")  # the rest stays
+    assert {k: kept[k] for k in ("id", "status", "created_at", "finished_at")} == {
+        k: theirs[k] for k in ("id", "status", "created_at", "finished_at")
+    }
+    assert store.get_job("job-other") == other
+    jobs = Jobs(tmp_path / "uploads", quarantine, 100, NlpOptions(), 90)
+    again = Job(id="job-again", files=[f"{NAME}.vcf"], status="running")
+    jobs.hold(again, store)  # saved while it runs, and again by its heartbeat: masked each time
+    saved = store.get_job("job-again")
+    jobs.close()
+    assert saved is not None and saved["files"] == ["█" * len(NAME) + ".vcf"]
