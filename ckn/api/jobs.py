@@ -13,7 +13,6 @@ import logging
 import re
 import shutil
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -71,13 +70,13 @@ SHOWN = tuple(f.name for f in fields(Job))
 """What a job's status shows (of a record kept by another version too: it may keep more)."""
 
 
-def job_view(record: dict[str, Any], now: float) -> dict[str, Any]:
-    """A kept job as its status shows it (queued or running, but unheard of for a minute: interrupted)."""
+def job_view(record: dict[str, Any]) -> dict[str, Any]:
+    """A kept job as its status shows it (queued or running, but unheard of for a minute: interrupted).
+
+    Unheard of by the store's clock (``heard_s_ago``): the hosts of several API processes may not agree.
+    """
     view = {k: record.get(k) for k in SHOWN}
-    if (
-        view["status"] in {"queued", "running"}
-        and now - float(record.get("heard_at", 0)) > INTERRUPTED_AFTER_S
-    ):
+    if view["status"] in {"queued", "running"} and float(record["heard_s_ago"]) > INTERRUPTED_AFTER_S:
         view["status"] = "interrupted"
         view["error"] = (
             "the server running this job stopped before it ended; what it wrote stays, and uploading "
@@ -136,7 +135,7 @@ class Jobs:
         """
         try:
             with self._saving:
-                record = {**job.view(), "heard_at": time.time()}
+                record = job.view()
                 if suppression := Suppression.of(store):
                     record, _ = masked_job(record, suppression)
                 store.save_job(record)
@@ -172,7 +171,7 @@ class Jobs:
         if held is not None:  # here, however its record fares
             return held[0].view()
         record = store.get_job(job_id)
-        return None if record is None else job_view(record, time.time())
+        return None if record is None else job_view(record)
 
     def run(
         self,

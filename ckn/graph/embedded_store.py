@@ -1234,11 +1234,13 @@ class EmbeddedStore(traversal.Traversals):
     # -- ingest jobs and request rates (graph.shared) -------------------------------------------------
 
     def save_job(self, record: dict[str, Any]) -> None:
-        """See :meth:`graph.store.GraphStore.save_job`."""
+        """See :meth:`graph.store.GraphStore.save_job`: every process of this store runs on this machine."""
+        kept = {**record, "heard_at": time.time()}
+        kept.pop("heard_s_ago", None)
         with self._side(SHARED_FILE, write=True) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)",
-                (record["id"], record["created_at"], json.dumps(record, ensure_ascii=False)),
+                (record["id"], record["created_at"], json.dumps(kept, ensure_ascii=False)),
             )
             conn.execute(
                 "DELETE FROM jobs WHERE created_at < ? OR id IN"
@@ -1250,13 +1252,17 @@ class EmbeddedStore(traversal.Traversals):
         """See :meth:`graph.store.GraphStore.get_job`."""
         with self._side(SHARED_FILE) as conn:
             row = conn.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        if row is None:
+            return None
+        record = dict(json.loads(row[0]))
+        heard = float(record.pop("heard_at", 0.0))
+        return {**record, "heard_s_ago": time.time() - heard}
 
     def jobs(self) -> list[dict[str, Any]]:
         """See :meth:`graph.store.GraphStore.jobs`."""
         with self._side(SHARED_FILE) as conn:
             rows = conn.execute("SELECT record FROM jobs ORDER BY created_at DESC, id").fetchall()
-        return [dict(json.loads(row[0])) for row in rows]
+        return [{k: v for k, v in json.loads(row[0]).items() if k != "heard_at"} for row in rows]
 
     def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
         """See :meth:`graph.store.GraphStore.take_requests`: the bucket's row, in one transaction."""

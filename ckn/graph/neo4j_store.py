@@ -1325,8 +1325,9 @@ class Neo4jStore(traversal.Traversals):
     # -- ingest jobs and request rates (graph.shared) -------------------------------------------------
 
     def save_job(self, record: dict[str, Any]) -> None:
-        """See :meth:`graph.store.GraphStore.save_job`."""
-        text = json.dumps(record, ensure_ascii=False)
+        """See :meth:`graph.store.GraphStore.save_job`: when, by the database's clock."""
+        kept = {k: v for k, v in record.items() if k not in {"heard_at", "heard_s_ago"}}
+        text = json.dumps(kept, ensure_ascii=False)
 
         def work(tx: ManagedTransaction) -> None:
             self._run(tx, cypher.SAVE_JOB, id=record["id"], created_at=record["created_at"], record=text)
@@ -1337,7 +1338,9 @@ class Neo4jStore(traversal.Traversals):
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         """See :meth:`graph.store.GraphStore.get_job`."""
         rows = self._read(cypher.GET_JOB, id=job_id)
-        return dict(json.loads(rows[0]["record"])) if rows else None
+        if not rows:
+            return None
+        return {**json.loads(rows[0]["record"]), "heard_s_ago": rows[0]["ago_ms"] / 1000}
 
     def jobs(self) -> list[dict[str, Any]]:
         """See :meth:`graph.store.GraphStore.jobs`."""

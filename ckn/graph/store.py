@@ -612,13 +612,14 @@ class GraphStore(Protocol):
     def save_job(self, record: dict[str, Any]) -> None:
         """Keep an ingest job's record (``record["id"]``; it replaces the one kept before).
 
+        The store notes when, by its own clock (every process shares it: hosts' clocks may differ).
         Only the newest :data:`graph.shared.JOBS_KEPT` are kept, by ``record["created_at"]``, and none
         older than :data:`graph.shared.JOBS_KEPT_DAYS`.
         """
         ...
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
-        """An ingest job's record as last kept, or None."""
+        """An ingest job's record as last kept, with ``heard_s_ago`` (seconds since then), or None."""
         ...
 
     def jobs(self) -> list[dict[str, Any]]:
