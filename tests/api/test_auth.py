@@ -14,7 +14,7 @@ from ckn.api.app import create_app
 from ckn.api.auth import POLICY, Keys, RateLimits, check_exposure
 from ckn.api.demo import load_sample
 from ckn.api.web import PAGES
-from ckn.graph.errors import ConfigError, InvalidInput
+from ckn.graph.errors import ConfigError, InvalidInput, RateLimited
 from ckn.graph.settings import Settings
 from ckn.graph.shared import Taken
 from ckn.graph.store import GraphStore
@@ -168,6 +168,34 @@ def test_concurrent_requests_of_one_key_ask_the_store_once_a_lease(store: GraphS
         thread.join()
 
     assert asked[0] == 10 and len(asked) <= 5  # 40 requests: four leases (five, if one ran out of time)
+
+
+def test_a_busy_key_takes_its_next_lease_ahead_and_its_requests_do_not_wait_for_the_store(
+    store: GraphStore, home: Path
+) -> None:
+    """At ten a second or more, half through a lease the next is taken in the background: a request
+    asks the store itself only when it has nothing taken (the first, here). Never more than the limit."""
+    asking: list[str] = []
+
+    class Counted:  # the store, noting which thread asks it
+        def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
+            asking.append(threading.current_thread().name)
+            return store.take_requests(bucket, want, per_minute)
+
+    limits = RateLimits(600, home)
+    for _ in range(34):  # a lease of ten, then three more taken ahead as each is half spent
+        limits.take(Counted(), "key:sync")  # type: ignore[arg-type]
+    while any(t.name == "ckn-rate-ahead" for t in threading.enumerate()):
+        time.sleep(0.01)
+    assert asking[0] == threading.current_thread().name and len(asking) == 4
+    assert set(asking[1:]) == {"ckn-rate-ahead"}
+    slow = RateLimits(180, home)  # three a second: taken when it runs out, never ahead
+    for _ in range(7):
+        slow.take(Counted(), "key:slow")  # type: ignore[arg-type]
+    assert asking[4:] == [threading.current_thread().name] * 3
+    with pytest.raises(RateLimited):  # no more than the key's minute, and what came back meanwhile
+        for _ in range(700):
+            limits.take(Counted(), "key:sync")  # type: ignore[arg-type]
 
 
 def test_a_home_that_cannot_keep_the_rate_secret_is_refused_at_start(
