@@ -232,6 +232,8 @@ class _WarmUp:
     def _run(self, store: GraphStore, settings: Settings, after: threading.Thread | None) -> None:
         if after is not None:
             after.join()
+        if self._stop.is_set():
+            return
         self._started = time.monotonic()
         try:
             asked = warm_up(store, settings, stop=self._stop)
@@ -248,9 +250,9 @@ class _WarmUp:
         return self.thread.is_alive()
 
     def stop(self) -> None:
-        """Ask no more questions, and wait for the one being asked (the store closes after it)."""
+        """Ask no more questions, and wait a while for the one being asked (the store closes after it)."""
         self._stop.set()
-        self.thread.join()
+        self.thread.join(timeout=WARM_UP_WAIT_S)
 
     def holds_readiness(self) -> bool:
         """Whether ``/readyz`` waits for it: running, for at most :data:`WARM_UP_WAIT_S`."""

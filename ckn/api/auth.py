@@ -127,14 +127,14 @@ class RateLimits:
 
     To go to the store about once a second rather than once a request, a process takes a second's
     worth of requests at a time (a lease, at most :data:`LEASE_AT_MOST`; one thread of a process asks
-    for a key at a time) and spends them within :data:`LEASE_S`; what it has not spent by then is lost,
-    never given back. So all processes together never let through more than the limit. A refusal is
-    remembered until the bucket can have a request again.
+    for a key at a time) and spends them within :data:`LEASE_S` of its last take; what it has not spent
+    by then is lost, never given back. So all processes together never let through more than the limit.
+    A refusal is remembered until the bucket can have a request again.
 
-    A key busy enough for leases of :data:`AHEAD_FROM` or more has its next lease taken in the
-    background once half of one is spent, so that its requests do not wait for the store's write
-    (several milliseconds on Neo4j); a smaller lease is taken when it runs out (taken ahead, it could sit
-    unspent in one process while another refuses the key).
+    Where the limit makes leases of :data:`AHEAD_FROM` or more, a key's next lease is taken in the
+    background once half of the one held is spent, so that its requests do not wait for the store's
+    write (several milliseconds on Neo4j); a smaller lease is taken when it runs out (taken ahead, it
+    could sit unspent in one process while another refuses the key).
     """
 
     def __init__(self, per_minute: int, home: Path) -> None:
@@ -199,7 +199,11 @@ class RateLimits:
             left, until = self._leases.get(key, (0, 0.0))
             if left > 0 and now < until:
                 self._leases[key] = (left - 1, until)
-                ahead = self.lease >= AHEAD_FROM and left - 1 == self.lease // 2
+                ahead = (
+                    self.lease >= AHEAD_FROM
+                    and left - 1 <= self.lease // 2
+                    and now >= self._refused.get(key, 0.0)  # not while refused: the store said when
+                )
             else:
                 ahead, refused_until = False, self._refused.get(key, 0.0)
         if left > 0 and now < until:
@@ -211,7 +215,11 @@ class RateLimits:
         return False
 
     def _take_ahead(self, store: GraphStore, key: str) -> None:
-        """Take the key's next lease in a thread of its own (unless a thread of this process is taking)."""
+        """Take the key's next lease in a thread of its own, unless a thread of this process is taking one.
+
+        The key's lock is taken here and let go by that thread once its lease is kept: until then, a
+        request that runs out waits for it rather than asking the store again.
+        """
         taking = self._taking_lock(key)
         if not taking.acquire(blocking=False):
             return

@@ -85,6 +85,11 @@ def job_view(record: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _masked(view: dict[str, Any], suppression: Suppression) -> dict[str, Any]:
+    """A job's view with what names an erased person masked."""
+    return masked_job(view, suppression)[0] if suppression else view
+
+
 class Jobs:
     """The ingest jobs an API process runs, their records kept in the store for every process."""
 
@@ -135,10 +140,7 @@ class Jobs:
         """
         try:
             with self._saving:
-                record = job.view()
-                if suppression := Suppression.of(store):
-                    record, _ = masked_job(record, suppression)
-                store.save_job(record)
+                store.save_job(_masked(job.view(), Suppression.of(store)))
         except Exception as exc:  # the store is away: the heartbeat tries again
             log.warning("could not keep the record of ingest job %s: %s", job.id, exc)
             return
@@ -168,8 +170,11 @@ class Jobs:
         """A job as its status shows it: held here, or kept by any process of the store; or None."""
         with self._held_lock:
             held = self._held.get(job_id)
-        if held is not None:  # here, however its record fares
-            return held[0].view()
+        if held is not None:  # here, however its record fares (as it is, while the store is away)
+            try:
+                return _masked(held[0].view(), Suppression.of(store))
+            except CknError:
+                return held[0].view()
         record = store.get_job(job_id)
         return None if record is None else job_view(record)
 

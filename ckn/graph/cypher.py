@@ -793,7 +793,8 @@ RETURN a.seq AS seq, a.record AS record, a.prev AS prev, a.hash AS hash ORDER BY
 # -- ingest jobs and request rates (graph.shared) --------------------------------------------------
 
 SAVE_JOB = f"""
-MERGE (j:{JOB} {{id: $id}}) SET j.created_at = $created_at, j.record = $record, j.heard_at = timestamp()
+MERGE (j:{JOB} {{id: $id}}) SET j.created_at = $created_at, j.record = $record,
+  j.heard_at = CASE WHEN $heard THEN timestamp() ELSE j.heard_at END
 """
 """An ingest job's record, and when it was kept by the database's clock (shared by every replica)."""
 FORGET_OLD_JOBS = f"""
@@ -807,7 +808,10 @@ DELETE j
 GET_JOB = f"""
 MATCH (j:{JOB} {{id: $id}}) RETURN j.record AS record, timestamp() - coalesce(j.heard_at, 0) AS ago_ms
 """
-JOBS = f"MATCH (j:{JOB}) RETURN j.record AS record ORDER BY j.created_at DESC, j.id"
+JOBS = f"""
+MATCH (j:{JOB}) RETURN j.record AS record, timestamp() - coalesce(j.heard_at, 0) AS ago_ms
+ORDER BY j.created_at DESC, j.id
+"""
 LOCK_RATE = f"MERGE (r:{RATE} {{key: $key}}) SET r.key = r.key"
 """A caller's bucket, locked (``SET``), so replicas take from it one at a time."""
 READ_RATE = f"""

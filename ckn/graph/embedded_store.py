@@ -283,6 +283,13 @@ def _marks(items: Sequence[str]) -> str:
     return ",".join("?" * len(items))
 
 
+def _job(kept: str) -> dict[str, Any]:
+    """A job's record as kept, with how long ago it was heard of instead of when."""
+    record = dict(json.loads(kept))
+    heard = float(record.pop("heard_at", 0.0))
+    return {**record, "heard_s_ago": time.time() - heard}
+
+
 class EmbeddedStore(traversal.Traversals):
     """SQLite implementation of :class:`graph.store.GraphStore`, with a compact traversal view in memory."""
 
@@ -1233,11 +1240,14 @@ class EmbeddedStore(traversal.Traversals):
 
     # -- ingest jobs and request rates (graph.shared) -------------------------------------------------
 
-    def save_job(self, record: dict[str, Any]) -> None:
+    def save_job(self, record: dict[str, Any], *, heard: bool = True) -> None:
         """See :meth:`graph.store.GraphStore.save_job`: every process of this store runs on this machine."""
-        kept = {**record, "heard_at": time.time()}
-        kept.pop("heard_s_ago", None)
+        kept = {k: v for k, v in record.items() if k not in {"heard_at", "heard_s_ago"}}
         with self._side(SHARED_FILE, write=True) as conn:
+            if heard:
+                kept["heard_at"] = time.time()
+            elif row := conn.execute("SELECT record FROM jobs WHERE id = ?", (record["id"],)).fetchone():
+                kept["heard_at"] = json.loads(row[0]).get("heard_at", 0.0)
             conn.execute(
                 "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)",
                 (record["id"], record["created_at"], json.dumps(kept, ensure_ascii=False)),
@@ -1252,17 +1262,13 @@ class EmbeddedStore(traversal.Traversals):
         """See :meth:`graph.store.GraphStore.get_job`."""
         with self._side(SHARED_FILE) as conn:
             row = conn.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            return None
-        record = dict(json.loads(row[0]))
-        heard = float(record.pop("heard_at", 0.0))
-        return {**record, "heard_s_ago": time.time() - heard}
+        return None if row is None else _job(row[0])
 
     def jobs(self) -> list[dict[str, Any]]:
         """See :meth:`graph.store.GraphStore.jobs`."""
         with self._side(SHARED_FILE) as conn:
             rows = conn.execute("SELECT record FROM jobs ORDER BY created_at DESC, id").fetchall()
-        return [{k: v for k, v in json.loads(row[0]).items() if k != "heard_at"} for row in rows]
+        return [_job(row[0]) for row in rows]
 
     def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
         """See :meth:`graph.store.GraphStore.take_requests`: the bucket's row, in one transaction."""

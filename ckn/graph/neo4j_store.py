@@ -321,6 +321,11 @@ class _Names:
         ]
 
 
+def _job(row: neo4j.Record) -> dict[str, Any]:
+    """A job's record as kept, with how long ago it was heard of by the database's clock."""
+    return {**json.loads(row["record"]), "heard_s_ago": row["ago_ms"] / 1000}
+
+
 class Neo4jStore(traversal.Traversals):
     """Neo4j implementation of :class:`graph.store.GraphStore`."""
 
@@ -1324,13 +1329,14 @@ class Neo4jStore(traversal.Traversals):
 
     # -- ingest jobs and request rates (graph.shared) -------------------------------------------------
 
-    def save_job(self, record: dict[str, Any]) -> None:
+    def save_job(self, record: dict[str, Any], *, heard: bool = True) -> None:
         """See :meth:`graph.store.GraphStore.save_job`: when, by the database's clock."""
         kept = {k: v for k, v in record.items() if k not in {"heard_at", "heard_s_ago"}}
         text = json.dumps(kept, ensure_ascii=False)
 
         def work(tx: ManagedTransaction) -> None:
-            self._run(tx, cypher.SAVE_JOB, id=record["id"], created_at=record["created_at"], record=text)
+            found = {"id": record["id"], "created_at": record["created_at"], "record": text}
+            self._run(tx, cypher.SAVE_JOB, **found, heard=heard)
             self._run(tx, cypher.FORGET_OLD_JOBS, kept=JOBS_KEPT, cutoff=jobs_cutoff())
 
         self._managed_write(work)
@@ -1338,13 +1344,11 @@ class Neo4jStore(traversal.Traversals):
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         """See :meth:`graph.store.GraphStore.get_job`."""
         rows = self._read(cypher.GET_JOB, id=job_id)
-        if not rows:
-            return None
-        return {**json.loads(rows[0]["record"]), "heard_s_ago": rows[0]["ago_ms"] / 1000}
+        return _job(rows[0]) if rows else None
 
     def jobs(self) -> list[dict[str, Any]]:
         """See :meth:`graph.store.GraphStore.jobs`."""
-        return [dict(json.loads(r["record"])) for r in self._read(cypher.JOBS)]
+        return [_job(r) for r in self._read(cypher.JOBS)]
 
     def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:
         """See :meth:`graph.store.GraphStore.take_requests`: the bucket's node, locked, read, then set."""

@@ -609,10 +609,11 @@ class GraphStore(Protocol):
         """Audit records with ``seq`` above ``after``, oldest first."""
         ...
 
-    def save_job(self, record: dict[str, Any]) -> None:
+    def save_job(self, record: dict[str, Any], *, heard: bool = True) -> None:
         """Keep an ingest job's record (``record["id"]``; it replaces the one kept before).
 
-        The store notes when, by its own clock (every process shares it: hosts' clocks may differ).
+        The store notes when, by its own clock (every process shares it: hosts' clocks may differ);
+        not when ``heard`` is false (the record changed, not the job: an erasure masked it).
         Only the newest :data:`graph.shared.JOBS_KEPT` are kept, by ``record["created_at"]``, and none
         older than :data:`graph.shared.JOBS_KEPT_DAYS`.
         """
@@ -623,7 +624,10 @@ class GraphStore(Protocol):
         ...
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Every ingest job's record kept (at most :data:`graph.shared.JOBS_KEPT`), newest first."""
+        """Every ingest job's record kept (at most :data:`graph.shared.JOBS_KEPT`), newest first.
+
+        Each as :meth:`get_job` gives it.
+        """
         ...
 
     def take_requests(self, bucket: str, want: int, per_minute: int) -> Taken:

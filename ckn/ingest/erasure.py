@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.ids import normalise_key
 from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
+from ckn.graph.shared import INTERRUPTED_AFTER_S
 from ckn.graph.store import Direction, GraphStore
 from ckn.ingest import normalise
 from ckn.ingest.normalise import BadValue
@@ -103,17 +104,23 @@ class _Finder:
 
     def redact(self, text: str) -> tuple[str, int]:
         """``text`` with every trace masked (one ``█`` a character: other spans keep their offsets)."""
-        spans = self.spans(text)
-        if not spans:
-            return text, 0
-        chars = list(text)
-        for start, end in spans:
-            chars[start:end] = MASK * (end - start)
-        return "".join(chars), len(spans)
+        return _masked(text, self.spans(text))
 
 
-JOB_FIELDS_KEPT = frozenset({"id", "status", "created_at", "finished_at", "heard_at"})
+def _masked(text: str, spans: list[tuple[int, int]]) -> tuple[str, int]:
+    """``text`` with ``spans`` masked, and how many."""
+    if not spans:
+        return text, 0
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = MASK * (end - start)
+    return "".join(chars), len(spans)
+
+
+JOB_FIELDS_KEPT = frozenset({"id", "status", "created_at", "finished_at", "heard_at", "heard_s_ago"})
 """Fields of an ingest job's record that are never masked: they name no one."""
+_JOINERS = re.compile(r"[_.\-]")
+"""What joins the words of a file's name (``Alice_Smith.csv``, ``alice-smith.vcf``): read as spaces too."""
 
 
 def masked_job(record: dict[str, Any], finder: _Finder) -> tuple[dict[str, Any], int]:
@@ -124,7 +131,7 @@ def masked_job(record: dict[str, Any], finder: _Finder) -> tuple[dict[str, Any],
 
     def masked(value: Any) -> tuple[Any, int]:
         if isinstance(value, str):
-            return finder.redact(value)
+            return _masked(value, finder.spans(value) + finder.spans(_JOINERS.sub(" ", value)))
         if isinstance(value, list):
             done = [masked(v) for v in value]
             return [v for v, _ in done], sum(n for _, n in done)
@@ -530,8 +537,8 @@ def erase(
     jobs = 0
     for record in store.jobs():
         record_masked, traced = masked_job(record, everywhere)
-        if traced:
-            store.save_job(record_masked)
+        if traced and not _live(record):  # a live job is masked by its process, at its next heartbeat
+            store.save_job(record_masked, heard=False)
             jobs += 1
     deleted = 0
     for item_id in own:
@@ -553,6 +560,15 @@ def erase(
         scan=scan,
         clean=scan.clean,
     )
+
+
+def _live(job: dict[str, Any]) -> bool:
+    """Whether an ingest job's record is being kept by the process running it.
+
+    That process saves it every few seconds, masking what names an erased person from the suppression
+    list (see ``api.jobs``).
+    """
+    return job.get("status") in {"queued", "running"} and float(job["heard_s_ago"]) <= INTERRUPTED_AFTER_S
 
 
 def _named_after(store: GraphStore, traces: Traces) -> list[str]:
@@ -579,7 +595,7 @@ def _scan(
         phones = set(_strings(props.get("phones")))
         person_hits += bool(emails & full.emails or phones & full.phones)
     hits, scanned = _scan_texts(store, texts, traces)  # the items erased since are simply not found
-    person_hits += sum(1 for record in store.jobs() if masked_job(record, traces)[1])
+    person_hits += sum(1 for record in store.jobs() if not _live(record) and masked_job(record, traces)[1])
     rows = _with_ids(traces, full)
     quarantine = sum(1 for _, line in _quarantine_lines(quarantine_dir) if rows.in_raw(line))
     return Scan(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from ckn.api.jobs import Job, Jobs
 from ckn.graph.model import NodeKind, utcnow
 from ckn.graph.store import GraphStore, Limits
-from ckn.ingest.erasure import erase, export_person
+from ckn.ingest.erasure import MASK, erase, export_person
 from ckn.ingest.pipeline import NlpOptions, ingest_paths
 
 pytestmark = pytest.mark.trust
@@ -166,10 +167,12 @@ def test_a_person_with_more_links_than_a_page_loses_every_one(
 
 
 def test_the_kept_ingest_jobs_that_name_them_are_masked_and_later_ones_too(
-    store: GraphStore, tmp_path: Path
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A job's record keeps its files' names, which may be the person's: erasure masks them, and a job
-    saved after it (one still running, a file named after them uploaded again) is masked as it is kept."""
+    """A job's record keeps its files' names, which may be the person's: erasure masks the records of
+    jobs that ended (or whose process stopped: they stay interrupted), and a running job's process
+    masks its own as it keeps it, from the suppression list, as it does a file named after them later."""
+    monkeypatch.setattr("ckn.ingest.erasure.INTERRUPTED_AFTER_S", 2.0)
     quarantine = tmp_path / "quarantine"
     ingest_paths(store, [_bundle(tmp_path / "export")], quarantine_dir=quarantine)
     now = utcnow().isoformat()
@@ -179,6 +182,7 @@ def test_the_kept_ingest_jobs_that_name_them_are_masked_and_later_ones_too(
         "report": {"files": [{"path": f"名片/{NAME}.vcf", "rows": 1, "errors": [f"line 2: {PHONE}?"]}]},
         "error": None,
     }  # fmt: skip
+    stopped = {**theirs, "id": "job-stopped", "status": "running", "finished_at": None, "report": None}
     other = {
         "id": "job-other",
         "status": "done",
@@ -186,22 +190,31 @@ def test_the_kept_ingest_jobs_that_name_them_are_masked_and_later_ones_too(
         "files": ["customers.csv"],
         "report": None,
     }
-    for record in (theirs, other):
+    for record in (theirs, stopped, other):
         store.save_job(record)
-    assert [j["id"] for j in store.jobs()] == ["job-other", "job-theirs"]  # newest first, then by id
+    assert [j["id"] for j in store.jobs()] == ["job-other", "job-stopped", "job-theirs"]  # newest, then id
+    time.sleep(2.2)  # job-stopped's process is gone
+    running = {**stopped, "id": "job-running"}
+    store.save_job(running)  # its process is here: it masks it itself
     report = erase(store, "customer:C1", quarantine)
-    assert report.clean and report.jobs_redacted == 1
-    kept = store.get_job("job-theirs")
-    assert kept is not None and _leaks(json.dumps(kept, ensure_ascii=False)) == []
-    assert kept["files"][0].startswith("名片/") and kept["files"][0].endswith(".vcf")  # the rest stays
-    assert {k: kept[k] for k in ("id", "status", "created_at", "finished_at")} == {
-        k: theirs[k] for k in ("id", "status", "created_at", "finished_at")
-    }
+
+    assert report.clean and report.jobs_redacted == 2
+    for job_id in ("job-theirs", "job-stopped"):
+        kept = store.get_job(job_id)
+        assert kept is not None and _leaks(json.dumps(kept, ensure_ascii=False)) == []
+        assert kept["files"][0].startswith("名片/") and kept["files"][0].endswith(".vcf")  # the rest stays
+        assert {k: kept[k] for k in ("status", "created_at", "finished_at")} == {
+            k: theirs[k] if job_id == "job-theirs" else stopped[k]
+            for k in ("status", "created_at", "finished_at")
+        }
+    stays_stopped = store.get_job("job-stopped")
+    assert stays_stopped is not None and stays_stopped["heard_s_ago"] >= 2.2  # masked, not heard of
     untouched = store.get_job("job-other")
     assert untouched is not None and untouched.pop("heard_s_ago") >= 0 and untouched == other
     jobs = Jobs(tmp_path / "uploads", quarantine, 100, NlpOptions(), 90)
-    again = Job(id="job-again", files=[f"{NAME}.vcf"], status="running")
+    again = Job(id="job-running", files=running["files"], status="running")
     jobs.hold(again, store)  # saved while it runs, and again by its heartbeat: masked each time
-    saved = store.get_job("job-again")
+    saved, shown = store.get_job("job-running"), jobs.get(store, "job-running")
     jobs.close()
-    assert saved is not None and saved["files"] == ["█" * len(NAME) + ".vcf"]
+    assert saved is not None and saved["files"][0] == f"名片/{MASK * len(NAME)}.vcf"
+    assert shown is not None and _leaks(json.dumps(shown, ensure_ascii=False)) == []

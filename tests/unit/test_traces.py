@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ckn.api.privacy import scrub
-from ckn.ingest.erasure import MASK, Traces
+from ckn.ingest.erasure import MASK, Traces, masked_job
 
 pytestmark = pytest.mark.trust
 
@@ -48,3 +48,21 @@ def test_contacts_are_scrubbed_from_free_text(text: str, kept: str) -> None:
 )
 def test_ids_dates_and_amounts_are_not_taken_for_phones(text: str) -> None:
     assert scrub(text) == text
+
+
+def test_a_job_s_files_named_after_the_person_are_masked_however_the_words_are_joined() -> None:
+    """Uploads are kept under safe names (``Anna_Schmidt.csv``): their words joined by ``_``, ``-``, ``.``."""
+    traces = Traces(names=["Anna Schmidt"], emails={"anna@acme.example"}, phones=set())
+    files = ["Anna_Schmidt.csv", "anna-schmidt.vcf", "crm/anna.schmidt.xlsx", "anna@acme.example.vcf"]
+    record = {"id": "a1b2c3", "status": "done", "created_at": "2026-12-07T09:00:00+00:00", "files": files}
+    record["report"] = {"files": [{"path": "Anna_Schmidt.csv", "errors": ["line 3: Anna Schmidt?"]}]}
+    masked, found = masked_job({**record, "files": [*files, "Anna_Schmidtke.csv", "customers.csv"]}, traces)
+    assert found and "schmidt" not in str({**masked, "files": masked["files"][:4]}).lower()
+    assert masked["files"][0] == f"{MASK * 12}.csv" and masked["files"][4:] == [
+        "Anna_Schmidtke.csv",
+        "customers.csv",
+    ]
+    assert {k: masked[k] for k in ("id", "status", "created_at")} == {
+        k: record[k] for k in ("id", "status", "created_at")
+    }
+    assert masked_job({**record, "files": ["customers.csv"], "report": None}, traces)[1] == 0
