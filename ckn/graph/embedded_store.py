@@ -77,14 +77,32 @@ WRITER_LOCK = "writer.lock"
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
 
 PRAGMAS = (
+    "busy_timeout = 60000",
     "journal_mode = WAL",
     "synchronous = FULL",  # a returned write is on disk, even across power loss
     "secure_delete = ON",  # erased data is overwritten, not left in free pages
-    "busy_timeout = 60000",
     "foreign_keys = OFF",
     "cache_size = -65536",  # 64 MB, not SQLite's 2 MB: a bulk write's index pages stay at hand
 )
 """The settings of the store's connection (the benchmark's bare writes use them too)."""
+
+
+def set_pragmas(conn: sqlite3.Connection, pragmas: Iterable[str], *, wait_s: float) -> None:
+    """Set a connection's pragmas, waiting up to ``wait_s`` for another connection's lock.
+
+    SQLite does not wait (its busy timeout) to set the journal mode while another connection creates
+    or changes the file: that one is tried again every few milliseconds.
+    """
+    for pragma in pragmas:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                conn.execute(f"PRAGMA {pragma}")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
 _SCHEMA_V1 = """
 CREATE TABLE entities (
@@ -317,8 +335,7 @@ class EmbeddedStore(traversal.Traversals):
         self._view_generation = 0
         self._last_changes: tuple[int, int, Changes | None] | None = None
         """Counts deletions and the close: a view built before one is not installed."""
-        for pragma in PRAGMAS:
-            self._conn.execute(f"PRAGMA {pragma}")
+        set_pragmas(self._conn, PRAGMAS, wait_s=60.0)
         self._migrate()
         self._lock_file: IO[str] | None = None
         self._sides: dict[str, sqlite3.Connection] = {}
@@ -1200,8 +1217,8 @@ class EmbeddedStore(traversal.Traversals):
                 conn = self._sides.get(name)
                 if conn is None:
                     conn = sqlite3.connect(self.home / name, isolation_level=None, check_same_thread=False)
-                    for pragma in ("journal_mode = WAL", "synchronous = FULL", f"busy_timeout = {wait_ms}"):
-                        conn.execute(f"PRAGMA {pragma}")
+                    pragmas = (f"busy_timeout = {wait_ms}", "journal_mode = WAL", "synchronous = FULL")
+                    set_pragmas(conn, pragmas, wait_s=wait_ms / 1000)
                     conn.executescript(schema)
                     self._sides[name] = conn
                 if not write:
