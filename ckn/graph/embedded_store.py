@@ -104,6 +104,7 @@ def set_pragmas(conn: sqlite3.Connection, pragmas: Iterable[str], *, wait_s: flo
                     raise
                 time.sleep(0.005)
 
+
 _SCHEMA_V1 = """
 CREATE TABLE entities (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, props TEXT NOT NULL,
