@@ -279,9 +279,13 @@ def _keep_in_step(store: GraphStore, settings: Settings) -> tuple[threading.Even
 
 
 def _stop_serving(app: FastAPI) -> None:
-    """Ask the warm-up to stop and wait for it, and for the jobs' heartbeat (before the store closes)."""
+    """Ask the warm-up to stop and wait for it, the leases taken ahead and the jobs' heartbeat.
+
+    Before the store closes: none of them uses it after.
+    """
     if app.state.warmed is not None:
         app.state.warmed.stop()
+    app.state.rate_limits.close()
     app.state.jobs.close()
 
 

@@ -145,6 +145,7 @@ class RateLimits:
         self._refused: dict[str, float] = {}  # key -> refused until
         self._taking: dict[str, threading.Lock] = {}  # key -> held while a thread takes from its bucket
         self._lock = threading.Lock()
+        self._ahead: set[threading.Thread] = set()  # taking leases ahead now
 
     def take(self, store: GraphStore, key: str) -> None:
         """Count one request of ``key``.
@@ -231,8 +232,20 @@ class RateLimits:
                 log.warning("could not take requests ahead for a key: %s", exc)
             finally:
                 taking.release()  # held from the request that found the lease half spent
+                with self._lock:
+                    self._ahead.discard(thread)
 
-        threading.Thread(target=ask, name="ckn-rate-ahead", daemon=True).start()
+        thread = threading.Thread(target=ask, name="ckn-rate-ahead", daemon=True)
+        with self._lock:
+            self._ahead.add(thread)
+        thread.start()
+
+    def close(self) -> None:
+        """Wait for the leases being taken ahead (the app stops: the store closes after them)."""
+        with self._lock:
+            ahead = list(self._ahead)
+        for thread in ahead:
+            thread.join(timeout=LEASE_S)
 
     def _refuse(self, wait_s: float) -> NoReturn:
         wait = max(1, math.ceil(wait_s))

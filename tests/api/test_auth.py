@@ -166,6 +166,7 @@ def test_concurrent_requests_of_one_key_ask_the_store_once_a_lease(store: GraphS
         thread.start()
     for thread in threads:
         thread.join()
+    limits.close()  # the lease taken ahead, if any, before the store closes
 
     assert asked[0] == 10 and len(asked) <= 5  # 40 requests: four leases (five, if one ran out of time)
 
@@ -185,8 +186,7 @@ def test_a_busy_key_takes_its_next_lease_ahead_and_its_requests_do_not_wait_for_
     limits = RateLimits(600, home)
     for _ in range(34):  # a lease of ten, then three more taken ahead as each is half spent
         limits.take(Counted(), "key:sync")  # type: ignore[arg-type]
-    while any(t.name == "ckn-rate-ahead" for t in threading.enumerate()):
-        time.sleep(0.01)
+    limits.close()  # the leases being taken ahead, taken
     assert asking[0] == threading.current_thread().name and len(asking) == 4
     assert set(asking[1:]) == {"ckn-rate-ahead"}
     slow = RateLimits(180, home)  # three a second: taken when it runs out, never ahead
@@ -196,6 +196,7 @@ def test_a_busy_key_takes_its_next_lease_ahead_and_its_requests_do_not_wait_for_
     with pytest.raises(RateLimited):  # no more than the key's minute, and what came back meanwhile
         for _ in range(700):
             limits.take(Counted(), "key:sync")  # type: ignore[arg-type]
+    limits.close()
 
 
 def test_a_home_that_cannot_keep_the_rate_secret_is_refused_at_start(
