@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ckn.api.schemas import JobOut, ingest_report_json
 from ckn.graph.errors import CknError, Conflict, NotFound, UploadTooLarge
 from ckn.graph.model import utcnow
-from ckn.graph.shared import HEARTBEAT_S, INTERRUPTED_AFTER_S, JOBS_KEPT, JOBS_KEPT_DAYS
+from ckn.graph.shared import HEARTBEAT_S, JOBS_KEPT, JOBS_KEPT_DAYS, job_live
 from ckn.graph.store import GraphStore
 from ckn.ingest.erasure import Suppression, masked_job
 from ckn.ingest.pipeline import NlpOptions, Replace, ingest_paths
@@ -71,12 +71,9 @@ SHOWN = tuple(f.name for f in fields(Job))
 
 
 def job_view(record: dict[str, Any]) -> dict[str, Any]:
-    """A kept job as its status shows it (queued or running, but unheard of for a minute: interrupted).
-
-    Unheard of by the store's clock (``heard_s_ago``): the hosts of several API processes may not agree.
-    """
+    """A kept job as its status shows it (queued or running, but unheard of for a minute: interrupted)."""
     view = {k: record.get(k) for k in SHOWN}
-    if view["status"] in {"queued", "running"} and float(record["heard_s_ago"]) > INTERRUPTED_AFTER_S:
+    if view["status"] in {"queued", "running"} and not job_live(record):
         view["status"] = "interrupted"
         view["error"] = (
             "the server running this job stopped before it ended; what it wrote stays, and uploading "

@@ -805,13 +805,10 @@ UNWIND range(0, size(newest_first) - 1) AS i
 WITH newest_first[i] AS j, i WHERE i >= $kept OR j.created_at < $cutoff
 DELETE j
 """
-GET_JOB = f"""
-MATCH (j:{JOB} {{id: $id}}) RETURN j.record AS record, timestamp() - coalesce(j.heard_at, 0) AS ago_ms
-"""
-JOBS = f"""
-MATCH (j:{JOB}) RETURN j.record AS record, timestamp() - coalesce(j.heard_at, 0) AS ago_ms
-ORDER BY j.created_at DESC, j.id
-"""
+_JOB_ROW = "j.record AS record, timestamp() - coalesce(j.heard_at, 0) AS ago_ms"
+"""A kept job, and how long ago (ms, by the database's clock) its process last said it holds it."""
+GET_JOB = f"MATCH (j:{JOB} {{id: $id}}) RETURN {_JOB_ROW}"
+JOBS = f"MATCH (j:{JOB}) RETURN {_JOB_ROW} ORDER BY j.created_at DESC, j.id"
 LOCK_RATE = f"MERGE (r:{RATE} {{key: $key}}) SET r.key = r.key"
 """A caller's bucket, locked (``SET``), so replicas take from it one at a time."""
 READ_RATE = f"""

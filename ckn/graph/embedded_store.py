@@ -46,7 +46,7 @@ from ckn.graph.model import (
     utcnow,
 )
 from ckn.graph.names import NameIndex
-from ckn.graph.shared import JOBS_KEPT, PRUNE_EVERY_S, REFILL_S, Taken, jobs_cutoff, take
+from ckn.graph.shared import JOBS_KEPT, PRUNE_EVERY_S, REFILL_S, Taken, job_kept, jobs_cutoff, take
 from ckn.graph.store import (
     ITEM_FIELDS,
     PERSON_FIELDS,
@@ -1260,7 +1260,7 @@ class EmbeddedStore(traversal.Traversals):
 
     def save_job(self, record: dict[str, Any], *, heard: bool = True) -> None:
         """See :meth:`graph.store.GraphStore.save_job`: every process of this store runs on this machine."""
-        kept = {k: v for k, v in record.items() if k not in {"heard_at", "heard_s_ago"}}
+        kept = job_kept(record)
         with self._side(SHARED_FILE, write=True) as conn:
             if heard:
                 kept["heard_at"] = time.time()

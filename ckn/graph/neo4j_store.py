@@ -46,7 +46,7 @@ from ckn.graph.model import (
     RelType,
     utcnow,
 )
-from ckn.graph.shared import JOBS_KEPT, PRUNE_EVERY_S, REFILL_S, Taken, jobs_cutoff, take
+from ckn.graph.shared import JOBS_KEPT, PRUNE_EVERY_S, REFILL_S, Taken, job_kept, jobs_cutoff, take
 from ckn.graph.store import (
     AROUND_TYPES,
     CUSTOMER_ITEM_TYPES,
@@ -1331,8 +1331,7 @@ class Neo4jStore(traversal.Traversals):
 
     def save_job(self, record: dict[str, Any], *, heard: bool = True) -> None:
         """See :meth:`graph.store.GraphStore.save_job`: when, by the database's clock."""
-        kept = {k: v for k, v in record.items() if k not in {"heard_at", "heard_s_ago"}}
-        text = json.dumps(kept, ensure_ascii=False)
+        text = json.dumps(job_kept(record), ensure_ascii=False)
 
         def work(tx: ManagedTransaction) -> None:
             found = {"id": record["id"], "created_at": record["created_at"], "record": text}

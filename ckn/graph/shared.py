@@ -13,7 +13,7 @@ again, the same as none, so such buckets are dropped (:data:`PRUNE_EVERY_S`).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 JOBS_KEPT = 1000
 """Ingest jobs whose records are kept; the oldest beyond that are forgotten."""
@@ -52,3 +52,18 @@ def take(held: tuple[float, float] | None, want: int, per_minute: int, now: floa
 def jobs_cutoff() -> str:
     """The ``created_at`` before which job records are forgotten (:data:`JOBS_KEPT_DAYS` ago)."""
     return (datetime.now(UTC) - timedelta(days=JOBS_KEPT_DAYS)).isoformat()
+
+
+def job_kept(record: dict[str, Any]) -> dict[str, Any]:
+    """What a store keeps of an ingest job's record: not when it was heard of (the store notes that)."""
+    return {k: v for k, v in record.items() if k not in {"heard_at", "heard_s_ago"}}
+
+
+def job_live(record: dict[str, Any]) -> bool:
+    """Whether a kept job is queued or running and its process said so within :data:`INTERRUPTED_AFTER_S`.
+
+    By the store's clock (``heard_s_ago``, see :meth:`graph.store.GraphStore.get_job`): the hosts of
+    several API processes may not agree.
+    """
+    queued_or_running = record.get("status") in {"queued", "running"}
+    return queued_or_running and float(record["heard_s_ago"]) <= INTERRUPTED_AFTER_S

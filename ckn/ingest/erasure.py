@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.ids import normalise_key
 from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
-from ckn.graph.shared import INTERRUPTED_AFTER_S
+from ckn.graph.shared import job_live
 from ckn.graph.store import Direction, GraphStore
 from ckn.ingest import normalise
 from ckn.ingest.normalise import BadValue
@@ -537,7 +537,7 @@ def erase(
     jobs = 0
     for record in store.jobs():
         record_masked, traced = masked_job(record, everywhere)
-        if traced and not _live(record):  # a live job is masked by its process, at its next heartbeat
+        if traced and not job_live(record):  # a live one: its process masks it as it keeps it
             store.save_job(record_masked, heard=False)
             jobs += 1
     deleted = 0
@@ -560,15 +560,6 @@ def erase(
         scan=scan,
         clean=scan.clean,
     )
-
-
-def _live(job: dict[str, Any]) -> bool:
-    """Whether an ingest job's record is being kept by the process running it.
-
-    That process saves it every few seconds, masking what names an erased person from the suppression
-    list (see ``api.jobs``).
-    """
-    return job.get("status") in {"queued", "running"} and float(job["heard_s_ago"]) <= INTERRUPTED_AFTER_S
 
 
 def _named_after(store: GraphStore, traces: Traces) -> list[str]:
@@ -595,7 +586,7 @@ def _scan(
         phones = set(_strings(props.get("phones")))
         person_hits += bool(emails & full.emails or phones & full.phones)
     hits, scanned = _scan_texts(store, texts, traces)  # the items erased since are simply not found
-    person_hits += sum(1 for record in store.jobs() if not _live(record) and masked_job(record, traces)[1])
+    person_hits += sum(1 for record in store.jobs() if not job_live(record) and masked_job(record, traces)[1])
     rows = _with_ids(traces, full)
     quarantine = sum(1 for _, line in _quarantine_lines(quarantine_dir) if rows.in_raw(line))
     return Scan(

@@ -181,7 +181,7 @@ def test_a_job_whose_server_stopped_shows_as_interrupted(
 ) -> None:
     """Unheard of for a while by the store's clock, which every API process shares: a host's own clock,
     even one far off, does not count."""
-    monkeypatch.setattr("ckn.api.jobs.INTERRUPTED_AFTER_S", 0.5)
+    monkeypatch.setattr("ckn.graph.shared.INTERRUPTED_AFTER_S", 0.5)
     stopped = {"id": "5f0c1d2e3a4b", "status": "running", "files": ["客户 customers.csv"]}
     stopped |= {"created_at": "2026-12-01T09:00:00+00:00", "finished_at": None, "report": None, "error": None}
     store.save_job({**stopped, "heard_at": time.time() + 3600})  # a host an hour ahead says it heard it
@@ -199,7 +199,7 @@ def test_a_held_job_is_heard_of_while_its_server_runs_and_interrupted_once_it_st
     store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("ckn.api.jobs.HEARTBEAT_S", 0.05)
-    monkeypatch.setattr("ckn.api.jobs.INTERRUPTED_AFTER_S", 0.5)
+    monkeypatch.setattr("ckn.graph.shared.INTERRUPTED_AFTER_S", 0.5)
     settings = Settings(home=tmp_path / "home")
     app = create_app(settings, store=store)
     with TestClient(app) as client:

@@ -172,7 +172,7 @@ def test_the_kept_ingest_jobs_that_name_them_are_masked_and_later_ones_too(
     """A job's record keeps its files' names, which may be the person's: erasure masks the records of
     jobs that ended (or whose process stopped: they stay interrupted), and a running job's process
     masks its own as it keeps it, from the suppression list, as it does a file named after them later."""
-    monkeypatch.setattr("ckn.ingest.erasure.INTERRUPTED_AFTER_S", 2.0)
+    monkeypatch.setattr("ckn.graph.shared.INTERRUPTED_AFTER_S", 2.0)
     quarantine = tmp_path / "quarantine"
     ingest_paths(store, [_bundle(tmp_path / "export")], quarantine_dir=quarantine)
     now = utcnow().isoformat()
