@@ -162,31 +162,28 @@ _ACTS_ABOUT = (
     # an account they own: about the customer itself
     "SELECT source, type, target FROM relations WHERE source IN ({people}) AND type = 'OWNS_ACCOUNT'"
     " AND target = :subject",
-    # what they did with an item about it: their acts first (a few thousand, not the subject's tens of
-    # thousands of items), each item's own subjects then (the planner would go from the subject's side)
-    "SELECT a.source, a.type, a.target FROM relations a"
-    " CROSS JOIN relations b INDEXED BY relations_source ON b.source = a.target"
-    " WHERE a.source IN ({people}) AND a.type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
-    " AND b.type IN ('ABOUT', 'DELIVERED_TO')"
-    " AND b.target = :subject",
+    # what they did with an item about it: their acts and the subject's items, each a range of an
+    # index, met in memory (the subject's items are read once a statement); looking up each act's
+    # item instead is a read of a page apiece: seconds when the store is not in the OS's cache
+    "SELECT source, type, target FROM relations"
+    " WHERE source IN ({people}) AND type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
+    " AND target IN (SELECT source FROM relations INDEXED BY relations_target"
+    "  WHERE target = :subject AND type IN ('ABOUT', 'DELIVERED_TO'))",
     # an escalation of an item about it, answered
-    "SELECT a.target, a.type, a.source FROM relations a"
-    " CROSS JOIN relations b INDEXED BY relations_source ON b.source = a.source"
-    " WHERE a.target IN ({people}) AND a.type = 'ESCALATED_TO' AND b.type IN ('ABOUT', 'DELIVERED_TO')"
-    " AND b.target = :subject",
+    "SELECT target, type, source FROM relations WHERE target IN ({people}) AND type = 'ESCALATED_TO'"
+    " AND source IN (SELECT source FROM relations INDEXED BY relations_target"
+    "  WHERE target = :subject AND type IN ('ABOUT', 'DELIVERED_TO'))",
 )
 """What some colleagues did with the items about one subject (:meth:`EmbeddedStore.evidence_between`)."""
 _ACTS_WITH_CUSTOMER = (
-    # a customer's items: those they took part in or submitted
-    "SELECT a.source, a.type, a.target FROM relations a"
-    " CROSS JOIN relations c INDEXED BY relations_target ON c.target = a.target"
-    " WHERE a.source IN ({people}) AND a.type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
-    " AND c.type IN ('PARTICIPATED_IN', 'SUBMITTED')"
-    " AND c.source = :subject",
-    "SELECT a.target, a.type, a.source FROM relations a"
-    " CROSS JOIN relations c INDEXED BY relations_target ON c.target = a.source"
-    " WHERE a.target IN ({people}) AND a.type = 'ESCALATED_TO' AND c.type IN ('PARTICIPATED_IN', 'SUBMITTED')"
-    " AND c.source = :subject",
+    # a customer's items: those they took part in or submitted (read as the subject's items above)
+    "SELECT source, type, target FROM relations"
+    " WHERE source IN ({people}) AND type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
+    " AND target IN (SELECT target FROM relations INDEXED BY relations_source"
+    "  WHERE source = :subject AND type IN ('PARTICIPATED_IN', 'SUBMITTED'))",
+    "SELECT target, type, source FROM relations WHERE target IN ({people}) AND type = 'ESCALATED_TO'"
+    " AND source IN (SELECT target FROM relations INDEXED BY relations_source"
+    "  WHERE source = :subject AND type IN ('PARTICIPATED_IN', 'SUBMITTED'))",
 )
 
 
