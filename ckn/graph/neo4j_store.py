@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import neo4j
 import networkx as nx
-from neo4j import GraphDatabase, ManagedTransaction, Query, RoutingControl
+from neo4j import GraphDatabase, ManagedTransaction, Query
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from ckn.graph import changelog, cypher, expertise, fulltext, names, traversal
@@ -139,6 +139,18 @@ def _evidence(props: dict[str, Any]) -> tuple[Provenance, ...]:
     return tuple(sorted(items, key=lambda p: (p.observed_at, p.key)))
 
 
+def _first_source(stored: list[str]) -> str:
+    """The source of the first of some stored evidence, as :func:`_evidence` orders it ("" for none).
+
+    One piece (the most common) is read as JSON alone: validating it is most of the time an
+    answer's evidence takes to read.
+    """
+    if len(stored) == 1:
+        return str(json.loads(stored[0])["source_id"])
+    first = _evidence({"_prov": stored})
+    return first[0].source_id if first else ""
+
+
 def _entity(props: dict[str, Any]) -> Entity:
     return Entity(
         id=props["id"],
@@ -250,8 +262,7 @@ def _between(subject_id: str, rows: list[Any]) -> EvidenceFacts:
             acts.update((person, rtype, item) for rtype in rtypes)
             items[item] = {k: v for k, v in zip(ITEM_FIELDS, fields, strict=True) if v is not None}
             if named:
-                first = _evidence({"_prov": named[1] or []})
-                shown[item] = (named[0] or "", first[0].source_id if first else "")
+                shown[item] = (named[0] or "", _first_source(named[1] or []))
     return EvidenceFacts.model_construct(
         about=tuple((item, subject_id) for item in sorted(items)),
         acts=tuple(sorted(acts)),
@@ -434,15 +445,21 @@ class Neo4jStore(traversal.Traversals):
     # -- plumbing ----------------------------------------------------------------------------------
 
     def _read(self, text: str, **params: Any) -> list[neo4j.Record]:
+        """Every record of one read statement, run on its own.
+
+        Auto-commit: one round trip, where a managed transaction takes two (its commit apart); our own
+        retries stand in for the driver's.
+        """
         self._behind.wait()
         query, values = _q(text, self._timeout), _params(params)
+
+        def once() -> list[neo4j.Record]:
+            mode = neo4j.READ_ACCESS
+            with self._driver.session(database=self.database, default_access_mode=mode) as session:
+                return list(session.run(query, values))
+
         with self._breaker.guard():
-            records, _, _ = self._retrying(
-                lambda: self._driver.execute_query(
-                    query, values, routing_=RoutingControl.READ, database_=self.database
-                )
-            )
-        return records
+            return self._retrying(once)
 
     def _retrying(self, call: Callable[[], T]) -> T:
         """``call()``, tried again after a transient error (a deadlock, a leader switch).
