@@ -165,23 +165,25 @@ _ACTS_ABOUT = (
     # what they did with an item about it: their acts and the subject's items, each a range of an
     # index, met in memory (the subject's items are read once a statement); looking up each act's
     # item instead is a read of a page apiece: seconds when the store is not in the OS's cache
-    "SELECT source, type, target FROM relations"
+    "SELECT source, type, target FROM relations INDEXED BY relations_source"
     " WHERE source IN ({people}) AND type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
     " AND target IN (SELECT source FROM relations INDEXED BY relations_target"
     "  WHERE target = :subject AND type IN ('ABOUT', 'DELIVERED_TO'))",
     # an escalation of an item about it, answered
-    "SELECT target, type, source FROM relations WHERE target IN ({people}) AND type = 'ESCALATED_TO'"
+    "SELECT target, type, source FROM relations INDEXED BY relations_target"
+    " WHERE target IN ({people}) AND type = 'ESCALATED_TO'"
     " AND source IN (SELECT source FROM relations INDEXED BY relations_target"
     "  WHERE target = :subject AND type IN ('ABOUT', 'DELIVERED_TO'))",
 )
 """What some colleagues did with the items about one subject (:meth:`EmbeddedStore.evidence_between`)."""
 _ACTS_WITH_CUSTOMER = (
     # a customer's items: those they took part in or submitted (read as the subject's items above)
-    "SELECT source, type, target FROM relations"
+    "SELECT source, type, target FROM relations INDEXED BY relations_source"
     " WHERE source IN ({people}) AND type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
     " AND target IN (SELECT target FROM relations INDEXED BY relations_source"
     "  WHERE source = :subject AND type IN ('PARTICIPATED_IN', 'SUBMITTED'))",
-    "SELECT target, type, source FROM relations WHERE target IN ({people}) AND type = 'ESCALATED_TO'"
+    "SELECT target, type, source FROM relations INDEXED BY relations_target"
+    " WHERE target IN ({people}) AND type = 'ESCALATED_TO'"
     " AND source IN (SELECT target FROM relations INDEXED BY relations_source"
     "  WHERE source = :subject AND type IN ('PARTICIPATED_IN', 'SUBMITTED'))",
 )
@@ -1106,7 +1108,7 @@ class EmbeddedStore(traversal.Traversals):
     def evidence_between(
         self, people: Sequence[str], subject_id: str, *, strongest: int | None = None, at: float = 0.0
     ) -> EvidenceFacts:
-        """See :meth:`graph.store.GraphStore.evidence_between`: one indexed join from the colleagues' side.
+        """See :meth:`graph.store.GraphStore.evidence_between`: acts and subject items met in memory.
 
         ``strongest``: weighed and cut in SQL (:func:`_strongest`), each colleague's strongest items
         and :data:`graph.expertise.STRONGEST_MARGIN` more, so that Python's exact ranking decides.

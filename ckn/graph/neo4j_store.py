@@ -448,7 +448,8 @@ class Neo4jStore(traversal.Traversals):
         """Every record of one read statement, run on its own.
 
         Auto-commit: one round trip, where a managed transaction takes two (its commit apart); our own
-        retries stand in for the driver's.
+        retries stand in for the driver's. No bookmarks are passed: on one server (Community) a read
+        sees every write committed before it; a cluster would need them.
         """
         self._behind.wait()
         query, values = _q(text, self._timeout), _params(params)
