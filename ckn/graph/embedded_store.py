@@ -50,6 +50,7 @@ from ckn.graph.shared import JOBS_KEPT, PRUNE_EVERY_S, REFILL_S, Taken, job_kept
 from ckn.graph.store import (
     ITEM_FIELDS,
     PERSON_FIELDS,
+    REFERRAL_FIELDS,
     WORK_TYPES,
     Changes,
     DeleteResult,
@@ -59,6 +60,7 @@ from ckn.graph.store import (
     Hop,
     KnownAbout,
     Limits,
+    Reach,
     Stats,
     TextHit,
     TopicUse,
@@ -187,6 +189,12 @@ _ACTS_WITH_CUSTOMER = (
     " AND source IN (SELECT target FROM relations INDEXED BY relations_source"
     "  WHERE source = :subject AND type IN ('PARTICIPATED_IN', 'SUBMITTED'))",
 )
+
+
+_CONFIDENCE = (
+    "SELECT fact_id, max(coalesce(json_extract(data, '$.confidence'), 1.0)) FROM provenance WHERE fact = 'r'"
+)
+"""Relationships' confidence, the highest of their evidence's (1.0 without any, as a piece without one)."""
 
 
 def _strongest(statements: Sequence[str], people: str) -> str:
@@ -1081,6 +1089,29 @@ class EmbeddedStore(traversal.Traversals):
             people={p: {**found[p][2], "name": found[p][1]} for p in sums if p in found},
             work={p: work.get(p, 0) for p in sums},
             ahead=ahead,
+        )
+
+    def referrals_below(self, customer_id: str, *, depth: int) -> Reach:
+        """See :meth:`graph.store.GraphStore.referrals_below`: the walk, then only what the answer shows.
+
+        :func:`graph.traversal.referral_walk`, then the customers' fields and each referral's confidence
+        alone, in one state of the store; not whole entities and relationships with all their evidence:
+        from a cold file cache every customer reached costs a page read or two fewer (a top referrer's
+        tree reaches 1,600 and more).
+        """
+        with self._locked(), self._snapshot_read():
+            seen, hops = traversal.referral_walk(self, customer_id, depth)
+            customers = self._fields(seen, REFERRAL_FIELDS)
+            confidence: dict[str, float] = {}
+            for chunk in _chunks(sorted(hops)):
+                marks = _marks(chunk)
+                sql = f"{_CONFIDENCE} AND fact_id IN ({marks}) GROUP BY fact_id"
+                confidence.update(self._conn.execute(sql, chunk))
+        referred = sorted(hops.items())
+        weighed = {rid: float(confidence.get(rid, 1.0)) for rid, _ in referred}
+        return Reach.model_construct(
+            customers={i: {"name": name, **values} for i, (_, name, values) in customers.items()},
+            referrals=tuple((rid, h.source, h.target, weighed[rid]) for rid, h in referred),
         )
 
     def known_about_each(self, subject_ids: Sequence[str]) -> dict[str, KnownAbout]:

@@ -255,8 +255,11 @@ def paths(
     return found[:limit]
 
 
-def referrals_below(store: GraphStore, customer_id: str, depth: int) -> Reach:
-    """See :meth:`graph.store.GraphStore.referrals_below`: a step at a time, over ``expand``."""
+def referral_walk(store: GraphStore, customer_id: str, depth: int) -> tuple[list[str], dict[str, Hop]]:
+    """The customers within ``depth`` referral steps below one (itself first), and the referrals among them.
+
+    A step at a time, over ``expand``, under the expansion cap and the time budget.
+    """
     store.limits.check_depth(depth)
     customer = store.get_entity(customer_id)
     if customer is None or customer.kind is not NodeKind.CUSTOMER:
@@ -275,7 +278,13 @@ def referrals_below(store: GraphStore, customer_id: str, depth: int) -> Reach:
         seen.update(frontier)
         if not frontier or last:
             break
-    entities = store.get_entities(sorted(seen))
+    return sorted(seen), hops
+
+
+def referrals_below(store: GraphStore, customer_id: str, depth: int) -> Reach:
+    """See :meth:`graph.store.GraphStore.referrals_below`: :func:`referral_walk`, then what it reached."""
+    seen, hops = referral_walk(store, customer_id, depth)
+    entities = store.get_entities(seen)
     relations = store.get_relations_by_id(sorted(hops))
     return Reach.model_construct(
         customers={
