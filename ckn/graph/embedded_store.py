@@ -194,7 +194,7 @@ _ACTS_WITH_CUSTOMER = (
 _CONFIDENCE = (
     "SELECT fact_id, max(coalesce(json_extract(data, '$.confidence'), 1.0)) FROM provenance WHERE fact = 'r'"
 )
-"""Relationships' confidence, the highest of their evidence's (1.0 without any, as a piece without one)."""
+"""Relationships' confidence: the highest of their evidence's (a piece that gives none counts 1.0)."""
 
 
 def _strongest(statements: Sequence[str], people: str) -> str:
@@ -276,12 +276,19 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
+EXACT_JSON = sqlite3.sqlite_version_info >= (3, 38, 0)
+"""Whether SQLite has ``->``, which picks a property as it is stored. ``json_extract`` makes it an SQL
+value first: a number keeps 15 digits (``700.0000000000001`` comes back as ``700.0``) and a boolean
+becomes 1 or 0."""
+
+
 def _json_fields(fields: Sequence[str]) -> str:
     """SQL selecting only these properties, as a JSON object (names are checked identifiers)."""
     for name in fields:
         if not _FIELD.fullmatch(name):
             raise ValueError(f"not a property name: {name!r}")
-    pairs = ", ".join(f"'{name}', json_extract(props, '$.{name}')" for name in fields)
+    pick = "props -> '$.{}'" if EXACT_JSON else "json_extract(props, '$.{}')"
+    pairs = ", ".join(f"'{name}', {pick.format(name)}" for name in fields)
     return f"json_object({pairs})"
 
 
@@ -1125,7 +1132,8 @@ class EmbeddedStore(traversal.Traversals):
         try:
             yield
         finally:
-            self._conn.execute("COMMIT")
+            if self._conn.in_transaction:  # not when an error rolled it back (raised as it was)
+                self._conn.execute("COMMIT")
 
     def strongest_each(
         self, asks: Mapping[str, Sequence[str]], *, strongest: int, at: float

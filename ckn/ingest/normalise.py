@@ -8,6 +8,7 @@ form, or raises :class:`BadValue` with a reason a user understands.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
@@ -237,6 +238,9 @@ def number(value: str) -> float:
     elif re.fullmatch(r"-?\d+,\d+", cleaned):
         cleaned = cleaned.replace(",", ".")
     try:
-        return float(cleaned) * factor
+        found = float(cleaned) * factor
     except ValueError:
         raise BadValue(f"not a number: {value[:80]!r}") from None
+    if not math.isfinite(found):
+        raise BadValue(f"not a finite number: {value[:80]!r}")
+    return found

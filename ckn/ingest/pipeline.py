@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
+from pydantic import ValidationError
+
 from ckn.graph.errors import InvalidInput
 from ckn.graph.heap import collect_young, paused_gc, settle
 from ckn.graph.merge import plan_write
@@ -881,12 +883,12 @@ class _RowPass:
     def _converted(self, row: Row, ctx: Context) -> list[Entity | Relation] | None:
         try:
             facts = self.convert(row, ctx)
-        except BadValue as exc:
+        except (BadValue, ValidationError) as exc:  # a value no store keeps (text too long): the same
             if self.suppression and self.suppression.cells(row.cells):
                 self._suppressed(row.line)  # an erased person's row is not kept, not even as bad
                 return None
             raw = json.dumps(row.cells, ensure_ascii=False)
-            self.quarantine.add(self.name, BadRow(row.line, exc.detail, raw))
+            self.quarantine.add(self.name, BadRow(row.line, _why(exc), raw))
             return None
         return self._unsuppressed(row, facts, ctx) if self.suppression else facts
 
@@ -1045,3 +1047,10 @@ def _quiet(convert: Convert, row: Row, ctx: Context) -> list[Entity | Relation]:
         return convert(row, ctx)
     except BadValue:
         return []
+
+
+def _why(exc: BadValue | ValidationError) -> str:
+    """Why a row was not stored, in a line (a fact it states that no store can keep: the first reason)."""
+    if isinstance(exc, BadValue):
+        return exc.detail
+    return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")[:300]

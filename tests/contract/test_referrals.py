@@ -8,10 +8,11 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from ckn.graph import traversal
+from ckn.graph import embedded_store, traversal
 from ckn.graph.errors import LimitExceeded, NotFound
 from ckn.graph.model import Batch, Provenance, RelType
 from ckn.graph.store import GraphStore
+from ckn.ingest import normalise
 from ckn.ingest.generate import generate
 from ckn.ingest.pipeline import ingest_paths
 from ckn.queries.referrals import (
@@ -142,6 +143,24 @@ def test_cohort_statistics(referrals: GraphStore) -> None:
     assert stats["k_factor_by_cohort"]["2024-Q2"] == {"customers": 3, "referrals": 2, "k_factor": 0.6667}
     assert stats["depth_distribution"] == {0: 2, 1: 3, 2: 2}  # R and L are roots; E is at depth 1 from L
     assert referral_stats(referrals, period="month")["k_factor_by_cohort"]["2024-01"]["referrals"] == 2
+
+
+def test_a_tree_gives_each_customers_values_back_as_stored(referrals: GraphStore) -> None:
+    """A lifetime value as an export's ``0.07万`` reads (700.0000000000001) and a 19-digit one stay whole."""
+    if referrals.backend == "embedded" and not embedded_store.EXACT_JSON:
+        pytest.skip("SQLite before 3.38 picks a JSON number out with 15 digits")
+    odd = {"customer:V1": normalise.number("0.07万"), "customer:V2": 2**62 + 1}
+    referrals.write(
+        Batch(
+            entities=tuple(customer(c, f"客户{c[-2:]}", lifetime_value=v) for c, v in odd.items()),
+            relations=tuple(rel(RelType.REFERRED, "customer:E", c) for c in odd),
+        )
+    )
+    below = referrals.referrals_below("customer:R", depth=6)
+
+    assert {c: below.customers[c]["lifetime_value"] for c in odd} == odd
+    assert type(below.customers["customer:V2"]["lifetime_value"]) is int
+    assert below == traversal.referrals_below(referrals, "customer:R", 6)
 
 
 def test_bounds_and_unknown_customers(referrals: GraphStore) -> None:

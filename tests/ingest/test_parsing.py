@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ckn.graph.errors import InvalidInput
+from ckn.graph.model import NodeKind
 from ckn.graph.store import GraphStore
 from ckn.ingest.pipeline import IngestReport, ingest_paths
 from ckn.ingest.tabular import MAX_LINE, BadRow, Row, read_rows
@@ -55,6 +56,49 @@ def test_a_row_with_a_quote_never_closed_is_quarantined_and_the_rows_after_it_ar
     assert store.get_entity("customer:Q2") is None and store.get_entity("customer:Q6") is None
     multi = store.get_entity("customer:Q5")
     assert multi is not None and multi.props["city"] == "Hang zhou"
+
+
+def test_a_value_no_store_keeps_is_quarantined_with_its_reason_and_the_other_rows_are_stored(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "customer_id,name,kind,city,lifetime_value\n"
+        "V1,周敏,person,杭州,1e400\n"  # an export's overflow: infinite
+        f"V2,Lena Fischer,person,{'长' * 100_001},1000\n"  # a city no store keeps
+        "V3,赵磊,person,苏州,99999999999999999999999\n"  # large, but a number
+        "V4,Ola Nordmann,person,Oslo,1.5万\n",
+        encoding="utf-8",
+    )
+
+    report = _ingest(store, tmp_path, path)
+
+    bad = _quarantined(tmp_path)
+    assert sorted(bad) == [2, 3]
+    assert "not a finite number" in bad[2] and "longer than" in bad[3]
+    assert report.quarantined == 2
+    assert store.get_entity("customer:V1") is None and store.get_entity("customer:V2") is None
+    large, small = store.get_entity("customer:V3"), store.get_entity("customer:V4")
+    assert large is not None and large.props["lifetime_value"] == 1e23
+    assert small is not None and small.props["lifetime_value"] == 15_000.0
+
+
+def test_a_card_with_a_note_no_store_keeps_is_quarantined_and_the_next_card_is_stored(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "contacts.vcf"
+    path.write_text(
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:周敏\r\nEMAIL:zhou.min@example.cn\r\nNOTE:{'长' * 120_000}\r\n"
+        "END:VCARD\r\nBEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ola Nordmann\r\nEMAIL:ola@example.no\r\nEND:VCARD\r\n",
+        encoding="utf-8",
+    )
+
+    report = _ingest(store, tmp_path, path)
+
+    (reason,) = _quarantined(tmp_path).values()
+    assert "'note' is longer than" in reason
+    assert report.quarantined == 1
+    assert [e.name for e in store.list_entities(NodeKind.CUSTOMER)] == ["Ola Nordmann"]
 
 
 def test_a_quote_open_at_the_end_of_the_file_loses_only_its_row() -> None:
