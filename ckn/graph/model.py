@@ -146,8 +146,6 @@ RESERVED_PROPS = frozenset({"id", "name", "kind", "type", "key", "valid_from", "
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-"""The whole numbers both stores keep (Neo4j's are 64-bit)."""
 _LISTS: tuple[frozenset[type], ...] = (
     frozenset({str}),
     frozenset({int}),
@@ -174,10 +172,6 @@ def _scalar(key: str, value: object) -> Scalar:
         raise ValueError(f"property {key!r} is longer than {MAX_TEXT_PROPERTY} characters")
     if isinstance(result, float) and math.isnan(result):
         raise ValueError(f"property {key!r} is NaN")
-    if isinstance(result, float) and math.isinf(result):
-        raise ValueError(f"property {key!r} is infinite, not a number a store can keep")
-    if type(result) is int and not _INT_MIN <= result <= _INT_MAX:
-        raise ValueError(f"property {key!r} is a whole number beyond 64 bits ({str(result)[:30]})")
     return result
 
 
@@ -200,9 +194,7 @@ def _plain(value: object) -> bool:
     if kind is str:
         return len(value) <= MAX_TEXT_PROPERTY  # type: ignore[arg-type]
     if kind is float:
-        return math.isfinite(value)  # type: ignore[arg-type]
-    if kind is int:
-        return _INT_MIN <= value <= _INT_MAX  # type: ignore[operator]
+        return not math.isnan(value)  # type: ignore[arg-type]
     if kind is list:
         return frozenset(map(type, value)) in _LISTS and all(map(_plain, value))  # type: ignore[call-overload]
     return kind in _PLAIN

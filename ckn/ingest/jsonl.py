@@ -80,7 +80,8 @@ def _record(raw: str, line: int, source_id: str) -> Entity | Relation:
     return model.model_validate(body)
 
 
-def _reason(exc: Exception) -> str:
+def refusal(exc: Exception) -> str:
+    """Why a record or row was refused, in a line: where in it, then what (a validation's first error)."""
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -136,7 +137,7 @@ def _load(store: GraphStore, path: Path, batch_size: int) -> LoadReport:
             try:
                 fact = _record(raw, number, source_id)
             except (ValueError, InvalidInput) as exc:
-                report.rejected.append(Rejected(number, _reason(exc)))
+                report.rejected.append(Rejected(number, refusal(exc)))
                 continue
             if suppression and (
                 suppression.entity(fact) if isinstance(fact, Entity) else suppression.relation(fact)

@@ -45,6 +45,7 @@ from ckn.graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Rel
 from ckn.graph.store import DeleteResult, GraphStore, WriteResult
 from ckn.ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
 from ckn.ingest.erasure import Suppression
+from ckn.ingest.jsonl import refusal
 from ckn.ingest.nlp import Gazetteer, TextAnalyzer
 from ckn.ingest.normalise import DEFAULT_REGION, BadValue
 from ckn.ingest.records import CONVERTERS, ORDER, TEXT_KINDS, Context, TopicBook, text_facts, text_of
@@ -888,7 +889,7 @@ class _RowPass:
                 self._suppressed(row.line)  # an erased person's row is not kept, not even as bad
                 return None
             raw = json.dumps(row.cells, ensure_ascii=False)
-            self.quarantine.add(self.name, BadRow(row.line, _why(exc), raw))
+            self.quarantine.add(self.name, BadRow(row.line, refusal(exc), raw))
             return None
         return self._unsuppressed(row, facts, ctx) if self.suppression else facts
 
@@ -1045,12 +1046,5 @@ def _learn(
 def _quiet(convert: Convert, row: Row, ctx: Context) -> list[Entity | Relation]:
     try:
         return convert(row, ctx)
-    except BadValue:
+    except (BadValue, ValidationError):  # quarantined when first read
         return []
-
-
-def _why(exc: BadValue | ValidationError) -> str:
-    """Why a row was not stored, in a line (a fact it states that no store can keep: the first reason)."""
-    if isinstance(exc, BadValue):
-        return exc.detail
-    return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")[:300]
