@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ckn.graph.model import Entity, NodeKind, Provenance, Relation, RelType
+from ckn.graph.model import Batch, Entity, NodeKind, Provenance, Relation, RelType
+from ckn.graph.store import GraphStore, WriteResult
 
 T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 
@@ -45,3 +46,23 @@ def referral_chain(n: int, prefix: str = "c") -> tuple[list[Entity], list[Relati
     people = [customer(f"customer:{prefix}{i}", f"客户{i} Customer {i}") for i in range(n)]
     links = [rel(RelType.REFERRED, people[i].id, people[i + 1].id) for i in range(n - 1)]
     return people, links
+
+
+class Stopped(Exception):
+    """An ingest stopped from outside (the process killed, the user's Ctrl-C)."""
+
+
+class StopAtTheEnd:
+    """A store whose ingest stops at its last write (the one that says the file is done)."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def write(self, batch: Batch) -> WriteResult:
+        """The store's write, but for the last one of a file: :class:`Stopped`."""
+        if batch.checkpoint is not None and batch.checkpoint.position == "done":
+            raise Stopped
+        return self._store.write(batch)

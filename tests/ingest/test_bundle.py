@@ -11,8 +11,9 @@ import networkx as nx
 import pytest
 
 from ckn.graph.model import Batch, Checkpoint, NodeKind, RelType
-from ckn.graph.store import Direction, GraphStore, WriteResult
+from ckn.graph.store import Direction, GraphStore
 from ckn.ingest.pipeline import IngestReport, ingest_paths
+from tests.factories import StopAtTheEnd, Stopped
 
 BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
 
@@ -37,16 +38,12 @@ def _graph(store: GraphStore) -> nx.MultiDiGraph:
     return graph
 
 
-class _Stop(Exception):
-    """An ingest stopped from outside (the process killed, the user's Ctrl-C)."""
-
-
 def _stop_after(rows: int) -> Callable[[str, int, int], None]:
     """A progress callback stopping the ingest once more than ``rows`` rows are written."""
 
     def stop(_name: str, done: int, _total: int) -> None:
         if done > rows:
-            raise _Stop
+            raise Stopped
 
     return stop
 
@@ -309,9 +306,9 @@ def test_a_row_held_back_whose_referrer_was_bad_stays_out_after_an_interruption(
 
     def stop_once_k1_is_written(_name: str, _done: int, _total: int) -> None:
         if store.get_entity("customer:K1") is not None:  # K1 too waited: written after K0 failed
-            raise _Stop
+            raise Stopped
 
-    with pytest.raises(_Stop):
+    with pytest.raises(Stopped):
         ingest_paths(
             store,
             [bundle],
@@ -350,17 +347,8 @@ def test_an_ingest_stopped_at_its_last_batch_lists_each_dropped_relation_once(
         encoding="utf-8",
     )
 
-    class StopAtTheLastBatch:
-        def __getattr__(self, name: str) -> object:
-            return getattr(store, name)
-
-        def write(self, batch: Batch) -> WriteResult:
-            if batch.checkpoint is not None and batch.checkpoint.position == "done":
-                raise _Stop
-            return store.write(batch)
-
-    with pytest.raises(_Stop):
-        ingest_paths(StopAtTheLastBatch(), [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=1)  # type: ignore[arg-type]
+    with pytest.raises(Stopped):
+        ingest_paths(StopAtTheEnd(store), [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=1)  # type: ignore[arg-type]
     again = ingest_paths(store, [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=1)
 
     assert [f.status for f in again.files] == ["resumed"]
@@ -384,7 +372,7 @@ def test_an_ingest_interrupted_under_an_older_ckn_resumes(store: GraphStore, tmp
     rows += [f"K{i},客户{i} Kunde,{'kaputt' if i % 7 == 3 else f'kunde{i}@example.cn'}" for i in range(40)]
     (bundle / "customers.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
-    with pytest.raises(_Stop):
+    with pytest.raises(Stopped):
         ingest_paths(
             store, [bundle], quarantine_dir=tmp_path / "quarantine", batch_size=5, on_rows=_stop_after(20)
         )
@@ -413,7 +401,7 @@ def test_an_ingest_stopped_while_a_row_waits_for_one_further_down_loses_nothing(
     rows += [f"K{i},客户{i} Kunde {i},kunde{i}@example.cn,K{i - 1}" for i in range(1, 30)]
     (bundle / "customers.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
-    with pytest.raises(_Stop):
+    with pytest.raises(Stopped):
         ingest_paths(store, [bundle], quarantine_dir=tmp_path / "q", batch_size=8, on_rows=_stop_after(12))
     assert store.get_entity("customer:K12") is not None  # batches were committed before the stop
     assert store.get_entity("customer:K0") is None  # held back: its referrer comes later

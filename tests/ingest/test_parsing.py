@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from ckn.graph.errors import InvalidInput
-from ckn.graph.model import Batch, NodeKind
-from ckn.graph.store import GraphStore, WriteResult
+from ckn.graph.model import NodeKind
+from ckn.graph.store import GraphStore
 from ckn.ingest.pipeline import IngestReport, ingest_paths
 from ckn.ingest.tabular import MAX_LINE, BadRow, Row, read_rows
 from ckn.ingest.vcard import read_cards
+from tests.factories import StopAtTheEnd, Stopped
 
 CUSTOMERS = (
     "customer_id,name,kind,email,city\n"
@@ -25,10 +26,6 @@ CUSTOMERS = (
     "Q6,Null\x00Byte,person,nul@example.com,Shenzhen\n"
     "Q7,陈晨,person,chen.chen@example.cn,广州\n"
 )
-
-
-class _Stop(Exception):
-    """An ingest stopped from outside (a crash, a killed process)."""
 
 
 def _ingest(store: GraphStore, tmp_path: Path, *paths: Path) -> IngestReport:
@@ -94,17 +91,8 @@ def test_a_card_with_a_note_no_store_keeps_is_quarantined_and_the_next_card_is_s
         encoding="utf-8",
     )
 
-    class StopAtTheEnd:  # an interruption after the bad card was quarantined: the run again resumes
-        def __getattr__(self, name: str) -> object:
-            return getattr(store, name)
-
-        def write(self, batch: Batch) -> WriteResult:
-            if batch.checkpoint is not None and batch.checkpoint.position == "done":
-                raise _Stop
-            return store.write(batch)
-
-    with pytest.raises(_Stop):
-        ingest_paths(StopAtTheEnd(), [path], quarantine_dir=tmp_path / "q", batch_size=1)  # type: ignore[arg-type]
+    with pytest.raises(Stopped):  # after the bad card was quarantined: the run again resumes
+        ingest_paths(StopAtTheEnd(store), [path], quarantine_dir=tmp_path / "q", batch_size=1)  # type: ignore[arg-type]
     report = _ingest(store, tmp_path, path)
 
     (reason,) = _quarantined(tmp_path).values()
