@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,27 @@ def _record(raw: str, line: int, source_id: str) -> Entity | Relation:
         ],
     )
     model: type[Entity] | type[Relation] = Entity if kind == "entity" else Relation
-    return model.model_validate(body)
+    fact = model.model_validate(body)
+    _kept_alike(fact.props)
+    return fact
+
+
+_LONGEST = 2**63
+"""Whole numbers both stores keep lie within 64 bits (Neo4j's driver refuses the others)."""
+
+
+def _kept_alike(props: dict[str, Any]) -> None:
+    """Refuse a value that one store would not keep as the other does.
+
+    An infinite number (JSON's ``Infinity``): SQLite's JSON functions cannot read it back; a whole
+    number beyond 64 bits: Neo4j cannot write it.
+    """
+    for key, value in props.items():
+        for one in value if isinstance(value, list) else (value,):
+            if type(one) is float and math.isinf(one):
+                raise InvalidInput(f"property {key!r} is infinite; give a number")
+            if type(one) is int and not -_LONGEST <= one < _LONGEST:
+                raise InvalidInput(f"property {key!r} is a whole number beyond 64 bits; give it as text")
 
 
 def refusal(exc: Exception) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from ckn.graph.errors import DanglingRelation, SchemaViolation, StoreUnavailable
 from ckn.graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
 from ckn.graph.store import Direction, GraphStore, write_all
+from ckn.ingest.jsonl import load_jsonl
 from tests.factories import T0, customer, employee, entity, prov, referral_chain, rel
 
 
@@ -438,3 +440,29 @@ def test_a_commit_that_fails_behind_loses_only_its_batch_and_the_next_write_is_t
     assert [e.id for e in other.list_entities()] == ["customer:1", "customer:2", "customer:4"]
     assert other.stats().total_relations == 0
     assert other.get_relations("customer:1") == []
+
+
+def test_a_record_with_a_value_one_store_cannot_keep_is_rejected_and_the_rest_are_kept_exactly(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    data = tmp_path / "records.jsonl"
+    props = ['{"ltv": Infinity}', '{"n": 18446744073709551616}', '{"tags": [1, -9223372036854775809]}',
+             '{"n": 9223372036854775807, "ltv": 700.0000000000001}']  # fmt: skip
+    data.write_text(
+        "\n".join(
+            f'{{"entity": {{"id": "customer:V{n}", "kind": "Customer", "name": "客户{n}", "props": {p}}}}}'
+            for n, p in enumerate(props, start=1)
+        ),
+        encoding="utf-8",
+    )
+
+    report = load_jsonl(store, data)
+
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (1, "property 'ltv' is infinite; give a number"),
+        (2, "property 'n' is a whole number beyond 64 bits; give it as text"),
+        (3, "property 'tags' is a whole number beyond 64 bits; give it as text"),
+    ]
+    assert [store.get_entity(f"customer:V{n}") for n in (1, 2, 3)] == [None, None, None]
+    kept = store.get_entity("customer:V4")
+    assert kept is not None and kept.props == {"n": 2**63 - 1, "ltv": 700.0000000000001}
