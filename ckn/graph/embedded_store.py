@@ -160,35 +160,35 @@ _MIGRATIONS: dict[int, str] = {
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
 
+_ON_ITEMS = (
+    # what they did with one of the items: their acts and the items, each a range of an index, met in
+    # memory (the items are read once a statement); looking up each act's item instead is a read of a
+    # page apiece: seconds when the store is not in the operating system's cache
+    "SELECT source, type, target FROM relations INDEXED BY relations_source"
+    " WHERE source IN ({people}) AND type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
+    " AND target IN ({items})",
+    # an escalation of one of the items, answered
+    "SELECT target, type, source FROM relations INDEXED BY relations_target"
+    " WHERE target IN ({people}) AND type = 'ESCALATED_TO' AND source IN ({items})",
+)
+"""What some colleagues did with some items (``{items}``: a query of their ids)."""
+_ABOUT_IT = (
+    "SELECT source FROM relations INDEXED BY relations_target"
+    " WHERE target = :subject AND type IN ('ABOUT', 'DELIVERED_TO')"
+)
+_ITS_OWN = (  # a customer's items: those they took part in or submitted
+    "SELECT target FROM relations INDEXED BY relations_source"
+    " WHERE source = :subject AND type IN ('PARTICIPATED_IN', 'SUBMITTED')"
+)
 _ACTS_ABOUT = (
     # an account they own: about the customer itself
     "SELECT source, type, target FROM relations WHERE source IN ({people}) AND type = 'OWNS_ACCOUNT'"
     " AND target = :subject",
-    # what they did with an item about it: their acts and the subject's items, each a range of an
-    # index, met in memory (the subject's items are read once a statement); looking up each act's
-    # item instead is a read of a page apiece: seconds when the store is not in the OS's cache
-    "SELECT source, type, target FROM relations INDEXED BY relations_source"
-    " WHERE source IN ({people}) AND type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
-    " AND target IN (SELECT source FROM relations INDEXED BY relations_target"
-    "  WHERE target = :subject AND type IN ('ABOUT', 'DELIVERED_TO'))",
-    # an escalation of an item about it, answered
-    "SELECT target, type, source FROM relations INDEXED BY relations_target"
-    " WHERE target IN ({people}) AND type = 'ESCALATED_TO'"
-    " AND source IN (SELECT source FROM relations INDEXED BY relations_target"
-    "  WHERE target = :subject AND type IN ('ABOUT', 'DELIVERED_TO'))",
+    *(statement.format(people="{people}", items=_ABOUT_IT) for statement in _ON_ITEMS),
 )
 """What some colleagues did with the items about one subject (:meth:`EmbeddedStore.evidence_between`)."""
-_ACTS_WITH_CUSTOMER = (
-    # a customer's items: those they took part in or submitted (read as the subject's items above)
-    "SELECT source, type, target FROM relations INDEXED BY relations_source"
-    " WHERE source IN ({people}) AND type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN')"
-    " AND target IN (SELECT target FROM relations INDEXED BY relations_source"
-    "  WHERE source = :subject AND type IN ('PARTICIPATED_IN', 'SUBMITTED'))",
-    "SELECT target, type, source FROM relations INDEXED BY relations_target"
-    " WHERE target IN ({people}) AND type = 'ESCALATED_TO'"
-    " AND source IN (SELECT target FROM relations INDEXED BY relations_source"
-    "  WHERE source = :subject AND type IN ('PARTICIPATED_IN', 'SUBMITTED'))",
-)
+_ACTS_WITH_CUSTOMER = tuple(statement.format(people="{people}", items=_ITS_OWN) for statement in _ON_ITEMS)
+"""What they did with a customer's own items (when the subject is a customer)."""
 
 
 _CONFIDENCE = (
@@ -1114,11 +1114,12 @@ class EmbeddedStore(traversal.Traversals):
                 marks = _marks(chunk)
                 sql = f"{_CONFIDENCE} AND fact_id IN ({marks}) GROUP BY fact_id"
                 confidence.update(self._conn.execute(sql, chunk))
-        referred = sorted(hops.items())
-        weighed = {rid: float(confidence.get(rid, 1.0)) for rid, _ in referred}
         return Reach.model_construct(
             customers={i: {"name": name, **values} for i, (_, name, values) in customers.items()},
-            referrals=tuple((rid, h.source, h.target, weighed[rid]) for rid, h in referred),
+            referrals=tuple(
+                (rid, hop.source, hop.target, float(confidence.get(rid, 1.0)))
+                for rid, hop in sorted(hops.items())
+            ),
         )
 
     def known_about_each(self, subject_ids: Sequence[str]) -> dict[str, KnownAbout]:

@@ -256,7 +256,7 @@ def paths(
 
 
 def referral_walk(store: GraphStore, customer_id: str, depth: int) -> tuple[list[str], dict[str, Hop]]:
-    """The customers within ``depth`` referral steps below one (itself first), and the referrals among them.
+    """The customers within ``depth`` referral steps below one (itself too), and the referrals among them.
 
     A step at a time, over ``expand``, under the expansion cap and the time budget.
     """

@@ -66,6 +66,9 @@ from ckn.ingest.vcard import read_cards
 
 log = logging.getLogger(__name__)
 
+REFUSED_ROW = (BadValue, ValidationError)
+"""What a row's conversion raises for a value it cannot read, or a fact no store keeps (text too long)."""
+
 DONE = "done"
 SKIPPED = (
     "not a kind ckn reads (neither the file name nor a CSV header row with an id column such as "
@@ -884,7 +887,7 @@ class _RowPass:
     def _converted(self, row: Row, ctx: Context) -> list[Entity | Relation] | None:
         try:
             facts = self.convert(row, ctx)
-        except (BadValue, ValidationError) as exc:  # a value no store keeps (text too long): the same
+        except REFUSED_ROW as exc:
             if self.suppression and self.suppression.cells(row.cells):
                 self._suppressed(row.line)  # an erased person's row is not kept, not even as bad
                 return None
@@ -1046,5 +1049,5 @@ def _learn(
 def _quiet(convert: Convert, row: Row, ctx: Context) -> list[Entity | Relation]:
     try:
         return convert(row, ctx)
-    except (BadValue, ValidationError):  # quarantined when first read
+    except REFUSED_ROW:  # quarantined when first read
         return []
