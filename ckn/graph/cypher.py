@@ -310,6 +310,16 @@ RETURN properties(n) AS props
 """The entities a source supports, locked (see :data:`LOCK_ENTITIES`) and then read, so evidence a
 concurrent batch adds to them is seen before they are trimmed or deleted."""
 
+RENAME_SOURCE = f"""
+MATCH (n:{ENTITY} {{id: $old}})
+SET n.id = $new
+WITH count(*) AS renamed
+MATCH (c:{CHECKPOINT}) WHERE c.job ENDS WITH ':' + $old
+SET c.job = left(c.job, size(c.job) - size($old)) + $new
+"""
+"""A source's entity under its new id, and its checkpoints (jobs named ``<what>:<source id>``): the
+entity's properties and evidence are then written as a plan restating it."""
+
 FACTS_OF_SOURCE_RELATIONS = f"""
 MATCH (a:{ENTITY})-[r]->(b:{ENTITY})
 WHERE any(s IN r._prov_sources WHERE s IN $sources)

@@ -32,7 +32,7 @@ from ckn.graph.behind import CommitsBehind
 from ckn.graph.cache import Caches
 from ckn.graph.errors import StoreUnavailable, StoreVersionError
 from ckn.graph.heap import Projection, paused_gc
-from ckn.graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_write
+from ckn.graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_source_rename, plan_write
 from ckn.graph.model import (
     Batch,
     Entity,
@@ -798,15 +798,38 @@ class EmbeddedStore(traversal.Traversals):
             cur.execute("DELETE FROM work_done WHERE person = ?", (entity_id,))
             if exists:
                 self._bump(cur)
-        # secure_delete zeroed the freed space in the pages; the full-text index still holds the erased
-        # words in its older segments until they are merged into one; the WAL still holds the old page
-        # images until a checkpoint copies the new ones over them and truncates it.
+        self._scrub()
+        return DeleteResult(entities_deleted=int(exists), relations_deleted=deleted)
+
+    def rename_source(self, source_id: str, to: Entity) -> int:
+        """See :meth:`graph.store.GraphStore.rename_source`; also scrubs the WAL so no copy is left."""
+        with self._tx() as cur:
+            sql = "SELECT DISTINCT fact, fact_id FROM provenance WHERE source_id = ?"
+            rows = cur.execute(sql, (source_id,)).fetchall()
+            entities = self.get_entities(sorted(i for f, i in rows if f == "e")).values()
+            relations = self.get_relations_by_id(sorted(i for f, i in rows if f == "r")).values()
+            plan = plan_source_rename(source_id, to, entities, relations)
+            self._delete(cur, [source_id], [])
+            self._persist(cur, plan)
+            jobs = [j for (j,) in cur.execute("SELECT job FROM checkpoints") if j.endswith(f":{source_id}")]
+            renamed = [(f"{j.removesuffix(source_id)}{to.id}", j) for j in jobs]
+            cur.executemany("UPDATE checkpoints SET job = ? WHERE job = ?", renamed)
+            self._bump(cur)
+        self._scrub()
+        return len(plan.entities) + len(plan.relations) - 1
+
+    def _scrub(self) -> None:
+        """After an erasure: no copy of what it changed is left in the store's files.
+
+        secure_delete zeroed the freed space in the pages; the full-text index still holds the erased
+        words in its older segments until they are merged into one; the WAL still holds the old page
+        images until a checkpoint copies the new ones over them and truncates it.
+        """
         with self._tx() as cur:
             cur.execute("INSERT INTO search (search) VALUES ('optimize')")
         with self._locked():
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._forget()
-        return DeleteResult(entities_deleted=int(exists), relations_deleted=deleted)
 
     def _forget(self) -> None:
         """After a deletion: the view and everything remembered go (built again, in the background)."""

@@ -116,6 +116,26 @@ def without_source(fact: Fact, *source_ids: str) -> Fact | None:
     return fact.model_copy(update={"provenance": remaining})
 
 
+def plan_source_rename(
+    source_id: str, to: Entity, entities: Iterable[Entity], relations: Iterable[Relation]
+) -> WritePlan:
+    """Restate the facts a source supports, their evidence from it now said to come from ``to``.
+
+    ``to`` is the ``Source`` entity under its new id (stored under it by the caller);
+    ``entities`` and ``relations`` are the stored facts with evidence from ``source_id``.
+    """
+
+    def moved(fact: Fact) -> Fact:
+        evidence = (
+            p.model_copy(update={"source_id": to.id}) if p.source_id == source_id else p
+            for p in fact.provenance
+        )
+        return fact.model_copy(update={"provenance": canonical_provenance(evidence)})
+
+    kept = [moved(e) for e in entities if e.id != source_id]
+    return WritePlan.restating([moved(to), *kept], [moved(r) for r in relations])
+
+
 def dedupe(facts: Iterable[Fact]) -> dict[str, Fact]:
     """Fold repeated facts of one batch (same id) into one: id -> fact, in first-seen order."""
     folded: dict[str, Fact] = {}

@@ -34,7 +34,7 @@ from ckn.graph.cache import Caches
 from ckn.graph.errors import CknError, LimitExceeded, NotFound, StoreUnavailable, StoreVersionError
 from ckn.graph.heap import Projection
 from ckn.graph.ids import relation_type_of
-from ckn.graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_write
+from ckn.graph.merge import WritePlan, keep_referenced, plan_source_deletion, plan_source_rename, plan_write
 from ckn.graph.model import (
     RESERVED_PROPS,
     Batch,
@@ -1105,6 +1105,28 @@ class Neo4jStore(traversal.Traversals):
         result: DeleteResult = self._write_tx(work)
         self.caches.forget()  # nothing deleted stays in this process's memory
         return result
+
+    def rename_source(self, source_id: str, to: Entity) -> int:
+        """See :meth:`graph.store.GraphStore.rename_source`; old records: see :meth:`erase_entity`."""
+
+        def work(tx: ManagedTransaction) -> int:
+            sources = [source_id]
+            entities = [
+                _entity(r["props"]) for r in self._run(tx, cypher.FACTS_OF_SOURCE_ENTITIES, sources=sources)
+            ]
+            relations = [
+                _relation(r["source"], r["target"], r["type"], r["props"])
+                for r in self._run(tx, cypher.FACTS_OF_SOURCE_RELATIONS, sources=sources)
+            ]
+            plan = plan_source_rename(source_id, to, entities, relations)
+            self._run(tx, cypher.RENAME_SOURCE, old=source_id, new=to.id)
+            self._persist(tx, plan)
+            self._bump(tx)
+            return len(plan.entities) + len(plan.relations) - 1
+
+        restated: int = self._write_tx(work)
+        self.caches.forget()
+        return restated
 
     # -- reads -------------------------------------------------------------------------------------
 

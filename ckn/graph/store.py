@@ -589,6 +589,14 @@ class GraphStore(Protocol):
         """Erase a subject: the entity, every relation touching it and all their evidence."""
         ...
 
+    def rename_source(self, source_id: str, to: Entity) -> int:
+        """Give a source a new id (a file named after an erased person): ``to`` is its entity renamed.
+
+        Every piece of evidence from it is restated as coming from ``to``, and its ingest checkpoint
+        goes with it; the old id is left nowhere in the graph. Returns how many facts were restated.
+        """
+        ...
+
     def get_checkpoint(self, job: str) -> str | None:
         """The last position a job committed, or None."""
         ...

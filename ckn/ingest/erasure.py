@@ -94,6 +94,10 @@ def _strings(value: Any) -> list[str]:
 class _Finder:
     """Finds a person's traces in text (:meth:`spans`) and masks them (:meth:`redact`)."""
 
+    joined = True
+    """Whether words joined as in a file's name (``Alice_Smith.csv``) must be looked at apart too (else
+    :meth:`spans` finds them as they are)."""
+
     def could_hold(self, texts: list[str]) -> bool:
         """Whether any of ``texts`` could hold a trace (False only when none can: a cheap first look)."""
         return True
@@ -102,9 +106,17 @@ class _Finder:
         """Where ``text`` holds a trace, as spans of the original text."""
         raise NotImplementedError
 
+    def named(self, text: str) -> list[tuple[int, int]]:
+        """:meth:`spans`, the words of ``text`` also read apart where ``_``, ``.`` or ``-`` join them."""
+        found = self.spans(text)
+        if self.joined and _JOINERS.search(text):
+            found += self.spans(_JOINERS.sub(" ", text))  # as long as the text: the spans are its own
+            return sorted(set(found))
+        return found
+
     def redact(self, text: str) -> tuple[str, int]:
         """``text`` with every trace masked (one ``█`` a character: other spans keep their offsets)."""
-        return _masked(text, self.spans(text))
+        return _masked(text, self.named(text))
 
 
 def _masked(text: str, spans: list[tuple[int, int]]) -> tuple[str, int]:
@@ -131,7 +143,7 @@ def masked_job(record: dict[str, Any], finder: _Finder) -> tuple[dict[str, Any],
 
     def masked(value: Any) -> tuple[Any, int]:
         if isinstance(value, str):
-            return _masked(value, finder.spans(value) + finder.spans(_JOINERS.sub(" ", value)))
+            return finder.redact(value)
         if isinstance(value, list):
             done = [masked(v) for v in value]
             return [v for v, _ in done], sum(n for _, n in done)
@@ -146,6 +158,8 @@ def masked_job(record: dict[str, Any], finder: _Finder) -> tuple[dict[str, Any],
 
 class Suppression(_Finder):
     """The suppression list as an ingest checks it: rows of erased people are not written again."""
+
+    joined = False  # its names are runs of words, whatever joins them
 
     def __init__(self, hashes: frozenset[str]) -> None:
         self.hashes = hashes
@@ -188,15 +202,31 @@ class Suppression(_Finder):
                 keys |= {f"phone#:{v}" for v in _phone_variants(text)}
         return self._any(keys)
 
-    def scrubbed(self, entity: Entity) -> Entity:
-        """An item whose text names an erased person (name, e-mail, phone), with those masked."""
-        if entity.kind not in TEXTS:
-            return entity
-        name, props, found = _redacted_props(entity, self)
-        return entity.model_copy(update={"name": name, "props": props}) if found else entity
+    def scrubbed(self, fact: Entity | Relation) -> Entity | Relation:
+        """A fact with what names an erased person masked: the texts of an item, a document's id.
+
+        A document named after its file (``knowledgeitem:Alice_Smith_visit``) gets the id an
+        erasure gives it (:func:`masked_id`), and so do the relations that name it.
+        """
+        if isinstance(fact, Relation):
+            ends = {"source": masked_id(fact.source, self), "target": masked_id(fact.target, self)}
+            return (
+                fact.model_copy(update=ends)
+                if ends != {"source": fact.source, "target": fact.target}
+                else fact
+            )
+        if fact.kind not in TEXTS:
+            return fact
+        name, props, found = _redacted_props(fact, self)
+        new_id = masked_id(fact.id, self)
+        if found or new_id != fact.id:
+            return fact.model_copy(update={"id": new_id, "name": name, "props": props})
+        return fact
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where ``text`` names an erased person: e-mails, phones, and names kept as ``name:`` keys."""
+        if not self.hashes:
+            return []
         folded, index = _folded(text)
         found = [m.span() for m in _EMAIL.finditer(folded) if self._any([f"email:{m.group()}"])]
         found += [
@@ -208,6 +238,21 @@ class Suppression(_Finder):
         ]
         found += [span for span, words in _name_candidates(folded) if self._any([f"name:{words}"])]
         return [(index[a], index[b - 1] + 1) for a, b in found if b > a]
+
+
+NAMED_AFTER_FILES = ("knowledgeitem:", "source:")
+"""Prefixes of the ids that may hold a file's name: a document named after its file, a source."""
+
+
+def masked_id(entity_id: str, finder: _Finder) -> str:
+    """An id named after a file, with what in it names the person masked (the kind before ``:`` stays).
+
+    Erasure and every later ingest give such a document or source the same id.
+    """
+    if not entity_id.startswith(NAMED_AFTER_FILES):
+        return entity_id
+    kind, _, rest = entity_id.partition(":")
+    return f"{kind}:{finder.redact(rest)[0]}"
 
 
 def _id_column(column: str) -> bool:
@@ -418,6 +463,8 @@ class ErasureReport(BaseModel):
     """Other items whose text, title or key phrases named them."""
     jobs_redacted: int = 0
     """Kept ingest jobs whose files' names, report or error named them."""
+    ids_masked: int = 0
+    """Sources and documents named after a file whose name named them, given ids without it."""
     quarantine_rows_removed: int
     suppressed_keys: int
     scan: Scan
@@ -540,6 +587,16 @@ def erase(
         if traced and not job_live(record):  # a live one: its process masks it as it keeps it
             store.save_job(record_masked, heard=False)
             jobs += 1
+    renamed = _rename_sources(store, everywhere)
+    moved = {
+        text_id: new_id
+        for text_id in texts
+        if (new_id := masked_id(text_id, traces if text_id in linked else everywhere)) != text_id
+        and text_id not in own
+    }
+    for text_id, new_id in moved.items():
+        _move(store, text_id, new_id)
+    texts = [moved.get(text_id, text_id) for text_id in texts]
     deleted = 0
     for item_id in own:
         deleted += store.erase_entity(item_id).relations_deleted
@@ -555,11 +612,53 @@ def erase(
         items_deleted=own,
         texts_redacted=redacted,
         jobs_redacted=jobs,
+        ids_masked=renamed + len(moved),
         quarantine_rows_removed=removed,
         suppressed_keys=len(keys),
         scan=scan,
         clean=scan.clean,
     )
+
+
+def _rename_sources(store: GraphStore, traces: Traces) -> int:
+    """Mask what names the person in the sources (a file's name and path); how many were given new ids.
+
+    A source whose id holds the file's name gets the id a later ingest of that file gives it
+    (:func:`masked_id`), and the evidence it gave follows it.
+    """
+    renamed = 0
+    for source_id, _, _, _ in list(store.scan_entities(kinds=(NodeKind.SOURCE,), fields=())):
+        source = store.get_entity(source_id)
+        if source is None:
+            continue
+        name, props, found = _redacted_props(source, traces)
+        new_id = masked_id(source_id, traces)
+        if new_id != source_id and store.get_entity(new_id) is None:
+            store.rename_source(
+                source_id, source.model_copy(update={"id": new_id, "name": name, "props": props})
+            )
+            renamed += 1
+        elif found:
+            store.write(Batch(entities=(source.model_copy(update={"name": name, "props": props}),)))
+    return renamed
+
+
+def _move(store: GraphStore, item_id: str, new_id: str) -> None:
+    """Give an item a new id: written under it with every relationship it has, then erased under the old."""
+    item = store.get_entity(item_id)
+    if item is None:
+        return
+    relations = tuple(
+        r.model_copy(
+            update={
+                "source": new_id if r.source == item_id else r.source,
+                "target": new_id if r.target == item_id else r.target,
+            }
+        )
+        for r in _relations(store, item_id)
+    )
+    store.write(Batch(entities=(item.model_copy(update={"id": new_id}),), relations=relations))
+    store.erase_entity(item_id)
 
 
 def _named_after(store: GraphStore, traces: Traces) -> list[str]:
@@ -586,9 +685,15 @@ def _scan(
         phones = set(_strings(props.get("phones")))
         person_hits += bool(emails & full.emails or phones & full.phones)
     hits, scanned = _scan_texts(store, texts, traces)  # the items erased since are simply not found
+    person_hits += sum(1 for item in texts if masked_id(item, traces) != item)
+    sources = store.scan_entities(kinds=(NodeKind.SOURCE,), fields=())
+    person_hits += sum(
+        1 for source_id, _, name, _ in sources if traces.named(source_id) or traces.named(name)
+    )
     person_hits += sum(1 for record in store.jobs() if not job_live(record) and masked_job(record, traces)[1])
     rows = _with_ids(traces, full)
     quarantine = sum(1 for _, line in _quarantine_lines(quarantine_dir) if rows.in_raw(line))
+    quarantine += sum(1 for path in _quarantine_files(quarantine_dir) if traces.named(path.name))
     return Scan(
         items_scanned=scanned,
         store_hits=person_hits + len(hits),
@@ -597,29 +702,50 @@ def _scan(
     )
 
 
+def _quarantine_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
 def _quarantine_lines(folder: Path) -> Iterator[tuple[Path, str]]:
-    if not folder.is_dir():
-        return
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in _quarantine_files(folder):
         with path.open(encoding="utf-8") as lines:
             for line in lines:
                 yield path, line
 
 
 def _clean_quarantine(folder: Path, traces: Traces) -> int:
-    """Drop the quarantined rows that hold a trace of the person; how many."""
+    """Drop the quarantined rows that hold a trace of the person; how many.
+
+    A file named after them keeps its other rows: its name is masked, in each row and in the name
+    of the file that keeps them (as a later ingest of it names them).
+    """
     removed = 0
-    if not folder.is_dir():
-        return 0
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in _quarantine_files(folder):
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [line for line in lines if not traces.in_raw(line)]
-        if len(kept) != len(lines):
-            removed += len(lines) - len(kept)
-            fresh = path.with_suffix(f".{os.getpid()}.tmp")
-            fresh.write_text("".join(kept), encoding="utf-8")
-            os.replace(fresh, path)
+        named = [_with_file_masked(line, traces) for line in lines]
+        kept = [line for line in named if not traces.in_raw(line)]
+        removed += len(lines) - len(kept)
+        target = path.with_name(traces.redact(path.name)[0])
+        if kept == lines and target == path:
+            continue
+        if target != path and target.exists():  # the same file, ingested again after an erasure
+            kept = target.read_text(encoding="utf-8").splitlines(keepends=True) + kept
+        fresh = path.with_suffix(f".{os.getpid()}.tmp")
+        fresh.write_text("".join(kept), encoding="utf-8")
+        os.replace(fresh, target)
+        if target != path:
+            path.unlink()
     return removed
+
+
+def _with_file_masked(line: str, traces: Traces) -> str:
+    """A quarantined row with its file's name masked where it names the person."""
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        row = json.loads(line)
+        file, found = traces.redact(row["file"])
+        if found:
+            return json.dumps({**row, "file": file}, ensure_ascii=False) + "\n"
+    return line
 
 
 # -- access requests -------------------------------------------------------------------------------------

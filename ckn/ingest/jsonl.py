@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from ckn.graph.errors import DanglingRelation, InvalidInput
 from ckn.graph.model import Batch, Entity, NodeKind, Provenance, Relation
 from ckn.graph.store import GraphStore, WriteResult
-from ckn.ingest.erasure import Suppression
+from ckn.ingest.erasure import Suppression, masked_id
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +126,18 @@ def load_jsonl(
 
 
 def _load(store: GraphStore, path: Path, batch_size: int) -> LoadReport:
-    source_id = source_id_for(path)
+    suppression = Suppression.of(store)
+    source_id = masked_id(source_id_for(path), suppression)  # a file named after an erased person
     report = LoadReport(source_id=source_id)
     source = Entity(
         id=source_id,
         kind=NodeKind.SOURCE,
-        name=path.name,
-        props={"path": str(path), "format": "jsonl"},
+        name=suppression.redact(path.name)[0],
+        props={"path": suppression.redact(str(path))[0], "format": "jsonl"},
         provenance=(
             Provenance(source_id=source_id, extractor=EXTRACTOR, extractor_version=EXTRACTOR_VERSION),
         ),
     )
-    suppression = Suppression.of(store)
     entities: list[tuple[int, Entity]] = [(0, source)]
     relations: list[tuple[int, Relation]] = []
     later: list[tuple[int, Relation]] = []  # relations to entities further down the file
@@ -165,8 +165,8 @@ def _load(store: GraphStore, path: Path, batch_size: int) -> LoadReport:
             ):
                 report.suppressed.append(number)  # an erased person's: not brought back
                 continue
-            if suppression and isinstance(fact, Entity):
-                fact = suppression.scrubbed(fact)  # a text that names them: masked
+            if suppression:
+                fact = suppression.scrubbed(fact)  # a text or a document's id that names them: masked
             if isinstance(fact, Entity):
                 entities.append((number, fact))
             else:

@@ -402,9 +402,10 @@ def ingest_paths(
                         encoding=encoding,
                         text=source.kind != "documents",
                     )
+                    key = suppression.redact(source.key)[0]  # a file named after an erased person
                     file_report = ingest_records(
                         target,
-                        source.path.name,
+                        suppression.redact(source.path.name)[0],
                         scanned,
                         source.kind,
                         source.read,
@@ -416,7 +417,7 @@ def ingest_paths(
                         texts=texts,
                         on_rows=on_rows,
                         threshold=match_threshold,
-                        key=source.key,
+                        key=key,
                         phone_region=phone_region,
                         suppression=suppression,
                     )
@@ -424,7 +425,7 @@ def ingest_paths(
                     file_report = FileReport(
                         str(source.path), source.kind, status="rejected", reason=exc.detail
                     )
-                file_report.path, file_report.key = str(source.path), source.key
+                file_report.path, file_report.key = str(source.path), key
                 if dry_run and file_report.status != "rejected":
                     file_report.status = "previewed"
                 report.files.append(file_report)
@@ -909,7 +910,7 @@ class _RowPass:
         kept = [f for f in facts if not (isinstance(f, Relation) and check.relation(f))]
         if len(kept) != len(facts):
             self._suppressed(row.line)
-        return [check.scrubbed(f) if isinstance(f, Entity) else f for f in kept]
+        return [check.scrubbed(f) for f in kept]
 
     def _suppressed(self, line: int) -> None:
         lines = self.writer.report.suppressed_lines

@@ -14,6 +14,7 @@ from ckn.api.jobs import Job, Jobs
 from ckn.graph.model import NodeKind, utcnow
 from ckn.graph.store import GraphStore, Limits
 from ckn.ingest.erasure import MASK, erase, export_person
+from ckn.ingest.jsonl import load_jsonl
 from ckn.ingest.pipeline import NlpOptions, ingest_paths
 
 pytestmark = pytest.mark.trust
@@ -218,3 +219,102 @@ def test_the_kept_ingest_jobs_that_name_them_are_masked_and_later_ones_too(
     jobs.close()
     assert saved is not None and saved["files"][0] == f"名片/{MASK * len(NAME)}.vcf"
     assert shown is not None and _leaks(json.dumps(shown, ensure_ascii=False)) == []
+
+
+CARDS = f"""BEGIN:VCARD
+VERSION:3.0
+FN:{NAME}
+EMAIL:{EMAIL}
+TEL:{PHONE}
+END:VCARD
+BEGIN:VCARD
+VERSION:3.0
+FN:赵敏
+EMAIL:zhao.min@emei.example
+END:VCARD
+BEGIN:VCARD
+VERSION:3.0
+FN:周芷若
+EMAIL:not-an-email
+END:VCARD
+"""
+VISIT = """---
+title: 拜访纪要（二）
+authors: 李娜
+---
+X200 的校准问题，客户很满意。
+"""
+
+
+def _named_after_her(folder: Path, more: str = "") -> list[Path]:
+    """A bundle whose files are named after the person, as exports and notes often are."""
+    _bundle(folder)
+    (folder / f"{NAME}.vcf").write_text(CARDS + more, encoding="utf-8")
+    (folder / "documents" / f"{NAME}_拜访.md").write_text(VISIT + more, encoding="utf-8")
+    records = folder.parent / f"{folder.name}-records" / f"{NAME}.jsonl"
+    records.parent.mkdir(exist_ok=True)
+    records.write_text(
+        '{"entity": {"id": "product:P9", "kind": "Product", "name": "X900"}}\n', encoding="utf-8"
+    )
+    return [folder, records]
+
+
+def _links(store: GraphStore, item_id: str) -> set[tuple[str, str]]:
+    return {
+        (r.type.value, r.source if r.target == item_id else r.target) for r in store.get_relations(item_id)
+    }
+
+
+def test_sources_and_documents_named_after_them_lose_the_name_and_keep_what_they_hold(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """A file named after the person (a vCard, a note, graph records) gave its name to a source, to
+    the evidence of everything it stated, to a quarantine file and to a document: erasure masks it
+    there as in texts, everything else the files stated stays, and the same files ingested again
+    get the same ids."""
+    quarantine = tmp_path / "quarantine"
+    export, records = _named_after_her(tmp_path / "export")
+    report = ingest_paths(store, [export], quarantine_dir=quarantine)
+    load_jsonl(store, records)
+    card = next(f for f in report.files if f.kind == "vcard")
+    assert card.source_id.startswith(f"source:{NAME}.vcf@") and store.get_checkpoint(
+        f"ingest:{card.source_id}"
+    )
+    links = _links(store, f"knowledgeitem:{NAME}_拜访")
+    assert ("AUTHORED", "employee:E1") in links and len(links) >= 2
+    assert any(NAME in p.name for p in quarantine.glob("*.jsonl"))
+
+    erased = erase(store, "customer:C1", quarantine)
+
+    masked = MASK * len(NAME)
+    assert erased.clean and erased.ids_masked == 4  # three sources and a document
+    assert _leaks(_everything(store)) == []
+    source = card.source_id.replace(NAME, masked)
+    zhao = [c for c in store.list_entities(NodeKind.CUSTOMER, limit=500) if c.name == "赵敏"]
+    assert [p.source_id for p in zhao[0].provenance] == [source]  # what the card stated of others stays
+    assert store.get_checkpoint(f"ingest:{card.source_id}") is None
+    assert store.get_checkpoint(f"ingest:{source}") is not None
+    product = store.get_entity("product:P9")
+    assert product is not None and product.provenance[0].source_id.startswith(f"source:{masked}.jsonl@")
+    note = store.get_entity(f"knowledgeitem:{masked}_拜访")
+    assert store.get_entity(f"knowledgeitem:{NAME}_拜访") is None and note is not None
+    assert note.props["text"].startswith("X200 的校准问题")
+    assert _links(store, note.id) == links  # every link it had, under its new id
+    files = list(quarantine.glob("*.jsonl"))
+    assert files and not any(NAME in p.name for p in files)
+    kept = [json.loads(line) for p in files for line in p.read_text(encoding="utf-8").splitlines()]
+    assert [row["file"] for row in kept if "周芷若" in row["raw"]] == [
+        f"{masked}.vcf"
+    ]  # others' bad rows stay
+    if store.backend == "embedded":
+        raw = _files(tmp_path / "store") if (tmp_path / "store").exists() else b""
+        assert NAME.encode() not in raw
+
+    export, records = _named_after_her(tmp_path / "next", more="\n")  # changed files: new versions
+    again = ingest_paths(store, [export], quarantine_dir=quarantine)
+    load_jsonl(store, records)
+    card = next(f for f in again.files if f.kind == "vcard")
+    assert card.status == "ingested" and card.source_id.startswith(f"source:{masked}.vcf@")
+    assert card.suppressed_lines and store.get_entity(f"knowledgeitem:{NAME}_拜访") is None
+    assert _leaks(_everything(store)) == []
+    assert not any(NAME in p.name for p in quarantine.glob("*.jsonl"))

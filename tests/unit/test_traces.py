@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ckn.api.privacy import scrub
-from ckn.ingest.erasure import MASK, Traces, masked_job
+from ckn.ingest.erasure import MASK, Suppression, Traces, _hash, masked_id, masked_job
 
 pytestmark = pytest.mark.trust
 
@@ -66,3 +66,20 @@ def test_a_job_s_files_named_after_the_person_are_masked_however_the_words_are_j
         k: record[k] for k in ("id", "status", "created_at")
     }
     assert masked_job({**record, "files": ["customers.csv"], "report": None}, traces)[1] == 0
+
+
+def test_an_erasure_and_a_later_ingest_give_an_id_named_after_a_file_the_same_mask() -> None:
+    """A document named after its file, a source named after a file: masked alike by an erasure (the
+    person's traces) and by every ingest after it (the suppression list), so the file comes back to
+    the same id; other ids keep the name (an id of a CRM record is not a file's name)."""
+    traces = Traces(names=["Anna Schmidt"], emails=set(), phones=set())
+    later = Suppression(frozenset({_hash("name:anna schmidt")}))
+    ids = {
+        "knowledgeitem:Anna_Schmidt-Besuch": f"knowledgeitem:{MASK * 12}-Besuch",
+        "source:anna.schmidt.vcf@0a1b2c3d4e5f": f"source:{MASK * 12}.vcf@0a1b2c3d4e5f",
+        "source:欧阳_anna-schmidt_2026.csv@123456789012": f"source:欧阳_{MASK * 12}_2026.csv@123456789012",
+        "knowledgeitem:Anna_Schmidtke": "knowledgeitem:Anna_Schmidtke",
+        "interaction:Anna_Schmidt": "interaction:Anna_Schmidt",
+    }
+    assert {i: masked_id(i, traces) for i in ids} == ids
+    assert {i: masked_id(i, later) for i in ids} == ids
