@@ -310,15 +310,17 @@ RETURN properties(n) AS props
 """The entities a source supports, locked (see :data:`LOCK_ENTITIES`) and then read, so evidence a
 concurrent batch adds to them is seen before they are trimmed or deleted."""
 
-RENAME_SOURCE = f"""
-MATCH (n:{ENTITY} {{id: $old}})
-SET n.id = $new
-WITH count(*) AS renamed
+RENAME_ENTITY = f"MATCH (n:{ENTITY} {{id: $old}}) SET n.id = $new"
+"""An entity under a new id (its properties and evidence are then written by the caller)."""
+RENAME_CHECKPOINTS = f"""
 MATCH (c:{CHECKPOINT}) WHERE c.job ENDS WITH ':' + $old
-SET c.job = left(c.job, size(c.job) - size($old)) + $new
+WITH c, left(c.job, size(c.job) - size($old)) + $new AS job
+OPTIONAL MATCH (d:{CHECKPOINT} {{job: job}})
+FOREACH (_ IN CASE WHEN d IS NULL THEN [1] ELSE [] END | SET c.job = job)
+FOREACH (_ IN CASE WHEN d IS NULL THEN [] ELSE [1] END | DELETE c)
 """
-"""A source's entity under its new id, and its checkpoints (jobs named ``<what>:<source id>``): the
-entity's properties and evidence are then written as a plan restating it."""
+"""A source's checkpoints (jobs named ``<what>:<source id>``) under its new id; a checkpoint the new
+id already has (an ingest since) is the one kept."""
 
 FACTS_OF_SOURCE_RELATIONS = f"""
 MATCH (a:{ENTITY})-[r]->(b:{ENTITY})

@@ -786,7 +786,7 @@ class EmbeddedStore(traversal.Traversals):
         return plan.result(relations_deleted=deleted)
 
     def erase_entity(self, entity_id: str) -> DeleteResult:
-        """See :meth:`graph.store.GraphStore.erase_entity`; also scrubs the WAL so no copy is left."""
+        """See :meth:`graph.store.GraphStore.erase_entity` (:meth:`scrub` then leaves no copy on disk)."""
         with self._tx() as cur:
             exists = bool(self._kinds([entity_id]))
             touched = self._touched_by_deletion(cur, [entity_id], []) if exists else set()
@@ -798,38 +798,45 @@ class EmbeddedStore(traversal.Traversals):
             cur.execute("DELETE FROM work_done WHERE person = ?", (entity_id,))
             if exists:
                 self._bump(cur)
-        self._scrub()
+        self._forget()
         return DeleteResult(entities_deleted=int(exists), relations_deleted=deleted)
 
     def rename_source(self, source_id: str, to: Entity) -> int:
-        """See :meth:`graph.store.GraphStore.rename_source`; also scrubs the WAL so no copy is left."""
+        """See :meth:`graph.store.GraphStore.rename_source`."""
         with self._tx() as cur:
             sql = "SELECT DISTINCT fact, fact_id FROM provenance WHERE source_id = ?"
             rows = cur.execute(sql, (source_id,)).fetchall()
+            touching = self._doomed(cur, [source_id], [])
             entities = self.get_entities(sorted(i for f, i in rows if f == "e")).values()
-            relations = self.get_relations_by_id(sorted(i for f, i in rows if f == "r")).values()
+            relations = self.get_relations_by_id(sorted({i for f, i in rows if f == "r"} | touching)).values()
             plan = plan_source_rename(source_id, to, entities, relations)
-            self._delete(cur, [source_id], [])
+            self._delete(cur, [source_id], [])  # and the relations touching it: written back moved
             self._persist(cur, plan)
             jobs = [j for (j,) in cur.execute("SELECT job FROM checkpoints") if j.endswith(f":{source_id}")]
-            renamed = [(f"{j.removesuffix(source_id)}{to.id}", j) for j in jobs]
-            cur.executemany("UPDATE checkpoints SET job = ? WHERE job = ?", renamed)
+            for job in jobs:  # a checkpoint the new id already has (an ingest since) is the one kept
+                new_job = f"{job.removesuffix(source_id)}{to.id}"
+                copy = "INSERT OR IGNORE INTO checkpoints SELECT ?, position, updated_at FROM checkpoints"
+                cur.execute(f"{copy} WHERE job = ?", (new_job, job))
+                cur.execute("DELETE FROM checkpoints WHERE job = ?", (job,))
             self._bump(cur)
-        self._scrub()
+        self._forget()
         return len(plan.entities) + len(plan.relations) - 1
 
-    def _scrub(self) -> None:
-        """After an erasure: no copy of what it changed is left in the store's files.
+    def scrub(self) -> None:
+        """See :meth:`graph.store.GraphStore.scrub`: the store is written again, page by page.
 
-        secure_delete zeroed the freed space in the pages; the full-text index still holds the erased
-        words in its older segments until they are merged into one; the WAL still holds the old page
-        images until a checkpoint copies the new ones over them and truncates it.
+        secure_delete zeroes the space a deletion frees, but not the copies of rows a page split or
+        merge moved elsewhere earlier (they stay in the unused middle of pages); the full-text index
+        holds the erased words in its older segments until they are merged into one; the WAL holds
+        the old page images until a checkpoint copies the new ones over them and truncates it. So
+        the index is merged, the store vacuumed (rebuilt in fresh pages: it needs its own size free
+        on disk for a while) and the WAL truncated.
         """
         with self._tx() as cur:
             cur.execute("INSERT INTO search (search) VALUES ('optimize')")
         with self._locked():
+            self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._forget()
 
     def _forget(self) -> None:
         """After a deletion: the view and everything remembered go (built again, in the background)."""

@@ -121,8 +121,9 @@ def plan_source_rename(
 ) -> WritePlan:
     """Restate the facts a source supports, their evidence from it now said to come from ``to``.
 
-    ``to`` is the ``Source`` entity under its new id (stored under it by the caller);
-    ``entities`` and ``relations`` are the stored facts with evidence from ``source_id``.
+    ``to`` is the ``Source`` entity under its new id (stored under it by the caller); ``entities``
+    and ``relations`` are the stored facts with evidence from ``source_id`` and the relations that
+    touch it, which are moved to ``to`` (new ids: the caller deletes the old ones).
     """
 
     def moved(fact: Fact) -> Fact:
@@ -130,10 +131,17 @@ def plan_source_rename(
             p.model_copy(update={"source_id": to.id}) if p.source_id == source_id else p
             for p in fact.provenance
         )
-        return fact.model_copy(update={"provenance": canonical_provenance(evidence)})
+        return fact.model_copy(update={"provenance": merge_provenance((), evidence)[0]})
+
+    def ends(relation: Relation) -> Relation:
+        if source_id not in (relation.source, relation.target):
+            return relation
+        new_ends = [to.id if end == source_id else end for end in (relation.source, relation.target)]
+        return relation.model_copy(update=dict(zip(("source", "target"), new_ends, strict=True)))
 
     kept = [moved(e) for e in entities if e.id != source_id]
-    return WritePlan.restating([moved(to), *kept], [moved(r) for r in relations])
+    unique = {r.id: r for r in relations}.values()
+    return WritePlan.restating([moved(to), *kept], [moved(ends(r)) for r in unique])
 
 
 def dedupe(facts: Iterable[Fact]) -> dict[str, Fact]:

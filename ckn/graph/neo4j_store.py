@@ -1106,6 +1106,14 @@ class Neo4jStore(traversal.Traversals):
         self.caches.forget()  # nothing deleted stays in this process's memory
         return result
 
+    def scrub(self) -> None:
+        """See :meth:`graph.store.GraphStore.scrub`: nothing the driver can do.
+
+        Neo4j keeps old records in its transaction logs until they rotate out
+        (``db.tx_log.rotation.retention_policy``, which the operator sets short to honour erasure),
+        and its full-text indexes keep deleted entries until Lucene merges their segments.
+        """
+
     def rename_source(self, source_id: str, to: Entity) -> int:
         """See :meth:`graph.store.GraphStore.rename_source`; old records: see :meth:`erase_entity`."""
 
@@ -1118,8 +1126,15 @@ class Neo4jStore(traversal.Traversals):
                 _relation(r["source"], r["target"], r["type"], r["props"])
                 for r in self._run(tx, cypher.FACTS_OF_SOURCE_RELATIONS, sources=sources)
             ]
+            touching = sorted(self._doomed(tx, [source_id], []))
+            relations += self._relations_by_id(tx, touching).values()
             plan = plan_source_rename(source_id, to, entities, relations)
-            self._run(tx, cypher.RENAME_SOURCE, old=source_id, new=to.id)
+            self._delete(tx, [], touching)  # written back moved
+            if self._run(tx, cypher.LOCK_STORED, ids=[to.id]):  # the new id is there (an ingest since)
+                self._delete(tx, [source_id], [])
+            else:
+                self._run(tx, cypher.RENAME_ENTITY, old=source_id, new=to.id)
+            self._run(tx, cypher.RENAME_CHECKPOINTS, old=source_id, new=to.id)
             self._persist(tx, plan)
             self._bump(tx)
             return len(plan.entities) + len(plan.relations) - 1

@@ -586,7 +586,14 @@ class GraphStore(Protocol):
         ...
 
     def erase_entity(self, entity_id: str) -> DeleteResult:
-        """Erase a subject: the entity, every relation touching it and all their evidence."""
+        """Erase a subject: the entity, every relation touching it, all their evidence (see :meth:`scrub`)."""
+        ...
+
+    def scrub(self) -> None:
+        """After an erasure: no copy of what it deleted or masked is left in the store's own files.
+
+        Called once at its end (it may rewrite the whole store).
+        """
         ...
 
     def rename_source(self, source_id: str, to: Entity) -> int:

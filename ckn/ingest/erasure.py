@@ -94,10 +94,6 @@ def _strings(value: Any) -> list[str]:
 class _Finder:
     """Finds a person's traces in text (:meth:`spans`) and masks them (:meth:`redact`)."""
 
-    joined = True
-    """Whether words joined as in a file's name (``Alice_Smith.csv``) must be looked at apart too (else
-    :meth:`spans` finds them as they are)."""
-
     def could_hold(self, texts: list[str]) -> bool:
         """Whether any of ``texts`` could hold a trace (False only when none can: a cheap first look)."""
         return True
@@ -107,16 +103,20 @@ class _Finder:
         raise NotImplementedError
 
     def named(self, text: str) -> list[tuple[int, int]]:
-        """:meth:`spans`, the words of ``text`` also read apart where ``_``, ``.`` or ``-`` join them."""
+        """:meth:`spans` of a file's name: its words also read apart where ``_``, ``.`` or ``-`` join them."""
         found = self.spans(text)
-        if self.joined and _JOINERS.search(text):
+        if _JOINERS.search(text):
             found += self.spans(_JOINERS.sub(" ", text))  # as long as the text: the spans are its own
             return sorted(set(found))
         return found
 
     def redact(self, text: str) -> tuple[str, int]:
         """``text`` with every trace masked (one ``█`` a character: other spans keep their offsets)."""
-        return _masked(text, self.named(text))
+        return _masked(text, self.spans(text))
+
+    def redact_name(self, name: str) -> tuple[str, int]:
+        """A file's name (or a path) with every trace masked, its words read apart too (:meth:`named`)."""
+        return _masked(name, self.named(name))
 
 
 def _masked(text: str, spans: list[tuple[int, int]]) -> tuple[str, int]:
@@ -143,7 +143,7 @@ def masked_job(record: dict[str, Any], finder: _Finder) -> tuple[dict[str, Any],
 
     def masked(value: Any) -> tuple[Any, int]:
         if isinstance(value, str):
-            return finder.redact(value)
+            return finder.redact_name(value)
         if isinstance(value, list):
             done = [masked(v) for v in value]
             return [v for v, _ in done], sum(n for _, n in done)
@@ -158,8 +158,6 @@ def masked_job(record: dict[str, Any], finder: _Finder) -> tuple[dict[str, Any],
 
 class Suppression(_Finder):
     """The suppression list as an ingest checks it: rows of erased people are not written again."""
-
-    joined = False  # its names are runs of words, whatever joins them
 
     def __init__(self, hashes: frozenset[str]) -> None:
         self.hashes = hashes
@@ -206,7 +204,7 @@ class Suppression(_Finder):
         """A fact with what names an erased person masked: the texts of an item, a document's id.
 
         A document named after its file (``knowledgeitem:Alice_Smith_visit``) gets the id an
-        erasure gives it (:func:`masked_id`), and so do the relations that name it.
+        erasure gives it (:func:`masked_id`), and the relations that name it follow.
         """
         if isinstance(fact, Relation):
             ends = {"source": masked_id(fact.source, self), "target": masked_id(fact.target, self)}
@@ -242,17 +240,41 @@ class Suppression(_Finder):
 
 NAMED_AFTER_FILES = ("knowledgeitem:", "source:")
 """Prefixes of the ids that may hold a file's name: a document named after its file, a source."""
+_FILE_PROPS = frozenset({"file", "path", "source_key"})
+"""Properties that hold a file's name or path (read as :meth:`_Finder.named` reads them)."""
+
+
+def masked_key(value: str, finder: _Finder) -> str:
+    """A file's name or path used as a key, with what names the person masked and a tag of what it was.
+
+    Two files whose names mask alike (``张伟.vcf``, ``李娜.vcf``) keep two keys: the tag is a hash of
+    the whole name, which the same file gives again (an erasure and every later ingest agree).
+    """
+    masked, found = finder.redact_name(value)
+    return f"{masked}~{_hash(value)[:10]}" if found else value
 
 
 def masked_id(entity_id: str, finder: _Finder) -> str:
-    """An id named after a file, with what in it names the person masked (the kind before ``:`` stays).
-
-    Erasure and every later ingest give such a document or source the same id.
-    """
+    """An id named after a file (:data:`NAMED_AFTER_FILES`), masked as :func:`masked_key` masks keys."""
     if not entity_id.startswith(NAMED_AFTER_FILES):
         return entity_id
     kind, _, rest = entity_id.partition(":")
-    return f"{kind}:{finder.redact(rest)[0]}"
+    return f"{kind}:{masked_key(rest, finder)}"
+
+
+def masked_source(source: Entity, finder: _Finder) -> Entity:
+    """A ``Source`` with what names the person masked: its id, its name and path, its key (tagged)."""
+    name, props, found = _redacted_props(source, finder)
+    new_id = masked_id(source.id, finder)
+    if not found and new_id == source.id:
+        return source
+    if "source_key" in source.props:
+        props["source_key"] = masked_key(str(source.props["source_key"]), finder)
+    evidence = tuple(
+        p.model_copy(update={"source_id": new_id}) if p.source_id == source.id else p
+        for p in source.provenance
+    )
+    return source.model_copy(update={"id": new_id, "name": name, "props": props, "provenance": evidence})
 
 
 def _id_column(column: str) -> bool:
@@ -301,7 +323,7 @@ class Traces(_Finder):
 
     def __post_init__(self) -> None:
         self._nationals = _nationals(self.phones)
-        longer = [re.escape(_fold(n)) for n in self.longer]
+        longer = [re.escape(form) for n in self.longer for form in {_fold(n), _JOINERS.sub(" ", _fold(n))}]
         self._longer = re.compile("|".join(longer)) if longer else None
         folded = [_fold(n) for n in self.names if len(_fold(n)) >= 2]
         self._folded_names = folded
@@ -413,11 +435,13 @@ def _redacted_props(entity: Entity, traces: _Finder) -> tuple[str, dict[str, Any
             texts.extend(value)
     if not traces.could_hold(texts):  # most items: one look at all their texts, not one a text
         return entity.name, dict(entity.props), 0
-    name, found = traces.redact(entity.name)
+    name, found = (
+        traces.redact_name(entity.name) if entity.kind is NodeKind.SOURCE else traces.redact(entity.name)
+    )
     props: dict[str, Any] = {}
     for key, value in entity.props.items():
         if isinstance(value, str):
-            props[key], n = traces.redact(value)
+            props[key], n = traces.redact_name(value) if key in _FILE_PROPS else traces.redact(value)
             found += n
         elif isinstance(value, list) and value and isinstance(value[0], str):
             items = [traces.redact(v) for v in value]
@@ -570,6 +594,7 @@ def erase(
     )  # their feedback: their words
     keys = _suppression_keys(person, organisations, traces, namesakes, own)
     store.suppress(_hash(k) for k in keys)  # first: an erasure cut short and run again keeps them out
+    later = Suppression.of(store)  # files named after them (or anyone erased before), as ingests see them
     everywhere = traces if not namesakes else Traces(names=[], emails=traces.emails, phones=traces.phones)
     texts = list(_text_items(store))
     redacted = 0
@@ -587,13 +612,8 @@ def erase(
         if traced and not job_live(record):  # a live one: its process masks it as it keeps it
             store.save_job(record_masked, heard=False)
             jobs += 1
-    renamed = _rename_sources(store, everywhere)
-    moved = {
-        text_id: new_id
-        for text_id in texts
-        if (new_id := masked_id(text_id, traces if text_id in linked else everywhere)) != text_id
-        and text_id not in own
-    }
+    renamed = _rename_sources(store, later)
+    moved = {t: new_id for t in texts if (new_id := masked_id(t, later)) != t and t not in own}
     for text_id, new_id in moved.items():
         _move(store, text_id, new_id)
     texts = [moved.get(text_id, text_id) for text_id in texts]
@@ -603,8 +623,10 @@ def erase(
     deleted += store.erase_entity(person.id).relations_deleted
     for named in _named_after(store, everywhere):  # what discovery found in texts under their name
         deleted += store.erase_entity(named).relations_deleted
-    removed = _clean_quarantine(quarantine_dir, traces if not namesakes else _with_ids(everywhere, traces))
-    scan = _scan(store, texts, everywhere, quarantine_dir, traces, namesakes)
+    store.scrub()
+    rows = traces if not namesakes else _with_ids(everywhere, traces)
+    removed = _clean_quarantine(quarantine_dir, rows, later)
+    scan = _scan(store, texts, everywhere, quarantine_dir, traces, namesakes, later)
     return ErasureReport(
         entity_id=person.id,
         kind=person.kind.value,
@@ -620,26 +642,23 @@ def erase(
     )
 
 
-def _rename_sources(store: GraphStore, traces: Traces) -> int:
+def _rename_sources(store: GraphStore, later: Suppression) -> int:
     """Mask what names the person in the sources (a file's name and path); how many were given new ids.
 
     A source whose id holds the file's name gets the id a later ingest of that file gives it
-    (:func:`masked_id`), and the evidence it gave follows it.
+    (:func:`masked_source`), and the evidence it gave follows it.
     """
     renamed = 0
     for source_id, _, _, _ in list(store.scan_entities(kinds=(NodeKind.SOURCE,), fields=())):
         source = store.get_entity(source_id)
-        if source is None:
+        masked = masked_source(source, later) if source is not None else source
+        if masked is None or masked is source:
             continue
-        name, props, found = _redacted_props(source, traces)
-        new_id = masked_id(source_id, traces)
-        if new_id != source_id and store.get_entity(new_id) is None:
-            store.rename_source(
-                source_id, source.model_copy(update={"id": new_id, "name": name, "props": props})
-            )
+        if masked.id != source_id:
+            store.rename_source(source_id, masked)
             renamed += 1
-        elif found:
-            store.write(Batch(entities=(source.model_copy(update={"name": name, "props": props}),)))
+        else:
+            store.write(Batch(entities=(masked,)))
     return renamed
 
 
@@ -676,7 +695,13 @@ def _with_ids(traces: Traces, full: Traces) -> Traces:
 
 
 def _scan(
-    store: GraphStore, texts: list[str], traces: Traces, quarantine_dir: Path, full: Traces, namesakes: int
+    store: GraphStore,
+    texts: list[str],
+    traces: Traces,
+    quarantine_dir: Path,
+    full: Traces,
+    namesakes: int,
+    later: Suppression,
 ) -> Scan:
     """Look for the person again: people's e-mails and phones, the texts, the jobs, the quarantine."""
     person_hits = 0
@@ -685,15 +710,17 @@ def _scan(
         phones = set(_strings(props.get("phones")))
         person_hits += bool(emails & full.emails or phones & full.phones)
     hits, scanned = _scan_texts(store, texts, traces)  # the items erased since are simply not found
-    person_hits += sum(1 for item in texts if masked_id(item, traces) != item)
-    sources = store.scan_entities(kinds=(NodeKind.SOURCE,), fields=())
+    person_hits += sum(1 for item in texts if masked_id(item, later) != item)
+    sources = store.scan_entities(kinds=(NodeKind.SOURCE,), fields=tuple(sorted(_FILE_PROPS)))
     person_hits += sum(
-        1 for source_id, _, name, _ in sources if traces.named(source_id) or traces.named(name)
+        1
+        for source_id, _, name, props in sources
+        if any(later.named(str(v)) for v in (source_id, name, *props.values()))
     )
     person_hits += sum(1 for record in store.jobs() if not job_live(record) and masked_job(record, traces)[1])
     rows = _with_ids(traces, full)
     quarantine = sum(1 for _, line in _quarantine_lines(quarantine_dir) if rows.in_raw(line))
-    quarantine += sum(1 for path in _quarantine_files(quarantine_dir) if traces.named(path.name))
+    quarantine += sum(1 for path in _quarantine_files(quarantine_dir) if later.named(path.name))
     return Scan(
         items_scanned=scanned,
         store_hits=person_hits + len(hits),
@@ -713,19 +740,19 @@ def _quarantine_lines(folder: Path) -> Iterator[tuple[Path, str]]:
                 yield path, line
 
 
-def _clean_quarantine(folder: Path, traces: Traces) -> int:
+def _clean_quarantine(folder: Path, traces: Traces, later: Suppression) -> int:
     """Drop the quarantined rows that hold a trace of the person; how many.
 
     A file named after them keeps its other rows: its name is masked, in each row and in the name
-    of the file that keeps them (as a later ingest of it names them).
+    of the file that keeps them, as a later ingest of it names them (:func:`quarantine_name`).
     """
     removed = 0
     for path in _quarantine_files(folder):
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        named = [_with_file_masked(line, traces) for line in lines]
+        named = [_with_file_masked(line, later) for line in lines]
         kept = [line for line in named if not traces.in_raw(line)]
         removed += len(lines) - len(kept)
-        target = path.with_name(traces.redact(path.name)[0])
+        target = path.with_name(quarantine_name(masked_key(path.stem, later)))
         if kept == lines and target == path:
             continue
         if target != path and target.exists():  # the same file, ingested again after an erasure
@@ -738,11 +765,16 @@ def _clean_quarantine(folder: Path, traces: Traces) -> int:
     return removed
 
 
-def _with_file_masked(line: str, traces: Traces) -> str:
+def quarantine_name(source: str) -> str:
+    """The file that keeps a source's bad rows, named as its id is (``欧阳晓燕.vcf@<digest>``)."""
+    return f"{source.removeprefix('source:')}.jsonl"
+
+
+def _with_file_masked(line: str, later: Suppression) -> str:
     """A quarantined row with its file's name masked where it names the person."""
     with contextlib.suppress(ValueError, AttributeError, TypeError):
         row = json.loads(line)
-        file, found = traces.redact(row["file"])
+        file, found = later.redact_name(row["file"])
         if found:
             return json.dumps({**row, "file": file}, ensure_ascii=False) + "\n"
     return line

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from ckn.graph.errors import DanglingRelation, InvalidInput
 from ckn.graph.model import Batch, Entity, NodeKind, Provenance, Relation
 from ckn.graph.store import GraphStore, WriteResult
-from ckn.ingest.erasure import Suppression, masked_id
+from ckn.ingest.erasure import Suppression, masked_source
 
 log = logging.getLogger(__name__)
 
@@ -127,17 +127,18 @@ def load_jsonl(
 
 def _load(store: GraphStore, path: Path, batch_size: int) -> LoadReport:
     suppression = Suppression.of(store)
-    source_id = masked_id(source_id_for(path), suppression)  # a file named after an erased person
-    report = LoadReport(source_id=source_id)
+    named = source_id_for(path)
     source = Entity(
-        id=source_id,
+        id=named,
         kind=NodeKind.SOURCE,
-        name=suppression.redact(path.name)[0],
-        props={"path": suppression.redact(str(path))[0], "format": "jsonl"},
-        provenance=(
-            Provenance(source_id=source_id, extractor=EXTRACTOR, extractor_version=EXTRACTOR_VERSION),
-        ),
+        name=path.name,
+        props={"path": str(path), "format": "jsonl"},
+        provenance=(Provenance(source_id=named, extractor=EXTRACTOR, extractor_version=EXTRACTOR_VERSION),),
     )
+    if suppression:  # a file named after a person erased before: named as the erasure renamed it
+        source = masked_source(source, suppression)
+    source_id = source.id
+    report = LoadReport(source_id=source_id)
     entities: list[tuple[int, Entity]] = [(0, source)]
     relations: list[tuple[int, Relation]] = []
     later: list[tuple[int, Relation]] = []  # relations to entities further down the file

@@ -44,7 +44,7 @@ from ckn.graph.merge import plan_write
 from ckn.graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
 from ckn.graph.store import DeleteResult, GraphStore, WriteResult
 from ckn.ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
-from ckn.ingest.erasure import Suppression
+from ckn.ingest.erasure import Suppression, masked_source, quarantine_name
 from ckn.ingest.jsonl import refusal
 from ckn.ingest.nlp import Gazetteer, TextAnalyzer
 from ckn.ingest.normalise import DEFAULT_REGION, BadValue
@@ -402,10 +402,9 @@ def ingest_paths(
                         encoding=encoding,
                         text=source.kind != "documents",
                     )
-                    key = suppression.redact(source.key)[0]  # a file named after an erased person
                     file_report = ingest_records(
                         target,
-                        suppression.redact(source.path.name)[0],
+                        source.path.name,
                         scanned,
                         source.kind,
                         source.read,
@@ -417,7 +416,7 @@ def ingest_paths(
                         texts=texts,
                         on_rows=on_rows,
                         threshold=match_threshold,
-                        key=key,
+                        key=source.key,
                         phone_region=phone_region,
                         suppression=suppression,
                     )
@@ -425,7 +424,7 @@ def ingest_paths(
                     file_report = FileReport(
                         str(source.path), source.kind, status="rejected", reason=exc.detail
                     )
-                file_report.path, file_report.key = str(source.path), key
+                file_report.path, file_report.key = str(source.path), file_report.key or source.key
                 if dry_run and file_report.status != "rejected":
                     file_report.status = "previewed"
                 report.files.append(file_report)
@@ -954,13 +953,24 @@ def ingest_records(
     """
     started = time.perf_counter()
     digest = scanned.digest
-    source_id = f"source:{name}@{digest}"
+    source = Entity(
+        id=f"source:{name}@{digest}",
+        kind=NodeKind.SOURCE,
+        name=name,
+        props={"file": name, "source_key": key, "file_kind": kind, "digest": digest},
+        provenance=(
+            Provenance(source_id=f"source:{name}@{digest}", extractor="ckn.ingest", extractor_version="1"),
+        ),
+    )
+    if suppression:  # a file named after a person erased before: named as the erasure renamed it
+        source = masked_source(source, suppression)
+    source_id, name = source.id, source.name
     job = f"ingest:{source_id}"
-    report = FileReport(name, kind, source_id=source_id)
+    report = FileReport(name, kind, source_id=source_id, key=str(source.props["source_key"]))
     position = store.get_checkpoint(job)
     if position is not None and store.get_entity(source_id) is None:
         position = None  # the source was deleted since: ingest it again from the start
-    quarantine_path = quarantine_dir / f"{name}@{digest}.jsonl"
+    quarantine_path = quarantine_dir / quarantine_name(source_id)
     if position == DONE:  # already ingested: say so, and still count its bad rows
         report.status = "unchanged"
         if quarantine_path.exists():
@@ -975,13 +985,6 @@ def ingest_records(
     first = Context(resolver, source_id, kind, system=system, lenient=reviewed, phone_region=phone_region)
     ctx = Context(
         resolver, source_id, kind, system=system, observed_at=first.observed_at, phone_region=phone_region
-    )
-    source = Entity(
-        id=source_id,
-        kind=NodeKind.SOURCE,
-        name=name,
-        props={"file": name, "source_key": key, "file_kind": kind, "digest": digest},
-        provenance=(Provenance(source_id=source_id, extractor="ckn.ingest", extractor_version="1"),),
     )
     quarantine = _Quarantine(quarantine_path, resumed)
     if resumed.line and resumed.quarantined != quarantine.count:  # the file was rewritten: recount

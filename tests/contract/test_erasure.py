@@ -259,6 +259,13 @@ def _named_after_her(folder: Path, more: str = "") -> list[Path]:
     return [folder, records]
 
 
+def _one(store: GraphStore, kind: NodeKind, prefix: str) -> str:
+    """The id of the one entity of ``kind`` whose id starts with ``prefix``."""
+    found = [e.id for e in store.list_entities(kind, limit=500) if e.id.startswith(prefix)]
+    assert len(found) == 1, found
+    return found[0]
+
+
 def _links(store: GraphStore, item_id: str) -> set[tuple[str, str]]:
     return {
         (r.type.value, r.source if r.target == item_id else r.target) for r in store.get_relations(item_id)
@@ -289,14 +296,14 @@ def test_sources_and_documents_named_after_them_lose_the_name_and_keep_what_they
     masked = MASK * len(NAME)
     assert erased.clean and erased.ids_masked == 4  # three sources and a document
     assert _leaks(_everything(store)) == []
-    source = card.source_id.replace(NAME, masked)
+    source = _one(store, NodeKind.SOURCE, card.source_id.replace(NAME, masked) + "~")
     zhao = [c for c in store.list_entities(NodeKind.CUSTOMER, limit=500) if c.name == "赵敏"]
     assert [p.source_id for p in zhao[0].provenance] == [source]  # what the card stated of others stays
     assert store.get_checkpoint(f"ingest:{card.source_id}") is None
     assert store.get_checkpoint(f"ingest:{source}") is not None
     product = store.get_entity("product:P9")
     assert product is not None and product.provenance[0].source_id.startswith(f"source:{masked}.jsonl@")
-    note = store.get_entity(f"knowledgeitem:{masked}_拜访")
+    note = store.get_entity(_one(store, NodeKind.KNOWLEDGE_ITEM, f"knowledgeitem:{masked}_拜访~"))
     assert store.get_entity(f"knowledgeitem:{NAME}_拜访") is None and note is not None
     assert note.props["text"].startswith("X200 的校准问题")
     assert _links(store, note.id) == links  # every link it had, under its new id
@@ -316,5 +323,6 @@ def test_sources_and_documents_named_after_them_lose_the_name_and_keep_what_they
     card = next(f for f in again.files if f.kind == "vcard")
     assert card.status == "ingested" and card.source_id.startswith(f"source:{masked}.vcf@")
     assert card.suppressed_lines and store.get_entity(f"knowledgeitem:{NAME}_拜访") is None
+    assert _one(store, NodeKind.KNOWLEDGE_ITEM, f"knowledgeitem:{masked}_拜访~") == note.id  # the same one
     assert _leaks(_everything(store)) == []
     assert not any(NAME in p.name for p in quarantine.glob("*.jsonl"))

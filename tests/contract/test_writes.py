@@ -200,6 +200,62 @@ def test_checkpoint_commits_with_its_batch(store: GraphStore) -> None:
     assert store.get_checkpoint("ingest:other") is None
 
 
+def test_a_source_renamed_keeps_every_fact_it_gave_its_links_and_its_checkpoint(store: GraphStore) -> None:
+    """A source named after a person's file gets a new id (an erasure): the evidence it gave, the
+    relations to it and its ingest's checkpoint follow; a second rename into an id already there
+    (the same file ingested again since) merges into it."""
+    old, new = "source:张伟_tickets.csv@1", "source:██_tickets.csv@1~a1"
+    source = entity(old, NodeKind.SOURCE, "张伟_tickets.csv", source=old, file="张伟_tickets.csv")
+    both = customer("customer:C1", "王芳")  # from the CRM export ...
+    both_again = customer("customer:C1", "王芳", source=old, city="苏州")  # ... and from the tickets
+    only_tickets = entity("interaction:T1", NodeKind.INTERACTION, "工单 T1", source=old)
+    took_part = rel(RelType.PARTICIPATED_IN, "customer:C1", "interaction:T1", src=old)
+    derived = rel(RelType.DERIVED_FROM, "interaction:T1", old)  # to the source, on other evidence
+    checkpoint = Checkpoint(job=f"ingest:{old}", position="done")
+    batch = Batch(entities=(source, both, both_again, only_tickets), relations=(took_part, derived))
+    store.write(batch.model_copy(update={"checkpoint": checkpoint}))
+    before = store.stats()
+    renamed = source.model_copy(
+        update={
+            "id": new,
+            "name": "██_tickets.csv",
+            "props": {"file": "██_tickets.csv"},
+            "provenance": (prov(new),),
+        }
+    )
+
+    assert store.rename_source(old, renamed) == 4  # C1, T1, took part, derived from
+
+    def sources(fact: Entity | Relation | None) -> set[str]:
+        assert fact is not None
+        return {p.source_id for p in fact.provenance}
+
+    assert store.get_entity(old) is None and store.get_entity(new) == renamed
+    assert sources(store.get_entity("customer:C1")) == {"src:crm-export.csv", new}
+    assert sources(store.get_entity("interaction:T1")) == {new}
+    links = {r.type: r for r in store.get_relations("interaction:T1")}
+    assert sources(links[RelType.PARTICIPATED_IN]) == {new}
+    assert links[RelType.DERIVED_FROM].target == new and sources(links[RelType.DERIVED_FROM]) == {
+        "src:crm-export.csv"
+    }
+    assert store.get_checkpoint(f"ingest:{old}") is None and store.get_checkpoint(f"ingest:{new}") == "done"
+    after = store.stats()
+    assert (after.total_entities, after.total_relations) == (before.total_entities, before.total_relations)
+    text = "".join(
+        e.model_dump_json() + "".join(r.model_dump_json() for r in store.get_relations(e.id))
+        for kind in NodeKind
+        for e in store.list_entities(kind)
+    )
+    assert "张伟" not in text
+
+    store.write(Batch(entities=(source, entity("customer:C2", NodeKind.CUSTOMER, "李娜", source=old))))
+    store.write(Batch(checkpoint=Checkpoint(job=f"ingest:{old}", position="line 1")))
+    assert store.rename_source(old, renamed) == 1
+    assert store.get_entity(old) is None and sources(store.get_entity("customer:C2")) == {new}
+    assert store.get_checkpoint(f"ingest:{new}") == "done" and store.get_checkpoint(f"ingest:{old}") is None
+    assert len(store.list_entities(NodeKind.SOURCE)) == 1
+
+
 def test_deleting_a_source_removes_only_what_nothing_else_supports(store: GraphStore) -> None:
     source = entity("src:tickets.csv", NodeKind.SOURCE, "tickets.csv", source="src:tickets.csv")
     both = customer("customer:C1", "张伟")  # from the CRM export ...

@@ -118,6 +118,7 @@ def test_erasure_leaves_no_trace_in_the_files_on_disk(tmp_path: Path) -> None:
     store.write(Batch(relations=tuple(rel(RelType.KNOWS, "customer:nana", p.id) for p in people[:50])))
 
     store.erase_entity("customer:nana")
+    store.scrub()
     store.close()
 
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ckn.api.privacy import scrub
-from ckn.ingest.erasure import MASK, Suppression, Traces, _hash, masked_id, masked_job
+from ckn.ingest.erasure import MASK, Suppression, Traces, _hash, masked_id, masked_job, masked_key
 
 pytestmark = pytest.mark.trust
 
@@ -74,12 +74,37 @@ def test_an_erasure_and_a_later_ingest_give_an_id_named_after_a_file_the_same_ma
     the same id; other ids keep the name (an id of a CRM record is not a file's name)."""
     traces = Traces(names=["Anna Schmidt"], emails=set(), phones=set())
     later = Suppression(frozenset({_hash("name:anna schmidt")}))
+
+    def tag(rest: str) -> str:
+        return f"~{_hash(rest)[:10]}"
+
     ids = {
-        "knowledgeitem:Anna_Schmidt-Besuch": f"knowledgeitem:{MASK * 12}-Besuch",
-        "source:anna.schmidt.vcf@0a1b2c3d4e5f": f"source:{MASK * 12}.vcf@0a1b2c3d4e5f",
-        "source:欧阳_anna-schmidt_2026.csv@123456789012": f"source:欧阳_{MASK * 12}_2026.csv@123456789012",
+        "knowledgeitem:Anna_Schmidt-Besuch": f"knowledgeitem:{MASK * 12}-Besuch{tag('Anna_Schmidt-Besuch')}",
+        "source:anna.schmidt.vcf@0a1b2c": f"source:{MASK * 12}.vcf@0a1b2c{tag('anna.schmidt.vcf@0a1b2c')}",
         "knowledgeitem:Anna_Schmidtke": "knowledgeitem:Anna_Schmidtke",
         "interaction:Anna_Schmidt": "interaction:Anna_Schmidt",
     }
     assert {i: masked_id(i, traces) for i in ids} == ids
     assert {i: masked_id(i, later) for i in ids} == ids
+
+
+def test_files_named_after_two_people_whose_names_mask_alike_keep_two_ids() -> None:
+    both = Suppression(frozenset({_hash("name:张伟"), _hash("name:李娜")}))
+    first, second = masked_id("knowledgeitem:张伟_拜访", both), masked_id("knowledgeitem:李娜_拜访", both)
+    assert first.startswith(f"knowledgeitem:{MASK * 2}_拜访~") and second.startswith(
+        f"knowledgeitem:{MASK * 2}_拜访~"
+    )
+    assert first != second and masked_key("/data/名片/张伟.vcf", both) != masked_key(
+        "/data/名片/李娜.vcf", both
+    )
+
+
+def test_a_name_joined_as_in_a_file_name_is_masked_there_but_not_in_text_where_it_is_someone_else() -> None:
+    traces = Traces(
+        names=["Anna Schmidt"], emails=set(), phones={"+49301234567"}, longer=["Anna Schmidt-Weber"]
+    )
+    assert traces.redact("Met Anna Schmidt-Weber and li.na@x.example")[1] == 0
+    assert traces.redact_name("Anna_Schmidt-Weber.vcf")[1] == 0
+    assert traces.redact_name("Anna_Schmidt.vcf")[0] == f"{MASK * 12}.vcf"
+    later = Suppression(frozenset({_hash("phone:+49301234567")}))
+    assert later.redact_name("+49_30_1234567.vcf")[0] == f"{MASK * 14}.vcf"
