@@ -990,9 +990,11 @@ def erase(
         f"{report.quarantine_rows_removed} quarantined rows removed, {report.suppressed_keys} keys suppressed"
     )
     scan = report.scan
-    verdict = "nothing left" if report.clean else f"{scan.store_hits + scan.quarantine_hits} traces LEFT"
+    verdict = "nothing left" if scan.clean else f"{scan.store_hits + scan.quarantine_hits} traces LEFT"
     namesakes = f"; {scan.namesakes} other people have the same name (kept)" if scan.namesakes else ""
     typer.echo(f"scan of {scan.items_scanned} items and the quarantine: {verdict}{namesakes}")
+    if not report.files_scrubbed:
+        typer.echo("the store's log still holds copies (a reader kept it busy): the next erasure clears it")
     if not report.clean:
         raise typer.Exit(1)
 

@@ -822,7 +822,7 @@ class EmbeddedStore(traversal.Traversals):
         self._forget()
         return len(plan.entities) + len(plan.relations) - 1
 
-    def scrub(self) -> None:
+    def scrub(self) -> bool:
         """See :meth:`graph.store.GraphStore.scrub`: the store is written again, page by page.
 
         secure_delete zeroes the space a deletion frees, but not the copies of rows a page split or
@@ -830,13 +830,25 @@ class EmbeddedStore(traversal.Traversals):
         holds the erased words in its older segments until they are merged into one; the WAL holds
         the old page images until a checkpoint copies the new ones over them and truncates it. So
         the index is merged, the store vacuumed (rebuilt in fresh pages: it needs its own size free
-        on disk for a while) and the WAL truncated.
+        on disk for a while, and as much again in the WAL) and the WAL truncated; so are the WALs of
+        the side files (the kept jobs).
+
+        A reader in another thread or process can keep a WAL from being truncated (each try waits for
+        it as long as the file's busy timeout): then False.
         """
         with self._tx() as cur:
             cur.execute("INSERT INTO search (search) VALUES ('optimize')")
-        with self._locked():
-            self._conn.execute("VACUUM")
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        rebuild = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+        try:  # a connection of its own: this process's reads go on meanwhile (from the old pages)
+            set_pragmas(rebuild, PRAGMAS, wait_s=60)
+            rebuild.execute("VACUUM")
+            busy = rebuild.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            rebuild.close()
+        for name in SIDE_FILES:
+            with self._side(name) as side:
+                busy += side.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return not busy
 
     def _forget(self) -> None:
         """After a deletion: the view and everything remembered go (built again, in the background)."""
@@ -1287,7 +1299,12 @@ class EmbeddedStore(traversal.Traversals):
                 conn = self._sides.get(name)
                 if conn is None:
                     conn = sqlite3.connect(self.home / name, isolation_level=None, check_same_thread=False)
-                    pragmas = (f"busy_timeout = {wait_ms}", "journal_mode = WAL", "synchronous = FULL")
+                    pragmas = (
+                        f"busy_timeout = {wait_ms}",
+                        "journal_mode = WAL",
+                        "synchronous = FULL",
+                        "secure_delete = ON",  # a job's record masked by an erasure is overwritten
+                    )
                     set_pragmas(conn, pragmas, wait_s=wait_ms / 1000)
                     conn.executescript(schema)
                     self._sides[name] = conn

@@ -133,15 +133,10 @@ def plan_source_rename(
         )
         return fact.model_copy(update={"provenance": merge_provenance((), evidence)[0]})
 
-    def ends(relation: Relation) -> Relation:
-        if source_id not in (relation.source, relation.target):
-            return relation
-        new_ends = [to.id if end == source_id else end for end in (relation.source, relation.target)]
-        return relation.model_copy(update=dict(zip(("source", "target"), new_ends, strict=True)))
-
     kept = [moved(e) for e in entities if e.id != source_id]
     unique = {r.id: r for r in relations}.values()
-    return WritePlan.restating([moved(to), *kept], [moved(ends(r)) for r in unique])
+    moved_ends = (r.with_ends(lambda end: to.id if end == source_id else end) for r in unique)
+    return WritePlan.restating([moved(to), *kept], [moved(r) for r in moved_ends])
 
 
 def dedupe(facts: Iterable[Fact]) -> dict[str, Fact]:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import numbers
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -336,6 +337,13 @@ class Relation(_Frozen):
     def id(self) -> str:
         """Deterministic id from type, endpoints and key."""
         return relation_id(self.type.value, self.source, self.target, self.key)
+
+    def with_ends(self, rename: Callable[[str], str]) -> Relation:
+        """The relation with each end renamed by ``rename`` (itself when neither changes)."""
+        source, target = rename(self.source), rename(self.target)
+        if (source, target) == (self.source, self.target):
+            return self
+        return self.model_copy(update={"source": source, "target": target})
 
     def content_hash(self) -> str:
         """Hash of what the relation says (not where it was said)."""

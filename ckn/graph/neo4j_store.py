@@ -1106,13 +1106,14 @@ class Neo4jStore(traversal.Traversals):
         self.caches.forget()  # nothing deleted stays in this process's memory
         return result
 
-    def scrub(self) -> None:
-        """See :meth:`graph.store.GraphStore.scrub`: nothing the driver can do.
+    def scrub(self) -> bool:
+        """See :meth:`graph.store.GraphStore.scrub`: nothing the driver can do (True).
 
         Neo4j keeps old records in its transaction logs until they rotate out
         (``db.tx_log.rotation.retention_policy``, which the operator sets short to honour erasure),
         and its full-text indexes keep deleted entries until Lucene merges their segments.
         """
+        return True
 
     def rename_source(self, source_id: str, to: Entity) -> int:
         """See :meth:`graph.store.GraphStore.rename_source`; old records: see :meth:`erase_entity`."""

@@ -589,10 +589,11 @@ class GraphStore(Protocol):
         """Erase a subject: the entity, every relation touching it, all their evidence (see :meth:`scrub`)."""
         ...
 
-    def scrub(self) -> None:
+    def scrub(self) -> bool:
         """After an erasure: no copy of what it deleted or masked is left in the store's own files.
 
-        Called once at its end (it may rewrite the whole store).
+        Called once at its end (it may rewrite the whole store). False when a copy may be left for
+        now (a reader kept a log from being cleared): the next scrub clears it.
         """
         ...
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.ids import normalise_key
+from ckn.graph.merge import merge_entity
 from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
 from ckn.graph.shared import job_live
 from ckn.graph.store import Direction, GraphStore
@@ -161,6 +164,14 @@ class Suppression(_Finder):
 
     def __init__(self, hashes: frozenset[str]) -> None:
         self.hashes = hashes
+        self._secret = min((h for h in hashes if h.startswith(TAG_SECRET)), default="").encode()
+
+    def tag(self, value: str) -> str:
+        """A short keyed hash of ``value``, the same for every process of a store.
+
+        No one can test a guessed name against it without the store's secret (:data:`TAG_SECRET`).
+        """
+        return hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()[:10]
 
     @classmethod
     def of(cls, store: GraphStore) -> Suppression:
@@ -168,7 +179,7 @@ class Suppression(_Finder):
         return cls(store.suppressed())
 
     def __bool__(self) -> bool:
-        return bool(self.hashes)
+        return bool(self.hashes - {self._secret.decode()})
 
     def _any(self, keys: Iterable[str]) -> bool:
         return any(_hash(k) in self.hashes for k in keys)
@@ -207,12 +218,7 @@ class Suppression(_Finder):
         erasure gives it (:func:`masked_id`), and the relations that name it follow.
         """
         if isinstance(fact, Relation):
-            ends = {"source": masked_id(fact.source, self), "target": masked_id(fact.target, self)}
-            return (
-                fact.model_copy(update=ends)
-                if ends != {"source": fact.source, "target": fact.target}
-                else fact
-            )
+            return fact.with_ends(lambda end: masked_id(end, self))
         if fact.kind not in TEXTS:
             return fact
         name, props, found = _redacted_props(fact, self)
@@ -244,17 +250,22 @@ _FILE_PROPS = frozenset({"file", "path", "source_key"})
 """Properties that hold a file's name or path (read as :meth:`_Finder.named` reads them)."""
 
 
-def masked_key(value: str, finder: _Finder) -> str:
+TAG_SECRET = "tag-secret:"  # noqa: S105 (the entry's prefix, not a secret)
+"""The suppression list's entry whose text is the secret that tags masked names (made by the first
+erasure; kept with the list, so every process that checks the list tags alike)."""
+
+
+def masked_key(value: str, finder: Suppression) -> str:
     """A file's name or path used as a key, with what names the person masked and a tag of what it was.
 
-    Two files whose names mask alike (``张伟.vcf``, ``李娜.vcf``) keep two keys: the tag is a hash of
-    the whole name, which the same file gives again (an erasure and every later ingest agree).
+    Two files whose names mask alike (``张伟.vcf``, ``李娜.vcf``) keep two keys: the tag is a keyed
+    hash of the whole name, which the same file gives again (an erasure and every later ingest agree).
     """
     masked, found = finder.redact_name(value)
-    return f"{masked}~{_hash(value)[:10]}" if found else value
+    return f"{masked}~{finder.tag(value)}" if found else value
 
 
-def masked_id(entity_id: str, finder: _Finder) -> str:
+def masked_id(entity_id: str, finder: Suppression) -> str:
     """An id named after a file (:data:`NAMED_AFTER_FILES`), masked as :func:`masked_key` masks keys."""
     if not entity_id.startswith(NAMED_AFTER_FILES):
         return entity_id
@@ -262,7 +273,7 @@ def masked_id(entity_id: str, finder: _Finder) -> str:
     return f"{kind}:{masked_key(rest, finder)}"
 
 
-def masked_source(source: Entity, finder: _Finder) -> Entity:
+def masked_source(source: Entity, finder: Suppression) -> Entity:
     """A ``Source`` with what names the person masked: its id, its name and path, its key (tagged)."""
     name, props, found = _redacted_props(source, finder)
     new_id = masked_id(source.id, finder)
@@ -435,9 +446,9 @@ def _redacted_props(entity: Entity, traces: _Finder) -> tuple[str, dict[str, Any
             texts.extend(value)
     if not traces.could_hold(texts):  # most items: one look at all their texts, not one a text
         return entity.name, dict(entity.props), 0
-    name, found = (
-        traces.redact_name(entity.name) if entity.kind is NodeKind.SOURCE else traces.redact(entity.name)
-    )
+    file = entity.props.get("file")
+    as_file = entity.kind is NodeKind.SOURCE or (isinstance(file, str) and entity.name == Path(file).stem)
+    name, found = traces.redact_name(entity.name) if as_file else traces.redact(entity.name)
     props: dict[str, Any] = {}
     for key, value in entity.props.items():
         if isinstance(value, str):
@@ -489,6 +500,9 @@ class ErasureReport(BaseModel):
     """Kept ingest jobs whose files' names, report or error named them."""
     ids_masked: int = 0
     """Sources and documents named after a file whose name named them, given ids without it."""
+    files_scrubbed: bool = True
+    """Whether the store's files hold no copy of what was erased (False: a reader kept a log from being
+    cleared; the next erasure clears it)."""
     quarantine_rows_removed: int
     suppressed_keys: int
     scan: Scan
@@ -593,6 +607,8 @@ def erase(
         r.target for r in relations if r.type is RelType.SUBMITTED and r.source == person.id
     )  # their feedback: their words
     keys = _suppression_keys(person, organisations, traces, namesakes, own)
+    if not any(h.startswith(TAG_SECRET) for h in store.suppressed()):  # under the writer's lock
+        store.suppress([f"{TAG_SECRET}{secrets.token_hex(32)}"])
     store.suppress(_hash(k) for k in keys)  # first: an erasure cut short and run again keeps them out
     later = Suppression.of(store)  # files named after them (or anyone erased before), as ingests see them
     everywhere = traces if not namesakes else Traces(names=[], emails=traces.emails, phones=traces.phones)
@@ -623,7 +639,7 @@ def erase(
     deleted += store.erase_entity(person.id).relations_deleted
     for named in _named_after(store, everywhere):  # what discovery found in texts under their name
         deleted += store.erase_entity(named).relations_deleted
-    store.scrub()
+    scrubbed = store.scrub()
     rows = traces if not namesakes else _with_ids(everywhere, traces)
     removed = _clean_quarantine(quarantine_dir, rows, later)
     scan = _scan(store, texts, everywhere, quarantine_dir, traces, namesakes, later)
@@ -635,10 +651,11 @@ def erase(
         texts_redacted=redacted,
         jobs_redacted=jobs,
         ids_masked=renamed + len(moved),
+        files_scrubbed=scrubbed,
         quarantine_rows_removed=removed,
         suppressed_keys=len(keys),
         scan=scan,
-        clean=scan.clean,
+        clean=scan.clean and scrubbed,
     )
 
 
@@ -655,7 +672,8 @@ def _rename_sources(store: GraphStore, later: Suppression) -> int:
         if masked is None or masked is source:
             continue
         if masked.id != source_id:
-            store.rename_source(source_id, masked)
+            there = store.get_entity(masked.id)  # the same file, ingested again since: one source
+            store.rename_source(source_id, merge_entity(there, masked)[0] if there else masked)
             renamed += 1
         else:
             store.write(Batch(entities=(masked,)))
@@ -667,15 +685,8 @@ def _move(store: GraphStore, item_id: str, new_id: str) -> None:
     item = store.get_entity(item_id)
     if item is None:
         return
-    relations = tuple(
-        r.model_copy(
-            update={
-                "source": new_id if r.source == item_id else r.source,
-                "target": new_id if r.target == item_id else r.target,
-            }
-        )
-        for r in _relations(store, item_id)
-    )
+    moved = (r.with_ends(lambda end: new_id if end == item_id else end) for r in _relations(store, item_id))
+    relations = tuple(moved)
     store.write(Batch(entities=(item.model_copy(update={"id": new_id}),), relations=relations))
     store.erase_entity(item_id)
 
@@ -749,8 +760,7 @@ def _clean_quarantine(folder: Path, traces: Traces, later: Suppression) -> int:
     removed = 0
     for path in _quarantine_files(folder):
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        named = [_with_file_masked(line, later) for line in lines]
-        kept = [line for line in named if not traces.in_raw(line)]
+        kept = [_masked_row(line, later) for line in lines if not traces.in_raw(_masked_row(line, later))]
         removed += len(lines) - len(kept)
         target = path.with_name(quarantine_name(masked_key(path.stem, later)))
         if kept == lines and target == path:
@@ -770,13 +780,16 @@ def quarantine_name(source: str) -> str:
     return f"{source.removeprefix('source:')}.jsonl"
 
 
-def _with_file_masked(line: str, later: Suppression) -> str:
-    """A quarantined row with its file's name masked where it names the person."""
+def _masked_row(line: str, later: Suppression) -> str:
+    """A quarantined row (its file's name, the row as read, the reason) masked as a later ingest masks it.
+
+    What is left (their name in a note, their e-mail) is theirs: such a row is deleted.
+    """
     with contextlib.suppress(ValueError, AttributeError, TypeError):
         row = json.loads(line)
-        file, found = later.redact_name(row["file"])
-        if found:
-            return json.dumps({**row, "file": file}, ensure_ascii=False) + "\n"
+        masked = {k: later.redact_name(v)[0] if k in ("file", "raw", "reason") else v for k, v in row.items()}
+        if masked != row:
+            return json.dumps(masked, ensure_ascii=False) + "\n"
     return line
 
 

@@ -628,8 +628,10 @@ class _Quarantine:
     so an interrupted run never keeps them: the resumed run finds them again.
     """
 
-    def __init__(self, path: Path, resumed: _Resumed) -> None:
+    def __init__(self, path: Path, resumed: _Resumed, suppression: Suppression | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.suppression = suppression
+        """Masks what names an erased person in a bad row (a file named after them: its cells)."""
         kept: list[str] = []
         if path.exists() and resumed.line > 0:
             entries = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -649,7 +651,10 @@ class _Quarantine:
         self._handle: IO[str] = path.open("a", encoding="utf-8")
 
     def add(self, file: str, bad: BadRow) -> None:
-        record = {"file": file, "line": bad.line, "reason": bad.reason, "raw": bad.raw}
+        reason, raw = bad.reason, bad.raw
+        if self.suppression:
+            reason, raw = self.suppression.redact_name(reason)[0], self.suppression.redact_name(raw)[0]
+        record = {"file": file, "line": bad.line, "reason": reason, "raw": raw}
         self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.count += 1
 
@@ -986,7 +991,7 @@ def ingest_records(
     ctx = Context(
         resolver, source_id, kind, system=system, observed_at=first.observed_at, phone_region=phone_region
     )
-    quarantine = _Quarantine(quarantine_path, resumed)
+    quarantine = _Quarantine(quarantine_path, resumed, suppression)
     if resumed.line and resumed.quarantined != quarantine.count:  # the file was rewritten: recount
         at = _Resumed(resumed.line, quarantine.count).position()
         store.write(Batch(checkpoint=Checkpoint(job=job, position=at)))

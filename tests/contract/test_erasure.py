@@ -317,7 +317,8 @@ def test_sources_and_documents_named_after_them_lose_the_name_and_keep_what_they
         raw = _files(tmp_path / "store") if (tmp_path / "store").exists() else b""
         assert NAME.encode() not in raw
 
-    export, records = _named_after_her(tmp_path / "next", more="\n")  # changed files: new versions
+    bad = f"BEGIN:VCARD\nVERSION:3.0\nFN:张无忌\nEMAIL:no-email\nNOTE:{NAME}_拜访.md\nEND:VCARD\n"
+    export, records = _named_after_her(tmp_path / "next", more=bad)  # changed files: new versions
     again = ingest_paths(store, [export], quarantine_dir=quarantine)
     load_jsonl(store, records)
     card = next(f for f in again.files if f.kind == "vcard")
@@ -326,3 +327,6 @@ def test_sources_and_documents_named_after_them_lose_the_name_and_keep_what_they
     assert _one(store, NodeKind.KNOWLEDGE_ITEM, f"knowledgeitem:{masked}_拜访~") == note.id  # the same one
     assert _leaks(_everything(store)) == []
     assert not any(NAME in p.name for p in quarantine.glob("*.jsonl"))
+    rows = [json.loads(line) for p in quarantine.glob("*.jsonl") for line in p.read_text().splitlines()]
+    assert any("张无忌" in row["raw"] for row in rows)  # a bad row naming her file: kept, masked
+    assert all(_leaks(json.dumps(row, ensure_ascii=False)) == [] for row in rows)

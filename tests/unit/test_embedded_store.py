@@ -239,3 +239,30 @@ def test_a_store_written_before_full_text_search_has_its_texts_indexed_when_open
         assert store.search_text("拜访 2", limit=10)[0].id == "interaction:2"
     finally:
         store.close()
+
+
+def test_a_reader_that_keeps_the_log_busy_through_an_erasure_is_told_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scrub after an erasure cannot truncate a log another reader is still reading: it says so,
+    and the next scrub does it."""
+    from ckn.graph import embedded_store
+
+    store = EmbeddedStore(tmp_path)
+    store.write(Batch(entities=(customer("customer:nana", "欧阳娜娜", email="nana@private.example"),)))
+    store.write(Batch(entities=tuple(customer(f"customer:{i}", f"客户{i}") for i in range(50))))
+    reader = sqlite3.connect(tmp_path / "ckn.sqlite3")
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM entities").fetchone()  # a snapshot from before the erasure
+    waits = tuple("busy_timeout = 200" if p.startswith("busy_timeout") else p for p in embedded_store.PRAGMAS)
+    monkeypatch.setattr(embedded_store, "PRAGMAS", waits)
+    store.erase_entity("customer:nana")
+
+    assert store.scrub() is False
+
+    reader.rollback()
+    reader.close()
+    assert store.scrub() is True
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert "欧阳娜娜".encode() not in raw and b"nana@private.example" not in raw

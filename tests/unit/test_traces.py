@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from ckn.api.privacy import scrub
-from ckn.ingest.erasure import MASK, Suppression, Traces, _hash, masked_id, masked_job, masked_key
+from ckn.graph.model import Entity, NodeKind, Provenance
+from ckn.ingest.erasure import (
+    MASK,
+    TAG_SECRET,
+    Suppression,
+    Traces,
+    _hash,
+    _redacted_props,
+    masked_id,
+    masked_job,
+    masked_key,
+)
 
 pytestmark = pytest.mark.trust
 
@@ -68,24 +81,49 @@ def test_a_job_s_files_named_after_the_person_are_masked_however_the_words_are_j
     assert masked_job({**record, "files": ["customers.csv"], "report": None}, traces)[1] == 0
 
 
-def test_an_erasure_and_a_later_ingest_give_an_id_named_after_a_file_the_same_mask() -> None:
-    """A document named after its file, a source named after a file: masked alike by an erasure (the
-    person's traces) and by every ingest after it (the suppression list), so the file comes back to
-    the same id; other ids keep the name (an id of a CRM record is not a file's name)."""
-    traces = Traces(names=["Anna Schmidt"], emails=set(), phones=set())
-    later = Suppression(frozenset({_hash("name:anna schmidt")}))
-
-    def tag(rest: str) -> str:
-        return f"~{_hash(rest)[:10]}"
-
+def test_an_id_named_after_a_file_is_masked_and_tagged_under_the_store_s_secret() -> None:
+    """A document named after its file, a source named after a file: masked as the suppression list
+    reads names (words joined by ``_``, ``.``, ``-``), tagged with a keyed hash of the whole id; other ids
+    keep the name (an id of a CRM record is not a file's name)."""
+    later = Suppression(frozenset({_hash("name:anna schmidt"), f"{TAG_SECRET}{'ab' * 32}"}))
     ids = {
-        "knowledgeitem:Anna_Schmidt-Besuch": f"knowledgeitem:{MASK * 12}-Besuch{tag('Anna_Schmidt-Besuch')}",
-        "source:anna.schmidt.vcf@0a1b2c": f"source:{MASK * 12}.vcf@0a1b2c{tag('anna.schmidt.vcf@0a1b2c')}",
+        "knowledgeitem:Anna_Schmidt-Besuch": f"knowledgeitem:{MASK * 12}-Besuch",
+        "source:anna.schmidt.vcf@0a1b2c": f"source:{MASK * 12}.vcf@0a1b2c",
         "knowledgeitem:Anna_Schmidtke": "knowledgeitem:Anna_Schmidtke",
         "interaction:Anna_Schmidt": "interaction:Anna_Schmidt",
     }
-    assert {i: masked_id(i, traces) for i in ids} == ids
-    assert {i: masked_id(i, later) for i in ids} == ids
+    masked = {i: masked_id(i, later) for i in ids}
+    assert {i: m.partition("~")[0] for i, m in masked.items()} == ids
+    tags = {m.partition("~")[2] for i, m in masked.items() if m != i}
+    assert len(tags) == 2 and all(len(t) == 10 for t in tags)
+    unkeyed = hashlib.sha256(b"Anna_Schmidt-Besuch").hexdigest()[:10]
+    assert masked_id("knowledgeitem:Anna_Schmidt-Besuch", later).endswith(later.tag("Anna_Schmidt-Besuch"))
+    assert unkeyed not in str(masked) and _hash("Anna_Schmidt-Besuch")[:10] not in str(masked)
+    other = Suppression(frozenset({_hash("name:anna schmidt"), f"{TAG_SECRET}{'cd' * 32}"}))
+    assert (
+        masked_id("knowledgeitem:Anna_Schmidt-Besuch", other) != masked["knowledgeitem:Anna_Schmidt-Besuch"]
+    )
+
+
+def test_a_document_s_title_that_is_its_file_s_name_is_masked_as_a_file_s_name() -> None:
+    note = Entity(
+        id="knowledgeitem:Anna_Schmidt-Besuch",
+        kind=NodeKind.KNOWLEDGE_ITEM,
+        name="Anna_Schmidt-Besuch",
+        props={"file": "Anna_Schmidt-Besuch.md", "text": "Besuch bei Anna_Schmidt-Weber GmbH."},
+        provenance=(Provenance(source_id="source:notes"),),
+    )
+    traces = Traces(names=["Anna Schmidt"], emails=set(), phones=set())
+    name, props, found = _redacted_props(note, traces)
+    assert (name, props["file"]) == (f"{MASK * 12}-Besuch", f"{MASK * 12}-Besuch.md") and found == 2
+    assert props["text"] == note.props["text"]  # in text, a name joined to more is someone else's
+    later = Suppression(frozenset({_hash("name:anna schmidt")}))
+    scrubbed = later.scrubbed(note)
+    assert (
+        isinstance(scrubbed, Entity)
+        and scrubbed.name == name
+        and scrubbed.id.startswith(f"knowledgeitem:{name}~")
+    )
 
 
 def test_files_named_after_two_people_whose_names_mask_alike_keep_two_ids() -> None:
