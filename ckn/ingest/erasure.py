@@ -668,8 +668,7 @@ def _rename_sources(store: GraphStore, later: Suppression) -> int:
     renamed = 0
     for source_id, _, _, _ in list(store.scan_entities(kinds=(NodeKind.SOURCE,), fields=())):
         source = store.get_entity(source_id)
-        masked = masked_source(source, later) if source is not None else source
-        if masked is None or masked is source:
+        if source is None or (masked := masked_source(source, later)) is source:
             continue
         if masked.id != source_id:
             there = store.get_entity(masked.id)  # the same file, ingested again since: one source
@@ -685,8 +684,9 @@ def _move(store: GraphStore, item_id: str, new_id: str) -> None:
     item = store.get_entity(item_id)
     if item is None:
         return
-    moved = (r.with_ends(lambda end: new_id if end == item_id else end) for r in _relations(store, item_id))
-    relations = tuple(moved)
+    relations = tuple(
+        r.with_ends(lambda e: new_id if e == item_id else e) for r in _relations(store, item_id)
+    )
     store.write(Batch(entities=(item.model_copy(update={"id": new_id}),), relations=relations))
     store.erase_entity(item_id)
 
@@ -760,7 +760,9 @@ def _clean_quarantine(folder: Path, traces: Traces, later: Suppression) -> int:
     removed = 0
     for path in _quarantine_files(folder):
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [_masked_row(line, later) for line in lines if not traces.in_raw(_masked_row(line, later))]
+        kept = [
+            _masked_row(line, later) for line in lines if not traces.in_raw(_masked_row(line, later, "file"))
+        ]
         removed += len(lines) - len(kept)
         target = path.with_name(quarantine_name(masked_key(path.stem, later)))
         if kept == lines and target == path:
@@ -775,19 +777,30 @@ def _clean_quarantine(folder: Path, traces: Traces, later: Suppression) -> int:
     return removed
 
 
+ROW_FIELDS = ("file", "raw", "reason")
+"""What a quarantined row holds that may name a person (its line number does not)."""
+
+
 def quarantine_name(source: str) -> str:
     """The file that keeps a source's bad rows, named as its id is (``欧阳晓燕.vcf@<digest>``)."""
     return f"{source.removeprefix('source:')}.jsonl"
 
 
-def _masked_row(line: str, later: Suppression) -> str:
-    """A quarantined row (its file's name, the row as read, the reason) masked as a later ingest masks it.
+def masked_row(row: dict[str, Any], finder: _Finder, fields: Iterable[str] = ROW_FIELDS) -> dict[str, Any]:
+    """A quarantined row masked as a later ingest masks it: its file's name, the row as read, the reason."""
+    named = set(fields)
+    return {k: finder.redact_name(v)[0] if k in named and isinstance(v, str) else v for k, v in row.items()}
 
-    What is left (their name in a note, their e-mail) is theirs: such a row is deleted.
+
+def _masked_row(line: str, later: Suppression, *fields: str) -> str:
+    """:func:`masked_row` of a quarantine file's line; ``fields``: only these.
+
+    A row is judged with its file's name masked: what is left of them (their name in a note, their
+    e-mail) makes it theirs, and it is deleted.
     """
-    with contextlib.suppress(ValueError, AttributeError, TypeError):
+    with contextlib.suppress(ValueError, AttributeError):
         row = json.loads(line)
-        masked = {k: later.redact_name(v)[0] if k in ("file", "raw", "reason") else v for k, v in row.items()}
+        masked = masked_row(row, later, fields or ROW_FIELDS)
         if masked != row:
             return json.dumps(masked, ensure_ascii=False) + "\n"
     return line

@@ -44,7 +44,7 @@ from ckn.graph.merge import plan_write
 from ckn.graph.model import Batch, Checkpoint, Entity, NodeKind, Provenance, Relation, RelType
 from ckn.graph.store import DeleteResult, GraphStore, WriteResult
 from ckn.ingest.documents import MANIFEST, SUFFIXES, document_row, manifest
-from ckn.ingest.erasure import Suppression, masked_source, quarantine_name
+from ckn.ingest.erasure import Suppression, masked_row, masked_source, quarantine_name
 from ckn.ingest.jsonl import refusal
 from ckn.ingest.nlp import Gazetteer, TextAnalyzer
 from ckn.ingest.normalise import DEFAULT_REGION, BadValue
@@ -651,10 +651,9 @@ class _Quarantine:
         self._handle: IO[str] = path.open("a", encoding="utf-8")
 
     def add(self, file: str, bad: BadRow) -> None:
-        reason, raw = bad.reason, bad.raw
+        record = {"file": file, "line": bad.line, "reason": bad.reason, "raw": bad.raw}
         if self.suppression:
-            reason, raw = self.suppression.redact_name(reason)[0], self.suppression.redact_name(raw)[0]
-        record = {"file": file, "line": bad.line, "reason": reason, "raw": raw}
+            record = masked_row(record, self.suppression)
         self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.count += 1
 
