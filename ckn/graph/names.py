@@ -156,7 +156,12 @@ def rows(entity: Entity) -> list[dict[str, str]]:
         for prop in KEY_PROPS
         for value in dict.fromkeys(strings(entity.props.get(prop)))
     ]
-    return found
+    return [row for row in found if all(len(v.encode()) <= INDEXED_AT_MOST for v in row.values())]
+
+
+INDEXED_AT_MOST = 4000
+"""The longest name row kept, in bytes of UTF-8: Neo4j cannot index a value of more than about 8 kB,
+and nobody types a longer name (a note pasted into a name column is kept on the entity, not looked up)."""
 
 
 def like_query(value: str) -> str | None:

@@ -104,3 +104,17 @@ def test_a_second_client_sees_the_first_clients_writes(store_factory: Callable[.
     assert second.neighbourhood("customer:C1").distances == {"customer:C1": 0, "customer:C2": 1}
     assert second.get_entity("customer:C2") is not None
     assert second.stats().entities == {NodeKind.CUSTOMER.value: 2}
+
+
+def test_a_very_long_name_or_contact_is_kept_and_found_on_every_store(store: GraphStore) -> None:
+    """A messy export pastes a note into a name or an e-mail column: the row is kept as it came, on
+    every store, however long (Neo4j cannot index a value of more than about 8 kB as it is)."""
+    long_name = "张伟（北京）" + "客户备注很长，" * 3000  # about 63 kB of UTF-8
+    long_mail = "x" * 9000 + "@example.com"
+    store.write(Batch(entities=(customer("customer:C1", long_name, emails=[long_mail]),)))
+
+    stored = store.get_entity("customer:C1")
+    assert stored is not None and stored.name == long_name and stored.props["emails"] == [long_mail]
+    store.write(Batch(entities=(customer("customer:C1", long_name + "。"),)))  # written again: replaced
+    again = store.get_entity("customer:C1")
+    assert again is not None and again.name == long_name + "。"
