@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -144,7 +145,8 @@ def test_replicas_taking_requests_ahead_let_through_no_more_than_the_limit(
         statuses = [(one, two)[i % 3 == 0].get("/stats", headers=_as(token)).status_code for i in range(150)]
         refilled = 2 * (time.monotonic() - started)
 
-    assert 110 <= statuses.count(200) <= 120 + refilled and statuses[-1] == 429
+    assert 110 <= statuses.count(200) <= 120 + refilled
+    assert statuses[-5:].count(429) >= 5 - math.ceil(refilled)  # refused once spent, bar what refilled
 
 
 def test_concurrent_requests_of_one_key_ask_the_store_once_a_lease(store: GraphStore, home: Path) -> None:
