@@ -761,14 +761,7 @@ class EmbeddedStore(traversal.Traversals):
     ) -> DeleteResult:
         """See :meth:`graph.store.GraphStore.delete_source`."""
         with self._tx() as cur:
-            marks = _marks(source_ids)
-            rows = cur.execute(
-                f"SELECT DISTINCT fact, fact_id FROM provenance WHERE source_id IN ({marks})",  # noqa: S608
-                source_ids,
-            ).fetchall()
-            entity_ids = sorted({i for f, i in rows if f == "e"} | set(self._kinds(list(source_ids))))
-            entities = self.get_entities(entity_ids).values()
-            relations = self.get_relations_by_id(sorted(i for f, i in rows if f == "r")).values()
+            entities, relations = self._source_facts(cur, source_ids)
             plan = plan_source_deletion(source_ids, entities, relations, set(keep))
             touching = self._doomed(cur, plan.delete_entities, [])
             keep_referenced(plan, self.get_relations_by_id(sorted(touching)).values(), source_ids)
@@ -784,6 +777,19 @@ class EmbeddedStore(traversal.Traversals):
                 self._bump(cur)
         self._forget()
         return plan.result(relations_deleted=deleted)
+
+    def _source_facts(
+        self, cur: sqlite3.Cursor, source_ids: Sequence[str]
+    ) -> tuple[list[Entity], list[Relation]]:
+        """The facts with evidence from these sources, and their ``Source`` entities."""
+        marks = _marks(source_ids)
+        rows = cur.execute(
+            f"SELECT DISTINCT fact, fact_id FROM provenance WHERE source_id IN ({marks})",  # noqa: S608
+            list(source_ids),
+        ).fetchall()
+        entity_ids = sorted({i for f, i in rows if f == "e"} | set(self._kinds(list(source_ids))))
+        relations = self.get_relations_by_id(sorted(i for f, i in rows if f == "r"))
+        return list(self.get_entities(entity_ids).values()), list(relations.values())
 
     def erase_entity(self, entity_id: str) -> DeleteResult:
         """See :meth:`graph.store.GraphStore.erase_entity` (:meth:`scrub` then leaves no copy on disk)."""
@@ -804,12 +810,9 @@ class EmbeddedStore(traversal.Traversals):
     def rename_source(self, source_id: str, to: Entity) -> int:
         """See :meth:`graph.store.GraphStore.rename_source`."""
         with self._tx() as cur:
-            sql = "SELECT DISTINCT fact, fact_id FROM provenance WHERE source_id = ?"
-            rows = cur.execute(sql, (source_id,)).fetchall()
-            touching = self._doomed(cur, [source_id], [])
-            entities = self.get_entities(sorted(i for f, i in rows if f == "e")).values()
-            relations = self.get_relations_by_id(sorted({i for f, i in rows if f == "r"} | touching)).values()
-            plan = plan_source_rename(source_id, to, entities, relations)
+            entities, relations = self._source_facts(cur, [source_id])
+            touching = self.get_relations_by_id(sorted(self._doomed(cur, [source_id], []))).values()
+            plan = plan_source_rename(source_id, to, entities, [*relations, *touching])
             self._delete(cur, [source_id], [])  # and the relations touching it: written back moved
             self._persist(cur, plan)
             jobs = [j for (j,) in cur.execute("SELECT job FROM checkpoints") if j.endswith(f":{source_id}")]

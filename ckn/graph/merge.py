@@ -125,18 +125,23 @@ def plan_source_rename(
     and ``relations`` are the stored facts with evidence from ``source_id`` and the relations that
     touch it, which are moved to ``to`` (new ids: the caller deletes the old ones).
     """
-
-    def moved(fact: Fact) -> Fact:
-        evidence = (
-            p.model_copy(update={"source_id": to.id}) if p.source_id == source_id else p
-            for p in fact.provenance
-        )
-        return fact.model_copy(update={"provenance": merge_provenance((), evidence)[0]})
-
-    kept = [moved(e) for e in entities if e.id != source_id]
+    kept = [with_source_renamed(e, source_id, to.id) for e in entities if e.id != source_id]
     unique = {r.id: r for r in relations}.values()
-    moved_ends = (r.with_ends(lambda end: to.id if end == source_id else end) for r in unique)
-    return WritePlan.restating([moved(to), *kept], [moved(r) for r in moved_ends])
+    moved = (r.with_ends(lambda end: to.id if end == source_id else end) for r in unique)
+    return WritePlan.restating(
+        [with_source_renamed(to, source_id, to.id), *kept],
+        [with_source_renamed(r, source_id, to.id) for r in moved],
+    )
+
+
+def with_source_renamed(fact: Fact, source_id: str, new_id: str) -> Fact:
+    """The fact with its evidence from ``source_id`` said to come from ``new_id`` (one piece a key)."""
+    if all(p.source_id != source_id for p in fact.provenance):
+        return fact
+    evidence = (
+        p.model_copy(update={"source_id": new_id}) if p.source_id == source_id else p for p in fact.provenance
+    )
+    return fact.model_copy(update={"provenance": merge_provenance((), evidence)[0]})
 
 
 def dedupe(facts: Iterable[Fact]) -> dict[str, Fact]:

@@ -1053,13 +1053,7 @@ class Neo4jStore(traversal.Traversals):
         sources, kept = list(source_ids), set(keep)
 
         def work(tx: ManagedTransaction) -> DeleteResult:
-            entities = [
-                _entity(r["props"]) for r in self._run(tx, cypher.FACTS_OF_SOURCE_ENTITIES, sources=sources)
-            ]
-            relations = [
-                _relation(r["source"], r["target"], r["type"], r["props"])
-                for r in self._run(tx, cypher.FACTS_OF_SOURCE_RELATIONS, sources=sources)
-            ]
+            entities, relations = self._source_facts(tx, sources)
             plan = plan_source_deletion(sources, entities, relations, kept)
             touching = self._doomed(tx, plan.delete_entities, [])
             keep_referenced(plan, self._relations_by_id(tx, sorted(touching)).values(), sources)
@@ -1081,6 +1075,17 @@ class Neo4jStore(traversal.Traversals):
         result: DeleteResult = self._write_tx(work)
         self.caches.forget()  # nothing deleted stays in this process's memory
         return result
+
+    def _source_facts(self, tx: Tx, sources: list[str]) -> tuple[list[Entity], list[Relation]]:
+        """The facts with evidence from these sources, and their ``Source`` entities, locked and read."""
+        entities = [
+            _entity(r["props"]) for r in self._run(tx, cypher.FACTS_OF_SOURCE_ENTITIES, sources=sources)
+        ]
+        relations = [
+            _relation(r["source"], r["target"], r["type"], r["props"])
+            for r in self._run(tx, cypher.FACTS_OF_SOURCE_RELATIONS, sources=sources)
+        ]
+        return entities, relations
 
     def erase_entity(self, entity_id: str) -> DeleteResult:
         """See :meth:`graph.store.GraphStore.erase_entity`.
@@ -1119,14 +1124,7 @@ class Neo4jStore(traversal.Traversals):
         """See :meth:`graph.store.GraphStore.rename_source`; old records: see :meth:`erase_entity`."""
 
         def work(tx: ManagedTransaction) -> int:
-            sources = [source_id]
-            entities = [
-                _entity(r["props"]) for r in self._run(tx, cypher.FACTS_OF_SOURCE_ENTITIES, sources=sources)
-            ]
-            relations = [
-                _relation(r["source"], r["target"], r["type"], r["props"])
-                for r in self._run(tx, cypher.FACTS_OF_SOURCE_RELATIONS, sources=sources)
-            ]
+            entities, relations = self._source_facts(tx, [source_id])
             touching = sorted(self._doomed(tx, [source_id], []))
             relations += self._relations_by_id(tx, touching).values()
             plan = plan_source_rename(source_id, to, entities, relations)

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.ids import normalise_key
-from ckn.graph.merge import merge_entity
+from ckn.graph.merge import merge_entity, with_source_renamed
 from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
 from ckn.graph.shared import job_live
 from ckn.graph.store import Direction, GraphStore
@@ -281,11 +281,8 @@ def masked_source(source: Entity, finder: Suppression) -> Entity:
         return source
     if "source_key" in source.props:
         props["source_key"] = masked_key(str(source.props["source_key"]), finder)
-    evidence = tuple(
-        p.model_copy(update={"source_id": new_id}) if p.source_id == source.id else p
-        for p in source.provenance
-    )
-    return source.model_copy(update={"id": new_id, "name": name, "props": props, "provenance": evidence})
+    renamed = source.model_copy(update={"id": new_id, "name": name, "props": props})
+    return with_source_renamed(renamed, source.id, new_id)
 
 
 def _id_column(column: str) -> bool:
