@@ -66,3 +66,28 @@ class StopAtTheEnd:
         if batch.checkpoint is not None and batch.checkpoint.position == "done":
             raise Stopped
         return self._store.write(batch)
+
+
+def dated_work() -> Batch:
+    """One colleague's work on ``topic:t``: seven calls of 2026, a document of 2025, an undated note.
+
+    At 2027-01-01, at a half-life of a year, the undated note weighs 1.5, the document (3.0, two years
+    old) 0.75, July's call 2^(-184/365) = 0.71, June's 0.67, ..., January's 0.5.
+    """
+    calls = [
+        entity(f"call:{n}", NodeKind.INTERACTION, f"通话 {n}", occurred_at=f"2026-0{n}-01")
+        for n in range(1, 8)
+    ]
+    doc = entity("doc:old", NodeKind.KNOWLEDGE_ITEM, "旧 manual", created_at="2025-01-01")
+    undated = entity("doc:undated", NodeKind.KNOWLEDGE_ITEM, "无日期 notes")
+    items = (*calls, doc, undated)
+    topic = entity("topic:t", NodeKind.TOPIC, "校准 calibration")
+    return Batch(
+        entities=(employee("employee:li", "李娜"), topic, *items),
+        relations=(
+            *(rel(RelType.PARTICIPATED_IN, "employee:li", c.id) for c in calls),
+            rel(RelType.AUTHORED, "employee:li", doc.id),
+            rel(RelType.AUTHORED, "employee:li", undated.id),
+            *(rel(RelType.ABOUT, i.id, "topic:t") for i in items),
+        ),
+    )

@@ -696,7 +696,7 @@ candidates are read in order from the kept pieces (:data:`PIECE`, :func:`graph.e
 the dated ones down to the weight of the ``$k``-th, with all that may round to it (an answer ranks
 rounded weights, ties by id); the ``$k`` first undated; those dated after ``$now`` (kept as
 :data:`AHEAD` when dated after they were written; from ``$later`` on, all the others, for a question
-about a past day: :func:`graph.neo4j_store.strongest_params`). They are weighed from their rows first
+about a past day: :func:`graph.expertise.strongest_cut`). They are weighed from their rows first
 (a row's key is its weight shifted by its date) and only the ``$k`` first, ties by id, are read: a day's
 CRM sync can give one colleague hundreds of pieces of one weight, whose items and relationships are then
 not walked. Those are weighed again from the items, as :func:`graph.expertise.code` and the kept

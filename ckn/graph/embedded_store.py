@@ -70,7 +70,7 @@ from ckn.graph.writer import WriterLock, holder_name
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Format of the files on disk; bump it with a migration in ``_MIGRATIONS``."""
 
 DB_FILE = "ckn.sqlite3"
@@ -156,6 +156,11 @@ _MIGRATIONS: dict[int, str] = {
     " CREATE TABLE work_done (person TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
     # covering indexes of the relations: about 20 s at the medium scale
     6: _COVERING,
+    # each colleague's pieces of evidence on each subject in the order of their weight
+    # (graph.expertise.piece_row), written from the stored items when the store migrates
+    7: "CREATE TABLE pieces (subject TEXT NOT NULL, person TEXT NOT NULL, item TEXT NOT NULL,"
+    " dated INTEGER NOT NULL, key REAL NOT NULL, t REAL, PRIMARY KEY (subject, person, item)) WITHOUT ROWID;"
+    " CREATE INDEX pieces_order ON pieces (subject, person, dated, key, t)",
 }
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
@@ -197,48 +202,42 @@ _CONFIDENCE = (
 """Relationships' confidence: the highest of their evidence's (a piece that gives none counts 1.0)."""
 
 
-def _strongest(statements: Sequence[str], people: str) -> str:
-    """The acts of ``statements`` on each colleague's ``:k`` strongest items at ``:now`` (one query).
-
-    Weighed in SQL as :func:`graph.expertise.code` and the kept half-life ``:h`` weigh them (undated:
-    one half-life old; dated ahead: not decayed), from each item's date where SQLite reads it as
-    Python does (``YYYY-MM-DD``, with ``THH:MM:SS`` and more, every part in range). An item whose date
-    is written otherwise is returned whatever its weight, and Python weighs it.
-    """
-    acts = " UNION ALL ".join(statement.format(people=people) for statement in statements)
-    weights = " ".join(f"WHEN '{t}' THEN {float(w)!r}" for t, w in sorted(expertise.ACT_WEIGHTS.items()))
-    deep = ", ".join("'" + c.replace("'", "''") + "'" for c in expertise.DEEP_CHANNELS)
-    raw = ", ".join(f"json_extract(e.props, '$.{f}')" for f in ("occurred_at", "submitted_at", "created_at"))
-    day, clock = "substr(raw, 1, 10)", "substr(raw, 12, 8)"
-    read_alike = (
-        "typeof(raw) = 'text' AND raw = trim(raw) AND julianday(raw) IS NOT NULL"
-        f" AND strftime('%Y-%m-%d', julianday({day})) = {day}"  # no 30 February
-        " AND (length(raw) = 10 AND raw GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
-        "  OR raw GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][T ][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*'"
-        f" AND strftime('%H:%M:%S', julianday('2000-01-01 ' || {clock})) = {clock})"  # no 24:00
-    )
-    t = "(jd - 2440587.5) * 86400.0"
-    return f"""
-WITH acts(person, type, item) AS MATERIALIZED ({acts}),
-weighed AS (
-  SELECT a.person, a.item, group_concat(a.type) AS types, coalesce({raw}) AS raw,
-         max(CASE WHEN a.type = 'PARTICIPATED_IN' AND json_extract(e.props, '$.channel') IN ({deep})
-                  THEN :meeting ELSE CASE a.type {weights} END END) AS base
-  FROM acts a JOIN entities e ON e.id = a.item GROUP BY a.person, a.item
+_STRONGEST = """
+WITH least(w) AS (
+  SELECT round(power(2.0, (min(key) - :now) / 86400.0 / :h), 4) - 0.0002 FROM (
+    SELECT key FROM pieces WHERE subject = :subject AND person = :person AND dated = 1 AND t <= :now
+    ORDER BY key DESC LIMIT :k)
 ),
-dated AS MATERIALIZED (
-  SELECT person, item, types, base, julianday(raw) AS jd, raw IS NULL OR coalesce({read_alike}, 0) AS sure
-  FROM weighed
-),
-ranked AS (
-  SELECT person, item, types, sure, row_number() OVER (
-    PARTITION BY person, sure
-    ORDER BY round(base * power(0.5, CASE WHEN jd IS NULL THEN 1.0 WHEN {t} >= :now THEN 0.0
-                                          ELSE (:now - {t}) / 86400.0 / :h END), 4) DESC, item
-  ) AS r
-  FROM dated
+found(item, w) AS (
+  SELECT item, round(power(2.0, (key - :now) / 86400.0 / :h), 4) FROM pieces, least
+  WHERE subject = :subject AND person = :person AND dated = 1 AND t <= :now
+    AND key >= CASE WHEN least.w > 0 THEN :now + 86400.0 * :h * log2(least.w) ELSE -1.0e300 END
+  UNION ALL
+  SELECT item, round(key * 0.5, 4) FROM (
+    SELECT item, key FROM pieces WHERE subject = :subject AND person = :person AND dated = 0
+    ORDER BY key DESC, item LIMIT :k)
+  UNION ALL
+  SELECT item, round(weight, 4) FROM ahead WHERE subject = :subject AND person = :person AND t > :now
+  UNION ALL
+  SELECT item, round(power(2.0, (key - t) / 86400.0 / :h), 4) FROM pieces
+  WHERE subject = :subject AND person = :person AND dated = 1 AND key > :later AND t > :now
 )
-SELECT person, types, item FROM ranked WHERE r <= :k OR NOT sure"""  # noqa: S608 (our own statements, constants and checked names)
+SELECT item FROM found GROUP BY item ORDER BY max(w) DESC, item LIMIT :k"""
+"""A colleague's ``:k`` strongest items on a subject at ``:now``, read in order from the kept pieces.
+
+As Neo4j reads them (:data:`graph.cypher.STRONGEST_EACH`, parameters
+:func:`graph.expertise.strongest_cut`): the dated ones down to the weight of the ``:k``-th with all
+that may round to it, the ``:k`` first undated, and those dated after ``:now``; weighed from their
+rows (a row's key is its weight shifted by its date), the ``:k`` first, ties by id. The caller reads
+the acts on them and ranks exactly.
+"""
+_ACTS_ON = (
+    "SELECT source, type, target FROM relations INDEXED BY relations_target WHERE target IN ({items})"
+    " AND type IN ('AUTHORED', 'RESOLVED', 'PARTICIPATED_IN', 'OWNS_ACCOUNT') AND source = ?"
+    " UNION ALL SELECT target, type, source FROM relations INDEXED BY relations_source"
+    " WHERE source IN ({items}) AND type = 'ESCALATED_TO' AND target = ?"
+)
+"""A colleague's acts on some items: a few rows of an index per item."""
 
 
 AUDIT_FILE = "audit.sqlite"
@@ -328,7 +327,6 @@ class EmbeddedStore(traversal.Traversals):
 
     backend = "embedded"
     answers_in_place = False
-    strongest_in_order = False
     names: NameIndex | None = None  # a process keeps the names (api.understand)
 
     def __init__(self, home: Path, *, limits: Limits | None = None) -> None:
@@ -418,7 +416,9 @@ class EmbeddedStore(traversal.Traversals):
                 if target == 4:
                     self._index_stored_texts(cur)
                 if target == 5:
-                    self._count_known(cur)
+                    self._count_known(cur, pieces=False)  # written when the table that keeps them is there
+                if target == 7:
+                    self._count_known(cur, sums=False)
                 cur.execute("UPDATE ckn_meta SET value = ? WHERE key = 'schema_version'", (str(target),))
 
     @staticmethod
@@ -713,9 +713,27 @@ class EmbeddedStore(traversal.Traversals):
         return expertise.contributions(facts.about, facts.acts, facts.items, expertise.dated_ahead(kept))
 
     @staticmethod
-    def _keep_known(cur: sqlite3.Cursor, change: expertise.Counted) -> None:
-        """Add a change to the kept sums; a colleague's row on a subject goes when nothing is left of it."""
-        sums, work = change.sums, change.work
+    def _keep_known(
+        cur: sqlite3.Cursor, change: expertise.Counted, *, sums: bool = True, pieces: bool = True
+    ) -> None:
+        """Add a change to the kept sums; a colleague's row on a subject goes when nothing is left of it.
+
+        And replace the rows of the pieces it changed (:func:`graph.expertise.piece_row`). ``sums``,
+        ``pieces``: which of the two (a store counted again when it migrates).
+        """
+        if pieces:
+            cur.executemany(
+                "DELETE FROM pieces WHERE subject = ? AND person = ? AND item = ?",
+                [(s, p, i) for p, s, i in sorted(change.unpieced)],
+            )
+            rows = (expertise.piece_row(p, *found) for p, found in sorted(change.pieces.items()))
+            cur.executemany(
+                "INSERT OR REPLACE INTO pieces VALUES (?, ?, ?, ?, ?, ?)",
+                [(r["subject"], r["person"], r["item"], int(r["dated"]), r["key"], r["t"]) for r in rows],
+            )
+        if not sums:
+            return
+        work = change.work
         cur.executemany(
             "DELETE FROM ahead WHERE person = ? AND subject = ? AND item = ?", sorted(change.gone)
         )
@@ -732,10 +750,10 @@ class EmbeddedStore(traversal.Traversals):
             " ELSE max(latest, excluded.latest) END",
             [
                 (subject, person, k.n, k.outside, k.dated, k.undated, k.doc_dated, k.doc_undated, k.latest)
-                for (person, subject), k in sorted(sums.items())
+                for (person, subject), k in sorted(change.sums.items())
             ],
         )
-        gone = [(subject, person) for (person, subject), k in sums.items() if k.n < 0]
+        gone = [(subject, person) for (person, subject), k in change.sums.items() if k.n < 0]
         cur.executemany("DELETE FROM known WHERE subject = ? AND person = ? AND n <= 0", gone)
         cur.executemany(
             "INSERT INTO work_done VALUES (?, ?) ON CONFLICT (person) DO UPDATE SET n = n + excluded.n",
@@ -744,8 +762,8 @@ class EmbeddedStore(traversal.Traversals):
         fewer = [(p,) for p, d in work.items() if d < 0]
         cur.executemany("DELETE FROM work_done WHERE person = ? AND n <= 0", fewer)
 
-    def _count_known(self, cur: sqlite3.Cursor) -> None:
-        """Count the kept sums of a store written before they existed, a few thousand items at a time."""
+    def _count_known(self, cur: sqlite3.Cursor, *, sums: bool = True, pieces: bool = True) -> None:
+        """Count the kept sums (or pieces) of a store written before they existed, 5,000 items at a time."""
         kinds = [k.value for k in expertise.ITEM_KINDS]
         after = ""
         while True:
@@ -753,7 +771,7 @@ class EmbeddedStore(traversal.Traversals):
             items = [r[0] for r in cur.execute(sql, (*kinds, after))]
             if not items:
                 return
-            self._keep_known(cur, self._contributions(items))
+            self._keep_known(cur, self._contributions(items), sums=sums, pieces=pieces)
             after = items[-1]
 
     def delete_source(
@@ -1195,35 +1213,30 @@ class EmbeddedStore(traversal.Traversals):
     ) -> EvidenceFacts:
         """See :meth:`graph.store.GraphStore.evidence_between`: acts and subject items met in memory.
 
-        ``strongest``: weighed and cut in SQL (:func:`_strongest`), each colleague's strongest items
-        and :data:`graph.expertise.STRONGEST_MARGIN` more, so that Python's exact ranking decides.
+        ``strongest``: each colleague's strongest items and :data:`graph.expertise.STRONGEST_MARGIN`
+        more, read in order from the kept pieces (:data:`_STRONGEST`), so that Python's exact ranking
+        decides.
         """
         wanted = list(dict.fromkeys(people))
         acts: list[tuple[str, str, str]] = []
         with self._locked():
             found = self._fields([subject_id, *wanted], PERSON_FIELDS)
-            customer = found.get(subject_id, ("",))[0] == NodeKind.CUSTOMER.value
-            statements = _ACTS_ABOUT + (_ACTS_WITH_CUSTOMER if customer else ())
-            for chunk in _chunks(wanted):
-                named: dict[str, Any] = {f"p{n}": person for n, person in enumerate(chunk)}
-                marks = ", ".join(f":{key}" for key in named)
-                if strongest is not None:
-                    cut = {
-                        "k": strongest + expertise.STRONGEST_MARGIN,
-                        "now": at,
-                        "h": expertise.KEPT_HALF_LIFE_DAYS,
-                    }
-                    cut["meeting"] = expertise.WEIGHTS["meeting"]
-                    sql = _strongest(statements, marks)
-                    for person, types, item in self._conn.execute(
-                        sql, {**named, **cut, "subject": subject_id}
-                    ):
-                        acts.extend((person, rtype, item) for rtype in types.split(","))
-                    continue
-                for statement in statements:
-                    acts.extend(
-                        self._conn.execute(statement.format(people=marks), {**named, "subject": subject_id})
-                    )
+            if strongest is not None:
+                cut = {**expertise.strongest_cut(strongest, at), "subject": subject_id}
+                for person in wanted:
+                    items = [r[0] for r in self._conn.execute(_STRONGEST, {**cut, "person": person})]
+                    if items:
+                        sql = _ACTS_ON.format(items=_marks(items))
+                        acts.extend(self._conn.execute(sql, (*items, person, *items, person)))
+            else:
+                customer = found.get(subject_id, ("",))[0] == NodeKind.CUSTOMER.value
+                statements = _ACTS_ABOUT + (_ACTS_WITH_CUSTOMER if customer else ())
+                for chunk in _chunks(wanted):
+                    named: dict[str, Any] = {f"p{n}": person for n, person in enumerate(chunk)}
+                    marks = ", ".join(f":{key}" for key in named)
+                    for statement in statements:
+                        sql = statement.format(people=marks)
+                        acts.extend(self._conn.execute(sql, {**named, "subject": subject_id}))
             items = sorted({item for _, _, item in acts})
             values = self._fields(items, ITEM_FIELDS)
         return EvidenceFacts.model_construct(

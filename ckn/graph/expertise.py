@@ -48,6 +48,7 @@ __all__ = [
     "difference",
     "moment",
     "piece_row",
+    "strongest_cut",
     "touched_by",
     "touched_items",
     "truthy",
@@ -318,6 +319,22 @@ def piece_row(piece: Piece, weight: float, t: float | None) -> dict[str, Any]:
     h = KEPT_HALF_LIFE_DAYS * 86_400
     key = weight if t is None else t + h * math.log2(weight)
     return {"subject": subject, "person": person, "item": item, "dated": t is not None, "key": key, "t": t}
+
+
+def strongest_cut(strongest: int, at: float) -> dict[str, float]:
+    """What a read of each colleague's strongest pieces in order (:func:`piece_row`) is cut by.
+
+    ``k`` rows each (those asked for and :data:`STRONGEST_MARGIN` more), weighed at ``now`` with the
+    kept half-life ``h`` (days). A piece dated after ``now`` weighs its kind's weight and its key is
+    after ``now``: those dated after they were written are kept apart (:class:`Ahead`); the others,
+    from ``later`` on, only matter when ``now`` is a past day.
+    """
+    return {
+        "k": strongest + STRONGEST_MARGIN,
+        "now": at,
+        "later": at if at < time.time() - 60 else 1.0e300,
+        "h": KEPT_HALF_LIFE_DAYS,
+    }
 
 
 def touched_items(

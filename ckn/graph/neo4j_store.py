@@ -280,12 +280,7 @@ def known_about_params(subjects: list[str]) -> dict[str, Any]:
 def strongest_params(strongest: int, at: float) -> dict[str, Any]:
     """The parameters of :data:`cypher.STRONGEST_EACH` besides the subjects and the people."""
     return {
-        "k": strongest + expertise.STRONGEST_MARGIN,
-        "now": at,
-        # a piece dated after ``at`` weighs its kind's weight and its key is after ``at``: those dated
-        # after they were written are kept apart (CknAhead); others only when ``at`` is a past day
-        "later": at if at < time.time() - 60 else 1.0e300,
-        "h": expertise.KEPT_HALF_LIFE_DAYS,
+        **expertise.strongest_cut(strongest, at),
         "weights": expertise.ACT_WEIGHTS,
         "meeting": expertise.WEIGHTS["meeting"],
         "deep": expertise.DEEP_CHANNELS,
@@ -342,7 +337,6 @@ class Neo4jStore(traversal.Traversals):
 
     backend = "neo4j"
     answers_in_place = True
-    strongest_in_order = True
 
     def __init__(
         self,

@@ -324,10 +324,6 @@ class GraphStore(Protocol):
     """True when questions about a few subjects are best asked of the store each time (Neo4j computes
     them where the data lives); False when answers come from structures this process keeps in step
     with the store's change log (the embedded store)."""
-    strongest_in_order: bool
-    """True when :meth:`evidence_between` reads each colleague's strongest evidence in order from an
-    index, at a cost that does not grow with their work (Neo4j's kept pieces); False when it weighs
-    all their work on the subject (the embedded store's SQL)."""
     caches: Any
     """What is remembered for this store (:class:`graph.cache.Caches`): each store object its own."""
     names: NameIndex | None

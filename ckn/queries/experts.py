@@ -37,9 +37,6 @@ __all__ = ["DEFAULT_HALF_LIFE_DAYS", "WEIGHTS", "Evidence", "Expert", "experts",
 DEFAULT_HALF_LIFE_DAYS = KEPT_HALF_LIFE_DAYS
 EVIDENCE_SHOWN = 20
 """Pieces of evidence listed per person (strongest first); ``evidence_count`` says how many there are."""
-SUBJECT_SIDE_AT_MOST = 1.0
-"""The evidence an answer shows is read from the subject's items while they are at most this many
-times what the colleagues shown did (on anything); past that, from what those colleagues did."""
 
 
 @dataclass(frozen=True)
@@ -312,7 +309,7 @@ def kept_experts_each(
             shown[subject_id] = shown_to
         for expert in shown_to if not evidence_shown else ():
             expert.subjects = [subject_id]
-    _show_strongest(store, shown, known, now, evidence_shown)
+    _show_strongest(store, shown, now, evidence_shown)
     return found
 
 
@@ -430,26 +427,18 @@ def _colleague(known: KnownAbout, person: str) -> _Colleague:
 def _show_strongest(
     store: GraphStore,
     shown: dict[str, list[Expert]],
-    known: Mapping[str, KnownAbout],
     now: datetime,
     evidence_shown: int,
 ) -> None:
     """The strongest ``evidence_shown`` pieces of evidence of the experts ``shown`` on each subject.
 
-    From the kept order of their strongest, where the store keeps it; else from whichever side is
-    smaller: every piece of evidence on the subject, or everything they did.
+    Read in the order the store keeps them (:meth:`graph.store.GraphStore.strongest_each`): a few rows
+    each, however much they did.
     """
-    whole: set[str] = set()
-    for subject_id, shown_to in shown.items():
-        sums = known[subject_id]
-        pieces = sum(k.n for k in sums.sums.values())
-        their_work = sum(sums.work.get(e.employee_id, 0) + sums.sums[e.employee_id].outside for e in shown_to)
-        if not store.strongest_in_order and pieces <= SUBJECT_SIDE_AT_MOST * their_work:
-            whole.add(subject_id)
-    asks = {s: [e.employee_id for e in shown_to] for s, shown_to in shown.items() if s not in whole}
+    asks = {s: [e.employee_id for e in shown_to] for s, shown_to in shown.items()}
     read = store.strongest_each(asks, strongest=evidence_shown, at=now.timestamp()) if asks else {}
     for subject_id, shown_to in shown.items():
-        index = assemble(store.evidence([subject_id]) if subject_id in whole else read[subject_id])
+        index = assemble(read[subject_id])
         rows = index.rows(subject_id)
         weight = np.round(decayed(index, rows, now, KEPT_HALF_LIFE_DAYS), 4)
         subject_of = np.zeros(len(rows.person), np.int32)

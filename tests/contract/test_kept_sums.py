@@ -66,9 +66,8 @@ def _assert_same(store: GraphStore, subjects: list[str]) -> int:
         kept = _kept(store, subject)
         assert kept is not None, subject
         assert kept == _oracle(store, subject), subject
-        for shown in (1, 3):  # each one's strongest read from their side (on Neo4j: the kept pieces)
+        for shown in (1, 3):  # each one's strongest read from the kept pieces
             with pytest.MonkeyPatch.context() as side:
-                side.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)
                 side.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 1)
                 theirs = _kept(store, subject, evidence_shown=shown)
             assert theirs == _oracle(store, subject, evidence_shown=shown), (subject, shown)
@@ -81,14 +80,7 @@ def _assert_same(store: GraphStore, subjects: list[str]) -> int:
     return answered
 
 
-@pytest.mark.parametrize("side", ["subject", "colleagues"])
-def test_kept_sums_answer_as_the_evidence_does_on_every_subject(
-    planted: GraphStore, side: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if side == "colleagues":  # the evidence shown read from the colleagues' work, not the subject's items
-        monkeypatch.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)
-    else:  # from the subject's items while they are fewer, even where the strongest are kept in order
-        monkeypatch.setattr(planted, "strongest_in_order", False)
+def test_kept_sums_answer_as_the_evidence_does_on_every_subject(planted: GraphStore) -> None:
     assert _assert_same(planted, _subjects(planted)) >= 5
     variants: list[dict[str, Any]] = [
         {"limit": 2, "evidence_shown": 3},
@@ -105,7 +97,6 @@ def test_the_expert_question_reads_the_sums_not_the_subjects_evidence(
     planted: GraphStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected = _oracle(planted, "topic:calib", include_left=False, limit=10)
-    monkeypatch.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)  # as for a subject of 70,000 pieces
     monkeypatch.setattr(evidence, "kept_index", lambda store: None)  # the embedded index not built yet
     monkeypatch.setattr("ckn.queries.experts.kept_index", lambda store: None)
 
@@ -152,7 +143,11 @@ def _kept_rows_naming(store: GraphStore, entity_id: str) -> int:
         conn = store._conn  # type: ignore[attr-defined]
         return sum(
             conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", (entity_id,)).fetchone()[0]
-            for table, columns in (("known", ("subject", "person")), ("ahead", ("subject", "person", "item")))
+            for table, columns in (
+                ("known", ("subject", "person")),
+                ("ahead", ("subject", "person", "item")),
+                ("pieces", ("subject", "person", "item")),
+            )
             for column in columns
         )
     found, _, _ = store._driver.execute_query(  # type: ignore[attr-defined]
@@ -164,10 +159,7 @@ def _kept_rows_naming(store: GraphStore, entity_id: str) -> int:
     return int(found[0]["n"])
 
 
-def test_deleting_a_source_takes_its_evidence_out_of_the_sums(
-    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", 0.05)  # both ways of reading
+def test_deleting_a_source_takes_its_evidence_out_of_the_sums(store: GraphStore, tmp_path: Path) -> None:
     generate(tmp_path / "bundle", "tiny", seed=17)
     ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
     subjects = _subjects(store)
@@ -183,7 +175,6 @@ def test_a_store_written_before_the_sums_existed_counts_them_when_opened(
     store_factory: Callable[..., GraphStore], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)  # the items' dates are read exactly
-    monkeypatch.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)
     store = store_factory()
     generate(tmp_path / "bundle", "tiny", seed=19)
     ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
@@ -194,7 +185,7 @@ def test_a_store_written_before_the_sums_existed_counts_them_when_opened(
         store.close()
         with sqlite3.connect(path) as conn:
             conn.executescript(
-                "DROP TABLE known; DROP TABLE work_done; DROP TABLE ahead;"
+                "DROP TABLE known; DROP TABLE work_done; DROP TABLE ahead; DROP TABLE pieces;"
                 " UPDATE ckn_meta SET value = '4' WHERE key = 'schema_version';"
             )
     else:
@@ -245,7 +236,6 @@ def test_the_strongest_evidence_weighed_where_it_is_read_is_what_the_answer_show
 ) -> None:
     """Each colleague's strongest items, cut in the database, are the ones the reference shows."""
     monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
-    monkeypatch.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)  # read from the colleagues' side
     fewer = []
     for subject in ["topic:calib", "topic:export", "customer:hdjm"]:
         for shown in (1, 2):
@@ -498,7 +488,6 @@ def test_a_colleagues_strongest_among_many_alike_are_the_first_by_id(
     """A CRM sync of a day's visits gives one colleague dozens of pieces of one weight: the strongest
     shown are those with the first ids among them, as the reference ranks them, however many are cut."""
     monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
-    monkeypatch.setattr("ckn.queries.experts.SUBJECT_SIDE_AT_MOST", -1)  # read from the colleague's side
     visits = [_item(NodeKind.INTERACTION, f"visit:{n * 7 % 30:02d}", "2026-10-01") for n in range(30)]
     visits += [_item(NodeKind.INTERACTION, f"visit:day{n}", f"2026-09-{n + 10}") for n in range(3)]
     notes = [_item(NodeKind.KNOWLEDGE_ITEM, f"note:{n}", "2026-02-01") for n in range(3)]

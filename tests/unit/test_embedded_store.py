@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from ckn.graph.embedded_store import DB_FILE, SCHEMA_VERSION, EmbeddedStore
 from ckn.graph.errors import StoreUnavailable, StoreVersionError
 from ckn.graph.model import Batch, RelType
-from tests.factories import customer, rel
+from tests.factories import customer, dated_work, rel
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 400
@@ -232,11 +233,37 @@ def test_a_store_written_before_full_text_search_has_its_texts_indexed_when_open
         db.execute("DROP TABLE known")
         db.execute("DROP TABLE work_done")
         db.execute("DROP TABLE ahead")
+        db.execute("DROP TABLE pieces")
         db.execute("UPDATE ckn_meta SET value = '3' WHERE key = 'schema_version'")
     store = EmbeddedStore(tmp_path)
     try:
         assert {h.id for h in store.search_text("知识管理", limit=10)} == {n.id for n in notes}
         assert store.search_text("拜访 2", limit=10)[0].id == "interaction:2"
+    finally:
+        store.close()
+
+
+def test_a_store_written_before_pieces_were_kept_reads_the_strongest_in_order_once_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Format 7 keeps each piece of evidence in the order of its weight; a store from before gets its
+    rows when it is opened, and the strongest read from them are a colleague's newest and weightiest."""
+    store = EmbeddedStore(tmp_path)
+    batch = dated_work()
+    store.write(batch)
+    store.close()
+    with sqlite3.connect(tmp_path / DB_FILE) as db:  # as format 6 left it
+        db.execute("DROP TABLE pieces")
+        db.execute("UPDATE ckn_meta SET value = '6' WHERE key = 'schema_version'")
+    store = EmbeddedStore(tmp_path)
+    try:
+        pieces = store._conn.execute("SELECT item, dated FROM pieces").fetchall()
+        items = [e.id for e in batch.entities if e.id.startswith(("call:", "doc:"))]
+        assert sorted(pieces) == sorted((i, int(i != "doc:undated")) for i in items)
+        monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
+        at = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+        cut = store.evidence_between(["employee:li"], "topic:t", strongest=3, at=at)
+        assert sorted(cut.items) == ["call:7", "doc:old", "doc:undated"]
     finally:
         store.close()
 

@@ -217,39 +217,17 @@ def test_a_database_written_before_pieces_were_kept_reads_the_strongest_in_order
 ) -> None:
     """Schema 8 keeps each piece of evidence in the order of its weight; a database from before gets
     its rows when it migrates, and the strongest read from them are a colleague's newest and weightiest."""
-    from ckn.graph.model import NodeKind
-    from tests.factories import employee, entity
+    from tests.factories import dated_work
 
-    calls = [
-        entity(f"call:{n}", NodeKind.INTERACTION, f"通话 {n}", occurred_at=f"2026-0{n}-01")
-        for n in range(1, 8)
-    ]
-    doc = entity("doc:old", NodeKind.KNOWLEDGE_ITEM, "旧 manual", created_at="2025-01-01")
-    undated = entity("doc:undated", NodeKind.KNOWLEDGE_ITEM, "无日期 notes")
-    items = (*calls, doc, undated)
-    batch = Batch(
-        entities=(
-            employee("employee:li", "李娜"),
-            entity("topic:t", NodeKind.TOPIC, "校准 calibration"),
-            *items,
-        ),
-        relations=(
-            *(rel(RelType.PARTICIPATED_IN, "employee:li", c.id) for c in calls),
-            rel(RelType.AUTHORED, "employee:li", doc.id),
-            rel(RelType.AUTHORED, "employee:li", undated.id),
-            *(rel(RelType.ABOUT, i.id, "topic:t") for i in items),
-        ),
-    )
+    batch = dated_work()
     store = _reopened_at(neo4j_target, batch, 7, "MATCH (n:CknPiece) DELETE n")
     try:
         pieces = store._read("MATCH (c:CknPiece) RETURN c.item AS item, c.dated AS dated")  # type: ignore[attr-defined]
-        assert sorted((r["item"], r["dated"]) for r in pieces) == sorted(
-            (i.id, i.id != "doc:undated") for i in items
-        )
+        items = [e.id for e in batch.entities if e.id.startswith(("call:", "doc:"))]
+        expected = sorted((i, i != "doc:undated") for i in items)
+        assert sorted((r["item"], r["dated"]) for r in pieces) == expected
         monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
         at = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
-        # the undated notes weigh 1.5, the document (3.0, two years old) 0.75, July's call
-        # 2^(-184/365) = 0.71, June's 0.67, ..., January's 0.5
         cut = store.evidence_between(["employee:li"], "topic:t", strongest=3, at=at)
         assert sorted(cut.items) == ["call:7", "doc:old", "doc:undated"]
     finally:
