@@ -160,7 +160,7 @@ _MIGRATIONS: dict[int, str] = {
     # (graph.expertise.piece_row), written from the stored items when the store migrates
     7: "CREATE TABLE pieces (subject TEXT NOT NULL, person TEXT NOT NULL, item TEXT NOT NULL,"
     " dated INTEGER NOT NULL, key REAL NOT NULL, t REAL, PRIMARY KEY (subject, person, item)) WITHOUT ROWID;"
-    " CREATE INDEX pieces_order ON pieces (subject, person, dated, key, t)",
+    " CREATE INDEX pieces_order ON pieces (subject, person, dated, key DESC, item, t)",
 }
 """Schema migrations: version -> SQL that takes a store from version - 1 to version."""
 
@@ -819,6 +819,7 @@ class EmbeddedStore(traversal.Traversals):
             self._keep_known(cur, expertise.difference(was, self._contributions(touched)))
             cur.execute("DELETE FROM known WHERE person = ? OR subject = ?", (entity_id, entity_id))
             cur.execute("DELETE FROM ahead WHERE person = ?1 OR subject = ?1 OR item = ?1", (entity_id,))
+            cur.execute("DELETE FROM pieces WHERE person = ?1 OR subject = ?1 OR item = ?1", (entity_id,))
             cur.execute("DELETE FROM work_done WHERE person = ?", (entity_id,))
             if exists:
                 self._bump(cur)
@@ -1211,11 +1212,11 @@ class EmbeddedStore(traversal.Traversals):
     def evidence_between(
         self, people: Sequence[str], subject_id: str, *, strongest: int | None = None, at: float = 0.0
     ) -> EvidenceFacts:
-        """See :meth:`graph.store.GraphStore.evidence_between`: acts and subject items met in memory.
+        """See :meth:`graph.store.GraphStore.evidence_between`: acts and items met in memory.
 
-        ``strongest``: each colleague's strongest items and :data:`graph.expertise.STRONGEST_MARGIN`
-        more, read in order from the kept pieces (:data:`_STRONGEST`), so that Python's exact ranking
-        decides.
+        Their acts and the subject's items are each one range of an index. ``strongest``: each
+        colleague's strongest items and :data:`graph.expertise.STRONGEST_MARGIN` more, read in order
+        from the kept pieces (:data:`_STRONGEST`), so that Python's exact ranking decides.
         """
         wanted = list(dict.fromkeys(people))
         acts: list[tuple[str, str, str]] = []

@@ -71,7 +71,7 @@ WORK_CODES = frozenset(KINDS.index(k) for k in ("authored", "resolved", "meeting
 """Kinds that are a colleague's own work (not an escalation answered or an account owned)."""
 STRONGEST_MARGIN = 5
 """Items a read of the strongest (weighed in the database) returns beyond those asked for: its
-weights, rounded or dated by the database, may differ from Python's in the last digit, and the caller
+weights, rounded by the database, may differ from Python's in the last digit, and the caller
 ranks exactly. A tie rounds half up in Cypher and SQLite and half to even in numpy: items of one kind
 and date sitting on a tie all move a step together."""
 KEPT_HALF_LIFE_DAYS = 365.0
@@ -307,8 +307,9 @@ def difference(before: Counted, after: Counted) -> Counted:
 def piece_row(piece: Piece, weight: float, t: float | None) -> dict[str, Any]:
     """The row a store keeps of one piece of evidence, to read a colleague's strongest in order.
 
-    Neo4j keeps one per colleague, subject and item (:data:`graph.cypher.STRONGEST_EACH` reads
-    the first few from an index instead of weighing all their work).
+    Each store keeps one per colleague, subject and item (:data:`graph.cypher.STRONGEST_EACH` and
+    :data:`graph.embedded_store._STRONGEST` read the first few from an index instead of weighing all
+    their work).
 
     A dated piece weighs ``weight·2^((t - now)/h)``: in the order of ``t + h·log2(weight)`` on every
     day, which is its ``key`` (``dated`` true). An undated one weighs a constant ``weight/2``: its key

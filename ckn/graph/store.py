@@ -527,9 +527,10 @@ class GraphStore(Protocol):
     ) -> EvidenceFacts:
         """The evidence of these colleagues about one subject: their acts on the items about it.
 
-        Bounded by the colleagues' own work (what an expert answer shows for its first few).
-        ``strongest``: only each one's that many strongest items at ``at`` (POSIX seconds) at the kept
-        half-life, and all their acts on them (a store may return more; the caller ranks).
+        Bounded by the colleagues' own work. ``strongest`` (what an expert answer shows for its first
+        few): only each one's that many strongest items at ``at`` (POSIX seconds) at the kept
+        half-life, read in order from the kept pieces, and all their acts on them (a store may return
+        more; the caller ranks).
         ``work`` is not filled.
         """
         ...
