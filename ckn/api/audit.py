@@ -97,6 +97,7 @@ class AuditTrail:
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id  # for work that outlasts the request
         status = 500
         subjects: list[str] = []
         token = _SUBJECTS.set(subjects)

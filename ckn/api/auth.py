@@ -97,6 +97,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "POST /review/names/dismiss": WRITERS,
     "DELETE /sources/{source_id}": WRITERS,
     "DELETE /customers/{customer_id}": WRITERS,
+    "GET /erasures/{job_id}": WRITERS,
     "GET /customers/{customer_id}/export": WRITERS,
     "GET /audit": ADMIN,
     "GET /audit/verify": ADMIN,

@@ -13,7 +13,9 @@ import logging
 import re
 import shutil
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,10 +27,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ckn.api.schemas import JobOut, ingest_report_json
 from ckn.graph.errors import CknError, Conflict, NotFound, UploadTooLarge
-from ckn.graph.model import utcnow
+from ckn.graph.model import NodeKind, utcnow
 from ckn.graph.shared import HEARTBEAT_S, JOBS_KEPT, JOBS_KEPT_DAYS, job_live
 from ckn.graph.store import GraphStore
-from ckn.ingest.erasure import Suppression, masked_job
+from ckn.ingest.erasure import MASK, ErasureReport, Suppression, erase, masked_job
 from ckn.ingest.pipeline import NlpOptions, Replace, ingest_paths
 from ckn.ingest.tabular import NO_MAPPING, Mapping
 
@@ -50,10 +52,12 @@ def safe_name(name: str) -> str:
 
 @dataclass
 class Job:
-    """One upload being ingested."""
+    """One upload being ingested, or one erasure that outlasted its request."""
 
     id: str
     files: list[str]
+    kind: str = "ingest"
+    """``ingest`` (an upload) or ``erasure`` (``DELETE /customers/{id}``)."""
     status: str = "queued"
     """``queued``, ``running``, ``done`` or ``failed`` (``interrupted``: as a kept record shows it)."""
     created_at: str = field(default_factory=lambda: utcnow().isoformat())
@@ -73,13 +77,23 @@ SHOWN = tuple(f.name for f in fields(Job))
 def job_view(record: dict[str, Any]) -> dict[str, Any]:
     """A kept job as its status shows it (queued or running, but unheard of for a minute: interrupted)."""
     view = {k: record.get(k) for k in SHOWN}
+    view["kind"] = view["kind"] or "ingest"  # kept before erasures were jobs
     if view["status"] in {"queued", "running"} and not job_live(record):
         view["status"] = "interrupted"
-        view["error"] = (
-            "the server running this job stopped before it ended; what it wrote stays, and uploading "
-            "the same files again resumes or skips them"
+        view["error"] = "the server running this job stopped before it ended; " + (
+            "erase the same customer again if they are still found (if not, its last steps, their"
+            " quarantined rows and the rebuild of the store's files, may not have run; the next"
+            " erasure rebuilds the files)"
+            if view["kind"] == "erasure"
+            else "what it wrote stays, and uploading the same files again resumes or skips them"
         )
     return view
+
+
+def _masked_ref(entity_id: str) -> str:
+    """An id with all but its kind masked (``customer:████``)."""
+    kind, _, rest = entity_id.partition(":")
+    return f"{kind}:{MASK * len(rest)}"
 
 
 def _masked(view: dict[str, Any], suppression: Suppression) -> dict[str, Any]:
@@ -104,6 +118,7 @@ class Jobs:
         self.batch_size, self.nlp, self.match_threshold = batch_size, nlp, match_threshold
         self.lock_wait_s, self.phone_region = lock_wait_s, phone_region
         self._held: dict[str, tuple[Job, GraphStore]] = {}  # queued or running here, or not yet saved
+        self._erasures: set[threading.Thread] = set()  # running here: the server waits for them to end
         self._held_lock = threading.Lock()
         self._heartbeat: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -146,7 +161,15 @@ class Jobs:
                 self._held.pop(job.id, None)
 
     def close(self) -> None:
-        """Stop saying that jobs are held here (the server stops: they will show as interrupted)."""
+        """Wait for the erasures running here, then stop saying that jobs are held here.
+
+        The server stops: its ingests will show as interrupted.
+        """
+        with self._held_lock:
+            erasures = list(self._erasures)
+        for thread in erasures:
+            log.info("waiting for %s to end before stopping", thread.name)
+            thread.join()
         self._stopped.set()
         with self._held_lock:
             heartbeat = self._heartbeat
@@ -174,6 +197,91 @@ class Jobs:
                 return held[0].view()
         record = store.get_job(job_id)
         return None if record is None else job_view(record)
+
+    def shown(self, store: GraphStore, job_id: str, kind: str) -> dict[str, Any]:
+        """A job of ``kind`` as its status shows it (:meth:`get`).
+
+        Raises:
+            NotFound: there is no such job of that kind (or it is no longer kept).
+
+        """
+        job = self.get(store, job_id)
+        if job is None or job["kind"] != kind:
+            kept = f"the newest {JOBS_KEPT} of the last {JOBS_KEPT_DAYS} days are kept"
+            raise NotFound(f"no {kind} job {job_id!r} ({kept})")
+        return job
+
+    def erase(
+        self,
+        store: GraphStore,
+        entity_id: str,
+        kinds: tuple[NodeKind, ...],
+        *,
+        lock_wait_s: float,
+        answer_s: float,
+        ended_later: Callable[[int], None],
+    ) -> tuple[Job, ErasureReport | None]:
+        """Erase a person in a thread of its own, under the store's write lock (:func:`ingest.erasure.erase`).
+
+        Returns its job and, when it ended within ``answer_s`` seconds, its report; else the job goes on,
+        its record kept for every process to answer for, and ``ended_later(status)`` is called when it
+        ends (200, or the failure's status). Raises what kept it from starting (:class:`StoreBusy`
+        after ``lock_wait_s``) or what made it fail within ``answer_s``.
+        """
+        deadline = time.monotonic() + answer_s
+        job = Job(id=uuid.uuid4().hex[:12], files=[], kind="erasure")
+        ended = threading.Event()
+        gate = threading.Lock()  # who tells how it ended: the request (in time) or the job (later)
+        outcome: dict[str, Any] = {"later": False}
+
+        def run() -> None:
+            status = 200
+            try:
+                with store.writer(wait_s=lock_wait_s):
+                    job.status = "running"
+                    report = erase(store, entity_id, self.quarantine_dir, kinds=kinds)
+                    job.report = {
+                        **report.model_dump(mode="json"),  # as kept: it does not point at them
+                        "entity_id": _masked_ref(entity_id),
+                        "items_deleted": [_masked_ref(i) for i in report.items_deleted],
+                    }
+                    job.status = "done"
+                    outcome["report"] = report
+            except CknError as exc:
+                outcome["error"], status = exc, exc.status
+                job.status, job.error = "failed", f"{exc.title}; see the server log"
+                log.error("erasure job %s failed: %s", job.id, exc.detail)
+            except Exception as exc:  # a job must end with a status, whatever happened
+                log.exception("erasure job %s failed", job.id)
+                outcome["error"], status = exc, 500
+                job.status, job.error = "failed", "unexpected error; see the server log"
+            finally:
+                job.finished_at = utcnow().isoformat()
+                with gate:
+                    ended.set()
+                    later = outcome["later"]
+                if later:
+                    self._save(job, store)
+                    try:
+                        ended_later(status)
+                    except Exception:  # the erasure ended as its record says; a lost audit record is logged
+                        log.exception("could not record how erasure job %s ended", job.id)
+                with self._held_lock:
+                    self._erasures.discard(thread)
+
+        thread = threading.Thread(target=run, name=f"ckn-erasure-{job.id}", daemon=True)
+        with self._held_lock:
+            self._erasures.add(thread)
+        thread.start()
+        ended.wait(max(deadline - time.monotonic(), 0.0))
+        with gate:
+            outcome["later"] = not ended.is_set()
+        if outcome["later"]:
+            self.hold(job, store)
+            return job, None
+        if "error" in outcome:
+            raise outcome["error"]
+        return job, outcome["report"]
 
     def run(
         self,
@@ -354,9 +462,4 @@ async def start_ingest(
 def ingest_job(request: Request, job_id: str) -> dict[str, Any]:
     """Status of an ingest job, with its report when it is done."""
     jobs: Jobs = request.app.state.jobs
-    job = jobs.get(request.app.state.store, job_id)
-    if job is None:
-        raise NotFound(
-            f"no ingest job {job_id!r} (the newest {JOBS_KEPT} of the last {JOBS_KEPT_DAYS} days are kept)"
-        )
-    return job
+    return jobs.shown(request.app.state.store, job_id, "ingest")

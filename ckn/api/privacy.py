@@ -13,15 +13,18 @@ import json
 import re
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ckn.api.audit import record
 from ckn.api.auth import Role
 from ckn.api.deps import SettingsDep, StoreDep
-from ckn.api.schemas import PersonExport
+from ckn.api.jobs import Jobs
+from ckn.api.schemas import ErasureJobOut, PersonExport
 from ckn.api.understand import entity_ref
 from ckn.graph.model import NodeKind
-from ckn.ingest.erasure import ErasureReport, erase, export_person
+from ckn.ingest.erasure import ErasureReport, export_person
 
 CONTACT = frozenset({"email", "emails", "phone", "phones", "mobile", "fax", "address", "addresses"})
 """Ways to reach a person."""
@@ -156,16 +159,62 @@ class Masking:
 
 ERASE_WAIT_S = 10.0
 """How long an erasure asked over HTTP waits for a running ingest (then: 409, try again)."""
+ERASE_ANSWER_S = 20.0
+"""How long ``DELETE /customers/{id}`` waits for the erasure to end before it answers 202 with the job to
+poll: erasing from a large store takes minutes, longer than a load balancer waits for an answer."""
 
 router = APIRouter(tags=["privacy"])
 
 
-@router.delete("/customers/{customer_id}")
-def erase_customer(store: StoreDep, settings: SettingsDep, customer_id: str) -> ErasureReport:
-    """Erase a customer and every trace of them, and keep them out of later ingests (for good)."""
+@router.delete(
+    "/customers/{customer_id}",
+    response_model=ErasureReport,
+    responses={202: {"model": ErasureJobOut, "description": "Still erasing: poll the job's `status_url`."}},
+)
+def erase_customer(request: Request, store: StoreDep, settings: SettingsDep, customer_id: str) -> Any:
+    """Erase a customer and every trace of them, and keep them out of later ingests (for good).
+
+    Answers with the verification report; when the erasure takes longer than 20 s, with a 202 and the
+    job to poll (``GET /erasures/{id}``), while it goes on.
+    """
     customer_id = entity_ref(store, customer_id, (NodeKind.CUSTOMER,), exact=True)
-    with store.writer(wait_s=min(settings.write_lock_wait_s, ERASE_WAIT_S)):
-        return erase(store, customer_id, settings.home / "quarantine", kinds=(NodeKind.CUSTOMER,))
+    jobs: Jobs = request.app.state.jobs
+    wait_s = min(settings.write_lock_wait_s, ERASE_WAIT_S)
+    asked = {
+        "who": getattr(request.state, "who", "anonymous"),
+        "role": getattr(request.state, "role", "none"),
+    }
+    asked["request_id"] = getattr(request.state, "request_id", "")
+
+    def ended_later(status: int) -> None:  # the request's own record says 202
+        record(store, operation="erasure job ended", subjects=[customer_id], status=status, **asked)
+
+    job, report = jobs.erase(
+        store,
+        customer_id,
+        (NodeKind.CUSTOMER,),
+        lock_wait_s=wait_s,
+        answer_s=ERASE_ANSWER_S,
+        ended_later=ended_later,
+    )
+    if report is not None:
+        return report
+    url = f"/erasures/{job.id}"
+    return JSONResponse(
+        _erasure_view({**job.view(), "status_url": url}), status_code=202, headers={"Location": url}
+    )
+
+
+@router.get("/erasures/{job_id}", response_model=ErasureJobOut, response_model_exclude_unset=True)
+def erasure_job(request: Request, job_id: str) -> dict[str, Any]:
+    """Status of an erasure that outlasted its request, with its report when it is done."""
+    jobs: Jobs = request.app.state.jobs
+    return _erasure_view(jobs.shown(request.app.state.store, job_id, "erasure"))
+
+
+def _erasure_view(job: dict[str, Any]) -> dict[str, Any]:
+    """An erasure job as its status shows it (it has no files)."""
+    return {k: v for k, v in job.items() if k != "files"}
 
 
 @router.get("/customers/{customer_id}/export")

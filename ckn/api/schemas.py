@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ckn.graph.audit import AuditEntry
 from ckn.graph.model import Entity, Provenance, Relation
 from ckn.graph.store import DeleteResult, Subgraph, WriteResult
+from ckn.ingest.erasure import ErasureReport
 from ckn.ingest.pipeline import IngestReport
 from ckn.queries.experts import Evidence
 from ckn.queries.knowledge import BusFactor, Loss, TacitHolder
@@ -536,11 +537,28 @@ class JobOut(_Out):
     """An ingest job: ``queued``, ``running``, ``done``, ``failed`` or ``interrupted`` (report when done)."""
 
     id: str
+    kind: Literal["ingest"] = "ingest"
     status: str
     files: list[str]
     created_at: str
     finished_at: str | None
     report: IngestReportOut | None
+    error: str | None
+    status_url: str | None = None
+
+
+class ErasureJobOut(_Out):
+    """An erasure that outlasted its request: ``running``, ``done``, ``failed`` or ``interrupted``.
+
+    Its report when it is done, as kept: what names the erased person in it is masked.
+    """
+
+    id: str
+    kind: Literal["erasure"]
+    status: str
+    created_at: str
+    finished_at: str | None
+    report: ErasureReport | None
     error: str | None
     status_url: str | None = None
 

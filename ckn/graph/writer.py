@@ -29,7 +29,11 @@ def holder_name() -> str:
 
 
 class WriterLock:
-    """A store's write lock, re-entrant in the thread that holds it (an ingest inside an ingest)."""
+    """A store's write lock, re-entrant in the thread that holds it (an ingest inside an ingest).
+
+    Threads of one process take it in turn too (an ingest job and an erasure of one API process): a
+    store's own lock may not tell them apart (Neo4j's lease names the process).
+    """
 
     def __init__(
         self,
@@ -42,6 +46,7 @@ class WriterLock:
         self._renew_every_s = renew_every_s
         self._owner: int | None = None
         self._depth = 0
+        self._threads = threading.Lock()
 
     @contextmanager
     def held(self, wait_s: float, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
@@ -53,19 +58,28 @@ class WriterLock:
             finally:
                 self._depth -= 1
             return
-        with hold(
-            self._take,
-            self._release,
-            wait_s=wait_s,
-            on_wait=on_wait,
-            renew=self._renew,
-            renew_every_s=self._renew_every_s,
-        ):
-            self._owner = threading.get_ident()
-            try:
-                yield
-            finally:
-                self._owner = None
+        deadline = time.monotonic() + wait_s
+        if not self._threads.acquire(timeout=max(wait_s, 0.0)):
+            raise StoreBusy(
+                f"another ingest of this process is writing to this store; waited {wait_s:g} s "
+                "(CKN_WRITE_LOCK_WAIT_S): try again when it is done"
+            )
+        try:
+            with hold(
+                self._take,
+                self._release,
+                wait_s=max(deadline - time.monotonic(), 0.0),
+                on_wait=on_wait,
+                renew=self._renew,
+                renew_every_s=self._renew_every_s,
+            ):
+                self._owner = threading.get_ident()
+                try:
+                    yield
+                finally:
+                    self._owner = None
+        finally:
+            self._threads.release()
 
 
 @contextmanager

@@ -185,6 +185,7 @@ def test_a_job_whose_server_stopped_shows_as_interrupted(
     stopped = {"id": "5f0c1d2e3a4b", "status": "running", "files": ["客户 customers.csv"]}
     stopped |= {"created_at": "2026-12-01T09:00:00+00:00", "finished_at": None, "report": None, "error": None}
     store.save_job({**stopped, "heard_at": time.time() + 3600})  # a host an hour ahead says it heard it
+    store.save_job({**stopped, "id": "7e8f9a0b1c2d", "kind": "erasure", "files": [], "heard_at": time.time()})
     time.sleep(0.7)
     waiting = {**stopped, "id": "6a7b8c9d0e1f", "status": "queued", "heard_at": time.time() - 3600}
     store.save_job(waiting)  # and one an hour behind
@@ -193,6 +194,9 @@ def test_a_job_whose_server_stopped_shows_as_interrupted(
     assert shown["status"] == "interrupted" and "uploading the same files again resumes" in shown["error"]
     assert shown["files"] == ["客户 customers.csv"] and "heard_at" not in shown
     assert client.get("/ingest/jobs/6a7b8c9d0e1f").json()["status"] == "queued"  # still heard of
+    erasure = client.get("/erasures/7e8f9a0b1c2d").json()
+    assert erasure["status"] == "interrupted" and "erase the same customer again" in erasure["error"]
+    assert client.get("/ingest/jobs/7e8f9a0b1c2d").status_code == 404
 
 
 def test_a_held_job_is_heard_of_while_its_server_runs_and_interrupted_once_it_stopped(

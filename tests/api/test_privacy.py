@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
+import time
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import phonenumbers
 import pytest
 from fastapi.testclient import TestClient
 
+from ckn.api import jobs
 from ckn.api.app import create_app
 from ckn.api.auth import Keys
 from ckn.api.demo import load_sample
@@ -173,3 +176,59 @@ def test_erasure_and_access_requests_over_http(client: TestClient, tokens, store
         r["record"]["operation"] == "DELETE /customers/{customer_id}" and r["record"]["status"] == 200
         for r in records
     )
+
+
+def test_an_erasure_that_outlasts_its_request_goes_on_as_a_job_any_api_process_follows(  # type: ignore[no-untyped-def]
+    client: TestClient, tokens, store: GraphStore, store_factory, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Erasing from a large store takes minutes, longer than a load balancer waits for an answer: past
+    the answer's wait the request gets a 202 and the job, which any API process answers for."""
+    release = threading.Event()
+    erase = jobs.erase
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        release.wait(60)
+        return erase(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "erase", slow)
+    monkeypatch.setattr("ckn.api.privacy.ERASE_ANSWER_S", 0.2)
+    manager = _as(tokens["knowledge_manager"])
+    try:
+        asking = {**manager, "X-Request-ID": "erase-liu-qiang-1"}
+        started = client.delete("/customers/刘强", headers=asking)  # C102, who sent feedback F-31
+
+        assert started.status_code == 202 and started.json()["status"] == "running"
+        url = started.headers["location"]
+        assert started.json()["status_url"] == url and url.startswith("/erasures/")
+        assert client.get(url, headers=_as(tokens["sales"])).status_code == 403
+        assert client.get(url.replace("/erasures/", "/ingest/jobs/"), headers=manager).status_code == 404
+        app = create_app(Settings(home=home), store=store_factory())
+        with TestClient(app, raise_server_exceptions=False) as other:
+            assert other.get(url, headers=manager).json()["status"] == "running"  # kept in the store
+            release.set()
+            deadline = time.monotonic() + 60
+            while (done := other.get(url, headers=manager)).json()["status"] == "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            missing = other.get("/erasures/0123456789ab", headers=manager)
+    finally:
+        release.set()
+
+    assert done.status_code == 200 and done.json()["status"] == "done", done.text
+    report = done.json()["report"]
+    assert report["clean"] is True and report["relations_deleted"] > 0
+    assert report["entity_id"] == "customer:████" and report["items_deleted"] == ["feedback:████"]
+    assert not any(
+        trace in done.text for trace in ("刘强", "liu.qiang", "C102", "F-31")
+    )  # nothing points at them
+    assert store.get_entity("customer:C102") is None
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    records = [
+        r["record"] for r in client.get("/audit?limit=1000", headers=_as(tokens["admin"])).json()["items"]
+    ]
+    asked = [r for r in records if r["request_id"] == "erase-liu-qiang-1"]
+    assert [(r["operation"], r["status"]) for r in asked] == [
+        ("DELETE /customers/{customer_id}", 202),
+        ("erasure job ended", 200),
+    ]
+    assert all(r["who"].endswith("(李娜)") and r["role"] == "knowledge_manager" for r in asked)

@@ -107,3 +107,25 @@ def test_two_writers_asking_at_the_same_moment_never_both_get_the_lock(
         for thread in threads:
             thread.join()
         assert sorted(results) == ["busy", "got"], f"not one writer alone: {results}"
+
+
+def test_two_threads_of_one_process_take_the_lock_in_turn(store: GraphStore) -> None:
+    """An ingest job and an erasure of one API process: Neo4j's lease names the process, not the thread."""
+    holding, release = threading.Event(), threading.Event()
+
+    def ingest() -> None:
+        with store.writer(wait_s=5):
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(StoreBusy), store.writer(wait_s=0.3):
+            pass
+    finally:
+        release.set()
+        thread.join()
+    with store.writer(wait_s=5), store.writer(wait_s=0):  # then it is free, and re-entrant in its thread
+        pass
