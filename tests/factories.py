@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from ckn.graph.model import Batch, Entity, NodeKind, Provenance, Relation, RelType
 from ckn.graph.store import GraphStore, WriteResult
 
@@ -91,3 +93,15 @@ def dated_work() -> Batch:
             *(rel(RelType.ABOUT, i.id, "topic:t") for i in items),
         ),
     )
+
+
+def assert_reads_dated_work_in_order(store: GraphStore, pieces: list[tuple[str, bool]]) -> None:
+    """``store`` holds :func:`dated_work`: one piece row per item (``pieces``: item, dated), and at
+    2027-01-01 the three strongest read from them are the undated note, the document and July's call."""
+    items = [e.id for e in dated_work().entities if e.id.startswith(("call:", "doc:"))]
+    assert sorted(pieces) == sorted((i, i != "doc:undated") for i in items)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
+        at = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+        cut = store.evidence_between(["employee:li"], "topic:t", strongest=3, at=at)
+    assert sorted(cut.items) == ["call:7", "doc:old", "doc:undated"]

@@ -1221,7 +1221,7 @@ class EmbeddedStore(traversal.Traversals):
         wanted = list(dict.fromkeys(people))
         acts: list[tuple[str, str, str]] = []
         with self._locked():
-            found = self._fields([subject_id, *wanted], PERSON_FIELDS)
+            found = self._fields(wanted if strongest is not None else [subject_id, *wanted], PERSON_FIELDS)
             if strongest is not None:
                 cut = {**expertise.strongest_cut(strongest, at), "subject": subject_id}
                 for person in wanted:

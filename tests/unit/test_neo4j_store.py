@@ -8,7 +8,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import neo4j
@@ -213,23 +212,16 @@ def _reopened_at(neo4j_target: Neo4jTarget, batch: Batch, version: int, undo: st
 
 
 def test_a_database_written_before_pieces_were_kept_reads_the_strongest_in_order_once_migrated(
-    neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch
+    neo4j_target: Neo4jTarget,
 ) -> None:
     """Schema 8 keeps each piece of evidence in the order of its weight; a database from before gets
     its rows when it migrates, and the strongest read from them are a colleague's newest and weightiest."""
-    from tests.factories import dated_work
+    from tests.factories import assert_reads_dated_work_in_order, dated_work
 
-    batch = dated_work()
-    store = _reopened_at(neo4j_target, batch, 7, "MATCH (n:CknPiece) DELETE n")
+    store = _reopened_at(neo4j_target, dated_work(), 7, "MATCH (n:CknPiece) DELETE n")
     try:
-        pieces = store._read("MATCH (c:CknPiece) RETURN c.item AS item, c.dated AS dated")  # type: ignore[attr-defined]
-        items = [e.id for e in batch.entities if e.id.startswith(("call:", "doc:"))]
-        expected = sorted((i, i != "doc:undated") for i in items)
-        assert sorted((r["item"], r["dated"]) for r in pieces) == expected
-        monkeypatch.setattr("ckn.graph.expertise.STRONGEST_MARGIN", 0)
-        at = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
-        cut = store.evidence_between(["employee:li"], "topic:t", strongest=3, at=at)
-        assert sorted(cut.items) == ["call:7", "doc:old", "doc:undated"]
+        rows = store._read("MATCH (c:CknPiece) RETURN c.item AS item, c.dated AS dated")  # type: ignore[attr-defined]
+        assert_reads_dated_work_in_order(store, [(r["item"], r["dated"]) for r in rows])
     finally:
         store.close()
 
