@@ -73,9 +73,9 @@ def experts_answer(
 ) -> dict[str, Any]:
     """The experts on what ``query`` names (and on the product, customer, topic given by id or name)."""
     subjects = subjects_of(store, query) if query else []
-    for named in (product, customer, topic):
+    for named, kind in ((product, NodeKind.PRODUCT), (customer, NodeKind.CUSTOMER), (topic, NodeKind.TOPIC)):
         if named:
-            found = subjects_of(store, named)
+            found = subjects_of(store, named, (kind,)) or subjects_of(store, named)
             if not found:
                 raise InvalidInput("no product, customer or topic has the name or id given")
             subjects += found

@@ -226,13 +226,22 @@ _NAMED_AT_MOST = 20_000
 def subjects_of(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = SUBJECT_KINDS) -> list[str]:
     """Ids of the known products, topics and customers a question names, in the order named.
 
-    Names are read in its first :data:`QUESTION_CHARS` characters.
+    A question that is an id (``topic:calibration``) or an id as imported (``P1``, ``C016``) names
+    that one; else names are read in its first :data:`QUESTION_CHARS` characters.
+
+    Raises:
+        Ambiguous: the question is an id as imported that several of these kinds have.
+
     """
     text = text.strip()[:QUESTION_CHARS]
     if not text:
         return []
     if (entity := store.get_entity(text)) is not None and entity.kind in kinds:
         return [entity.id]
+    if by_crm_id := list(store.get_entities([entity_id(kind.value, text) for kind in kinds])):
+        if len(by_crm_id) > 1:
+            raise _ambiguous(by_crm_id)
+        return by_crm_id
     names = understanding(store)
     labels = {LABELS[k] for k in kinds if k in LABELS}
     found = [m.entity_id for m in names.mentions(text) if m.entity_id and m.label in labels]

@@ -360,9 +360,17 @@ def _referrers(store: GraphStore, since: str | None, max_depth: int) -> list[Ref
 
 
 def _snapshot(graph: nx.MultiDiGraph) -> nx.DiGraph:
-    """A copy to read at length without holding the graph's lock (trees and writes would wait)."""
+    """A copy to read at length without holding the graph's lock (trees and writes would wait).
+
+    Its customers and referrals are in id order, not in the order writes added them, so that what is
+    read in the graph's order (the first cycles found) is the same on every store and after any writes.
+    """
     with _guard(graph):
-        return nx.DiGraph(graph)
+        nodes, edges = sorted(graph.nodes(data=True)), sorted(set(graph.edges()))
+    copy = nx.DiGraph()
+    copy.add_nodes_from(nodes)
+    copy.add_edges_from(edges)
+    return copy
 
 
 def _ranked(graph: nx.DiGraph, since: str | None, max_depth: int) -> list[Referrer]:
@@ -437,7 +445,8 @@ def _stats(graph: nx.DiGraph, period: str, max_cycles: int) -> dict[str, Any]:
         cycles.append(sorted(cycle))
         if len(cycles) >= max_cycles:
             break
-    in_cycle = {n for c in cycles for n in c}
+    in_cycle = {n for c in nx.strongly_connected_components(simple) if len(c) > 1 for n in c}
+    in_cycle |= {n for n, _ in nx.selfloop_edges(simple)}  # every customer on a cycle, listed or not
     depth: dict[str, int] = {}
     roots = [n for n in simple.nodes if simple.in_degree(n) == 0]
     for root in roots:

@@ -434,6 +434,26 @@ def test_ids_as_imported_and_names_are_understood(client: TestClient, store: Gra
     _is_problem(client.get("/customers/Nobody%20At%20All"), 404)
 
 
+def test_expert_questions_take_ids_as_imported(client: TestClient, store: GraphStore) -> None:
+    asked = {  # "CS" and "C101" are no one's name: only the CRM export's ids
+        "/experts?q=CS": ["product:CS"],
+        "/experts?product=CS&customer=C101": ["product:CS", "customer:C101"],
+        "/experts?topic=calibration": ["topic:calibration"],
+    }
+    for url, subjects in asked.items():
+        answer = client.get(url)
+        assert answer.status_code == 200, (url, answer.text)
+        assert [s["id"] for s in answer.json()["subjects"]] == subjects, url
+    assert client.get("/knowledge/tacit", params={"topic": "CS"}).json()["subject"] == "product:CS"
+    one = client.get("/knowledge/bus-factor", params={"subject": "C101"}).json()["subjects"]
+    assert [b["subject_id"] for b in one] == ["customer:C101"]
+
+    store.write(Batch(entities=(customer("customer:CS", "Cee Ess Ltd"),)))  # now a customer's id too
+    both = _is_problem(client.get("/experts", params={"q": "CS"}), 409)
+    assert {c["id"] for c in both["candidates"]} == {"product:CS", "customer:CS"}
+    assert client.get("/experts", params={"product": "CS"}).json()["subjects"][0]["id"] == "product:CS"
+
+
 def test_a_name_several_customers_share_lists_them(client: TestClient, store: GraphStore) -> None:
     twins = [customer("customer:LQ1", "李强 Li Qiang"), customer("customer:LQ2", "李强 Li Qiang")]
     store.write(Batch(entities=tuple(twins)))

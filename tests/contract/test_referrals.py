@@ -145,6 +145,27 @@ def test_cohort_statistics(referrals: GraphStore) -> None:
     assert referral_stats(referrals, period="month")["k_factor_by_cohort"]["2024-01"]["referrals"] == 2
 
 
+def test_statistics_leave_out_every_customer_on_a_cycle_and_list_the_same_cycles_however_written(
+    store: GraphStore, store_factory: Callable[..., GraphStore]
+) -> None:
+    """Two roots, each above a ring of two; two more rings; a chain. Only two cycles may be listed."""
+    people = [
+        customer(f"customer:{c}", c) for c in ("R1", "A", "B", "R2", "C", "D", "E", "F", "G", "H", "S", "T")
+    ]
+    ring = [("R1", "A"), ("A", "B"), ("B", "A"), ("R2", "C"), ("C", "D"), ("D", "C"), ("E", "F"), ("F", "E")]
+    ring += [("G", "H"), ("H", "G"), ("S", "T")]
+    store.write(Batch(entities=tuple(reversed(people))))
+    for a, b in reversed(ring):  # written one at a time, last first
+        store.write(Batch(relations=(rel(RelType.REFERRED, f"customer:{a}", f"customer:{b}"),)))
+
+    stats = referral_stats(store, max_cycles=2)
+
+    assert stats["depth_distribution"] == {0: 3, 1: 1}  # R1, R2, S at 0, T at 1: no one on a ring
+    assert len(stats["cycles"]) == 2
+    assert referral_stats(store_factory(), max_cycles=2) == stats  # a new process reads it alike
+    assert referral_stats(store) == referral_stats(store_factory())
+
+
 def test_a_tree_gives_each_customers_values_back_as_stored(referrals: GraphStore) -> None:
     """A lifetime value as an export's ``0.07万`` reads (700.0000000000001) and a 19-digit one stay whole."""
     if referrals.backend == "embedded" and not embedded_store.EXACT_JSON:
