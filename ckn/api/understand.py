@@ -236,9 +236,11 @@ def subjects_of(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = SUBJ
     text = text.strip()[:QUESTION_CHARS]
     if not text:
         return []
-    if (entity := store.get_entity(text)) is not None and entity.kind in kinds:
-        return [entity.id]
-    if by_crm_id := list(store.get_entities([entity_id(kind.value, text) for kind in kinds])):
+    as_imported = [entity_id(kind.value, text) for kind in kinds]
+    stored = store.get_entities([text, *as_imported])  # one read for both
+    if text in stored and stored[text].kind in kinds:
+        return [text]
+    if by_crm_id := [i for i in as_imported if i in stored]:
         if len(by_crm_id) > 1:
             raise _ambiguous(by_crm_id)
         return by_crm_id
