@@ -81,9 +81,9 @@ def job_view(record: dict[str, Any]) -> dict[str, Any]:
     if view["status"] in {"queued", "running"} and not job_live(record):
         view["status"] = "interrupted"
         view["error"] = "the server running this job stopped before it ended; " + (
-            "erase the same customer again if they are still found (if not, its last steps, their"
-            " quarantined rows and the rebuild of the store's files, may not have run; the next"
-            " erasure rebuilds the files)"
+            "erase the same customer again if they are still found (if not, everything of theirs was"
+            " deleted or masked, and only its last step, the rebuild of the store's files, may not have"
+            " run; the next erasure rebuilds them)"
             if view["kind"] == "erasure"
             else "what it wrote stays, and uploading the same files again resumes or skips them"
         )

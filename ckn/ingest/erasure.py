@@ -630,15 +630,16 @@ def erase(
     for text_id, new_id in moved.items():
         _move(store, text_id, new_id)
     texts = [moved.get(text_id, text_id) for text_id in texts]
-    deleted = 0
-    for item_id in own:
-        deleted += store.erase_entity(item_id).relations_deleted
-    deleted += store.erase_entity(person.id).relations_deleted
-    for named in _named_after(store, everywhere):  # what discovery found in texts under their name
-        deleted += store.erase_entity(named).relations_deleted
-    scrubbed = store.scrub()
     rows = traces if not namesakes else _with_ids(everywhere, traces)
     removed = _clean_quarantine(quarantine_dir, rows, later)
+    deleted = 0
+    for named in _named_after(store, everywhere):  # what discovery found in texts under their name
+        deleted += store.erase_entity(named).relations_deleted
+    for item_id in own:
+        deleted += store.erase_entity(item_id).relations_deleted
+    # the person last: until they are gone, the same erasure again finds them and does it all again
+    deleted += store.erase_entity(person.id).relations_deleted
+    scrubbed = store.scrub()
     scan = _scan(store, texts, everywhere, quarantine_dir, traces, namesakes, later)
     return ErasureReport(
         entity_id=person.id,

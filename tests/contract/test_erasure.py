@@ -112,6 +112,25 @@ def test_an_erased_customer_leaves_no_trace_in_the_store_or_the_quarantine(erase
         assert all(c.encode() not in raw for c in CANARIES)
 
 
+def test_an_erasure_stopped_once_the_person_is_gone_has_left_nothing_of_theirs_but_in_freed_pages(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed in the rebuild of the files, its last step: the person cannot be erased again."""
+    quarantine = tmp_path / "quarantine"
+    ingest_paths(store, [_bundle(tmp_path / "export")], quarantine_dir=quarantine)
+
+    def killed() -> bool:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(store, "scrub", killed)
+    with pytest.raises(SystemExit):
+        erase(store, "customer:C1", quarantine)
+
+    assert store.get_entity("customer:C1") is None and store.get_entity("feedback:F1") is None
+    assert _leaks(_everything(store)) == []
+    assert all(_leaks(p.read_text(encoding="utf-8")) == [] for p in quarantine.glob("*.jsonl"))
+
+
 def test_what_others_said_stays_and_a_namesake_is_untouched(erased) -> None:  # type: ignore[no-untyped-def]
     store, _, _ = erased
     north, south = store.get_entity("customer:C2"), store.get_entity("customer:C3")
