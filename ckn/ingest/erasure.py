@@ -521,7 +521,7 @@ def _person(store: GraphStore, entity_id: str, kinds: tuple[NodeKind, ...]) -> E
         raise NotFound("no such person", entity_id=entity_id)
     if entity.kind not in kinds:
         wanted = " or ".join(k.value for k in kinds)
-        raise InvalidInput(f"{entity_id} is a {entity.kind.value}, not a {wanted}")
+        raise InvalidInput(f"{entity_id} is of kind {entity.kind.value}, not {wanted}")
     return entity
 
 

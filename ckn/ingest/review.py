@@ -347,7 +347,7 @@ def confirm(
         provenance=(_decision_evidence(reviewer),),
     )
     if keep.kind is not kind:
-        raise InvalidInput(f"{new_id} is a {keep.kind.value}")
+        raise InvalidInput(f"{new_id} is of kind {keep.kind.value}")
     return _merge(store, candidate, keep, reviewer)
 
 

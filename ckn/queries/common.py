@@ -23,5 +23,5 @@ def checked(entity: Entity | None, entity_id: str, kind: NodeKind) -> Entity:
     if entity is None:
         raise NotFound(f"no entity with id {entity_id!r}", entity_id=entity_id)
     if entity.kind is not kind:
-        raise InvalidInput(f"{entity_id} is a {entity.kind.value}, not of kind {kind.value}")
+        raise InvalidInput(f"{entity_id} is of kind {entity.kind.value}, not {kind.value}")
     return entity

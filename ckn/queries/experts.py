@@ -160,7 +160,8 @@ def check_subject(subject_id: str, subject: Entity | None) -> None:
     if subject is None:
         raise NotFound(f"no entity with id {subject_id!r}", entity_id=subject_id)
     if subject.kind not in {NodeKind.PRODUCT, NodeKind.TOPIC, NodeKind.CUSTOMER}:
-        raise InvalidInput(f"{subject_id} is a {subject.kind.value}; ask about a product, topic or customer")
+        kind = subject.kind.value
+        raise InvalidInput(f"{subject_id} is of kind {kind}; ask about a product, topic or customer")
 
 
 def from_evidence(

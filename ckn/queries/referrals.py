@@ -360,17 +360,9 @@ def _referrers(store: GraphStore, since: str | None, max_depth: int) -> list[Ref
 
 
 def _snapshot(graph: nx.MultiDiGraph) -> nx.DiGraph:
-    """A copy to read at length without holding the graph's lock (trees and writes would wait).
-
-    Its customers and referrals are in id order, not in the order writes added them, so that what is
-    read in the graph's order (the first cycles found) is the same on every store and after any writes.
-    """
+    """A copy to read at length without holding the graph's lock (trees and writes would wait)."""
     with _guard(graph):
-        nodes, edges = sorted(graph.nodes(data=True)), sorted(set(graph.edges()))
-    copy = nx.DiGraph()
-    copy.add_nodes_from(nodes)
-    copy.add_edges_from(edges)
-    return copy
+        return nx.DiGraph(graph)
 
 
 def _ranked(graph: nx.DiGraph, since: str | None, max_depth: int) -> list[Referrer]:
@@ -420,7 +412,11 @@ def _referral_stats(store: GraphStore, period: str, max_cycles: int) -> dict[str
 
 
 def _stats(graph: nx.DiGraph, period: str, max_cycles: int) -> dict[str, Any]:
-    simple = nx.DiGraph(graph)
+    # customers and referrals in id order, not in the order writes added them: the first cycles found
+    # are then the same on every store and after any writes
+    simple = nx.DiGraph()
+    simple.add_nodes_from(sorted(graph.nodes))
+    simple.add_edges_from(sorted(graph.edges))
 
     def cohort(node: str) -> str:
         acquired = str(graph.nodes[node].get("acquired_at", ""))

@@ -71,7 +71,7 @@ def test_experts_are_deterministic_and_bounded(planted: GraphStore) -> None:
     assert len(experts(planted, ["topic:calib"], now=NOW, limit=2)) == 2
     with pytest.raises(NotFound):
         experts(planted, ["topic:nothing"], now=NOW)
-    with pytest.raises(InvalidInput, match="is a Employee"):
+    with pytest.raises(InvalidInput, match="is of kind Employee"):
         experts(planted, ["employee:anna"], now=NOW)
 
 
