@@ -30,7 +30,7 @@ from ckn.api.schemas import (
 )
 from ckn.api.understand import entity_ref, search, subjects_of
 from ckn.graph.cache import Tier, cached
-from ckn.graph.errors import InvalidInput
+from ckn.graph.errors import Ambiguous, InvalidInput
 from ckn.graph.model import NodeKind
 from ckn.graph.settings import Settings
 from ckn.graph.store import GraphStore
@@ -75,10 +75,7 @@ def experts_answer(
     subjects = subjects_of(store, query) if query else []
     for named, kind in ((product, NodeKind.PRODUCT), (customer, NodeKind.CUSTOMER), (topic, NodeKind.TOPIC)):
         if named:
-            found = subjects_of(store, named, (kind,)) or subjects_of(store, named)
-            if not found:
-                raise InvalidInput("no product, customer or topic has the name or id given")
-            subjects += found
+            subjects += _named_subjects(store, named, kind)
     subjects = list(dict.fromkeys(subjects))
     if not subjects:
         raise InvalidInput("no product, topic or customer recognised in the question")
@@ -114,18 +111,25 @@ def experts_answer(
     }
 
 
-def _one_subject(store: GraphStore, named: str) -> str:
-    found = subjects_of(store, named)
+def _named_subjects(store: GraphStore, named: str, kind: NodeKind | None = None) -> list[str]:
+    """The subjects a parameter names; where it names several by id, the one of its own ``kind``."""
+    try:
+        found = subjects_of(store, named)
+    except Ambiguous as several:
+        ids = [str(c["id"]) for c in several.extra["candidates"]]
+        found = [i for i, e in store.get_entities(ids).items() if e.kind is kind]
+        if len(found) != 1:
+            raise
     if not found:
         raise InvalidInput("no product, customer or topic has the name or id given")
-    return found[0]
+    return found
 
 
 def tacit_answer(
     store: GraphStore, settings: Settings, topic: str | None = None, limit: int = 50
 ) -> dict[str, Any]:
     """Tacit knowledge holders (of one topic or product, or of all): the "document this next" list."""
-    subject = _one_subject(store, topic) if topic else None
+    subject = _named_subjects(store, topic, NodeKind.TOPIC)[0] if topic else None
     found = tacit_holders(store, subject, half_life_days=settings.expertise_half_life_days, limit=limit)
     return {
         "subject": subject,
@@ -143,9 +147,8 @@ def bus_factor_answer(store: GraphStore, settings: Settings, subject: str | None
     """The bus factor of one subject, or every topic and product whose bus factor is 1."""
     half_life = settings.expertise_half_life_days
     if subject:
-        return {
-            "subjects": [bus_factor(store, _one_subject(store, subject), half_life_days=half_life).__dict__]
-        }
+        one = bus_factor(store, _named_subjects(store, subject)[0], half_life_days=half_life)
+        return {"subjects": [one.__dict__]}
     return {"subjects": [b.__dict__ for b in at_risk(store, half_life_days=half_life)]}
 
 

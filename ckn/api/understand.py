@@ -18,7 +18,7 @@ from ckn.graph import fulltext
 from ckn.graph.cache import maintained, warm, warming
 from ckn.graph.errors import Ambiguous, NotFound
 from ckn.graph.ids import BULK_PREFIXES, entity_id
-from ckn.graph.model import NodeKind, RelType
+from ckn.graph.model import Entity, NodeKind, RelType
 from ckn.graph.names import (
     KEY_PROPS,
     LONGEST_MATCHED,
@@ -230,23 +230,25 @@ def subjects_of(store: GraphStore, text: str, kinds: tuple[NodeKind, ...] = SUBJ
     that one; else names are read in its first :data:`QUESTION_CHARS` characters.
 
     Raises:
-        Ambiguous: the question is an id as imported that several of these kinds have.
+        Ambiguous: the question is an id as imported that several have, or one has and another is
+            called exactly.
 
     """
     text = text.strip()[:QUESTION_CHARS]
     if not text:
         return []
-    as_imported = [entity_id(kind.value, text) for kind in kinds]
-    stored = store.get_entities([text, *as_imported])  # one read for both
-    if text in stored and stored[text].kind in kinds:
-        return [text]
-    if by_crm_id := [i for i in as_imported if i in stored]:
-        if len(by_crm_id) > 1:
-            raise _ambiguous(by_crm_id)
-        return by_crm_id
+    entity, imported = _by_id(store, text, kinds)
+    if entity is not None and entity.kind in kinds:
+        return [entity.id]
     names = understanding(store)
     labels = {LABELS[k] for k in kinds if k in LABELS}
-    found = [m.entity_id for m in names.mentions(text) if m.entity_id and m.label in labels]
+    mentions = [m for m in names.mentions(text) if m.entity_id and m.label in labels]
+    if imported:  # theirs, unless the question is also exactly another one's name
+        named = {str(m.entity_id) for m in mentions if (m.start, m.end) == (0, len(text))} - {*imported}
+        if len(imported) > 1 or named:
+            raise _ambiguous([*imported, *sorted(named)])
+        return imported
+    found = [str(m.entity_id) for m in mentions]
     if not found:
         terms = {t: term for t, term in names.terms_like(text, LIKE_CANDIDATES).items() if term.kind in kinds}
         best = process.extractOne(fold(text)[0], list(terms), scorer=fuzz.WRatio, score_cutoff=FUZZY_CUTOFF)
@@ -380,13 +382,13 @@ def _entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...], spell
 
     """
     text = text.strip()
-    if (entity := store.get_entity(text)) is not None:
+    entity, imported = _by_id(store, text, kinds)
+    if entity is not None:
         return entity.id
-    by_crm_id = store.get_entities([entity_id(kind.value, text) for kind in kinds if text])
-    if len(by_crm_id) == 1:
-        return next(iter(by_crm_id))
-    if len(by_crm_id) > 1:
-        raise _ambiguous(list(by_crm_id))
+    if len(imported) == 1:
+        return imported[0]
+    if imported:
+        raise _ambiguous(imported)
     lookup = understanding(store).lookup
     named = sorted({i for kind in kinds for i in lookup.named(kind, text)})
     if not named:  # an e-mail address, a phone number
@@ -405,6 +407,18 @@ def _entity_ref(store: GraphStore, text: str, kinds: tuple[NodeKind, ...], spell
     if close or hits:
         raise _ambiguous([str(h["id"]) for h in close or hits])
     raise NotFound(f"no {' or '.join(k.value.lower() for k in kinds)} has this id, name, e-mail or phone")
+
+
+def _by_id(store: GraphStore, text: str, kinds: tuple[NodeKind, ...]) -> tuple[Entity | None, list[str]]:
+    """The entity whose id ``text`` is, and the ids of those of ``kinds`` it is the id as imported of.
+
+    One read: ``C016`` is ``customer:C016`` (or ``employee:C016``, or both).
+    """
+    if not text:
+        return None, []
+    as_imported = [entity_id(kind.value, text) for kind in kinds]
+    stored = store.get_entities([text, *as_imported])
+    return stored.get(text), [i for i in as_imported if i in stored]
 
 
 EXACT_ENOUGH = 90.0

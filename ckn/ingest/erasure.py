@@ -766,7 +766,8 @@ def _clean_quarantine(folder: Path, traces: Traces, later: Suppression) -> int:
         if kept == lines and target == path:
             continue
         if target != path and target.exists():  # the same file, ingested again after an erasure
-            kept = target.read_text(encoding="utf-8").splitlines(keepends=True) + kept
+            # (or this one, moved there by an erasure stopped before it deleted the old file)
+            kept = list(dict.fromkeys(target.read_text(encoding="utf-8").splitlines(keepends=True) + kept))
         fresh = path.with_suffix(f".{os.getpid()}.tmp")
         fresh.write_text("".join(kept), encoding="utf-8")
         os.replace(fresh, target)

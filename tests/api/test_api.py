@@ -15,11 +15,11 @@ from ckn.api.answers import warm_up
 from ckn.api.app import COLLECTOR_THRESHOLDS, create_app
 from ckn.api.demo import load_sample
 from ckn.graph.cache import Caches
-from ckn.graph.model import Batch
+from ckn.graph.model import Batch, NodeKind
 from ckn.graph.settings import Settings
 from ckn.graph.store import GraphStore
 from ckn.ingest.nlp import TextAnalyzer
-from tests.factories import customer
+from tests.factories import customer, entity
 
 
 @pytest.fixture
@@ -452,6 +452,11 @@ def test_expert_questions_take_ids_as_imported(client: TestClient, store: GraphS
     both = _is_problem(client.get("/experts", params={"q": "CS"}), 409)
     assert {c["id"] for c in both["candidates"]} == {"product:CS", "customer:CS"}
     assert client.get("/experts", params={"product": "CS"}).json()["subjects"][0]["id"] == "product:CS"
+    _is_problem(client.get("/knowledge/tacit", params={"topic": "CS"}), 409)  # neither is a topic
+
+    store.write(Batch(entities=(entity("topic:t9", NodeKind.TOPIC, "C101"),)))  # a topic called "C101"
+    named = _is_problem(client.get("/experts", params={"q": "C101"}), 409)
+    assert {c["id"] for c in named["candidates"]} == {"customer:C101", "topic:t9"}
 
 
 def test_a_name_several_customers_share_lists_them(client: TestClient, store: GraphStore) -> None:
