@@ -717,17 +717,29 @@ SET_DATES = f"UNWIND $rows AS row MATCH (n:{ENTITY} {{id: row.id}}) SET n._when 
 def referrals_below(depth: int) -> str:
     """The customers within ``depth`` referral steps below one, with every referral out of them.
 
-    A breadth-first shortest-path search in the database; ``depth`` is checked by the caller.
+    A breadth-first search in the database, unrolled a step per level: each level is the customers
+    the one before referred, each once, and a customer's depth is the first level it is in, its
+    fewest steps. Its cost follows the customers and referrals it reaches, at most ``depth`` times
+    over. (``ANY SHORTEST`` with the far end left open traces paths: on a few thousand customers who
+    refer each other in rings, depth 6 took seconds where depth 4 took a tenth of one.) ``depth`` is
+    checked by the caller.
     """
-    steps = int(depth)
-    return f"""
-MATCH (root:{ENTITY} {{id: $id}}) WHERE root:{label(NodeKind.CUSTOMER)}
-CALL (root) {{
-  MATCH p = ANY SHORTEST (root)-[:REFERRED]->{{0,{steps}}}(c:{label(NodeKind.CUSTOMER)})
-  RETURN c, length(p) AS d
+    customer = label(NodeKind.CUSTOMER)
+    level = f"""CALL (frontier) {{
+  UNWIND frontier AS f
+  MATCH (f)-[:REFERRED]->(b:{customer})
+  RETURN collect(DISTINCT b) AS next
 }}
+WITH next AS frontier, levels + [next] AS levels
+"""
+    return f"""
+MATCH (root:{ENTITY} {{id: $id}}) WHERE root:{customer}
+WITH [root] AS frontier, [[root]] AS levels
+{level * int(depth)}UNWIND range(0, size(levels) - 1) AS d
+UNWIND levels[d] AS c
+WITH c, min(d) AS d
 CALL (c) {{
-  OPTIONAL MATCH (c)-[r:REFERRED]->(b:{label(NodeKind.CUSTOMER)})
+  OPTIONAL MATCH (c)-[r:REFERRED]->(b:{customer})
   RETURN collect([r.id, b.id, r._prov]) AS out
 }}
 RETURN collect([c.id, d, c.name, [f IN $fields | c[f]], out]) AS reached

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -225,6 +226,24 @@ def test_referral_trees_equal_the_oracle_on_a_generated_bundle(store: GraphStore
     generate(tmp_path / "bundle", "tiny", seed=5)
     ingest_paths(store, [tmp_path / "bundle"], quarantine_dir=tmp_path / "q")
     assert _assert_trees_equal_the_oracle(store) >= 5
+
+
+def test_referral_trees_equal_the_oracle_where_customers_refer_each_other_in_rings(store: GraphStore) -> None:
+    """Forty customers, each referring the next three and one at random: rings within rings."""
+    people = [customer(f"customer:ring{n:02d}", f"圈{n}") for n in range(40)]
+    pick = random.Random(3)
+    pairs = {(a, (a + k) % 40) for a in range(40) for k in (1, 2, 3)} | {
+        (a, pick.randrange(40)) for a in range(40)
+    }
+    refs = [
+        rel(RelType.REFERRED, f"customer:ring{a:02d}", f"customer:ring{b:02d}")
+        for a, b in sorted(pairs)
+        if a != b
+    ]
+    store.write(Batch(entities=tuple(people), relations=tuple(refs)))
+
+    assert _assert_trees_equal_the_oracle(store) == 40
+    assert len(store.referrals_below("customer:ring00", depth=6).customers) == 40
 
 
 def test_referrals_written_by_another_process_are_in_the_next_rankings(
