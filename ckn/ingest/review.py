@@ -10,7 +10,9 @@ with everything needed to undo it.
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,6 +193,7 @@ def _merge(store: GraphStore, gone: Entity, keep: Entity, reviewer: str) -> Merg
         },
         ensure_ascii=False,
     )
+    record = _packed(record)
     if len(record) > MAX_TEXT_PROPERTY:
         raise LimitExceeded(
             f"{gone.id} has too many relationships to merge reversibly ({len(gone_relations)})"
@@ -208,6 +211,24 @@ def _merge(store: GraphStore, gone: Entity, keep: Entity, reviewer: str) -> Merg
     return MergeResult(kept=keep.id, merged=gone.id, relations_moved=len(written))
 
 
+PACKED = "zlib+base64:"
+"""How a merge record too long to keep as written starts: its JSON compressed (a record holds the
+merged one's relationships with their evidence, which repeat their keys and sources)."""
+
+
+def _packed(record: str) -> str:
+    """A merge record as kept: as written, or compressed when longer than a property may be."""
+    if len(record) <= MAX_TEXT_PROPERTY:
+        return record
+    return PACKED + base64.b64encode(zlib.compress(record.encode("utf-8"), 9)).decode("ascii")
+
+
+def _unpacked(kept: str) -> str:
+    if not kept.startswith(PACKED):
+        return kept
+    return zlib.decompress(base64.b64decode(kept.removeprefix(PACKED))).decode("utf-8")
+
+
 def undo(store: GraphStore, kept_id: str, merged_id: str) -> MergeResult:
     """Undo the merge of ``merged_id`` into ``kept_id``: both entities and their relationships come back.
 
@@ -218,7 +239,7 @@ def undo(store: GraphStore, kept_id: str, merged_id: str) -> MergeResult:
     if keep is None:
         raise NotFound(f"no entity with id {kept_id!r}")
     merges = keep.props.get("merges")
-    records = [json.loads(str(r)) for r in merges] if isinstance(merges, list) else []
+    records = [json.loads(_unpacked(str(r))) for r in merges] if isinstance(merges, list) else []
     record = next((r for r in reversed(records) if r["gone"]["id"] == merged_id), None)
     if record is None:
         raise NotFound(f"{merged_id} was not merged into {kept_id}")
@@ -231,7 +252,7 @@ def undo(store: GraphStore, kept_id: str, merged_id: str) -> MergeResult:
         elif isinstance(value, list) and isinstance(props.get(key), list):
             brought = set(value) - set(before.props[key])  # type: ignore[arg-type]
             props[key] = sorted(set(props[key]) - brought)
-    remaining = [json.dumps(r, ensure_ascii=False) for r in records if r is not record]
+    remaining = [_packed(json.dumps(r, ensure_ascii=False)) for r in records if r is not record]
     props["merges"] = remaining or None
     brought_evidence = {p.key for p in gone.provenance} - {p.key for p in before.provenance}
     restored = Entity(

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from ckn.graph.errors import NotFound
-from ckn.graph.model import NodeKind, RelType
+from ckn.graph.model import Batch, NodeKind, RelType
 from ckn.graph.store import Direction, GraphStore
 from ckn.ingest import review
 from ckn.ingest.pipeline import ingest_paths
+from tests.factories import entity, rel
 
 BUNDLE = Path(__file__).resolve().parents[2] / "ckn" / "ingest" / "samples" / "bundle"
 LOOKALIKES = (
@@ -79,6 +80,25 @@ def test_accepting_merges_and_undo_restores_both(reviewed: GraphStore) -> None:
 
     review.undo(reviewed, "customer:C104", "customer:N1")
 
+    assert _snapshot(reviewed) == before
+
+
+def test_a_look_alike_with_hundreds_of_relationships_merges_and_comes_back(reviewed: GraphStore) -> None:
+    """A busy account: 600 interactions, each a relationship with its own evidence."""
+    calls = [entity(f"interaction:busy{n}", NodeKind.INTERACTION, f"回访 {n}") for n in range(600)]
+    links = [
+        rel(RelType.PARTICIPATED_IN, "customer:N1", c.id, src=f"source:calls-{n % 7}.csv@{n:016x}")
+        for n, c in enumerate(calls)
+    ]
+    reviewed.write(Batch(entities=tuple(calls), relations=tuple(links)))
+    before = _snapshot(reviewed)
+
+    result = review.accept(reviewed, "customer:N1", "customer:C104")
+
+    assert result.relations_moved >= 600 and reviewed.get_entity("customer:N1") is None
+    moved = reviewed.get_relations("customer:C104", types=[RelType.PARTICIPATED_IN], limit=1000)
+    assert {r.target for r in moved} >= {c.id for c in calls}
+    review.undo(reviewed, "customer:C104", "customer:N1")
     assert _snapshot(reviewed) == before
 
 
