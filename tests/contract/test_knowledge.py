@@ -46,7 +46,7 @@ def test_a_departure_shows_what_is_lost_and_who_could_take_it(planted: GraphStor
     assert loss.successors[0]["why"] == "some evidence on it"
     assert loss.successors[1]["why"] == "knows the adjacent topic 校准 Calibration"
     assert departure_impact(planted, "employee:wang", now=NOW) == []  # Anna still knows calibration
-    with pytest.raises(InvalidInput, match="not of kind Employee"):
+    with pytest.raises(InvalidInput, match="is of kind Topic, not Employee"):
         departure_impact(planted, "topic:calib", now=NOW)
 
 
