@@ -13,7 +13,9 @@ versions of what ran. Parts:
    memory of ``ckn serve``, on that store and on Neo4j holding a copy of it;
 6. the web app's views in Debian's Chromium over ``ckn serve`` on that store: time to each answer on
    screen (:mod:`bench.web_bench`);
-7. network analysis at a million edges (a hundred thousand at ``tiny`` and ``small``) vs igraph.
+7. network analysis at a million edges (a hundred thousand at ``tiny`` and ``small``) vs igraph;
+8. referral trees where customers refer each other in rings, on both stores, against the walk the
+   contract suite checks trees with (:mod:`bench.rings_bench`; the same at every scale).
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ from ckn.bench.ingest_bench import prepare, run_ingest_benchmarks
 from ckn.bench.live_bench import run_live_parts
 from ckn.bench.neo4j_bench import run_neo4j_benchmarks
 from ckn.bench.query_bench import run_query_benchmarks
+from ckn.bench.rings_bench import run_rings_benchmarks
 from ckn.bench.web_bench import run_web_benchmarks
 from ckn.graph.embedded_store import EmbeddedStore
 from ckn.ingest.pipeline import ingest_paths
 
 ANALYSIS_NODES = {"tiny": 10_000, "small": 10_000, "medium": 100_000, "large": 100_000}
 """Nodes of the synthetic analysis network (about ten edges each)."""
-PARTS = ("ingest", "neo4j", "bundle", "queries", "live", "web", "analysis")
+PARTS = ("ingest", "neo4j", "bundle", "queries", "live", "web", "analysis", "rings")
 
 
 def run(scale: str, pairs: int, out: Path, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
@@ -88,6 +91,9 @@ def run(scale: str, pairs: int, out: Path, parts: tuple[str, ...] = PARTS) -> di
         save()
     if "analysis" in parts:
         lines += run_analysis_benchmarks(work, pairs, nodes=ANALYSIS_NODES.get(scale, 100_000))
+        save()
+    if "rings" in parts:
+        lines += run_rings_benchmarks(work)
     save()
     chart(results, out / "results.png")
     return results

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import networkx as nx
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ckn.graph.cache import Tier, cached, current, maintained, warm
 from ckn.graph.errors import InvalidInput, NotFound
@@ -312,20 +315,61 @@ def _tree_of(
 
 
 def _cycles(links: _Links, depth: dict[str, int], most: int) -> list[list[str]]:
-    """The first ``most`` referral cycles among the customers reached (each sorted), sorted."""
-    order = sorted(depth)  # ids in order, so the same cycles are found first on every store
-    found = [(u, v) for u in order for v in sorted(links.referred(u)) if v in depth]
-    if all(depth[v] > depth[u] for u, v in found):  # every link leads one step further: no cycle
+    """Up to ``most`` referral cycles among the customers reached (:func:`cycles_among`)."""
+    out = {u: [v for v in links.referred(u) if v in depth] for u in depth}
+    if all(depth[v] > depth[u] for u, vs in out.items() for v in vs):  # each link one step further
         return []
-    reached = nx.DiGraph()
-    reached.add_nodes_from(order)
-    reached.add_edges_from(found)
-    cycles = []
-    for cycle in nx.simple_cycles(reached):
-        cycles.append(sorted(cycle))
+    return cycles_among(out, most)[0]
+
+
+def cycles_among(out: Mapping[str, Iterable[str]], most: int) -> tuple[list[list[str]], set[str]]:
+    """Up to ``most`` referral cycles (each sorted, the list sorted), and every customer on a cycle.
+
+    ``out``: whom each customer referred (every customer a key). The cycles listed depend only on
+    the referrals: customers in id order, each not yet on a listed cycle gives its shortest cycle
+    (breadth first, the referred in id order), so the same are listed on every store, by every
+    process (not in the order a hash or the writes happened to give), and each listed is new.
+    """
+    nodes = sorted(out)
+    if not nodes:
+        return [], set()
+    after = {u: sorted(set(out[u])) for u in nodes}
+    number = {u: i for i, u in enumerate(nodes)}
+    sources = [number[u] for u in nodes for _ in after[u]]
+    targets = [number[v] for u in nodes for v in after[u]]
+    links = csr_matrix((np.ones(len(sources), np.int8), (sources, targets)), shape=(len(nodes), len(nodes)))
+    _, labels = connected_components(links, directed=True, connection="strong")
+    together, component = np.bincount(labels).tolist(), dict(zip(nodes, labels.tolist(), strict=True))
+    on_cycle = {u for u in nodes if together[component[u]] > 1 or u in after[u]}
+    cycles: list[list[str]] = []
+    listed: set[str] = set()
+    for start in nodes:
         if len(cycles) >= most:
             break
-    return sorted(cycles)
+        if start in on_cycle and start not in listed:
+            cycle = [start] if start in after[start] else _shortest_cycle(after, start, component)
+            listed.update(cycle)
+            cycles.append(sorted(cycle))
+    return sorted(cycles), on_cycle
+
+
+def _shortest_cycle(after: Mapping[str, list[str]], start: str, component: Mapping[str, int]) -> list[str]:
+    """The shortest cycle through ``start`` (which is on one), breadth first within its component."""
+    home = component[start]
+    parent = {start: start}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for other in after[node]:
+            if other == start:
+                cycle = [node]
+                while cycle[-1] != start:
+                    cycle.append(parent[cycle[-1]])
+                return cycle[::-1]
+            if other not in parent and component[other] == home:
+                parent[other] = node
+                queue.append(other)
+    raise AssertionError(f"{start} is on no cycle")  # pragma: no cover - its component holds one
 
 
 @dataclass(frozen=True)
@@ -412,8 +456,6 @@ def _referral_stats(store: GraphStore, period: str, max_cycles: int) -> dict[str
 
 
 def _stats(graph: nx.DiGraph, period: str, max_cycles: int) -> dict[str, Any]:
-    # customers and referrals in id order, not in the order writes added them: the first cycles found
-    # are then the same on every store and after any writes
     simple = nx.DiGraph()
     simple.add_nodes_from(sorted(graph.nodes))
     simple.add_edges_from(sorted(graph.edges))
@@ -436,13 +478,7 @@ def _stats(graph: nx.DiGraph, period: str, max_cycles: int) -> dict[str, Any]:
         }
         for c, ns in sorted(cohorts.items())
     }
-    cycles = []
-    for cycle in nx.simple_cycles(simple):
-        cycles.append(sorted(cycle))
-        if len(cycles) >= max_cycles:
-            break
-    in_cycle = {n for c in nx.strongly_connected_components(simple) if len(c) > 1 for n in c}
-    in_cycle |= {n for n, _ in nx.selfloop_edges(simple)}  # every customer on a cycle, listed or not
+    cycles, in_cycle = cycles_among({n: simple.successors(n) for n in simple.nodes}, max_cycles)
     depth: dict[str, int] = {}
     roots = [n for n in simple.nodes if simple.in_degree(n) == 0]
     for root in roots:
@@ -459,5 +495,5 @@ def _stats(graph: nx.DiGraph, period: str, max_cycles: int) -> dict[str, Any]:
         "share_referred": round(referred / simple.number_of_nodes(), 4) if simple.number_of_nodes() else 0.0,
         "k_factor_by_cohort": k_factor,
         "depth_distribution": dict(sorted(distribution.items())),
-        "cycles": sorted(cycles),
+        "cycles": cycles,
     }

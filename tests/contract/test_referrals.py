@@ -122,6 +122,27 @@ def test_a_referral_cycle_is_reported_not_followed_forever(referrals: GraphStore
     assert referral_stats(referrals)["cycles"] == [["customer:X", "customer:Y", "customer:Z"]]
 
 
+def test_the_cycles_listed_are_each_customers_shortest_taken_in_id_order(store: GraphStore) -> None:
+    """A and D refer each other, A is on a ring of three; E to H a ring of four with a shortcut; S itself."""
+    links = [("R", "A"), ("R", "E"), ("R", "S"), ("A", "B"), ("B", "C"), ("C", "A"), ("A", "D"), ("D", "A")]
+    links += [("E", "F"), ("F", "G"), ("G", "H"), ("H", "E"), ("G", "E"), ("S", "S")]
+    people = sorted({c for pair in links for c in pair})
+    store.write(Batch(entities=tuple(customer(f"customer:{c}", f"客户{c}") for c in reversed(people))))
+    refs = (rel(RelType.REFERRED, f"customer:{a}", f"customer:{b}") for a, b in links)
+    store.write(Batch(relations=tuple(refs)))
+
+    def named(cycles: list[list[str]]) -> list[str]:
+        return ["".join(c.removeprefix("customer:") for c in cycle) for cycle in cycles]
+
+    # A's shortest is with D; B is on no listed one yet: its own; E's goes by the shortcut; then H's; S
+    everything = ["ABC", "AD", "EFG", "EFGH", "S"]
+    assert named(referral_tree(store, "customer:R", max_cycles=3)[1]) == ["ABC", "AD", "EFG"]
+    assert named(referral_tree(store, "customer:R")[1]) == everything
+    assert named(referral_stats(store, max_cycles=3)["cycles"]) == ["ABC", "AD", "EFG"]
+    assert named(referral_stats(store)["cycles"]) == everything
+    assert referral_stats(store)["depth_distribution"] == {0: 1}  # R: everyone else is on a cycle
+
+
 def test_referrers_are_ranked_by_reach_then_value(referrals: GraphStore) -> None:
     ranked = referrers(referrals, top=3)
     assert [(r.customer_id, r.direct, r.indirect, r.downstream_value) for r in ranked] == [
