@@ -40,14 +40,10 @@ class Neo4jTarget:
         """Delete every node except the schema marker (so migrations need not run again)."""
         import neo4j
 
-        with (
-            neo4j.GraphDatabase.driver(self.uri, auth=(self.user, self.password)) as driver,
-            driver.session() as session,
-        ):
-            session.run(
-                "MATCH (n) WHERE NOT (n:CknMeta AND n.key = 'schema') "
-                "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-            ).consume()
+        from ckn.bench.neo4j_bench import wipe
+
+        with neo4j.GraphDatabase.driver(self.uri, auth=(self.user, self.password)) as driver:
+            wipe(driver)
 
     def open(self, limits: Limits = TEST_LIMITS) -> GraphStore:
         """A store on the test server."""

@@ -34,7 +34,7 @@ SAME_BATCH = 10_000
 _MATCH_ENDS = "UNWIND $rows AS r MATCH (a:BareNode {id: r.s}) MATCH (b:BareNode {id: r.t})"
 
 
-def _wipe(driver: neo4j.Driver) -> None:
+def wipe(driver: neo4j.Driver) -> None:
     """Empty the database, relationships first (a hub's relationships in one go overflow a 1 GB heap)."""
     with driver.session() as session:
         session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS").consume()
@@ -99,7 +99,7 @@ def run_neo4j_benchmarks(structured: Path, work: Path, pairs: int) -> list[dict[
     try:
 
         def ckn() -> float:
-            _wipe(driver)
+            wipe(driver)
             store = Neo4jStore(server.uri, server.user, server.password, timeout_s=600)
             try:
                 seconds = timed(
@@ -120,7 +120,7 @@ def run_neo4j_benchmarks(structured: Path, work: Path, pairs: int) -> list[dict[
             return seconds
 
         def same() -> float:
-            _wipe(driver)
+            wipe(driver)
             seconds = timed(lambda: _write_same(driver, *shape["same"]))
             written = driver.execute_query("MATCH ()-[x]->() RETURN count(x) AS n").records[0]["n"]
             if written != sum(len(r) for r in shape["relations"].values()):  # not the same rows: say so
@@ -128,7 +128,7 @@ def run_neo4j_benchmarks(structured: Path, work: Path, pairs: int) -> list[dict[
             return seconds
 
         def bare() -> float:
-            _wipe(driver)
+            wipe(driver)
             with driver.session() as session:
                 session.run("CREATE INDEX bare_id IF NOT EXISTS FOR (n:BareNode) ON (n.id)").consume()
                 session.run("CALL db.awaitIndexes()").consume()
