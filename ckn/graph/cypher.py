@@ -130,6 +130,12 @@ MIGRATIONS: dict[int, list[str]] = {
         f"CREATE CONSTRAINT ckn_rate_key IF NOT EXISTS FOR (r:{RATE}) REQUIRE r.key IS UNIQUE",
         f"CREATE INDEX ckn_rate_at IF NOT EXISTS FOR (r:{RATE}) ON (r.at)",
     ],
+    # pieces of one weight read smallest item first (a day's sync gives a colleague hundreds of them)
+    10: [
+        f"CREATE INDEX ckn_piece_ranked IF NOT EXISTS FOR (c:{PIECE})"
+        " ON (c.subject, c.person, c.dated, c.key, c.item)",
+        "DROP INDEX ckn_piece_order IF EXISTS",
+    ],
 }
 """Schema version -> idempotent statements that bring the database to it. Every relationship type
 needs a uniqueness constraint on ``id`` (a unit test checks): add a migration when you add a type."""
@@ -613,9 +619,48 @@ fraction of the time of a row each (a question over every subject reads tens of 
 """
 
 
-_IN_INDEX_ORDER = "ORDER BY c.subject DESC, c.person DESC, c.dated DESC, c.key DESC, c.item"
-"""Strongest first, in the order of the index ``ckn_piece_order`` read backwards (naming every property
+_IN_INDEX_ORDER = "ORDER BY c.subject DESC, c.person DESC, c.dated DESC, c.key DESC, c.item DESC"
+"""Strongest first, in the order of the index ``ckn_piece_ranked`` read backwards (naming every property
 it holds lets the planner read it in order and stop at the limit, instead of sorting all the rows)."""
+_TIES_IN_INDEX_ORDER = "ORDER BY c.subject, c.person, c.dated, c.key, c.item"
+"""Pieces of one weight (one key), smallest item first: ``ckn_piece_ranked`` read forwards."""
+_RANKED = f"c:{PIECE}(subject, person, dated, key, item)"
+"""The index ``ckn_piece_ranked``, named: the planner may take another (a new index has no statistics)."""
+
+
+def _first_pieces(*, dated: bool) -> str:
+    """A colleague's (``p``) first ``$k`` dated or undated pieces on ``subject``, as ``item, w`` rows.
+
+    Read in order (``ckn_piece_ranked``): the ``$k``-th's key, then every piece above it (fewer than
+    ``$k``), the ``$k`` first by item of its own key (a day's sync gives a colleague hundreds of pieces
+    of one weight: the others are never read), and, dated, those below it that may round to its weight
+    (two steps below it: an answer ranks rounded weights, ties by id). Undated pieces weigh half
+    their kind's weight, rounded exactly.
+    """
+    node = f"c:{PIECE} {{subject: subject, person: p.id, dated: {str(dated).lower()}"
+    ranked = f"USING INDEX {_RANKED}"
+    when = " AND c.t <= $now" if dated else ""
+    weight = "round(2.0 ^ ((key - $now) / 86400.0 / $h), 4)" if dated else "round(key * 0.5, 4)"
+    below = f"""
+      UNION
+      WITH p, subject, kth, round(2.0 ^ ((kth - $now) / 86400.0 / $h), 4) - 0.0002 AS least
+      MATCH ({node}}}) {ranked}
+      WHERE c.key >= CASE WHEN least > 0 THEN $now + 86400.0 * $h * log(least) / log(2.0) ELSE -1.0e300 END
+        AND c.key < kth AND c.item IS NOT NULL{when}
+      RETURN c.key AS key, c.item AS item"""
+    return f"""
+    MATCH ({node}}}) {ranked} WHERE c.key IS NOT NULL AND c.item IS NOT NULL{when}
+    WITH c {_IN_INDEX_ORDER} LIMIT $k
+    WITH min(c.key) AS kth
+    CALL (p, subject, kth) {{
+      MATCH ({node}}}) {ranked} WHERE c.key > kth AND c.item IS NOT NULL{when}
+      RETURN c.key AS key, c.item AS item
+      UNION
+      MATCH ({node}, key: kth}}) {ranked} WHERE c.item IS NOT NULL{when}
+      WITH c {_TIES_IN_INDEX_ORDER} LIMIT $k
+      RETURN c.key AS key, c.item AS item{below if dated else ""}
+    }}
+    RETURN item, {weight} AS w"""
 
 
 EVIDENCE_BETWEEN = f"""
@@ -652,23 +697,16 @@ UNWIND people AS pid
 MATCH (p:{ENTITY} {{id: pid}}) WHERE p:Employee
 CALL (p, subject) {{
   CALL (p, subject) {{
-    MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: true}}) WHERE c.key IS NOT NULL AND c.t <= $now
-    WITH c {_IN_INDEX_ORDER} LIMIT $k
-    WITH round(2.0 ^ ((min(c.key) - $now) / 86400.0 / $h), 4) - 0.0002 AS least  // two steps below the k-th
-    MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: true}})
-    WHERE c.key >= CASE WHEN least > 0 THEN $now + 86400.0 * $h * log(least) / log(2.0) ELSE -1.0e300 END
-      AND c.t <= $now
-    RETURN c.item AS item, round(2.0 ^ ((c.key - $now) / 86400.0 / $h), 4) AS w
+{_first_pieces(dated=True)}
     UNION
-    MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: false}}) WHERE c.key IS NOT NULL
-    WITH c {_IN_INDEX_ORDER} LIMIT $k
-    RETURN c.item AS item, round(c.key * 0.5, 4) AS w
+{_first_pieces(dated=False)}
     UNION
     MATCH (a:{AHEAD} {{subject: subject, person: p.id}}) USING INDEX a:{AHEAD}(subject, person, item)
     WHERE a.item IS NOT NULL AND a.t > $now
     RETURN a.item AS item, round(a.weight, 4) AS w
     UNION
-    MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: true}}) WHERE c.key > $later AND c.t > $now
+    MATCH (c:{PIECE} {{subject: subject, person: p.id, dated: true}}) USING INDEX {_RANKED}
+    WHERE c.key > $later AND c.item IS NOT NULL AND c.t > $now
     RETURN c.item AS item, round(2.0 ^ ((c.key - c.t) / 86400.0 / $h), 4) AS w
   }}
   WITH item, max(w) AS w ORDER BY w DESC, item LIMIT $k  // weighed by their rows: only these are read
@@ -694,15 +732,16 @@ RETURN subject, found
 ``$asks``: ``[subject, colleagues]`` pairs (see :meth:`graph.store.GraphStore.strongest_each`). The
 candidates are read in order from the kept pieces (:data:`PIECE`, :func:`graph.expertise.piece_row`):
 the dated ones down to the weight of the ``$k``-th, with all that may round to it (an answer ranks
-rounded weights, ties by id); the ``$k`` first undated; those dated after ``$now`` (kept as
-:data:`AHEAD` when dated after they were written; from ``$later`` on, all the others, for a question
-about a past day: :func:`graph.expertise.strongest_cut`). They are weighed from their rows first
-(a row's key is its weight shifted by its date) and only the ``$k`` first, ties by id, are read: a day's
-CRM sync can give one colleague hundreds of pieces of one weight, whose items and relationships are then
-not walked. Those are weighed again from the items, as :func:`graph.expertise.code` and the kept
-half-life ``$h`` (days) weigh them, from the date each item keeps beside it (``_when``), and cut: a few
-rows each instead of all their work. Each item comes with its name and stored evidence (for its first
-source), so that an answer shows it without another read.
+rounded weights, ties by id), and the ``$k`` first undated (:func:`_first_pieces`: of a tie at the
+cut, only the ``$k`` first by id are read); those dated after ``$now`` (kept as :data:`AHEAD` when
+dated after they were written; from ``$later`` on, all the others, for a question about a past day:
+:func:`graph.expertise.strongest_cut`). They are weighed from their rows first (a row's key is its
+weight shifted by its date) and only the ``$k`` first, ties by id, are read: a day's CRM sync can give
+one colleague hundreds of pieces of one weight, whose items and relationships are then not walked.
+Those are weighed again from the items, as :func:`graph.expertise.code` and the kept half-life ``$h``
+(days) weigh them, from the date each item keeps beside it (``_when``), and cut: a few rows each
+instead of all their work. Each item comes with its name and stored evidence (for its first source),
+so that an answer shows it without another read.
 """
 
 

@@ -203,15 +203,27 @@ _CONFIDENCE = (
 
 
 _STRONGEST = """
-WITH least(w) AS (
-  SELECT round(power(2.0, (min(key) - :now) / 86400.0 / :h), 4) - 0.0002 FROM (
+WITH kth(key) AS (
+  SELECT min(key) FROM (
     SELECT key FROM pieces WHERE subject = :subject AND person = :person AND dated = 1 AND t <= :now
     ORDER BY key DESC LIMIT :k)
 ),
+least(w) AS (SELECT round(power(2.0, (key - :now) / 86400.0 / :h), 4) - 0.0002 FROM kth),
+dated(item, key) AS (
+  SELECT item, key FROM pieces
+  WHERE subject = :subject AND person = :person AND dated = 1 AND key > (SELECT key FROM kth) AND t <= :now
+  UNION ALL
+  SELECT * FROM (
+    SELECT item, key FROM pieces INDEXED BY pieces_order
+    WHERE subject = :subject AND person = :person AND dated = 1 AND key = (SELECT key FROM kth) AND t <= :now
+    ORDER BY item LIMIT :k)
+  UNION ALL
+  SELECT item, key FROM pieces
+  WHERE subject = :subject AND person = :person AND dated = 1 AND key < (SELECT key FROM kth) AND t <= :now
+    AND key >= (SELECT CASE WHEN w > 0 THEN :now + 86400.0 * :h * log2(w) ELSE -1.0e300 END FROM least)
+),
 found(item, w) AS (
-  SELECT item, round(power(2.0, (key - :now) / 86400.0 / :h), 4) FROM pieces, least
-  WHERE subject = :subject AND person = :person AND dated = 1 AND t <= :now
-    AND key >= CASE WHEN least.w > 0 THEN :now + 86400.0 * :h * log2(least.w) ELSE -1.0e300 END
+  SELECT item, round(power(2.0, (key - :now) / 86400.0 / :h), 4) FROM dated
   UNION ALL
   SELECT item, round(key * 0.5, 4) FROM (
     SELECT item, key FROM pieces WHERE subject = :subject AND person = :person AND dated = 0
@@ -227,7 +239,8 @@ SELECT item FROM found GROUP BY item ORDER BY max(w) DESC, item LIMIT :k"""
 
 As Neo4j reads them (:data:`graph.cypher.STRONGEST_EACH`, parameters
 :func:`graph.expertise.strongest_cut`): the dated ones down to the weight of the ``:k``-th with all
-that may round to it, the ``:k`` first undated, and those dated after ``:now``; weighed from their
+that may round to it (of its own weight, the ``:k`` first by item: a day's sync gives a colleague
+hundreds of one weight), the ``:k`` first undated, and those dated after ``:now``; weighed from their
 rows (a row's key is its weight shifted by its date), the ``:k`` first, ties by id. The caller reads
 the acts on them and ranks exactly.
 """
