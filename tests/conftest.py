@@ -40,10 +40,8 @@ class Neo4jTarget:
         """Delete every node except the schema marker (so migrations need not run again)."""
         import neo4j
 
-        from ckn.bench.neo4j_bench import wipe
-
         with neo4j.GraphDatabase.driver(self.uri, auth=(self.user, self.password)) as driver:
-            wipe(driver)
+            neo4j_dev.wipe(driver)
 
     def open(self, limits: Limits = TEST_LIMITS) -> GraphStore:
         """A store on the test server."""

@@ -30,7 +30,6 @@ from typing import Any
 import httpx
 
 from ckn.bench.common import line
-from ckn.bench.neo4j_bench import wipe
 from ckn.bench.query_bench import _percentile
 from ckn.graph.embedded_store import EmbeddedStore
 from ckn.graph.model import Batch
@@ -348,7 +347,7 @@ def run_live_parts(store_dir: Path, small_dir: Path | None, work: Path, scale: s
             target = Neo4jStore(server.uri, server.user, server.password, timeout_s=3600)
             source = EmbeddedStore(folder)
             try:
-                wipe(target._driver)
+                neo4j_dev.wipe(target._driver)
                 started = time.perf_counter()
                 copied = copy_store(source, target)
                 took = f"{copied:,} facts in {time.perf_counter() - started:,.0f} s"

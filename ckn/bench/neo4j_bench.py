@@ -34,16 +34,6 @@ SAME_BATCH = 10_000
 _MATCH_ENDS = "UNWIND $rows AS r MATCH (a:BareNode {id: r.s}) MATCH (b:BareNode {id: r.t})"
 
 
-def wipe(driver: neo4j.Driver) -> None:
-    """Empty the database, relationships first (a hub's relationships in one go overflow a 1 GB heap)."""
-    with driver.session() as session:
-        session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS").consume()
-        session.run(
-            "MATCH (n) WHERE NOT (n:CknMeta AND n.key = 'schema') "
-            "CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-        ).consume()
-
-
 def _scalar_props(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None and k not in {"type", "valid_from", "valid_to"}}
 
@@ -99,7 +89,7 @@ def run_neo4j_benchmarks(structured: Path, work: Path, pairs: int) -> list[dict[
     try:
 
         def ckn() -> float:
-            wipe(driver)
+            neo4j_dev.wipe(driver)
             store = Neo4jStore(server.uri, server.user, server.password, timeout_s=600)
             try:
                 seconds = timed(
@@ -120,7 +110,7 @@ def run_neo4j_benchmarks(structured: Path, work: Path, pairs: int) -> list[dict[
             return seconds
 
         def same() -> float:
-            wipe(driver)
+            neo4j_dev.wipe(driver)
             seconds = timed(lambda: _write_same(driver, *shape["same"]))
             written = driver.execute_query("MATCH ()-[x]->() RETURN count(x) AS n").records[0]["n"]
             if written != sum(len(r) for r in shape["relations"].values()):  # not the same rows: say so
@@ -128,7 +118,7 @@ def run_neo4j_benchmarks(structured: Path, work: Path, pairs: int) -> list[dict[
             return seconds
 
         def bare() -> float:
-            wipe(driver)
+            neo4j_dev.wipe(driver)
             with driver.session() as session:
                 session.run("CREATE INDEX bare_id IF NOT EXISTS FOR (n:BareNode) ON (n.id)").consume()
                 session.run("CALL db.awaitIndexes()").consume()

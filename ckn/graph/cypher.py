@@ -141,6 +141,8 @@ MIGRATIONS: dict[int, list[str]] = {
 needs a uniqueness constraint on ``id`` (a unit test checks): add a migration when you add a type."""
 
 SCHEMA_VERSION = max(MIGRATIONS)
+AWAIT_INDEXES = "CALL db.awaitIndexes($s)"
+"""Wait (up to ``$s`` seconds) until every index is online: before a migration drops one it replaced."""
 
 GET_SCHEMA_VERSION = f"OPTIONAL MATCH (m:{META} {{key: 'schema'}}) RETURN m.version AS version"
 SET_SCHEMA_VERSION = f"MERGE (m:{META} {{key: 'schema'}}) SET m.version = $version"
@@ -620,8 +622,9 @@ fraction of the time of a row each (a question over every subject reads tens of 
 
 
 _IN_INDEX_ORDER = "ORDER BY c.subject DESC, c.person DESC, c.dated DESC, c.key DESC, c.item DESC"
-"""Strongest first, in the order of the index ``ckn_piece_ranked`` read backwards (naming every property
-it holds lets the planner read it in order and stop at the limit, instead of sorting all the rows)."""
+"""Strongest first (ties by item backwards: only the ``$k``-th's key is taken from it), in the order of
+the index ``ckn_piece_ranked`` read backwards (naming every property it holds lets the planner read it
+in order and stop at the limit, instead of sorting all the rows)."""
 _TIES_IN_INDEX_ORDER = "ORDER BY c.subject, c.person, c.dated, c.key, c.item"
 """Pieces of one weight (one key), smallest item first: ``ckn_piece_ranked`` read forwards."""
 _RANKED = f"c:{PIECE}(subject, person, dated, key, item)"
@@ -634,8 +637,9 @@ def _first_pieces(*, dated: bool) -> str:
     Read in order (``ckn_piece_ranked``): the ``$k``-th's key, then every piece above it (fewer than
     ``$k``), the ``$k`` first by item of its own key (a day's sync gives a colleague hundreds of pieces
     of one weight: the others are never read), and, dated, those below it that may round to its weight
-    (two steps below it: an answer ranks rounded weights, ties by id). Undated pieces weigh half
-    their kind's weight, rounded exactly.
+    (two steps below it: an answer ranks rounded weights, ties by id). An undated piece weighs half
+    its kind's weight, its key: pieces of one kind tie exactly, so none below the ``$k``-th's key can
+    rank among the first.
     """
     node = f"c:{PIECE} {{subject: subject, person: p.id, dated: {str(dated).lower()}"
     ranked = f"USING INDEX {_RANKED}"

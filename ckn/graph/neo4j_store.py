@@ -287,6 +287,10 @@ def strongest_params(strongest: int, at: float) -> dict[str, Any]:
     }
 
 
+_BUILDING_S = 24 * 3600
+"""How long a migration waits for a new index to be built before it drops the one it replaces."""
+
+
 def _q(text: str, timeout: float) -> Query:
     return Query(text, timeout=timeout)
 
@@ -616,6 +620,11 @@ class Neo4jStore(traversal.Traversals):
         for version in range(current + 1, cypher.SCHEMA_VERSION + 1):
             log.info("migrating Neo4j database %s to ckn schema %d", self.database, version)
             for statement in cypher.MIGRATIONS[version]:
+                if statement.startswith("DROP"):  # its replacement is built first: questions go on using it
+                    wait = {"s": _BUILDING_S}
+                    self._driver.execute_query(
+                        _q(cypher.AWAIT_INDEXES, _BUILDING_S), wait, database_=self.database
+                    )
                 self._driver.execute_query(_q(statement, self._timeout), database_=self.database)
             if version == 3:
                 self._index_stored_texts()

@@ -10,8 +10,6 @@ from typing import Any, Protocol
 
 import networkx as nx
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ckn.graph.cache import Tier, cached, current, maintained, warm
 from ckn.graph.errors import InvalidInput, NotFound
@@ -330,6 +328,9 @@ def cycles_among(out: Mapping[str, Iterable[str]], most: int) -> tuple[list[list
     (breadth first, the referred in id order), so the same are listed on every store, by every
     process (not in the order a hash or the writes happened to give), and each listed is new.
     """
+    from scipy.sparse import csr_matrix  # (scipy's import takes a tenth of a second: not at start)
+    from scipy.sparse.csgraph import connected_components
+
     nodes = sorted(out)
     if not nodes:
         return [], set()
