@@ -457,9 +457,6 @@ def _referral_stats(store: GraphStore, period: str, max_cycles: int) -> dict[str
 
 
 def _stats(graph: nx.DiGraph, period: str, max_cycles: int) -> dict[str, Any]:
-    simple = nx.DiGraph()
-    simple.add_nodes_from(sorted(graph.nodes))
-    simple.add_edges_from(sorted(graph.edges))
 
     def cohort(node: str) -> str:
         acquired = str(graph.nodes[node].get("acquired_at", ""))
@@ -474,26 +471,26 @@ def _stats(graph: nx.DiGraph, period: str, max_cycles: int) -> dict[str, Any]:
     k_factor = {
         c: {
             "customers": len(ns),
-            "referrals": sum(simple.out_degree(n) for n in ns),
-            "k_factor": round(sum(simple.out_degree(n) for n in ns) / len(ns), 4),
+            "referrals": sum(graph.out_degree(n) for n in ns),
+            "k_factor": round(sum(graph.out_degree(n) for n in ns) / len(ns), 4),
         }
         for c, ns in sorted(cohorts.items())
     }
-    cycles, in_cycle = cycles_among({n: simple.successors(n) for n in simple.nodes}, max_cycles)
+    cycles, in_cycle = cycles_among({n: graph.successors(n) for n in graph.nodes}, max_cycles)
     depth: dict[str, int] = {}
-    roots = [n for n in simple.nodes if simple.in_degree(n) == 0]
+    roots = [n for n in graph.nodes if graph.in_degree(n) == 0]
     for root in roots:
-        for node, d in nx.single_source_shortest_path_length(simple, root).items():
+        for node, d in nx.single_source_shortest_path_length(graph, root).items():
             depth[node] = min(d, depth.get(node, d))
     distribution: dict[int, int] = defaultdict(int)
-    for node in simple.nodes:
+    for node in graph.nodes:
         if node in depth and node not in in_cycle:
             distribution[depth[node]] += 1
-    referred = sum(1 for n in simple.nodes if simple.in_degree(n) > 0)
+    referred = sum(1 for n in graph.nodes if graph.in_degree(n) > 0)
     return {
-        "customers": simple.number_of_nodes(),
+        "customers": graph.number_of_nodes(),
         "referred": referred,
-        "share_referred": round(referred / simple.number_of_nodes(), 4) if simple.number_of_nodes() else 0.0,
+        "share_referred": round(referred / graph.number_of_nodes(), 4) if graph.number_of_nodes() else 0.0,
         "k_factor_by_cohort": k_factor,
         "depth_distribution": dict(sorted(distribution.items())),
         "cycles": cycles,
