@@ -2,10 +2,11 @@
 
 :func:`erase` removes a customer or colleague and every trace of them: their relationships (review
 candidates and mentions included), the feedback they submitted, their name, e-mail addresses and phone
-numbers in the texts and key phrases of other items, and the quarantined rows that hold them. It then
-puts hashed keys of them on the store's suppression list (:class:`Suppression`), which every later
-ingest checks, so a new export of the same CRM table does not bring them back, and scans the store and
-the quarantine to say that nothing is left.
+numbers in the texts and key phrases of other items and in the free-text properties of other customers
+and colleagues (notes), the undo records of reviewed merges that hold them, and the quarantined rows that
+hold them. It then puts hashed keys of them on the store's suppression list (:class:`Suppression`),
+which every later ingest checks, so a new export of the same CRM table does not bring them back, and
+scans the store and the quarantine to say that nothing is left.
 
 A name is redacted from texts the person is linked to, and from all texts when no other person has that
 name; a same-named other customer and what is said about them stay. :func:`export_person` gives a
@@ -22,7 +23,7 @@ import os
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,14 +35,18 @@ from ckn.graph.errors import InvalidInput, NotFound
 from ckn.graph.ids import normalise_key
 from ckn.graph.merge import merge_entity, with_source_renamed
 from ckn.graph.model import Batch, Entity, NodeKind, Relation, RelType
+from ckn.graph.names import KEY_PROPS
 from ckn.graph.shared import job_live
 from ckn.graph.store import Direction, GraphStore
 from ckn.ingest import normalise
 from ckn.ingest.normalise import BadValue
+from ckn.ingest.review import MERGES, record_texts
 
 PEOPLE = (NodeKind.CUSTOMER, NodeKind.EMPLOYEE)
 TEXTS = (NodeKind.KNOWLEDGE_ITEM, NodeKind.INTERACTION, NodeKind.FEEDBACK)
-"""Kinds whose properties hold free text that may name a person."""
+"""Kinds whose properties are texts (a note, a document), their title too."""
+OTHERS = tuple(k for k in NodeKind if k not in (*TEXTS, NodeKind.SOURCE))
+"""Kinds whose free-text properties (a customer's notes) and kept merge records may name a person too."""
 _PAGE = 1000
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d[\d\s().\-]{4,18}\d(?!\w)")
@@ -143,20 +148,23 @@ def masked_job(record: dict[str, Any], finder: _Finder) -> tuple[dict[str, Any],
 
     Returns the record and how many traces were masked.
     """
-
-    def masked(value: Any) -> tuple[Any, int]:
-        if isinstance(value, str):
-            return finder.redact_name(value)
-        if isinstance(value, list):
-            done = [masked(v) for v in value]
-            return [v for v, _ in done], sum(n for _, n in done)
-        if isinstance(value, dict):
-            done_items = {k: (v, 0) if k in JOB_FIELDS_KEPT else masked(v) for k, v in value.items()}
-            return {k: v for k, (v, _) in done_items.items()}, sum(n for _, n in done_items.values())
-        return value, 0
-
-    found, count = masked(record)
+    found, count = _masked_tree(
+        record, lambda key, text: (text, 0) if key in JOB_FIELDS_KEPT else finder.redact_name(text)
+    )
     return (found, count) if count else (record, 0)
+
+
+def _masked_tree(value: Any, mask: Callable[[str, str], tuple[str, int]], key: str = "") -> tuple[Any, int]:
+    """A JSON value with each text in it masked by ``mask(key it is under, text)``, and how many traces."""
+    if isinstance(value, str):
+        return mask(key, value)
+    if isinstance(value, list):
+        done = [_masked_tree(v, mask, key) for v in value]
+        return [v for v, _ in done], sum(n for _, n in done)
+    if isinstance(value, dict):
+        items = {k: _masked_tree(v, mask, k) for k, v in value.items()}
+        return {k: v for k, (v, _) in items.items()}, sum(n for _, n in items.values())
+    return value, 0
 
 
 class Suppression(_Finder):
@@ -212,20 +220,21 @@ class Suppression(_Finder):
         return self._any(keys)
 
     def scrubbed(self, fact: Entity | Relation) -> Entity | Relation:
-        """A fact with what names an erased person masked: the texts of an item, a document's id.
+        """A fact with what names an erased person masked: its texts (:func:`masked_entity`), a document's id.
 
         A document named after its file (``knowledgeitem:Alice_Smith_visit``) gets the id an
-        erasure gives it (:func:`masked_id`), and the relations that name it follow.
+        erasure gives it (:func:`masked_id`), and the relations that name it follow; a relation's
+        texts (the words a mention quotes) are masked too.
         """
         if isinstance(fact, Relation):
-            return fact.with_ends(lambda end: masked_id(end, self))
-        if fact.kind not in TEXTS:
-            return fact
-        name, props, found = _redacted_props(fact, self)
+            renamed = fact.with_ends(lambda end: masked_id(end, self))
+            props, found = _masked_tree(dict(renamed.props), lambda _, text: self.redact(text))
+            return renamed.model_copy(update={"props": props}) if found else renamed
+        if fact.kind is NodeKind.SOURCE:
+            return fact  # see masked_source
+        masked, _ = masked_entity(fact, self)
         new_id = masked_id(fact.id, self)
-        if found or new_id != fact.id:
-            return fact.model_copy(update={"id": new_id, "name": name, "props": props})
-        return fact
+        return masked.model_copy(update={"id": new_id}) if new_id != fact.id else masked
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where ``text`` names an erased person: e-mails, phones, and names kept as ``name:`` keys."""
@@ -434,9 +443,55 @@ def _cjk(text: str) -> bool:
     return any("\u3400" <= c <= "\u9fff" for c in text)
 
 
+def masked_entity(entity: Entity, finder: _Finder) -> tuple[Entity, int]:
+    """``entity`` with every trace ``finder`` finds masked, and how many.
+
+    The texts of an item and its title; the free-text properties and the name of anything else (a
+    customer's notes, a key phrase), though never a person's own name, e-mails, phones or ids. Not
+    the undo records of merges it keeps (see :func:`_final_merges`).
+    """
+    name, props, found = _redacted_props(entity, finder)
+    if not found:
+        return entity, 0
+    return entity.model_copy(update={"name": name, "props": props}), found
+
+
+def _final_merges(entity: Entity, finder: _Finder, gone: frozenset[str]) -> tuple[list[str] | None, int]:
+    """A survivor's undo records without those that hold a trace or an id in ``gone``, and how many went.
+
+    A record holds the merged one as it was, with its relationships, and the records it held in turn:
+    one that names the person, or joins what the erasure took away (them, their own items, what was
+    named after them, a document's old id), is not kept, and that merge can no longer be undone (what
+    it brought stays on the survivor, masked as the rest is).
+    """
+    merges = entity.props.get(MERGES)
+    if not isinstance(merges, list):
+        return None, 0
+    quoted = [json.dumps(i, ensure_ascii=False) for i in sorted(gone)]
+    kept = [
+        str(record)
+        for record in merges
+        if not any(finder.named(text) or any(q in text for q in quoted) for text in record_texts(str(record)))
+    ]
+    return kept or None, len(merges) - len(kept)
+
+
+_OWN = frozenset({*KEY_PROPS, MERGES})
+"""What of a person is theirs (and records, see :func:`_final_merges`): not looked at for traces."""
+
+
 def _redacted_props(entity: Entity, traces: _Finder) -> tuple[str, dict[str, Any], int]:
-    texts = [entity.name]
-    for value in entity.props.values():
+    """An entity's name and properties with every trace masked, and how many.
+
+    A person's name, e-mails, phones and ids are their own: not looked at (what others share is no
+    trace, and a person whose own were would not be kept at all). Merge records: see
+    :func:`_final_merges`.
+    """
+    own = _OWN if entity.kind in PEOPLE else {MERGES}
+    texts = [] if entity.kind in PEOPLE else [entity.name]
+    for key, value in entity.props.items():
+        if key in own:
+            continue
         if isinstance(value, str):
             texts.append(value)
         elif isinstance(value, list) and value and isinstance(value[0], str):
@@ -445,10 +500,15 @@ def _redacted_props(entity: Entity, traces: _Finder) -> tuple[str, dict[str, Any
         return entity.name, dict(entity.props), 0
     file = entity.props.get("file")
     as_file = entity.kind is NodeKind.SOURCE or (isinstance(file, str) and entity.name == Path(file).stem)
-    name, found = traces.redact_name(entity.name) if as_file else traces.redact(entity.name)
+    if entity.kind in PEOPLE:
+        name, found = entity.name, 0
+    else:
+        name, found = traces.redact_name(entity.name) if as_file else traces.redact(entity.name)
     props: dict[str, Any] = {}
     for key, value in entity.props.items():
-        if isinstance(value, str):
+        if key in own:
+            props[key] = value
+        elif isinstance(value, str):
             props[key], n = traces.redact_name(value) if key in _FILE_PROPS else traces.redact(value)
             found += n
         elif isinstance(value, list) and value and isinstance(value[0], str):
@@ -493,6 +553,11 @@ class ErasureReport(BaseModel):
     """Items that were the person's own (feedback they submitted)."""
     texts_redacted: int
     """Other items whose text, title or key phrases named them."""
+    others_redacted: int = 0
+    """Customers, colleagues and others whose free-text properties (a customer's notes) named them."""
+    merges_made_final: int = 0
+    """Reviewed merges that can no longer be undone: their undo records named them, or held what was
+    theirs (what the merges brought stays, masked)."""
     jobs_redacted: int = 0
     """Kept ingest jobs whose files' names, report or error named them."""
     ids_masked: int = 0
@@ -552,20 +617,24 @@ def _traces(store: GraphStore, entity: Entity) -> tuple[Traces, int]:
     return traces, namesakes
 
 
-def _text_items(store: GraphStore) -> Iterator[str]:
-    for item_id, _, _, _ in store.scan_entities(kinds=TEXTS, fields=()):
-        yield item_id
+def _ids(store: GraphStore, kinds: tuple[NodeKind, ...]) -> list[str]:
+    return [entity_id for entity_id, _, _, _ in store.scan_entities(kinds=kinds, fields=())]
 
 
-def _scan_texts(store: GraphStore, ids: list[str], traces: Traces) -> tuple[list[Entity], int]:
-    """Items among ``ids`` that hold a trace."""
-    hits: list[Entity] = []
-    scanned = 0
+def _pages(store: GraphStore, ids: list[str]) -> Iterator[Entity]:
+    """The entities among ``ids`` that still exist, read a page at a time."""
     for start in range(0, len(ids), _PAGE):
-        for item in store.get_entities(ids[start : start + _PAGE]).values():
-            scanned += 1
-            if _redacted_props(item, traces)[2]:
-                hits.append(item)
+        yield from store.get_entities(ids[start : start + _PAGE]).values()
+
+
+def _scan_entities(
+    store: GraphStore, ids: list[str], traces: Traces, gone: frozenset[str]
+) -> tuple[int, int]:
+    """How many entities among ``ids`` hold a trace (in texts, in undo records); how many were read."""
+    hits = scanned = 0
+    for entity in _pages(store, ids):
+        scanned += 1
+        hits += bool(masked_entity(entity, traces)[1] or _final_merges(entity, traces, gone)[1])
     return hits, scanned
 
 
@@ -582,7 +651,7 @@ def _suppression_keys(
         for k in person_keys(person, organisations)
         if not (k.startswith("email:") and k[6:] not in traces.emails)
         and not (k.startswith("phone:") and k[6:] not in traces.phones)
-        and not (k.startswith("phone#:") and not traces.phones)
+        and not (k.startswith("phone#:") and k[7:] not in _nationals(traces.phones))
         and not (k.startswith("name+") and namesakes)
     }
     keys |= {f"id:{item}" for item in own}
@@ -609,16 +678,15 @@ def erase(
     store.suppress(_hash(k) for k in keys)  # first: an erasure cut short and run again keeps them out
     later = Suppression.of(store)  # files named after them (or anyone erased before), as ingests see them
     everywhere = traces if not namesakes else Traces(names=[], emails=traces.emails, phones=traces.phones)
-    texts = list(_text_items(store))
+    texts = _ids(store, TEXTS)
     redacted = 0
-    for start in range(0, len(texts), _PAGE):
-        for item in store.get_entities(texts[start : start + _PAGE]).values():
-            if item.id in own:
-                continue
-            name, props, found = _redacted_props(item, traces if item.id in linked else everywhere)
-            if found:
-                store.write(Batch(entities=(item.model_copy(update={"name": name, "props": props}),)))
-                redacted += 1
+    for item in _pages(store, texts):
+        if item.id in own:
+            continue
+        masked, found = masked_entity(item, traces if item.id in linked else everywhere)
+        if found:
+            store.write(Batch(entities=(masked,)))
+            redacted += 1
     jobs = 0
     for record in store.jobs():
         record_masked, traced = masked_job(record, everywhere)
@@ -633,20 +701,31 @@ def erase(
     rows = traces if not namesakes else _with_ids(everywhere, traces)
     removed = _clean_quarantine(quarantine_dir, rows, later)
     deleted = 0
-    for named in _named_after(store, everywhere):  # what discovery found in texts under their name
-        deleted += store.erase_entity(named).relations_deleted
-    for item_id in own:
-        deleted += store.erase_entity(item_id).relations_deleted
+    named = _named_after(store, everywhere)  # what discovery found in texts under their name
+    for theirs in [*named, *own]:
+        deleted += store.erase_entity(theirs).relations_deleted
+    gone = frozenset({person.id, *own, *named, *moved})
+    others = [i for i in _ids(store, OTHERS) if i != person.id]
+    others_redacted = final = 0
+    for other in _pages(store, others):  # a namesake's notes may name themselves: not linked ones alone
+        masked, found = masked_entity(other, everywhere)
+        merges, dropped = _final_merges(other, everywhere, gone)
+        if found or dropped:
+            store.write(Batch(entities=(_changes(other, masked, merges),)))
+            others_redacted += bool(found)
+            final += dropped
     # the person last: until they are gone, the same erasure again finds them and does it all again
     deleted += store.erase_entity(person.id).relations_deleted
     scrubbed = store.scrub()
-    scan = _scan(store, texts, everywhere, quarantine_dir, traces, namesakes, later)
+    scan = _scan(store, [*texts, *others], everywhere, quarantine_dir, traces, namesakes, later, gone)
     return ErasureReport(
         entity_id=person.id,
         kind=person.kind.value,
         relations_deleted=deleted,
         items_deleted=own,
         texts_redacted=redacted,
+        others_redacted=others_redacted,
+        merges_made_final=final,
         jobs_redacted=jobs,
         ids_masked=renamed + len(moved),
         files_scrubbed=scrubbed,
@@ -655,6 +734,15 @@ def erase(
         scan=scan,
         clean=scan.clean and scrubbed,
     )
+
+
+def _changes(entity: Entity, masked: Entity, merges: Any) -> Entity:
+    """What an erasure writes of an entity: the properties it changed (others written meanwhile stay)."""
+    props = {k: v for k, v in masked.props.items() if k != MERGES and entity.props.get(k) != v}
+    props |= {k: None for k in entity.props if k not in masked.props}
+    if merges != entity.props.get(MERGES):
+        props[MERGES] = merges
+    return masked.model_copy(update={"props": props})
 
 
 def _rename_sources(store: GraphStore, later: Suppression) -> int:
@@ -705,21 +793,26 @@ def _with_ids(traces: Traces, full: Traces) -> Traces:
 
 def _scan(
     store: GraphStore,
-    texts: list[str],
+    entities: list[str],
     traces: Traces,
     quarantine_dir: Path,
     full: Traces,
     namesakes: int,
     later: Suppression,
+    gone: frozenset[str],
 ) -> Scan:
-    """Look for the person again: people's e-mails and phones, the texts, the jobs, the quarantine."""
+    """Look for the person again.
+
+    In people's e-mails and phones, the texts and other entities (their properties and undo records),
+    the sources, the jobs and the quarantine.
+    """
     person_hits = 0
     for _, _, _, props in store.scan_entities(kinds=PEOPLE, fields=("emails", "phones")):
         emails = {e.lower() for e in _strings(props.get("emails"))}
         phones = set(_strings(props.get("phones")))
         person_hits += bool(emails & full.emails or phones & full.phones)
-    hits, scanned = _scan_texts(store, texts, traces)  # the items erased since are simply not found
-    person_hits += sum(1 for item in texts if masked_id(item, later) != item)
+    hits, scanned = _scan_entities(store, entities, traces, gone)  # what was erased since is not found
+    person_hits += sum(1 for entity_id in entities if masked_id(entity_id, later) != entity_id)
     sources = store.scan_entities(kinds=(NodeKind.SOURCE,), fields=tuple(sorted(_FILE_PROPS)))
     person_hits += sum(
         1
@@ -732,7 +825,7 @@ def _scan(
     quarantine += sum(1 for path in _quarantine_files(quarantine_dir) if later.named(path.name))
     return Scan(
         items_scanned=scanned,
-        store_hits=person_hits + len(hits),
+        store_hits=person_hits + hits,
         quarantine_hits=quarantine,
         namesakes=namesakes,
     )

@@ -199,7 +199,7 @@ def _merge(store: GraphStore, gone: Entity, keep: Entity, reviewer: str) -> Merg
             f"{gone.id} has too many relationships to merge reversibly ({len(gone_relations)})"
         )
     props = _union(keep.props, {k: v for k, v in gone.props.items() if k not in _CANDIDATE_PROPS})
-    props["merges"] = [*(keep.props.get("merges") or []), record]  # type: ignore[misc]
+    props[MERGES] = [*(keep.props.get(MERGES) or []), record]  # type: ignore[misc]
     merged = Entity(
         id=keep.id,
         kind=keep.kind,
@@ -229,6 +229,29 @@ def _unpacked(kept: str) -> str:
     return zlib.decompress(base64.b64decode(kept.removeprefix(PACKED))).decode("utf-8")
 
 
+MERGES = "merges"
+"""The property of a survivor that keeps the undo records of the merges into it, oldest first."""
+
+
+def merge_records(entity: Entity) -> list[dict[str, Any]]:
+    """The undo records kept on a survivor, read: what each merged one was, its relationships, and more."""
+    merges = entity.props.get(MERGES)
+    return [json.loads(_unpacked(str(r))) for r in merges] if isinstance(merges, list) else []
+
+
+def record_texts(kept: str) -> list[str]:
+    """An undo record as kept, as JSON, and the records it holds (of merges into either of the two)."""
+    text = _unpacked(kept)
+    record = json.loads(text)
+    held = [r for side in ("gone", "keep_before") for r in record[side]["props"].get(MERGES) or []]
+    return [text, *(t for r in held for t in record_texts(str(r)))]
+
+
+def kept_records(records: list[dict[str, Any]]) -> list[str] | None:
+    """Undo records as a survivor keeps them (None: no merge left to undo)."""
+    return [_packed(json.dumps(r, ensure_ascii=False)) for r in records] or None
+
+
 def undo(store: GraphStore, kept_id: str, merged_id: str) -> MergeResult:
     """Undo the merge of ``merged_id`` into ``kept_id``: both entities and their relationships come back.
 
@@ -238,8 +261,7 @@ def undo(store: GraphStore, kept_id: str, merged_id: str) -> MergeResult:
     keep = store.get_entity(kept_id)
     if keep is None:
         raise NotFound(f"no entity with id {kept_id!r}")
-    merges = keep.props.get("merges")
-    records = [json.loads(_unpacked(str(r))) for r in merges] if isinstance(merges, list) else []
+    records = merge_records(keep)
     record = next((r for r in reversed(records) if r["gone"]["id"] == merged_id), None)
     if record is None:
         raise NotFound(f"{merged_id} was not merged into {kept_id}")
@@ -252,8 +274,7 @@ def undo(store: GraphStore, kept_id: str, merged_id: str) -> MergeResult:
         elif isinstance(value, list) and isinstance(props.get(key), list):
             brought = set(value) - set(before.props[key])  # type: ignore[arg-type]
             props[key] = sorted(set(props[key]) - brought)
-    remaining = [_packed(json.dumps(r, ensure_ascii=False)) for r in records if r is not record]
-    props["merges"] = remaining or None
+    props[MERGES] = kept_records([r for r in records if r is not record])
     brought_evidence = {p.key for p in gone.provenance} - {p.key for p in before.provenance}
     restored = Entity(
         id=keep.id,

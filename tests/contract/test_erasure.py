@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 from ckn.api.jobs import Job, Jobs
-from ckn.graph.model import NodeKind, utcnow
+from ckn.graph.errors import NotFound
+from ckn.graph.model import Batch, NodeKind, RelType, utcnow
 from ckn.graph.store import GraphStore, Limits
+from ckn.ingest import review
 from ckn.ingest.erasure import MASK, erase, export_person
 from ckn.ingest.jsonl import load_jsonl
 from ckn.ingest.pipeline import NlpOptions, ingest_paths
+from tests.factories import customer, employee, entity, rel
 
 pytestmark = pytest.mark.trust
 
@@ -73,9 +76,9 @@ def _everything(store: GraphStore) -> str:
     for kind in NodeKind:
         after = ""
         while page := store.list_entities(kind, after=after, limit=500):
-            for entity in page:
-                parts.append(entity.model_dump_json())
-                parts += [r.model_dump_json() for r in store.get_relations(entity.id, limit=1000)]
+            for held in page:
+                parts.append(held.model_dump_json())
+                parts += [r.model_dump_json() for r in store.get_relations(held.id, limit=1000)]
             after = page[-1].id
     return unicodedata.normalize("NFKC", json.loads(json.dumps("\n".join(parts)))).casefold()
 
@@ -349,3 +352,111 @@ def test_sources_and_documents_named_after_them_lose_the_name_and_keep_what_they
     rows = [json.loads(line) for p in quarantine.glob("*.jsonl") for line in p.read_text().splitlines()]
     assert any("张无忌" in row["raw"] for row in rows)  # a bad row naming her file: kept, masked
     assert all(_leaks(json.dumps(row, ensure_ascii=False)) == [] for row in rows)
+
+
+def test_others_notes_and_the_undo_record_of_a_merge_keep_nothing_of_them(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """A colleague's note names her. Two look-alikes of Northwind were merged into it by a reviewer:
+    one that knew nothing of her, then one whose note named her, who referred her and took 600 calls
+    (an undo record that large is kept compressed). After the erasure the notes are masked, the merge
+    whose record held her can no longer be undone (what it brought stays), and the other one can."""
+    quarantine = tmp_path / "quarantine"
+    ingest_paths(store, [_bundle(tmp_path / "export")], quarantine_dir=quarantine)
+    calls = [entity(f"interaction:look{n}", NodeKind.INTERACTION, f"回访 {n}") for n in range(600)]
+    said = f"介绍人：{NAME}（{EMAIL}），电话 {PHONE}；Northwind 的采购"
+    store.write(
+        Batch(
+            entities=(
+                customer("customer:C8", "Northwind GmbH (Berlin)", emails=["einkauf@northwind.example"]),
+                customer("customer:C9", "Northwind GmbH.", notes=said),
+                employee("employee:E1", "李娜", notes=f"负责 {NAME} 的续约"),
+                *calls,
+            ),
+            relations=(
+                rel(RelType.REFERRED, "customer:C9", "customer:C1"),
+                rel(RelType.SAME_AS, "customer:C8", "customer:C4", score=91.0, reason="similar name"),
+                rel(RelType.SAME_AS, "customer:C9", "customer:C4", score=96.0, reason="similar name"),
+                rel(RelType.PARTICIPATED_IN, "customer:C8", "interaction:I2"),
+                *(rel(RelType.PARTICIPATED_IN, "customer:C9", c.id) for c in calls),
+            ),
+        )
+    )
+    review.accept(store, "customer:C8", "customer:C4")
+    review.accept(store, "customer:C9", "customer:C4")
+    survivor = store.get_entity("customer:C4")
+    assert survivor is not None and str(survivor.props["merges"][1]).startswith(review.PACKED)
+    assert _leaks(json.dumps(review.merge_records(survivor), ensure_ascii=False))
+
+    report = erase(store, "customer:C1", quarantine)
+
+    assert report.clean and report.merges_made_final == 1
+    assert report.others_redacted == 2  # Northwind (the note it took from the look-alike) and 李娜
+    survivor = store.get_entity("customer:C4")
+    assert survivor is not None and survivor.props["notes"] == said.replace(NAME, MASK * len(NAME)).replace(
+        EMAIL, MASK * len(EMAIL)
+    ).replace(PHONE, MASK * len(PHONE))
+    records = review.merge_records(survivor)
+    assert [r["gone"]["id"] for r in records] == ["customer:C8"]
+    assert _leaks(json.dumps(records, ensure_ascii=False)) == []
+    colleague = store.get_entity("employee:E1")
+    assert colleague is not None and colleague.props["notes"] == f"负责 {MASK * len(NAME)} 的续约"
+    assert len(store.get_relations("customer:C4", types=[RelType.PARTICIPATED_IN], limit=1000)) >= 600
+    assert _leaks(_everything(store)) == []
+    with pytest.raises(NotFound):
+        review.undo(store, "customer:C4", "customer:C9")
+
+    review.undo(store, "customer:C4", "customer:C8")
+
+    berlin = store.get_entity("customer:C8")
+    assert berlin is not None and berlin.props["emails"] == ["einkauf@northwind.example"]
+    assert {r.target for r in store.get_relations("customer:C8", types=[RelType.PARTICIPATED_IN])} == {
+        "interaction:I2"
+    }
+    assert store.get_entity("customer:C1") is None and _leaks(_everything(store)) == []
+
+
+def test_a_later_export_that_names_them_in_another_customers_notes_is_masked(erased, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store, quarantine, _ = erased
+    folder = tmp_path / "later"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(
+        f"customer_id,name,kind,city,notes\nC5,Contoso,organization,上海,经 {NAME} 介绍（{EMAIL}）\n",
+        encoding="utf-8",
+    )
+    ingest_paths(store, [folder], quarantine_dir=quarantine)
+
+    contoso = store.get_entity("customer:C5")
+    assert contoso is not None and contoso.name == "Contoso"
+    assert str(contoso.props["notes"]).startswith(f"经{MASK * len(NAME)}介绍")  # as read: folded
+    assert _leaks(_everything(store)) == []
+
+
+def test_a_namesakes_notes_and_a_shared_switchboard_stay(store: GraphStore, tmp_path: Path) -> None:
+    """王伟 of 北京 is erased. The other 王伟 (a review candidate for him) keeps his note that names
+    himself, and a phone the erased one shared with Northwind's switchboard keeps no one out later."""
+    quarantine = tmp_path / "quarantine"
+    ingest_paths(store, [_bundle(tmp_path / "export")], quarantine_dir=quarantine)
+    board = "+49891234567"
+    store.write(
+        Batch(
+            entities=(
+                customer("customer:C2", "王伟", phones=["+8613800001111", board]),
+                customer("customer:C3", "王伟", notes="王伟 prefers WeChat"),
+            ),
+            relations=(rel(RelType.SAME_AS, "customer:C3", "customer:C2", score=100.0, reason="same name"),),
+        )
+    )
+
+    report = erase(store, "customer:C2", quarantine)
+
+    south = store.get_entity("customer:C3")
+    assert report.clean and south is not None and south.props["notes"] == "王伟 prefers WeChat"
+    folder = tmp_path / "later"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(
+        "customer_id,name,kind,phone,city\nC6,Northwind Service,organization,089 1234567,München\n",
+        encoding="utf-8",
+    )
+    later = ingest_paths(store, [folder], quarantine_dir=quarantine)
+    assert later.files[0].suppressed_lines == [] and later.files[0].written.entities.updated == 1  # Northwind
