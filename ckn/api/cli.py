@@ -986,7 +986,7 @@ def erase(
     typer.echo(
         f"erased {report.entity_id} and {report.relations_deleted} relationships; "
         f"{len(report.items_deleted)} of their own items deleted, {report.texts_redacted} texts redacted, "
-        f"{report.others_redacted} others' records redacted, "
+        f"{report.others_redacted} other entities masked, "
         f"{report.merges_made_final} reviewed merges made final, "
         f"{report.ids_masked} sources and documents named after them renamed, "
         f"{report.quarantine_rows_removed} quarantined rows removed, {report.suppressed_keys} keys suppressed"

@@ -40,7 +40,7 @@ from ckn.graph.shared import job_live
 from ckn.graph.store import Direction, GraphStore
 from ckn.ingest import normalise
 from ckn.ingest.normalise import BadValue
-from ckn.ingest.review import MERGES, record_texts
+from ckn.ingest.review import MERGES, record_strings
 
 PEOPLE = (NodeKind.CUSTOMER, NodeKind.EMPLOYEE)
 TEXTS = (NodeKind.KNOWLEDGE_ITEM, NodeKind.INTERACTION, NodeKind.FEEDBACK)
@@ -113,9 +113,8 @@ class _Finder:
     def named(self, text: str) -> list[tuple[int, int]]:
         """:meth:`spans` of a file's name: its words also read apart where ``_``, ``.`` or ``-`` join them."""
         found = self.spans(text)
-        if _JOINERS.search(text):
-            found += self.spans(_JOINERS.sub(" ", text))  # as long as the text: the spans are its own
-            return sorted(set(found))
+        if _JOINERS.search(text):  # joined as long as the text: the spans are its own
+            return sorted({*found, *self.spans(_JOINERS.sub(" ", text))})
         return found
 
     def redact(self, text: str) -> tuple[str, int]:
@@ -173,6 +172,8 @@ class Suppression(_Finder):
     def __init__(self, hashes: frozenset[str]) -> None:
         self.hashes = hashes
         self._secret = min((h for h in hashes if h.startswith(TAG_SECRET)), default="").encode()
+        self._seen: dict[str, list[tuple[int, int]]] = {}
+        """Texts looked at, and their spans (short texts repeat: cities, a mention's words, labels)."""
 
     def tag(self, value: str) -> str:
         """A short keyed hash of ``value``, the same for every process of a store.
@@ -240,6 +241,17 @@ class Suppression(_Finder):
         """Where ``text`` names an erased person: e-mails, phones, and names kept as ``name:`` keys."""
         if not self.hashes:
             return []
+        short = len(text) <= _SEEN_LONGEST
+        if short and (seen := self._seen.get(text)) is not None:
+            return seen
+        found = self._spans(text)
+        if short:
+            if len(self._seen) >= _SEEN_MOST:
+                self._seen.clear()
+            self._seen[text] = found
+        return found
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
         folded, index = _folded(text)
         found = [m.span() for m in _EMAIL.finditer(folded) if self._any([f"email:{m.group()}"])]
         found += [
@@ -252,6 +264,10 @@ class Suppression(_Finder):
         found += [span for span, words in _name_candidates(folded) if self._any([f"name:{words}"])]
         return [(index[a], index[b - 1] + 1) for a, b in found if b > a]
 
+
+_SEEN_LONGEST = 200
+_SEEN_MOST = 100_000
+"""Texts of at most 200 characters are looked at once each, 100,000 remembered at most."""
 
 NAMED_AFTER_FILES = ("knowledgeitem:", "source:")
 """Prefixes of the ids that may hold a file's name: a document named after its file, a source."""
@@ -457,27 +473,32 @@ def masked_entity(entity: Entity, finder: _Finder) -> tuple[Entity, int]:
 
 
 def _final_merges(entity: Entity, finder: _Finder, gone: frozenset[str]) -> tuple[list[str] | None, int]:
-    """A survivor's undo records without those that hold a trace or an id in ``gone``, and how many went.
+    """A survivor's undo records without those that hold a trace, and how many went.
 
     A record holds the merged one as it was, with its relationships, and the records it held in turn:
-    one that names the person, or joins what the erasure took away (them, their own items, what was
-    named after them, a document's old id), is not kept, and that merge can no longer be undone (what
-    it brought stays on the survivor, masked as the rest is).
+    one that names the person, or quotes an id of what the erasure took away (them, their own items,
+    what was named after them, a document's or a source's old id), is not kept, and neither are the
+    records before it (undone out of order, a merge takes back what a later one brought too). Those
+    merges can no longer be undone; what they brought stays on the survivor, masked as the rest is.
     """
     merges = entity.props.get(MERGES)
     if not isinstance(merges, list):
         return None, 0
-    quoted = [json.dumps(i, ensure_ascii=False) for i in sorted(gone)]
-    kept = [
-        str(record)
-        for record in merges
-        if not any(finder.named(text) or any(q in text for q in quoted) for text in record_texts(str(record)))
-    ]
-    return kept or None, len(merges) - len(kept)
+    last = max((i for i, kept in enumerate(merges) if _holds(str(kept), finder, gone)), default=-1)
+    return [str(kept) for kept in merges[last + 1 :]] or None, last + 1
 
 
-_OWN = frozenset({*KEY_PROPS, MERGES})
-"""What of a person is theirs (and records, see :func:`_final_merges`): not looked at for traces."""
+def _holds(kept: str, finder: _Finder, gone: frozenset[str]) -> bool:
+    """Whether an undo record (as kept) names the person or quotes an id in ``gone``."""
+    strings = list(record_strings(kept))
+    if any(text in gone for text in strings):
+        return True
+    return finder.could_hold(strings) and any(finder.named(text) for text in strings)
+
+
+_OWN = frozenset({*KEY_PROPS, "aliases", MERGES})
+"""What of a person is theirs, names they go by included (and records, see :func:`_final_merges`):
+not looked at for traces."""
 
 
 def _redacted_props(entity: Entity, traces: _Finder) -> tuple[str, dict[str, Any], int]:
@@ -704,7 +725,7 @@ def erase(
     named = _named_after(store, everywhere)  # what discovery found in texts under their name
     for theirs in [*named, *own]:
         deleted += store.erase_entity(theirs).relations_deleted
-    gone = frozenset({person.id, *own, *named, *moved})
+    gone = frozenset({person.id, *own, *named, *moved, *renamed})
     others = [i for i in _ids(store, OTHERS) if i != person.id]
     others_redacted = final = 0
     for other in _pages(store, others):  # a namesake's notes may name themselves: not linked ones alone
@@ -727,7 +748,7 @@ def erase(
         others_redacted=others_redacted,
         merges_made_final=final,
         jobs_redacted=jobs,
-        ids_masked=renamed + len(moved),
+        ids_masked=len(renamed) + len(moved),
         files_scrubbed=scrubbed,
         quarantine_rows_removed=removed,
         suppressed_keys=len(keys),
@@ -745,13 +766,13 @@ def _changes(entity: Entity, masked: Entity, merges: Any) -> Entity:
     return masked.model_copy(update={"props": props})
 
 
-def _rename_sources(store: GraphStore, later: Suppression) -> int:
-    """Mask what names the person in the sources (a file's name and path); how many were given new ids.
+def _rename_sources(store: GraphStore, later: Suppression) -> list[str]:
+    """Mask what names the person in the sources (a file's name and path); the old ids of those renamed.
 
     A source whose id holds the file's name gets the id a later ingest of that file gives it
     (:func:`masked_source`), and the evidence it gave follows it.
     """
-    renamed = 0
+    renamed = []
     for source_id, _, _, _ in list(store.scan_entities(kinds=(NodeKind.SOURCE,), fields=())):
         source = store.get_entity(source_id)
         if source is None or (masked := masked_source(source, later)) is source:
@@ -759,7 +780,7 @@ def _rename_sources(store: GraphStore, later: Suppression) -> int:
         if masked.id != source_id:
             there = store.get_entity(masked.id)  # the same file, ingested again since: one source
             store.rename_source(source_id, merge_entity(there, masked)[0] if there else masked)
-            renamed += 1
+            renamed.append(source_id)
         else:
             store.write(Batch(entities=(masked,)))
     return renamed

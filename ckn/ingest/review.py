@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,7 +185,7 @@ def _merge(store: GraphStore, gone: Entity, keep: Entity, reviewer: str) -> Merg
         {
             "gone": gone.model_dump(mode="json"),
             "gone_relations": [r.model_dump(mode="json") for r in gone_relations],
-            "keep_before": keep.model_dump(mode="json"),
+            "keep_before": _without_records(keep.model_dump(mode="json")),  # its own records: on it
             "relations_before": {
                 rid: before[rid].model_dump(mode="json") if rid in before else None for rid in sorted(moved)
             },
@@ -239,12 +240,39 @@ def merge_records(entity: Entity) -> list[dict[str, Any]]:
     return [json.loads(_unpacked(str(r))) for r in merges] if isinstance(merges, list) else []
 
 
-def record_texts(kept: str) -> list[str]:
-    """An undo record as kept, as JSON, and the records it holds (of merges into either of the two)."""
-    text = _unpacked(kept)
-    record = json.loads(text)
-    held = [r for side in ("gone", "keep_before") for r in record[side]["props"].get(MERGES) or []]
-    return [text, *(t for r in held for t in record_texts(str(r)))]
+def _without_records(entity: dict[str, Any]) -> dict[str, Any]:
+    """An entity as a record holds it (JSON), without the undo records it keeps."""
+    return {**entity, "props": {k: v for k, v in entity["props"].items() if k != MERGES}}
+
+
+def record_strings(kept: str) -> Iterator[str]:
+    """Every text in an undo record as kept (ids too), and in the records it holds in turn.
+
+    A merged one that was a survivor itself holds its own records, each read here, not its packed
+    form (so does ``keep_before`` in records kept by earlier versions of ckn: the survivor's earlier).
+    """
+    record = json.loads(_unpacked(kept))
+    for side in ("gone", "keep_before"):
+        for held in record[side]["props"].get(MERGES) or []:
+            yield from record_strings(str(held))
+    yield from _strings(
+        {
+            **record,
+            "gone": _without_records(record["gone"]),
+            "keep_before": _without_records(record["keep_before"]),
+        }
+    )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
 
 
 def kept_records(records: list[dict[str, Any]]) -> list[str] | None:
