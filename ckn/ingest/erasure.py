@@ -463,8 +463,8 @@ def masked_entity(entity: Entity, finder: _Finder) -> tuple[Entity, int]:
     """``entity`` with every trace ``finder`` finds masked, and how many.
 
     The texts of an item and its title; the free-text properties and the name of anything else (a
-    customer's notes, a key phrase), though never a person's own name, e-mails, phones or ids. Not
-    the undo records of merges it keeps (see :func:`_final_merges`).
+    customer's notes, a key phrase), though never a person's own name, aliases, e-mails, phones or
+    ids. Not the undo records of merges it keeps (see :func:`_final_merges`).
     """
     name, props, found = _redacted_props(entity, finder)
     if not found:
@@ -504,8 +504,8 @@ not looked at for traces."""
 def _redacted_props(entity: Entity, traces: _Finder) -> tuple[str, dict[str, Any], int]:
     """An entity's name and properties with every trace masked, and how many.
 
-    A person's name, e-mails, phones and ids are their own: not looked at (what others share is no
-    trace, and a person whose own were would not be kept at all). Merge records: see
+    A person's name, aliases, e-mails, phones and ids are their own: not looked at (what others share
+    is no trace, and a person whose own were would not be kept at all). Merge records: see
     :func:`_final_merges`.
     """
     own = _OWN if entity.kind in PEOPLE else {MERGES}
