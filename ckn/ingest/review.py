@@ -275,11 +275,6 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def kept_records(records: list[dict[str, Any]]) -> list[str] | None:
-    """Undo records as a survivor keeps them (None: no merge left to undo)."""
-    return [_packed(json.dumps(r, ensure_ascii=False)) for r in records] or None
-
-
 def undo(store: GraphStore, kept_id: str, merged_id: str) -> MergeResult:
     """Undo the merge of ``merged_id`` into ``kept_id``: both entities and their relationships come back.
 
@@ -302,7 +297,8 @@ def undo(store: GraphStore, kept_id: str, merged_id: str) -> MergeResult:
         elif isinstance(value, list) and isinstance(props.get(key), list):
             brought = set(value) - set(before.props[key])  # type: ignore[arg-type]
             props[key] = sorted(set(props[key]) - brought)
-    props[MERGES] = kept_records([r for r in records if r is not record])
+    remaining = [_packed(json.dumps(r, ensure_ascii=False)) for r in records if r is not record]
+    props[MERGES] = remaining or None
     brought_evidence = {p.key for p in gone.provenance} - {p.key for p in before.provenance}
     restored = Entity(
         id=keep.id,

@@ -457,7 +457,6 @@ def _referral_stats(store: GraphStore, period: str, max_cycles: int) -> dict[str
 
 
 def _stats(graph: nx.DiGraph, period: str, max_cycles: int) -> dict[str, Any]:
-
     def cohort(node: str) -> str:
         acquired = str(graph.nodes[node].get("acquired_at", ""))
         if len(acquired) < 7:
@@ -468,12 +467,9 @@ def _stats(graph: nx.DiGraph, period: str, max_cycles: int) -> dict[str, Any]:
     cohorts: dict[str, list[str]] = defaultdict(list)
     for node in sorted(graph.nodes):
         cohorts[cohort(node)].append(node)
+    referrals = {c: sum(graph.out_degree(n) for n in ns) for c, ns in cohorts.items()}
     k_factor = {
-        c: {
-            "customers": len(ns),
-            "referrals": sum(graph.out_degree(n) for n in ns),
-            "k_factor": round(sum(graph.out_degree(n) for n in ns) / len(ns), 4),
-        }
+        c: {"customers": len(ns), "referrals": referrals[c], "k_factor": round(referrals[c] / len(ns), 4)}
         for c, ns in sorted(cohorts.items())
     }
     cycles, in_cycle = cycles_among({n: graph.successors(n) for n in graph.nodes}, max_cycles)
